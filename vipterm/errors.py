@@ -1,0 +1,81 @@
+"""The errors a user can meet, each with a one-line message and a documented exit code.
+
+Messages never name a person: they may reach a screen in public, a log or a terminal scrollback.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of the `vipterm` command (documented in README.md)."""
+
+    OK = 0
+    ERROR = 1  # anything else that went wrong; the message says what
+    USAGE = 2  # bad command line or invalid input value
+    LOCKED = 3  # wrong passphrase, or no passphrase available
+    NO_DATABASE = 4  # database missing, or the file is not a vipterm database
+    NEWER_SCHEMA = 5  # the database or bundle was made by a newer vipterm
+    EXISTS = 6  # refusing to overwrite an existing database without --force
+    BUNDLE_REFUSED = 7  # a sync bundle was refused (damaged, forged, foreign, ...)
+    CHECK_FAILED = 8  # doctor found a problem
+    NOT_FOUND = 9  # a named record does not exist
+
+
+class VipError(Exception):
+    """Base class: carries the user-facing message and exit code."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class WrongPassphrase(VipError):
+    exit_code = ExitCode.LOCKED
+
+
+class NoPassphrase(VipError):
+    exit_code = ExitCode.LOCKED
+
+
+class DatabaseMissing(VipError):
+    exit_code = ExitCode.NO_DATABASE
+
+
+class NotADatabase(VipError):
+    exit_code = ExitCode.NO_DATABASE
+
+
+class NewerSchema(VipError):
+    exit_code = ExitCode.NEWER_SCHEMA
+
+
+class DatabaseExists(VipError):
+    exit_code = ExitCode.EXISTS
+
+
+class ValidationError(VipError):
+    """Bad input value; `field` names the form field it belongs to, when there is one."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(VipError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class CheckFailed(VipError):
+    exit_code = ExitCode.CHECK_FAILED
+
+
+class DatabaseBusy(VipError):
+    """The database stayed locked by another process past the busy timeout."""
+
+    exit_code = ExitCode.ERROR

@@ -1,0 +1,316 @@
+"""Read-side use cases: the caseload (who is due, who is overdue) and a client's whole file.
+
+The caseload is one SQL statement with correlated sub-queries on indexed columns, so it stays
+fast at a coordinator's 20k clients; rows come back as small frozen dataclasses that the TUI
+filters in Python.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import text
+from sqlmodel import select
+
+from vipterm import domain
+from vipterm.domain import OPEN_REFERRAL_STATUSES, STALE_REFERRAL_DAYS, utcnow
+from vipterm.errors import NotFound
+from vipterm.services.database import Store
+from vipterm.store.models import (
+    Assessment,
+    AssessmentItem,
+    Client,
+    ClientIdentity,
+    Contact,
+    FollowUp,
+    NotificationAttempt,
+    Outcome,
+    Provider,
+    Referral,
+    ReferralEvent,
+    Worker,
+)
+
+OVERDUE, DUE_TODAY, UPCOMING = 0, 1, 2
+URGENCY_LABEL = {OVERDUE: "overdue", DUE_TODAY: "due today", UPCOMING: ""}
+
+
+def _date(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _datetime(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def display_name(first: str, last: str, aka: str) -> str:
+    name = " ".join(p for p in (first, last) if p)
+    if aka:
+        return f"{name} “{aka}”" if name else f"“{aka}”"
+    return name
+
+
+@dataclass(frozen=True)
+class CaseloadRow:
+    client_id: str
+    pseudonym: str
+    name: str
+    age_group: str
+    area_command: str
+    status: str
+    risk_flags: tuple[str, ...]
+    assigned_worker_id: str | None
+    last_contact: datetime | None
+    next_due: date | None
+    open_referrals: int
+    stale_referrals: int
+    urgency: int
+    search_text: str = field(repr=False, compare=False, default="")
+
+    @property
+    def initials(self) -> str:
+        return domain.initials(self.name.replace("“", "").replace("”", ""))
+
+
+_OPEN = ", ".join(f"'{s.value}'" for s in OPEN_REFERRAL_STATUSES)
+_CASELOAD_SQL = f"""
+SELECT c.id, c.pseudonym, i.first_name, i.last_name, i.aka, c.age_group, c.area_command, c.status,
+       c.risk_flags, c.assigned_worker_id,
+       (SELECT max(k.occurred_at) FROM contact k
+         WHERE k.client_id = c.id AND k.deleted_at IS NULL) AS last_contact,
+       (SELECT min(f.due_on) FROM follow_up f
+         WHERE f.client_id = c.id AND f.done_at IS NULL AND f.deleted_at IS NULL) AS next_due,
+       (SELECT count(*) FROM referral r
+         WHERE r.client_id = c.id AND r.deleted_at IS NULL AND r.status IN ({_OPEN})) AS open_referrals,
+       (SELECT count(*) FROM referral r
+         WHERE r.client_id = c.id AND r.deleted_at IS NULL AND r.status IN ({_OPEN})
+           AND r.status_changed_at < :stale_before) AS stale_referrals
+FROM client c LEFT JOIN client_identity i ON i.client_id = c.id
+WHERE c.deleted_at IS NULL
+"""
+
+
+def caseload(
+    store: Store,
+    *,
+    worker_id: str | None = "mine",
+    include_closed: bool = False,
+    today: date | None = None,
+) -> list[CaseloadRow]:
+    """Clients ordered by urgency: overdue follow-ups first, then due today, then the rest.
+
+    `worker_id="mine"` means this device's worker; None means every client.
+    Within a group: earliest due first, then longest since the last contact.
+    """
+    today = today or utcnow().date()
+    sql = _CASELOAD_SQL
+    params: dict = {"stale_before": (utcnow() - timedelta(days=STALE_REFERRAL_DAYS)).isoformat(sep=" ")}
+    if worker_id is not None:
+        sql += " AND c.assigned_worker_id = :worker"
+        params["worker"] = store.worker_id if worker_id == "mine" else worker_id
+    if not include_closed:
+        sql += " AND c.status NOT IN ('closed', 'inactive')"
+    with store.read() as session:
+        raw = session.execute(text(sql), params).all()
+    rows = []
+    for r in raw:
+        next_due = _date(r.next_due)
+        if next_due is not None and next_due < today:
+            urgency = OVERDUE
+        elif next_due == today:
+            urgency = DUE_TODAY
+        else:
+            urgency = UPCOMING
+        name = display_name(r.first_name or "", r.last_name or "", r.aka or "")
+        area = domain.AreaCommand(r.area_command).label
+        status = domain.ClientStatus(r.status).label
+        rows.append(
+            CaseloadRow(
+                client_id=r.id,
+                pseudonym=r.pseudonym,
+                name=name,
+                age_group=r.age_group,
+                area_command=r.area_command,
+                status=r.status,
+                risk_flags=tuple(f for f in (r.risk_flags or "").split(",") if f),
+                assigned_worker_id=r.assigned_worker_id,
+                last_contact=_datetime(r.last_contact),
+                next_due=next_due,
+                open_referrals=r.open_referrals,
+                stale_referrals=r.stale_referrals,
+                urgency=urgency,
+                search_text=f"{name} {r.pseudonym} {r.id} {area} {status}".lower(),
+            )
+        )
+    never = datetime.min
+    rows.sort(key=lambda row: (row.urgency, row.next_due or date.max, row.last_contact or never, row.pseudonym))
+    return rows
+
+
+def filter_rows(rows: list[CaseloadRow], query: str) -> list[CaseloadRow]:
+    """Every word of `query` must appear in the row's name, alias, id, area or status."""
+    words = query.lower().split()
+    if not words:
+        return rows
+    return [row for row in rows if all(w in row.search_text for w in words)]
+
+
+# --- the client file --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    when: datetime
+    kind: str  # notification | contact | assessment | referral | outcome | follow_up
+    summary: str
+    record_id: str
+
+
+@dataclass(frozen=True)
+class ReferralView:
+    id: str
+    need_domain: str
+    provider_name: str
+    status: str
+    status_changed_at: datetime
+    stale: bool
+    first_service_on: date | None
+    history: tuple[tuple[datetime, str, str], ...]  # (at, status, reason)
+
+
+@dataclass(frozen=True)
+class FollowUpView:
+    id: str
+    due_on: date
+    kind: str
+    note: str
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class ClientFile:
+    client: Client
+    identity: ClientIdentity | None
+    name: str
+    worker_name: str
+    timeline: tuple[TimelineEntry, ...]
+    referrals: tuple[ReferralView, ...]
+    follow_ups: tuple[FollowUpView, ...]
+    last_contact: datetime | None
+
+    @property
+    def next_follow_up(self) -> FollowUpView | None:
+        return self.follow_ups[0] if self.follow_ups else None
+
+
+def _at(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)
+
+
+def client_file(store: Store, client_id: str) -> ClientFile:
+    today = utcnow().date()
+    stale_before = utcnow() - timedelta(days=STALE_REFERRAL_DAYS)
+    with store.read() as s:
+        client = s.get(Client, client_id)
+        if client is None or client.deleted_at is not None:
+            raise NotFound(f"no client with id {client_id}")
+        identity = s.get(ClientIdentity, client_id)
+        worker = s.get(Worker, client.assigned_worker_id) if client.assigned_worker_id else None
+        alive = lambda model: model.deleted_at.is_(None)  # noqa: E731
+        notes = s.exec(select(NotificationAttempt).where(NotificationAttempt.client_id == client_id, alive(NotificationAttempt))).all()
+        contacts = s.exec(select(Contact).where(Contact.client_id == client_id, alive(Contact))).all()
+        assessments = s.exec(select(Assessment).where(Assessment.client_id == client_id, alive(Assessment))).all()
+        items = {}
+        if assessments:
+            for item in s.exec(select(AssessmentItem).where(AssessmentItem.assessment_id.in_([a.id for a in assessments]))):
+                items.setdefault(item.assessment_id, []).append(item)
+        referrals = s.exec(select(Referral).where(Referral.client_id == client_id, alive(Referral))).all()
+        providers = {p.id: p.name for p in s.exec(select(Provider))}
+        events = {}
+        if referrals:
+            for ev in s.exec(select(ReferralEvent).where(ReferralEvent.referral_id.in_([r.id for r in referrals])).order_by(ReferralEvent.at)):
+                events.setdefault(ev.referral_id, []).append(ev)
+        outcomes = s.exec(select(Outcome).where(Outcome.client_id == client_id, alive(Outcome))).all()
+        follow_ups = s.exec(
+            select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), FollowUp.done_at.is_(None)).order_by(FollowUp.due_on)
+        ).all()
+
+    timeline: list[TimelineEntry] = []
+    for n in notes:
+        team = ", ".join(m["role"].replace("_", " ") for m in json.loads(n.team or "[]"))
+        summary = f"custom notification {domain.NotificationOutcome(n.outcome).label} · {domain.NotificationSetting(n.setting).label}"
+        timeline.append(TimelineEntry(_at(n.attempted_on), "notification", summary + (f" · team: {team}" if team else ""), n.id))
+    for c in contacts:
+        summary = f"contact {domain.ContactMode(c.mode).label} · {domain.ContactPurpose(c.purpose).label} · {domain.ContactOutcome(c.outcome).label}"
+        if c.note:
+            summary += f" — {c.note}"
+        timeline.append(TimelineEntry(c.occurred_at, "contact", summary, c.id))
+    for a in assessments:
+        urgent = [domain.NeedDomain(i.domain).label for i in items.get(a.id, []) if i.level >= 2]
+        summary = f"{domain.AssessmentKind(a.kind).label} assessment" + (f" · needs: {', '.join(urgent)}" if urgent else "")
+        timeline.append(TimelineEntry(_at(a.assessed_on), "assessment", summary, a.id))
+    views = []
+    for r in referrals:
+        provider = providers.get(r.provider_id, "no provider yet")
+        stale = r.status in {s.value for s in OPEN_REFERRAL_STATUSES} and r.status_changed_at < stale_before
+        history = tuple((e.at, e.status, e.reason) for e in events.get(r.id, []))
+        views.append(ReferralView(r.id, r.need_domain, provider, r.status, r.status_changed_at, stale, r.first_service_on, history))
+        timeline.append(TimelineEntry(
+            r.created_at, "referral",
+            f"referral {domain.NeedDomain(r.need_domain).label} → {provider} · now {domain.ReferralStatus(r.status).label}"
+            + (" · STALE" if stale else ""), r.id))
+    for o in outcomes:
+        timeline.append(TimelineEntry(_at(o.occurred_on), "outcome",
+                                      f"outcome {domain.OutcomeKind(o.kind).label} ({domain.OutcomeSource(o.source).label})", o.id))
+    timeline.sort(key=lambda e: e.when, reverse=True)
+    views.sort(key=lambda v: v.status_changed_at, reverse=True)
+    name = display_name(identity.first_name, identity.last_name, identity.aka) if identity else client.pseudonym
+    return ClientFile(
+        client=client,
+        identity=identity,
+        name=name,
+        worker_name=worker.display_name if worker else "unassigned",
+        timeline=tuple(timeline),
+        referrals=tuple(views),
+        follow_ups=tuple(FollowUpView(f.id, f.due_on, f.kind, f.note, f.due_on < today) for f in follow_ups),
+        last_contact=max((c.occurred_at for c in contacts), default=None),
+    )
+
+
+def client_as_dict(cf: ClientFile) -> dict:
+    """The JSON shape of `vipterm clients show --json`."""
+    c, i = cf.client, cf.identity
+    return {
+        "id": c.id,
+        "pseudonym": c.pseudonym,
+        "name": cf.name,
+        "first_name": i.first_name if i else "",
+        "last_name": i.last_name if i else "",
+        "aka": i.aka if i else "",
+        "date_of_birth": i.date_of_birth.isoformat() if i and i.date_of_birth else None,
+        "age_group": c.age_group,
+        "area_command": c.area_command,
+        "referral_source": c.referral_source,
+        "status": c.status,
+        "risk_flags": [f for f in c.risk_flags.split(",") if f],
+        "assigned_worker": cf.worker_name,
+        "identified_on": c.identified_on.isoformat(),
+        "last_contact": cf.last_contact.isoformat() if cf.last_contact else None,
+        "follow_ups": [{"id": f.id, "due_on": f.due_on.isoformat(), "kind": f.kind, "overdue": f.overdue} for f in cf.follow_ups],
+        "referrals": [
+            {"id": r.id, "need": r.need_domain, "provider": r.provider_name, "status": r.status, "stale": r.stale}
+            for r in cf.referrals
+        ],
+        "timeline": [{"when": e.when.isoformat(), "kind": e.kind, "summary": e.summary, "id": e.record_id} for e in cf.timeline],
+    }
+
+
+def workers(store: Store) -> list[Worker]:
+    with store.read() as session:
+        return list(session.exec(select(Worker).where(Worker.deleted_at.is_(None)).order_by(Worker.display_name)))

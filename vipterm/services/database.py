@@ -1,0 +1,202 @@
+"""Creating, unlocking and re-keying a vipterm database: the `Store` every use case works on.
+
+A Store is an unlocked, migrated database plus who this device is (device id, role, the worker
+using it). Its `write()` sessions capture changes for sync; its `read()` sessions are plain.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import platformdirs
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from vipterm.domain import Role, utcnow
+from vipterm.errors import NewerSchema, ValidationError
+from vipterm.store import engine as store_engine
+from vipterm.store.migrations import SCHEMA_VERSION, check_version, migrate
+from vipterm.store.models import Meta, SyncState, Worker, new_id
+from vipterm.sync.capture import Capture
+
+MIN_PASSPHRASE_LENGTH = 8
+
+
+def default_database_path() -> Path:
+    """`VIPTERM_DB`, else `vipterm.db` in the user's data folder."""
+    env = os.environ.get("VIPTERM_DB")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("vipterm", appauthor=False)) / "vipterm.db"
+
+
+@dataclass(frozen=True)
+class Identity:
+    device_id: str
+    role: Role
+    worker_id: str
+    program_id: str
+
+
+class Store:
+    """An unlocked vipterm database."""
+
+    def __init__(self, database: store_engine.Database, identity: Identity):
+        self.database = database
+        self.identity = identity
+
+    @property
+    def path(self) -> Path:
+        return self.database.path
+
+    @property
+    def device_id(self) -> str:
+        return self.identity.device_id
+
+    @property
+    def worker_id(self) -> str:
+        return self.identity.worker_id
+
+    @property
+    def role(self) -> Role:
+        return self.identity.role
+
+    def read(self) -> Session:
+        return self.database.session()
+
+    @contextmanager
+    def write(self, *, capture: bool = True) -> Iterator[Session]:
+        """One BEGIN IMMEDIATE transaction whose synced writes land in the change log."""
+        info = Capture(self.device_id) if capture else False
+        with self.database.write(capture=info) as session:
+            yield session
+
+    def close(self) -> None:
+        self.database.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_new_passphrase(passphrase: str) -> None:
+    if len(passphrase) < MIN_PASSPHRASE_LENGTH:
+        raise ValidationError(
+            f"the passphrase must be at least {MIN_PASSPHRASE_LENGTH} characters long", field="passphrase"
+        )
+
+
+def create_store(
+    path: Path,
+    passphrase: str,
+    *,
+    worker_name: str = "Peer support worker",
+    role: Role = Role.WORKER,
+    program_id: str | None = None,
+    force: bool = False,
+) -> Store:
+    """A new encrypted database for this device, migrated, with its worker and identity."""
+    _check_new_passphrase(passphrase)
+    if not worker_name.strip():
+        raise ValidationError("the worker name is empty", field="worker_name")
+    raw = store_engine.create_file(Path(path), passphrase, force=force)
+    database = store_engine.Database(Path(path), raw)
+    migrate(database.engine)
+    device_id = new_id()
+    identity = Identity(device_id=device_id, role=role, worker_id=new_id(), program_id=program_id or new_id())
+    with database.write(capture=False) as session:
+        session.add(SyncState(device_id=device_id))
+        for key, value in (
+            ("device_id", device_id),
+            ("role", role.value),
+            ("worker_id", identity.worker_id),
+            ("program_id", identity.program_id),
+            ("created_at", utcnow().isoformat()),
+        ):
+            session.add(Meta(key=key, value=value))
+    store = Store(database, identity)
+    with store.write() as session:
+        session.add(Worker(id=identity.worker_id, display_name=worker_name.strip(), role=role.value))
+    return store
+
+
+def _read_identity(session: Session) -> Identity:
+    meta = {m.key: m.value for m in session.exec(select(Meta))}
+    return Identity(
+        device_id=meta["device_id"],
+        role=Role(meta.get("role", "worker")),
+        worker_id=meta["worker_id"],
+        program_id=meta.get("program_id", ""),
+    )
+
+
+def open_store(path: Path, passphrase: str) -> Store:
+    """Unlock and migrate. A wrong passphrase or a newer schema changes nothing in the file."""
+    raw = store_engine.key_for_existing(Path(path), passphrase)
+    return open_store_with_key(Path(path), raw)
+
+
+def open_store_with_key(path: Path, raw: store_engine.RawKey) -> Store:
+    store_engine.verify_key(path, raw)  # raises WrongPassphrase before any pool or migration
+    database = store_engine.Database(path, raw)
+    try:
+        with database.engine.connect() as conn:
+            version = int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+        check_version(version)
+        migrate(database.engine)
+        with database.session() as session:
+            identity = _read_identity(session)
+    except NewerSchema:
+        database.dispose()
+        raise
+    except KeyError:
+        database.dispose()
+        raise ValidationError(f"{path} is not a vipterm database (no device identity)") from None
+    except BaseException:
+        database.dispose()
+        raise
+    return Store(database, identity)
+
+
+def change_passphrase(path: Path, old_passphrase: str, new_passphrase: str) -> None:
+    """Re-encrypt the whole file under the new passphrase (atomic replace)."""
+    _check_new_passphrase(new_passphrase)
+    raw = store_engine.key_for_existing(Path(path), old_passphrase)
+    store_engine.verify_key(Path(path), raw)
+    store_engine.rekey_file(Path(path), raw, new_passphrase)
+
+
+def integrity_report(store: Store) -> dict:
+    """What `vipterm doctor` prints: integrity, schema, counts per table."""
+    from vipterm.store.models import SYNC_POLICY
+
+    with store.read() as session:
+        integrity = session.exec(text("PRAGMA integrity_check")).scalar_one()
+        fk_problems = session.exec(text("PRAGMA foreign_key_check")).all()
+        version = session.exec(text("PRAGMA user_version")).scalar_one()
+        counts = {
+            name: session.exec(text(f"SELECT count(*) FROM {name} WHERE deleted_at IS NULL")).scalar_one()
+            for name in SYNC_POLICY
+        }
+        pending = session.exec(
+            text("SELECT count(*) FROM change_log WHERE device = :d"), params={"d": store.device_id}
+        ).scalar_one()
+        cipher = session.exec(text("PRAGMA cipher_version")).scalar_one()
+    return {
+        "integrity": integrity,
+        "foreign_key_problems": len(fk_problems),
+        "schema_version": int(version),
+        "schema_expected": SCHEMA_VERSION,
+        "cipher_version": cipher,
+        "device_id": store.device_id,
+        "role": store.role.value,
+        "counts": counts,
+        "changes_logged_here": int(pending),
+        "healthy": integrity == "ok" and not fk_problems and int(version) == SCHEMA_VERSION,
+    }

@@ -1,0 +1,542 @@
+"""Use cases that write the program's records: clients, notifications, contacts, assessments,
+referrals, outcomes and follow-ups. The TUI, the CLI and the importers all come through here, so
+validation and the client-status funnel live in one place.
+
+Every function takes the `Store`, validates first (raising `ValidationError` naming the field,
+nothing written), then writes in one captured transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, select
+
+from vipterm import domain
+from vipterm.domain import (
+    FUNNEL_ORDER,
+    ClientStatus,
+    NotificationOutcome,
+    ReferralStatus,
+    utcnow,
+)
+from vipterm.errors import NotFound, ValidationError
+from vipterm.services.database import Store
+from vipterm.store.models import (
+    Assessment,
+    AssessmentItem,
+    AuditEntry,
+    Client,
+    ClientIdentity,
+    Contact,
+    FollowUp,
+    NotificationAttempt,
+    Outcome,
+    Provider,
+    Referral,
+    ReferralEvent,
+    Worker,
+)
+
+MAX_NOTE_LENGTH = 4000
+
+
+# --- validation helpers ---------------------------------------------------------------------
+
+
+def _enum(enum_cls, value, field_name: str):
+    if isinstance(value, enum_cls):
+        return value
+    try:
+        return enum_cls.parse(str(value))
+    except ValueError as exc:
+        raise ValidationError(str(exc), field=field_name) from None
+
+
+def _required(value: str, field_name: str, label: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError(f"{label} is required", field=field_name)
+    return value
+
+
+def _note(value: str, field_name: str = "note") -> str:
+    value = (value or "").strip()
+    if len(value) > MAX_NOTE_LENGTH:
+        raise ValidationError(f"the note is longer than {MAX_NOTE_LENGTH} characters", field=field_name)
+    return value
+
+
+def _not_future(when: date | datetime, field_name: str, what: str, *, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    # A few minutes of slack: a laptop clock a little behind the phone in the worker's hand.
+    if isinstance(when, datetime):
+        if when > now + timedelta(minutes=5):
+            raise ValidationError(f"{what} is in the future", field=field_name)
+    elif when > now.date() + timedelta(days=1):
+        raise ValidationError(f"{what} is in the future", field=field_name)
+
+
+def _client(session: Session, client_id: str) -> Client:
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
+        raise NotFound(f"no client with id {client_id}")
+    return client
+
+
+def _advance_status(client: Client, status: ClientStatus) -> None:
+    """Move a client forward along the funnel, never back (inactive/closed are set explicitly)."""
+    current = ClientStatus(client.status)
+    if current in (ClientStatus.INACTIVE, ClientStatus.CLOSED):
+        return
+    if FUNNEL_ORDER[status] > FUNNEL_ORDER[current]:
+        client.status = status.value
+
+
+# --- clients --------------------------------------------------------------------------------
+
+
+@dataclass
+class ClientDraft:
+    first_name: str = ""
+    last_name: str = ""
+    aka: str = ""
+    date_of_birth: date | None = None
+    phone: str = ""
+    age_group: str | None = None  # derived from date of birth when not given
+    area_command: str = "na"
+    referral_source: str = "other"
+    risk_flags: list[str] = field(default_factory=list)
+    assigned_worker_id: str | None = None
+    identified_on: date | None = None
+    pseudonym: str | None = None
+
+
+def _pseudonym(client_id: str) -> str:
+    # The random tail of a UUIDv7 (its head is a timestamp shared by rows made together).
+    return "VIP-" + client_id.replace("-", "")[-6:].upper()
+
+
+def create_client(store: Store, draft: ClientDraft) -> Client:
+    if not (draft.first_name.strip() or draft.last_name.strip() or draft.aka.strip()):
+        raise ValidationError("a name or an alias is required", field="first_name")
+    area = _enum(domain.AreaCommand, draft.area_command, "area_command")
+    source = _enum(domain.ReferralSource, draft.referral_source, "referral_source")
+    flags = [_enum(domain.RiskFlag, f, "risk_flags").value for f in draft.risk_flags]
+    identified_on = draft.identified_on or utcnow().date()
+    _not_future(identified_on, "identified_on", "the identification date")
+    if draft.date_of_birth is not None:
+        if draft.date_of_birth > utcnow().date():
+            raise ValidationError("the date of birth is in the future", field="date_of_birth")
+        if draft.date_of_birth.year < 1900:
+            raise ValidationError("the date of birth is before 1900", field="date_of_birth")
+    if draft.age_group:
+        age_group = _enum(domain.AgeGroup, draft.age_group, "age_group")
+    else:
+        age_group = domain.age_group_for(draft.date_of_birth, identified_on)
+    with store.write() as session:
+        worker_id = draft.assigned_worker_id or store.worker_id
+        if session.get(Worker, worker_id) is None:
+            raise ValidationError("the assigned worker is unknown", field="assigned_worker_id")
+        client = Client(
+            age_group=age_group.value,
+            area_command=area.value,
+            referral_source=source.value,
+            risk_flags=",".join(flags),
+            assigned_worker_id=worker_id,
+            identified_on=identified_on,
+            pseudonym="",
+        )
+        client.pseudonym = draft.pseudonym or _pseudonym(client.id)
+        session.add(client)
+        session.add(
+            ClientIdentity(
+                client_id=client.id,
+                first_name=draft.first_name.strip(),
+                last_name=draft.last_name.strip(),
+                aka=draft.aka.strip(),
+                date_of_birth=draft.date_of_birth,
+                phone=draft.phone.strip(),
+            )
+        )
+    return client
+
+
+CLIENT_FIELDS = {"age_group", "area_command", "referral_source", "status", "risk_flags", "assigned_worker_id"}
+IDENTITY_FIELDS = {"first_name", "last_name", "aka", "date_of_birth", "phone"}
+_FIELD_ENUMS = {
+    "age_group": domain.AgeGroup,
+    "area_command": domain.AreaCommand,
+    "referral_source": domain.ReferralSource,
+    "status": domain.ClientStatus,
+}
+
+
+def update_client(store: Store, client_id: str, **changes) -> Client:
+    """Change some fields of a client or its identity; only what differs is captured."""
+    unknown = set(changes) - CLIENT_FIELDS - IDENTITY_FIELDS
+    if unknown:
+        raise ValidationError(f"unknown field: {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+    for name, enum_cls in _FIELD_ENUMS.items():
+        if name in changes:
+            changes[name] = _enum(enum_cls, changes[name], name).value
+    if "risk_flags" in changes:
+        flags = changes["risk_flags"]
+        if isinstance(flags, str):
+            flags = [f for f in flags.split(",") if f.strip()]
+        changes["risk_flags"] = ",".join(_enum(domain.RiskFlag, f, "risk_flags").value for f in flags)
+    with store.write() as session:
+        client = _client(session, client_id)
+        identity = session.get(ClientIdentity, client_id)
+        for name, value in changes.items():
+            target = client if name in CLIENT_FIELDS else identity
+            if getattr(target, name) != value:
+                setattr(target, name, value)
+        if identity is not None and not (identity.first_name or identity.last_name or identity.aka):
+            raise ValidationError("a name or an alias is required", field="first_name")
+    return client
+
+
+def record_audit(store: Store, action: domain.AuditAction, client_id: str | None = None, detail: str = "") -> None:
+    with store.write() as session:
+        session.add(
+            AuditEntry(
+                worker_id=store.worker_id,
+                device_id=store.device_id,
+                action=action.value,
+                client_id=client_id,
+                detail=detail,
+            )
+        )
+
+
+# --- custom notifications ----------------------------------------------------------------------
+
+
+@dataclass
+class NotificationDraft:
+    client_id: str
+    attempted_on: date
+    outcome: str = "delivered"
+    setting: str = "home"
+    area_command: str | None = None  # defaults to the client's
+    team: list[tuple[str, str]] = field(default_factory=list)  # (name, TeamRole)
+    messages: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+def record_notification(store: Store, draft: NotificationDraft) -> NotificationAttempt:
+    outcome = _enum(NotificationOutcome, draft.outcome, "outcome")
+    setting = _enum(domain.NotificationSetting, draft.setting, "setting")
+    _not_future(draft.attempted_on, "attempted_on", "the attempt date")
+    team = []
+    for name, role in draft.team:
+        if not name.strip():
+            raise ValidationError("a team member's name is empty", field="team")
+        team.append({"name": name.strip(), "role": _enum(domain.TeamRole, role, "team").value})
+    messages = [_enum(domain.NotificationMessage, m, "messages").value for m in draft.messages]
+    with store.write() as session:
+        client = _client(session, draft.client_id)
+        area = _enum(domain.AreaCommand, draft.area_command or client.area_command, "area_command")
+        attempt = NotificationAttempt(
+            client_id=client.id,
+            attempted_on=draft.attempted_on,
+            setting=setting.value,
+            area_command=area.value,
+            team=json.dumps(team),
+            messages=",".join(messages),
+            outcome=outcome.value,
+            note=_note(draft.note),
+            recorded_by=store.worker_id,
+        )
+        session.add(attempt)
+        _advance_status(
+            client,
+            ClientStatus.NOTIFIED if outcome is NotificationOutcome.DELIVERED else ClientStatus.NOTIFICATION_ATTEMPTED,
+        )
+    return attempt
+
+
+# --- contacts -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ContactDraft:
+    client_id: str
+    occurred_at: datetime | None = None  # now when not given
+    mode: str = "in_person"
+    purpose: str = "check_in"
+    outcome: str = "reached"
+    duration_min: int | None = None
+    area_command: str | None = None  # defaults to the client's
+    note: str = ""
+    next_follow_up: date | None = None
+
+
+def log_contact(store: Store, draft: ContactDraft) -> Contact:
+    """Log a contact; an optional next follow-up is scheduled, and due contact follow-ups close."""
+    occurred_at = draft.occurred_at or utcnow()
+    _not_future(occurred_at, "occurred_at", "the contact time")
+    mode = _enum(domain.ContactMode, draft.mode, "mode")
+    purpose = _enum(domain.ContactPurpose, draft.purpose, "purpose")
+    outcome = _enum(domain.ContactOutcome, draft.outcome, "outcome")
+    if draft.duration_min is not None and not (0 <= draft.duration_min <= 24 * 60):
+        raise ValidationError("the duration must be between 0 and 1440 minutes", field="duration_min")
+    if draft.next_follow_up is not None and draft.next_follow_up < occurred_at.date():
+        raise ValidationError("the next follow-up is before the contact", field="next_follow_up")
+    note = _note(draft.note)
+    with store.write() as session:
+        client = _client(session, draft.client_id)
+        area = _enum(domain.AreaCommand, draft.area_command or client.area_command, "area_command")
+        contact = Contact(
+            client_id=client.id,
+            worker_id=store.worker_id,
+            occurred_at=occurred_at,
+            mode=mode.value,
+            purpose=purpose.value,
+            outcome=outcome.value,
+            duration_min=draft.duration_min,
+            area_command=area.value,
+            note=note,
+        )
+        session.add(contact)
+        if outcome is domain.ContactOutcome.REACHED:
+            # A reached client's contact follow-ups due by now are done.
+            for due in session.exec(
+                select(FollowUp).where(
+                    FollowUp.client_id == client.id,
+                    FollowUp.kind == domain.FollowUpKind.CONTACT.value,
+                    FollowUp.done_at.is_(None),
+                    FollowUp.deleted_at.is_(None),
+                    FollowUp.due_on <= occurred_at.date(),
+                )
+            ):
+                due.done_at = occurred_at
+                due.done_by = store.worker_id
+        if draft.next_follow_up is not None:
+            session.add(
+                FollowUp(
+                    client_id=client.id,
+                    owner_id=store.worker_id,
+                    due_on=draft.next_follow_up,
+                    kind=domain.FollowUpKind.CONTACT.value,
+                )
+            )
+    return contact
+
+
+def last_contact_mode(store: Store) -> str:
+    """The mode this worker used last: the quick-entry form's default."""
+    with store.read() as session:
+        mode = session.exec(
+            select(Contact.mode)
+            .where(Contact.worker_id == store.worker_id)
+            .order_by(Contact.created_at.desc(), Contact.id.desc())
+            .limit(1)
+        ).first()
+    return mode or domain.ContactMode.IN_PERSON.value
+
+
+# --- needs assessments ----------------------------------------------------------------------------
+
+
+@dataclass
+class AssessmentDraft:
+    client_id: str
+    kind: str = "intake"
+    assessed_on: date | None = None
+    levels: dict[str, int] = field(default_factory=dict)  # NeedDomain value -> 0..3
+    priorities: set[str] = field(default_factory=set)
+    note: str = ""
+
+
+def record_assessment(store: Store, draft: AssessmentDraft) -> Assessment:
+    kind = _enum(domain.AssessmentKind, draft.kind, "kind")
+    assessed_on = draft.assessed_on or utcnow().date()
+    _not_future(assessed_on, "assessed_on", "the assessment date")
+    levels = {}
+    for name, level in draft.levels.items():
+        need = _enum(domain.NeedDomain, name, "levels")
+        if level not in domain.NEED_LEVELS:
+            raise ValidationError(f"the level of {need.label} must be 0, 1, 2 or 3", field="levels")
+        levels[need.value] = level
+    priorities = {_enum(domain.NeedDomain, p, "priorities").value for p in draft.priorities}
+    if not levels and not priorities:
+        raise ValidationError("the assessment has no levels", field="levels")
+    with store.write() as session:
+        client = _client(session, draft.client_id)
+        assessment = Assessment(
+            client_id=client.id, kind=kind.value, assessed_on=assessed_on,
+            assessed_by=store.worker_id, note=_note(draft.note),
+        )
+        session.add(assessment)
+        for need in domain.NeedDomain:
+            if need.value in levels or need.value in priorities:
+                session.add(
+                    AssessmentItem(
+                        assessment_id=assessment.id,
+                        domain=need.value,
+                        level=levels.get(need.value, 0),
+                        client_priority=need.value in priorities,
+                    )
+                )
+    return assessment
+
+
+def latest_assessment_levels(store: Store, client_id: str, before: date | None = None) -> dict[str, tuple[int, bool]]:
+    """Levels and priorities of the client's latest assessment (the grid shows them beside)."""
+    with store.read() as session:
+        query = select(Assessment).where(Assessment.client_id == client_id, Assessment.deleted_at.is_(None))
+        if before is not None:
+            query = query.where(Assessment.assessed_on <= before)
+        latest = session.exec(query.order_by(Assessment.assessed_on.desc(), Assessment.id.desc()).limit(1)).first()
+        if latest is None:
+            return {}
+        items = session.exec(select(AssessmentItem).where(AssessmentItem.assessment_id == latest.id)).all()
+    return {item.domain: (item.level, item.client_priority) for item in items}
+
+
+# --- service directory and referrals -----------------------------------------------------------
+
+
+def add_provider(store: Store, name: str, category: str, phone: str = "", address: str = "", note: str = "") -> Provider:
+    name = _required(name, "name", "the provider name")
+    cat = _enum(domain.ServiceCategory, category, "category")
+    with store.write() as session:
+        provider = Provider(name=name, category=cat.value, phone=phone.strip(), address=address.strip(), note=note.strip())
+        session.add(provider)
+    return provider
+
+
+def search_providers(store: Store, text: str = "", need: str | None = None, limit: int = 50) -> list[Provider]:
+    """Active providers matching `text`; those serving `need` first."""
+    with store.read() as session:
+        providers = session.exec(
+            select(Provider).where(Provider.active.is_(True), Provider.deleted_at.is_(None)).order_by(Provider.name)
+        ).all()
+    words = text.lower().split()
+    serving = set()
+    if need:
+        serving = {c.value for c in domain.CATEGORIES_FOR_NEED.get(domain.NeedDomain(need), ())}
+    matches = [
+        p for p in providers
+        if all(w in f"{p.name} {p.category} {domain.ServiceCategory(p.category).label}".lower() for w in words)
+    ]
+    matches.sort(key=lambda p: (p.category not in serving, p.name.lower()))
+    return matches[:limit]
+
+
+@dataclass
+class ReferralDraft:
+    client_id: str
+    need_domain: str
+    provider_id: str | None
+    send_now: bool = True  # most referrals are sent as they are made
+    reason: str = ""
+
+
+def create_referral(store: Store, draft: ReferralDraft) -> Referral:
+    need = _enum(domain.NeedDomain, draft.need_domain, "need_domain")
+    if draft.send_now and not draft.provider_id:
+        raise ValidationError("choose a provider before sending the referral", field="provider_id")
+    with store.write() as session:
+        client = _client(session, draft.client_id)
+        if draft.provider_id and session.get(Provider, draft.provider_id) is None:
+            raise ValidationError("the provider is not in the directory", field="provider_id")
+        now = utcnow()
+        referral = Referral(
+            client_id=client.id, need_domain=need.value, provider_id=draft.provider_id,
+            status=ReferralStatus.DRAFT.value, status_changed_at=now, created_by=store.worker_id,
+        )
+        session.add(referral)
+        session.add(ReferralEvent(referral_id=referral.id, status=ReferralStatus.DRAFT.value, at=now,
+                                  by_worker=store.worker_id, reason=_note(draft.reason, "reason")))
+        if draft.send_now:
+            referral.status = ReferralStatus.SENT.value
+            session.add(ReferralEvent(referral_id=referral.id, status=ReferralStatus.SENT.value, at=now,
+                                      by_worker=store.worker_id))
+    return referral
+
+
+def set_referral_status(
+    store: Store,
+    referral_id: str,
+    status: str,
+    reason: str = "",
+    *,
+    first_service_on: date | None = None,
+    feedback: str | None = None,
+    at: datetime | None = None,
+) -> Referral:
+    """Move a referral along its allowed transitions; engagement moves the client's funnel."""
+    new = _enum(ReferralStatus, status, "status")
+    at = at or utcnow()
+    _not_future(at, "at", "the status time")
+    if first_service_on is not None:
+        _not_future(first_service_on, "first_service_on", "the first-service date")
+    with store.write() as session:
+        referral = session.get(Referral, referral_id)
+        if referral is None or referral.deleted_at is not None:
+            raise NotFound(f"no referral with id {referral_id}")
+        current = ReferralStatus(referral.status)
+        if not domain.can_transition(current, new):
+            allowed = ", ".join(s.value for s in domain.REFERRAL_TRANSITIONS[current]) or "none (it is closed)"
+            raise ValidationError(
+                f"a {current.label} referral cannot become {new.label}; allowed: {allowed}", field="status"
+            )
+        if new in (ReferralStatus.REJECTED, ReferralStatus.FAILED, ReferralStatus.CANCELLED) and not reason.strip():
+            raise ValidationError(f"say why the referral is {new.label}", field="reason")
+        referral.status = new.value
+        referral.status_changed_at = at
+        if first_service_on is not None:
+            referral.first_service_on = first_service_on
+        elif new in (ReferralStatus.IN_PROGRESS, ReferralStatus.COMPLETED) and referral.first_service_on is None:
+            referral.first_service_on = at.date()
+        if feedback is not None:
+            referral.feedback = _note(feedback, "feedback")
+        session.add(ReferralEvent(referral_id=referral.id, status=new.value, at=at,
+                                  by_worker=store.worker_id, reason=_note(reason, "reason")))
+        if new in domain.ENGAGED_REFERRAL_STATUSES:
+            _advance_status(_client(session, referral.client_id), ClientStatus.ENGAGED)
+    return referral
+
+
+# --- outcomes and follow-ups ----------------------------------------------------------------------
+
+
+def record_outcome(store: Store, client_id: str, kind: str, occurred_on: date, source: str = "worker", note: str = "") -> Outcome:
+    kind_ = _enum(domain.OutcomeKind, kind, "kind")
+    source_ = _enum(domain.OutcomeSource, source, "source")
+    _not_future(occurred_on, "occurred_on", "the outcome date")
+    with store.write() as session:
+        client = _client(session, client_id)
+        outcome = Outcome(client_id=client.id, kind=kind_.value, occurred_on=occurred_on, source=source_.value,
+                          note=_note(note), recorded_by=store.worker_id)
+        session.add(outcome)
+    return outcome
+
+
+def schedule_follow_up(store: Store, client_id: str, due_on: date, kind: str = "contact", note: str = "",
+                       owner_id: str | None = None) -> FollowUp:
+    kind_ = _enum(domain.FollowUpKind, kind, "kind")
+    if due_on < utcnow().date() - timedelta(days=1):
+        raise ValidationError("the due date is in the past", field="due_on")
+    with store.write() as session:
+        client = _client(session, client_id)
+        follow_up = FollowUp(client_id=client.id, owner_id=owner_id or store.worker_id, due_on=due_on,
+                             kind=kind_.value, note=_note(note))
+        session.add(follow_up)
+    return follow_up
+
+
+def complete_follow_up(store: Store, follow_up_id: str, when: datetime | None = None) -> FollowUp:
+    with store.write() as session:
+        follow_up = session.get(FollowUp, follow_up_id)
+        if follow_up is None or follow_up.deleted_at is not None:
+            raise NotFound(f"no follow-up with id {follow_up_id}")
+        if follow_up.done_at is None:
+            follow_up.done_at = when or utcnow()
+            follow_up.done_by = store.worker_id
+    return follow_up

@@ -1,0 +1,221 @@
+"""The encrypted database: key derivation, the one engine factory, create/unlock/rekey.
+
+The file is SQLCipher 4. The key is Argon2id(passphrase, salt) used as a raw key; the salt is
+SQLCipher's own 16-byte file salt, which sits unencrypted at the start of the file, so it can be
+read before unlocking and no side file is needed. Every connection applies the raw key (no
+per-connection KDF), silences SQLCipher's logging (a wrong key would otherwise print to stderr
+and garble the screen), and sets WAL, synchronous=FULL, foreign keys and a busy timeout.
+
+There is no module-level engine: every caller names its database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import sqlcipher3.dbapi2 as sqlcipher
+from argon2.low_level import Type, hash_secret_raw
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import QueuePool
+from sqlmodel import Session
+
+from vipterm.errors import DatabaseExists, DatabaseMissing, NotADatabase, WrongPassphrase
+
+SALT_BYTES = 16
+KEY_BYTES = 32
+# Argon2id parameters (fixed for file format 1): ~0.25 s and 64 MiB on a laptop, paid once per unlock.
+ARGON2_TIME_COST = 3
+ARGON2_MEMORY_KIB = 64 * 1024
+ARGON2_PARALLELISM = 1
+BUSY_TIMEOUT_MS = 5000
+_PLAIN_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def derive_key(passphrase: str, salt: bytes) -> bytes:
+    if not passphrase:
+        raise WrongPassphrase("the passphrase is empty")
+    return hash_secret_raw(
+        passphrase.encode("utf-8"),
+        salt,
+        time_cost=ARGON2_TIME_COST,
+        memory_cost=ARGON2_MEMORY_KIB,
+        parallelism=ARGON2_PARALLELISM,
+        hash_len=KEY_BYTES,
+        type=Type.ID,
+    )
+
+
+@dataclass(frozen=True)
+class RawKey:
+    """A derived key and the salt it belongs to, as SQLCipher's raw-key pragma wants them."""
+
+    key: bytes
+    salt: bytes
+
+    def pragma_value(self) -> str:
+        return f"\"x'{self.key.hex()}{self.salt.hex()}'\""
+
+
+def read_salt(path: Path) -> bytes:
+    """The file salt, readable while locked; refuses what is not an encrypted database."""
+    path = Path(path)
+    if not path.exists():
+        raise DatabaseMissing(f"no database at {path}")
+    if path.is_dir():
+        raise NotADatabase(f"{path} is a folder, not a vipterm database")
+    with path.open("rb") as fh:
+        head = fh.read(SALT_BYTES)
+    if head == _PLAIN_SQLITE_MAGIC:
+        raise NotADatabase(f"{path} is an unencrypted SQLite file, not a vipterm database")
+    if len(head) < SALT_BYTES or path.stat().st_size < 1024:
+        raise NotADatabase(f"{path} is not a vipterm database")
+    return head
+
+
+def _configure(dbapi_conn, raw: RawKey) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA cipher_log_level = NONE")
+    cur.execute(f"PRAGMA key = {raw.pragma_value()}")
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    # The first real read proves the key; it raises "file is not a database" otherwise.
+    cur.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    cur.execute("PRAGMA journal_mode = WAL").fetchone()
+    cur.execute("PRAGMA synchronous = FULL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def connect_raw(path: Path, raw: RawKey):
+    """One configured DB-API connection (autocommit mode: transactions are explicit)."""
+    conn = sqlcipher.connect(str(path), check_same_thread=False, isolation_level=None)
+    try:
+        _configure(conn, raw)
+    except sqlcipher.DatabaseError as exc:
+        conn.close()
+        if "not a database" in str(exc):
+            raise WrongPassphrase("wrong passphrase, or the file is not a vipterm database") from None
+        raise
+    return conn
+
+
+def make_engine(path: Path, raw: RawKey) -> Engine:
+    """The engine factory. `BEGIN` is emitted by us, so `immediate` sessions can take the lock."""
+    path = Path(path)
+    engine = create_engine(
+        "sqlite://",
+        module=sqlcipher,
+        creator=lambda: connect_raw(path, raw),
+        poolclass=QueuePool,
+        pool_size=4,
+        max_overflow=4,
+    )
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # pragma: no cover - exercised by every write
+        mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN"
+        conn.exec_driver_sql(mode)
+
+    return engine
+
+
+def key_for_existing(path: Path, passphrase: str) -> RawKey:
+    salt = read_salt(path)
+    return RawKey(derive_key(passphrase, salt), salt)
+
+
+def verify_key(path: Path, raw: RawKey) -> None:
+    """Open and close one connection: raises WrongPassphrase, touching nothing on failure."""
+    connect_raw(path, raw).close()
+
+
+def create_file(path: Path, passphrase: str, *, force: bool = False) -> RawKey:
+    """A new, empty encrypted database file. Refuses to overwrite unless `force`."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise DatabaseExists(f"{path} already exists (use --force to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    salt = secrets.token_bytes(SALT_BYTES)
+    raw = RawKey(derive_key(passphrase, salt), salt)
+    conn = connect_raw(path, raw)
+    conn.close()
+    return raw
+
+
+def rekey_file(path: Path, old: RawKey, new_passphrase: str) -> RawKey:
+    """Re-encrypt the file under a new passphrase and a fresh salt, atomically.
+
+    `sqlcipher_export` writes a complete encrypted copy; it replaces the original only after
+    it is fsynced, so a crash leaves either the old file or the new one, never a mix.
+    """
+    path = Path(path)
+    new_salt = secrets.token_bytes(SALT_BYTES)
+    new = RawKey(derive_key(new_passphrase, new_salt), new_salt)
+    tmp = path.with_name(path.name + ".rekey-tmp")
+    tmp.unlink(missing_ok=True)
+    conn = connect_raw(path, old)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute(f"ATTACH DATABASE ? AS rekeyed KEY {new.pragma_value()}", (str(tmp),))
+        conn.execute("SELECT sqlcipher_export('rekeyed')")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute(f"PRAGMA rekeyed.user_version = {int(version)}")
+        conn.execute("DETACH DATABASE rekeyed")
+    finally:
+        conn.close()
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    verify_key(path, new)
+    return new
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Database:
+    """An unlocked database: its engine and sessions. Made by `vipterm.store.open_database`."""
+
+    def __init__(self, path: Path, raw: RawKey):
+        self.path = Path(path)
+        self.raw = raw
+        self.engine = make_engine(self.path, raw)
+        self._writer = self.engine.execution_options(immediate=True)
+
+    def session(self, **info) -> Session:
+        """A read session (deferred transaction)."""
+        return Session(self.engine, expire_on_commit=False, info=dict(info))
+
+    @contextmanager
+    def write(self, **info) -> Iterator[Session]:
+        """One write transaction, BEGIN IMMEDIATE: committed on success, rolled back on error."""
+        session = Session(self._writer, expire_on_commit=False, info={"database": self, **info})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

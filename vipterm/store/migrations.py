@@ -1,0 +1,67 @@
+"""Schema versions and forward migrations.
+
+The version is SQLite's `user_version`. Migrations are an ordered list; each runs in its own
+transaction and bumps the version, so an interrupted upgrade resumes where it stopped. Each
+migration's SQL is frozen in `schema/NNNN_name.sql` (never regenerated from the models, which
+move on). A database whose version is above `SCHEMA_VERSION` was made by a newer vipterm and is
+refused before anything is read or written.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Callable
+
+from sqlalchemy.engine import Connection
+
+from vipterm.errors import NewerSchema
+
+# (version, name, apply): apply receives a connection inside the migration's transaction.
+Migration = tuple[int, str, Callable[[Connection], None]]
+
+
+def _sql_file(name: str) -> Callable[[Connection], None]:
+    def apply(conn: Connection) -> None:
+        script = resources.files("vipterm.store").joinpath("schema", name).read_text("utf-8")
+        for statement in script.split(";\n"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+
+    return apply
+
+
+MIGRATIONS: list[Migration] = [
+    (1, "initial schema", _sql_file("0001_initial.sql")),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+
+
+def check_version(version: int, what: str = "this database") -> None:
+    if version > SCHEMA_VERSION:
+        raise NewerSchema(
+            f"{what} uses schema version {version}, but this vipterm knows only up to "
+            f"{SCHEMA_VERSION}: upgrade vipterm to open it"
+        )
+
+
+def migrate(engine) -> list[int]:
+    """Bring the schema up to date; returns the versions applied."""
+    with engine.connect() as conn:
+        version = current_version(conn)
+    check_version(version)
+    applied = []
+    for number, _name, apply in MIGRATIONS:
+        if number <= version:
+            continue
+        with engine.execution_options(immediate=True).begin() as conn:
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            if current_version(conn) >= number:
+                continue
+            apply(conn)
+            conn.exec_driver_sql(f"PRAGMA user_version = {number}")
+        applied.append(number)
+    return applied

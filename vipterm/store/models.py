@@ -1,0 +1,309 @@
+"""SQLModel tables: the program's records (synced) and the device's own bookkeeping (local).
+
+Synced tables have UUIDv7 text keys (rows are created on many laptops), never integer keys,
+and are never deleted physically: `deleted_at` is a tombstone that syncs like any field.
+Enum-valued columns hold the `vipterm.domain` enum values as plain text. Timestamps are naive UTC
+(annotated `NaiveDatetime`, which SQLModel stores without an offset).
+
+`SYNC_POLICY` says, per synced table, how the merge treats it (see DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from pydantic import NaiveDatetime as datetime  # naive UTC by design; see the module docstring
+
+import uuid6
+from sqlalchemy import Index, LargeBinary, UniqueConstraint
+from sqlmodel import Column, Field, SQLModel
+
+from vipterm.domain import utcnow
+
+
+def new_id() -> str:
+    """A UUIDv7: time-ordered, so new rows land at the end of the primary-key index."""
+    return str(uuid6.uuid7())
+
+
+# --- synced: the program's records ----------------------------------------------------------
+
+
+class Worker(SQLModel, table=True):
+    """A peer support worker or coordinator. Names here are staff names, not clients'."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    display_name: str
+    role: str = "worker"
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class Client(SQLModel, table=True):
+    """A program participant, pseudonymous: who they are lives in ClientIdentity."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    pseudonym: str = Field(index=True)
+    age_group: str = "unknown"
+    area_command: str = "na"
+    referral_source: str = "other"
+    status: str = Field(default="identified", index=True)
+    risk_flags: str = ""  # comma-separated RiskFlag values
+    assigned_worker_id: str | None = Field(default=None, foreign_key="worker.id", index=True)
+    identified_on: date = Field(default_factory=lambda: utcnow().date())
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class ClientIdentity(SQLModel, table=True):
+    """Identifying data, one row per client, kept apart so that aggregates never touch it."""
+
+    __tablename__ = "client_identity"
+    client_id: str = Field(primary_key=True, foreign_key="client.id")
+    first_name: str = ""
+    last_name: str = ""
+    aka: str = ""
+    date_of_birth: date | None = None
+    phone: str = ""
+    deleted_at: datetime | None = None
+
+
+class NotificationAttempt(SQLModel, table=True):
+    """One attempt at a custom notification; every attempt is kept (add-only)."""
+
+    __tablename__ = "notification_attempt"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id", index=True)
+    attempted_on: date = Field(index=True)
+    setting: str = "home"
+    area_command: str = "na"
+    team: str = "[]"  # JSON list of {"name": ..., "role": TeamRole}
+    messages: str = ""  # comma-separated NotificationMessage values
+    outcome: str = "delivered"
+    note: str = ""
+    recorded_by: str | None = Field(default=None, foreign_key="worker.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class Contact(SQLModel, table=True):
+    """A contact with a client (add-only fact)."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id")
+    worker_id: str | None = Field(default=None, foreign_key="worker.id", index=True)
+    occurred_at: datetime
+    mode: str = "in_person"
+    purpose: str = "check_in"
+    outcome: str = "reached"
+    duration_min: int | None = None
+    area_command: str = "na"
+    note: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+    __table_args__ = (Index("ix_contact_client_when", "client_id", "occurred_at"),)
+
+
+class Assessment(SQLModel, table=True):
+    """A needs assessment (intake, ~90 days, exit); its levels are AssessmentItem rows."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id", index=True)
+    kind: str = "intake"
+    assessed_on: date
+    assessed_by: str | None = Field(default=None, foreign_key="worker.id")
+    note: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class AssessmentItem(SQLModel, table=True):
+    """One need domain of an assessment: level 0–3 and whether the client names it a priority."""
+
+    __tablename__ = "assessment_item"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    assessment_id: str = Field(foreign_key="assessment.id", index=True)
+    domain: str
+    level: int = 0
+    client_priority: bool = False
+    deleted_at: datetime | None = None
+
+
+class Provider(SQLModel, table=True):
+    """An entry of the service directory (kept by the coordinator, sent to every laptop)."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str
+    category: str
+    phone: str = ""
+    address: str = ""
+    note: str = ""
+    active: bool = True
+    deleted_at: datetime | None = None
+
+
+class Referral(SQLModel, table=True):
+    """A referral from a need to a provider; `status` mirrors its latest ReferralEvent."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id", index=True)
+    need_domain: str
+    provider_id: str | None = Field(default=None, foreign_key="provider.id")
+    status: str = "draft"
+    status_changed_at: datetime = Field(default_factory=utcnow)
+    first_service_on: date | None = None
+    feedback: str = ""
+    created_by: str | None = Field(default=None, foreign_key="worker.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class ReferralEvent(SQLModel, table=True):
+    """One status change of a referral: who set it, when and why (add-only history)."""
+
+    __tablename__ = "referral_event"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    referral_id: str = Field(foreign_key="referral.id", index=True)
+    status: str
+    at: datetime = Field(default_factory=utcnow)
+    by_worker: str | None = Field(default=None, foreign_key="worker.id")
+    reason: str = ""
+    deleted_at: datetime | None = None
+
+
+class Outcome(SQLModel, table=True):
+    """Something that happened to a client after notification, with its source (add-only)."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id", index=True)
+    kind: str
+    occurred_on: date
+    source: str = "worker"
+    note: str = ""
+    recorded_by: str | None = Field(default=None, foreign_key="worker.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class FollowUp(SQLModel, table=True):
+    """A task due on a date; overdue ones lead the caseload."""
+
+    __tablename__ = "follow_up"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id", index=True)
+    owner_id: str | None = Field(default=None, foreign_key="worker.id")
+    due_on: date
+    kind: str = "contact"
+    note: str = ""
+    done_at: datetime | None = None
+    done_by: str | None = Field(default=None, foreign_key="worker.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+    __table_args__ = (Index("ix_follow_up_open", "client_id", "done_at", "due_on"),)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who viewed or exported identifiable data, and when (add-only)."""
+
+    __tablename__ = "audit_entry"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    worker_id: str | None = Field(default=None, foreign_key="worker.id")
+    device_id: str = ""
+    action: str
+    client_id: str | None = None
+    detail: str = ""
+    deleted_at: datetime | None = None
+
+
+# --- local: this device's bookkeeping (never synced) ----------------------------------------
+
+
+class Meta(SQLModel, table=True):
+    """Key/value facts about this database: schema version, device id, role, current worker."""
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class SyncState(SQLModel, table=True):
+    """This device's clock and sequence counter (one row)."""
+
+    __tablename__ = "sync_state"
+    id: int = Field(default=1, primary_key=True)
+    device_id: str
+    last_hlc: int = 0
+    next_seq: int = 1
+
+
+class ChangeLog(SQLModel, table=True):
+    """Every field change, local (the outbox) or received from another device.
+
+    `value` is the msgpack of the column's database value (what SQLite stores), so a merge
+    can write it back without knowing the column's Python type.
+    """
+
+    __tablename__ = "change_log"
+    id: int | None = Field(default=None, primary_key=True)
+    device: str
+    seq: int
+    hlc: int
+    tbl: str
+    row_id: str
+    op: str = "set"  # set | purge
+    col: str = ""
+    value: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    base_hlc: int | None = None
+    base_device: str | None = None
+
+    __table_args__ = (
+        UniqueConstraint("device", "seq", name="uq_change_device_seq"),
+        Index("ix_change_row", "tbl", "row_id"),
+    )
+
+
+class FieldVersion(SQLModel, table=True):
+    """The clock of the value each mutable field holds now; the merge compares against it."""
+
+    __tablename__ = "field_version"
+    tbl: str = Field(primary_key=True)
+    row_id: str = Field(primary_key=True)
+    col: str = Field(primary_key=True)
+    hlc: int
+    device: str
+
+
+# --- sync policy --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TablePolicy:
+    model: type[SQLModel]
+    add_only: bool = False  # facts: inserted once, never edited, never in conflict
+    coordinator_fields: frozenset[str] = frozenset()  # a worker's change to these is refused
+
+
+SYNC_POLICY: dict[str, TablePolicy] = {
+    "worker": TablePolicy(Worker, coordinator_fields=frozenset({"role", "active"})),
+    "client": TablePolicy(Client, coordinator_fields=frozenset({"assigned_worker_id"})),
+    "client_identity": TablePolicy(ClientIdentity),
+    "notification_attempt": TablePolicy(NotificationAttempt, add_only=True),
+    "contact": TablePolicy(Contact, add_only=True),
+    "assessment": TablePolicy(Assessment, add_only=True),
+    "assessment_item": TablePolicy(AssessmentItem, add_only=True),
+    "provider": TablePolicy(
+        Provider, coordinator_fields=frozenset({"name", "category", "phone", "address", "note", "active"})
+    ),
+    "referral": TablePolicy(Referral),
+    "referral_event": TablePolicy(ReferralEvent, add_only=True),
+    "outcome": TablePolicy(Outcome, add_only=True),
+    "follow_up": TablePolicy(FollowUp),
+    "audit_entry": TablePolicy(AuditEntry, add_only=True),
+}
+
+# The primary-key column of each synced table (client_identity is keyed by its client).
+PRIMARY_KEY = {name: ("client_id" if name == "client_identity" else "id") for name in SYNC_POLICY}

@@ -1,0 +1,177 @@
+"""Change capture: every write to a synced table appends to the change log, in the same transaction.
+
+It sits in one place, a SQLAlchemy `before_flush` hook on every Session, so no screen or service
+can forget it. A session opts in by carrying a `Capture` in `session.info["capture"]`
+(`vipterm.services.database.Store.write()` does that); a session that writes a synced table
+without one is refused, except bulk loaders that say `capture=False` on purpose (demo baseline).
+
+Per flush: one hybrid-clock timestamp, one sequence number per field change (no gaps: the
+counter lives in `sync_state` and is bumped inside the same BEGIN IMMEDIATE transaction), the
+field's previous clock as the base clock, and the field clock moved to the new timestamp.
+A rolled-back transaction takes its change rows and counter bump with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import msgpack
+from sqlalchemy import event, inspect, insert, select, text
+from sqlalchemy.orm import Session
+
+from vipterm.store.models import PRIMARY_KEY, SYNC_POLICY, ChangeLog, SyncState
+from vipterm.sync import clock as hlc
+
+_SYNCED_BY_CLASS = {policy.model: name for name, policy in SYNC_POLICY.items()}
+
+
+class UncapturedWrite(RuntimeError):
+    """A synced table was written through a session that does not capture changes."""
+
+
+class PhysicalDelete(RuntimeError):
+    """Synced rows are never deleted physically: set `deleted_at` (a tombstone) instead."""
+
+
+@dataclass
+class Capture:
+    """What a capturing session needs: whose device writes, and a wall clock."""
+
+    device_id: str
+    wall: Callable[[], int] = hlc.wall_ms
+    written: list[tuple[str, str]] = field(default_factory=list)  # (table, row id) of this session
+
+
+def pack_value(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def unpack_value(blob: bytes | None) -> Any:
+    return None if blob is None else msgpack.unpackb(blob, raw=False)
+
+
+_processors: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
+
+
+def _db_value(dialect, table: str, column, value: Any) -> Any:
+    """The value as SQLite stores it (dates as ISO text, booleans as 0/1)."""
+    if value is None:
+        return None
+    key = (table, column.key)
+    if key not in _processors:
+        _processors[key] = column.type.dialect_impl(dialect).bind_processor(dialect)
+    proc = _processors[key]
+    return proc(value) if proc else value
+
+
+def _row_changes(session: Session, obj, is_new: bool) -> list[tuple[str, Any]]:
+    state = inspect(obj)
+    table = obj.__table__
+    pk = PRIMARY_KEY[table.name]
+    dialect = session.get_bind().dialect
+    out = []
+    for column in table.columns:
+        if column.key == pk:
+            continue
+        if is_new:
+            value = getattr(obj, column.key)
+        else:
+            hist = state.attrs[column.key].history
+            if not hist.added:
+                continue
+            value = hist.added[0]
+            if hist.deleted and hist.deleted[0] == value:
+                continue
+        out.append((column.key, _db_value(dialect, table.name, column, value)))
+    return out
+
+
+@event.listens_for(Session, "before_flush")
+def _capture_flush(session: Session, flush_context, instances) -> None:
+    synced_new = [o for o in session.new if type(o) in _SYNCED_BY_CLASS]
+    synced_dirty = [o for o in session.dirty if type(o) in _SYNCED_BY_CLASS and session.is_modified(o)]
+    if any(type(o) in _SYNCED_BY_CLASS for o in session.deleted):
+        raise PhysicalDelete("synced records are kept as tombstones: set deleted_at instead of deleting")
+    if not synced_new and not synced_dirty:
+        return
+    capture = session.info.get("capture", None)
+    if capture is False:
+        return  # a bulk load that is deliberately not captured (the demo baseline)
+    if not isinstance(capture, Capture):
+        raise UncapturedWrite("synced tables must be written through Store.write()")
+
+    pending: list[tuple[str, str, str, Any]] = []  # (table, row id, column, db value)
+    for obj, is_new in [(o, True) for o in synced_new] + [(o, False) for o in synced_dirty]:
+        table = obj.__table__.name
+        row_id = getattr(obj, PRIMARY_KEY[table])
+        for col, value in _row_changes(session, obj, is_new):
+            pending.append((table, row_id, col, value))
+        capture.written.append((table, row_id))
+    if pending:
+        record_changes(session, capture, pending)
+
+
+def record_changes(session: Session, capture: Capture, changes: list[tuple[str, str, str, Any]]) -> int:
+    """Append `changes` (table, row id, column, db value) to the change log; returns their hlc.
+
+    Also used by writers that bypass the ORM (bulk imports), so capture rules stay in one place.
+    """
+    conn = session.connection()
+    state = conn.execute(select(SyncState.next_seq, SyncState.last_hlc).where(SyncState.id == 1)).one()
+    stamp = hlc.tick(state.last_hlc, capture.wall())
+    seq = state.next_seq
+
+    mutable_keys = [(t, r, c) for t, r, c, _ in changes if not SYNC_POLICY[t].add_only]
+    bases = _field_versions(conn, mutable_keys)
+    rows = []
+    versions = []
+    for table, row_id, col, value in changes:
+        base = bases.get((table, row_id, col))
+        rows.append(
+            {
+                "device": capture.device_id,
+                "seq": seq,
+                "hlc": stamp,
+                "tbl": table,
+                "row_id": row_id,
+                "op": "set",
+                "col": col,
+                "value": pack_value(value),
+                "base_hlc": base[0] if base else None,
+                "base_device": base[1] if base else None,
+            }
+        )
+        seq += 1
+        if not SYNC_POLICY[table].add_only:
+            versions.append({"tbl": table, "row_id": row_id, "col": col, "hlc": stamp, "device": capture.device_id})
+    conn.execute(insert(ChangeLog), rows)
+    if versions:
+        conn.execute(
+            text(
+                "INSERT INTO field_version (tbl, row_id, col, hlc, device) VALUES (:tbl, :row_id, :col, :hlc, :device) "
+                "ON CONFLICT (tbl, row_id, col) DO UPDATE SET hlc = excluded.hlc, device = excluded.device"
+            ),
+            versions,
+        )
+    conn.execute(
+        text("UPDATE sync_state SET next_seq = :seq, last_hlc = :hlc WHERE id = 1"),
+        {"seq": seq, "hlc": stamp},
+    )
+    return stamp
+
+
+def _field_versions(conn, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[int, str]]:
+    if not keys:
+        return {}
+    rows: dict[tuple[str, str, str], tuple[int, str]] = {}
+    by_row: dict[tuple[str, str], set[str]] = {}
+    for t, r, c in keys:
+        by_row.setdefault((t, r), set()).add(c)
+    for (t, r), cols in by_row.items():
+        for col, stamp, device in conn.execute(
+            text("SELECT col, hlc, device FROM field_version WHERE tbl = :t AND row_id = :r"), {"t": t, "r": r}
+        ):
+            if col in cols:
+                rows[(t, r, col)] = (stamp, device)
+    return rows
