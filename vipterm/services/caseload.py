@@ -314,3 +314,19 @@ def client_as_dict(cf: ClientFile) -> dict:
 def workers(store: Store) -> list[Worker]:
     with store.read() as session:
         return list(session.exec(select(Worker).where(Worker.deleted_at.is_(None)).order_by(Worker.display_name)))
+
+
+def resolve_client_id(store: Store, ref: str) -> str:
+    """A client id from an id, a pseudonym (case-insensitive) or a unique id prefix."""
+    ref = ref.strip()
+    with store.read() as session:
+        if session.get(Client, ref) is not None:
+            return ref
+        by_pseudonym = session.exec(select(Client.id).where(Client.pseudonym == ref.upper())).all()
+        if len(by_pseudonym) == 1:
+            return by_pseudonym[0]
+        if len(ref) >= 8:
+            by_prefix = session.exec(select(Client.id).where(Client.id.startswith(ref))).all()
+            if len(by_prefix) == 1:
+                return by_prefix[0]
+    raise NotFound(f"no single client matches {ref!r}")

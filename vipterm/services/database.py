@@ -100,6 +100,8 @@ def create_store(
     role: Role = Role.WORKER,
     program_id: str | None = None,
     force: bool = False,
+    device_id: str | None = None,
+    worker_id: str | None = None,
 ) -> Store:
     """A new encrypted database for this device, migrated, with its worker and identity."""
     _check_new_passphrase(passphrase)
@@ -108,8 +110,10 @@ def create_store(
     raw = store_engine.create_file(Path(path), passphrase, force=force)
     database = store_engine.Database(Path(path), raw)
     migrate(database.engine)
-    device_id = new_id()
-    identity = Identity(device_id=device_id, role=role, worker_id=new_id(), program_id=program_id or new_id())
+    device_id = device_id or new_id()
+    identity = Identity(
+        device_id=device_id, role=role, worker_id=worker_id or new_id(), program_id=program_id or new_id()
+    )
     with database.write(capture=False) as session:
         session.add(SyncState(device_id=device_id))
         for key, value in (

@@ -217,5 +217,14 @@ class Database:
         finally:
             session.close()
 
+    def vacuum(self) -> None:
+        """Compact the file (VACUUM must run outside any transaction)."""
+        conn = self.engine.raw_connection()
+        try:
+            conn.driver_connection.execute("VACUUM")
+            conn.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,5 @@
+"""`python -m vipterm` is the `vipterm` command."""
+
+from vipterm.cli import run
+
+run()

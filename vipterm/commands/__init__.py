@@ -1,0 +1,1 @@
+"""Subcommands of the `vipterm` command line, one module per area; each has `register(subparsers)`."""

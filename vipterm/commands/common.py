@@ -1,0 +1,72 @@
+"""What every subcommand shares: finding the database, getting the passphrase, printing results."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from vipterm.errors import DatabaseMissing, NoPassphrase, ValidationError
+from vipterm.services.database import Store, default_database_path, open_store
+
+PASSPHRASE_ENV = "VIPTERM_PASSPHRASE"
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, help="database file (default: $VIPTERM_DB, else the user data folder)")
+    parser.add_argument("--passphrase-file", type=Path, metavar="FILE",
+                        help=f"read the passphrase from FILE (else ${PASSPHRASE_ENV}, else a hidden prompt)")
+
+
+def database_path(args: argparse.Namespace) -> Path:
+    return Path(args.db).expanduser() if getattr(args, "db", None) else default_database_path()
+
+
+def read_passphrase(args: argparse.Namespace, prompt: str = "Passphrase: ") -> str:
+    """From --passphrase-file, else $VIPTERM_PASSPHRASE, else a hidden prompt on a terminal."""
+    path = getattr(args, "passphrase_file", None)
+    if path:
+        try:
+            return Path(path).read_text("utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise NoPassphrase(f"cannot read the passphrase file: {exc.strerror}") from None
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise NoPassphrase(f"no passphrase: give --passphrase-file or set {PASSPHRASE_ENV}")
+    return getpass.getpass(prompt)
+
+
+def new_passphrase(args: argparse.Namespace, what: str = "New passphrase") -> str:
+    """A new passphrase: from the file or environment as given, or typed twice at a prompt."""
+    if getattr(args, "new_passphrase_file", None):
+        try:
+            return Path(args.new_passphrase_file).read_text("utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise NoPassphrase(f"cannot read the new passphrase file: {exc.strerror}") from None
+    if getattr(args, "passphrase_file", None) or os.environ.get(PASSPHRASE_ENV):
+        return read_passphrase(args)
+    if not sys.stdin.isatty():
+        raise NoPassphrase(f"no passphrase: give --passphrase-file or set {PASSPHRASE_ENV}")
+    first = getpass.getpass(f"{what}: ")
+    second = getpass.getpass(f"{what} again: ")
+    if first != second:
+        raise ValidationError("the two passphrases do not match; nothing was changed", field="passphrase")
+    return first
+
+
+def unlock(args: argparse.Namespace) -> Store:
+    path = database_path(args)
+    if not path.exists():
+        raise DatabaseMissing(f"no database at {path}: create one with `vipterm init --db {path}`")
+    return open_store(path, read_passphrase(args))
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write("\n")

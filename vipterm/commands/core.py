@@ -1,0 +1,170 @@
+"""Core subcommands: init, passwd, doctor, clients list|show, demo-data."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from vipterm import domain
+from vipterm.commands.common import (
+    add_db_argument,
+    database_path,
+    emit_json,
+    new_passphrase,
+    read_passphrase,
+    unlock,
+)
+from vipterm.errors import CheckFailed, DatabaseExists, ExitCode, ValidationError
+from vipterm.services import caseload as caseload_service
+from vipterm.services.database import change_passphrase, create_store, integrity_report
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="create a new encrypted database for this device")
+    add_db_argument(p)
+    p.add_argument("--worker-name", default="Peer support worker", help="the name of the worker using this laptop")
+    p.add_argument("--force", action="store_true", help="replace an existing database (its data is lost)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("passwd", help="change the passphrase (re-encrypts the file)")
+    add_db_argument(p)
+    p.add_argument("--new-passphrase-file", type=Path, metavar="FILE", help="read the new passphrase from FILE")
+    p.set_defaults(func=cmd_passwd)
+
+    p = sub.add_parser("doctor", help="unlock, check integrity and schema, print counts")
+    add_db_argument(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_doctor)
+
+    clients = sub.add_parser("clients", help="list or show clients")
+    csub = clients.add_subparsers(dest="clients_cmd", required=True, metavar="list|show")
+    p = csub.add_parser("list", help="the caseload, most urgent first")
+    add_db_argument(p)
+    p.add_argument("--all", action="store_true", help="every client, not only this worker's")
+    p.add_argument("--closed", action="store_true", help="include inactive and closed clients")
+    p.add_argument("--filter", default="", help="only clients matching these words")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_clients_list)
+    p = csub.add_parser("show", help="one client's file")
+    add_db_argument(p)
+    p.add_argument("client_id", help="client id (or its pseudonym, e.g. VIP-1A2B3C)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_clients_show)
+
+    p = sub.add_parser("demo-data", help="create a database of synthetic program data")
+    add_db_argument(p)
+    p.add_argument("--workers", type=int, default=8)
+    p.add_argument("--clients", type=int, default=900)
+    p.add_argument("--contact-rate", type=float, default=1.0, help="contacts per engaged client-week")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--until", type=date.fromisoformat, help="last day of data, YYYY-MM-DD (default: today)")
+    p.add_argument("--capture", action="store_true", help="record every row as a pending sync change")
+    p.add_argument("--force", action="store_true", help="replace an existing database")
+    p.set_defaults(func=cmd_demo_data)
+
+
+def cmd_init(args) -> int:
+    path = database_path(args)
+    if path.exists() and not args.force:
+        raise DatabaseExists(f"{path} already exists (use --force to replace it)")
+    passphrase = new_passphrase(args, "Passphrase for the new database")
+    store = create_store(path, passphrase, worker_name=args.worker_name, force=args.force)
+    store.close()
+    print(f"created {path}")
+    print(f"device {store.device_id}")
+    return ExitCode.OK
+
+
+def cmd_passwd(args) -> int:
+    path = database_path(args)
+    old = read_passphrase(args, "Current passphrase: ")
+    new = new_passphrase(args)
+    change_passphrase(path, old, new)
+    print(f"passphrase changed; {path} re-encrypted")
+    return ExitCode.OK
+
+
+def cmd_doctor(args) -> int:
+    with unlock(args) as store:
+        report = integrity_report(store)
+    if args.json:
+        emit_json(report)
+    else:
+        console = Console()
+        console.print(f"database  {database_path(args)}")
+        console.print(f"integrity {report['integrity']}   foreign keys: {report['foreign_key_problems']} problem(s)")
+        console.print(f"schema    {report['schema_version']} (this vipterm: {report['schema_expected']})   SQLCipher {report['cipher_version']}")
+        console.print(f"device    {report['device_id']} ({report['role']})")
+        table = Table("table", "rows", box=None)
+        for name, count in report["counts"].items():
+            table.add_row(name, f"{count:,}")
+        console.print(table)
+        console.print("healthy" if report["healthy"] else "[bold red]PROBLEMS FOUND[/]")
+    if not report["healthy"]:
+        raise CheckFailed("the database failed its checks (see above)")
+    return ExitCode.OK
+
+
+def cmd_clients_list(args) -> int:
+    with unlock(args) as store:
+        rows = caseload_service.caseload(store, worker_id=None if args.all else "mine", include_closed=args.closed)
+    rows = caseload_service.filter_rows(rows, args.filter)
+    if args.json:
+        emit_json([
+            {"id": r.client_id, "pseudonym": r.pseudonym, "name": r.name, "age_group": r.age_group,
+             "area_command": r.area_command, "status": r.status, "risk_flags": list(r.risk_flags),
+             "last_contact": r.last_contact, "next_due": r.next_due, "open_referrals": r.open_referrals,
+             "stale_referrals": r.stale_referrals, "urgency": caseload_service.URGENCY_LABEL[r.urgency] or "upcoming"}
+            for r in rows
+        ])
+        return ExitCode.OK
+    table = Table("due", "pseudonym", "name", "area", "status", "last contact", "next due", "refs")
+    for r in rows:
+        table.add_row(
+            caseload_service.URGENCY_LABEL[r.urgency], r.pseudonym, r.name, domain.AreaCommand(r.area_command).label,
+            domain.ClientStatus(r.status).label, r.last_contact.strftime("%Y-%m-%d") if r.last_contact else "—",
+            r.next_due.isoformat() if r.next_due else "—", str(r.open_referrals),
+        )
+    Console().print(table)
+    print(f"{len(rows):,} client(s)")
+    return ExitCode.OK
+
+
+def cmd_clients_show(args) -> int:
+    with unlock(args) as store:
+        client_id = caseload_service.resolve_client_id(store, args.client_id)
+        cf = caseload_service.client_file(store, client_id)
+        from vipterm.services.records import record_audit
+
+        record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients show")
+    data = caseload_service.client_as_dict(cf)
+    if args.json:
+        emit_json(data)
+        return ExitCode.OK
+    console = Console()
+    console.print(f"[bold]{data['pseudonym']}[/]  {data['name']}  · {data['age_group']} · {data['area_command']} · {data['status']}")
+    console.print(f"worker: {data['assigned_worker']}   flags: {', '.join(data['risk_flags']) or '—'}")
+    for f in data["follow_ups"]:
+        console.print(f"follow-up {f['due_on']} {f['kind']}{' OVERDUE' if f['overdue'] else ''}")
+    for e in data["timeline"]:
+        console.print(f"{e['when'][:16]}  {e['summary']}", markup=False)
+    return ExitCode.OK
+
+
+def cmd_demo_data(args) -> int:
+    from vipterm.services.demo_data import DemoSize, generate
+
+    path = database_path(args)
+    if path.exists() and not args.force:
+        raise DatabaseExists(f"{path} already exists (use --force to replace it)")
+    if args.workers < 1 or args.clients < 0:
+        raise ValidationError("--workers must be at least 1 and --clients at least 0")
+    passphrase = new_passphrase(args, "Passphrase for the demo database")
+    counts = generate(path, passphrase, seed=args.seed, until=args.until, capture=args.capture, force=args.force,
+                      size=DemoSize(workers=args.workers, clients=args.clients, contact_rate=args.contact_rate))
+    print(f"created {path}: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
+    return ExitCode.OK

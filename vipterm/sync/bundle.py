@@ -1,0 +1,705 @@
+"""The vipterm sync bundle file: build, write atomically, and read with checks.
+
+Provides:
+
+* :func:`build_bundle` – the bundle as bytes, in memory.
+* :func:`write_bundle` – build, then write ``<bundle_id>.vipb`` atomically
+  (temp file, fsync, rename, fsync of the directory).
+* :func:`read_bundle` – parse, authenticate, decrypt, decompress and decode
+  a bundle entirely in memory, refusing anything wrong with a
+  :class:`~vipterm.sync.errors.BundleError` subclass.
+* :func:`peek_header` – the unverified header, for listing an inbox.
+* :func:`bundle_id_from_path`, :func:`check_schema_version`,
+  :func:`trusted_comment_for`, :func:`pack_members`, :class:`Limits`,
+  :class:`OpenedBundle`.
+
+A bundle is one plain ustar file holding ``header.json``, ``payload.age``
+(msgpack → zstd → age), ``payload.age.minisig`` (minisign signature whose
+trusted comment binds the SHA-256 of ``header.json``) and optionally
+``roster.bin``.  Stock ``tar``, ``minisign``, ``age`` and ``zstd`` can check
+and open it; ``docs/bundle-format.md`` is the specification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pyrage
+import uuid6
+import zstandard
+
+from .errors import (
+    BadFormat,
+    BadSignature,
+    BundleError,
+    NewerFormat,
+    NewerSchema,
+    NotABundle,
+    NotForUs,
+    RevokedSigner,
+    SignatureInvalid,
+    SignerMismatch,
+    Tampered,
+    TooLarge,
+    UnknownSigner,
+    WrongProgram,
+)
+from .keys import DeviceKeys, KeyStatus, _key_id_hex, signature_key_id, verify
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SUFFIX",
+    "KINDS",
+    "HEADER_NAME",
+    "PAYLOAD_NAME",
+    "SIGNATURE_NAME",
+    "ROSTER_NAME",
+    "Limits",
+    "OpenedBundle",
+    "KeyLookup",
+    "build_bundle",
+    "write_bundle",
+    "read_bundle",
+    "peek_header",
+    "bundle_id_from_path",
+    "check_schema_version",
+    "trusted_comment_for",
+    "pack_members",
+]
+
+FORMAT = "vipterm-bundle"
+FORMAT_VERSION = 1
+SUFFIX = ".vipb"
+KINDS: tuple[str, ...] = ("worker", "return")
+
+HEADER_NAME = "header.json"
+PAYLOAD_NAME = "payload.age"
+SIGNATURE_NAME = "payload.age.minisig"
+ROSTER_NAME = "roster.bin"
+_REQUIRED_MEMBERS = (HEADER_NAME, PAYLOAD_NAME, SIGNATURE_NAME)
+_ALL_MEMBERS = _REQUIRED_MEMBERS + (ROSTER_NAME,)
+
+# Fields the caller supplies to build_bundle (the rest are computed).
+_CALLER_REQUIRED = ("program_id", "schema_version", "kind", "source_device", "created_hlc")
+_CALLER_OPTIONAL = ("seq_first", "seq_last", "extra", "bundle_id")
+
+# zstd level 3 (the zstd default) uses at most a 2 MiB window even for huge
+# inputs, far below the reader's window cap.
+_ZSTD_LEVEL = 3
+
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
+_MAX_JSON_INT = 2**63 - 1
+
+#: ``key_lookup(key_id) -> KeyStatus``; called with the 8-byte minisign key id
+#: found in the signature.  ``Roster.key_status`` fits.
+KeyLookup = Callable[[bytes], KeyStatus]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard caps applied while reading (and, so we never write what we would
+    refuse, while writing).  All sizes in bytes."""
+
+    max_bundle_bytes: int = 1 << 30  # the whole .vipb file
+    max_header_bytes: int = 64 << 10
+    max_signature_bytes: int = 16 << 10
+    max_roster_bytes: int = 16 << 20
+    max_plaintext_bytes: int = 512 << 20  # decompressed msgpack
+    max_changes: int = 1_000_000  # len(payload["changes"])
+    max_container_len: int = 1_000_000  # any other msgpack array / map
+    max_zstd_window_bytes: int = 1 << 23  # zstd decoder memory cap
+
+
+@dataclass(frozen=True)
+class OpenedBundle:
+    """A verified, decrypted bundle.
+
+    ``header`` is authenticated (bound by the signature's trusted comment);
+    ``signer_key`` is the 42-byte signing key that verified it; ``signer`` the
+    roster's KeyStatus for it; ``raw_sha256`` the hex SHA-256 of the file
+    bytes as read (differs between copies whose unsigned tar padding differs:
+    de-duplicate by ``header["bundle_id"]``, not by this); ``roster_blob`` the
+    optional ``roster.bin`` (hash-bound via the header, still to be opened with
+    ``keys.open_roster``).
+    """
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signer_key: bytes
+    raw_sha256: str
+    signer: KeyStatus
+    roster_blob: bytes | None = None
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def trusted_comment_for(bundle_id: str, header_bytes: bytes) -> str:
+    """The minisign trusted comment that binds ``header.json`` to the payload."""
+    return f"vipterm-bundle v1 {bundle_id} header-sha256:{hashlib.sha256(header_bytes).hexdigest()}"
+
+
+def bundle_id_from_path(path: str | os.PathLike[str]) -> str | None:
+    """The bundle id a file name claims (``<uuid>.vipb``), or None.
+
+    The name is not authenticated (and copies may be renamed, e.g. "x (1).vipb"):
+    use it for listing only; the signed id is ``header["bundle_id"]``.
+    """
+    name = Path(path).name
+    if not name.endswith(SUFFIX):
+        return None
+    try:
+        return str(uuid.UUID(name[: -len(SUFFIX)]))
+    except ValueError:
+        return None
+
+
+def check_schema_version(header: dict[str, Any], supported: int) -> int:
+    """Return ``header["schema_version"]``; raise NewerSchema if above ``supported``."""
+    version = header.get("schema_version")
+    if type(version) is not int:
+        raise BadFormat("bundle header is invalid: schema_version")
+    if version > supported:
+        raise NewerSchema(
+            f"bundle was written by a newer vipterm (database schema {version}, "
+            f"this vipterm has {supported}); update vipterm first"
+        )
+    return version
+
+
+def pack_members(members: list[tuple[str, bytes]], *, mtime: int | None = None) -> bytes:
+    """A plain ustar archive of ``(name, data)`` members, in the given order.
+
+    Owner and group are blanked and the mode is 0600 so that extraction by
+    hand neither leaks the writer's user name nor leaves world-readable files.
+    """
+    buf = io.BytesIO()
+    now = int(time.time()) if mtime is None else mtime
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o600
+            info.mtime = now
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _validate_header(header: Any) -> dict[str, Any]:
+    """Format/version, then every field; raises NotABundle/NewerFormat/BadFormat."""
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise NotABundle("not a vipterm bundle")
+    version = header.get("format_version")
+    if not _is_int(version) or version < 1:
+        raise BadFormat("bundle header is invalid: format_version")
+    if version > FORMAT_VERSION:
+        raise NewerFormat(
+            f"bundle format version {version} is newer than this vipterm supports; update vipterm"
+        )
+
+    def bad(name: str) -> BadFormat:
+        return BadFormat(f"bundle header is invalid: {name}")
+
+    expected = {
+        "format", "format_version", "bundle_id", "program_id", "schema_version", "kind",
+        "source_device", "created_hlc", "seq_first", "seq_last", "change_count",
+        "plaintext_size", "plaintext_sha256", "payload_sha256", "roster_sha256",
+        "recipients", "extra",
+    }  # fmt: skip
+    missing = sorted(expected - header.keys())
+    if missing:
+        raise bad(f"missing {missing[0]}")
+    if header.keys() - expected:
+        raise bad("unexpected field")
+
+    bid = header["bundle_id"]
+    try:
+        if not isinstance(bid, str) or str(uuid.UUID(bid)) != bid:
+            raise ValueError
+    except ValueError:
+        raise bad("bundle_id") from None
+    for name in ("program_id", "source_device"):
+        if not isinstance(header[name], str) or not _ID_RE.fullmatch(header[name]):
+            raise bad(name)
+    if header["kind"] not in KINDS:
+        raise bad("kind")
+    for name in ("schema_version", "created_hlc", "change_count", "plaintext_size"):
+        if not _is_int(header[name]) or not 0 <= header[name] <= _MAX_JSON_INT:
+            raise bad(name)
+    first, last = header["seq_first"], header["seq_last"]
+    if (first is None) != (last is None):
+        raise bad("seq_first/seq_last")
+    if first is not None:
+        if not (_is_int(first) and _is_int(last) and 0 <= first <= last <= _MAX_JSON_INT):
+            raise bad("seq_first/seq_last")
+    for name in ("plaintext_sha256", "payload_sha256"):
+        if not isinstance(header[name], str) or not _HEX64_RE.fullmatch(header[name]):
+            raise bad(name)
+    rsha = header["roster_sha256"]
+    if rsha is not None and (not isinstance(rsha, str) or not _HEX64_RE.fullmatch(rsha)):
+        raise bad("roster_sha256")
+    recips = header["recipients"]
+    if (
+        not isinstance(recips, list)
+        or not recips
+        or len(recips) > 64
+        or not all(isinstance(r, str) and r.startswith("age1") and len(r) < 200 for r in recips)
+        or len(set(recips)) != len(recips)
+    ):
+        raise bad("recipients")
+    if not isinstance(header["extra"], dict):
+        raise bad("extra")
+    return header
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        # Two values for one key would let two readers see different headers.
+        raise ValueError("duplicate key")
+    return d
+
+
+def _parse_header_bytes(data: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError, JSONDecodeError, int digits
+        raise BadFormat("bundle header is damaged") from err
+    return _validate_header(header)
+
+
+def _header_to_bytes(header: dict[str, Any]) -> bytes:
+    # Indented ASCII JSON: readable with `less` when checking by hand.  The
+    # exact bytes are what the signature binds, so the reader never
+    # re-serialises, it hashes the bytes as found.
+    return (json.dumps(header, indent=2, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
+
+
+def _unpack_payload(plaintext: bytes, limits: Limits) -> dict[str, Any]:
+    container = max(limits.max_container_len, limits.max_changes + 1)
+    try:
+        payload = msgpack.unpackb(
+            plaintext,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,  # map keys are str/bytes only
+            max_str_len=limits.max_plaintext_bytes,
+            max_bin_len=limits.max_plaintext_bytes,
+            max_array_len=container,
+            max_map_len=container,
+            max_ext_len=0,  # no ext types (no timestamps, no custom objects)
+        )
+    except Exception as err:  # msgpack raises ValueError subclasses, TypeError, StackError...
+        raise BadFormat("bundle content is not valid vipterm data") from err
+    if not isinstance(payload, dict) or not all(isinstance(k, str) for k in payload):
+        raise BadFormat("bundle content is not valid vipterm data")
+    changes = payload.get("changes", [])
+    if not isinstance(changes, list):
+        raise BadFormat("bundle content is not valid vipterm data (changes)")
+    if len(changes) > limits.max_changes:
+        raise TooLarge(
+            f"bundle holds {len(changes)} changes, more than the limit of {limits.max_changes}"
+        )
+    return payload
+
+
+# --------------------------------------------------------------------------
+# writing
+
+
+def build_bundle(
+    *,
+    header_fields: dict[str, Any],
+    payload: dict[str, Any],
+    signer: DeviceKeys,
+    recipients: list[str],
+    roster_blob: bytes | None = None,
+    limits: Limits = Limits(),
+) -> tuple[str, bytes]:
+    """Build a bundle in memory; return ``(bundle_id, tar bytes)``.
+
+    ``header_fields`` must hold program_id, schema_version, kind,
+    source_device, created_hlc; may hold seq_first, seq_last, extra (a JSON
+    dict, authenticated but NOT encrypted: no personal data there) and
+    bundle_id (default: a new UUIDv7).  ``payload`` is a dict with str keys
+    whose optional ``"changes"`` list sets ``change_count``.  Raises
+    ValueError/TypeError on bad input or if the result would exceed ``limits``.
+    """
+    unknown = set(header_fields) - set(_CALLER_REQUIRED) - set(_CALLER_OPTIONAL)
+    if unknown:
+        raise ValueError(f"unknown or computed header fields: {sorted(unknown)}")
+    missing = [k for k in _CALLER_REQUIRED if k not in header_fields]
+    if missing:
+        raise ValueError(f"missing header fields: {missing}")
+    if not isinstance(payload, dict):
+        raise TypeError("payload must be a dict")
+    recipients = list(dict.fromkeys(recipients))  # de-duplicate, keep order
+    if not recipients:
+        raise ValueError("at least one recipient is required")
+    recipient_objs = []
+    for r in recipients:
+        try:
+            recipient_objs.append(pyrage.x25519.Recipient.from_str(r))
+        except Exception:
+            raise ValueError("recipient is not a valid age X25519 recipient") from None
+    if roster_blob is not None and not isinstance(roster_blob, bytes):
+        raise TypeError("roster_blob must be bytes")
+
+    plaintext = msgpack.packb(payload, use_bin_type=True, datetime=False)
+    if len(plaintext) > limits.max_plaintext_bytes:
+        raise ValueError("payload is larger than Limits.max_plaintext_bytes; split it into several bundles")
+    # Decode it exactly as a reader will, so we never write a bundle that we
+    # ourselves would refuse (non-str map keys, over-long lists, ...).
+    try:
+        _unpack_payload(plaintext, limits)
+    except BundleError as err:
+        raise ValueError(f"payload cannot be sent: {err}") from err
+    changes = payload.get("changes")
+    compressed = zstandard.ZstdCompressor(
+        level=_ZSTD_LEVEL, write_content_size=True, write_checksum=True
+    ).compress(plaintext)
+    payload_age = pyrage.encrypt(compressed, recipient_objs)
+
+    bundle_id = header_fields.get("bundle_id") or str(uuid6.uuid7())
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "bundle_id": bundle_id,
+        "program_id": header_fields["program_id"],
+        "schema_version": header_fields["schema_version"],
+        "kind": header_fields["kind"],
+        "source_device": header_fields["source_device"],
+        "created_hlc": header_fields["created_hlc"],
+        "seq_first": header_fields.get("seq_first"),
+        "seq_last": header_fields.get("seq_last"),
+        "change_count": 0 if changes is None else len(changes),
+        "plaintext_size": len(plaintext),
+        "plaintext_sha256": hashlib.sha256(plaintext).hexdigest(),
+        "payload_sha256": hashlib.sha256(payload_age).hexdigest(),
+        "roster_sha256": None if roster_blob is None else hashlib.sha256(roster_blob).hexdigest(),
+        "recipients": list(recipients),
+        "extra": header_fields.get("extra") or {},
+    }
+    try:
+        header_bytes = _header_to_bytes(header)
+        _validate_header(json.loads(header_bytes))
+    except (BundleError, TypeError, ValueError) as err:
+        raise ValueError(f"invalid header fields: {err}") from err
+    if len(header_bytes) > limits.max_header_bytes:
+        raise ValueError("header (extra) is larger than Limits.max_header_bytes")
+
+    signature = signer.sign(payload_age, trusted_comment_for(bundle_id, header_bytes))
+    members = [(HEADER_NAME, header_bytes), (PAYLOAD_NAME, payload_age), (SIGNATURE_NAME, signature)]
+    if roster_blob is not None:
+        members.append((ROSTER_NAME, roster_blob))
+    data = pack_members(members)
+    if len(data) > limits.max_bundle_bytes:
+        raise ValueError("bundle is larger than Limits.max_bundle_bytes; split it")
+    return bundle_id, data
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bundle(
+    out_dir: Path,
+    *,
+    header_fields: dict[str, Any],
+    payload: dict[str, Any],
+    signer: DeviceKeys,
+    recipients: list[str],
+    roster_blob: bytes | None = None,
+    limits: Limits = Limits(),
+) -> Path:
+    """Build a bundle and write ``out_dir/<bundle_id>.vipb`` atomically.
+
+    Temp file (mode 0600) in ``out_dir``, fsync, ``os.replace``, fsync of the
+    directory: a crash leaves either no bundle or the whole bundle (and
+    possibly a stray ``.tmp`` file, never a half bundle under the final name).
+    """
+    out_dir = Path(out_dir)
+    bundle_id, data = build_bundle(
+        header_fields=header_fields,
+        payload=payload,
+        signer=signer,
+        recipients=recipients,
+        roster_blob=roster_blob,
+        limits=limits,
+    )
+    final = out_dir / f"{bundle_id}{SUFFIX}"
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{bundle_id}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, final)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(out_dir)
+    return final
+
+
+# --------------------------------------------------------------------------
+# reading
+
+
+def _read_source(source: Path | str | bytes | bytearray | memoryview, limits: Limits) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raw = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        # OSError (missing file, permissions) propagates: it is not a
+        # property of the bundle.
+        with open(source, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limits.max_bundle_bytes:
+                raise TooLarge(f"bundle file is larger than the limit of {limits.max_bundle_bytes} bytes")
+            raw = f.read(limits.max_bundle_bytes + 1)
+    else:
+        raise TypeError("source must be a path or bytes")
+    if len(raw) > limits.max_bundle_bytes:
+        raise TooLarge(f"bundle file is larger than the limit of {limits.max_bundle_bytes} bytes")
+    return raw
+
+
+def _member_cap(name: str, limits: Limits) -> int:
+    return {
+        HEADER_NAME: limits.max_header_bytes,
+        SIGNATURE_NAME: limits.max_signature_bytes,
+        ROSTER_NAME: limits.max_roster_bytes,
+    }.get(name, limits.max_bundle_bytes)
+
+
+def _iter_members(fileobj: Any, limits: Limits, stop_after: str | None = None) -> dict[str, bytes]:
+    """Read the bundle members from a tar stream; refuse anything ambiguous."""
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r:") as tf:
+            count = 0
+            for member in tf:
+                count += 1
+                if count > len(_ALL_MEMBERS):
+                    raise BadFormat("bundle contains unexpected files")
+                if member.name not in _ALL_MEMBERS or not member.isreg():
+                    raise BadFormat("bundle contains unexpected files")
+                if member.name in found:
+                    # tar -xf would keep the last copy, we might read the
+                    # first: refuse rather than be ambiguous.
+                    raise BadFormat("bundle contains a file twice")
+                if member.size > _member_cap(member.name, limits):
+                    raise TooLarge(f"bundle member {member.name} is larger than its limit")
+                extracted = tf.extractfile(member)
+                if extracted is None:
+                    raise BadFormat("bundle contains unexpected files")
+                data = extracted.read()
+                if len(data) != member.size:
+                    raise NotABundle("not a vipterm bundle: the file is truncated")
+                found[member.name] = data
+                if member.name == stop_after:
+                    break
+    except BundleError:
+        raise
+    except Exception as err:  # tarfile.ReadError, EOFError, ValueError, UnicodeError...
+        raise NotABundle("not a vipterm bundle (not a readable tar file)") from err
+    return found
+
+
+def _require_members(found: dict[str, bytes]) -> None:
+    if HEADER_NAME not in found:
+        raise NotABundle("not a vipterm bundle (no header)")
+    if any(name not in found for name in _REQUIRED_MEMBERS):
+        raise NotABundle("not a vipterm bundle: files are missing (truncated or incomplete copy?)")
+
+
+def peek_header(source: Path | str | bytes, limits: Limits = Limits()) -> dict[str, Any]:
+    """``header.json`` of a bundle, NOT verified: for listing an inbox only.
+
+    Reads only up to the header member (header.json comes first in bundles we
+    write).  Raises the same format errors as :func:`read_bundle`'s first
+    steps (NotABundle, NewerFormat, BadFormat, TooLarge).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        found = _iter_members(io.BytesIO(bytes(source)), limits, stop_after=HEADER_NAME)
+    else:
+        with open(source, "rb") as f:
+            found = _iter_members(f, limits, stop_after=HEADER_NAME)
+    if HEADER_NAME not in found:
+        raise NotABundle("not a vipterm bundle (no header)")
+    return _parse_header_bytes(found[HEADER_NAME])
+
+
+def _decompress_capped(compressed: bytes, cap: int, limits: Limits) -> bytes:
+    """zstd-decompress, stopping as soon as output would exceed ``cap`` bytes."""
+    dctx = zstandard.ZstdDecompressor(max_window_size=limits.max_zstd_window_bytes)
+    out = bytearray()
+    try:
+        with dctx.stream_reader(io.BytesIO(compressed), read_across_frames=True) as reader:
+            while True:
+                chunk = reader.read(min(1 << 20, cap + 1 - len(out)))
+                if not chunk:
+                    break
+                out += chunk
+                if len(out) > cap:
+                    raise TooLarge(
+                        "bundle content expands beyond its declared size; refused before "
+                        "inflating it (possible decompression bomb)"
+                    )
+    except BundleError:
+        raise
+    except Exception as err:  # zstandard.ZstdError and friends
+        raise BadFormat("bundle content cannot be decompressed") from err
+    return bytes(out)
+
+
+def read_bundle(
+    source: Path | str | bytes,
+    *,
+    identity: DeviceKeys,
+    key_lookup: KeyLookup,
+    limits: Limits = Limits(),
+    expected_program_id: str | None = None,
+) -> OpenedBundle:
+    """Verify and open a bundle entirely in memory (nothing is written).
+
+    Checks, in order, each with its own error (see docs/bundle-format.md):
+    size; tar and members (not-a-bundle, bad-format, too-large); header format
+    and version (not-a-bundle, newer-format); header fields (bad-format);
+    program (wrong-program, only if ``expected_program_id``); signer on the
+    roster (unknown-signer); signer not revoked (revoked); signature and
+    trusted comment bind this payload and header (bad-signature); signer is
+    the header's source_device and, for "return" bundles, a coordinator
+    (signer-mismatch); payload/roster hashes (tampered); we are a recipient
+    (not-for-us); declared sizes within limits (too-large); decryption
+    (not-for-us); capped decompression (too-large); plaintext hash
+    (tampered); msgpack structure (bad-format); change count (too-large,
+    bad-format).  The schema version is the caller's to check:
+    :func:`check_schema_version`.
+    """
+    raw = _read_source(source, limits)
+    raw_sha256 = hashlib.sha256(raw).hexdigest()
+    found = _iter_members(io.BytesIO(raw), limits)
+    _require_members(found)
+    header_bytes = found[HEADER_NAME]
+    header = _parse_header_bytes(header_bytes)
+
+    if expected_program_id is not None and header["program_id"] != expected_program_id:
+        raise WrongProgram("this bundle belongs to another program")
+
+    # --- who signed it ----------------------------------------------------
+    signature = found[SIGNATURE_NAME]
+    try:
+        key_id = signature_key_id(signature)
+    except SignatureInvalid as err:
+        raise BadSignature("signature does not verify: the bundle was altered") from err
+    status = key_lookup(key_id)
+    if not isinstance(status, KeyStatus):
+        raise TypeError("key_lookup must return a KeyStatus")
+    if status.state == "unknown":
+        raise UnknownSigner(f"signed by a device that is not on the roster (key {_key_id_hex(key_id)})")
+    if status.state == "revoked":
+        raise RevokedSigner(
+            f"signed by revoked device {status.device_id or _key_id_hex(key_id)}"
+            + (f" (revoked {status.revoked_at})" if status.revoked_at else "")
+        )
+    assert status.signing_public is not None  # KeyStatus guarantees it for known keys
+    payload_age = found[PAYLOAD_NAME]
+    try:
+        comment = verify(payload_age, signature, status.signing_public)
+    except SignatureInvalid as err:
+        raise BadSignature("signature does not verify: the bundle was altered") from err
+    if comment != trusted_comment_for(header["bundle_id"], header_bytes):
+        raise BadSignature("signature does not verify: the bundle was altered (header does not match)")
+    # The signature proves which device made the bundle; the header must not
+    # claim another one, or an enrolled device could write as its neighbour.
+    if status.device_id is not None and status.device_id != header["source_device"]:
+        raise SignerMismatch("bundle is signed by a different device than the one it names")
+    if header["kind"] == "return" and status.role != "coordinator":
+        raise SignerMismatch("a return bundle must be signed by a coordinator device")
+
+    # --- content bound by the (now authenticated) header -------------------
+    if hashlib.sha256(payload_age).hexdigest() != header["payload_sha256"]:
+        raise Tampered("encrypted content does not match its signed hash")
+    roster_blob = found.get(ROSTER_NAME)
+    if (None if roster_blob is None else hashlib.sha256(roster_blob).hexdigest()) != header["roster_sha256"]:
+        raise Tampered("roster attached to the bundle does not match its signed hash")
+
+    if identity.age_recipient not in header["recipients"]:
+        raise NotForUs("this bundle is encrypted for another coordinator or device")
+    if header["plaintext_size"] > limits.max_plaintext_bytes:
+        raise TooLarge(
+            f"bundle content is {header['plaintext_size']} bytes, more than the limit of "
+            f"{limits.max_plaintext_bytes}"
+        )
+    if header["change_count"] > limits.max_changes:
+        raise TooLarge(
+            f"bundle holds {header['change_count']} changes, more than the limit of {limits.max_changes}"
+        )
+
+    try:
+        compressed = pyrage.decrypt(payload_age, [identity.age_identity_obj()])
+    except pyrage.DecryptError as err:
+        if "no matching keys" in str(err).lower():
+            raise NotForUs("this bundle is encrypted for another coordinator or device") from err
+        raise BadFormat("bundle content cannot be decrypted (damaged)") from err
+    except Exception as err:
+        raise BadFormat("bundle content cannot be decrypted (damaged)") from err
+
+    plaintext = _decompress_capped(compressed, header["plaintext_size"], limits)
+    del compressed
+    if hashlib.sha256(plaintext).hexdigest() != header["plaintext_sha256"]:
+        raise Tampered("content does not match its signed hash")
+    payload = _unpack_payload(plaintext, limits)
+    if len(payload.get("changes", [])) != header["change_count"]:
+        raise BadFormat("bundle content does not match its header (change count)")
+    return OpenedBundle(
+        header=header,
+        payload=payload,
+        signer_key=status.signing_public,
+        raw_sha256=raw_sha256,
+        signer=status,
+        roster_blob=roster_blob,
+    )
