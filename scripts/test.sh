@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up everything the tests need on a fresh machine, then run the whole suite.
+# Usage: scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System tools the end-to-end tests drive for real: tmux (a real terminal), minisign and age
+# (the stock tools must verify and open our bundles), zstd, and Chromium (the report's HTML).
+need=()
+command -v tmux >/dev/null || need+=(tmux)
+command -v minisign >/dev/null || need+=(minisign)
+command -v age >/dev/null || need+=(age)
+command -v zstd >/dev/null || need+=(zstd)
+command -v chromium >/dev/null || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing ${need[*]} (Debian packages)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "note: ${need[*]} not installed; the tests that need them will be skipped" >&2
+  fi
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,135 @@
+"""Validation of the write use cases: a clear message naming the field, and nothing written."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from vipterm.domain import utcnow
+from vipterm.errors import NotFound, ValidationError
+from vipterm.services import records
+
+
+def _count(store, table):
+    with store.read() as s:
+        return s.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_client_needs_a_name_or_alias(store):
+    with pytest.raises(ValidationError) as info:
+        records.create_client(store, records.ClientDraft())
+    assert info.value.field == "first_name"
+    assert _count(store, "client") == 0
+
+
+def test_unknown_area_command_lists_the_accepted_ones(store):
+    with pytest.raises(ValidationError) as info:
+        records.create_client(store, records.ClientDraft(aka="X", area_command="Downtown"))
+    assert "southeast" in str(info.value) and info.value.field == "area_command"
+
+
+def test_area_commands_match_labels_case_insensitively(store):
+    client = records.create_client(store, records.ClientDraft(aka="X", area_command="N/A"))
+    assert client.area_command == "na"
+    client = records.create_client(store, records.ClientDraft(aka="Y", area_command="SOUTHEAST"))
+    assert client.area_command == "southeast"
+
+
+def test_age_group_is_derived_from_date_of_birth(store):
+    today = utcnow().date()
+    client = records.create_client(store, records.ClientDraft(aka="Young", date_of_birth=today.replace(year=today.year - 20) - timedelta(days=1)))
+    assert client.age_group == "18_24"
+
+
+def test_contact_in_the_future_is_refused(store):
+    client = records.create_client(store, records.ClientDraft(aka="Fut"))
+    with pytest.raises(ValidationError) as info:
+        records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() + timedelta(hours=2)))
+    assert info.value.field == "occurred_at"
+    assert _count(store, "contact") == 0
+
+
+def test_follow_up_before_the_contact_is_refused(store):
+    client = records.create_client(store, records.ClientDraft(aka="FU"))
+    with pytest.raises(ValidationError) as info:
+        records.log_contact(store, records.ContactDraft(client.id, next_follow_up=utcnow().date() - timedelta(days=3)))
+    assert info.value.field == "next_follow_up"
+
+
+def test_reaching_a_client_closes_their_due_contact_follow_ups(store):
+    client = records.create_client(store, records.ClientDraft(aka="Due"))
+    fu = records.schedule_follow_up(store, client.id, utcnow().date())
+    records.log_contact(store, records.ContactDraft(client.id, outcome="no_answer"))
+    with store.read() as s:
+        assert s.execute(text("SELECT done_at FROM follow_up WHERE id = :i"), {"i": fu.id}).scalar_one() is None
+    records.log_contact(store, records.ContactDraft(client.id, outcome="reached"))
+    with store.read() as s:
+        assert s.execute(text("SELECT done_at FROM follow_up WHERE id = :i"), {"i": fu.id}).scalar_one() is not None
+
+
+def test_last_contact_mode_is_remembered(store):
+    client = records.create_client(store, records.ClientDraft(aka="Mode"))
+    assert records.last_contact_mode(store) == "in_person"
+    records.log_contact(store, records.ContactDraft(client.id, mode="text"))
+    assert records.last_contact_mode(store) == "text"
+
+
+def test_referral_moves_only_along_allowed_transitions(store):
+    client = records.create_client(store, records.ClientDraft(aka="Ref"))
+    provider = records.add_provider(store, "Clinic", "mental_health")
+    referral = records.create_referral(store, records.ReferralDraft(client.id, "mental_health", provider.id))
+    assert referral.status == "sent"
+    with pytest.raises(ValidationError) as info:
+        records.set_referral_status(store, referral.id, "completed")
+    assert "allowed" in str(info.value)
+    with pytest.raises(ValidationError) as info:
+        records.set_referral_status(store, referral.id, "rejected")
+    assert info.value.field == "reason"
+    records.set_referral_status(store, referral.id, "accepted")
+    records.set_referral_status(store, referral.id, "in_progress")
+    records.set_referral_status(store, referral.id, "on_hold", reason="client in hospital")
+    records.set_referral_status(store, referral.id, "in_progress")
+    done = records.set_referral_status(store, referral.id, "completed", feedback="attended all sessions")
+    assert done.first_service_on is not None
+    with store.read() as s:
+        history = [r for (r,) in s.execute(text("SELECT status FROM referral_event WHERE referral_id = :r ORDER BY at, rowid"), {"r": referral.id})]
+        status = s.execute(text("SELECT status FROM client WHERE id = :c"), {"c": client.id}).scalar_one()
+    assert history == ["draft", "sent", "accepted", "in_progress", "on_hold", "in_progress", "completed"]
+    assert status == "engaged"
+
+
+def test_notification_outcomes_move_the_funnel_forward_only(store):
+    client = records.create_client(store, records.ClientDraft(aka="Funnel"))
+    today = utcnow().date()
+    records.record_notification(store, records.NotificationDraft(client.id, today, outcome="not_found"))
+    with store.read() as s:
+        assert s.execute(text("SELECT status FROM client")).scalar_one() == "notification_attempted"
+    records.record_notification(store, records.NotificationDraft(client.id, today, outcome="delivered", team=[("Officer Ruiz", "police")]))
+    records.record_notification(store, records.NotificationDraft(client.id, today, outcome="refused"))
+    with store.read() as s:
+        assert s.execute(text("SELECT status FROM client")).scalar_one() == "notified"
+
+
+def test_assessment_levels_are_0_to_3(store):
+    client = records.create_client(store, records.ClientDraft(aka="Assess"))
+    with pytest.raises(ValidationError):
+        records.record_assessment(store, records.AssessmentDraft(client.id, levels={"housing": 4}))
+    records.record_assessment(store, records.AssessmentDraft(client.id, levels={"housing": 3, "food": 1}, priorities={"housing"}))
+    assert records.latest_assessment_levels(store, client.id) == {"housing": (3, True), "food": (1, False)}
+
+
+def test_unknown_records_are_not_found(store):
+    with pytest.raises(NotFound):
+        records.log_contact(store, records.ContactDraft("no-such-client"))
+    with pytest.raises(NotFound):
+        records.set_referral_status(store, "no-such-referral", "accepted")
+
+
+def test_provider_search_puts_providers_for_the_need_first(store):
+    records.add_provider(store, "Alpha Legal", "legal")
+    records.add_provider(store, "Zeta Shelter", "shelter")
+    found = records.search_providers(store, "", need="housing")
+    assert [p.name for p in found] == ["Zeta Shelter", "Alpha Legal"]
+    assert [p.name for p in records.search_providers(store, "legal")] == ["Alpha Legal"]
