@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 
+from sqlalchemy.exc import OperationalError
+
 from vipterm.errors import ExitCode, VipError
 
 # Subcommand modules, each with register(subparsers).
@@ -53,15 +55,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return int(ExitCode.OK)
-    except Exception as exc:  # the last line of defence: no traceback, no data, a way to learn more
-        if os.environ.get("VIPTERM_DEBUG"):
-            raise
-        print(
-            f"vipterm: internal error ({type(exc).__name__}); nothing more was changed. "
-            "Run again with VIPTERM_DEBUG=1 to see the details.",
-            file=sys.stderr,
-        )
-        return int(ExitCode.ERROR)
+    except OperationalError as exc:
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            print("vipterm: the database is busy (another vipterm is writing to it); try again", file=sys.stderr)
+            return int(ExitCode.ERROR)
+        return _internal_error(exc)
+    except Exception as exc:
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    """The last line of defence: no traceback and no data (it could name a client), a way to learn more."""
+    if os.environ.get("VIPTERM_DEBUG"):
+        raise exc
+    print(
+        f"vipterm: internal error ({type(exc).__name__}); nothing more was changed. "
+        "Run again with VIPTERM_DEBUG=1 to see the details.",
+        file=sys.stderr,
+    )
+    return int(ExitCode.ERROR)
 
 
 def run() -> None:
