@@ -102,15 +102,18 @@ def caseload(
     worker_id: str | None = "mine",
     include_closed: bool = False,
     today: date | None = None,
+    now: datetime | None = None,
 ) -> list[CaseloadRow]:
     """Clients ordered by urgency: overdue follow-ups first, then due today, then the rest.
 
     `worker_id="mine"` means this device's worker; None means every client.
     Within a group: earliest due first, then longest since the last contact.
+    `now` (default: the clock) is what "stale referral" is measured from; the app passes its own.
     """
     today = today or utcnow().date()
+    now = now or utcnow()
     sql = _CASELOAD_SQL
-    params: dict = {"stale_before": (utcnow() - timedelta(days=STALE_REFERRAL_DAYS)).isoformat(sep=" ")}
+    params: dict = {"stale_before": (now - timedelta(days=STALE_REFERRAL_DAYS)).isoformat(sep=" ")}
     if worker_id is not None:
         sql += " AND c.assigned_worker_id = :worker"
         params["worker"] = store.worker_id if worker_id == "mine" else worker_id
@@ -213,9 +216,11 @@ def _at(day: date) -> datetime:
     return datetime(day.year, day.month, day.day)
 
 
-def client_file(store: Store, client_id: str) -> ClientFile:
-    today = utcnow().date()
-    stale_before = utcnow() - timedelta(days=STALE_REFERRAL_DAYS)
+def client_file(store: Store, client_id: str, *, today: date | None = None, now: datetime | None = None) -> ClientFile:
+    """Everything about one client; `today`/`now` (default: the clock) decide overdue and stale."""
+    now = now or utcnow()
+    today = today or now.date()
+    stale_before = now - timedelta(days=STALE_REFERRAL_DAYS)
     with store.read() as s:
         client = s.get(Client, client_id)
         if client is None or client.deleted_at is not None:

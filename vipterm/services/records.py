@@ -540,3 +540,20 @@ def complete_follow_up(store: Store, follow_up_id: str, when: datetime | None = 
             follow_up.done_at = when or utcnow()
             follow_up.done_by = store.worker_id
     return follow_up
+
+
+def complete_next_follow_up(store: Store, client_id: str, when: datetime | None = None) -> FollowUp:
+    """Mark the client's earliest open follow-up done: the caseload's one-key "done"."""
+    with store.write() as session:
+        client = _client(session, client_id)
+        follow_up = session.exec(
+            select(FollowUp)
+            .where(FollowUp.client_id == client.id, FollowUp.done_at.is_(None), FollowUp.deleted_at.is_(None))
+            .order_by(FollowUp.due_on, FollowUp.id)
+            .limit(1)
+        ).first()
+        if follow_up is None:
+            raise NotFound("this client has no open follow-up")
+        follow_up.done_at = when or utcnow()
+        follow_up.done_by = store.worker_id
+    return follow_up

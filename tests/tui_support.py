@@ -1,0 +1,77 @@
+"""Helpers for the TUI tests: the app on a real encrypted database with a frozen clock, and ways
+to wait for its thread workers and read what is on screen.
+
+Imported by tests/test_tui_*.py; not a test module itself.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Static
+
+from vipterm.tui.app import VipApp
+from vipterm.tui.config import TuiConfig
+
+# The demo fixtures hold data until 2026-11-23; the app's "now" is frozen on that morning.
+FROZEN_NOW = datetime(2026, 11, 23, 9, 0)
+
+
+def make_app(path: Path, store=None, *, config: TuiConfig | None = None, idle_lock_seconds: float = 0,
+             demo: bool = False, now: datetime = FROZEN_NOW) -> VipApp:
+    return VipApp(
+        Path(path),
+        store=store,
+        demo=demo,
+        clock=lambda: now,
+        config=config if config is not None else TuiConfig(),
+        idle_lock_seconds=idle_lock_seconds,
+        cursor_blink=False,
+    )
+
+
+async def settle(pilot, rounds: int = 4) -> None:
+    """Wait until the workers are done and their messages handled (handlers may start more)."""
+    app = pilot.app
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    await pilot.pause()
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
+    """Pause until `predicate()` holds (Argon2id unlocks take a quarter of a second)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+    await settle(pilot)
+
+
+async def unlock(pilot, passphrase: str) -> None:
+    app = pilot.app
+    field = app.screen.query_one("#passphrase", Input)
+    field.value = passphrase
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.store is not None or "wrong" in screen_text(app.screen)
+                   or field.disabled)
+
+
+def screen_text(screen) -> str:
+    """Every piece of text the screen holds: statics, inputs, table cells (for "no names shown")."""
+    parts: list[str] = []
+    for widget in screen.query(Static):
+        parts.append(str(widget.render()))
+    for widget in screen.query(Input):
+        parts.append(widget.value)
+    for table in screen.query(DataTable):
+        for row_key in table.rows:
+            parts.extend(str(cell) for cell in table.get_row(row_key))
+    return "\n".join(parts)
+
+
+def table_keys(table: DataTable) -> list[str]:
+    return [row_key.value for row_key in table.rows]

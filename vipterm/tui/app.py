@@ -1,0 +1,358 @@
+"""The field app: `VipApp` and `run_app(path)`.
+
+The app owns what every screen shares: the unlocked `Store` (None while locked), the clock
+(injectable so tests freeze "today"), the privacy mask, the idle lock, the theme, the keymap
+from the settings file, and the one handler that turns a failed worker into a field error or a
+toast. Screens live in their own modules; the sync, conflicts and report screens are written by
+other engineers and are wired in here only if their modules import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.command import CommandPalette
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from vipterm import domain
+from vipterm.errors import ValidationError, VipError
+from vipterm.tui.commands import ClientCommands
+from vipterm.tui.config import TuiConfig, load_config
+from vipterm.tui.messages import ClientRef
+from vipterm.tui.themes import HIGH_CONTRAST, THEME_CYCLE
+
+DEMO_PASSPHRASE = "vipterm-demo"
+
+# Screens other engineers write, opened from the caseload and the palette when present:
+# (module, class name, what the user is told when it is missing).
+OPTIONAL_SCREENS = {
+    "sync": ("vipterm.tui.sync_screen", "SyncScreen", "sync"),
+    "conflicts": ("vipterm.tui.conflicts_screen", "ConflictsScreen", "conflict review"),
+    "report": ("vipterm.tui.report_screen", "ReportScreen", "the monthly report"),
+}
+
+
+def local_now() -> datetime:
+    """The wall clock of the laptop, naive, to the minute: what a worker means by "now"."""
+    return datetime.now().replace(second=0, microsecond=0)
+
+
+class VipApp(App[int]):
+    """vipterm: the peer support worker's caseload, contacts, referrals and follow-ups."""
+
+    CSS_PATH = "vipterm.tcss"
+    TITLE = "vipterm"
+    COMMANDS = App.COMMANDS | {ClientCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "quit", id="quit", priority=True),
+        Binding("ctrl+l", "lock", "lock", id="lock", priority=True),
+        Binding("question_mark", "help", "help", id="help"),
+        Binding("ctrl+backslash,f2", "toggle_mask", "mask", id="mask", priority=True),
+        Binding("ctrl+t", "cycle_theme", "theme", id="theme", show=False, priority=True),
+    ]
+
+    masked: reactive[bool] = reactive(False, init=False)
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        store=None,
+        demo: bool = False,
+        clock: Callable[[], datetime] | None = None,
+        config: TuiConfig | None = None,
+        idle_lock_seconds: float | None = None,
+        cursor_blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.store = store
+        self.demo = demo
+        self.clock = clock or local_now
+        self.config = config if config is not None else load_config()
+        minutes = self.config.idle_lock_minutes
+        self.idle_lock_seconds = idle_lock_seconds if idle_lock_seconds is not None else minutes * 60
+        self.cursor_blink = cursor_blink
+        self.last_mode = domain.ContactMode.IN_PERSON.value
+        self.client_index: list = []  # every client (CaseloadRow), for the palette
+        self._last_activity = time.monotonic()
+        self._unlocked_once = store is not None
+        self.register_theme(HIGH_CONTRAST)
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    # --- start ------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from vipterm.tui.unlock import UnlockScreen
+
+        theme = self.config.theme
+        self.theme = theme if theme in self.available_themes else "textual-dark"
+        if theme not in self.available_themes:
+            self.config.problems.append(f"unknown theme {theme!r}; using textual-dark")
+        if self.config.keys:
+            self.set_keymap(self.config.keys)
+        for problem in self.config.problems:
+            self.notify(problem, title="settings", severity="warning", timeout=8)
+        if self.idle_lock_seconds > 0:
+            self.set_interval(max(0.2, min(self.idle_lock_seconds / 4, 15.0)), self.check_idle_lock)
+        if self.store is not None:
+            self._start_session()
+        else:
+            self.push_screen(UnlockScreen(self.path, demo=self.demo))
+
+    def _start_session(self) -> None:
+        from vipterm.tui.caseload import CaseloadScreen
+
+        self.load_client_index()
+        self.push_screen(CaseloadScreen())
+
+    def unlocked(self, store, last_mode: str) -> None:
+        """The unlock screen proved the passphrase: start, or return to where the lock left off."""
+        self.store = store
+        self.last_mode = last_mode
+        self._last_activity = time.monotonic()
+        self.pop_screen()
+        if not self._unlocked_once:
+            self._unlocked_once = True
+            self._start_session()
+            return
+        self.load_client_index()
+        for screen in self.screen_stack:
+            after = getattr(screen, "after_unlock", None)
+            if after is not None:
+                after()
+
+    # --- lock -------------------------------------------------------------------------------------
+
+    @property
+    def locked(self) -> bool:
+        return self.store is None
+
+    def action_lock(self) -> None:
+        """Clear every screen of client data and ask for the passphrase again; drafts stay."""
+        from vipterm.tui.unlock import UnlockScreen
+
+        if self.store is None:
+            return
+        # Pickers, help and questions are transient and may show names: close them.
+        while isinstance(self.screen, CommandPalette) or getattr(self.screen, "CLOSE_ON_LOCK", False):
+            self.pop_screen()
+        for screen in self.screen_stack:
+            clear = getattr(screen, "clear_for_lock", None)
+            if clear is not None:
+                clear()
+        store, self.store = self.store, None
+        self.client_index = []
+        store.close()
+        self.clear_notifications()
+        self.push_screen(UnlockScreen(self.path, relock=True))
+
+    def on_event(self, event: events.Event):
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
+            self._last_activity = time.monotonic()
+        return super().on_event(event)
+
+    def idle_seconds(self) -> float:
+        return time.monotonic() - self._last_activity
+
+    def check_idle_lock(self) -> None:
+        if self.store is not None and self.idle_lock_seconds > 0 and self.idle_seconds() >= self.idle_lock_seconds:
+            self.action_lock()
+            self.notify("locked after a time without use", timeout=5)
+
+    # --- privacy mask -------------------------------------------------------------------------------
+
+    def shown_name(self, name: str, pseudonym: str = "") -> str:
+        """A client's name as the screen may show it now: initials while the mask is on."""
+        if self.masked:
+            return domain.initials(name.replace("“", "").replace("”", "")) if name else pseudonym
+        return name or pseudonym
+
+    def ref_name(self, ref: ClientRef) -> str:
+        return self.shown_name(ref.name, ref.pseudonym)
+
+    def action_toggle_mask(self) -> None:
+        self.masked = not self.masked
+
+    def watch_masked(self, masked: bool) -> None:
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_names", None)
+            if refresh is not None:
+                refresh()
+        self.notify("names masked" if masked else "names shown", timeout=2)
+        if not masked and self.store is not None:
+            self._audit_unmask(self.store)
+
+    @work(thread=True, exit_on_error=False, group="audit")
+    def _audit_unmask(self, store) -> None:
+        from vipterm.services import records
+
+        records.record_audit(store, domain.AuditAction.UNMASK)
+
+    # --- themes ----------------------------------------------------------------------------------------
+
+    def action_cycle_theme(self) -> None:
+        index = THEME_CYCLE.index(self.theme) if self.theme in THEME_CYCLE else -1
+        self.theme = THEME_CYCLE[(index + 1) % len(THEME_CYCLE)]
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    # --- data the whole app shares -------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="client-index")
+    def load_client_index(self) -> None:
+        from vipterm.services import caseload
+
+        store = self.store
+        if store is None:
+            return
+        rows = caseload.caseload(store, worker_id=None, include_closed=True, today=self.today(), now=self.now())
+        self.call_from_thread(self._set_client_index, store, rows)
+
+    def _set_client_index(self, store, rows) -> None:
+        if store is self.store:  # a lock in between drops the answer
+            self.client_index = rows
+
+    def open_client(self, client_id: str) -> None:
+        from vipterm.tui.client_file import ClientFileScreen
+
+        if self.store is None:
+            return
+        while isinstance(self.screen, ClientFileScreen) or getattr(self.screen, "CLOSE_ON_LOCK", False):
+            self.pop_screen()
+        self.push_screen(ClientFileScreen(client_id))
+
+    # --- errors ------------------------------------------------------------------------------------------
+
+    def handle_worker_error(self, origin, error: BaseException) -> None:
+        """The one place a failed database call becomes something the worker can act on."""
+        failed = getattr(origin, "on_save_failed", None)
+        if failed is not None:
+            failed()
+        if isinstance(error, ValidationError) and error.field:
+            show = getattr(origin, "show_field_error", None)
+            if show is not None and show(error.field, error.message):
+                return
+        if isinstance(error, VipError):
+            self.notify(error.message, severity="error", timeout=8)
+            return
+        text = str(error).lower()
+        if "database is locked" in text or "database is busy" in text:
+            self.notify("the database is busy (a sync or another vipterm is writing); try again — "
+                        "your draft is kept", severity="error", timeout=8)
+            return
+        # Unknown failures: the type only (a message may quote a client's data).
+        self.notify(f"that did not work ({type(error).__name__}); nothing was lost from the screen — try again",
+                    severity="error", timeout=8)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.handle_worker_error(self, event.worker.error)
+
+    def _fatal_error(self) -> None:
+        # Textual's default prints a traceback with local variables, which can hold client data.
+        if os.environ.get("VIPTERM_DEBUG"):
+            return super()._fatal_error()
+        self.bell()
+        error = self._exception
+        self._exit_renderables.append(
+            f"vipterm: internal error ({type(error).__name__ if error else 'unknown'}); the last save "
+            "either completed or changed nothing. Run again with VIPTERM_DEBUG=1 to see the details."
+        )
+        self._close_messages_no_wait()
+
+    # --- actions reachable from anywhere ---------------------------------------------------------
+
+    def action_help(self) -> None:
+        from vipterm.tui.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_command_palette(self) -> None:
+        if self.store is None:
+            self.bell()
+            return
+        super().action_command_palette()
+
+    def action_quit(self) -> None:
+        drafts = [s for s in self.screen_stack if getattr(s, "is_dirty", None) and s.is_dirty()]
+        if not drafts:
+            self.exit(0)
+            return
+        from vipterm.tui.widgets import ConfirmModal
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit(0)
+
+        self.push_screen(ConfirmModal("A form has unsaved input. Quit and lose it?"), answered)
+
+    def open_optional(self, key: str) -> None:
+        """Open the sync, conflicts or report screen if this build has it."""
+        module_name, class_name, what = OPTIONAL_SCREENS[key]
+        if self.store is None:
+            return
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            self.notify(f"{what} is not available in this version", severity="warning")
+            return
+        screen_class = getattr(module, class_name, None)
+        if screen_class is None:  # take the module's own Screen if it is named differently
+            candidates = [v for v in vars(module).values()
+                          if isinstance(v, type) and issubclass(v, Screen) and v.__module__ == module.__name__]
+            screen_class = candidates[0] if candidates else None
+        if screen_class is None:
+            self.notify(f"{what} is not available in this version", severity="warning")
+            return
+        self.push_screen(screen_class(self.store))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from vipterm.tui.commands import system_commands
+
+        yield from system_commands(self, screen)
+        yield from super().get_system_commands(screen)
+
+    # --- forms the screens open -------------------------------------------------------------------
+
+    def open_form(self, kind: str, ref: ClientRef, done: Callable[[object], None] | None = None, **extra) -> None:
+        from vipterm.tui import forms
+
+        if self.store is None:
+            return
+        factory = {
+            "contact": forms.ContactForm,
+            "notification": forms.NotificationForm,
+            "outcome": forms.OutcomeForm,
+            "follow_up": forms.FollowUpForm,
+            "assessment": forms.AssessmentForm,
+            "referral": forms.ReferralForm,
+            "referral_status": forms.ReferralStatusForm,
+        }[kind]
+        self.push_screen(factory(ref, **extra), done)
+
+
+def run_app(path: Path, *, demo: bool = False) -> int:
+    """Run the app on `path` until the user quits; returns the exit code."""
+    app = VipApp(Path(path), demo=demo)
+    result = app.run()
+    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)

@@ -1,0 +1,337 @@
+"""The caseload (home screen): this worker's clients, most urgent first, filtered as you type.
+
+Rows come from `services.caseload.caseload` in a thread worker; the filter runs in Python on the
+loaded rows and the table shows a capped slice (`MAX_ROWS`) with a count, so it stays instant at a
+coordinator's 10,000+ clients (filling a DataTable with everything would take half a second).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from vipterm.services import caseload as caseload_service
+from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadRow
+from vipterm.tui import display
+from vipterm.tui.messages import CaseloadLoaded, ClientRef, FollowUpDone
+from vipterm.tui.widgets import WorkerErrors
+
+MAX_ROWS = 200
+WIDE = 110  # from this many columns on, the table also shows age group and risk flags
+
+URGENCY_MARK = {OVERDUE: Text("!!", style="bold red"), DUE_TODAY: Text("!", style="bold yellow")}
+
+
+def ref_for(row: CaseloadRow) -> ClientRef:
+    return ClientRef(row.client_id, row.pseudonym, row.name, row.area_command)
+
+
+class CaseloadTable(DataTable):
+    """The caseload rows; Enter opens the client under the cursor."""
+
+
+class CaseloadScreen(WorkerErrors, Screen):
+    BINDINGS = [
+        Binding("slash", "focus_filter", "filter", id="filter"),
+        Binding("enter", "open_client", "open", id="open"),
+        Binding("l", "log_contact", "log", id="log_contact"),
+        Binding("n", "new_client", "new", id="new_client"),
+        Binding("u", "notification", "notify", id="notification"),
+        Binding("a", "assessment", "assess", id="assessment"),
+        Binding("r", "referral", "refer", id="referral"),
+        Binding("d", "follow_up_done", "done", id="follow_up_done"),
+        Binding("f", "follow_up", "follow-up", id="follow_up", show=False),
+        Binding("o", "outcome", "outcome", id="outcome", show=False),
+        Binding("m", "toggle_scope", "mine/all", id="scope"),
+        Binding("s", "app.open_optional('sync')", "sync", id="sync", show=False),
+        Binding("c", "app.open_optional('conflicts')", "conflicts", id="conflicts", show=False),
+        Binding("R", "app.open_optional('report')", "report", id="report", show=False),
+        Binding("f5", "reload", "reload", id="reload", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scope = "mine"
+        self.rows: list[CaseloadRow] = []
+        self.shown: list[CaseloadRow] = []
+        self.matching = 0
+        self.generation = 0
+        self.loaded = False
+        self._wide: bool | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Caseload", id="caseload-title", markup=False)
+        yield Input(placeholder="/ filter: name, alias, id, area, status", id="filter")
+        yield CaseloadTable(id="caseload-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="caseload-preview", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).cursor_blink = self.app.cursor_blink
+        self._set_columns(self.size.width >= WIDE)
+        self.query_one(CaseloadTable).focus()
+        self.reload()
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= WIDE
+        if wide != self._wide:
+            self._set_columns(wide)
+            self._render_rows()
+
+    def _set_columns(self, wide: bool) -> None:
+        self._wide = wide
+        table = self.query_one(CaseloadTable)
+        table.clear(columns=True)
+        table.add_column("", width=2, key="urgency")
+        table.add_column("id", width=10, key="id")
+        table.add_column("name", width=22 if wide else 17, key="name")
+        if wide:
+            table.add_column("age", width=11, key="age")
+        table.add_column("area", width=9, key="area")
+        table.add_column("status", width=22 if wide else 10, key="status")
+        table.add_column("last", width=5, key="last")
+        table.add_column("next", width=6, key="next")
+        table.add_column("refs", width=4, key="refs")
+        if wide:
+            table.add_column("flags", width=12, key="flags")
+
+    # --- data ------------------------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        store = self.app.store
+        if store is None:
+            return
+        self.generation += 1
+        self._load(store, self.scope, self.generation)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="caseload")
+    def _load(self, store, scope: str, generation: int) -> None:
+        rows = caseload_service.caseload(
+            store, worker_id="mine" if scope == "mine" else None, today=self.app.today(), now=self.app.now()
+        )
+        self.post_message(CaseloadLoaded(rows, scope, generation))
+
+    def on_caseload_loaded(self, message: CaseloadLoaded) -> None:
+        if message.generation != self.generation or self.app.store is None:
+            return  # an older load, or one that finished after a lock
+        self.rows = message.rows
+        self.loaded = True
+        self._render_rows()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self._render_rows()
+
+    def _render_rows(self) -> None:
+        table = self.query_one(CaseloadTable)
+        if self.app.store is None or not self.loaded:
+            return
+        keep = self.current_row()
+        query = self.query_one("#filter", Input).value
+        matching = caseload_service.filter_rows(self.rows, query)
+        self.matching = len(matching)
+        self.shown = matching[:MAX_ROWS]
+        table.clear()
+        today = self.app.today()
+        wide = bool(self._wide)
+        for row in self.shown:
+            cells = [
+                URGENCY_MARK.get(row.urgency, ""),
+                row.pseudonym,
+                self.app.shown_name(row.name, row.pseudonym),
+            ]
+            if wide:
+                cells.append(display.age_label(row.age_group))
+            cells += [
+                display.area_label(row.area_command),
+                display.status_label(row.status, short=not wide),
+                display.ago(row.last_contact, today),
+                display.due_in(row.next_due, today),
+                Text(f"{row.open_referrals}{' !' if row.stale_referrals else ''}",
+                     style="bold yellow" if row.stale_referrals else ""),
+            ]
+            if wide:
+                cells.append(display.flag_codes(row.risk_flags))
+            table.add_row(*cells, key=row.client_id)
+        if keep is not None:
+            for index, row in enumerate(self.shown):
+                if row.client_id == keep.client_id:
+                    table.move_cursor(row=index)
+                    break
+        self._update_title()
+        self._update_preview()
+
+    def _update_title(self) -> None:
+        overdue = sum(1 for r in self.rows if r.urgency == OVERDUE)
+        today = sum(1 for r in self.rows if r.urgency == DUE_TODAY)
+        scope = "my clients" if self.scope == "mine" else "all clients"
+        shown = len(self.shown)
+        count = f"{shown:,} of {self.matching:,}" if shown < self.matching else f"{self.matching:,}"
+        if self.matching != len(self.rows):
+            count += f" (filtered from {len(self.rows):,})"
+        text = f"Caseload · {scope} · {count} · {overdue} overdue · {today} due today"
+        if self.app.masked:
+            text += " · names masked"
+        self.query_one("#caseload-title", Static).update(text)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._update_preview()
+
+    def _update_preview(self) -> None:
+        preview = self.query_one("#caseload-preview", Static)
+        row = self.current_row()
+        if row is None:
+            empty = "no clients match the filter" if self.rows else (
+                "no clients assigned to you — m shows all clients, n adds one" if self.scope == "mine"
+                else "no clients yet — n adds one")
+            preview.update(empty if self.loaded else "loading…")
+            return
+        parts = [row.pseudonym, display.age_label(row.age_group), display.status_label(row.status)]
+        if row.risk_flags:
+            parts.append("flags: " + display.flag_labels(row.risk_flags))
+        if row.open_referrals:
+            refs = f"{row.open_referrals} open referral{'s' if row.open_referrals != 1 else ''}"
+            if row.stale_referrals:
+                refs += f", {row.stale_referrals} stale (no change in 14 days)"
+            parts.append(refs)
+        if row.next_due:
+            parts.append(f"next due {row.next_due.isoformat()}")
+        preview.update(" · ".join(parts))
+
+    def current_row(self) -> CaseloadRow | None:
+        table = self.query_one(CaseloadTable)
+        if not self.shown or table.row_count == 0:
+            return None
+        index = table.cursor_row
+        if 0 <= index < len(self.shown):
+            return self.shown[index]
+        return None
+
+    # --- keys ------------------------------------------------------------------------------------
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        """Enter in the filter opens the best match: `/`, a few letters, Enter."""
+        if self.shown:
+            self.query_one(CaseloadTable).focus()
+            self.action_open_client()
+
+    def on_key(self, event) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.has_focus and event.key == "down":
+            self.query_one(CaseloadTable).focus()
+            event.stop()
+        elif filter_input.has_focus and event.key == "escape":
+            filter_input.value = ""
+            self.query_one(CaseloadTable).focus()
+            event.stop()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_client()
+
+    def action_open_client(self) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.app.open_client(row.client_id)
+
+    def action_toggle_scope(self) -> None:
+        self.scope = "all" if self.scope == "mine" else "mine"
+        self.loaded = False
+        self.reload()
+
+    def _form(self, kind: str) -> None:
+        row = self.current_row()
+        if row is None:
+            self.notify("no client selected", severity="warning")
+            return
+        self.app.open_form(kind, ref_for(row), self._after_form)
+
+    def _after_form(self, result) -> None:
+        if result is not None:
+            self.reload()
+
+    def action_log_contact(self) -> None:
+        self._form("contact")
+
+    def action_notification(self) -> None:
+        self._form("notification")
+
+    def action_assessment(self) -> None:
+        self._form("assessment")
+
+    def action_referral(self) -> None:
+        self._form("referral")
+
+    def action_follow_up(self) -> None:
+        self._form("follow_up")
+
+    def action_outcome(self) -> None:
+        self._form("outcome")
+
+    def action_new_client(self) -> None:
+        from vipterm.tui.forms import ClientForm
+
+        if self.app.store is None:
+            return
+
+        def created(client) -> None:
+            if client is not None:
+                self.notify(f"{client.pseudonym} added")
+                self.reload()
+                self.app.load_client_index()
+                self.app.open_client(client.id)
+
+        self.app.push_screen(ClientForm(), created)
+
+    def action_follow_up_done(self) -> None:
+        row = self.current_row()
+        store = self.app.store
+        if row is None or store is None:
+            return
+        if row.next_due is None:
+            self.notify(f"{row.pseudonym} has no open follow-up", severity="warning")
+            return
+        self._complete_follow_up(store, row.client_id)
+
+    @work(thread=True, exit_on_error=False, group="follow-up")
+    def _complete_follow_up(self, store, client_id: str) -> None:
+        from vipterm.services import records
+        from vipterm.tui.parsing import local_to_utc
+
+        follow_up = records.complete_next_follow_up(store, client_id, when=local_to_utc(self.app.now()))
+        self.post_message(FollowUpDone(client_id, follow_up.due_on))
+
+    def on_follow_up_done(self, message: FollowUpDone) -> None:
+        row = next((r for r in self.rows if r.client_id == message.client_id), None)
+        name = row.pseudonym if row else "the client"
+        self.notify(f"follow-up of {name} due {message.due_on.isoformat()} done")
+        self.reload()
+
+    # --- lock and mask ---------------------------------------------------------------------------
+
+    def refresh_names(self) -> None:
+        self._render_rows()
+
+    def clear_for_lock(self) -> None:
+        self.generation += 1  # drop any load still running
+        self.rows, self.shown, self.loaded = [], [], False
+        self.query_one(CaseloadTable).clear()
+        self.query_one("#caseload-title", Static).update("Caseload · locked")
+        self.query_one("#caseload-preview", Static).update("")
+        self.query_one("#filter", Input).value = ""
+
+    def after_unlock(self) -> None:
+        self.reload()

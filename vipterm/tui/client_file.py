@@ -1,0 +1,278 @@
+"""The client file: who the client is, what is open (referrals, the next follow-up) and everything
+that happened (notifications, contacts, assessments, referrals, outcomes), newest first.
+
+Every action on the client is one key from here. Opening the file shows identifying data, so it
+is recorded in the audit log (in a worker, once per opening).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from vipterm import domain
+from vipterm.services import caseload as caseload_service
+from vipterm.tui import display
+from vipterm.tui.messages import ClientFileLoaded, ClientRef, FollowUpDone
+from vipterm.tui.parsing import utc_to_local
+from vipterm.tui.widgets import WorkerErrors
+
+
+class ReferralTable(DataTable):
+    """The client's referrals; Enter changes the status of the one under the cursor."""
+
+
+class TimelineTable(DataTable):
+    """Everything that happened, newest first."""
+
+
+class ClientFileScreen(WorkerErrors, Screen):
+    BINDINGS = [
+        Binding("escape", "back", "back", id="back"),
+        Binding("l", "log_contact", "log", id="log_contact"),
+        Binding("u", "notification", "notify", id="notification"),
+        Binding("a", "assessment", "assess", id="assessment"),
+        Binding("r", "referral", "refer", id="referral"),
+        Binding("t", "referral_status", "ref. status", id="referral_status"),
+        Binding("o", "outcome", "outcome", id="outcome"),
+        Binding("f", "follow_up", "follow-up", id="follow_up"),
+        Binding("d", "follow_up_done", "done", id="follow_up_done"),
+        Binding("f5", "reload", "reload", id="reload", show=False),
+    ]
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__()
+        self.client_id = client_id
+        self.client_file: caseload_service.ClientFile | None = None
+        self.referral_rows: list = []  # as shown: open ones first
+        self.generation = 0
+        self.audited = False
+        self._summary_width = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("loading…", id="cf-header", markup=False)
+        yield Static("Referrals", id="cf-referrals-title", classes="section-title")
+        yield ReferralTable(id="cf-referrals", cursor_type="row")
+        yield Static("Timeline", id="cf-timeline-title", classes="section-title")
+        yield TimelineTable(id="cf-timeline", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        referrals = self.query_one(ReferralTable)
+        referrals.add_column("need", width=18, key="need")
+        referrals.add_column("provider", width=26, key="provider")
+        referrals.add_column("status", width=20, key="status")
+        referrals.add_column("since", width=10, key="since")
+        self.reload()
+
+    def _timeline_columns(self) -> None:
+        width = max(20, self.size.width - 36)
+        if width == self._summary_width:
+            return
+        self._summary_width = width
+        timeline = self.query_one(TimelineTable)
+        timeline.clear(columns=True)
+        timeline.add_column("when", width=16, key="when")
+        timeline.add_column("what", width=12, key="kind")
+        timeline.add_column("", width=width, key="summary")
+
+    def on_resize(self) -> None:
+        self._show_file()
+
+    # --- data ------------------------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        store = self.app.store
+        if store is None:
+            return
+        self.generation += 1
+        self._load(store, self.generation, audit=not self.audited)
+        self.audited = True
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="client-file")
+    def _load(self, store, generation: int, audit: bool) -> None:
+        from vipterm.services import records
+
+        cf = caseload_service.client_file(store, self.client_id, today=self.app.today(), now=self.app.now())
+        if audit:
+            records.record_audit(store, domain.AuditAction.VIEW_IDENTITY, self.client_id, "tui client file")
+        self.post_message(ClientFileLoaded(cf, generation))
+
+    def on_client_file_loaded(self, message: ClientFileLoaded) -> None:
+        if message.generation != self.generation or self.app.store is None:
+            return
+        self.client_file = message.client_file
+        self._show_file()
+
+    def ref(self) -> ClientRef | None:
+        cf = self.client_file
+        if cf is None:
+            return None
+        return ClientRef(cf.client.id, cf.client.pseudonym, cf.name, cf.client.area_command)
+
+    def _show_file(self) -> None:
+        cf = self.client_file
+        if cf is None or self.app.store is None:
+            return
+        today = self.app.today()
+        c = cf.client
+        flags = [f for f in c.risk_flags.split(",") if f]
+        lines = [
+            f"{c.pseudonym}  {self.app.shown_name(cf.name, c.pseudonym)}   [{display.status_label(c.status)}]",
+            f"{display.age_label(c.age_group)} · {display.area_label(c.area_command)} · worker {cf.worker_name}"
+            f" · identified {c.identified_on.isoformat()}",
+            "flags: " + (display.flag_labels(flags) or "none"),
+        ]
+        nxt = cf.next_follow_up
+        follow = "next follow-up: none scheduled (f adds one)"
+        if nxt is not None:
+            kind = domain.FollowUpKind(nxt.kind).label if nxt.kind in domain.FollowUpKind._value2member_map_ else nxt.kind
+            follow = f"next follow-up: {nxt.due_on.isoformat()} {kind} ({display.due_in(nxt.due_on, today)})"
+            if nxt.overdue:
+                follow += " OVERDUE"
+            if len(cf.follow_ups) > 1:
+                follow += f" · {len(cf.follow_ups) - 1} more open"
+        last = f"last contact: {display.ago(cf.last_contact, today)}" if cf.last_contact else "last contact: never"
+        lines.append(f"{follow} · {last}")
+        self.query_one("#cf-header", Static).update("\n".join(lines))
+
+        open_refs = [r for r in cf.referrals if r.status in {s.value for s in domain.OPEN_REFERRAL_STATUSES}]
+        stale = sum(1 for r in cf.referrals if r.stale)
+        title = f"Referrals · {len(open_refs)} open"
+        if stale:
+            title += f" · {stale} stale (no change in {domain.STALE_REFERRAL_DAYS} days): t updates the status"
+        self.query_one("#cf-referrals-title", Static).update(title)
+        referrals = self.query_one(ReferralTable)
+        keep = referrals.cursor_row
+        referrals.clear()
+        open_values = {s.value for s in domain.OPEN_REFERRAL_STATUSES}
+        self.referral_rows = sorted(cf.referrals, key=lambda r: r.status not in open_values)  # open first
+        for r in self.referral_rows:
+            status = Text(domain.ReferralStatus(r.status).label)
+            if r.stale:
+                status.append(" · stale", style="bold yellow")
+            referrals.add_row(
+                domain.NeedDomain(r.need_domain).label, r.provider_name, status,
+                display.ago(utc_to_local(r.status_changed_at), today), key=r.id,
+            )
+        if referrals.row_count:
+            referrals.move_cursor(row=min(keep, referrals.row_count - 1))
+        referrals.display = bool(cf.referrals)
+
+        self._timeline_columns()
+        timeline = self.query_one(TimelineTable)
+        timeline.clear()
+        for entry in cf.timeline:
+            if entry.kind == "contact":
+                when = utc_to_local(entry.when).strftime("%Y-%m-%d %H:%M")
+            else:
+                when = entry.when.strftime("%Y-%m-%d")
+            summary = entry.summary
+            for prefix in ("contact ", "referral ", "outcome "):
+                if entry.kind == prefix.strip() and summary.startswith(prefix):
+                    summary = summary[len(prefix):]  # the "what" column already says it
+            timeline.add_row(when, entry.kind.replace("_", " "), summary, key=f"{entry.kind}:{entry.record_id}")
+        self.query_one("#cf-timeline-title", Static).update(f"Timeline · {len(cf.timeline)} entries")
+        if self.focused is None:
+            (referrals if open_refs else timeline).focus()
+
+    # --- keys ------------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def _form(self, kind: str, **extra) -> None:
+        ref = self.ref()
+        if ref is None:
+            return
+        self.app.open_form(kind, ref, self._after_form, **extra)
+
+    def _after_form(self, result) -> None:
+        if result is not None:
+            self.reload()
+            for screen in self.app.screen_stack:
+                if screen is not self and hasattr(screen, "rows") and hasattr(screen, "reload"):
+                    screen.reload()  # the caseload beneath shows the new last contact / next due
+
+    def action_log_contact(self) -> None:
+        self._form("contact")
+
+    def action_notification(self) -> None:
+        self._form("notification")
+
+    def action_assessment(self) -> None:
+        self._form("assessment")
+
+    def action_referral(self) -> None:
+        self._form("referral")
+
+    def action_outcome(self) -> None:
+        self._form("outcome")
+
+    def action_follow_up(self) -> None:
+        self._form("follow_up")
+
+    @on(DataTable.RowSelected, "#cf-referrals")
+    def _referral_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_referral_status()
+
+    def action_referral_status(self) -> None:
+        cf = self.client_file
+        if cf is None:
+            return
+        if not cf.referrals:
+            self.notify("no referrals yet: r makes one", severity="warning")
+            return
+        table = self.query_one(ReferralTable)
+        index = table.cursor_row if 0 <= table.cursor_row < len(self.referral_rows) else 0
+        referral = self.referral_rows[index]
+        if not domain.REFERRAL_TRANSITIONS[domain.ReferralStatus(referral.status)]:
+            self.notify(f"this referral is {domain.ReferralStatus(referral.status).label}; it cannot change",
+                        severity="warning")
+            return
+        self._form("referral_status", referral=referral)
+
+    def action_follow_up_done(self) -> None:
+        store = self.app.store
+        if self.client_file is None or store is None:
+            return
+        if self.client_file.next_follow_up is None:
+            self.notify("no open follow-up", severity="warning")
+            return
+        self._complete(store)
+
+    @work(thread=True, exit_on_error=False, group="follow-up")
+    def _complete(self, store) -> None:
+        from vipterm.services import records
+        from vipterm.tui.parsing import local_to_utc
+
+        follow_up = records.complete_next_follow_up(store, self.client_id, when=local_to_utc(self.app.now()))
+        self.post_message(FollowUpDone(self.client_id, follow_up.due_on))
+
+    def on_follow_up_done(self, message: FollowUpDone) -> None:
+        self.notify(f"follow-up due {message.due_on.isoformat()} done")
+        self._after_form(True)
+
+    # --- lock and mask ---------------------------------------------------------------------------
+
+    def refresh_names(self) -> None:
+        self._show_file()
+
+    def clear_for_lock(self) -> None:
+        self.generation += 1
+        self.client_file = None
+        self.referral_rows = []
+        self.query_one("#cf-header", Static).update("locked")
+        self.query_one(ReferralTable).clear()
+        self.query_one(TimelineTable).clear()
+
+    def after_unlock(self) -> None:
+        self.reload()

@@ -1,0 +1,75 @@
+"""The command palette (`ctrl+p`): find any client by name, alias or id and open them, and run
+any action by name.
+
+Clients are searched in the app's in-memory index (loaded in a worker after unlock), first by
+the caseload's word filter, then ranked by Textual's fuzzy matcher on the few that remain, so a
+coordinator's 20k clients stay instant. While the mask is on, hits show initials only.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Iterable
+
+from textual.app import SystemCommand
+from textual.command import Hit, Hits, Provider
+from textual.screen import Screen
+
+from vipterm.services.caseload import filter_rows
+
+MAX_CLIENT_HITS = 20
+
+
+class ClientCommands(Provider):
+    """Clients by name, alias, pseudonym or id."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        if app.store is None or not query.strip():
+            return
+        matcher = self.matcher(query)
+        candidates = filter_rows(app.client_index, query)[: MAX_CLIENT_HITS * 5]
+        scored = []
+        for row in candidates:
+            shown = f"{row.pseudonym} {app.shown_name(row.name, row.pseudonym)}"
+            score = max(matcher.match(f"{row.pseudonym} {row.name}"), 0.01)
+            scored.append((score, shown, row))
+        scored.sort(key=lambda item: -item[0])
+        for score, shown, row in scored[:MAX_CLIENT_HITS]:
+            yield Hit(score, matcher.highlight(shown) if not app.masked else shown,
+                      partial(app.open_client, row.client_id), text=shown, help="open the client file")
+
+    async def discover(self) -> Hits:
+        return
+        yield  # pragma: no cover - nothing to list before typing: names stay off the screen
+
+
+def system_commands(app, screen: Screen) -> Iterable[SystemCommand]:
+    """The app's own actions, by name."""
+    if app.store is None:
+        return
+    from vipterm.tui.caseload import CaseloadScreen
+    from vipterm.tui.client_file import ClientFileScreen
+
+    yield SystemCommand("Lock", "Lock now (ctrl+l)", app.action_lock)
+    yield SystemCommand("Privacy mask", "Show names as initials, or show them again", app.action_toggle_mask)
+    yield SystemCommand("Next theme", "dark → light → high contrast (ctrl+t)", app.action_cycle_theme)
+    for theme in ("textual-dark", "textual-light", "vipterm-high-contrast"):
+        yield SystemCommand(f"Theme: {theme}", "Switch to this theme", partial(setattr, app, "theme", theme))
+    yield SystemCommand("Help", "Keys of this screen (?)", app.action_help)
+    if isinstance(screen, (CaseloadScreen, ClientFileScreen)):
+        yield SystemCommand("Log contact", "Log a contact with the client in focus (l)", screen.action_log_contact)
+        yield SystemCommand("Custom notification", "Record a notification attempt (u)", screen.action_notification)
+        yield SystemCommand("Needs assessment", "Assess the client's needs (a)", screen.action_assessment)
+        yield SystemCommand("Referral", "Refer the client to a provider (r)", screen.action_referral)
+        yield SystemCommand("Outcome", "Record an outcome (o)", screen.action_outcome)
+        yield SystemCommand("Follow-up", "Schedule a follow-up (f)", screen.action_follow_up)
+        yield SystemCommand("Follow-up done", "Mark the next follow-up done (d)", screen.action_follow_up_done)
+    if isinstance(screen, ClientFileScreen):
+        yield SystemCommand("Referral status", "Change the status of a referral (t)", screen.action_referral_status)
+    if isinstance(screen, CaseloadScreen):
+        yield SystemCommand("New client", "Intake a new client (n)", screen.action_new_client)
+        yield SystemCommand("Mine / all", "Switch between my clients and all clients (m)", screen.action_toggle_scope)
+    yield SystemCommand("Sync", "Exchange bundles with the coordinator", partial(app.open_optional, "sync"))
+    yield SystemCommand("Conflicts", "Review conflicting edits", partial(app.open_optional, "conflicts"))
+    yield SystemCommand("Monthly report", "The program's monthly report", partial(app.open_optional, "report"))

@@ -1,0 +1,596 @@
+"""The entry forms: contact (the quick one), custom notification, new client, needs assessment,
+referral, referral status, outcome and follow-up.
+
+Each is a `FormModal`: fields with defaults (now, the client in focus, the mode used last time,
+outcome "reached", a follow-up a week ahead), parsed here into a service draft, saved in a thread
+by the service in `vipterm.services.records`, which validates again. A bad value is shown under
+its field and everything typed stays.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Checkbox, DataTable, Input, OptionList, SelectionList, Static
+from textual.widgets.option_list import Option
+
+from vipterm import domain
+from vipterm.errors import ValidationError
+from vipterm.services import records
+from vipterm.tui.messages import ClientRef, PreviousLevels, ProvidersFound
+from vipterm.tui.parsing import (
+    DATE_HELP,
+    local_to_utc,
+    match_choice,
+    parse_date,
+    parse_minutes,
+    parse_when,
+)
+from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow
+
+
+def _label(enum_cls, value: str) -> str:
+    try:
+        return enum_cls(value).label
+    except ValueError:
+        return ""
+
+
+class ClientRecordForm(FormModal):
+    """A form about one client: its title names them (initials while the mask is on)."""
+
+    def __init__(self, ref: ClientRef) -> None:
+        super().__init__()
+        self.ref = ref
+
+    def title_line(self) -> str:
+        return f"{self.form_title} · {self.ref.pseudonym} {self.app.ref_name(self.ref)}"
+
+    def refresh_names(self) -> None:
+        if self.app.store is not None:
+            self.query_one("#form-title", Static).update(self.title_line())
+
+    def on_mount(self) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = self.app.cursor_blink
+        super().on_mount()
+
+
+# --- contact -------------------------------------------------------------------------------------
+
+
+class ContactForm(ClientRecordForm):
+    """Log a contact: open, type the note, ctrl+s (or Enter twice)."""
+
+    form_title = "Log contact"
+
+    def fields(self):
+        app = self.app
+        yield FormRow("when", Input(app.now().strftime("%Y-%m-%d %H:%M"), id="occurred_at"), "occurred_at")
+        yield FormRow("mode", ChoiceInput(domain.ContactMode.choices(), _label(domain.ContactMode, app.last_mode),
+                                          id="mode"), "mode")
+        yield FormRow("purpose", ChoiceInput(domain.ContactPurpose.choices(), domain.ContactPurpose.CHECK_IN.label,
+                                             id="purpose"), "purpose")
+        yield FormRow("outcome", ChoiceInput(domain.ContactOutcome.choices(), domain.ContactOutcome.REACHED.label,
+                                             id="outcome"), "outcome")
+        yield FormRow("minutes", Input(placeholder="optional, e.g. 20 or 1h30", id="duration_min"), "duration_min")
+        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), _label(domain.AreaCommand, self.ref.area_command),
+                                          id="area_command"), "area_command")
+        yield FormRow("note", Input(placeholder="what happened, what is next", id="note"), "note")
+        yield FormRow("next follow-up", Input((app.today() + timedelta(days=7)).isoformat(), id="next_follow_up",
+                                              placeholder="empty for none"), "next_follow_up")
+
+    def first_focus(self):
+        return self.query_one("#note", Input)
+
+    def collect(self) -> records.ContactDraft:
+        now = self.app.now()
+        occurred = parse_when(self.value("occurred_at"), now=now, field="occurred_at")
+        if occurred > now + timedelta(minutes=5):
+            raise ValidationError("the contact time is in the future", field="occurred_at")
+        follow = parse_date(self.value("next_follow_up"), today=self.app.today(), field="next_follow_up",
+                            required=False)
+        if follow is not None and follow < occurred.date():
+            raise ValidationError("the next follow-up is before the contact", field="next_follow_up")
+        return records.ContactDraft(
+            client_id=self.ref.client_id,
+            occurred_at=local_to_utc(occurred),
+            mode=match_choice(self.value("mode"), domain.ContactMode.choices(), "mode"),
+            purpose=match_choice(self.value("purpose"), domain.ContactPurpose.choices(), "purpose"),
+            outcome=match_choice(self.value("outcome"), domain.ContactOutcome.choices(), "outcome"),
+            duration_min=parse_minutes(self.value("duration_min"), "duration_min"),
+            area_command=match_choice(self.value("area_command"), domain.AreaCommand.choices(), "area_command"),
+            note=self.value("note"),
+            next_follow_up=follow,
+        )
+
+    def save_record(self, store, draft):
+        return records.log_contact(store, draft)
+
+    def _saved(self, result) -> None:
+        self.app.last_mode = result.mode
+        self.notify(f"contact with {self.ref.pseudonym} logged")
+        super()._saved(result)
+
+
+# --- custom notification -----------------------------------------------------------------------------
+
+TEAM_ROWS = 3
+DEFAULT_TEAM_ROLES = (domain.TeamRole.PEER_SUPPORT, domain.TeamRole.POLICE, domain.TeamRole.COMMUNITY_LEADER)
+DEFAULT_MESSAGES = {domain.NotificationMessage.COMMUNITY_CARES, domain.NotificationMessage.OFFER_OF_HELP,
+                    domain.NotificationMessage.PEER_CONTACT}
+
+
+class NotificationForm(ClientRecordForm):
+    """Record a custom notification attempt: who went, what was said, how it ended."""
+
+    form_title = "Custom notification"
+
+    def fields(self):
+        yield FormRow("attempt date", Input(self.app.today().isoformat(), id="attempted_on"), "attempted_on")
+        yield FormRow("setting", ChoiceInput(domain.NotificationSetting.choices(), domain.NotificationSetting.HOME.label,
+                                             id="setting"), "setting")
+        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), _label(domain.AreaCommand, self.ref.area_command),
+                                          id="area_command"), "area_command")
+        yield FormRow("outcome", ChoiceInput(domain.NotificationOutcome.choices(),
+                                             domain.NotificationOutcome.DELIVERED.label, id="outcome"), "outcome")
+        for n in range(TEAM_ROWS):
+            team = Horizontal(
+                Input(placeholder="name (empty: not there)", id=f"team-name-{n}", classes="team-name"),
+                ChoiceInput(domain.TeamRole.choices(), DEFAULT_TEAM_ROLES[n].label, id=f"team-role-{n}",
+                            classes="team-role"),
+                classes="team-row",
+            )
+            yield FormRow(f"team {n + 1}", team, "team" if n == 0 else f"team-{n}")
+        messages = SelectionList[str](
+            *[(m.label, m.value, m in DEFAULT_MESSAGES) for m in domain.NotificationMessage], id="messages"
+        )
+        yield FormRow("messages", messages, "messages", hint="space ticks a message")
+        yield FormRow("note", Input(placeholder="optional", id="note"), "note")
+
+    def first_focus(self):
+        return self.query_one("#team-name-0", Input)
+
+    def collect(self) -> records.NotificationDraft:
+        team = []
+        for n in range(TEAM_ROWS):
+            name = self.value(f"team-name-{n}").strip()
+            if name:
+                role = match_choice(self.value(f"team-role-{n}"), domain.TeamRole.choices(), "team")
+                team.append((name, role))
+        return records.NotificationDraft(
+            client_id=self.ref.client_id,
+            attempted_on=parse_date(self.value("attempted_on"), today=self.app.today(), field="attempted_on"),
+            outcome=match_choice(self.value("outcome"), domain.NotificationOutcome.choices(), "outcome"),
+            setting=match_choice(self.value("setting"), domain.NotificationSetting.choices(), "setting"),
+            area_command=match_choice(self.value("area_command"), domain.AreaCommand.choices(), "area_command"),
+            team=team,
+            messages=list(self.query_one("#messages", SelectionList).selected),
+            note=self.value("note"),
+        )
+
+    def save_record(self, store, draft):
+        if draft.attempted_on > self.app.today():
+            raise ValidationError("the attempt date is in the future", field="attempted_on")
+        return records.record_notification(store, draft)
+
+    def _saved(self, result) -> None:
+        self.notify(f"notification attempt for {self.ref.pseudonym} recorded")
+        super()._saved(result)
+
+
+# --- outcome and follow-up -------------------------------------------------------------------------------
+
+
+class OutcomeForm(ClientRecordForm):
+    form_title = "Outcome"
+
+    def fields(self):
+        yield FormRow("what", ChoiceInput(domain.OutcomeKind.choices(), "", id="kind",
+                                          placeholder="re-arrest, job, housing, …"), "kind")
+        yield FormRow("date", Input(self.app.today().isoformat(), id="occurred_on"), "occurred_on")
+        yield FormRow("source", ChoiceInput(domain.OutcomeSource.choices(), domain.OutcomeSource.WORKER.label,
+                                            id="source"), "source")
+        yield FormRow("note", Input(placeholder="optional", id="note"), "note")
+
+    def collect(self):
+        kind = match_choice(self.value("kind"), domain.OutcomeKind.choices(), "kind")
+        day = parse_date(self.value("occurred_on"), today=self.app.today(), field="occurred_on")
+        if day > self.app.today():
+            raise ValidationError("the outcome date is in the future", field="occurred_on")
+        source = match_choice(self.value("source"), domain.OutcomeSource.choices(), "source")
+        return dict(client_id=self.ref.client_id, kind=kind, occurred_on=day, source=source, note=self.value("note"))
+
+    def save_record(self, store, draft):
+        return records.record_outcome(store, **draft)
+
+    def _saved(self, result) -> None:
+        self.notify(f"outcome for {self.ref.pseudonym} recorded")
+        super()._saved(result)
+
+
+class FollowUpForm(ClientRecordForm):
+    form_title = "Follow-up"
+
+    def fields(self):
+        yield FormRow("due", Input((self.app.today() + timedelta(days=7)).isoformat(), id="due_on"), "due_on",
+                      hint=DATE_HELP)
+        yield FormRow("kind", ChoiceInput(domain.FollowUpKind.choices(), domain.FollowUpKind.CONTACT.label,
+                                          id="kind"), "kind")
+        yield FormRow("note", Input(placeholder="optional", id="note"), "note")
+
+    def collect(self):
+        due = parse_date(self.value("due_on"), today=self.app.today(), field="due_on")
+        if due < self.app.today():
+            raise ValidationError("the due date is in the past", field="due_on")
+        kind = match_choice(self.value("kind"), domain.FollowUpKind.choices(), "kind")
+        return dict(client_id=self.ref.client_id, due_on=due, kind=kind, note=self.value("note"))
+
+    def save_record(self, store, draft):
+        return records.schedule_follow_up(store, **draft)
+
+    def _saved(self, result) -> None:
+        self.notify(f"follow-up for {self.ref.pseudonym} due {result.due_on.isoformat()}")
+        super()._saved(result)
+
+
+# --- new client (intake) ---------------------------------------------------------------------------------
+
+
+class ClientForm(FormModal):
+    """Intake: who the client is (kept in the identity table), where, how they came, risk flags."""
+
+    form_title = "New client"
+
+    def fields(self):
+        yield FormRow("first name", Input(id="first_name"), "first_name")
+        yield FormRow("last name", Input(id="last_name"), "last_name")
+        yield FormRow("alias (aka)", Input(id="aka"), "aka")
+        yield FormRow("date of birth", Input(placeholder="YYYY-MM-DD, optional", id="date_of_birth"), "date_of_birth")
+        yield FormRow("phone", Input(placeholder="optional", id="phone"), "phone")
+        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), "", id="area_command",
+                                          placeholder="Southeast, Valley, … (N/A if unknown)"), "area_command")
+        yield FormRow("came from", ChoiceInput(domain.ReferralSource.choices(),
+                                               domain.ReferralSource.SHOOTING_REVIEW.label, id="referral_source"),
+                      "referral_source")
+        yield FormRow("age group", ChoiceInput(domain.AgeGroup.choices(), "", id="age_group",
+                                               placeholder="from the date of birth when empty"), "age_group")
+        yield FormRow("identified on", Input(self.app.today().isoformat(), id="identified_on"), "identified_on")
+        flags = SelectionList[str](*[(f.label, f.value, False) for f in domain.RiskFlag], id="risk_flags")
+        yield FormRow("risk flags", flags, "risk_flags", hint="space ticks a flag")
+
+    def on_mount(self) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = self.app.cursor_blink
+        super().on_mount()
+
+    def collect(self) -> records.ClientDraft:
+        if not (self.value("first_name").strip() or self.value("last_name").strip() or self.value("aka").strip()):
+            raise ValidationError("a name or an alias is required", field="first_name")
+        today = self.app.today()
+        dob = parse_date(self.value("date_of_birth"), today=today, field="date_of_birth", required=False)
+        if dob is not None and dob > today:
+            raise ValidationError("the date of birth is in the future", field="date_of_birth")
+        identified = parse_date(self.value("identified_on"), today=today, field="identified_on")
+        if identified > today:
+            raise ValidationError("the identification date is in the future", field="identified_on")
+        return records.ClientDraft(
+            first_name=self.value("first_name"),
+            last_name=self.value("last_name"),
+            aka=self.value("aka"),
+            date_of_birth=dob,
+            phone=self.value("phone"),
+            area_command=match_choice(self.value("area_command"), domain.AreaCommand.choices(), "area_command"),
+            referral_source=match_choice(self.value("referral_source"), domain.ReferralSource.choices(),
+                                         "referral_source"),
+            age_group=match_choice(self.value("age_group"), domain.AgeGroup.choices(), "age_group", required=False),
+            risk_flags=list(self.query_one("#risk_flags", SelectionList).selected),
+            identified_on=identified,
+        )
+
+    def save_record(self, store, draft):
+        return records.create_client(store, draft)
+
+    def clear_for_lock(self) -> None:
+        super().clear_for_lock()
+
+
+# --- needs assessment ------------------------------------------------------------------------------------
+
+
+def _level_text(level: int | None) -> Text:
+    if level is None:
+        return Text("·", style="dim")
+    style = {0: "", 1: "", 2: "bold yellow", 3: "bold red"}[level]
+    return Text(f"{level} {domain.NEED_LEVELS[level]}", style=style)
+
+
+class NeedsGrid(DataTable):
+    """One row per need domain: 0–3 set the level of the row in focus, p marks a client priority."""
+
+    BINDINGS = [
+        Binding("0", "set_level(0)", "no need", show=False),
+        Binding("1", "set_level(1)", "low", show=False),
+        Binding("2", "set_level(2)", "moderate", show=False),
+        Binding("3", "set_level(3)", "urgent", show=False),
+        Binding("p", "toggle_priority", "priority", id="priority"),
+        Binding("backspace,delete", "set_level(None)", "clear", show=False),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+        self.levels: dict[str, int] = {}
+        self.priorities: set[str] = set()
+        self.previous: dict[str, tuple[int, bool]] = {}
+
+    def on_mount(self) -> None:
+        self.add_column("need", width=22, key="need")
+        self.add_column("before", width=12, key="before")
+        self.add_column("now", width=12, key="now")
+        self.add_column("priority", width=8, key="priority")
+        for need in domain.NeedDomain:
+            self.add_row(need.label, _level_text(None), _level_text(None), "", key=need.value)
+
+    def current_need(self) -> str:
+        return list(domain.NeedDomain)[self.cursor_row].value
+
+    def action_set_level(self, level: int | None) -> None:
+        need = self.current_need()
+        if level is None:
+            self.levels.pop(need, None)
+        else:
+            self.levels[need] = level
+        self.update_cell(need, "now", _level_text(level))
+        if self.cursor_row < self.row_count - 1 and level is not None:
+            self.move_cursor(row=self.cursor_row + 1)  # rating runs down the list
+
+    def action_toggle_priority(self) -> None:
+        need = self.current_need()
+        self.priorities.symmetric_difference_update({need})
+        self.update_cell(need, "priority", Text("★ yes", style="bold") if need in self.priorities else "")
+
+    def show_previous(self, previous: dict[str, tuple[int, bool]]) -> None:
+        self.previous = previous
+        for need in domain.NeedDomain:
+            level, priority = previous.get(need.value, (None, False))
+            text = _level_text(level)
+            if priority:
+                text.append(" ★")
+            self.update_cell(need.value, "before", text)
+
+
+class AssessmentForm(ClientRecordForm):
+    """The needs grid, with the previous assessment's levels beside each domain."""
+
+    form_title = "Needs assessment"
+
+    def fields(self):
+        yield FormRow("kind", ChoiceInput(domain.AssessmentKind.choices(), domain.AssessmentKind.INTAKE.label,
+                                          id="kind"), "kind")
+        yield FormRow("date", Input(self.app.today().isoformat(), id="assessed_on"), "assessed_on")
+        yield FormRow("needs", NeedsGrid(id="needs-grid"), "levels",
+                      hint="↑↓ move · 0 none 1 low 2 moderate 3 urgent · p client's priority")
+        yield FormRow("note", Input(placeholder="optional", id="note"), "note")
+
+    def first_focus(self):
+        return self.query_one(NeedsGrid)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        store = self.app.store
+        if store is not None:
+            self._load_previous(store)
+
+    @work(thread=True, exit_on_error=False, group="previous")
+    def _load_previous(self, store) -> None:
+        self.post_message(PreviousLevels(records.latest_assessment_levels(store, self.ref.client_id)))
+
+    def on_previous_levels(self, message: PreviousLevels) -> None:
+        grid = self.query_one(NeedsGrid)
+        grid.show_previous(message.levels)
+        if message.levels and self.query_one("#kind", ChoiceInput).value == domain.AssessmentKind.INTAKE.label:
+            self.query_one("#kind", ChoiceInput).value = domain.AssessmentKind.NINETY_DAY.label
+            self._initial = self.snapshot_values()
+
+    def snapshot_values(self):
+        values = super().snapshot_values()
+        grids = list(self.query(NeedsGrid))
+        if grids:
+            values["levels"] = tuple(sorted(grids[0].levels.items()))
+            values["priorities"] = tuple(sorted(grids[0].priorities))
+        return values
+
+    def collect(self) -> records.AssessmentDraft:
+        grid = self.query_one(NeedsGrid)
+        day = parse_date(self.value("assessed_on"), today=self.app.today(), field="assessed_on")
+        if day > self.app.today():
+            raise ValidationError("the assessment date is in the future", field="assessed_on")
+        if not grid.levels and not grid.priorities:
+            raise ValidationError("no levels yet: move to a need and press 0–3", field="levels")
+        return records.AssessmentDraft(
+            client_id=self.ref.client_id,
+            kind=match_choice(self.value("kind"), domain.AssessmentKind.choices(), "kind"),
+            assessed_on=day,
+            levels=dict(grid.levels),
+            priorities=set(grid.priorities),
+            note=self.value("note"),
+        )
+
+    def save_record(self, store, draft):
+        return records.record_assessment(store, draft)
+
+    def _saved(self, result) -> None:
+        self.notify(f"assessment of {self.ref.pseudonym} saved")
+        super()._saved(result)
+
+
+# --- referrals -----------------------------------------------------------------------------------------------
+
+
+class ReferralForm(ClientRecordForm):
+    """From a need to a provider: type to search the service directory, pick, send."""
+
+    form_title = "Referral"
+
+    def __init__(self, ref: ClientRef, need: str | None = None) -> None:
+        super().__init__(ref)
+        self.need = need
+        self.need_from_assessment = need is None
+
+    def fields(self):
+        need = _label(domain.NeedDomain, self.need) if self.need else domain.NeedDomain.HOUSING.label
+        yield FormRow("need", ChoiceInput(domain.NeedDomain.choices(), need, id="need_domain"), "need_domain")
+        yield FormRow("search", Input(placeholder="type to search the service directory", id="provider_search"),
+                      "provider_search")
+        yield FormRow("provider", OptionList(id="provider_id"), "provider_id",
+                      hint="↑↓ pick · providers for the need come first")
+        yield FormRow("send now", Checkbox("mark it sent", True, id="send_now"), "send_now")
+        yield FormRow("note", Input(placeholder="optional reason or note", id="reason"), "reason")
+
+    def first_focus(self):
+        return self.query_one("#provider_search", Input)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        store = self.app.store
+        if store is not None and self.need_from_assessment:
+            self._load_levels(store)
+        self._search()
+
+    @work(thread=True, exit_on_error=False, group="previous")
+    def _load_levels(self, store) -> None:
+        self.post_message(PreviousLevels(records.latest_assessment_levels(store, self.ref.client_id)))
+
+    def on_previous_levels(self, message: PreviousLevels) -> None:
+        """Default the need to the most pressing one of the latest assessment, unless already changed."""
+        field = self.query_one("#need_domain", ChoiceInput)
+        if not message.levels or field.value != domain.NeedDomain.HOUSING.label:
+            return
+        order = {need.value: n for n, need in enumerate(domain.NeedDomain)}
+        need, (level, _) = min(message.levels.items(), key=lambda kv: (-kv[1][0], not kv[1][1], order.get(kv[0], 99)))
+        if level >= 1:
+            field.value = domain.NeedDomain(need).label
+            self._initial = self.snapshot_values()
+            self._search()
+
+    @on(Input.Changed, "#provider_search")
+    @on(Input.Changed, "#need_domain")
+    def _search(self) -> None:
+        store = self.app.store
+        if store is None:
+            return
+        query = self.query_one("#provider_search", Input).value
+        self._find_providers(store, query, self._need_value())
+
+    def _need_value(self) -> str | None:
+        try:
+            return match_choice(self.query_one("#need_domain", ChoiceInput).value, domain.NeedDomain.choices(),
+                                "need_domain")
+        except ValidationError:
+            return None
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="providers")
+    def _find_providers(self, store, query: str, need: str | None) -> None:
+        found = records.search_providers(store, query, need=need, limit=30)
+        self.post_message(ProvidersFound(query, need or "", found))
+
+    def on_providers_found(self, message: ProvidersFound) -> None:
+        # Dropped when the search text or the need changed while this search ran.
+        if message.query != self.query_one("#provider_search", Input).value or message.need != (self._need_value() or ""):
+            return
+        options = self.query_one("#provider_id", OptionList)
+        serving = {c.value for c in domain.CATEGORIES_FOR_NEED.get(domain.NeedDomain(message.need), ())} \
+            if message.need else set()
+        options.clear_options()
+        for p in message.providers:
+            label = Text(p.name)
+            label.append(f"  {domain.ServiceCategory(p.category).label}", style="bold" if p.category in serving else "dim")
+            options.add_option(Option(label, id=p.id))
+        if message.providers:
+            options.highlighted = 0
+
+    def on_key(self, event) -> None:
+        search = self.query_one("#provider_search", Input)
+        if search.has_focus and event.key == "down":
+            self.query_one("#provider_id", OptionList).focus()
+            event.stop()
+
+    @on(OptionList.OptionSelected, "#provider_id")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.query_one("#send_now", Checkbox).focus()
+
+    def snapshot_values(self):
+        values = super().snapshot_values()
+        values.pop("provider_search", None)  # searching is not a draft
+        return values
+
+    def collect(self) -> records.ReferralDraft:
+        need = match_choice(self.value("need_domain"), domain.NeedDomain.choices(), "need_domain")
+        options = self.query_one("#provider_id", OptionList)
+        provider_id = None
+        if options.highlighted is not None and options.option_count:
+            provider_id = options.get_option_at_index(options.highlighted).id
+        send = self.query_one("#send_now", Checkbox).value
+        if send and provider_id is None:
+            raise ValidationError("choose a provider before sending the referral", field="provider_id")
+        return records.ReferralDraft(client_id=self.ref.client_id, need_domain=need, provider_id=provider_id,
+                                     send_now=send, reason=self.value("reason"))
+
+    def save_record(self, store, draft):
+        return records.create_referral(store, draft)
+
+    def _saved(self, result) -> None:
+        self.notify(f"referral for {self.ref.pseudonym} {'sent' if result.status == 'sent' else 'saved as draft'}")
+        super()._saved(result)
+
+
+class ReferralStatusForm(ClientRecordForm):
+    """Move a referral along its statuses, with the reason (required for rejected/failed/cancelled)."""
+
+    form_title = "Referral status"
+
+    def __init__(self, ref: ClientRef, referral) -> None:
+        super().__init__(ref)
+        self.referral = referral
+        current = domain.ReferralStatus(referral.status)
+        self.allowed = [s for s in domain.ReferralStatus if s in domain.REFERRAL_TRANSITIONS[current]]
+
+    def fields(self):
+        r = self.referral
+        current = domain.ReferralStatus(r.status)
+        summary = f"{domain.NeedDomain(r.need_domain).label} → {r.provider_name} · now {current.label}"
+        if r.stale:
+            summary += f" · no change in {domain.STALE_REFERRAL_DAYS}+ days"
+        yield Static(summary, id="referral-summary", markup=False)
+        choices = [(s.label, s.value) for s in self.allowed]
+        yield FormRow("new status", ChoiceInput(choices, choices[0][0] if choices else "", id="status"), "status",
+                      hint="allowed: " + ", ".join(label for label, _ in choices))
+        yield FormRow("reason", Input(placeholder="why (needed for rejected, failed, cancelled)", id="reason"), "reason")
+        yield FormRow("first service", Input(placeholder="YYYY-MM-DD, optional", id="first_service_on"),
+                      "first_service_on")
+        yield FormRow("feedback", Input(placeholder="what the provider said, optional", id="feedback"), "feedback")
+
+    def collect(self):
+        status = match_choice(self.value("status"), [(s.label, s.value) for s in self.allowed], "status")
+        first = parse_date(self.value("first_service_on"), today=self.app.today(), field="first_service_on",
+                           required=False)
+        if first is not None and first > self.app.today():
+            raise ValidationError("the first-service date is in the future", field="first_service_on")
+        if status in ("rejected", "failed", "cancelled") and not self.value("reason").strip():
+            raise ValidationError(f"say why the referral is {domain.ReferralStatus(status).label}", field="reason")
+        feedback = self.value("feedback").strip() or None
+        return dict(referral_id=self.referral.id, status=status, reason=self.value("reason"),
+                    first_service_on=first, feedback=feedback, at=local_to_utc(self.app.now()))
+
+    def save_record(self, store, draft):
+        return records.set_referral_status(store, **draft)
+
+    def _saved(self, result) -> None:
+        self.notify(f"referral now {domain.ReferralStatus(result.status).label}")
+        super()._saved(result)

@@ -1,0 +1,54 @@
+"""Help (`?`): every key of the screen it was opened from, with what it does."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Static
+
+
+def screen_keys(app, screen: Screen) -> list[tuple[str, str]]:
+    """(keys, description) of the bindings active on `screen`, as the footer and keymap name them."""
+    seen: dict[str, list[str]] = {}
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        description = binding.description or binding.action
+        if not description:
+            continue
+        seen.setdefault(description, [])
+        display = app.get_key_display(binding)
+        if display not in seen[description]:
+            seen[description].append(display)
+    return [(" / ".join(keys), description) for description, keys in seen.items()]
+
+
+class HelpScreen(ModalScreen[None]):
+    CLOSE_ON_LOCK = True
+    BINDINGS = [
+        Binding("escape,q,question_mark", "close", "close", id="close_help"),
+    ]
+
+    def __init__(self, origin: Screen) -> None:
+        super().__init__()
+        self.origin = origin
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Static(f"Keys · {type(self.origin).__name__.replace('Screen', '').replace('Form', ' form')}",
+                         id="help-title")
+            yield DataTable(id="help-keys", cursor_type="row", show_header=False)
+            yield Static("Rebind keys in config.toml [keys] (see docs/keys.md) · esc closes", id="help-foot")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#help-keys", DataTable)
+        table.add_column("key", width=18)
+        table.add_column("does", width=34)
+        for keys, description in screen_keys(self.app, self.origin):
+            table.add_row(keys, description)
+        table.add_row("ctrl+p", "palette: find a client, run an action")
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,123 @@
+"""The unlock screen: the first thing the app shows, and what the lock puts back on top.
+
+The passphrase is checked with `open_store` in a thread (Argon2id takes about a quarter of a
+second); a wrong one is said so and the field is cleared for another try. A failed try never
+writes to the file. When locked, this screen is opaque and every screen below it has been
+cleared of client data; drafts of open forms are kept for when the passphrase is typed again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from vipterm.errors import NewerSchema, NotADatabase, VipError, WrongPassphrase, DatabaseMissing
+from vipterm.tui.messages import Unlocked, UnlockFailed
+from vipterm.tui.widgets import WorkerErrors
+
+
+class UnlockScreen(WorkerErrors, Screen):
+    """Ask for the passphrase; on success hand the store to the app."""
+
+    BINDINGS = [Binding("escape", "clear", "clear", show=False)]
+    AUTO_FOCUS = "#passphrase"
+
+    def __init__(self, path: Path, *, relock: bool = False, demo: bool = False) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.relock = relock
+        self.demo = demo
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        from vipterm.tui.app import DEMO_PASSPHRASE
+
+        with Center():
+            with Vertical(id="unlock-box"):
+                yield Static("vipterm", id="unlock-title")
+                if self.relock:
+                    yield Static("Locked. Type the passphrase to continue where you were.", id="unlock-lead")
+                else:
+                    yield Static("Type the passphrase of this laptop's database.", id="unlock-lead")
+                yield Input(placeholder="passphrase", password=True, id="passphrase")
+                yield Static("", id="unlock-message", markup=False)
+                if self.demo:
+                    yield Static(f"Demo database (a throwaway copy): the passphrase is {DEMO_PASSPHRASE}",
+                                 id="unlock-demo", markup=False)
+                yield Static(f"database: {self.path.name}", id="unlock-path", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#passphrase", Input).cursor_blink = self.app.cursor_blink
+
+    def action_clear(self) -> None:
+        self.query_one("#passphrase", Input).value = ""
+
+    @on(Input.Submitted, "#passphrase")
+    def _submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.busy:
+            return
+        passphrase = event.value
+        if not passphrase:
+            self._say("type the passphrase, then Enter")
+            return
+        self.busy = True
+        self._say("unlocking…")
+        self._unlock(passphrase)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="unlock")
+    def _unlock(self, passphrase: str) -> None:
+        from vipterm.services import records
+        from vipterm.services.database import open_store
+
+        try:
+            store = open_store(self.path, passphrase)
+        except WrongPassphrase:
+            self.post_message(UnlockFailed("wrong passphrase — try again"))
+            return
+        except (NotADatabase, DatabaseMissing) as exc:
+            self.post_message(UnlockFailed(exc.message, retry=False))
+            return
+        except NewerSchema as exc:
+            self.post_message(UnlockFailed(exc.message, retry=False))
+            return
+        except VipError as exc:
+            self.post_message(UnlockFailed(exc.message, retry=False))
+            return
+        try:
+            last_mode = records.last_contact_mode(store)
+        except Exception:
+            store.close()
+            raise
+        self.post_message(Unlocked(store, last_mode))
+
+    def on_unlock_failed(self, message: UnlockFailed) -> None:
+        self.busy = False
+        field = self.query_one("#passphrase", Input)
+        field.value = ""
+        self._say(message.message, error=True)
+        if not message.retry:
+            field.disabled = True
+            self._say(message.message + " — press ctrl+q to quit", error=True)
+        else:
+            field.focus()
+
+    def on_unlocked(self, message: Unlocked) -> None:
+        self.busy = False
+        self.query_one("#passphrase", Input).value = ""
+        self.app.unlocked(message.store, message.last_mode)
+
+    def on_save_failed(self) -> None:
+        self.busy = False
+
+    def _say(self, text: str, error: bool = False) -> None:
+        label = self.query_one("#unlock-message", Static)
+        label.update(text)
+        label.set_class(error, "-error")

@@ -1,0 +1,313 @@
+"""Reusable widgets: the choice field with completion, a labelled form row with its own error
+line, the y/n confirmation modal, and the base classes every screen and form share.
+
+`WorkerErrors` sends a screen's failed workers to the app's one error handler, which turns a
+`ValidationError` into a message beside its field and anything else into a toast; a form is never
+closed by a failure, so no draft is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Input, Label, SelectionList, Static
+from textual.worker import Worker, WorkerState
+
+from vipterm.tui.parsing import complete_choice
+
+
+class WorkerErrors:
+    """Mixin for screens: a worker that fails is reported through `app.handle_worker_error`."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.app.handle_worker_error(self, event.worker.error)
+
+
+class ChoiceInput(Input):
+    """A text field that takes one of a fixed list of labels.
+
+    Typing shows the first matching label as a suggestion; Tab (or Enter) completes it and moves
+    on; up/down step through the labels. The form turns the label into the stored value.
+    """
+
+    DEFAULT_CSS = """
+    ChoiceInput { width: 1fr; }
+    """
+    BINDINGS = [
+        Binding("tab", "complete_next", "complete", show=False),
+        Binding("up", "step(-1)", "previous choice", show=False),
+        Binding("down", "step(1)", "next choice", show=False),
+    ]
+
+    def __init__(self, choices: list[tuple[str, str]], value: str = "", **kwargs):
+        self.choices = list(choices)
+        self.labels = [label for label, _ in self.choices]
+        super().__init__(value=value, suggester=SuggestFromList(self.labels, case_sensitive=False), **kwargs)
+
+    def complete(self) -> None:
+        match = complete_choice(self.value, self.labels)
+        if match is not None and match != self.value:
+            self.value = match
+            self.cursor_position = len(match)
+
+    def action_complete_next(self) -> None:
+        self.complete()
+        self.screen.focus_next()
+
+    def action_step(self, delta: int) -> None:
+        current = complete_choice(self.value, self.labels) if self.value else None
+        index = self.labels.index(current) if current in self.labels else (-1 if delta > 0 else 0)
+        label = self.labels[(index + delta) % len(self.labels)]
+        self.value = label
+        self.cursor_position = len(label)
+
+    def set_choice(self, stored_value: str) -> None:
+        for label, value in self.choices:
+            if value == stored_value:
+                self.value = label
+                self.cursor_position = len(label)
+                return
+
+
+class FormRow(Vertical):
+    """A label, the field, and an error line under it that appears only when there is an error."""
+
+    DEFAULT_CSS = """
+    FormRow { height: auto; }
+    FormRow > Horizontal { height: auto; }
+    FormRow .form-label { width: 16; padding: 0 1 0 0; text-align: right; color: $text-muted; }
+    FormRow .field-error { display: none; color: $text-error; padding-left: 16; }
+    FormRow .field-error.-shown { display: block; }
+    FormRow .field-hint { color: $text-muted; padding-left: 16; }
+    """
+
+    def __init__(self, label: str, field_widget: Widget, field_name: str, hint: str = ""):
+        super().__init__(id=f"row-{field_name}")
+        self.label = label
+        self.field_widget = field_widget
+        self.field_name = field_name
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label(self.label, classes="form-label")
+            yield self.field_widget
+        yield Static("", id=f"error-{self.field_name}", classes="field-error", markup=False)
+        if self.hint:
+            yield Static(self.hint, classes="field-hint", markup=False)
+
+    def show_error(self, message: str) -> None:
+        error = self.query_one(".field-error", Static)
+        error.update(message)
+        error.add_class("-shown")
+
+    def clear_error(self) -> None:
+        error = self.query_one(".field-error", Static)
+        error.update("")
+        error.remove_class("-shown")
+
+    @property
+    def error_text(self) -> str:
+        return str(self.query_one(".field-error", Static).render()) if self.has_error else ""
+
+    @property
+    def has_error(self) -> bool:
+        return self.query_one(".field-error", Static).has_class("-shown")
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """A yes/no question: `y` or Enter on Yes confirms, `n` or Escape declines."""
+
+    CLOSE_ON_LOCK = True
+    DEFAULT_CSS = """
+    ConfirmModal { align: center middle; }
+    ConfirmModal > Vertical { width: 60; max-width: 95%; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    ConfirmModal #confirm-buttons { height: auto; margin-top: 1; align: center middle; }
+    ConfirmModal Button { margin: 0 1; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "yes", id="confirm_yes"),
+        Binding("n", "answer(False)", "no", id="confirm_no"),
+        Binding("escape", "answer(False)", "no", show=False),
+        Binding("left,right", "app.focus_next", show=False),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes [y]", no: str = "No [n]", default_yes: bool = False):
+        super().__init__()
+        self.question = question
+        self.yes_text, self.no_text = yes, no
+        self.default_yes = default_yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, id="confirm-question", markup=False)
+            with Horizontal(id="confirm-buttons"):
+                yield Button(self.yes_text, id="confirm-yes", variant="warning")
+                yield Button(self.no_text, id="confirm-no")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-yes" if self.default_yes else "#confirm-no", Button).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
+
+
+class FormModal(WorkerErrors, ModalScreen[object]):
+    """Base of every entry form: rows with error lines, ctrl+s saves from any field, Enter accepts
+    the field and moves on (and saves from the last one), Escape asks before dropping a draft.
+
+    Subclasses implement `fields()` (yield FormRow), `collect()` (parse the fields into a draft,
+    raising ValidationError for the field at fault) and `save_record(store, draft)` (the service
+    call, run in a thread). A failure keeps the form open with everything typed.
+    """
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "save", id="save", priority=True),
+        Binding("escape", "cancel", "back", id="back"),
+    ]
+    form_title = "Form"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saving = False
+        self._initial: dict[str, object] = {}
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="form"):
+            yield Static(self.title_line(), id="form-title", markup=False)
+            yield from self.fields()
+            yield Static("ctrl+s save · enter next · tab complete · esc back", id="form-help")
+        yield Footer(compact=True)
+
+    def title_line(self) -> str:
+        return self.form_title
+
+    def fields(self) -> Iterable[FormRow]:
+        return ()
+
+    def on_mount(self) -> None:
+        self._initial = self.snapshot_values()
+        first = self.first_focus()
+        if first is not None:
+            first.focus()
+
+    def first_focus(self) -> Widget | None:
+        inputs = [w for w in self.query("Input, SelectionList, DataTable, Checkbox, OptionList") if w.focusable]
+        return inputs[0] if inputs else None
+
+    # --- values and drafts -------------------------------------------------------------------
+
+    def snapshot_values(self) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for widget in self.query("Input"):
+            values[widget.id or str(id(widget))] = widget.value
+        for widget in self.query(SelectionList):
+            values[widget.id or str(id(widget))] = tuple(sorted(map(str, widget.selected)))
+        return values
+
+    def is_dirty(self) -> bool:
+        return self.snapshot_values() != self._initial
+
+    def value(self, field_id: str) -> str:
+        return self.query_one(f"#{field_id}", Input).value
+
+    # --- errors --------------------------------------------------------------------------------
+
+    def rows(self) -> list[FormRow]:
+        return list(self.query(FormRow))
+
+    def clear_errors(self) -> None:
+        for row in self.rows():
+            row.clear_error()
+
+    def show_field_error(self, field_name: str, message: str) -> bool:
+        """Show `message` under the field; False when the form has no such field."""
+        for row in self.rows():
+            if row.field_name == field_name:
+                row.show_error(message)
+                if row.field_widget.focusable:
+                    row.field_widget.focus()
+                return True
+        return False
+
+    def on_save_failed(self) -> None:
+        self.saving = False
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def collect(self) -> object:
+        raise NotImplementedError
+
+    def save_record(self, store, draft) -> object:
+        raise NotImplementedError
+
+    def action_save(self) -> None:
+        from vipterm.errors import ValidationError
+
+        if self.saving:
+            return
+        self.clear_errors()
+        try:
+            draft = self.collect()
+        except ValidationError as exc:
+            if not self.show_field_error(exc.field or "", exc.message):
+                self.notify(exc.message, severity="error")
+            return
+        store = self.app.store
+        if store is None:
+            self.notify("unlock first; your draft is kept", severity="warning")
+            return
+        self.saving = True
+        self.run_worker(lambda: self._save_in_thread(store, draft), thread=True, exit_on_error=False,
+                        group="form-save", name="save")
+
+    def _save_in_thread(self, store, draft) -> None:
+        result = self.save_record(store, draft)
+        self.app.call_from_thread(self._saved, result)
+
+    def _saved(self, result) -> None:
+        self.saving = False
+        self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        if not self.is_dirty():
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmModal("Discard this draft? What you typed will be lost."), answered)
+
+    @on(Input.Submitted)
+    def _enter_moves_on(self, event: Input.Submitted) -> None:
+        """Enter accepts the field (completing a choice) and moves to the next; on the last, saves."""
+        event.stop()
+        if isinstance(event.input, ChoiceInput):
+            event.input.complete()
+        focusable = [w for w in self.query("Input, SelectionList, DataTable, Checkbox, OptionList") if w.focusable]
+        if focusable and event.input is focusable[-1]:
+            self.action_save()
+        else:
+            self.focus_next()
+
+    # --- lock --------------------------------------------------------------------------------------
+
+    def clear_for_lock(self) -> None:
+        self.query_one("#form-title", Static).update("locked")
+
+    def after_unlock(self) -> None:
+        self.query_one("#form-title", Static).update(self.title_line())
