@@ -15,7 +15,6 @@ import os
 import resource
 import stat
 import tarfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,7 +355,7 @@ def test_invalid_header_fields(world: World, over: dict[str, Any]) -> None:
 
 def test_header_json_damaged(world: World) -> None:
     m = members_of(good(world))
-    for bad in (b"\xff\xfe not utf8", b"{not json", b'{"format": "vipterm-bundle", "format": "x"}', b'{"a": NaN}'):
+    for bad in (b"\xff\xfe not utf8", b"{not json", b'{"format": "vipterm-bundle", "format": "x"}', b'{"a": NaN}', b'{"a": 1e999}'):
         data = pack_members([(HEADER_NAME, bad), (PAYLOAD_NAME, m[PAYLOAD_NAME]), (SIGNATURE_NAME, m[SIGNATURE_NAME])])
         refused(world, data, "bad-format")
 
@@ -500,6 +499,11 @@ def test_change_count_limits(world: World) -> None:
     lying = craft(world, payload=payload, header_over={"change_count": 2})
     refused(world, lying, "too-large", limits=Limits(max_changes=3))
     refused(world, lying, "bad-format")
+    # An over-limit declared count is refused from the (signed) header,
+    # before anything is decrypted or inflated.
+    undecodable = craft(world, compressed=b"not zstd at all", header_over={"change_count": 5})
+    refused(world, undecodable, "bad-format")
+    refused(world, undecodable, "too-large", limits=Limits(max_changes=3))
 
 
 # --------------------------------------------------------------------------
@@ -526,10 +530,8 @@ def test_zstd_bomb_refused_before_inflating(world: World, zstd_bomb: bytes) -> N
     # A rogue but enrolled device signs a bomb that declares a tiny size.
     data = craft(world, compressed=zstd_bomb, header_over={"plaintext_size": 1000, "plaintext_sha256": "b" * 64})
     before = _maxrss_bytes()
-    started = time.monotonic()
     err = refused(world, data, "too-large")
     assert "decompression bomb" in str(err)
-    assert time.monotonic() - started < 5
     # Peak memory of the whole process grew by far less than 2 GiB.
     assert _maxrss_bytes() - before < 64 << 20
 
@@ -544,10 +546,11 @@ def test_zstd_bomb_capped_by_limit(world: World, zstd_bomb: bytes) -> None:
 
 def test_declared_size_over_limit_refused_before_decrypting(world: World, zstd_bomb: bytes) -> None:
     data = craft(world, compressed=zstd_bomb, header_over={"plaintext_size": 2 << 30, "plaintext_sha256": "b" * 64})
-    started = time.monotonic()
+    before = _maxrss_bytes()
     err = refused(world, data, "too-large")
-    assert "more than the limit" in str(err)
-    assert time.monotonic() - started < 1
+    # The header check's message, not the streaming cap's: nothing was inflated.
+    assert str(err) == f"bundle content is {2 << 30} bytes, more than the limit of {512 << 20}"
+    assert _maxrss_bytes() - before < 64 << 20
 
 
 # --------------------------------------------------------------------------

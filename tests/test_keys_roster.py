@@ -28,6 +28,7 @@ from vipterm.sync.keys import (
     RootKeys,
     RosterEntry,
     fingerprint,
+    key_id_hex,
     key_id_of,
     minisign_public_key_file,
     normalize_signing_public,
@@ -121,6 +122,13 @@ def test_public_key_normalisation() -> None:
     for bad in (b"", b"x" * 42, b"untrusted comment: x\nnot base64!\n", "RWQ="):
         with pytest.raises(ValueError):
             normalize_signing_public(bad)
+
+
+def test_key_id_spelled_like_stock_minisign() -> None:
+    # minisign prints the little-endian integer with printf "%" PRIX64: no
+    # zero padding.  (A padded spelling made one .pub file in 16 differ.)
+    assert key_id_hex(bytes.fromhex("06e5e2cb5ac42434")) == "3424C45ACBE2E506"
+    assert key_id_hex(bytes.fromhex("0102030405060708")) == "807060504030201"
 
 
 def test_wrong_document_types_have_clear_messages(keys, roster) -> None:

@@ -57,7 +57,7 @@ from .errors import (
     UnknownSigner,
     WrongProgram,
 )
-from .keys import DeviceKeys, KeyStatus, _key_id_hex, signature_key_id, verify
+from .keys import DeviceKeys, KeyStatus, key_id_hex, signature_key_id, verify
 
 __all__ = [
     "FORMAT",
@@ -278,6 +278,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name}")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # "1e999" parses as infinity
+        raise ValueError("non-finite number")
+    return value
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     d = dict(pairs)
     if len(d) != len(pairs):
@@ -292,6 +299,7 @@ def _parse_header_bytes(data: bytes) -> dict[str, Any]:
             data.decode("utf-8"),
             object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
+            parse_float=_finite_float,
         )
     except (ValueError, RecursionError) as err:  # UnicodeDecodeError, JSONDecodeError, int digits
         raise BadFormat("bundle header is damaged") from err
@@ -639,10 +647,10 @@ def read_bundle(
     if not isinstance(status, KeyStatus):
         raise TypeError("key_lookup must return a KeyStatus")
     if status.state == "unknown":
-        raise UnknownSigner(f"signed by a device that is not on the roster (key {_key_id_hex(key_id)})")
+        raise UnknownSigner(f"signed by a device that is not on the roster (key {key_id_hex(key_id)})")
     if status.state == "revoked":
         raise RevokedSigner(
-            f"signed by revoked device {status.device_id or _key_id_hex(key_id)}"
+            f"signed by revoked device {status.device_id or key_id_hex(key_id)}"
             + (f" (revoked {status.revoked_at})" if status.revoked_at else "")
         )
     assert status.signing_public is not None  # KeyStatus guarantees it for known keys
@@ -690,7 +698,10 @@ def read_bundle(
 
     plaintext = _decompress_capped(compressed, header["plaintext_size"], limits)
     del compressed
-    if hashlib.sha256(plaintext).hexdigest() != header["plaintext_sha256"]:
+    if (
+        len(plaintext) != header["plaintext_size"]
+        or hashlib.sha256(plaintext).hexdigest() != header["plaintext_sha256"]
+    ):
         raise Tampered("content does not match its signed hash")
     payload = _unpack_payload(plaintext, limits)
     if len(payload.get("changes", [])) != header["change_count"]:

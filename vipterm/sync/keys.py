@@ -75,6 +75,7 @@ __all__ = [
     "fingerprint",
     "normalize_signing_public",
     "key_id_of",
+    "key_id_hex",
     "signature_key_id",
     "minisign_public_key_file",
     "write_minisign_public_key",
@@ -199,10 +200,11 @@ def key_id_of(signing_public: bytes | str) -> bytes:
     return normalize_signing_public(signing_public)[2:10]
 
 
-def _key_id_hex(key_id: bytes) -> str:
-    # minisign prints key ids as the little-endian integer in upper-case hex
-    # ("minisign public key 5C1A..."): match it so people can compare.
-    return key_id[::-1].hex().upper()
+def key_id_hex(key_id: bytes) -> str:
+    # Stock minisign prints a key id as the little-endian 64-bit integer in
+    # upper-case hex without zero padding (printf "%" PRIX64): match it
+    # exactly so people can compare it with `minisign` output and .pub files.
+    return format(int.from_bytes(key_id, "little"), "X")
 
 
 def minisign_public_key_file(signing_public: bytes | str) -> bytes:
@@ -211,7 +213,7 @@ def minisign_public_key_file(signing_public: bytes | str) -> bytes:
     pk = _public_key_obj(raw)
     # Same comment as stock `minisign -G`, so the key id people compare is
     # the one minisign itself prints.
-    pk.untrusted_comment = f"minisign public key {_key_id_hex(raw[2:10])}"
+    pk.untrusted_comment = f"minisign public key {key_id_hex(raw[2:10])}"
     return bytes(pk) + b"\n"
 
 
@@ -345,7 +347,7 @@ class _Signer:
 
     @property
     def key_id_hex(self) -> str:
-        return _key_id_hex(self.key_id)
+        return key_id_hex(self.key_id)
 
     def minisign_public_file(self) -> bytes:
         """Stock ``minisign.pub`` content for this key."""
