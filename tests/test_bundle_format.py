@@ -39,12 +39,13 @@ from vipterm.sync.bundle import (
     check_schema_version,
     pack_members,
     peek_header,
+    peek_roster_blob,
     read_bundle,
     trusted_comment_for,
     write_bundle,
 )
 from vipterm.sync.errors import KNOWN_CODES, BundleError
-from vipterm.sync.keys import DeviceKeys, Roster, RootKeys, RosterEntry, sign_roster
+from vipterm.sync.keys import DeviceKeys, Roster, RootKeys, RosterEntry, open_roster, sign_roster
 
 PROGRAM = "prog-0190a1b2"
 
@@ -444,6 +445,29 @@ def test_attached_roster_must_match(world: World) -> None:
     refused(world, pack_members(list(m.items())), "tampered")
     del m[ROSTER_NAME]
     refused(world, pack_members(list(m.items())), "tampered")
+
+
+def test_new_coordinator_known_only_from_attached_roster(world: World) -> None:
+    # A coordinator device enrolled after this worker's roster was delivered
+    # sends a return bundle carrying the newer roster.
+    new_coord = DeviceKeys.generate()
+    newer = world.roster.with_entry(
+        RosterEntry("dev-c3", "wk-c3", "coordinator", new_coord.signing_public, new_coord.age_recipient, "2025-08-01T00:00:00+00:00")
+    )
+    blob = sign_roster(newer, world.root)
+    _, data = build_bundle(
+        header_fields=fields(kind="return", source_device="dev-c3"),
+        payload={"changes": []},
+        signer=new_coord,
+        recipients=[world.worker.age_recipient],
+        roster_blob=blob,
+    )
+    refused(world, data, "unknown-signer", identity=world.worker)  # with the old roster
+    assert peek_roster_blob(data) == blob
+    roster = open_roster(peek_roster_blob(data), world.root.signing_public, world.roster.version)
+    opened = read_bundle(data, identity=world.worker, key_lookup=roster.key_status)
+    assert opened.signer.device_id == "dev-c3" and opened.roster_blob == blob
+    assert peek_roster_blob(good(world)) is None
 
 
 def test_encrypted_to_another_coordinator(world: World) -> None:

@@ -9,6 +9,9 @@ Provides:
   a bundle entirely in memory, refusing anything wrong with a
   :class:`~vipterm.sync.errors.BundleError` subclass.
 * :func:`peek_header` – the unverified header, for listing an inbox.
+* :func:`peek_roster_blob` – the unverified attached roster, to open with
+  ``keys.open_roster`` before reading a bundle signed by a newly enrolled
+  coordinator device.
 * :func:`bundle_id_from_path`, :func:`check_schema_version`,
   :func:`trusted_comment_for`, :func:`pack_members`, :class:`Limits`,
   :class:`OpenedBundle`.
@@ -75,6 +78,7 @@ __all__ = [
     "write_bundle",
     "read_bundle",
     "peek_header",
+    "peek_roster_blob",
     "bundle_id_from_path",
     "check_schema_version",
     "trusted_comment_for",
@@ -578,6 +582,21 @@ def peek_header(source: Path | str | bytes, limits: Limits = Limits()) -> dict[s
     if HEADER_NAME not in found:
         raise NotABundle("not a vipterm bundle (no header)")
     return _parse_header_bytes(found[HEADER_NAME])
+
+
+def peek_roster_blob(source: Path | str | bytes, limits: Limits = Limits()) -> bytes | None:
+    """The attached ``roster.bin``, NOT verified (None if the bundle has none).
+
+    For a return bundle signed by a coordinator device that only the attached
+    (newer) roster lists: open it first with ``keys.open_roster(blob,
+    pinned_root, held_version)`` — the root signature makes it trustworthy on
+    its own — then pass the new roster's ``key_status`` to :func:`read_bundle`,
+    which also checks the blob is the one the bundle's header names.
+    """
+    raw = _read_source(source, limits)
+    found = _iter_members(io.BytesIO(raw), limits)
+    _require_members(found)
+    return found.get(ROSTER_NAME)
 
 
 def _decompress_capped(compressed: bytes, cap: int, limits: Limits) -> bytes:
