@@ -1,0 +1,84 @@
+"""`python -m bench [SCENARIO…] [--profile tiny|small|large] [--json FILE]`: run, print, write RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench import results
+from bench.core import DEFAULT_CACHE, PROFILES, Context, Figure
+from bench.machine import describe
+from bench.scenarios import all_scenarios
+
+
+def build_parser(names: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="vipterm benchmarks: each figure against a baseline measured in the same run.",
+        epilog="scenarios: " + ", ".join(names),
+    )
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="which to run (default: all)")
+    parser.add_argument("--profile", choices=list(PROFILES), default="small",
+                        help="database sizes and sample counts (default: small; tiny is for the smoke test "
+                             "and is not recorded in RESULTS.md)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write this run's figures as JSON to FILE")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where generated databases are kept")
+    parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md as it is")
+    return parser
+
+
+def run_scenarios(names: list[str], ctx: Context, scenarios: dict) -> dict[str, list[Figure]]:
+    out: dict[str, list[Figure]] = {}
+    for name in names:
+        module = scenarios[name]
+        ctx.log(f"── {name}: {module.DESCRIPTION}")
+        start = time.perf_counter()
+        try:
+            figures = module.run(ctx)
+        except Exception as exc:  # one broken scenario must not lose the others' figures
+            ctx.log("".join(traceback.format_exception(exc)).rstrip())
+            figures = [Figure(name, "(scenario failed)", available=False,
+                              note=f"failed: {type(exc).__name__}: {str(exc)[:200]}")]
+        out[name] = figures
+        ctx.log(f"   {time.perf_counter() - start:.1f} s")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    scenarios = all_scenarios()
+    parser = build_parser(list(scenarios))
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.scenarios if s not in scenarios]
+    if unknown:
+        parser.error(f"unknown scenario {unknown[0]!r}; choose from {', '.join(scenarios)}")
+    names = args.scenarios or list(scenarios)
+    profile = PROFILES[args.profile]
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    work = args.cache / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    ctx = Context(profile, cache_dir=args.cache, work_dir=work, log=log)
+    machine = describe()
+    log(f"profile {profile.name}; {machine['cores']} cores, {machine['memory']}; load {machine['load average at start']}")
+    figures_by_scenario = run_scenarios(names, ctx, scenarios)
+    shutil.rmtree(work, ignore_errors=True)
+    figures = [f for fs in figures_by_scenario.values() for f in fs]
+    print("\n".join(results.table_lines(figures)))
+    if args.json:
+        args.json.write_text(json.dumps({"profile": profile.name, "machine": machine,
+                                         "figures": [f.as_dict() for f in figures]}, indent=1, ensure_ascii=False),
+                             "utf-8")
+    if not args.no_record and profile.name != "tiny":
+        document = results.record(profile.name, figures_by_scenario, machine)
+        results.RESULTS_MD.write_text(results.render(document, list(scenarios)), "utf-8")
+        log(f"wrote {results.RESULTS_MD.relative_to(results.BENCH_ROOT.parent)}")
+    failed = [f for f in figures if f.note.startswith("failed:")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
