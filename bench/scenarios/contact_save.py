@@ -63,8 +63,13 @@ def _count_contacts(path) -> int:
         store.close()
 
 
+def subject_missing() -> str | None:
+    """Why the code this scenario measures cannot run yet, or None."""
+    return tui_driver.tui_missing()
+
+
 def run(ctx: Context) -> list[Figure]:
-    missing = tui_driver.tui_missing()
+    missing = subject_missing()
     if missing:
         return [unavailable(NAME, "ctrl+s → saved and caseload updated (p95)", TARGET, missing)]
     profile = ctx.profile

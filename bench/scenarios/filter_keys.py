@@ -77,8 +77,13 @@ async def _session(path, count: int) -> tuple[list[float], int, list[int]]:
     return samples, rows, visible
 
 
+def subject_missing() -> str | None:
+    """Why the code this scenario measures cannot run yet, or None."""
+    return tui_driver.tui_missing()
+
+
 def run(ctx: Context) -> list[Figure]:
-    missing = tui_driver.tui_missing()
+    missing = subject_missing()
     if missing:
         return [unavailable(NAME, "key → table painted (p95)", TARGET, missing)]
     profile = ctx.profile

@@ -1,10 +1,20 @@
-"""merge: written next; reports "not available yet" until then."""
+"""merge: waits for the sync service (vipterm.services.sync); reports "not available yet" until it lands."""
 
-from bench.core import unavailable
+from __future__ import annotations
+
+import importlib.util
+
+from bench.core import Context, Figure, unavailable
 
 NAME = "merge"
-DESCRIPTION = "(being written)"
+DESCRIPTION = "sync merge (needs vipterm.services.sync)"
 
 
-def run(ctx):
-    return [unavailable(NAME, "merge", "", "the scenario itself is being written")]
+def subject_missing() -> str | None:
+    if importlib.util.find_spec("vipterm.services.sync") is None:
+        return "the sync service (vipterm.services.sync: export/import of bundles) has not landed"
+    return "the sync service landed; this scenario's subject is being wired to it"
+
+
+def run(ctx: Context) -> list[Figure]:
+    return [unavailable(NAME, "merge", "", subject_missing() or "")]

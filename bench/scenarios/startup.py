@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 
-from bench.core import REPO_ROOT, Context, Figure, median, size_words
+from bench import tui_driver
+from bench.core import REPO_ROOT, Context, Figure, median, size_words, unavailable
 
 NAME = "startup"
 DESCRIPTION = "launch to first interactive screen, vs a bare Textual app"
@@ -35,7 +36,15 @@ def launch(which: str, db: str, out_dir) -> float:
     return ready - start
 
 
+def subject_missing() -> str | None:
+    """Why the code this scenario measures cannot run yet, or None."""
+    return tui_driver.tui_missing()
+
+
 def run(ctx: Context) -> list[Figure]:
+    missing = subject_missing()
+    if missing:
+        return [unavailable(NAME, "launch → unlock screen (median)", TARGET, missing)]
     profile = ctx.profile
     db, _ = ctx.datasets().get(profile.program)
     ctx.work_dir.mkdir(parents=True, exist_ok=True)

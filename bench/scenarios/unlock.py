@@ -52,8 +52,13 @@ def _caseload_query_seconds(path) -> float:
         store.close()
 
 
+def subject_missing() -> str | None:
+    """Why the code this scenario measures cannot run yet, or None."""
+    return tui_driver.tui_missing()
+
+
 def run(ctx: Context) -> list[Figure]:
-    missing = tui_driver.tui_missing()
+    missing = subject_missing()
     if missing:
         return [unavailable(NAME, "submit → caseload shown (median)", TARGET, missing)]
     profile = ctx.profile
