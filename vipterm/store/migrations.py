@@ -15,6 +15,7 @@ from typing import Callable
 from sqlalchemy.engine import Connection
 
 from vipterm.errors import NewerSchema
+from vipterm.store import sync_tables  # noqa: F401  (registers the version-2 tables with the metadata)
 
 # (version, name, apply): apply receives a connection inside the migration's transaction.
 Migration = tuple[int, str, Callable[[Connection], None]]
@@ -32,6 +33,7 @@ def _sql_file(name: str) -> Callable[[Connection], None]:
 
 MIGRATIONS: list[Migration] = [
     (1, "initial schema", _sql_file("0001_initial.sql")),
+    (2, "sync bookkeeping: keys, roster, cursors, ledger, inbox, conflicts, purges", _sql_file("0002_sync.sql")),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -1,0 +1,105 @@
+"""Test support for the sync tests: in-memory replicas with the real schema and real capture.
+
+A `Replica` is a plain (unencrypted, in-memory) SQLite database migrated with the frozen schema,
+written through SQLAlchemy sessions that carry the real change-capture hook, with an injectable
+wall clock. The merge engine runs on it exactly as on an encrypted store (same SQL), so property
+tests can afford hundreds of examples; the encrypted path is covered by the service tests.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date, datetime
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+from vipterm.store.migrations import migrate
+from vipterm.store.models import Client, ClientIdentity, Contact, FollowUp, SyncState, Worker
+from vipterm.sync import merge as merge_engine
+from vipterm.sync import outbox
+from vipterm.sync.capture import Capture
+
+
+class FakeWall:
+    def __init__(self, start_ms: int = 1_780_000_000_000):
+        self.now = start_ms
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
+class Replica:
+    def __init__(self, device_id: str, worker_id: str, wall: FakeWall, *, coordinator: bool = False):
+        self.device_id = device_id
+        self.worker_id = worker_id
+        self.wall = wall
+        self.coordinator = coordinator
+        self.engine = create_engine("sqlite://", poolclass=StaticPool,
+                                    connect_args={"check_same_thread": False, "isolation_level": None})
+
+        @event.listens_for(self.engine, "connect")
+        def _fk(dbapi_conn, _record):
+            dbapi_conn.execute("PRAGMA foreign_keys = ON")
+
+        @event.listens_for(self.engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        migrate(self.engine)
+        with Session(self.engine, info={"capture": False}) as s:
+            s.add(SyncState(device_id=device_id))
+            s.commit()
+
+    @contextmanager
+    def write(self):
+        with Session(self.engine, expire_on_commit=False, info={"capture": Capture(self.device_id, wall=self.wall)}) as s:
+            yield s
+            s.commit()
+
+    def dump(self):
+        with self.engine.connect() as conn:
+            return merge_engine.canonical_dump(conn)
+
+    def conflicts(self):
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(
+                "SELECT tbl, row_id, col, kept_value, kept_hlc, kept_device, lost_value, lost_hlc, lost_device "
+                "FROM sync_conflict")]
+
+    def merge(self, changes, options):
+        with self.engine.begin() as conn:
+            plan = merge_engine.plan_merge(conn, changes, options)
+            tick = merge_engine.observe_clock(conn, plan.max_hlc, self.wall()) if plan.max_hlc else None
+            merge_engine.apply_plan(conn, plan, tick=tick)
+        return plan
+
+    def pending(self, after: int):
+        with self.engine.connect() as conn:
+            return outbox.pending_changes(conn, self.device_id, after)
+
+    def last_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT next_seq FROM sync_state").scalar_one()) - 1
+
+
+def make_worker(s: Session, worker_id: str, name: str) -> None:
+    s.add(Worker(id=worker_id, display_name=name, role="worker"))
+
+
+def make_client(s: Session, client_id: str, worker_id: str, first_name: str = "Test") -> None:
+    s.add(Client(id=client_id, pseudonym="VIP-" + client_id[-6:].upper(), assigned_worker_id=worker_id,
+                 identified_on=date(2026, 1, 5)))
+    s.add(ClientIdentity(client_id=client_id, first_name=first_name))
+
+
+def make_contact(s: Session, contact_id: str, client_id: str, worker_id: str) -> None:
+    s.add(Contact(id=contact_id, client_id=client_id, worker_id=worker_id, occurred_at=datetime(2026, 2, 1, 10, 0)))
+
+
+def make_follow_up(s: Session, fid: str, client_id: str, owner: str) -> None:
+    s.add(FollowUp(id=fid, client_id=client_id, owner_id=owner, due_on=date(2026, 3, 1)))

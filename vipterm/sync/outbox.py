@@ -1,0 +1,214 @@
+"""What goes into a bundle, and the cursors that say what each side already holds.
+
+Provides:
+- `pending_changes` / `prune_outbox`: a worker's outbox is its own rows of `change_log` after the
+  sequence number the coordinator acknowledged; acknowledged rows are pruned.
+- `sequence_verdict`: for a worker's bundle at the coordinator (per-device sequence numbers) and a
+  return bundle at a worker (coordinator watermarks): apply, replay (nothing new) or gap (wait).
+- `peer_cursors` / `update_peer`: the per-device version vector in `sync_peer`.
+- `caseload_client_ids` and `return_changes`: the coordinator's return bundle for one worker —
+  the whole file of each client newly in that worker's caseload, the current state of every
+  caseload record changed since the worker's acknowledged watermark (by anyone: the coordinator,
+  the worker, other workers sharing the client), the staff list, the service directory and the
+  purges since then. Records are sent whole with each field's clock, so the worker's merge is
+  the same order-independent rule as the coordinator's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.engine import Connection
+
+from vipterm.sync.merge import CHUNK, Change, _chunks, _q, pack, tables
+
+Verdict = Literal["apply", "replay", "gap"]
+
+# How each client-related table reaches its client: (column, via table or None).
+CLIENT_LINK: dict[str, tuple[str, str | None]] = {
+    "client": ("id", None),
+    "client_identity": ("client_id", None),
+    "notification_attempt": ("client_id", None),
+    "contact": ("client_id", None),
+    "assessment": ("client_id", None),
+    "assessment_item": ("assessment_id", "assessment"),
+    "referral": ("client_id", None),
+    "referral_event": ("referral_id", "referral"),
+    "outcome": ("client_id", None),
+    "follow_up": ("client_id", None),
+}
+ALWAYS_SENT = ("worker", "provider")  # the staff list and the service directory go to every laptop
+
+
+# --- the worker's outbox -----------------------------------------------------------------------
+
+
+def pending_changes(conn: Connection, device_id: str, after_seq: int) -> list[Change]:
+    rows = conn.exec_driver_sql(
+        "SELECT device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device FROM change_log "
+        "WHERE device = ? AND seq > ? ORDER BY seq",
+        (device_id, after_seq),
+    )
+    return [Change(*r) for r in rows]
+
+
+def prune_outbox(conn: Connection, device_id: str, upto_seq: int) -> int:
+    """Drop own changes the coordinator acknowledged (it holds them; field clocks stay)."""
+    return conn.exec_driver_sql("DELETE FROM change_log WHERE device = ? AND seq <= ?", (device_id, upto_seq)).rowcount
+
+
+def count_pending(conn: Connection, device_id: str, after_seq: int) -> int:
+    return int(conn.exec_driver_sql(
+        "SELECT count(*) FROM change_log WHERE device = ? AND seq > ?", (device_id, after_seq)).scalar_one())
+
+
+# --- cursors ---------------------------------------------------------------------------------------
+
+
+def peer_cursors(conn: Connection, device_id: str) -> dict[str, Any]:
+    row = conn.exec_driver_sql(
+        "SELECT received_upto, acked_upto, exported_upto, last_import_at, last_export_at FROM sync_peer "
+        "WHERE device_id = ?", (device_id,)).first()
+    if row is None:
+        return {"received_upto": 0, "acked_upto": 0, "exported_upto": 0, "last_import_at": None, "last_export_at": None}
+    return dict(zip(("received_upto", "acked_upto", "exported_upto", "last_import_at", "last_export_at"), row))
+
+
+def update_peer(conn: Connection, device_id: str, *, received_upto: int | None = None, acked_upto: int | None = None,
+                exported_upto: int | None = None, imported_at: datetime | None = None,
+                exported_at: datetime | None = None) -> None:
+    """Move cursors forward only (a late, older bundle never moves them back)."""
+    conn.exec_driver_sql("INSERT OR IGNORE INTO sync_peer (device_id, received_upto, acked_upto, exported_upto) "
+                         "VALUES (?, 0, 0, 0)", (device_id,))
+    for col, value in (("received_upto", received_upto), ("acked_upto", acked_upto), ("exported_upto", exported_upto)):
+        if value is not None:
+            conn.exec_driver_sql(f"UPDATE sync_peer SET {col} = max({col}, ?) WHERE device_id = ?", (int(value), device_id))
+    for col, value in (("last_import_at", imported_at), ("last_export_at", exported_at)):
+        if value is not None:
+            conn.exec_driver_sql(f"UPDATE sync_peer SET {col} = ? WHERE device_id = ?",
+                                 (value.isoformat(sep=" "), device_id))
+
+
+def sequence_verdict(held_upto: int, first: int | None, last: int | None) -> Verdict:
+    """Worker bundles carry seq first..last; return bundles carry (since, upto] watermarks,
+    passed here as first = since + 1, last = upto."""
+    if first is None or last is None:
+        return "apply"  # nothing sequenced (an acknowledgement only)
+    if last <= held_upto:
+        return "replay"
+    if first > held_upto + 1:
+        return "gap"
+    return "apply"
+
+
+# --- the coordinator's return bundle -----------------------------------------------------------
+
+
+def caseload_client_ids(conn: Connection, worker_id: str) -> set[str]:
+    """Clients assigned to the worker, or on which the worker has recorded something."""
+    sql = """
+        SELECT id FROM client WHERE assigned_worker_id = :w
+        UNION SELECT client_id FROM contact WHERE worker_id = :w
+        UNION SELECT client_id FROM follow_up WHERE owner_id = :w
+        UNION SELECT client_id FROM referral WHERE created_by = :w
+        UNION SELECT client_id FROM notification_attempt WHERE recorded_by = :w
+        UNION SELECT client_id FROM assessment WHERE assessed_by = :w
+        UNION SELECT client_id FROM outcome WHERE recorded_by = :w
+    """
+    from sqlalchemy import text
+
+    return {r[0] for r in conn.execute(text(sql), {"w": worker_id})}
+
+
+def _touched(conn: Connection, coordinator_device: str, since: int) -> set[tuple[str, str]]:
+    rows = set(conn.exec_driver_sql(
+        "SELECT DISTINCT tbl, row_id FROM change_log WHERE device = ? AND hlc > ?", (coordinator_device, since)))
+    rows.update(conn.exec_driver_sql("SELECT tbl, row_id FROM sync_touch WHERE tick > ?", (since,)))
+    return {tuple(r) for r in rows}
+
+
+def _versions_for(conn: Connection, tbl: str, ids: list[str]) -> dict[tuple[str, str], tuple[int, str]]:
+    out = {}
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        for row_id, col, stamp, device in conn.exec_driver_sql(
+                f"SELECT row_id, col, hlc, device FROM field_version WHERE tbl = ? AND row_id IN ({marks})",
+                (tbl, *chunk)):
+            out[(row_id, col)] = (stamp, device)
+    return out
+
+
+def _rows_as_changes(conn: Connection, tbl: str, rows: list[tuple], coordinator_device: str) -> list[Change]:
+    ti = tables()[tbl]
+    versions = {} if ti.add_only else _versions_for(conn, tbl, [r[0] for r in rows])
+    out = []
+    for row in rows:
+        row_id = row[0]
+        for col, value in zip(ti.columns[1:], row[1:]):
+            # A field never edited since a bulk load has no clock: (0, coordinator) loses to any edit.
+            stamp, device = versions.get((row_id, col), (0, coordinator_device))
+            out.append(Change(device, 0, stamp, tbl, row_id, "set", col, pack(value), None, None))
+    return out
+
+
+def _client_rows(conn: Connection, tbl: str, client_ids: list[str]) -> list[tuple[str, tuple]]:
+    """(client id, full row) of `tbl` for these clients."""
+    ti = tables()[tbl]
+    link, via = CLIENT_LINK[tbl]
+    cols = ", ".join(f"t.{_q(c)}" for c in ti.columns)
+    out = []
+    for chunk in _chunks(client_ids, CHUNK):
+        marks = ",".join("?" * len(chunk))
+        if via is None:
+            sql = f"SELECT t.{_q(link)}, {cols} FROM {_q(tbl)} t WHERE t.{_q(link)} IN ({marks})"
+        else:
+            sql = (f"SELECT p.client_id, {cols} FROM {_q(tbl)} t JOIN {_q(via)} p ON p.id = t.{_q(link)} "
+                   f"WHERE p.client_id IN ({marks})")
+        out.extend((r[0], tuple(r[1:])) for r in conn.exec_driver_sql(sql, tuple(chunk)))
+    return out
+
+
+def return_changes(conn: Connection, *, for_device: str, worker_id: str, since: int,
+                   coordinator_device: str) -> tuple[list[Change], list[str]]:
+    """The records for one worker's return bundle, and the clients sent whole for the first time."""
+    caseload = sorted(caseload_client_ids(conn, worker_id))
+    confirmed = {r[0] for r in conn.exec_driver_sql(
+        "SELECT client_id FROM sync_sent_client WHERE device_id = ? AND first_wm <= ?", (for_device, since))}
+    known = {r[0] for r in conn.exec_driver_sql(
+        "SELECT client_id FROM sync_sent_client WHERE device_id = ?", (for_device,))}
+    whole = {c for c in caseload if c not in confirmed}
+    touched = _touched(conn, coordinator_device, since)
+    changes: list[Change] = []
+    for tbl in ALWAYS_SENT:
+        ti = tables()[tbl]
+        rows = [tuple(r) for r in conn.exec_driver_sql(
+            f"SELECT {', '.join(_q(c) for c in ti.columns)} FROM {_q(tbl)} ORDER BY {_q(ti.pk)}")]
+        changes.extend(_rows_as_changes(conn, tbl, rows, coordinator_device))
+    if caseload:
+        for tbl in CLIENT_LINK:
+            picked = [row for client_id, row in _client_rows(conn, tbl, caseload)
+                      if client_id in whole or (tbl, row[0]) in touched]
+            changes.extend(_rows_as_changes(conn, tbl, picked, coordinator_device))
+    purged = conn.exec_driver_sql(
+        "SELECT row_id, hlc, device FROM sync_purged WHERE tbl = 'client' AND hlc > ? ORDER BY row_id", (since,))
+    changes.extend(Change(device, 0, stamp, "client", row_id, "purge", "", None, None, None)
+                   for row_id, stamp, device in purged)
+    new_whole = sorted(c for c in whole if c not in known)
+    return changes, new_whole
+
+
+def mark_sent(conn: Connection, for_device: str, client_ids: list[str], watermark: int) -> None:
+    if client_ids:
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO sync_sent_client (device_id, client_id, first_wm) VALUES (?, ?, ?)",
+            [(for_device, c, watermark) for c in client_ids],
+        )
+
+
+def group_counts(changes: list[Change]) -> dict[str, int]:
+    counts: dict[str, set[str]] = defaultdict(set)
+    for ch in changes:
+        counts[ch.tbl].add(ch.row_id)
+    return {t: len(ids) for t, ids in counts.items()}
