@@ -53,6 +53,7 @@ async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
 
 async def unlock(pilot, passphrase: str) -> None:
     app = pilot.app
+    await wait_for(pilot, lambda: bool(app.screen.query("#passphrase")))
     field = app.screen.query_one("#passphrase", Input)
     field.value = passphrase
     await pilot.press("enter")
@@ -75,3 +76,38 @@ def screen_text(screen) -> str:
 
 def table_keys(table: DataTable) -> list[str]:
     return [row_key.value for row_key in table.rows]
+
+
+# --- a realistic worker's database: 6 workers, 1,500 clients (23 open for this worker, 207 in all) ----
+
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.conftest import DEMO_PASSPHRASE, DEMO_UNTIL  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tui_template(tmp_path_factory) -> Path:
+    from vipterm.services.demo_data import DemoSize, generate
+
+    path = tmp_path_factory.mktemp("tui") / "tui.db"
+    generate(path, DEMO_PASSPHRASE, seed=11, size=DemoSize(workers=6, clients=1500, contact_rate=0.3),
+             until=DEMO_UNTIL)
+    return path
+
+
+@pytest.fixture
+def tui_path(tui_template: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "tui.db"
+    shutil.copy(tui_template, path)
+    return path
+
+
+@pytest.fixture
+def tui_store(tui_path: Path):
+    from vipterm.services.database import open_store
+
+    store = open_store(tui_path, DEMO_PASSPHRASE)
+    yield store
+    store.close()

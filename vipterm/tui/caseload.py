@@ -65,13 +65,14 @@ class CaseloadScreen(WorkerErrors, Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("Caseload", id="caseload-title", markup=False)
-        yield Input(placeholder="/ filter: name, alias, id, area, status", id="filter")
+        field = Input(placeholder="/ filter: name, alias, id, area, status", id="filter")
+        field.cursor_blink = self.app.cursor_blink
+        yield field
         yield CaseloadTable(id="caseload-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="caseload-preview", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).cursor_blink = self.app.cursor_blink
         self._set_columns(self.size.width >= WIDE)
         self.query_one(CaseloadTable).focus()
         self.reload()

@@ -45,16 +45,15 @@ class UnlockScreen(WorkerErrors, Screen):
                     yield Static("Locked. Type the passphrase to continue where you were.", id="unlock-lead")
                 else:
                     yield Static("Type the passphrase of this laptop's database.", id="unlock-lead")
-                yield Input(placeholder="passphrase", password=True, id="passphrase")
+                field = Input(placeholder="passphrase", password=True, id="passphrase")
+                field.cursor_blink = self.app.cursor_blink
+                yield field
                 yield Static("", id="unlock-message", markup=False)
                 if self.demo:
                     yield Static(f"Demo database (a throwaway copy): the passphrase is {DEMO_PASSPHRASE}",
                                  id="unlock-demo", markup=False)
                 yield Static(f"database: {self.path.name}", id="unlock-path", markup=False)
         yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#passphrase", Input).cursor_blink = self.app.cursor_blink
 
     def action_clear(self) -> None:
         self.query_one("#passphrase", Input).value = ""

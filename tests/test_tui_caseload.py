@@ -1,0 +1,201 @@
+"""The caseload and the client file under Pilot: urgency order, type-to-filter, mine/all, the
+capped slice with its count, one-key follow-up done, the audit of opened files, stale referrals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from tests.tui_support import FROZEN_NOW, make_app, screen_text, settle, table_keys, tui_path, tui_store, tui_template  # noqa: F401
+from vipterm import domain
+from vipterm.services import caseload as caseload_service
+from vipterm.store.models import AuditEntry, FollowUp
+from vipterm.tui.caseload import MAX_ROWS, CaseloadScreen, CaseloadTable
+from vipterm.tui.client_file import ClientFileScreen, ReferralTable
+
+TODAY = FROZEN_NOW.date()
+
+
+def _expected(store, scope="mine"):
+    return caseload_service.caseload(store, worker_id="mine" if scope == "mine" else None, today=TODAY,
+                                     now=FROZEN_NOW)
+
+
+async def test_caseload_lists_my_clients_most_urgent_first(tui_path, tui_store):
+    expected = _expected(tui_store)
+    assert any(r.urgency == caseload_service.OVERDUE for r in expected), "fixture has overdue follow-ups"
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, CaseloadScreen)
+        table = screen.query_one(CaseloadTable)
+        assert table_keys(table) == [r.client_id for r in expected]
+        overdue = sum(1 for r in expected if r.urgency == caseload_service.OVERDUE)
+        title = screen_text(screen)
+        assert f"{overdue} overdue" in title
+        assert f"my clients · {len(expected)}" in title
+        first = table.get_row_at(0)
+        assert str(first[0]) == "!!" and first[1] == expected[0].pseudonym
+        assert expected[0].name in str(first[2])
+
+
+async def test_filter_narrows_as_you_type_and_enter_opens_the_match(tui_path, tui_store):
+    expected = _expected(tui_store)
+    target = expected[-1]
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        assert app.focused.id == "filter"
+        await pilot.press(*target.pseudonym.lower())
+        table = app.screen.query_one(CaseloadTable)
+        assert table_keys(table) == [target.client_id]
+        assert f"1 (filtered from {len(expected)})" in screen_text(app.screen)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ClientFileScreen)
+        assert app.screen.client_id == target.client_id
+
+
+async def test_filter_matches_area_and_status_words(tui_path, tui_store):
+    expected = _expected(tui_store)
+    area = domain.AreaCommand(expected[0].area_command).label
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *area.lower())
+        keys = table_keys(app.screen.query_one(CaseloadTable))
+        assert keys == [r.client_id for r in caseload_service.filter_rows(expected, area)]
+        assert expected[0].client_id in keys
+        await pilot.press("escape")  # clears the filter, back to the table
+        assert len(table_keys(app.screen.query_one(CaseloadTable))) == len(expected)
+        assert app.focused is app.screen.query_one(CaseloadTable)
+        await pilot.press("slash", *"zzqqxx")
+        assert table_keys(app.screen.query_one(CaseloadTable)) == []
+        assert "no clients match the filter" in screen_text(app.screen)
+
+
+async def test_mine_all_toggle(tui_path, tui_store):
+    mine, everyone = _expected(tui_store), _expected(tui_store, "all")
+    assert len(everyone) > len(mine)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        assert table_keys(app.screen.query_one(CaseloadTable)) == [r.client_id for r in everyone[:MAX_ROWS]]
+        assert "all clients" in screen_text(app.screen)
+        await pilot.press("m")
+        await settle(pilot)
+        assert table_keys(app.screen.query_one(CaseloadTable)) == [r.client_id for r in mine]
+
+
+async def test_a_large_caseload_shows_a_capped_slice_with_its_count(tui_path, tui_store):
+    store = tui_store
+    everyone = _expected(store, "all")
+    assert len(everyone) > MAX_ROWS
+    app = make_app(tui_path, store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        table = app.screen.query_one(CaseloadTable)
+        assert table.row_count == MAX_ROWS
+        assert table_keys(table) == [r.client_id for r in everyone[:MAX_ROWS]]
+        assert f"{MAX_ROWS} of {len(everyone):,}" in screen_text(app.screen)
+        # Filtering searches all rows, not only the slice on screen.
+        last = everyone[-1]
+        await pilot.press("slash", *last.pseudonym)
+        assert table_keys(table) == [last.client_id]
+
+
+async def test_follow_up_done_from_the_caseload_in_one_key(tui_path, tui_store):
+    expected = _expected(tui_store)
+    first = expected[0]
+    assert first.next_due is not None
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+    with tui_store.read() as session:
+        done = session.exec(select(FollowUp).where(FollowUp.client_id == first.client_id,
+                                                   FollowUp.due_on == first.next_due)).all()
+    assert any(f.done_at is not None and f.done_by == tui_store.worker_id for f in done)
+    after = {r.client_id: r for r in _expected(tui_store)}
+    assert after[first.client_id].next_due != first.next_due or len(done) > 1
+
+
+async def test_follow_up_done_without_one_says_so(tui_path, tui_store):
+    expected = _expected(tui_store)
+    index, row = next((i, r) for i, r in enumerate(expected) if r.next_due is None)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one(CaseloadTable).move_cursor(row=index)
+        await pilot.press("d")
+        await settle(pilot)
+        assert any("no open follow-up" in n.message for n in app._notifications)
+
+
+async def test_client_file_shows_the_file_and_records_the_audit(tui_path, tui_store):
+    expected = _expected(tui_store)
+    row = expected[0]
+    cf = caseload_service.client_file(tui_store, row.client_id, today=TODAY, now=FROZEN_NOW)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ClientFileScreen)
+        text = screen_text(screen)
+        assert row.pseudonym in text and cf.name in text
+        assert cf.worker_name in text
+        assert f"next follow-up: {cf.next_follow_up.due_on.isoformat()}" in text
+        timeline = screen.query_one("#cf-timeline")
+        assert timeline.row_count == len(cf.timeline)
+        assert len(screen.query_one(ReferralTable).rows) == len(cf.referrals)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, CaseloadScreen)
+    with tui_store.read() as session:
+        audits = session.exec(select(AuditEntry).where(AuditEntry.client_id == row.client_id)).all()
+    assert [a.action for a in audits] == [domain.AuditAction.VIEW_IDENTITY.value]
+
+
+async def test_stale_referrals_are_flagged_in_caseload_and_file(tui_path, tui_store):
+    expected = _expected(tui_store, "all")
+    stale_row = next(r for r in expected if r.stale_referrals)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        table = app.screen.query_one(CaseloadTable)
+        index = table_keys(table).index(stale_row.client_id)
+        assert str(table.get_row_at(index)[-1]).endswith("!")
+        table.move_cursor(row=index)
+        await pilot.pause()
+        assert "stale (no change in 14 days)" in screen_text(app.screen)
+        await pilot.press("enter")
+        await settle(pilot)
+        text = screen_text(app.screen)
+        assert "stale" in text and "t updates the status" in text
+
+
+async def test_stale_depends_on_the_apps_clock(tui_path, tui_store):
+    # Three weeks later, every referral still open is stale.
+    later = FROZEN_NOW + timedelta(days=365)
+    rows = caseload_service.caseload(tui_store, worker_id=None, today=later.date(), now=later)
+    app = make_app(tui_path, tui_store, now=later)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        table = app.screen.query_one(CaseloadTable)
+        marked = [k for k, r in zip(table_keys(table), rows) if str(table.get_row(k)[-1]).endswith("!")]
+        assert marked == [r.client_id for r in rows if r.stale_referrals][: len(marked)]
+        assert len(marked) == sum(1 for r in rows[:200] if r.open_referrals)
