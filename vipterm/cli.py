@@ -20,6 +20,7 @@ from vipterm.errors import ExitCode, VipError
 COMMAND_MODULES = [
     "vipterm.commands.core",
     "vipterm.commands.app",
+    "vipterm.commands.sync",
 ]
 
 

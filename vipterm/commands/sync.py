@@ -1,0 +1,302 @@
+"""Sync subcommands: coordinator init, enroll request|approve|accept, revoke, sync export|import|status,
+conflicts list|resolve, purge-client.
+
+Every refusal is one line on stderr; a refused bundle makes `sync import` exit with 7
+(BUNDLE_REFUSED) after trying the other files; "already imported" and "waiting in the inbox" are
+notices (exit 0). Nothing printed here names a client: bundles, devices and records are named by
+their ids and pseudonyms.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from vipterm.commands.common import add_db_argument, database_path, emit_json, new_passphrase, unlock
+from vipterm.errors import DatabaseExists, ExitCode, ValidationError
+from vipterm.services import sync as sync_service
+from vipterm.sync.bundle import Limits
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    coord = sub.add_parser("coordinator", help="coordinator set-up")
+    csub = coord.add_subparsers(dest="coordinator_cmd", required=True, metavar="init")
+    p = csub.add_parser("init", help="create a coordinator database with the program's root key "
+                                     "(or add the keys to an existing coordinator database with --existing)")
+    add_db_argument(p)
+    p.add_argument("--worker-name", default="Coordinator", help="the coordinator's name as staff see it")
+    p.add_argument("--existing", action="store_true", help="set up keys in an existing coordinator database")
+    p.add_argument("--escrow", default="", metavar="AGE_RECIPIENT",
+                   help="also encrypt every bundle to this age recipient (an escrow key kept offline)")
+    p.add_argument("--force", action="store_true", help="replace an existing database (its data is lost)")
+    p.set_defaults(func=cmd_coordinator_init)
+
+    enroll = sub.add_parser("enroll", help="enroll a laptop in person (request, approve, accept)")
+    esub = enroll.add_subparsers(dest="enroll_cmd", required=True, metavar="request|approve|accept")
+    p = esub.add_parser("request", help="on the laptop: write an enrollment request file and show its fingerprint")
+    add_db_argument(p)
+    p.add_argument("--out", type=Path, default=Path("."), help="file or folder to write the request to")
+    p.set_defaults(func=cmd_enroll_request)
+    p = esub.add_parser("approve", help="on the coordinator: add the laptop to the signed roster")
+    add_db_argument(p)
+    p.add_argument("request", type=Path, help="the laptop's request file")
+    p.add_argument("--fingerprint", help="the fingerprint shown on the laptop (asked for when not given)")
+    p.add_argument("--out", type=Path, default=Path("."), help="file or folder to write the enrollment file to")
+    p.set_defaults(func=cmd_enroll_approve)
+    p = esub.add_parser("accept", help="on the laptop: import the coordinator's enrollment file")
+    add_db_argument(p)
+    p.add_argument("grant", type=Path, help="the enrollment file from the coordinator")
+    p.set_defaults(func=cmd_enroll_accept)
+
+    p = sub.add_parser("revoke", help="on the coordinator: refuse every later bundle from a (lost) laptop")
+    add_db_argument(p)
+    p.add_argument("device", help="the device id (see `vipterm sync status`)")
+    p.set_defaults(func=cmd_revoke)
+
+    sync = sub.add_parser("sync", help="exchange signed, encrypted change bundles")
+    ssub = sync.add_subparsers(dest="sync_cmd", required=True, metavar="export|import|status")
+    p = ssub.add_parser("export", help="write the next bundle (a laptop) or one return bundle per laptop (coordinator)")
+    add_db_argument(p)
+    p.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write the bundle(s) to")
+    p.add_argument("--only-new", action="store_true",
+                   help="a laptop: only changes not yet in an earlier bundle (default: all not acknowledged)")
+    p.add_argument("--device", help="coordinator: only the return bundle for this device")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_sync_export)
+    p = ssub.add_parser("import", help="import bundle files or folders of them")
+    add_db_argument(p)
+    p.add_argument("sources", type=Path, nargs="+", metavar="FILE|DIR")
+    p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    p.add_argument("--archive", type=Path, metavar="DIR", help="move each imported file here after it is committed")
+    p.add_argument("--max-changes", type=int, default=Limits().max_changes, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_sync_import)
+    p = ssub.add_parser("status", help="keys, roster, pending changes, inbox, conflicts")
+    add_db_argument(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_sync_status)
+
+    conflicts = sub.add_parser("conflicts", help="the coordinator's review queue of concurrent edits")
+    ksub = conflicts.add_subparsers(dest="conflicts_cmd", required=True, metavar="list|resolve")
+    p = ksub.add_parser("list", help="open conflicts: both values, who and when")
+    add_db_argument(p)
+    p.add_argument("--all", action="store_true", help="include resolved conflicts")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_conflicts_list)
+    p = ksub.add_parser("resolve", help="keep the current value, take the other one, or set a value")
+    add_db_argument(p)
+    p.add_argument("conflict_id")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--keep", choices=["current", "other"], help="which of the two values to keep")
+    group.add_argument("--value", help="set this value instead")
+    p.set_defaults(func=cmd_conflicts_resolve)
+
+    p = sub.add_parser("purge-client", help="coordinator: erase a client for good (retention); spreads to laptops")
+    add_db_argument(p)
+    p.add_argument("client_id")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_purge_client)
+
+
+def cmd_coordinator_init(args) -> int:
+    path = database_path(args)
+    if args.existing:
+        with unlock(args) as store:
+            _store, keys = sync_service.coordinator_init(path, store=store)
+            if args.escrow:
+                sync_service.set_escrow_recipient(store, args.escrow)
+    else:
+        if path.exists() and not args.force:
+            raise DatabaseExists(f"{path} already exists (use --existing to add keys to it, or --force to replace it)")
+        passphrase = new_passphrase(args, "Passphrase for the coordinator database")
+        store, keys = sync_service.coordinator_init(path, passphrase, worker_name=args.worker_name, force=args.force)
+        try:
+            if args.escrow:
+                sync_service.set_escrow_recipient(store, args.escrow)
+        finally:
+            store.close()
+        print(f"created {path}")
+    print(f"device {keys.device_id}")
+    print(f"program root key fingerprint: {keys.root_fingerprint}")
+    print("laptops compare this fingerprint when they accept their enrollment")
+    return ExitCode.OK
+
+
+def cmd_enroll_request(args) -> int:
+    with unlock(args) as store:
+        result = sync_service.enroll_request(store, args.out)
+    print(f"wrote {result.path}")
+    print(f"device {result.device_id}")
+    print(f"fingerprint: {result.fingerprint}")
+    print("show this fingerprint to the coordinator, who types it when approving")
+    return ExitCode.OK
+
+
+def cmd_enroll_approve(args) -> int:
+    try:
+        data = args.request.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {args.request}: {exc.strerror}", field="request") from None
+    request = sync_service.read_request(data)
+    fingerprint = args.fingerprint
+    if not fingerprint:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise ValidationError("give --fingerprint (as shown on the laptop) to approve", field="fingerprint")
+        print(f"device {request.device_id}")
+        fingerprint = input("Fingerprint shown on the laptop: ")
+    with unlock(args) as store:
+        result = sync_service.enroll_approve(store, data, args.out, fingerprint=fingerprint)
+    print(f"enrolled device {result.device_id}")
+    print(f"wrote {result.path}")
+    print(f"program root key fingerprint: {result.fingerprint}")
+    return ExitCode.OK
+
+
+def cmd_enroll_accept(args) -> int:
+    try:
+        data = args.grant.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {args.grant}: {exc.strerror}", field="grant") from None
+    with unlock(args) as store:
+        root = sync_service.enroll_accept(store, data)
+    print("enrolled")
+    print(f"program root key fingerprint: {root}")
+    print("check that it matches the one shown on the coordinator's screen")
+    return ExitCode.OK
+
+
+def cmd_revoke(args) -> int:
+    with unlock(args) as store:
+        version = sync_service.revoke(store, args.device)
+    print(f"revoked device {args.device}; roster version {version}")
+    return ExitCode.OK
+
+
+def cmd_sync_export(args) -> int:
+    with unlock(args) as store:
+        results = sync_service.export(store, args.to, only_new=args.only_new, device=args.device)
+    if args.json:
+        emit_json([{"file": str(r.path), "bundle_id": r.bundle_id, "for_device": r.for_device, "changes": r.changes,
+                    "seq_first": r.seq_first, "seq_last": r.seq_last} for r in results])
+        return ExitCode.OK
+    for r in results:
+        print(f"wrote {r.path} ({r.changes:,} change record(s) for device {r.for_device})")
+    if not results:
+        print("no laptops are enrolled: nothing to export")
+    return ExitCode.OK
+
+
+def cmd_sync_import(args) -> int:
+    limits = Limits(max_changes=max(1, args.max_changes))
+    with unlock(args) as store:
+        results = sync_service.import_bundles(store, args.sources, dry_run=args.dry_run, limits=limits,
+                                              archive_dir=args.archive)
+    if args.json:
+        emit_json([r.as_dict() for r in results])
+    else:
+        console = Console(highlight=False)
+        for r in _flatten(results):
+            style = "bold red" if r.refused else ""
+            line = f"{r.source}: {r.status}: {r.message}"
+            console.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
+            if args.dry_run and r.summary:
+                for label in ("new_rows", "updated_rows"):
+                    counts = r.summary.get(label) or {}
+                    if counts:
+                        console.print(f"  {label.replace('_', ' ')}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+                if r.summary.get("new_client_ids"):
+                    console.print("  new clients: " + ", ".join(r.summary["new_client_ids"][:20]))
+                if r.summary.get("conflict_fields"):
+                    console.print("  conflicts would arise in: " + ", ".join(r.summary["conflict_fields"]))
+        if not results:
+            print("no bundle files found")
+    if any(r.refused for r in results):
+        return ExitCode.BUNDLE_REFUSED
+    return ExitCode.OK
+
+
+def _flatten(results):
+    for r in results:
+        yield r
+        yield from _flatten(r.released)
+
+
+def cmd_sync_status(args) -> int:
+    with unlock(args) as store:
+        status = sync_service.sync_status(store)
+    if args.json:
+        emit_json(status)
+        return ExitCode.OK
+    print(f"device {status['device_id']} ({status['role']})")
+    if not status["enrolled"]:
+        print("not enrolled" if status["role"] == "worker" else "no keys yet: run `vipterm coordinator init --existing`")
+    else:
+        print(f"device fingerprint {status['device_fingerprint']}")
+        print(f"program root key   {status['root_fingerprint']} (roster version {status['roster_version']})")
+    print(f"last export {status['last_export_at'] or '—'}   last import {status['last_import_at'] or '—'}")
+    if status["role"] == "worker":
+        print(f"pending changes {status['pending_changes']:,}   exported, not yet acknowledged "
+              f"{status['exported_unacknowledged']:,}")
+    else:
+        print(f"open conflicts {status['open_conflicts']}")
+    if status["inbox"]:
+        print(f"inbox: {len(status['inbox'])} bundle(s) waiting for an earlier one")
+        for b in status["inbox"]:
+            print(f"  {b['bundle_id']} from {b['source_device']} (changes {b['seq_first']}..{b['seq_last']})")
+    if status["devices"]:
+        table = Table("device", "role", "fingerprint", "revoked", box=None)
+        for d in status["devices"]:
+            table.add_row(d["device_id"], d["role"], d["fingerprint"], d["revoked_at"] or "")
+        Console().print(table)
+    return ExitCode.OK
+
+
+def cmd_conflicts_list(args) -> int:
+    with unlock(args) as store:
+        items = sync_service.list_conflicts(store, include_resolved=args.all)
+    if args.json:
+        emit_json([{"id": c.id, "record": c.record, "table": c.tbl, "row_id": c.row_id, "field": c.col,
+                    "current": c.current_value, "current_by": c.current_by, "current_at": c.current_at,
+                    "other": c.other_value, "other_by": c.other_by, "other_at": c.other_at, "status": c.status}
+                   for c in items])
+        return ExitCode.OK
+    table = Table("id", "record", "field", "current value", "by, when", "other value", "by, when", box=None)
+    for c in items:
+        table.add_row(c.id, c.record, c.col, sync_service.value_text(c.current_value),
+                      f"{c.current_by}, {c.current_at:%Y-%m-%d %H:%M}", sync_service.value_text(c.other_value),
+                      f"{c.other_by}, {c.other_at:%Y-%m-%d %H:%M}")
+    Console().print(table)
+    print(f"{len(items)} conflict(s)")
+    return ExitCode.OK
+
+
+def cmd_conflicts_resolve(args) -> int:
+    with unlock(args) as store:
+        if args.value is not None:
+            value = sync_service.resolve_conflict(store, args.conflict_id, "edit", args.value)
+        else:
+            value = sync_service.resolve_conflict(store, args.conflict_id, args.keep)
+    print(f"resolved: the field now holds {sync_service.value_text(value)}")
+    return ExitCode.OK
+
+
+def cmd_purge_client(args) -> int:
+    if not args.yes:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise ValidationError("a purge cannot be undone: add --yes to confirm", field="yes")
+        if input(f"Erase client {args.client_id} and everything about them, here and on every laptop? [y/N] ").lower() != "y":
+            print("nothing was changed")
+            return ExitCode.OK
+    with unlock(args) as store:
+        counts = sync_service.purge_client(store, args.client_id)
+    print("purged: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    return ExitCode.OK
+

@@ -1,0 +1,941 @@
+"""Sync use cases: trust (coordinator init, enrollment, revocation), export, import (with dry run),
+the conflict review queue, retention purge and sync status. No Textual here: the CLI
+(`vipterm.commands.sync`) and the TUI screens both call these functions.
+
+Import is verify-then-commit: the bundle is read, authenticated, decrypted and parsed in memory
+(`vipterm.sync.bundle.read_bundle`), checked (schema, replay, clock, sequence) without writing
+anything, and only then applied in one BEGIN IMMEDIATE transaction holding the ledger entry,
+the gap check, the merge, the conflicts, the cursors, the roster and the clock. A refused bundle
+leaves the database file exactly as it was. See docs/sync.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from vipterm import domain
+from vipterm.domain import Role, utcnow
+from vipterm.errors import ExitCode, NotFound, ValidationError, VipError
+from vipterm.services.database import Store, create_store
+from vipterm.store.migrations import SCHEMA_VERSION
+from vipterm.store.models import SYNC_POLICY
+from vipterm.sync import bundle as bundle_format
+from vipterm.sync import clock as hlc_clock
+from vipterm.sync import keys as trust
+from vipterm.sync import merge as merge_engine
+from vipterm.sync import outbox
+from vipterm.sync.capture import Capture, record_changes
+from vipterm.sync.errors import BundleError, RosterRollback
+
+PAUSE_ENV = "VIPTERM_TEST_IMPORT_PAUSE"  # test only: seconds to sleep between import steps
+
+
+class SyncRefused(VipError):
+    """A bundle, key file or roster was refused; nothing was changed."""
+
+    exit_code = ExitCode.BUNDLE_REFUSED
+
+    def __init__(self, message: str, code: str = "refused"):
+        super().__init__(message)
+        self.code = code
+
+
+class NotEnrolled(VipError):
+    exit_code = ExitCode.ERROR
+
+
+class WrongRole(VipError):
+    exit_code = ExitCode.USAGE
+
+
+# --- keys and roster held in the database ---------------------------------------------------------
+
+
+@dataclass
+class TrustState:
+    device_keys: trust.DeviceKeys | None
+    root_keys: trust.RootKeys | None
+    roster_blob: bytes | None
+    roster_version: int
+    pinned_root: bytes | None
+    escrow_recipient: str
+
+    def roster(self) -> trust.Roster | None:
+        if self.roster_blob is None:
+            return None
+        return trust.open_roster(self.roster_blob, self.pinned_root, None)
+
+
+def _trust(conn: Connection) -> TrustState:
+    row = conn.exec_driver_sql(
+        "SELECT device_keys, root_keys, roster, roster_version, pinned_root, escrow_recipient FROM sync_keys WHERE id = 1"
+    ).first()
+    if row is None:
+        return TrustState(None, None, None, 0, None, "")
+    return TrustState(
+        trust.DeviceKeys.from_bytes(row[0]) if row[0] else None,
+        trust.RootKeys.from_bytes(row[1]) if row[1] else None,
+        row[2], int(row[3] or 0), row[4], row[5] or "",
+    )
+
+
+def _save_trust(conn: Connection, **values: Any) -> None:
+    conn.exec_driver_sql("INSERT OR IGNORE INTO sync_keys (id, roster_version, escrow_recipient) VALUES (1, 0, '')")
+    for col, value in values.items():
+        conn.exec_driver_sql(f"UPDATE sync_keys SET {col} = ? WHERE id = 1", (value,))
+
+
+def load_trust(store: Store) -> TrustState:
+    with store.database.engine.connect() as conn:
+        return _trust(conn)
+
+
+def _writer(store: Store):
+    return store.database.engine.execution_options(immediate=True).begin()
+
+
+def _require_role(store: Store, role: Role, what: str) -> None:
+    if store.role is not role:
+        raise WrongRole(f"{what} is done on the {role.value}'s database; this one is a {store.role.value}'s")
+
+
+def _enrolled(store: Store) -> tuple[TrustState, trust.Roster]:
+    state = load_trust(store)
+    if state.device_keys is None or state.roster_blob is None:
+        if store.role is Role.COORDINATOR:
+            raise NotEnrolled("this coordinator database has no keys yet: run `vipterm coordinator init` first")
+        raise NotEnrolled("this laptop is not enrolled yet: run `vipterm enroll request`, then `vipterm enroll accept`")
+    try:
+        return state, state.roster()
+    except BundleError as exc:
+        raise SyncRefused(f"the roster held here does not verify: {exc}", exc.code) from None
+
+
+# --- trust: coordinator init, enrollment, revocation ------------------------------------------------
+
+
+@dataclass
+class CoordinatorKeys:
+    root_fingerprint: str
+    device_fingerprint: str
+    device_id: str
+
+
+def _setup_coordinator(store: Store) -> CoordinatorKeys:
+    _require_role(store, Role.COORDINATOR, "setting up the program root key")
+    with _writer(store) as conn:
+        state = _trust(conn)
+        if state.root_keys is not None:
+            raise ValidationError("this coordinator database already has its program root key")
+        root = trust.RootKeys.generate()
+        device = state.device_keys or trust.DeviceKeys.generate()
+        entry = trust.RosterEntry(device_id=store.device_id, worker_id=store.worker_id, role="coordinator",
+                                  signing_public=device.signing_public, age_recipient=device.age_recipient,
+                                  enrolled_at=trust.utc_now_iso())
+        roster = trust.Roster.new(store.identity.program_id, root.signing_public).with_entry(entry)
+        _save_trust(conn, device_keys=device.to_bytes(), root_keys=root.to_bytes(),
+                    roster=trust.sign_roster(roster, root), roster_version=roster.version,
+                    pinned_root=root.signing_public)
+    return CoordinatorKeys(root.fingerprint, device.fingerprint, store.device_id)
+
+
+def coordinator_init(path: Path, passphrase: str | None = None, *, worker_name: str = "Coordinator",
+                     store: Store | None = None, force: bool = False) -> tuple[Store, CoordinatorKeys]:
+    """A new coordinator database with the program's root key (or keys for an existing one)."""
+    if store is None:
+        store = create_store(Path(path), passphrase or "", worker_name=worker_name, role=Role.COORDINATOR, force=force)
+    return store, _setup_coordinator(store)
+
+
+def set_escrow_recipient(store: Store, recipient: str) -> None:
+    """An optional second age recipient (e.g. an escrow key kept offline) for every bundle."""
+    recipient = recipient.strip()
+    if recipient:
+        try:
+            trust._check_recipient(recipient)
+        except ValueError:
+            raise ValidationError("the escrow recipient is not an age1... X25519 recipient", field="escrow") from None
+    with _writer(store) as conn:
+        _save_trust(conn, escrow_recipient=recipient)
+
+
+@dataclass
+class EnrollmentFile:
+    path: Path
+    fingerprint: str
+    device_id: str
+
+
+def _out_file(out: Path, default_name: str) -> Path:
+    out = Path(out)
+    if out.is_dir():
+        out = out / default_name
+    if out.exists():
+        raise ValidationError(f"{out} already exists; nothing was written", field="out")
+    return out
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def enroll_request(store: Store, out: Path) -> EnrollmentFile:
+    """On a laptop: make (or reuse) this device's keys and write the enrollment request file."""
+    _require_role(store, Role.WORKER, "an enrollment request")
+    with _writer(store) as conn:
+        state = _trust(conn)
+        keys = state.device_keys
+        if keys is None:
+            keys = trust.DeviceKeys.generate()
+            _save_trust(conn, device_keys=keys.to_bytes())
+        name = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?", (store.worker_id,)).scalar() or ""
+    request = trust.EnrollmentRequest.create(keys, device_id=store.device_id, worker_id=store.worker_id,
+                                             worker_name_hint=name[:120].replace("\n", " "))
+    path = _out_file(out, f"enroll-{store.device_id}.vipreq")
+    _write_private(path, request.to_bytes())
+    return EnrollmentFile(path, request.fingerprint, store.device_id)
+
+
+def read_request(data: bytes) -> trust.EnrollmentRequest:
+    try:
+        return trust.EnrollmentRequest.from_bytes(data)
+    except BundleError as exc:
+        raise SyncRefused(str(exc), exc.code) from None
+
+
+def _normal_fp(fp: str) -> str:
+    return fp.replace("-", "").replace(" ", "").upper()
+
+
+def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint: str) -> EnrollmentFile:
+    """On the coordinator: after comparing fingerprints in person, add the device to the roster."""
+    _require_role(store, Role.COORDINATOR, "approving an enrollment")
+    request = read_request(request_data)
+    if _normal_fp(fingerprint) != _normal_fp(request.fingerprint):
+        raise SyncRefused("the fingerprint does not match the request: do not enroll this device", "fingerprint")
+    with _writer(store) as conn:
+        state = _trust(conn)
+        if state.root_keys is None or state.device_keys is None:
+            raise NotEnrolled("this coordinator database has no keys yet: run `vipterm coordinator init` first")
+        roster = state.roster()
+        existing = roster.entry_for_device(request.device_id)
+        if existing is not None and existing.revoked_at is not None:
+            raise SyncRefused("this device was revoked; a revoked device cannot be enrolled again", "revoked")
+        if existing is None or existing.signing_public != request.signing_public:
+            try:
+                roster = roster.with_entry(request.to_entry(role="worker"))
+            except ValueError as exc:
+                raise SyncRefused(f"cannot enroll this device: {exc}", "roster") from None
+            blob = trust.sign_roster(roster, state.root_keys)
+            _save_trust(conn, roster=blob, roster_version=roster.version)
+        else:
+            blob = state.roster_blob
+        device = state.device_keys
+        grant = trust.EnrollmentGrant(roster_blob=blob, coordinator_device_id=store.device_id,
+                                      coordinator_age_recipient=device.age_recipient,
+                                      coordinator_signing_public=device.signing_public,
+                                      program_id=store.identity.program_id)
+        path = _out_file(out, f"grant-{request.device_id}.vipgrant")
+        _write_private(path, grant.to_bytes())
+    return EnrollmentFile(path, trust.fingerprint(roster.root_public), request.device_id)
+
+
+def read_grant(data: bytes) -> trust.EnrollmentGrant:
+    try:
+        return trust.EnrollmentGrant.from_bytes(data)
+    except BundleError as exc:
+        raise SyncRefused(str(exc), exc.code) from None
+
+
+def enroll_accept(store: Store, grant_data: bytes) -> str:
+    """On the laptop: pin the program root key and take the roster; returns the root fingerprint."""
+    _require_role(store, Role.WORKER, "accepting an enrollment")
+    grant = read_grant(grant_data)
+    with _writer(store) as conn:
+        state = _trust(conn)
+        if state.device_keys is None:
+            raise NotEnrolled("this laptop has made no enrollment request: run `vipterm enroll request` first")
+        try:
+            roster = grant.open(own_signing_public=state.device_keys.signing_public,
+                                pinned_root_public=state.pinned_root, held_version=state.roster_version or None)
+        except BundleError as exc:
+            raise SyncRefused(str(exc), exc.code) from None
+        own = roster.entry_for_device(store.device_id)
+        if own is None or own.worker_id != store.worker_id:
+            raise SyncRefused("the grant enrolls another device, not this laptop", "enrollment-invalid")
+        _save_trust(conn, roster=grant.roster_blob, roster_version=roster.version, pinned_root=roster.root_public)
+        conn.exec_driver_sql("UPDATE meta SET value = ? WHERE key = 'program_id'", (grant.program_id,))
+    return roster.root_fingerprint
+
+
+def revoke(store: Store, device_id: str) -> int:
+    """On the coordinator: a lost laptop's later bundles are refused. Returns the roster version."""
+    _require_role(store, Role.COORDINATOR, "revoking a device")
+    with _writer(store) as conn:
+        state = _trust(conn)
+        if state.root_keys is None:
+            raise NotEnrolled("this coordinator database has no keys yet: run `vipterm coordinator init` first")
+        roster = state.roster()
+        if device_id == store.device_id:
+            raise ValidationError("the coordinator cannot revoke its own device", field="device")
+        try:
+            roster = roster.revoke(device_id, trust.utc_now_iso())
+        except KeyError:
+            raise NotFound(f"no device {device_id} on the roster") from None
+        except ValueError as exc:
+            raise ValidationError(str(exc), field="device") from None
+        _save_trust(conn, roster=trust.sign_roster(roster, state.root_keys), roster_version=roster.version)
+    return roster.version
+
+
+def roster_entries(store: Store) -> list[trust.RosterEntry]:
+    state = load_trust(store)
+    roster = state.roster() if state.roster_blob else None
+    return list(roster.entries) if roster else []
+
+
+# --- export ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    bundle_id: str
+    for_device: str
+    changes: int
+    seq_first: int | None = None
+    seq_last: int | None = None
+
+
+def _coordinator_entry(roster: trust.Roster) -> trust.RosterEntry:
+    for entry in roster.active_entries():
+        if entry.role == "coordinator":
+            return entry
+    raise NotEnrolled("the roster names no active coordinator")
+
+
+def _recipients(state: TrustState, base: list[str]) -> list[str]:
+    return base + ([state.escrow_recipient] if state.escrow_recipient else [])
+
+
+def _record_out(conn: Connection, bundle_id: str, kind: str, peer: str, first, last, count: int) -> None:
+    conn.exec_driver_sql(
+        "INSERT INTO sync_bundle (bundle_id, direction, kind, peer_device, seq_first, seq_last, change_count, at, summary) "
+        "VALUES (?, 'out', ?, ?, ?, ?, ?, ?, '{}')",
+        (bundle_id, kind, peer, first, last, count, utcnow().isoformat(sep=" ")))
+
+
+def export(store: Store, to_dir: Path, *, only_new: bool = False, device: str | None = None) -> list[ExportResult]:
+    """A laptop writes its next bundle; a coordinator writes one return bundle per laptop."""
+    to_dir = Path(to_dir)
+    if not to_dir.is_dir():
+        raise ValidationError(f"{to_dir} is not a folder", field="to")
+    state, roster = _enrolled(store)
+    if store.role is Role.COORDINATOR:
+        return _export_returns(store, state, roster, to_dir, device)
+    return [_export_worker(store, state, roster, to_dir, only_new)]
+
+
+def _export_worker(store, state, roster, to_dir, only_new) -> ExportResult:
+    coordinator = _coordinator_entry(roster)
+    with _writer(store) as conn:
+        cur = outbox.peer_cursors(conn, coordinator.device_id)
+        after = max(cur["acked_upto"], cur["exported_upto"] if only_new else 0)
+        changes = outbox.pending_changes(conn, store.device_id, after)
+        state_row = conn.exec_driver_sql("SELECT next_seq, last_hlc FROM sync_state WHERE id = 1").one()
+        last_seq = int(state_row[0]) - 1
+        first = last = None
+        if changes:
+            first, last = after + 1, last_seq
+        created = max([int(state_row[1])] + [c.hlc for c in changes])
+        path = bundle_format.write_bundle(
+            to_dir,
+            header_fields={"program_id": store.identity.program_id, "schema_version": SCHEMA_VERSION,
+                           "kind": "worker", "source_device": store.device_id, "created_hlc": created,
+                           "seq_first": first, "seq_last": last},
+            payload={"changes": [list(c) for c in changes], "ack": cur["received_upto"]},
+            signer=state.device_keys,
+            recipients=_recipients(state, roster.coordinator_recipients()),
+        )
+        bundle_id = bundle_format.bundle_id_from_path(path)
+        _record_out(conn, bundle_id, "worker", coordinator.device_id, first, last, len(changes))
+        outbox.update_peer(conn, coordinator.device_id, exported_upto=last_seq, exported_at=utcnow())
+    return ExportResult(path, bundle_id, coordinator.device_id, len(changes), first, last)
+
+
+def _export_returns(store, state, roster, to_dir, device) -> list[ExportResult]:
+    targets = [e for e in roster.active_entries() if e.role == "worker"]
+    if device is not None:
+        targets = [e for e in targets if e.device_id == device]
+        if not targets:
+            raise NotFound(f"no active laptop {device} on the roster")
+    results = []
+    for entry in targets:
+        with _writer(store) as conn:
+            cur = outbox.peer_cursors(conn, entry.device_id)
+            last = conn.exec_driver_sql("SELECT last_hlc FROM sync_state WHERE id = 1").scalar_one()
+            watermark = hlc_clock.tick(int(last), hlc_clock.wall_ms())
+            conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ? WHERE id = 1", (watermark,))
+            since = cur["acked_upto"]
+            changes, whole = outbox.return_changes(conn, for_device=entry.device_id, worker_id=entry.worker_id,
+                                                   since=since, coordinator_device=store.device_id)
+            path = bundle_format.write_bundle(
+                to_dir,
+                header_fields={"program_id": store.identity.program_id, "schema_version": SCHEMA_VERSION,
+                               "kind": "return", "source_device": store.device_id, "created_hlc": watermark,
+                               "extra": {"for_device": entry.device_id, "since": since, "upto": watermark}},
+                payload={"changes": [list(c) for c in changes], "ack": cur["received_upto"]},
+                signer=state.device_keys,
+                recipients=_recipients(state, [entry.age_recipient]),
+                roster_blob=state.roster_blob,
+            )
+            bundle_id = bundle_format.bundle_id_from_path(path)
+            outbox.mark_sent(conn, entry.device_id, whole, watermark)
+            _record_out(conn, bundle_id, "return", entry.device_id, since + 1, watermark, len(changes))
+            outbox.update_peer(conn, entry.device_id, exported_upto=watermark, exported_at=utcnow())
+        results.append(ExportResult(path, bundle_id, entry.device_id, len(changes)))
+    return results
+
+
+# --- import ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    source: str  # the file name as given (bundle ids only, never a person's name)
+    status: str  # applied | would apply | already imported | nothing new | waiting (gap) | refused
+    message: str
+    bundle_id: str | None = None
+    source_device: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    code: str | None = None
+    released: list["ImportResult"] = field(default_factory=list)  # inbox bundles applied after it
+
+    @property
+    def refused(self) -> bool:
+        return self.status == "refused"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.source, "status": self.status, "message": self.message, "bundle_id": self.bundle_id,
+                "source_device": self.source_device, "summary": self.summary, "code": self.code,
+                "released": [r.as_dict() for r in self.released]}
+
+
+def _pause() -> None:
+    seconds = os.environ.get(PAUSE_ENV)
+    if seconds:
+        time.sleep(float(seconds))
+
+
+@dataclass
+class _Opened:
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    changes: list[merge_engine.Change]
+    roster_blob: bytes | None
+    raw: bytes
+
+
+def _open(store: Store, raw: bytes, state: TrustState, roster: trust.Roster,
+          limits: bundle_format.Limits) -> _Opened:
+    """Everything that can refuse a bundle, in memory, writing nothing."""
+    try:
+        opened = bundle_format.read_bundle(raw, identity=state.device_keys, key_lookup=roster.key_status,
+                                           limits=limits, expected_program_id=store.identity.program_id)
+        bundle_format.check_schema_version(opened.header, SCHEMA_VERSION)
+    except BundleError as exc:
+        raise SyncRefused(str(exc), exc.code) from None
+    header = opened.header
+    kind = header["kind"]
+    if store.role is Role.COORDINATOR and kind != "worker":
+        raise SyncRefused("this is a coordinator's return bundle; it is imported on a laptop", "wrong-direction")
+    if store.role is Role.WORKER:
+        if kind != "return":
+            raise SyncRefused("this is a laptop's bundle; it is imported on the coordinator", "wrong-direction")
+        if header["extra"].get("for_device") != store.device_id:
+            raise SyncRefused("this bundle is encrypted for another coordinator or device", "not-for-us")
+        for name in ("since", "upto"):
+            if type(header["extra"].get(name)) is not int:
+                raise SyncRefused("bundle header is invalid: extra", "bad-format")
+    payload = opened.payload
+    try:
+        changes = merge_engine.parse_changes(payload.get("changes", []))
+    except merge_engine.InvalidChanges as exc:
+        raise SyncRefused(f"bundle content is not valid vipterm data ({exc})", "bad-format") from None
+    if type(payload.get("ack", 0)) is not int:
+        raise SyncRefused("bundle content is not valid vipterm data (ack)", "bad-format")
+    if kind == "worker":
+        first, last = header["seq_first"], header["seq_last"]
+        if any(c.device != header["source_device"] or c.op != "set" or first is None or not first <= c.seq <= last
+               for c in changes):
+            raise SyncRefused("bundle content does not match its header (devices or sequence numbers)", "bad-format")
+    newest = max([header["created_hlc"]] + [c.hlc for c in changes])
+    if hlc_clock.is_far_ahead(newest, hlc_clock.wall_ms()):
+        raise SyncRefused(
+            "the bundle's clock is more than a day ahead of this computer's: quarantined, not imported "
+            "(check the date and time on both computers)", "clock-ahead")
+    return _Opened(header, payload, changes, opened.roster_blob, raw)
+
+
+def _sequence(store: Store, conn: Connection, opened: _Opened) -> tuple[str, str, int, int | None, int | None]:
+    header = opened.header
+    if header["kind"] == "worker":
+        peer = header["source_device"]
+        first, last = header["seq_first"], header["seq_last"]
+    else:
+        peer = header["source_device"]
+        first, last = header["extra"]["since"] + 1, header["extra"]["upto"]
+    held = outbox.peer_cursors(conn, peer)["received_upto"]
+    return outbox.sequence_verdict(held, first, last), peer, held, first, last
+
+
+def _already(conn: Connection, bundle_id: str) -> bool:
+    return conn.exec_driver_sql(
+        "SELECT 1 FROM sync_bundle WHERE bundle_id = ? AND direction = 'in'", (bundle_id,)).first() is not None
+
+
+def _options(store: Store, opened: _Opened) -> merge_engine.MergeOptions:
+    coordinator = store.role is Role.COORDINATOR
+    return merge_engine.MergeOptions(from_worker=coordinator, record_conflicts=coordinator, keep_log=coordinator,
+                                     allow_purge=not coordinator, bundle_id=opened.header["bundle_id"],
+                                     touch=coordinator)
+
+
+def import_bundles(store: Store, sources: list[Path], *, dry_run: bool = False,
+                   limits: bundle_format.Limits = bundle_format.Limits(),
+                   archive_dir: Path | None = None) -> list[ImportResult]:
+    """Import bundle files (folders: every *.vipb in them, oldest first). One result per file."""
+    files: list[Path] = []
+    for source in sources:
+        source = Path(source)
+        if source.is_dir():
+            files.extend(sorted(source.glob(f"*{bundle_format.SUFFIX}")))
+        else:
+            files.append(source)
+    results = []
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            results.append(ImportResult(path.name, "refused", f"cannot read the file ({exc.strerror})", code="unreadable"))
+            continue
+        try:
+            result = import_bytes(store, raw, name=path.name, dry_run=dry_run, limits=limits)
+        except SyncRefused as exc:
+            result = ImportResult(path.name, "refused", exc.message, code=exc.code)
+        results.append(result)
+        if archive_dir is not None and result.status in ("applied", "waiting (gap)", "already imported", "nothing new"):
+            # Only after the commit: a crash before this line leaves the file where it was.
+            Path(archive_dir).mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), str(Path(archive_dir) / path.name))
+    return results
+
+
+def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: bool = False,
+                 limits: bundle_format.Limits = bundle_format.Limits(), from_inbox: bool = False) -> ImportResult:
+    state, roster = _enrolled(store)
+    opened = _open(store, raw, state, roster, limits)
+    header = opened.header
+    bundle_id = header["bundle_id"]
+    base = dict(source=name, bundle_id=bundle_id, source_device=header["source_device"])
+    with store.database.engine.connect() as conn:
+        if _already(conn, bundle_id):
+            return ImportResult(status="already imported", message="already imported; nothing changed", **base)
+        if dry_run:
+            verdict, _peer, held, first, _last = _sequence(store, conn, opened)
+            if verdict == "gap":
+                return ImportResult(status="would wait (gap)", message=_gap_message(held, first), **base)
+            fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
+            try:
+                plan = merge_engine.plan_merge(conn, fresh, _options(store, opened))
+            except merge_engine.InvalidChanges as exc:
+                raise SyncRefused(f"bundle content is not valid vipterm data ({exc})", "bad-format") from None
+            summary = plan.summary()
+            summary["new_client_ids"] = plan.new_clients
+            summary["conflict_fields"] = sorted({f"{c.tbl}.{c.col}" for c in plan.conflicts})
+            return ImportResult(status="would apply", message=_summary_line(summary, dry=True), summary=summary, **base)
+    result = _apply(store, opened, state, base, from_inbox=from_inbox)
+    if result.status == "applied":
+        result.released = _drain_inbox(store, header["source_device"], limits)
+    return result
+
+
+def _gap_message(held: int, first: int | None) -> str:
+    return (f"waits in the inbox: changes {held + 1}..{(first or 1) - 1} from this device have not arrived yet; "
+            "it is applied when they do")
+
+
+def _summary_line(summary: dict[str, Any], dry: bool = False) -> str:
+    verb = "would add" if dry else "added"
+    new = sum(summary.get("new_rows", {}).values())
+    updated = sum(summary.get("updated_rows", {}).values())
+    parts = [f"{verb} {new} record(s)", f"updated {updated}", f"{summary.get('new_clients', 0)} new client(s)",
+             f"{summary.get('conflicts', 0)} conflict(s) for review"]
+    refused = sum(summary.get("refused_fields", {}).values())
+    if refused:
+        parts.append(f"{refused} change(s) to coordinator-owned fields refused")
+    if summary.get("dropped_for_purged_rows"):
+        parts.append(f"{summary['dropped_for_purged_rows']} change(s) to purged records dropped")
+    if summary.get("refused_purges"):
+        parts.append(f"{summary['refused_purges']} purge(s) from a laptop refused")
+    if summary.get("ignored_edits_of_facts"):
+        parts.append(f"{summary['ignored_edits_of_facts']} edit(s) of add-only facts ignored")
+    if summary.get("roster"):
+        parts.append(summary["roster"])
+    return "; ".join(parts)
+
+
+def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from_inbox: bool) -> ImportResult:
+    header = opened.header
+    bundle_id = header["bundle_id"]
+    with _writer(store) as conn:
+        # Re-check inside the write lock: another process may have imported it meanwhile.
+        if _already(conn, bundle_id):
+            return ImportResult(status="already imported", message="already imported; nothing changed", **base)
+        verdict, peer, held, first, last = _sequence(store, conn, opened)
+        if verdict == "gap":
+            conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO sync_inbox (bundle_id, source_device, kind, needs_upto, seq_first, seq_last, "
+                "received_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (bundle_id, peer, header["kind"], (first or 1) - 1, first, last,
+                 utcnow().isoformat(sep=" "), opened.raw))
+            return ImportResult(status="waiting (gap)", message=_gap_message(held, first), **base)
+        _pause()
+        fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
+        try:
+            plan = merge_engine.plan_merge(conn, fresh, _options(store, opened))
+        except merge_engine.InvalidChanges as exc:
+            raise SyncRefused(f"bundle content is not valid vipterm data ({exc})", "bad-format") from None
+        clock_now = merge_engine.observe_clock(conn, max(plan.max_hlc, header["created_hlc"]))
+        _pause()
+        merge_engine.apply_plan(conn, plan, tick=clock_now)
+        _pause()
+        summary = plan.summary()
+        if store.role is Role.COORDINATOR:
+            merge_engine.reassert_fields(conn, plan, store.device_id)
+            if last is not None:
+                outbox.update_peer(conn, peer, received_upto=last)
+            outbox.update_peer(conn, peer, acked_upto=opened.payload.get("ack", 0), imported_at=utcnow())
+        else:
+            outbox.update_peer(conn, peer, received_upto=last, acked_upto=opened.payload.get("ack", 0),
+                               imported_at=utcnow())
+            acked = outbox.peer_cursors(conn, peer)["acked_upto"]
+            summary["outbox_pruned"] = outbox.prune_outbox(conn, store.device_id, acked)
+            summary["roster"] = _take_roster(conn, state, opened.roster_blob)
+        conn.exec_driver_sql(
+            "INSERT INTO sync_bundle (bundle_id, direction, kind, peer_device, seq_first, seq_last, change_count, at, "
+            "summary) VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?)",
+            (bundle_id, header["kind"], peer, first, last, len(opened.changes), utcnow().isoformat(sep=" "),
+             json.dumps(summary)))
+        if from_inbox:
+            conn.exec_driver_sql("DELETE FROM sync_inbox WHERE bundle_id = ?", (bundle_id,))
+        _pause()
+    return ImportResult(status="applied", message=_summary_line(summary), summary=summary, **base)
+
+
+def _take_roster(conn: Connection, state: TrustState, blob: bytes | None) -> str:
+    if blob is None:
+        return ""
+    try:
+        roster = trust.open_roster(blob, state.pinned_root, state.roster_version or None)
+    except RosterRollback:
+        return "attached roster is older than the one held: kept the newer one"
+    except BundleError as exc:
+        return f"attached roster refused ({exc.code})"
+    if roster.version > state.roster_version:
+        _save_trust(conn, roster=blob, roster_version=roster.version)
+        return f"roster updated to version {roster.version}"
+    return ""
+
+
+def _drain_inbox(store: Store, device: str, limits: bundle_format.Limits) -> list[ImportResult]:
+    """Apply waiting bundles from `device` whose gap is now filled (and what they release)."""
+    released = []
+    while True:
+        with store.database.engine.connect() as conn:
+            held = outbox.peer_cursors(conn, device)["received_upto"]
+            row = conn.exec_driver_sql(
+                "SELECT bundle_id, data FROM sync_inbox WHERE source_device = ? AND needs_upto <= ? "
+                "ORDER BY needs_upto LIMIT 1", (device, held)).first()
+        if row is None:
+            return released
+        try:
+            result = import_bytes(store, row[1], name=f"{row[0]}{bundle_format.SUFFIX} (inbox)", limits=limits,
+                                  from_inbox=True)
+        except SyncRefused as exc:
+            result = ImportResult(f"{row[0]} (inbox)", "refused", exc.message, bundle_id=row[0], code=exc.code)
+        if result.status != "applied":
+            with _writer(store) as conn:  # applied elsewhere, or now refused (e.g. revoked): stop waiting
+                conn.exec_driver_sql("DELETE FROM sync_inbox WHERE bundle_id = ?", (row[0],))
+        released.append(result)
+        released.extend(result.released)
+        result.released = []
+
+
+# --- conflicts -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ConflictView:
+    id: str
+    tbl: str
+    row_id: str
+    col: str
+    record: str  # what the row is, without names: "client VIP-1A2B3C", "referral of VIP-..."
+    current_value: Any  # the value kept (the merge winner)
+    current_by: str
+    current_at: datetime
+    other_value: Any  # the value that lost
+    other_by: str
+    other_at: datetime
+    status: str
+    detected_at: Any
+
+
+def _who(conn: Connection, roster: trust.Roster | None, device: str) -> str:
+    entry = roster.entry_for_device(device) if roster else None
+    if entry is None:
+        return f"device {device[-8:]}"
+    name = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?", (entry.worker_id,)).scalar()
+    return name or f"worker {entry.worker_id[-8:]}"
+
+
+def _when(stamp: int) -> datetime:
+    return datetime.utcfromtimestamp(hlc_clock.physical_ms(stamp) / 1000).replace(microsecond=0)
+
+
+def _record_label(conn: Connection, tbl: str, row_id: str) -> str:
+    link = outbox.CLIENT_LINK.get(tbl)
+    client_id = None
+    if link:
+        col, via = link
+        pk = merge_engine.tables()[tbl].pk
+        if tbl == "client":
+            client_id = row_id
+        elif via is None:
+            client_id = conn.exec_driver_sql(f'SELECT "{col}" FROM "{tbl}" WHERE "{pk}" = ?', (row_id,)).scalar()
+        else:
+            client_id = conn.exec_driver_sql(
+                f'SELECT p.client_id FROM "{tbl}" t JOIN "{via}" p ON p.id = t."{col}" WHERE t."{pk}" = ?',
+                (row_id,)).scalar()
+    if client_id:
+        pseudonym = conn.exec_driver_sql("SELECT pseudonym FROM client WHERE id = ?", (client_id,)).scalar()
+        what = tbl.replace("_", " ")
+        return f"{what} of {pseudonym}" if tbl != "client" else f"client {pseudonym}"
+    return f"{tbl.replace('_', ' ')} {row_id[-8:]}"
+
+
+def list_conflicts(store: Store, *, include_resolved: bool = False) -> list[ConflictView]:
+    state = load_trust(store)
+    roster = state.roster() if state.roster_blob else None
+    where = "" if include_resolved else "WHERE status = 'open'"
+    out = []
+    with store.database.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, tbl, row_id, col, kept_value, kept_hlc, kept_device, lost_value, lost_hlc, lost_device, "
+            f"status, detected_at FROM sync_conflict {where} ORDER BY detected_at, id").all()
+        for r in rows:
+            current = conn.exec_driver_sql(
+                f'SELECT "{r[3]}" FROM "{r[1]}" WHERE "{merge_engine.tables()[r[1]].pk}" = ?', (r[2],)).first()
+            out.append(ConflictView(
+                id=r[0], tbl=r[1], row_id=r[2], col=r[3], record=_record_label(conn, r[1], r[2]),
+                current_value=current[0] if current else merge_engine.unpack(r[4]),
+                current_by=_who(conn, roster, r[6]), current_at=_when(r[5]),
+                other_value=merge_engine.unpack(r[7]), other_by=_who(conn, roster, r[9]), other_at=_when(r[8]),
+                status=r[10], detected_at=r[11]))
+    return out
+
+
+def _parse_for_column(tbl: str, col: str, raw: Any) -> Any:
+    """A typed-in value as the database stores it (dates ISO, datetimes with microseconds, 0/1)."""
+    column = SYNC_POLICY[tbl].model.__table__.columns[col]
+    if raw is None or (isinstance(raw, str) and raw.strip() == "" and column.nullable):
+        return None
+    pytype = column.type.python_type
+    try:
+        if pytype is bool:
+            return 1 if str(raw).strip().lower() in ("1", "true", "yes", "y") else 0
+        if pytype is int:
+            return int(raw)
+        if pytype is datetime:
+            return datetime.fromisoformat(str(raw)).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if pytype is date:
+            return date.fromisoformat(str(raw)).isoformat()
+    except ValueError:
+        raise ValidationError(f"{raw!r} is not a valid value for {col.replace('_', ' ')}", field=col) from None
+    value = str(raw).strip()
+    enums = {"status": domain.ClientStatus, "area_command": domain.AreaCommand, "age_group": domain.AgeGroup,
+             "referral_source": domain.ReferralSource} if tbl == "client" else {}
+    if col in enums:
+        try:
+            value = enums[col].parse(value).value
+        except ValueError as exc:
+            raise ValidationError(str(exc), field=col) from None
+    return value
+
+
+def resolve_conflict(store: Store, conflict_id: str, choice: str, value: Any = None) -> Any:
+    """Keep the current value ('current'), take the other one ('other'), or set `value` ('edit').
+
+    The result is an ordinary local change, so it syncs back to every laptop holding the record;
+    every open conflict on the same field is closed with it. Returns the value now held.
+    """
+    if choice not in ("current", "other", "edit"):
+        raise ValidationError("choose current, other or edit", field="choice")
+    _require_role(store, Role.COORDINATOR, "resolving conflicts")
+    with store.write() as session:
+        conn = session.connection()
+        row = conn.exec_driver_sql(
+            "SELECT tbl, row_id, col, lost_value, status FROM sync_conflict WHERE id = ?", (conflict_id,)).first()
+        if row is None:
+            raise NotFound(f"no conflict with id {conflict_id}")
+        tbl, row_id, col, lost, status = row
+        if status != "open":
+            raise ValidationError("this conflict is already resolved", field="conflict")
+        pk = merge_engine.tables()[tbl].pk
+        current = conn.exec_driver_sql(f'SELECT "{col}" FROM "{tbl}" WHERE "{pk}" = ?', (row_id,)).first()
+        if current is None:
+            raise NotFound("the record of this conflict no longer exists")
+        if choice == "current":
+            new = current[0]
+        elif choice == "other":
+            new = merge_engine.unpack(lost)
+        else:
+            new = _parse_for_column(tbl, col, value)
+        column = SYNC_POLICY[tbl].model.__table__.columns[col]
+        if new is None and not column.nullable:
+            raise ValidationError(f"{col.replace('_', ' ')} cannot be empty", field=col)
+        if new != current[0]:
+            conn.exec_driver_sql(f'UPDATE "{tbl}" SET "{col}" = ? WHERE "{pk}" = ?', (new, row_id))
+            record_changes(session, Capture(store.device_id), [(tbl, row_id, col, new)])
+        conn.exec_driver_sql(
+            "UPDATE sync_conflict SET status = 'resolved', resolution = ?, resolved_at = ? "
+            "WHERE tbl = ? AND row_id = ? AND col = ? AND status = 'open'",
+            ({"current": "kept", "other": "theirs", "edit": "edited"}[choice], utcnow().isoformat(sep=" "),
+             tbl, row_id, col))
+    return new
+
+
+# --- retention purge ----------------------------------------------------------------------------------
+
+
+def purge_client(store: Store, client_id: str) -> dict[str, int]:
+    """Erase a client and everything about them here, and on every laptop at its next sync."""
+    _require_role(store, Role.COORDINATOR, "a retention purge")
+    with _writer(store) as conn:
+        if conn.exec_driver_sql("SELECT 1 FROM client WHERE id = ?", (client_id,)).first() is None:
+            raise NotFound(f"no client with id {client_id}")
+        plan = merge_engine.purge_rows(conn, store.device_id, "client", [client_id])
+    counts: dict[str, int] = {}
+    for tbl, *_ in plan.purges:
+        counts[tbl] = counts.get(tbl, 0) + 1
+    return counts
+
+
+# --- status ------------------------------------------------------------------------------------------
+
+
+def sync_status(store: Store) -> dict[str, Any]:
+    """What the sync screen and `vipterm sync status` show (ids and counts, no names)."""
+    state = load_trust(store)
+    roster = None
+    if state.roster_blob:
+        try:
+            roster = state.roster()
+        except BundleError:
+            roster = None
+    with store.database.engine.connect() as conn:
+        peers = [dict(zip(("device_id", "received_upto", "acked_upto", "exported_upto", "last_import_at",
+                           "last_export_at"), r))
+                 for r in conn.exec_driver_sql("SELECT device_id, received_upto, acked_upto, exported_upto, "
+                                               "last_import_at, last_export_at FROM sync_peer ORDER BY device_id")]
+        inbox = [dict(zip(("bundle_id", "source_device", "seq_first", "seq_last", "received_at"), r))
+                 for r in conn.exec_driver_sql("SELECT bundle_id, source_device, seq_first, seq_last, received_at "
+                                               "FROM sync_inbox ORDER BY received_at")]
+        open_conflicts = conn.exec_driver_sql("SELECT count(*) FROM sync_conflict WHERE status = 'open'").scalar_one()
+        last_in = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'in'").scalar()
+        last_out = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'out'").scalar()
+        pending = unacked = 0
+        if store.role is Role.WORKER and roster is not None:
+            coord = _coordinator_entry(roster)
+            cur = outbox.peer_cursors(conn, coord.device_id)
+            pending = outbox.count_pending(conn, store.device_id, max(cur["exported_upto"], cur["acked_upto"]))
+            unacked = outbox.count_pending(conn, store.device_id, cur["acked_upto"]) - pending
+    devices = []
+    if roster is not None:
+        for e in roster.entries:
+            devices.append({"device_id": e.device_id, "role": e.role, "worker_id": e.worker_id,
+                            "fingerprint": e.fingerprint, "revoked_at": e.revoked_at})
+    return {
+        "role": store.role.value,
+        "device_id": store.device_id,
+        "enrolled": state.device_keys is not None and roster is not None,
+        "device_fingerprint": state.device_keys.fingerprint if state.device_keys else None,
+        "root_fingerprint": roster.root_fingerprint if roster else None,
+        "roster_version": state.roster_version,
+        "devices": devices,
+        "pending_changes": pending,
+        "exported_unacknowledged": unacked,
+        "last_import_at": last_in,
+        "last_export_at": last_out,
+        "inbox": inbox,
+        "open_conflicts": int(open_conflicts),
+        "peers": peers,
+    }
+
+
+def record_sync_states(store: Store, tbl: str, row_ids: list[str]) -> dict[str, str]:
+    """Each record's sync state: 'conflict', 'pending' (not exported), 'exported' (not yet
+    acknowledged) or 'synced'. For the TUI's record lists."""
+    if tbl not in SYNC_POLICY:
+        raise ValidationError(f"unknown table {tbl}")
+    out = {r: "synced" for r in row_ids}
+    with store.database.engine.connect() as conn:
+        exported = acked = 0
+        state = _trust(conn)
+        if store.role is Role.WORKER and state.roster_blob:
+            try:
+                coord = _coordinator_entry(state.roster())
+                cur = outbox.peer_cursors(conn, coord.device_id)
+                exported, acked = cur["exported_upto"], cur["acked_upto"]
+            except (BundleError, NotEnrolled):
+                pass
+        for chunk in merge_engine._chunks(list(row_ids)):
+            marks = ",".join("?" * len(chunk))
+            for row_id, top in conn.exec_driver_sql(
+                    f"SELECT row_id, max(seq) FROM change_log WHERE device = ? AND tbl = ? AND row_id IN ({marks}) "
+                    "GROUP BY row_id", (store.device_id, tbl, *chunk)):
+                if top > max(exported, acked):
+                    out[row_id] = "pending"
+                elif top > acked:
+                    out[row_id] = "exported"
+            for (row_id,) in conn.exec_driver_sql(
+                    f"SELECT DISTINCT row_id FROM sync_conflict WHERE status = 'open' AND tbl = ? AND row_id IN ({marks})",
+                    (tbl, *chunk)):
+                out[row_id] = "conflict"
+    return out
+
+
+def value_text(value: Any) -> str:
+    """A stored value for display (msgpack-decoded DB values are plain already)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return str(value)
+
