@@ -103,3 +103,67 @@ def make_contact(s: Session, contact_id: str, client_id: str, worker_id: str) ->
 
 def make_follow_up(s: Session, fid: str, client_id: str, owner: str) -> None:
     s.add(FollowUp(id=fid, client_id=client_id, owner_id=owner, due_on=date(2026, 3, 1)))
+
+
+# --- encrypted stores enrolled with a real coordinator -------------------------------------------
+
+import hashlib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from vipterm.domain import Role  # noqa: E402
+from vipterm.services import sync as sync_service  # noqa: E402
+from vipterm.services.database import Store, create_store  # noqa: E402
+
+PASSPHRASE = "correct horse battery"
+
+
+def new_coordinator(path: Path) -> Store:
+    store, _keys = sync_service.coordinator_init(path, PASSPHRASE, worker_name="Coordinator")
+    return store
+
+
+def new_enrolled_worker(coord: Store, path: Path, name: str = "Worker") -> Store:
+    worker = create_store(path, PASSPHRASE, worker_name=name, role=Role.WORKER)
+    enroll(coord, worker, path.parent)
+    return worker
+
+
+def enroll(coord: Store, worker: Store, folder: Path) -> None:
+    req = sync_service.enroll_request(worker, folder / f"req-{worker.device_id}.vipreq")
+    grant = sync_service.enroll_approve(coord, req.path.read_bytes(), folder / f"grant-{worker.device_id}.vipgrant",
+                                        fingerprint=req.fingerprint)
+    sync_service.enroll_accept(worker, grant.path.read_bytes())
+
+
+def file_state(store: Store) -> tuple[str, str]:
+    """Hashes of the database file and its WAL: byte-for-byte identity."""
+    def digest(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "absent"
+
+    return digest(store.path), digest(Path(str(store.path) + "-wal"))
+
+
+def dump_store(store: Store) -> dict:
+    with store.database.engine.connect() as conn:
+        dump = merge_engine.canonical_dump(conn)
+        for side in ("change_log", "field_version", "sync_peer", "sync_bundle", "sync_inbox", "sync_conflict",
+                     "sync_keys", "sync_state", "meta", "sync_purged", "sync_touch", "sync_sent_client"):
+            dump[side] = [tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {side} ORDER BY 1, 2")]
+    return dump
+
+
+def exchange(coord: Store, workers: list[Store], folder: Path) -> None:
+    """One full round: every laptop exports, the coordinator imports all, returns to every laptop."""
+    folder.mkdir(parents=True, exist_ok=True)
+    up = folder / "up"
+    up.mkdir(exist_ok=True)
+    for w in workers:
+        sync_service.export(w, up)
+    results = sync_service.import_bundles(coord, [up], archive_dir=folder / "archive-up")
+    assert not any(r.refused for r in results), [r.message for r in results]
+    down = folder / "down"
+    down.mkdir(exist_ok=True)
+    for r in sync_service.export(coord, down):
+        target = next(w for w in workers if w.device_id == r.for_device)
+        res = sync_service.import_bundles(target, [r.path])
+        assert not any(x.refused for x in res), [x.message for x in res]

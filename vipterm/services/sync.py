@@ -11,6 +11,7 @@ leaves the database file exactly as it was. See docs/sync.md.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -280,6 +281,7 @@ def enroll_accept(store: Store, grant_data: bytes) -> str:
             raise SyncRefused("the grant enrolls another device, not this laptop", "enrollment-invalid")
         _save_trust(conn, roster=grant.roster_blob, roster_version=roster.version, pinned_root=roster.root_public)
         conn.exec_driver_sql("UPDATE meta SET value = ? WHERE key = 'program_id'", (grant.program_id,))
+    store.identity = dataclasses.replace(store.identity, program_id=grant.program_id)
     return roster.root_fingerprint
 
 
