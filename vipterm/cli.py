@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "vipterm.commands.core",
     "vipterm.commands.app",
     "vipterm.commands.sync",
+    "vipterm.commands.report",
 ]
 
 

@@ -1,0 +1,113 @@
+"""`vipterm report` (the monthly informational report) and `vipterm import-csv` (a program's history).
+
+    vipterm report --month 2022-11 [--format text|csv|json|html] [--out FILE] [--suppress-small] [--staff-names]
+    vipterm import-csv KIND FILE [--dry-run] [--json]
+
+Both only print aggregates or row numbers: never a client's name, alias, birth date, phone or note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from vipterm.commands.common import add_db_argument, emit_json, unlock
+from vipterm.errors import ExitCode, VipError, ValidationError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from vipterm.services.csv_import import KINDS
+    from vipterm.services.report_render import FORMATS
+
+    p = sub.add_parser("report", help="the monthly informational report (aggregates only)",
+                       description="The monthly informational report for a month, computed as of its last day. "
+                                   "Every number is defined in docs/metrics.md.")
+    add_db_argument(p)
+    p.add_argument("--month", required=True, metavar="YYYY-MM", help="the report's month, e.g. 2022-11")
+    p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+    p.add_argument("--suppress-small", action="store_true",
+                   help="show counts of 1–4 people as <5 (and the rates over them); the page says so")
+    p.add_argument("--staff-names", action="store_true",
+                   help="name workers in the contacts-per-worker table (default: Worker 1, 2, …)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("import-csv", help="import a program's history from a spreadsheet (CSV)",
+                       description="Validate every row of a CSV file and import them all, or none. "
+                                   "Columns: docs/import-csv.md; examples: docs/examples/.")
+    add_db_argument(p)
+    p.add_argument("kind", metavar="KIND", help=f"what the file holds: {', '.join(KINDS)}")
+    p.add_argument("file", type=Path, metavar="FILE", help="the CSV file, as a spreadsheet saves it")
+    p.add_argument("--dry-run", action="store_true", help="check every row and report problems; write nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.set_defaults(func=cmd_import_csv)
+
+
+def _write_atomically(path: Path, content: str) -> None:
+    """Temp file in the same folder, fsync, rename: a reader never sees half a report."""
+    path = path.expanduser()
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValidationError(f"the folder {folder} does not exist", field="out")
+    if path.is_dir():
+        raise ValidationError(f"{path} is a folder", field="out")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise VipError(f"cannot write in {folder}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise VipError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def cmd_report(args) -> int:
+    from vipterm.services.report import build_report, parse_month
+    from vipterm.services.report_render import render, render_text
+
+    month = parse_month(args.month)  # a bad month is refused before asking for the passphrase
+    with unlock(args) as store:
+        report = build_report(store, month)
+    options = dict(suppress_small=args.suppress_small, staff_names=args.staff_names)
+    if args.format == "text" and args.out is None:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        width = min(os.get_terminal_size().columns, 110) if sys.stdout.isatty() else 100
+        sys.stdout.write(render_text(report, width=width, color=color, **options))
+        return ExitCode.OK
+    content = render(report, args.format, **options)
+    if args.out is None:
+        sys.stdout.write(content)
+    else:
+        _write_atomically(args.out, content)
+        print(f"wrote the {args.format} report for {report.month_key} to {args.out}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_import_csv(args) -> int:
+    from vipterm.services.csv_import import import_csv, parse_kind
+
+    kind = parse_kind(args.kind)
+    if not args.file.exists():
+        raise ValidationError(f"no file at {args.file}", field="file")
+    with unlock(args) as store:
+        result = import_csv(store, kind, args.file, dry_run=args.dry_run)
+    if args.json:
+        emit_json(result.as_dict())
+    else:
+        for error in result.errors:
+            print(str(error))
+        if result.errors:
+            print(f"{len(result.errors)} problem(s) in {result.rows} row(s); nothing was imported", file=sys.stderr)
+        elif args.dry_run:
+            print(f"{result.rows} {kind} row(s) checked: no problems (dry run: nothing was written)")
+        else:
+            print(f"imported {result.written} {kind} row(s)")
+    return ExitCode.USAGE if result.errors else ExitCode.OK

@@ -1,0 +1,747 @@
+"""The monthly informational report, computed from the program's records.
+
+`build_report(store, month)` returns a `MonthlyReport`: every section of the city's monthly
+report (seed 003) plus the extra sections of issue 5, each a small table of exact numbers.
+`clients_behind(store, month, table, row, column)` returns the pseudonymous clients behind one
+count of it (the TUI's drill-down).
+
+Every number is defined in docs/metrics.md; the SQL here is the executable form of those
+definitions, and the two are kept word for word in step. Rules shared by every section:
+
+* The report for month M is computed **as of the end of M**: no event dated after the last
+  day of M counts, so the November report reads the same when it is run in December or years
+  later, and on any database holding the same records.
+* Only live rows count: a row whose `deleted_at` is set (a tombstone), or that belongs to a
+  tombstoned client or referral, is left out everywhere.
+* Event times (`referral_event.at`, `contact.occurred_at`) are UTC timestamps compared against
+  calendar days; dates (`attempted_on`, `first_service_on`, `occurred_on`, `identified_on`) are
+  the calendar days recorded by the worker.
+
+Each table's counts come from a *membership* query listing `(row, column, counted item,
+client)`; counts are `COUNT(DISTINCT item)` over it, and the drill-down lists the clients of the
+same query, so a count and the clients behind it can never disagree. Nothing here reads the
+identity table: the report is aggregates only, and the drill-down gives pseudonyms.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Mapping
+
+from sqlalchemy import text
+
+from vipterm import domain
+from vipterm.domain import AgeGroup, AreaCommand, ServiceCategory
+from vipterm.errors import NotFound, ValidationError
+from vipterm.services.database import Store
+
+REPORT_FORMAT = "vipterm-monthly-report"
+REPORT_VERSION = 1
+SMALL_CELL_LIMIT = 5  # with --suppress-small, counts of 1–4 are shown as "<5"
+
+ENGAGED_STATUSES = tuple(sorted(s.value for s in domain.ENGAGED_REFERRAL_STATUSES))
+KNOWN_RESULT_STATUSES = ("cancelled", "completed", "failed", "rejected")
+UNSPECIFIED_CATEGORY = "unspecified"
+UNATTRIBUTED_WORKER = ""
+
+
+# --- months -----------------------------------------------------------------------------------
+
+
+def parse_month(text_value: str) -> date:
+    """'2022-11' -> date(2022, 11, 1); a clear one-line error for anything else."""
+    value = (text_value or "").strip()
+    try:
+        year_text, month_text = value.split("-")
+        if len(year_text) != 4 or not 1 <= len(month_text) <= 2:
+            raise ValueError
+        month = date(int(year_text), int(month_text), 1)
+    except ValueError:
+        raise ValidationError(f"the month {value!r} is not in the form YYYY-MM, e.g. 2022-11", field="month") from None
+    if month.year < 2000:
+        raise ValidationError("the month is before 2000", field="month")
+    return month
+
+
+def add_months(first_day: date, months: int) -> date:
+    index = first_day.year * 12 + first_day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_key(first_day: date) -> str:
+    return first_day.strftime("%Y-%m")
+
+
+def month_label(first_day: date, *, short: bool = False) -> str:
+    return first_day.strftime("%b %Y" if short else "%B %Y")
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The calendar windows of the report for month M (each a half-open [start, end))."""
+
+    month: date  # first day of M
+    next_month: date  # first day of M+1: the report counts nothing on or after it
+    prev_month: date  # first day of M−1
+    prev2_month: date  # first day of M−2: also the age summary's month
+    fiscal_year_start: date
+
+    @classmethod
+    def for_month(cls, month: date) -> "Windows":
+        month = month.replace(day=1)
+        return cls(
+            month=month,
+            next_month=add_months(month, 1),
+            prev_month=add_months(month, -1),
+            prev2_month=add_months(month, -2),
+            fiscal_year_start=domain.fiscal_year_start(month),
+        )
+
+    @property
+    def as_of(self) -> date:
+        return self.next_month - timedelta(days=1)
+
+    def params(self) -> dict[str, str]:
+        return {
+            "m0": self.month.isoformat(),
+            "m_next": self.next_month.isoformat(),
+            "m1": self.prev_month.isoformat(),
+            "m2": self.prev2_month.isoformat(),
+            "fy": self.fiscal_year_start.isoformat(),
+            "y1": add_months(self.month, -11).isoformat(),
+            "lo": min(self.prev2_month, self.fiscal_year_start).isoformat(),
+        }
+
+
+# --- the report's shape -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a report table.
+
+    kind: "count" (people or events; suppressible), "rate" (a share 0–1 of two count columns,
+    `of`=(numerator, denominator)), "days" (a median; `of`=(count column of the people it is
+    over,)) or "work" (staff activity, never suppressed).
+    """
+
+    key: str
+    label: str
+    kind: str = "count"
+    of: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    values: Mapping[str, int | float | None]
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    key: str
+    title: str
+    unit: str  # what a count counts: "notifications", "people", "referrals", "contacts"
+    definition: str  # one line; docs/metrics.md has the whole definition
+    columns: tuple[Column, ...]
+    rows: tuple[Row, ...]
+    total: Row | None = None
+
+    def column(self, key: str) -> Column:
+        for col in self.columns:
+            if col.key == key:
+                return col
+        raise KeyError(key)
+
+    def row(self, key: str) -> Row:
+        if self.total is not None and key == self.total.key:
+            return self.total
+        for row in self.rows:
+            if row.key == key:
+                return row
+        raise KeyError(key)
+
+    def all_rows(self) -> tuple[Row, ...]:
+        return self.rows + ((self.total,) if self.total is not None else ())
+
+
+@dataclass(frozen=True)
+class RunningPoint:
+    """The running success rate at the end of one month."""
+
+    month: str  # YYYY-MM
+    notified: int
+    engaged: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.engaged / self.notified if self.notified else None
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    month: date
+    as_of: date
+    fiscal_year_start: date
+    age_summary_month: date
+    first_notification_month: str | None
+    notifications_by_area: ReportTable
+    running_success: tuple[RunningPoint, ...]
+    age_summary: ReportTable
+    services: ReportTable
+    funnel: ReportTable
+    closed_loop: ReportTable
+    time_to_service: ReportTable
+    after_notification: ReportTable
+    contacts_per_worker: ReportTable
+    tables: tuple[ReportTable, ...] = field(default=(), repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "tables", (
+            self.notifications_by_area, self.age_summary, self.services, self.funnel,
+            self.closed_loop, self.time_to_service, self.after_notification, self.contacts_per_worker,
+        ))
+
+    def table(self, key: str) -> ReportTable:
+        if key == RUNNING_KEY:
+            return running_table(self)
+        for table in self.tables:
+            if table.key == key:
+                return table
+        raise NotFound(f"the report has no table {key!r}")
+
+    @property
+    def month_key(self) -> str:
+        return month_key(self.month)
+
+
+RUNNING_KEY = "running_success_rate"
+
+
+def running_table(report: MonthlyReport) -> ReportTable:
+    """The running success rate as a table (for CSV, text and the TUI's drill-down)."""
+    rows = tuple(
+        Row(p.month, month_label(date.fromisoformat(p.month + "-01"), short=True),
+            {"notified": p.notified, "engaged": p.engaged, "rate": p.rate})
+        for p in report.running_success
+    )
+    return ReportTable(
+        key=RUNNING_KEY,
+        title="VIP running success rate",
+        unit="people",
+        definition="Of everyone notified by the end of each month, the share engaged with a service by then.",
+        columns=(Column("notified", "Notified by then"), Column("engaged", "Engaged by then"),
+                 Column("rate", "Success rate", "rate", ("engaged", "notified"))),
+        rows=rows,
+    )
+
+
+# --- SQL: the definitions -------------------------------------------------------------------------
+
+_ENGAGED_SQL = ", ".join(f"'{s}'" for s in ENGAGED_STATUSES)
+_KNOWN_SQL = ", ".join(f"'{s}'" for s in KNOWN_RESULT_STATUSES)
+
+# Facts computed once per report, each in one pass over its table (sequential scans grouped in
+# temporary B-trees, rather than one index probe per row: on an encrypted file every random page
+# read costs a decryption). Everything else is read from these.
+_FACTS = f"""
+event_facts AS MATERIALIZED (
+    -- per referral, from its live status history up to the report's end
+    SELECT e.referral_id,
+        MIN(CASE WHEN e.status IN ({_ENGAGED_SQL}) THEN e.at END) AS connected_at,
+        MIN(CASE WHEN e.status = 'sent' THEN e.at END) AS sent_at,
+        MIN(CASE WHEN e.status = 'completed' THEN e.at END) AS completed_at,
+        MAX(e.status IN ({_KNOWN_SQL})) AS known
+    FROM referral_event e NOT INDEXED
+    WHERE e.deleted_at IS NULL AND e.at < :m_next
+    GROUP BY e.referral_id
+),
+referral_facts AS MATERIALIZED (
+    -- live referrals of live clients, with their provider's service category
+    SELECT r.id, r.client_id, COALESCE(p.category, '{UNSPECIFIED_CATEGORY}') AS category,
+        CASE WHEN r.first_service_on < :m_next THEN r.first_service_on END AS first_service_on,
+        f.connected_at, f.sent_at, f.completed_at, COALESCE(f.known, 0) AS known
+    FROM referral r NOT INDEXED
+    JOIN client c ON c.id = r.client_id AND c.deleted_at IS NULL
+    LEFT JOIN event_facts f ON f.referral_id = r.id
+    LEFT JOIN provider p ON p.id = r.provider_id
+    WHERE r.deleted_at IS NULL
+),
+notification_facts AS MATERIALIZED (
+    -- per client: first custom notification attempt (any outcome) and first delivered one
+    SELECT n.client_id, MIN(n.attempted_on) AS first_attempt,
+        MIN(CASE WHEN n.outcome = 'delivered' THEN n.attempted_on END) AS first_notified
+    FROM notification_attempt n NOT INDEXED
+    WHERE n.deleted_at IS NULL AND n.attempted_on < :m_next
+    GROUP BY n.client_id
+),
+engagement_facts AS MATERIALIZED (
+    SELECT client_id, MIN(connected_at) AS first_engaged, MIN(completed_at) AS first_completed
+    FROM referral_facts GROUP BY client_id
+),
+client_facts AS MATERIALIZED (
+    -- one row per live client identified by the report's end
+    SELECT c.id, c.age_group, c.identified_on, n.first_attempt, n.first_notified,
+        g.first_engaged, g.first_completed
+    FROM client c NOT INDEXED
+    LEFT JOIN notification_facts n ON n.client_id = c.id
+    LEFT JOIN engagement_facts g ON g.client_id = c.id
+    WHERE c.deleted_at IS NULL AND c.identified_on < :m_next
+),
+notified_windows AS MATERIALIZED (
+    -- people by when they were first notified: fiscal year to date, and since the start
+    SELECT 'fytd' AS row_key, id AS client_id, first_notified AS day FROM client_facts
+        WHERE first_notified >= :fy
+    UNION ALL
+    SELECT 'ptd', id, first_notified FROM client_facts WHERE first_notified IS NOT NULL
+)"""
+
+# Each table's membership query yields (row_key, col, item, client_id, days): a cell's count is the
+# number of distinct items in it, and its drill-down lists the distinct clients. `days` is only
+# used by the time-to-service table (its medians). A membership is (its own CTEs, its SELECT);
+# CTE names carry the table's prefix so that every table fits in one statement.
+_MEMBERSHIP: dict[str, tuple[str, str]] = {}
+
+_MEMBERSHIP["notifications_by_area"] = ("""
+notif_delivered AS MATERIALIZED (
+    SELECT n.id AS item, n.client_id, n.area_command AS row_key, n.attempted_on AS day
+    FROM notification_attempt n
+    JOIN client c ON c.id = n.client_id AND c.deleted_at IS NULL
+    WHERE n.deleted_at IS NULL AND n.outcome = 'delivered'
+      AND n.attempted_on >= :lo AND n.attempted_on < :m_next
+)""", """
+    SELECT row_key, 'm' AS col, item, client_id, NULL AS days FROM notif_delivered WHERE day >= :m0
+    UNION ALL SELECT row_key, 'm1', item, client_id, NULL FROM notif_delivered WHERE day >= :m1 AND day < :m0
+    UNION ALL SELECT row_key, 'm2', item, client_id, NULL FROM notif_delivered WHERE day >= :m2 AND day < :m1
+    UNION ALL SELECT row_key, 'fytd', item, client_id, NULL FROM notif_delivered WHERE day >= :fy""")
+
+_MEMBERSHIP["running_success_rate"] = ("", """
+    -- per month: people first notified in it, and people who count as engaged from it on
+    -- (the later of their first notification and their first engagement)
+    SELECT substr(first_notified, 1, 7) AS row_key, 'notified' AS col, id AS item, id AS client_id, NULL AS days
+        FROM client_facts WHERE first_notified IS NOT NULL
+    UNION ALL
+    SELECT substr(MAX(first_notified, first_engaged), 1, 7), 'engaged', id, id, NULL
+        FROM client_facts WHERE first_notified IS NOT NULL AND first_engaged IS NOT NULL""")
+
+_MEMBERSHIP["age_summary"] = ("", """
+    SELECT age_group AS row_key, 'notified' AS col, id AS item, id AS client_id, NULL AS days
+        FROM client_facts WHERE first_notified >= :m2 AND first_notified < :m1
+    UNION ALL
+    SELECT age_group, 'engaged', id, id, NULL
+        FROM client_facts WHERE first_notified >= :m2 AND first_notified < :m1 AND first_engaged IS NOT NULL""")
+
+_MEMBERSHIP["services"] = ("", """
+    -- a referral connects its client to its category when it first reaches an engaged status
+    SELECT category AS row_key, 'm' AS col, client_id AS item, client_id, NULL AS days
+        FROM referral_facts WHERE connected_at >= :m0
+    UNION ALL
+    SELECT category, 'fytd', client_id, client_id, NULL FROM referral_facts WHERE connected_at >= :fy""")
+
+_MEMBERSHIP["funnel"] = ("""
+funnel_stages AS MATERIALIZED (
+    SELECT id, identified_on >= :fy AS in_fy, 'identified' AS row_key FROM client_facts
+    UNION ALL SELECT id, identified_on >= :fy, 'attempted' FROM client_facts
+        WHERE first_attempt IS NOT NULL
+    UNION ALL SELECT id, identified_on >= :fy, 'notified' FROM client_facts
+        WHERE first_notified IS NOT NULL
+    UNION ALL SELECT id, identified_on >= :fy, 'engaged' FROM client_facts
+        WHERE first_notified IS NOT NULL AND first_engaged IS NOT NULL
+    UNION ALL SELECT id, identified_on >= :fy, 'completed' FROM client_facts
+        WHERE first_notified IS NOT NULL AND first_engaged IS NOT NULL AND first_completed IS NOT NULL
+)""", """
+    SELECT row_key, 'fytd' AS col, id AS item, id AS client_id, NULL AS days FROM funnel_stages WHERE in_fy
+    UNION ALL SELECT row_key, 'ptd', id, id, NULL FROM funnel_stages""")
+
+_MEMBERSHIP["closed_loop"] = ("", """
+    SELECT 'fytd' AS row_key, 'sent' AS col, id AS item, client_id, NULL AS days
+        FROM referral_facts WHERE sent_at >= :fy
+    UNION ALL SELECT 'ptd', 'sent', id, client_id, NULL FROM referral_facts WHERE sent_at IS NOT NULL
+    UNION ALL SELECT 'fytd', 'known', id, client_id, NULL FROM referral_facts WHERE sent_at >= :fy AND known
+    UNION ALL SELECT 'ptd', 'known', id, client_id, NULL FROM referral_facts WHERE sent_at IS NOT NULL AND known""")
+
+_MEMBERSHIP["time_to_service"] = ("""
+tts_cohort AS MATERIALIZED (
+    -- people first notified in the fiscal year to date, and in the twelve months ending with M
+    SELECT 'fytd' AS row_key, id AS client_id, first_notified AS day FROM client_facts
+        WHERE first_notified >= :fy
+    UNION ALL
+    SELECT 'last12', id, first_notified FROM client_facts WHERE first_notified >= :y1
+),
+tts_people AS MATERIALIZED (
+    SELECT DISTINCT client_id, day FROM tts_cohort
+),
+tts_contact AS MATERIALIZED (
+    -- each one's first reached contact on or after their first notification day: walk the
+    -- (client, time) index in order and stop at the first match
+    SELECT k.client_id,
+        (SELECT t.occurred_at FROM contact t
+          WHERE t.client_id = k.client_id AND t.occurred_at >= k.day AND t.occurred_at < :m_next
+            AND t.deleted_at IS NULL AND t.outcome = 'reached'
+          ORDER BY t.occurred_at LIMIT 1) AS first_contact
+    FROM tts_people k
+),
+tts_service AS MATERIALIZED (
+    -- and their first service (a referral's first-service date) on or after that day
+    SELECT k.client_id, MIN(r.first_service_on) AS first_service
+    FROM tts_people k JOIN referral_facts r ON r.client_id = k.client_id AND r.first_service_on >= k.day
+    GROUP BY k.client_id
+),
+tts_days AS MATERIALIZED (
+    SELECT w.row_key, w.client_id,
+        CAST(julianday(date(c.first_contact)) - julianday(w.day) AS INTEGER) AS to_contact,
+        CAST(julianday(s.first_service) - julianday(w.day) AS INTEGER) AS to_service
+    FROM tts_cohort w
+    JOIN tts_contact c ON c.client_id = w.client_id
+    LEFT JOIN tts_service s ON s.client_id = w.client_id
+)""", """
+    SELECT row_key, 'notified' AS col, client_id AS item, client_id, NULL AS days FROM tts_days
+    UNION ALL SELECT row_key, 'contact_n', client_id, client_id, to_contact FROM tts_days
+        WHERE to_contact IS NOT NULL
+    UNION ALL SELECT row_key, 'service_n', client_id, client_id, to_service FROM tts_days
+        WHERE to_service IS NOT NULL""")
+
+_MEMBERSHIP["after_notification"] = ("""
+after_later AS MATERIALIZED (
+    -- re-arrests and re-victimizations dated after the first notification day, by the report's end
+    SELECT DISTINCT w.row_key, w.client_id, o.kind
+    FROM outcome o NOT INDEXED JOIN notified_windows w ON w.client_id = o.client_id
+    WHERE o.deleted_at IS NULL AND o.kind IN ('re_arrest', 're_victimization')
+      AND o.occurred_on > w.day AND o.occurred_on < :m_next
+)""", """
+    SELECT row_key, 'notified' AS col, client_id AS item, client_id, NULL AS days FROM notified_windows
+    UNION ALL SELECT row_key, kind, client_id, client_id, NULL FROM after_later""")
+
+_MEMBERSHIP["contacts_per_worker"] = (f"""
+work_contacts AS MATERIALIZED (
+    -- through the (client, time) index: one short range per client, not a whole-table scan
+    SELECT t.id, t.client_id, COALESCE(t.worker_id, '{UNATTRIBUTED_WORKER}') AS row_key, t.outcome
+    FROM client c CROSS JOIN contact t
+      ON t.client_id = c.id AND t.occurred_at >= :m0 AND t.occurred_at < :m_next
+    WHERE c.deleted_at IS NULL AND t.deleted_at IS NULL
+)""", """
+    SELECT row_key, 'contacts' AS col, id AS item, client_id, NULL AS days FROM work_contacts
+    UNION ALL SELECT row_key, 'reached', id, client_id, NULL FROM work_contacts WHERE outcome = 'reached'
+    UNION ALL SELECT row_key, 'clients', client_id, client_id, NULL FROM work_contacts""")
+
+
+def _statement(ctes: list[str], final: str) -> str:
+    """WITH <the facts>, <ctes> <final>."""
+    return "WITH " + ",".join([_FACTS, *(c for c in ctes if c)]) + "\n" + final
+
+
+def _members_query(key: str, outer: str) -> str:
+    """One table's membership as the CTE `members`, then `outer` over it."""
+    ctes, select = _MEMBERSHIP[key]
+    return _statement([ctes, f"\nmembers AS MATERIALIZED ({select})"], outer)
+
+
+def _all_counts(session, params: dict) -> dict[str, tuple[dict, dict]]:
+    """Every table's {(row, col): count} and {col: count over all rows}, in one statement.
+
+    Cells of the time-to-service table are keyed (row, col, days): a histogram for the medians.
+    """
+    ctes, counts = [], []
+    for key, (own_ctes, select) in _MEMBERSHIP.items():
+        ctes += [own_ctes, f"\nm_{key} AS MATERIALIZED ({select})"]
+        counts.append(f"SELECT '{key}', row_key, col, days, COUNT(DISTINCT item) FROM m_{key} "
+                      "GROUP BY row_key, col, days")
+        counts.append(f"SELECT '{key}', NULL, col, NULL, COUNT(DISTINCT item) FROM m_{key} GROUP BY col")
+    result: dict[str, tuple[dict, dict]] = {key: ({}, {}) for key in _MEMBERSHIP}
+    for key, row_key, col, days, n in session.execute(text(_statement(ctes, "\nUNION ALL\n".join(counts))), params):
+        cells, totals = result[key]
+        if row_key is None:
+            totals[col] = n
+        elif days is not None:
+            cells[(row_key, col, days)] = n
+            cells[(row_key, col)] = cells.get((row_key, col), 0) + n
+        else:
+            cells[(row_key, col)] = cells.get((row_key, col), 0) + n
+    return result
+
+
+# --- building the report ------------------------------------------------------------------------
+
+_NOTIFICATION_COLUMNS = ("m", "m1", "m2", "fytd")
+
+
+def _values(cells: dict, row_key: str, columns, default=0) -> dict:
+    return {c: cells.get((row_key, c), default) for c in columns}
+
+
+def _rate(num: int | None, den: int | None) -> float | None:
+    return num / den if num is not None and den else None
+
+
+def build_report(store: Store, month: date | str) -> MonthlyReport:
+    """Every section of the monthly report for `month` (a first-of-month date or 'YYYY-MM')."""
+    if isinstance(month, str):
+        month = parse_month(month)
+    w = Windows.for_month(month)
+    params = w.params()
+    with store.read() as session:
+        counts = _all_counts(session, params)
+        workers = session.execute(text(
+            "SELECT id, display_name, active, deleted_at FROM worker ORDER BY display_name, id"
+        )).all()
+
+    notif_cells, notif_totals = counts["notifications_by_area"]
+    age_cells, age_totals = counts["age_summary"]
+    svc_cells, svc_totals = counts["services"]
+    funnel_cells, _ = counts["funnel"]
+    loop_cells, _ = counts["closed_loop"]
+    after_cells, _ = counts["after_notification"]
+    worker_cells, worker_totals = counts["contacts_per_worker"]
+    days_cells, _ = counts["time_to_service"]
+    running_cells, _ = counts["running_success_rate"]
+
+    m_label = w.month.strftime("%b").upper()
+    notifications = ReportTable(
+        key="notifications_by_area",
+        title="Custom notifications by area command",
+        unit="notifications",
+        definition="Custom notifications delivered (attempts with outcome delivered), by the attempt's area command "
+                   "and the month of the attempt; FYTD from 1 July.",
+        columns=(
+            Column("m", m_label),
+            Column("m1", w.prev_month.strftime("%b").upper()),
+            Column("m2", w.prev2_month.strftime("%b").upper()),
+            Column("fytd", "FYTD"),
+        ),
+        rows=tuple(Row(a.value, a.label, _values(notif_cells, a.value, _NOTIFICATION_COLUMNS)) for a in AreaCommand),
+        total=Row("total", "Total", {c: notif_totals.get(c, 0) for c in _NOTIFICATION_COLUMNS}),
+    )
+
+    def age_row(key, label, cells):
+        notified, engaged = cells.get("notified", 0), cells.get("engaged", 0)
+        return Row(key, label, {"notified": notified, "engaged": engaged, "rate": _rate(engaged, notified)})
+
+    age_summary = ReportTable(
+        key="age_summary",
+        title=f"{w.prev2_month.strftime('%B').capitalize()} summary by age group",
+        unit="people",
+        definition=f"People first notified in {month_label(w.prev2_month)} (two months back, so outcomes have time), "
+                   f"and those of them engaged with a service by {w.as_of.isoformat()}.",
+        columns=(Column("notified", "Notified"), Column("engaged", "Engaged"),
+                 Column("rate", "Success rate", "rate", ("engaged", "notified"))),
+        rows=tuple(age_row(g.value, g.label, {c: age_cells.get((g.value, c), 0) for c in ("notified", "engaged")})
+                   for g in AgeGroup),
+        total=age_row("total", "Total", age_totals),
+    )
+
+    service_rows = [Row(c.value, c.label, _values(svc_cells, c.value, ("m", "fytd"))) for c in ServiceCategory]
+    service_rows.append(Row(UNSPECIFIED_CATEGORY, "no provider recorded",
+                            _values(svc_cells, UNSPECIFIED_CATEGORY, ("m", "fytd"))))
+    services = ReportTable(
+        key="services",
+        title="Services connected to",
+        unit="people",
+        definition="People with a referral, in the provider's service category, that first reached accepted, "
+                   "in progress or completed in the window.",
+        columns=(Column("m", m_label), Column("fytd", "FYTD")),
+        rows=tuple(service_rows),
+        total=Row("total", "Any service (people)", {c: svc_totals.get(c, 0) for c in ("m", "fytd")}),
+    )
+
+    funnel_labels = (("identified", "Identified"), ("attempted", "Notification attempted"),
+                     ("notified", "Notified"), ("engaged", "Engaged with a service"),
+                     ("completed", "Completed a referral"))
+    funnel = ReportTable(
+        key="funnel",
+        title="Program funnel",
+        unit="people",
+        definition="People identified in the window, and how far each got by the end of the month; "
+                   "each stage is a subset of the one before.",
+        columns=(Column("fytd", "Identified FYTD"), Column("ptd", "Since the start")),
+        rows=tuple(Row(k, label, _values(funnel_cells, k, ("fytd", "ptd"))) for k, label in funnel_labels),
+    )
+
+    def loop_row(key, label):
+        sent, known = loop_cells.get((key, "sent"), 0), loop_cells.get((key, "known"), 0)
+        return Row(key, label, {"sent": sent, "known": known, "rate": _rate(known, sent)})
+
+    closed_loop = ReportTable(
+        key="closed_loop",
+        title="Referral closed-loop rate",
+        unit="referrals",
+        definition="Referrals sent in the window, and those whose result was known by the end of the month "
+                   "(completed, failed, rejected or cancelled).",
+        columns=(Column("sent", "Referrals sent"), Column("known", "Result known"),
+                 Column("rate", "Closed-loop rate", "rate", ("known", "sent"))),
+        rows=(loop_row("fytd", "Sent FYTD"), loop_row("ptd", "Sent since the start")),
+    )
+
+    def days_row(key, label):
+        return Row(key, label, {
+            "notified": days_cells.get((key, "notified"), 0),
+            "contact_n": days_cells.get((key, "contact_n"), 0),
+            "contact_days": _median(days_cells, key, "contact_n"),
+            "service_n": days_cells.get((key, "service_n"), 0),
+            "service_days": _median(days_cells, key, "service_n"),
+        })
+
+    time_to_service = ReportTable(
+        key="time_to_service",
+        title="Days from notification to first contact and first service",
+        unit="people",
+        definition="Median days from a person's first delivered notification to their first reached contact "
+                   "and to their first service, over those who had one by the end of the month.",
+        columns=(Column("notified", "Notified"),
+                 Column("contact_n", "Reached"), Column("contact_days", "Median days to contact", "days", ("contact_n",)),
+                 Column("service_n", "Served"), Column("service_days", "Median days to service", "days", ("service_n",))),
+        rows=(days_row("fytd", "Notified FYTD"), days_row("last12", "Notified in the last 12 months")),
+    )
+
+    def after_row(key, label):
+        n = after_cells.get((key, "notified"), 0)
+        arrested = after_cells.get((key, "re_arrest"), 0)
+        victimized = after_cells.get((key, "re_victimization"), 0)
+        return Row(key, label, {"notified": n, "re_arrest": arrested, "re_arrest_rate": _rate(arrested, n),
+                                "re_victimization": victimized, "re_victimization_rate": _rate(victimized, n)})
+
+    after_notification = ReportTable(
+        key="after_notification",
+        title="Re-arrest and re-victimization after notification",
+        unit="people",
+        definition="Of the people first notified in the window, those with a re-arrest (or a re-victimization) "
+                   "recorded after their notification day and by the end of the month.",
+        columns=(Column("notified", "Notified"),
+                 Column("re_arrest", "Re-arrested"), Column("re_arrest_rate", "%", "rate", ("re_arrest", "notified")),
+                 Column("re_victimization", "Re-victimized"),
+                 Column("re_victimization_rate", "%", "rate", ("re_victimization", "notified"))),
+        rows=(after_row("fytd", "Notified FYTD"), after_row("ptd", "Notified since the start")),
+    )
+
+    worker_rows = []
+    seen = set()
+    for worker_id, name, active, deleted_at in workers:
+        has_contacts = (worker_id, "contacts") in worker_cells
+        if not has_contacts and (deleted_at is not None or not active):
+            continue
+        seen.add(worker_id)
+        worker_rows.append(Row(worker_id, name, _values(worker_cells, worker_id, ("contacts", "reached", "clients"))))
+    orphan_keys = sorted({row_key for row_key, _ in worker_cells} - seen)
+    for row_key in orphan_keys:  # contacts by no worker, or by a worker row not (yet) on this database
+        worker_rows.append(Row(row_key, "not recorded" if row_key == UNATTRIBUTED_WORKER else "unknown worker",
+                               _values(worker_cells, row_key, ("contacts", "reached", "clients"))))
+    contacts_per_worker = ReportTable(
+        key="contacts_per_worker",
+        title="Contacts per worker",
+        unit="contacts",
+        definition="Contacts logged in the month (any outcome), those that reached the client, and the distinct "
+                   "clients contacted, by the worker who logged them.",
+        columns=(Column("contacts", "Contacts", "work"), Column("reached", "Reached", "work"),
+                 Column("clients", "Clients", "work")),
+        rows=tuple(worker_rows),
+        total=Row("total", "All workers", {c: worker_totals.get(c, 0) for c in ("contacts", "reached", "clients")}),
+    )
+
+    running = _running_points(running_cells, w)
+    return MonthlyReport(
+        month=w.month,
+        as_of=w.as_of,
+        fiscal_year_start=w.fiscal_year_start,
+        age_summary_month=w.prev2_month,
+        first_notification_month=running[0].month if running else None,
+        notifications_by_area=notifications,
+        running_success=running,
+        age_summary=age_summary,
+        services=services,
+        funnel=funnel,
+        closed_loop=closed_loop,
+        time_to_service=time_to_service,
+        after_notification=after_notification,
+        contacts_per_worker=contacts_per_worker,
+    )
+
+
+def _median(cells: dict, row_key: str, col: str) -> float | None:
+    """The median of one cell's histogram of days ({(row, col, days): people})."""
+    values: list[int] = []
+    for key, n in sorted(cells.items(), key=lambda item: item[0][2] if len(item[0]) == 3 else -1):
+        if len(key) == 3 and key[0] == row_key and key[1] == col:
+            values += [key[2]] * n
+    return statistics.median(values) if values else None
+
+
+def _running_points(cells: dict, w: Windows) -> tuple[RunningPoint, ...]:
+    """Cumulate the monthly increments from the first notification month to the report month."""
+    notified_in = {r: n for (r, c), n in cells.items() if c == "notified"}
+    engaged_in = {r: n for (r, c), n in cells.items() if c == "engaged"}
+    if not notified_in:
+        return ()
+    current = date.fromisoformat(min(notified_in) + "-01")
+    points = []
+    notified = engaged = 0
+    while current <= w.month:
+        key = month_key(current)
+        notified += notified_in.get(key, 0)
+        engaged += engaged_in.get(key, 0)
+        points.append(RunningPoint(key, notified, engaged))
+        current = add_months(current, 1)
+    return tuple(points)
+
+
+# --- drill-down -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrillClient:
+    """A client behind a count: pseudonym and report attributes, never identity."""
+
+    client_id: str
+    pseudonym: str
+    age_group: str
+    area_command: str
+    status: str
+
+
+def clients_behind(store: Store, month: date | str, table_key: str, row_key: str, column_key: str) -> list[DrillClient]:
+    """The clients counted in one cell of the report (for the total row: in any row).
+
+    For a rate, the clients of its numerator; for a median, the people it is taken over.
+    """
+    if isinstance(month, str):
+        month = parse_month(month)
+    w = Windows.for_month(month)
+    if table_key not in _MEMBERSHIP:
+        raise NotFound(f"the report has no table {table_key!r}")
+    column_key = _numerator(table_key, column_key)
+    if table_key == RUNNING_KEY:
+        # Cumulative: everyone counted in this month or an earlier one.
+        where = "col = :col AND row_key <= :row_key"
+    elif row_key == "total":
+        where = "col = :col"
+    else:
+        where = "col = :col AND row_key = :row_key"
+    params = dict(w.params(), row_key=row_key, col=column_key)
+    with store.read() as session:
+        query = _members_query(table_key, f"SELECT DISTINCT client_id FROM members WHERE {where}")
+        ids = [r[0] for r in session.execute(text(query), params)]
+        return _drill_clients(session, ids)
+
+
+def _numerator(table_key: str, column_key: str) -> str:
+    rates = {"rate": {"age_summary": "engaged", "closed_loop": "known", RUNNING_KEY: "engaged"},
+             "contact_days": {"time_to_service": "contact_n"}, "service_days": {"time_to_service": "service_n"},
+             "re_arrest_rate": {"after_notification": "re_arrest"},
+             "re_victimization_rate": {"after_notification": "re_victimization"}}
+    return rates.get(column_key, {}).get(table_key, column_key)
+
+
+def _drill_clients(session, ids: list[str]) -> list[DrillClient]:
+    if not ids:
+        return []
+    found = []
+    # Chunks keep under SQLite's bound-parameter limit at a coordinator's 20k clients.
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ", ".join(f":id{n}" for n in range(len(chunk)))
+        found += session.execute(
+            text(f"SELECT id, pseudonym, age_group, area_command, status FROM client WHERE id IN ({marks})"),
+            {f"id{n}": cid for n, cid in enumerate(chunk)},
+        ).all()
+    return sorted((DrillClient(*r) for r in found), key=lambda d: (d.pseudonym, d.client_id))
