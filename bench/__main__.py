@@ -29,6 +29,8 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write this run's figures as JSON to FILE")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where generated databases are kept")
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md as it is")
+    parser.add_argument("--render", action="store_true",
+                        help="run nothing: re-render RESULTS.md from bench/results.json and bench/FINDINGS.md")
     return parser
 
 
@@ -56,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in args.scenarios if s not in scenarios]
     if unknown:
         parser.error(f"unknown scenario {unknown[0]!r}; choose from {', '.join(scenarios)}")
+    if args.render:
+        document = json.loads(results.RESULTS_JSON.read_text("utf-8"))
+        results.RESULTS_MD.write_text(results.render(document, list(scenarios)), "utf-8")
+        return 0
     names = args.scenarios or list(scenarios)
     profile = PROFILES[args.profile]
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
