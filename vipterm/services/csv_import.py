@@ -341,6 +341,7 @@ class _Context:
                 select(Provider.id, Provider.name, Provider.category).where(Provider.deleted_at.is_(None))
             ):
                 self.providers.setdefault(name.strip().lower(), (pid, category))
+        self.planned_providers: dict[str, tuple[None, str]] = {}
         self.new_providers: dict[str, Provider] = {}
 
     def client(self, row: _Row) -> tuple[str, str] | None:
@@ -476,8 +477,11 @@ def _build_referral(ctx: _Context, row: _Row, seen):
 
     provider_id = None
     if provider_name:
-        known = ctx.providers.get(provider_name.lower())
-        if known is not None:
+        known = ctx.providers.get(provider_name.lower()) or ctx.planned_providers.get(provider_name.lower())
+        if known is None and category is not None:
+            # Added to the directory by this import; later rows may name it without a category.
+            ctx.planned_providers[provider_name.lower()] = (None, category.value)
+        elif known is not None:
             provider_id = known[0]
             if category is not None and category.value != known[1]:
                 row.error("category", f"the provider {provider_name!r} is in the directory as {known[1]}")
@@ -533,7 +537,7 @@ def _build_referral(ctx: _Context, row: _Row, seen):
             key = provider_name.lower()
             provider = ctx.new_providers.get(key)
             if provider is None:
-                provider = Provider(name=provider_name, category=category.value)
+                provider = Provider(name=provider_name, category=ctx.planned_providers[key][1])
                 session.add(provider)
                 ctx.new_providers[key] = provider
             provider_id = provider.id
