@@ -306,7 +306,7 @@ class VipApp(App[int]):
 
         self.push_screen(ConfirmModal("A form has unsaved input. Quit and lose it?"), answered)
 
-    def open_optional(self, key: str) -> None:
+    def action_open_optional(self, key: str) -> None:
         """Open the sync, conflicts or report screen if this build has it."""
         module_name, class_name, what = OPTIONAL_SCREENS[key]
         if self.store is None:
@@ -325,6 +325,8 @@ class VipApp(App[int]):
             self.notify(f"{what} is not available in this version", severity="warning")
             return
         self.push_screen(screen_class(self.store))
+
+    open_optional = action_open_optional
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         from vipterm.tui.commands import system_commands
