@@ -244,36 +244,37 @@ _CSS = """
 * { box-sizing: border-box; }
 body { font-family: "Helvetica Neue", Arial, "Liberation Sans", sans-serif; color: #1b2430; margin: 0;
        font-size: 10pt; line-height: 1.35; background: #fff; }
-.page { max-width: 7.3in; margin: 0 auto; padding: 0.3in 0; }
-header.masthead { border-bottom: 4px solid #0b3d62; padding-bottom: 8px; margin-bottom: 12px; display: flex;
+.page { max-width: 7.3in; margin: 0 auto; }
+header.masthead { border-bottom: 4px solid #0b3d62; padding-bottom: 6px; margin-bottom: 8px; display: flex;
                   justify-content: space-between; align-items: flex-end; }
 .masthead .program { font-size: 10pt; letter-spacing: .18em; text-transform: uppercase; color: #0b3d62;
                      font-weight: 700; }
-.masthead h1 { font-size: 20pt; margin: 2px 0 0; letter-spacing: .02em; text-transform: uppercase; }
+.masthead h1 { font-size: 18pt; margin: 2px 0 0; letter-spacing: .02em; text-transform: uppercase; }
 .masthead .month { font-size: 15pt; font-weight: 700; color: #c0392b; text-align: right; text-transform: uppercase; }
 .masthead .asof { font-size: 8pt; color: #5b6675; text-align: right; }
-.intro { display: grid; grid-template-columns: 1fr 1fr; gap: 6px 18px; font-size: 8.6pt; color: #333;
-         margin-bottom: 10px; }
+.intro { display: grid; grid-template-columns: 1fr 1fr; gap: 4px 18px; font-size: 8.2pt; color: #333;
+         margin-bottom: 8px; }
 .intro h3 { font-size: 8.6pt; margin: 0; color: #0b3d62; text-transform: uppercase; letter-spacing: .06em; }
 .intro p { margin: 0 0 4px; }
-.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 12px 18px; }
+.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 9px 18px; }
 section { break-inside: avoid; page-break-inside: avoid; }
 section.wide { grid-column: 1 / -1; }
-h2 { font-size: 10.5pt; text-transform: uppercase; letter-spacing: .08em; color: #fff; background: #0b3d62;
-     padding: 3px 8px; margin: 0 0 6px; }
-table { border-collapse: collapse; width: 100%; font-size: 9pt; font-variant-numeric: tabular-nums; }
-th, td { padding: 2px 6px; border-bottom: 1px solid #dde3ea; }
+section.compact table { font-size: 8pt; }
+h2 { font-size: 10pt; text-transform: uppercase; letter-spacing: .08em; color: #fff; background: #0b3d62;
+     padding: 2px 8px; margin: 0 0 4px; }
+table { border-collapse: collapse; width: 100%; font-size: 8.6pt; font-variant-numeric: tabular-nums; }
+th, td { padding: 1px 6px; border-bottom: 1px solid #dde3ea; }
 th { text-align: right; font-size: 8pt; text-transform: uppercase; color: #0b3d62; border-bottom: 2px solid #0b3d62; }
 th:first-child, td:first-child { text-align: left; }
 td { text-align: right; }
 tr.total td { font-weight: 700; border-top: 2px solid #0b3d62; border-bottom: none; }
 td.hl, th.hl { background: #eef4f9; }
-p.def { font-size: 7.6pt; color: #5b6675; margin: 4px 0 0; }
-.big { font-size: 26pt; font-weight: 700; color: #0b3d62; line-height: 1; }
+p.def { font-size: 7.4pt; color: #5b6675; margin: 3px 0 0; line-height: 1.25; }
+.big { font-size: 20pt; font-weight: 700; color: #0b3d62; line-height: 1; }
 .big small { font-size: 9pt; font-weight: 400; color: #5b6675; }
 svg text { font-family: inherit; }
 .pagebreak { break-before: page; page-break-before: always; }
-footer { margin-top: 12px; border-top: 1px solid #c9d2dc; padding-top: 6px; font-size: 7.6pt; color: #5b6675; }
+footer { margin-top: 10px; border-top: 1px solid #c9d2dc; padding-top: 6px; font-size: 7.6pt; color: #5b6675; }
 .note { font-size: 8pt; background: #fff7e0; border-left: 3px solid #e0a800; padding: 4px 8px; margin: 8px 0; }
 @media screen { body { background: #e9edf1; } .page { background: #fff; padding: 0.45in 0.55in;
                 margin: 16px auto; box-shadow: 0 1px 6px rgba(0,0,0,.15); } }
@@ -307,14 +308,15 @@ def _html_table(table: ReportTable, suppress_small: bool, highlight: str | None 
                         f"{_esc(cell_text(table, row, c.key, suppress_small))}</td>" for c in table.columns)
         lines.append(f"<tr{cls}><td>{_esc(row.label)}</td>{cells}</tr>")
     lines.append("</tbody></table>")
-    lines.append(f'<p class="def">{_esc(table.definition)}</p>')
+    if table.definition:
+        lines.append(f'<p class="def">{_esc(table.definition)}</p>')
     return "".join(lines)
 
 
 def _running_svg(report: MonthlyReport, suppress_small: bool) -> str:
     """A line chart of the running success rate, 0–100%, one point per month."""
     table = running_table(report)
-    width, height, left, right, top, bottom = 640, 200, 38, 12, 10, 26
+    width, height, left, right, top, bottom = 640, 128, 38, 12, 6, 20
     plot_w, plot_h = width - left - right, height - top - bottom
     rows = table.rows
     n = max(len(rows) - 1, 1)
@@ -350,7 +352,7 @@ def _running_svg(report: MonthlyReport, suppress_small: bool) -> str:
     return "".join(parts)
 
 
-def _bars_svg(labels_values: list[tuple[str, float | None, str]], *, width: int = 320, bar: int = 13,
+def _bars_svg(labels_values: list[tuple[str, float | None, str]], *, width: int = 320, bar: int = 11,
               maximum: float | None = None) -> str:
     """Horizontal bars: (label, value, text shown at the bar's end)."""
     gap, label_w = 4, 130
@@ -379,6 +381,30 @@ def _funnel_svg(report: MonthlyReport, suppress_small: bool) -> str:
     return _bars_svg(items, width=320)
 
 
+MAX_WORKER_ROWS = 16
+
+
+def _workers_html(table: ReportTable, suppress_small: bool) -> str:
+    """Per worker for a small team; for a large one, how the month's contacts spread over workers."""
+    if len(table.rows) <= MAX_WORKER_ROWS:
+        return _html_table(table, suppress_small)
+    counts = sorted(r.values.get("contacts") or 0 for r in table.rows)
+    total = table.total.values if table.total is not None else {}
+    middle = counts[len(counts) // 2] if len(counts) % 2 else (counts[len(counts) // 2 - 1] + counts[len(counts) // 2]) / 2
+    summary = ReportTable(
+        key=table.key, title=table.title, unit=table.unit,
+        definition=table.definition + f" {len(counts)} workers: the CSV and JSON outputs list each one.",
+        columns=(table.columns[0],),
+        rows=(Row("workers", "Workers", {"contacts": len(counts)}),
+              Row("with", "Workers with a contact", {"contacts": sum(1 for c in counts if c)}),
+              Row("median", "Contacts per worker (median)", {"contacts": middle}),
+              Row("max", "Most by one worker", {"contacts": counts[-1]}),
+              Row("total", "All contacts", {"contacts": total.get("contacts", 0)}),
+              Row("reached", "Contacts that reached the client", {"contacts": total.get("reached", 0)})),
+    )
+    return _html_table(summary, suppress_small)
+
+
 def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_names: bool = False) -> str:
     """One self-contained page: inline CSS and SVG, no script, no network resource."""
     report = prepare(report, staff_names=staff_names)
@@ -395,18 +421,12 @@ def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_na
         headline = '<div class="big">—<small> no notifications delivered yet</small></div>'
 
     age = report.age_summary
-    age_bars = []
-    for row in _shown_rows(age):
-        hidden = suppressed_columns(age, row, suppress_small)
-        rate = None if "rate" in hidden else row.values["rate"]
-        age_bars.append((row.label, rate, cell_text(age, row, "rate", suppress_small)))
 
     services = report.services
-    svc_bars = []
-    for row in _shown_rows(services):
-        hidden = suppressed_columns(services, row, suppress_small)
-        svc_bars.append((row.label, None if "fytd" in hidden else row.values["fytd"],
-                         cell_text(services, row, "fytd", suppress_small)))
+    shown_services = _shown_rows(services)
+    half = (len(shown_services) + 1) // 2
+    left = replace(services, rows=shown_services[:half], total=None, definition="")
+    right = replace(services, rows=shown_services[half:])
 
     suppress_note = (f'<p class="note">Small numbers are suppressed: counts of 1 to {SMALL_CELL_LIMIT - 1} people '
                      f"are shown as “{SUPPRESSED_TEXT}”, with the rates and medians over them.</p>"
@@ -432,12 +452,11 @@ def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_na
 <div class="grid">
 <section class="wide"><h2>VIP running success rate</h2>{headline}{_running_svg(report, suppress_small)}
 <p class="def">{_esc(running_rows.definition)}</p></section>
-<section><h2>{_esc(age.title)}</h2>{_html_table(age, suppress_small, "rate")}
-{_bars_svg(age_bars, maximum=1.0)}</section>
+<section><h2>{_esc(age.title)}</h2>{_html_table(age, suppress_small, "rate")}</section>
 <section><h2>Custom notifications</h2>{_html_table(report.notifications_by_area, suppress_small, "m")}</section>
-<section class="wide"><h2>Services connected to</h2>
-<div class="grid"><div>{_html_table(services, suppress_small, "m")}</div>
-<div>{_bars_svg(svc_bars)}<p class="def">People connected in the fiscal year to date, by service category.</p></div></div>
+<section class="wide compact"><h2>Services connected to</h2>
+<div class="grid"><div>{_html_table(left, suppress_small, "m")}</div>
+<div>{_html_table(right, suppress_small, "m")}</div></div>
 </section>
 </div>
 <div class="pagebreak"></div>
@@ -454,7 +473,7 @@ def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_na
 <section class="wide"><h2>{_esc(report.after_notification.title)}</h2>
 {_html_table(report.after_notification, suppress_small)}</section>
 <section class="wide"><h2>{_esc(report.contacts_per_worker.title)} — {_esc(month)}</h2>
-{_html_table(report.contacts_per_worker, suppress_small)}</section>
+{_workers_html(report.contacts_per_worker, suppress_small)}</section>
 </div>
 <footer>Every number on this page is computed from the program's records as of the last day of the month, with the
 definitions published with the program's software (docs/metrics.md). Aggregates only: this page holds no name,
