@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -136,10 +137,11 @@ def parse_date(text_value: str) -> date:
 
 def parse_datetime(text_value: str) -> datetime:
     value = " ".join(text_value.strip().replace("T", " ").split())
-    try:
-        return datetime.fromisoformat(value).replace(tzinfo=None)
-    except ValueError:
-        pass
+    if ":" in value:
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=None)
+        except ValueError:
+            pass
     for date_fmt in DATE_FORMATS:
         for time_fmt in TIME_FORMATS:
             try:
@@ -152,6 +154,19 @@ def parse_datetime(text_value: str) -> datetime:
         except ValueError:
             continue
     raise ValueError("use YYYY-MM-DD HH:MM, MM/DD/YYYY HH:MM or a date alone")
+
+
+def _normalise_word(text_value: str) -> str:
+    return re.sub(r"[\s\-/_.]+", "_", text_value.strip().lower()).strip("_")
+
+
+def match_enum(enum_cls, text_value: str):
+    """A member by value or label, ignoring case, spaces, hyphens and slashes; ValueError if none."""
+    wanted = _normalise_word(text_value)
+    for member in enum_cls:
+        if wanted in (_normalise_word(member.value), _normalise_word(member.label)):
+            return member
+    raise ValueError(text_value)
 
 
 class _Row:
@@ -183,7 +198,7 @@ class _Row:
                 self.error(column, f"is empty; accepted: {', '.join(m.value for m in enum_cls)}")
             return default
         try:
-            return enum_cls.parse(value)
+            return match_enum(enum_cls, value)
         except ValueError:
             shown = "the value" if column in IDENTIFYING else repr(value)
             self.error(column, f"{shown} is not one of: {', '.join(m.value for m in enum_cls)}")
@@ -201,7 +216,7 @@ class _Row:
 
     def _one(self, column, enum_cls, part):
         try:
-            return enum_cls.parse(part)
+            return match_enum(enum_cls, part)
         except ValueError:
             self.error(column, f"{part.strip()!r} is not one of: {', '.join(m.value for m in enum_cls)}")
             return None
