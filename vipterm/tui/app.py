@@ -54,10 +54,10 @@ class VipApp(App[int]):
     TITLE = "vipterm"
     COMMANDS = App.COMMANDS | {ClientCommands}
     BINDINGS = [
-        Binding("ctrl+q", "quit", "quit", id="quit", priority=True),
-        Binding("ctrl+l", "lock", "lock", id="lock", priority=True),
+        Binding("ctrl+q", "quit", "quit", id="quit", priority=True, show=False),
         Binding("question_mark", "help", "help", id="help"),
-        Binding("ctrl+backslash,f2", "toggle_mask", "mask", id="mask", priority=True),
+        Binding("ctrl+l", "lock", "lock", id="lock", priority=True),
+        Binding("ctrl+backslash,f2", "toggle_mask", "mask names", id="mask", priority=True, show=False),
         Binding("ctrl+t", "cycle_theme", "theme", id="theme", show=False, priority=True),
     ]
 

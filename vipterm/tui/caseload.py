@@ -37,7 +37,7 @@ class CaseloadTable(DataTable):
 class CaseloadScreen(WorkerErrors, Screen):
     BINDINGS = [
         Binding("slash", "focus_filter", "filter", id="filter"),
-        Binding("enter", "open_client", "open", id="open"),
+        Binding("enter", "open_client", "open", id="open", show=False),
         Binding("l", "log_contact", "log", id="log_contact"),
         Binding("n", "new_client", "new", id="new_client"),
         Binding("u", "notification", "notify", id="notification"),
@@ -70,7 +70,7 @@ class CaseloadScreen(WorkerErrors, Screen):
         yield field
         yield CaseloadTable(id="caseload-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="caseload-preview", markup=False)
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._set_columns(self.size.width >= WIDE)
@@ -89,13 +89,13 @@ class CaseloadScreen(WorkerErrors, Screen):
         table.clear(columns=True)
         table.add_column("", width=2, key="urgency")
         table.add_column("id", width=10, key="id")
-        table.add_column("name", width=22 if wide else 17, key="name")
+        table.add_column("name", width=22 if wide else 16, key="name")
         if wide:
             table.add_column("age", width=11, key="age")
         table.add_column("area", width=9, key="area")
         table.add_column("status", width=22 if wide else 10, key="status")
         table.add_column("last", width=5, key="last")
-        table.add_column("next", width=6, key="next")
+        table.add_column("next", width=5, key="next")
         table.add_column("refs", width=4, key="refs")
         if wide:
             table.add_column("flags", width=12, key="flags")

@@ -32,15 +32,15 @@ class TimelineTable(DataTable):
 
 class ClientFileScreen(WorkerErrors, Screen):
     BINDINGS = [
-        Binding("escape", "back", "back", id="back"),
+        Binding("escape", "back", "back", id="back", show=False),
         Binding("l", "log_contact", "log", id="log_contact"),
         Binding("u", "notification", "notify", id="notification"),
         Binding("a", "assessment", "assess", id="assessment"),
         Binding("r", "referral", "refer", id="referral"),
-        Binding("t", "referral_status", "ref. status", id="referral_status"),
+        Binding("t", "referral_status", "status", id="referral_status"),
         Binding("o", "outcome", "outcome", id="outcome"),
-        Binding("f", "follow_up", "follow-up", id="follow_up"),
-        Binding("d", "follow_up_done", "done", id="follow_up_done"),
+        Binding("f", "follow_up", "follow", id="follow_up"),
+        Binding("d", "follow_up_done", "done", id="follow_up_done", show=False),
         Binding("f5", "reload", "reload", id="reload", show=False),
     ]
 
@@ -59,14 +59,14 @@ class ClientFileScreen(WorkerErrors, Screen):
         yield ReferralTable(id="cf-referrals", cursor_type="row")
         yield Static("Timeline", id="cf-timeline-title", classes="section-title")
         yield TimelineTable(id="cf-timeline", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         referrals = self.query_one(ReferralTable)
-        referrals.add_column("need", width=18, key="need")
+        referrals.add_column("need", width=16, key="need")
         referrals.add_column("provider", width=26, key="provider")
         referrals.add_column("status", width=20, key="status")
-        referrals.add_column("since", width=10, key="since")
+        referrals.add_column("since", width=6, key="since")
         self.reload()
 
     def _timeline_columns(self) -> None:

@@ -329,10 +329,10 @@ class NeedsGrid(DataTable):
         self.previous: dict[str, tuple[int, bool]] = {}
 
     def on_mount(self) -> None:
-        self.add_column("need", width=22, key="need")
+        self.add_column("need", width=20, key="need")
         self.add_column("before", width=12, key="before")
         self.add_column("now", width=12, key="now")
-        self.add_column("priority", width=8, key="priority")
+        self.add_column("priority", width=6, key="priority")
         for need in domain.NeedDomain:
             self.add_row(need.label, _level_text(None), _level_text(None), "", key=need.value)
 
@@ -352,7 +352,7 @@ class NeedsGrid(DataTable):
     def action_toggle_priority(self) -> None:
         need = self.current_need()
         self.priorities.symmetric_difference_update({need})
-        self.update_cell(need, "priority", Text("★ yes", style="bold") if need in self.priorities else "")
+        self.update_cell(need, "priority", Text("★", style="bold") if need in self.priorities else "")
 
     def show_previous(self, previous: dict[str, tuple[int, bool]]) -> None:
         self.previous = previous
@@ -374,7 +374,7 @@ class AssessmentForm(ClientRecordForm):
                                           id="kind"), "kind")
         yield FormRow("date", Input(self.app.today().isoformat(), id="assessed_on"), "assessed_on")
         yield FormRow("needs", NeedsGrid(id="needs-grid"), "levels",
-                      hint="↑↓ move · 0 none 1 low 2 moderate 3 urgent · p client's priority")
+                      hint="0 none 1 low 2 moderate 3 urgent · p priority · ↑↓")
         yield FormRow("note", Input(placeholder="optional", id="note"), "note")
 
     def first_focus(self):

@@ -12,7 +12,9 @@ from textual.widgets import DataTable, Static
 def screen_keys(app, screen: Screen) -> list[tuple[str, str]]:
     """(keys, description) of the bindings active on `screen`, as the footer and keymap name them."""
     seen: dict[str, list[str]] = {}
-    for key, active in screen.active_bindings.items():
+    # vipterm's own keys (the screen's and the app's) first, then the focused widget's navigation.
+    ordered = sorted(screen.active_bindings.values(), key=lambda a: a.node is not screen and a.node is not app)
+    for active in ordered:
         binding = active.binding
         description = binding.description or binding.action
         if not description:
@@ -43,11 +45,12 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#help-keys", DataTable)
-        table.add_column("key", width=18)
+        table.add_column("key", width=14)
         table.add_column("does", width=34)
-        for keys, description in screen_keys(self.app, self.origin):
+        rows = screen_keys(self.app, self.origin)
+        rows.insert(0, ("^p", "palette: find a client, run an action"))
+        for keys, description in rows:
             table.add_row(keys, description)
-        table.add_row("ctrl+p", "palette: find a client, run an action")
         table.focus()
 
     def action_close(self) -> None:

@@ -25,7 +25,7 @@ from vipterm.tui.widgets import WorkerErrors
 class UnlockScreen(WorkerErrors, Screen):
     """Ask for the passphrase; on success hand the store to the app."""
 
-    BINDINGS = [Binding("escape", "clear", "clear", show=False)]
+    BINDINGS = [Binding("escape", "clear", "clear", show=False), Binding("ctrl+q", "app.quit", "quit", id="quit")]
     AUTO_FOCUS = "#passphrase"
 
     def __init__(self, path: Path, *, relock: bool = False, demo: bool = False) -> None:
@@ -53,7 +53,7 @@ class UnlockScreen(WorkerErrors, Screen):
                     yield Static(f"Demo database (a throwaway copy): the passphrase is {DEMO_PASSPHRASE}",
                                  id="unlock-demo", markup=False)
                 yield Static(f"database: {self.path.name}", id="unlock-path", markup=False)
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def action_clear(self) -> None:
         self.query_one("#passphrase", Input).value = ""

@@ -189,7 +189,7 @@ class FormModal(WorkerErrors, ModalScreen[object]):
             yield Static(self.title_line(), id="form-title", markup=False)
             yield from self.fields()
             yield Static("ctrl+s save · enter next · tab complete · esc back", id="form-help")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def title_line(self) -> str:
         return self.form_title

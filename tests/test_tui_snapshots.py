@@ -1,0 +1,132 @@
+"""Snapshots of the main screens at 80×24 and 120×40, on a deterministic database with the clock
+frozen, grouped by feature. Update deliberately with `pytest --snapshot-update tests/test_tui_snapshots.py`
+and look at the SVGs before committing them."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.tui_support import make_app, settle, tui_path, tui_store, tui_template  # noqa: F401
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture(autouse=True)
+def utc_timezone(monkeypatch):
+    # Contact times are shown in local time; the snapshots are taken in UTC everywhere.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+def _settled(*keys: str):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run_before
+
+
+# --- unlock and lock --------------------------------------------------------------------------------
+
+
+def test_unlock_screen_demo(snap_compare, tui_path):
+    assert snap_compare(make_app(tui_path, demo=True), terminal_size=(80, 24), run_before=_settled())
+
+
+def test_locked_screen_shows_no_client_data(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=_settled("enter", "ctrl+l"))
+
+
+# --- caseload ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_caseload(snap_compare, tui_path, tui_store, size):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=size, run_before=_settled())
+
+
+def test_caseload_filtered(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24),
+                        run_before=_settled("slash", "s", "o", "u", "t", "h"))
+
+
+def test_caseload_all_clients_capped(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(120, 40), run_before=_settled("m"))
+
+
+def test_caseload_privacy_mask(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=_settled("f2"))
+
+
+@pytest.mark.parametrize("theme", ["textual-light", "vipterm-high-contrast"])
+def test_caseload_themes(snap_compare, tui_path, tui_store, theme):
+    app = make_app(tui_path, tui_store)
+
+    async def run_before(pilot) -> None:
+        pilot.app.theme = theme
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+# --- client file ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_client_file(snap_compare, tui_path, tui_store, size):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=size, run_before=_settled("enter"))
+
+
+# --- forms ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_contact_form(snap_compare, tui_path, tui_store, size):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=size, run_before=_settled("l"))
+
+
+def test_contact_form_errors(snap_compare, tui_path, tui_store):
+    app = make_app(tui_path, tui_store)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        pilot.app.screen.query_one("#occurred_at").value = "2026-02-30 10:00"
+        await pilot.press(*"met at the park", "ctrl+s")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_notification_form(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=_settled("u"))
+
+
+def test_new_client_form(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=_settled("n"))
+
+
+def test_assessment_form(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24),
+                        run_before=_settled("enter", "a", "2", "3", "p"))
+
+
+def test_referral_form(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=_settled("enter", "r"))
+
+
+def test_referral_status_form(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=_settled("enter", "t"))
+
+
+def test_help(snap_compare, tui_path, tui_store):
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=_settled("question_mark"))
