@@ -1,0 +1,196 @@
+"""The coordinator's conflict review: concurrent edits whose losing value was kept for review.
+
+Self-contained: `ConflictsScreen(store)`. The list shows each conflict's record (by pseudonym),
+field and both values; the panel below shows them side by side with who and when. Keys: `k` keep
+the current value (the coordinator's "keep mine"), `t` take the other value ("keep theirs"),
+`e` edit a value, `r` refresh, `escape` back. A resolution is an ordinary change, so it reaches
+every laptop holding the record at the next sync. Database work runs in thread workers.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from vipterm.errors import VipError
+from vipterm.services import sync as sync_service
+from vipterm.services.sync import ConflictView, value_text
+
+
+class ConflictsLoaded(Message):
+    def __init__(self, items: list[ConflictView]) -> None:
+        super().__init__()
+        self.items = items
+
+
+class ConflictResolved(Message):
+    def __init__(self, text: str, ok: bool = True) -> None:
+        super().__init__()
+        self.text = text
+        self.ok = ok
+
+
+class ConflictsScreen(Screen):
+    """Review and resolve concurrent edits, from the keyboard."""
+
+    DEFAULT_CSS = """
+    ConflictsScreen { layout: vertical; }
+    #conflicts-title { text-style: bold; padding: 0 1; }
+    #conflicts-table { height: 1fr; margin: 0 1; }
+    #conflict-sides { height: auto; margin: 0 1; }
+    .conflict-side { width: 1fr; border: round $primary; padding: 0 1; height: auto; }
+    #conflict-edit { margin: 0 1; display: none; }
+    #conflict-edit.-editing { display: block; }
+    #conflicts-message { padding: 0 1; height: auto; min-height: 1; }
+    #conflicts-message.-error { color: $error; }
+    """
+    BINDINGS = [
+        Binding("k", "keep_current", "keep current", id="conflict_keep"),
+        Binding("t", "take_other", "take other", id="conflict_take"),
+        Binding("e", "edit", "edit", id="conflict_edit"),
+        Binding("r,f5", "refresh", "refresh", id="conflict_refresh"),
+        Binding("escape", "back", "back", id="conflict_back"),
+    ]
+
+    def __init__(self, store) -> None:
+        super().__init__()
+        self.store = store
+        self.items: list[ConflictView] = []
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("Conflicts for review", id="conflicts-title", markup=False)
+        yield DataTable(id="conflicts-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="conflict-sides"):
+            yield Static("", id="conflict-current", classes="conflict-side", markup=False)
+            yield Static("", id="conflict-other", classes="conflict-side", markup=False)
+        yield Input(placeholder="new value, Enter to save, Esc to cancel", id="conflict-edit")
+        yield Static("", id="conflicts-message", markup=False)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#conflicts-table", DataTable)
+        table.add_column("record", key="record")
+        table.add_column("field", key="field")
+        table.add_column("current", key="current")
+        table.add_column("other", key="other")
+        table.focus()
+        self.action_refresh()
+
+    # --- loading ---------------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="conflicts")
+    def _load(self) -> None:
+        try:
+            items = sync_service.list_conflicts(self.store)
+        except VipError as exc:
+            self.post_message(ConflictResolved(exc.message, ok=False))
+            return
+        self.post_message(ConflictsLoaded(items))
+
+    def on_conflicts_loaded(self, message: ConflictsLoaded) -> None:
+        self.items = message.items
+        table = self.query_one("#conflicts-table", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for c in self.items:
+            table.add_row(c.record, c.col.replace("_", " "), _short(c.current_value), _short(c.other_value), key=c.id)
+        if self.items:
+            table.move_cursor(row=min(row, len(self.items) - 1))
+        self.query_one("#conflicts-title", Static).update(
+            f"Conflicts for review: {len(self.items)} open" if self.items else "Conflicts for review: none open")
+        self._show_sides()
+
+    @on(DataTable.RowHighlighted, "#conflicts-table")
+    def _highlighted(self) -> None:
+        self._show_sides()
+
+    def selected(self) -> ConflictView | None:
+        table = self.query_one("#conflicts-table", DataTable)
+        if not self.items or table.cursor_row < 0 or table.cursor_row >= len(self.items):
+            return None
+        return self.items[table.cursor_row]
+
+    def _show_sides(self) -> None:
+        c = self.selected()
+        current = self.query_one("#conflict-current", Static)
+        other = self.query_one("#conflict-other", Static)
+        if c is None:
+            current.update("")
+            other.update("")
+            return
+        current.update(f"current (k keeps it)\n{value_text(c.current_value)}\n"
+                       f"by {c.current_by}, {c.current_at:%Y-%m-%d %H:%M}")
+        other.update(f"other (t takes it)\n{value_text(c.other_value)}\n"
+                     f"by {c.other_by}, {c.other_at:%Y-%m-%d %H:%M}")
+
+    # --- resolving -------------------------------------------------------------------------------
+
+    def action_keep_current(self) -> None:
+        self._resolve("current")
+
+    def action_take_other(self) -> None:
+        self._resolve("other")
+
+    def action_edit(self) -> None:
+        c = self.selected()
+        if c is None:
+            return
+        field = self.query_one("#conflict-edit", Input)
+        field.value = "" if c.current_value is None else str(c.current_value)
+        field.add_class("-editing")
+        field.focus()
+
+    @on(Input.Submitted, "#conflict-edit")
+    def _edit_submitted(self, event: Input.Submitted) -> None:
+        self._resolve("edit", event.value)
+
+    def _close_edit(self) -> None:
+        field = self.query_one("#conflict-edit", Input)
+        field.remove_class("-editing")
+        self.query_one("#conflicts-table", DataTable).focus()
+
+    def action_back(self) -> None:
+        if self.query_one("#conflict-edit", Input).has_class("-editing"):
+            self._close_edit()
+            return
+        self.app.pop_screen()
+
+    def _resolve(self, choice: str, value=None) -> None:
+        c = self.selected()
+        if c is None or self.busy:
+            return
+        self.busy = True
+        self._resolve_worker(c.id, c.record, c.col, choice, value)
+
+    @work(thread=True, exit_on_error=False, group="conflict-resolve")
+    def _resolve_worker(self, conflict_id: str, record: str, col: str, choice: str, value) -> None:
+        try:
+            held = sync_service.resolve_conflict(self.store, conflict_id, choice, value)
+        except VipError as exc:
+            self.post_message(ConflictResolved(exc.message, ok=False))
+            return
+        self.post_message(ConflictResolved(f"{record}: {col.replace('_', ' ')} is now {_short(held)}; "
+                                           "it reaches the laptops at the next sync"))
+
+    def on_conflict_resolved(self, message: ConflictResolved) -> None:
+        self.busy = False
+        text = self.query_one("#conflicts-message", Static)
+        text.update(message.text)
+        text.set_class(not message.ok, "-error")
+        if message.ok:
+            self._close_edit()
+        self.action_refresh()
+
+
+def _short(value, width: int = 28) -> str:
+    text = value_text(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
