@@ -1,0 +1,365 @@
+"""The monthly report in the terminal: a month picker, one tab per section, the running success
+rate as a chart, and a drill-down from any count to the pseudonymous clients behind it.
+
+`ReportScreen(store)` is self-contained: it needs only an unlocked `Store` (the app opens it with
+`R`). The report and every drill-down are computed by `services.report` in thread workers that
+post messages back, so the screen never waits on the database. The drill-down lists pseudonyms,
+age groups, areas and statuses only: never a name, even when the app's name mask is off.
+
+Keys: [ / ] previous / next month, g go to a month (type YYYY-MM, Enter), Enter on a count
+lists its clients, Tab / Shift+Tab between sections, Escape back.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+from textual_plotext import PlotextPlot
+
+from vipterm import domain
+from vipterm.errors import VipError
+from vipterm.services.database import Store
+from vipterm.services.report import (
+    RUNNING_KEY,
+    DrillClient,
+    MonthlyReport,
+    ReportTable,
+    add_months,
+    build_report,
+    clients_behind,
+    month_key,
+    month_label,
+    parse_month,
+)
+from vipterm.services.report_render import format_value
+
+# (tab id, tab title, table key) in the order of the printed report.
+SECTIONS = (
+    ("notifications_by_area", "Notifications", "notifications_by_area"),
+    ("running", "Success rate", RUNNING_KEY),
+    ("age_summary", "Age", "age_summary"),
+    ("services", "Services", "services"),
+    ("funnel", "Funnel", "funnel"),
+    ("closed_loop", "Referrals", "closed_loop"),
+    ("time_to_service", "Timing", "time_to_service"),
+    ("after_notification", "After", "after_notification"),
+    ("contacts_per_worker", "Workers", "contacts_per_worker"),
+)
+
+
+class ReportLoaded(Message):
+    def __init__(self, report: MonthlyReport) -> None:
+        super().__init__()
+        self.report = report
+
+
+class ReportFailed(Message):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class DrillLoaded(Message):
+    def __init__(self, title: str, clients: list[DrillClient]) -> None:
+        super().__init__()
+        self.title = title
+        self.clients = clients
+
+
+def _safe_message(error: BaseException) -> str:
+    """What the screen may say about a failure: our own one-liners, never a raw exception text."""
+    if isinstance(error, VipError):
+        return error.message
+    return f"the report could not be computed ({type(error).__name__}); nothing was changed"
+
+
+class SectionTable(DataTable):
+    """One report table; Enter on a count lists the clients behind it."""
+
+
+class DrillDownScreen(ModalScreen[None]):
+    """The pseudonymous clients behind one count."""
+
+    BINDINGS = [Binding("escape", "dismiss", "back"), Binding("q", "dismiss", "back", show=False)]
+    DEFAULT_CSS = """
+    DrillDownScreen { align: center middle; }
+    DrillDownScreen > Vertical { width: 90%; max-width: 90; height: 85%; border: round $accent;
+                                  background: $surface; padding: 0 1; }
+    DrillDownScreen #drill-title { text-style: bold; height: auto; }
+    DrillDownScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self, title: str, clients: list[DrillClient]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.clients = clients
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"{self.title_text} — {len(self.clients):,} client(s)", id="drill-title")
+            yield DataTable(id="drill-table", cursor_type="row", zebra_stripes=True)
+            yield Static("pseudonyms only · Escape to go back", classes="dim")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#drill-table", DataTable)
+        table.add_columns("pseudonym", "age group", "area", "status")
+        for client in self.clients:
+            table.add_row(
+                client.pseudonym,
+                _label(domain.AgeGroup, client.age_group),
+                _label(domain.AreaCommand, client.area_command),
+                _label(domain.ClientStatus, client.status),
+                key=client.client_id,
+            )
+        table.focus()
+
+
+def _label(enum_cls, value: str) -> str:
+    try:
+        return enum_cls(value).label
+    except ValueError:
+        return value
+
+
+class ReportScreen(Screen):
+    """The monthly informational report for one month, computed as of its last day."""
+
+    BINDINGS = [
+        Binding("escape", "back", "back"),
+        Binding("left_square_bracket", "month(-1)", "prev month"),
+        Binding("right_square_bracket", "month(1)", "next month"),
+        Binding("g", "goto_month", "go to month"),
+        Binding("enter", "drill", "clients", show=False),
+        Binding("f5", "reload", "reload", show=False),
+    ]
+    DEFAULT_CSS = """
+    ReportScreen #report-head { height: auto; padding: 0 1; }
+    ReportScreen #report-title { width: 1fr; text-style: bold; }
+    ReportScreen #month-input { width: 14; display: none; }
+    ReportScreen #month-input.editing { display: block; }
+    ReportScreen #report-status { height: 1; padding: 0 1; color: $text-muted; }
+    ReportScreen #report-definition { height: auto; padding: 0 1; color: $text-muted; }
+    ReportScreen TabbedContent { height: 1fr; }
+    ReportScreen SectionTable { height: 1fr; }
+    ReportScreen #running-chart { height: 1fr; min-height: 8; }
+    ReportScreen #running-pane SectionTable { height: 8; }
+    """
+
+    def __init__(self, store: Store, month: date | str | None = None) -> None:
+        super().__init__()
+        self.store = store
+        if month is None:
+            today = self._today()
+            month = add_months(today.replace(day=1), -1)  # the last whole month
+        self.month: date = parse_month(month) if isinstance(month, str) else month.replace(day=1)
+        self.report: MonthlyReport | None = None
+
+    def _today(self) -> date:
+        # The app's clock when there is one (tests freeze it); the laptop's otherwise.
+        try:
+            today = getattr(self.app, "today", None)
+            if callable(today):
+                return today()
+        except Exception:  # no app yet: the screen is being constructed outside one
+            pass
+        return date.today()
+
+    # --- layout ----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="report-head"):
+            yield Static("", id="report-title")
+            yield Input(placeholder="YYYY-MM", id="month-input", max_length=7)
+        yield Static("", id="report-status")
+        with TabbedContent(id="report-tabs"):
+            for tab_id, title, key in SECTIONS:
+                with TabPane(title, id=f"{tab_id}-pane" if key == RUNNING_KEY else tab_id):
+                    if key == RUNNING_KEY:
+                        yield PlotextPlot(id="running-chart")
+                    yield SectionTable(id=f"table-{key}", cursor_type="cell", zebra_stripes=True)
+        yield Static("", id="report-definition")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_title()
+        self.load()
+
+    def _show_title(self, status: str = "computing…") -> None:
+        self.query_one("#report-title", Static).update(
+            f"Monthly report — {month_label(self.month)} (as of {add_months(self.month, 1) - timedelta(days=1):%Y-%m-%d})")
+        self.query_one("#report-status", Static).update(status)
+
+    # --- loading ---------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        self._show_title()
+        self._compute(self.month)
+
+    @work(thread=True, exclusive=True, group="report")
+    def _compute(self, month: date) -> None:
+        try:
+            report = build_report(self.store, month)
+        except Exception as exc:  # reported on screen in one line, never as a traceback
+            self.post_message(ReportFailed(_safe_message(exc)))
+            return
+        self.post_message(ReportLoaded(report))
+
+    def on_report_loaded(self, message: ReportLoaded) -> None:
+        report = message.report
+        if report.month != self.month:
+            return  # an older month's result arriving after the user moved on
+        self.report = report
+        for _tab_id, _title, key in SECTIONS:
+            self._fill(self.query_one(f"#table-{key}", SectionTable), report.table(key))
+        self._draw_chart(report)
+        self.query_one("#report-status", Static).update(
+            f"fiscal year from {report.fiscal_year_start:%Y-%m-%d} · age summary for "
+            f"{month_label(report.age_summary_month)} · Enter on a count lists its clients")
+        self._show_definition()
+
+    def on_report_failed(self, message: ReportFailed) -> None:
+        self.query_one("#report-status", Static).update(Text(message.message, style="bold red"))
+
+    def _fill(self, table: SectionTable, section: ReportTable) -> None:
+        table.clear(columns=True)
+        table.add_column("", key="label")
+        for col in section.columns:
+            table.add_column(col.label, key=col.key)
+        rows = section.all_rows()
+        if section.key == RUNNING_KEY:
+            rows = tuple(reversed(rows))  # latest month first
+        for row in rows:
+            label = Text(row.label, style="bold") if row is section.total else row.label
+            cells = [Text(format_value(c.kind, row.values.get(c.key)), justify="right") for c in section.columns]
+            table.add_row(label, *cells, key=row.key)
+        if len(section.columns):
+            table.move_cursor(row=0, column=1)
+
+    def _draw_chart(self, report: MonthlyReport) -> None:
+        chart = self.query_one("#running-chart", PlotextPlot)
+        plt = chart.plt
+        plt.clear_data()
+        plt.clear_figure()
+        points = [(i, p.rate * 100) for i, p in enumerate(report.running_success) if p.rate is not None]
+        plt.title("Running success rate: notified people engaged with a service (%)")
+        if points:
+            plt.plot([x for x, _ in points], [y for _, y in points], marker="braille")
+            ticks = [(i, p.month[:4]) for i, p in enumerate(report.running_success) if p.month.endswith("-01")]
+            if not ticks:
+                ticks = [(0, report.running_success[0].month)]
+            plt.xticks([i for i, _ in ticks], [label for _, label in ticks])
+        plt.ylim(0, 100)
+        plt.yticks([0, 25, 50, 75, 100])
+        chart.refresh()
+
+    # --- moving around -------------------------------------------------------------------------
+
+    def action_month(self, step: int) -> None:
+        self.month = add_months(self.month, step)
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_goto_month(self) -> None:
+        field = self.query_one("#month-input", Input)
+        field.value = month_key(self.month)
+        field.add_class("editing")
+        field.focus()
+
+    @on(Input.Submitted, "#month-input")
+    def _month_entered(self, event: Input.Submitted) -> None:
+        field = event.input
+        try:
+            month = parse_month(event.value)
+        except VipError as exc:
+            self.query_one("#report-status", Static).update(Text(exc.message, style="bold red"))
+            return
+        field.remove_class("editing")
+        self.month = month
+        self.query_one(TabbedContent).active_pane.query_one(SectionTable).focus()
+        self.load()
+
+    def action_back(self) -> None:
+        field = self.query_one("#month-input", Input)
+        if field.has_class("editing"):
+            field.remove_class("editing")
+            return
+        self.app.pop_screen()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        self._show_definition()
+        table = event.pane.query(SectionTable)
+        if table:
+            table.first().focus()
+
+    def _active_key(self) -> str:
+        pane = self.query_one(TabbedContent).active_pane
+        table = pane.query_one(SectionTable)
+        return table.id.removeprefix("table-")
+
+    def _show_definition(self) -> None:
+        if self.report is None:
+            return
+        section = self.report.table(self._active_key())
+        self.query_one("#report-definition", Static).update(section.definition)
+
+    # --- drill-down ----------------------------------------------------------------------------
+
+    @on(DataTable.CellSelected)
+    def _cell_selected(self, event: DataTable.CellSelected) -> None:
+        event.stop()
+        self._drill(event.data_table, event.coordinate)
+
+    def action_drill(self) -> None:
+        focused = self.focused
+        if isinstance(focused, SectionTable):
+            self._drill(focused, focused.cursor_coordinate)
+
+    def _drill(self, table: DataTable, coordinate) -> None:
+        if self.report is None or not isinstance(table, SectionTable):
+            return
+        row_key, col_key = table.coordinate_to_cell_key(coordinate)
+        if col_key.value == "label":
+            return
+        key = table.id.removeprefix("table-")
+        section = self.report.table(key)
+        column = section.column(col_key.value)
+        if column.kind == "work" and col_key.value != "clients" and key == "contacts_per_worker":
+            column_key = "clients"  # a count of contacts drills to the clients contacted
+        else:
+            column_key = col_key.value
+        row = section.row(row_key.value)
+        title = f"{section.title}: {row.label} · {column.label}"
+        self.query_one("#report-status", Static).update("finding the clients…")
+        self._load_drill(key, row_key.value, column_key, title)
+
+    @work(thread=True, exclusive=True, group="drill")
+    def _load_drill(self, table_key: str, row_key: str, column_key: str, title: str) -> None:
+        try:
+            clients = clients_behind(self.store, self.month, table_key, row_key, column_key)
+        except Exception as exc:
+            self.post_message(ReportFailed(_safe_message(exc)))
+            return
+        self.post_message(DrillLoaded(title, clients))
+
+    def on_drill_loaded(self, message: DrillLoaded) -> None:
+        self.query_one("#report-status", Static).update("")
+        self.app.push_screen(DrillDownScreen(message.title, message.clients))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The workers catch their own errors; this covers a failure outside them.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.query_one("#report-status", Static).update(
+                Text(_safe_message(event.worker.error), style="bold red"))
+
