@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"profile {profile.name}; {machine['cores']} cores, {machine['memory']}; load {machine['load average at start']}")
     figures_by_scenario = run_scenarios(names, ctx, scenarios)
     shutil.rmtree(work, ignore_errors=True)
+    machine["load average at end"] = f"{os.getloadavg()[0]:.2f}"  # others' work on a shared machine shows here
     figures = [f for fs in figures_by_scenario.values() for f in fs]
     print("\n".join(results.table_lines(figures)))
     if args.json:
