@@ -1,0 +1,1 @@
+"""The field app (Textual): presentation only. Screens call `vipterm.services`; see `app.py`."""

@@ -141,6 +141,11 @@ class VipApp(App[int]):
 
     # --- lock -------------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("lock", "toggle_mask", "command_palette") and self.store is None:
+            return False  # nothing to lock, mask or find while locked
+        return super().check_action(action, parameters)
+
     @property
     def locked(self) -> bool:
         return self.store is None

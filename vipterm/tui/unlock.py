@@ -50,9 +50,9 @@ class UnlockScreen(WorkerErrors, Screen):
                 yield field
                 yield Static("", id="unlock-message", markup=False)
                 if self.demo:
-                    yield Static(f"Demo database (a throwaway copy): the passphrase is {DEMO_PASSPHRASE}",
+                    yield Static(f"Demo (throwaway copy): the passphrase is {DEMO_PASSPHRASE}",
                                  id="unlock-demo", markup=False)
-                yield Static(f"database: {self.path.name}", id="unlock-path", markup=False)
+                yield Static(f"database: {self.path.name} · ctrl+q quits", id="unlock-path", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
     def action_clear(self) -> None:
