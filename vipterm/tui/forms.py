@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Checkbox, DataTable, Input, OptionList, SelectionList, Static
+from textual.widgets import DataTable, Input, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
 from vipterm import domain
@@ -332,7 +332,7 @@ class NeedsGrid(DataTable):
         self.add_column("need", width=20, key="need")
         self.add_column("before", width=12, key="before")
         self.add_column("now", width=12, key="now")
-        self.add_column("priority", width=6, key="priority")
+        self.add_column("prio.", width=6, key="priority")
         for need in domain.NeedDomain:
             self.add_row(need.label, _level_text(None), _level_text(None), "", key=need.value)
 
@@ -432,6 +432,9 @@ class AssessmentForm(ClientRecordForm):
 # --- referrals -----------------------------------------------------------------------------------------------
 
 
+SEND_CHOICES = [("yes, mark it sent", "yes"), ("no, keep it as a draft", "no")]
+
+
 class ReferralForm(ClientRecordForm):
     """From a need to a provider: type to search the service directory, pick, send."""
 
@@ -449,7 +452,7 @@ class ReferralForm(ClientRecordForm):
                       "provider_search")
         yield FormRow("provider", OptionList(id="provider_id"), "provider_id",
                       hint="↑↓ pick · providers for the need come first")
-        yield FormRow("send now", Checkbox("mark it sent", True, id="send_now"), "send_now")
+        yield FormRow("send now", ChoiceInput(SEND_CHOICES, SEND_CHOICES[0][0], id="send_now"), "send_now")
         yield FormRow("note", Input(placeholder="optional reason or note", id="reason"), "reason")
 
     def first_focus(self):
@@ -523,7 +526,7 @@ class ReferralForm(ClientRecordForm):
     @on(OptionList.OptionSelected, "#provider_id")
     def _picked(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.query_one("#send_now", Checkbox).focus()
+        self.query_one("#send_now", ChoiceInput).focus()
 
     def snapshot_values(self):
         values = super().snapshot_values()
@@ -536,7 +539,7 @@ class ReferralForm(ClientRecordForm):
         provider_id = None
         if options.highlighted is not None and options.option_count:
             provider_id = options.get_option_at_index(options.highlighted).id
-        send = self.query_one("#send_now", Checkbox).value
+        send = match_choice(self.value("send_now"), SEND_CHOICES, "send_now") == "yes"
         if send and provider_id is None:
             raise ValidationError("choose a provider before sending the referral", field="provider_id")
         return records.ReferralDraft(client_id=self.ref.client_id, need_domain=need, provider_id=provider_id,
