@@ -475,18 +475,20 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: trust.Roster,
             if type(header["extra"].get(name)) is not int:
                 raise SyncRefused("bundle header is invalid: extra", "bad-format")
     payload = opened.payload
+    if not isinstance(payload.get("changes", []), list):
+        raise SyncRefused("bundle content is not valid vipterm data (changes)", "bad-format")
     try:
-        changes = merge_engine.parse_changes(payload.get("changes", []))
+        if kind == "worker":
+            first, last = header["seq_first"], header["seq_last"]
+            changes = merge_engine.parse_changes(payload.get("changes", []), source_device=header["source_device"],
+                                                 seq_range=(first, last) if first is not None else None)
+        else:
+            changes = merge_engine.parse_changes(payload.get("changes", []))
     except merge_engine.InvalidChanges as exc:
         raise SyncRefused(f"bundle content is not valid vipterm data ({exc})", "bad-format") from None
     if type(payload.get("ack", 0)) is not int:
         raise SyncRefused("bundle content is not valid vipterm data (ack)", "bad-format")
-    if kind == "worker":
-        first, last = header["seq_first"], header["seq_last"]
-        if any(c.device != header["source_device"] or c.op != "set" or first is None or not first <= c.seq <= last
-               for c in changes):
-            raise SyncRefused("bundle content does not match its header (devices or sequence numbers)", "bad-format")
-    newest = max([header["created_hlc"]] + [c.hlc for c in changes])
+    newest = max(header["created_hlc"], max((c.hlc for c in changes), default=0))
     if hlc_clock.is_far_ahead(newest, hlc_clock.wall_ms()):
         raise SyncRefused(
             "the bundle's clock is more than a day ahead of this computer's: quarantined, not imported "
@@ -513,7 +515,9 @@ def _already(conn: Connection, bundle_id: str) -> bool:
 
 def _options(store: Store, opened: _Opened) -> merge_engine.MergeOptions:
     coordinator = store.role is Role.COORDINATOR
-    return merge_engine.MergeOptions(from_worker=coordinator, record_conflicts=coordinator, keep_log=coordinator,
+    # Received changes are not kept in the coordinator's change log: return bundles are built from
+    # the records' state (sync_touch), and every value that lost is in sync_conflict.
+    return merge_engine.MergeOptions(from_worker=coordinator, record_conflicts=coordinator, keep_log=False,
                                      allow_purge=not coordinator, bundle_id=opened.header["bundle_id"],
                                      touch=coordinator)
 
@@ -551,6 +555,15 @@ def import_bundles(store: Store, sources: list[Path], *, dry_run: bool = False,
 def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: bool = False,
                  limits: bundle_format.Limits = bundle_format.Limits(), from_inbox: bool = False) -> ImportResult:
     state, roster = _enrolled(store)
+    try:  # a copy of a bundle already imported: answer at once (nothing is written either way)
+        peeked = bundle_format.peek_header(raw, limits)
+    except BundleError:
+        peeked = None
+    if peeked is not None:
+        with store.database.engine.connect() as conn:
+            if _already(conn, peeked["bundle_id"]):
+                return ImportResult(source=name, bundle_id=peeked["bundle_id"], source_device=peeked["source_device"],
+                                    status="already imported", message="already imported; nothing changed")
     opened = _open(store, raw, state, roster, limits)
     header = opened.header
     bundle_id = header["bundle_id"]

@@ -109,7 +109,16 @@ def _q(name: str) -> str:
 
 
 def unpack(blob: bytes | None) -> Any:
-    return None if blob is None else msgpack.unpackb(blob, raw=False)
+    """A change value as the database stores it; refuses anything but a plain scalar."""
+    if blob is None:
+        return None
+    try:
+        value = msgpack.unpackb(blob, raw=False)
+    except Exception:
+        raise InvalidChanges("a change value is malformed") from None
+    if not isinstance(value, _ALLOWED_VALUE_TYPES):
+        raise InvalidChanges("a change value is malformed")
+    return value
 
 
 def pack(value: Any) -> bytes:
@@ -119,40 +128,45 @@ def pack(value: Any) -> bytes:
 # --- reading changes from the wire ------------------------------------------------------------
 
 
-def parse_changes(items: Iterable[Any]) -> list[Change]:
-    """Validate wire records (lists of 10) into `Change`s; raises InvalidChanges."""
-    info = tables()
+def parse_changes(items: Iterable[Any], *, source_device: str | None = None,
+                  seq_range: tuple[int, int] | None = None) -> list[Change]:
+    """Check wire records (lists of 10) and make them `Change`s; raises InvalidChanges.
+
+    With `source_device`/`seq_range` (a worker's bundle) every record must be that device's own
+    `set` change numbered inside the range. Values are decoded later, where they are used.
+    """
+    columns = {t: frozenset(ti.columns[1:]) for t, ti in tables().items()}
+    make = Change._make
     out = []
+    append = out.append
+    lo, hi = seq_range if seq_range is not None else (None, None)
     for item in items:
-        if not isinstance(item, (list, tuple)) or len(item) != 10:
+        if type(item) is not list or len(item) != 10:
             raise InvalidChanges("a change record is malformed")
         device, seq, stamp, tbl, row_id, op, col, value, base_hlc, base_device = item
-        if not (isinstance(device, str) and device and isinstance(tbl, str) and isinstance(row_id, str) and row_id
-                and isinstance(col, str) and type(seq) is int and type(stamp) is int and stamp >= 0):
+        if type(device) is not str or type(row_id) is not str or type(seq) is not int or type(stamp) is not int \
+                or stamp < 0 or not device or not row_id:
             raise InvalidChanges("a change record is malformed")
-        if tbl not in info:
+        cols = columns.get(tbl)
+        if cols is None:
             raise InvalidChanges("a change names an unknown table")
         if op == "set":
-            if col not in info[tbl].columns or col == info[tbl].pk:
+            if col not in cols:
                 raise InvalidChanges("a change names an unknown column")
-            if value is not None and not isinstance(value, bytes):
-                raise InvalidChanges("a change value is malformed")
-            try:
-                decoded = unpack(value)
-            except Exception:
-                raise InvalidChanges("a change value is malformed") from None
-            if not isinstance(decoded, _ALLOWED_VALUE_TYPES):
+            if value is not None and type(value) is not bytes:
                 raise InvalidChanges("a change value is malformed")
         elif op == "purge":
             if tbl not in PURGEABLE:
                 raise InvalidChanges("a purge names a table that cannot be purged")
         else:
             raise InvalidChanges("a change has an unknown operation")
-        if base_hlc is not None and type(base_hlc) is not int:
+        if (base_hlc is not None and type(base_hlc) is not int) or \
+                (base_device is not None and type(base_device) is not str):
             raise InvalidChanges("a change record is malformed")
-        if base_device is not None and not isinstance(base_device, str):
-            raise InvalidChanges("a change record is malformed")
-        out.append(Change(device, seq, stamp, tbl, row_id, op, col, value, base_hlc, base_device))
+        if source_device is not None and (device != source_device or op != "set" or lo is None
+                                          or not lo <= seq <= hi):
+            raise InvalidChanges("bundle content does not match its header (devices or sequence numbers)")
+        append(make(item))
     return out
 
 
