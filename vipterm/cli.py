@@ -12,8 +12,6 @@ import importlib
 import os
 import sys
 
-from sqlalchemy.exc import OperationalError
-
 from vipterm.errors import ExitCode, VipError
 
 # Subcommand modules, each with register(subparsers).
@@ -57,12 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return int(ExitCode.OK)
-    except OperationalError as exc:
-        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+    except Exception as exc:
+        # SQLAlchemy is matched by name: importing it here would slow every start-up.
+        if type(exc).__name__ == "OperationalError" and any(w in str(exc) for w in ("locked", "busy")):
             print("vipterm: the database is busy (another vipterm is writing to it); try again", file=sys.stderr)
             return int(ExitCode.ERROR)
-        return _internal_error(exc)
-    except Exception as exc:
         return _internal_error(exc)
 
 

@@ -1,4 +1,8 @@
-"""What every subcommand shares: finding the database, getting the passphrase, printing results."""
+"""What every subcommand shares: finding the database, getting the passphrase, printing results.
+
+Command modules import their services inside the command functions, not at module top: building
+the parser imports every command module, and the app's start-up should not pay for SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from vipterm.errors import DatabaseMissing, NoPassphrase, ValidationError
-from vipterm.services.database import Store, default_database_path, open_store
+from vipterm.paths import default_database_path
+
+if TYPE_CHECKING:  # the services (SQLAlchemy, SQLModel) load only when a command runs
+    from vipterm.services.database import Store
 
 PASSPHRASE_ENV = "VIPTERM_PASSPHRASE"
 
@@ -60,7 +69,9 @@ def new_passphrase(args: argparse.Namespace, what: str = "New passphrase") -> st
     return first
 
 
-def unlock(args: argparse.Namespace) -> Store:
+def unlock(args: argparse.Namespace) -> "Store":
+    from vipterm.services.database import open_store
+
     path = database_path(args)
     if not path.exists():
         raise DatabaseMissing(f"no database at {path}: create one with `vipterm init --db {path}`")

@@ -6,9 +6,6 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from vipterm import domain
 from vipterm.commands.common import (
     add_db_argument,
@@ -19,8 +16,6 @@ from vipterm.commands.common import (
     unlock,
 )
 from vipterm.errors import CheckFailed, DatabaseExists, ExitCode, ValidationError
-from vipterm.services import caseload as caseload_service
-from vipterm.services.database import change_passphrase, create_store, integrity_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_init(args) -> int:
+    from vipterm.services.database import create_store
+
     path = database_path(args)
     if path.exists() and not args.force:
         raise DatabaseExists(f"{path} already exists (use --force to replace it)")
@@ -80,6 +77,8 @@ def cmd_init(args) -> int:
 
 
 def cmd_passwd(args) -> int:
+    from vipterm.services.database import change_passphrase
+
     path = database_path(args)
     old = read_passphrase(args, "Current passphrase: ")
     new = new_passphrase(args)
@@ -89,6 +88,11 @@ def cmd_passwd(args) -> int:
 
 
 def cmd_doctor(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from vipterm.services.database import integrity_report
+
     with unlock(args) as store:
         report = integrity_report(store)
     if args.json:
@@ -110,6 +114,11 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_clients_list(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from vipterm.services import caseload as caseload_service
+
     with unlock(args) as store:
         rows = caseload_service.caseload(store, worker_id=None if args.all else "mine", include_closed=args.closed)
     rows = caseload_service.filter_rows(rows, args.filter)
@@ -135,11 +144,14 @@ def cmd_clients_list(args) -> int:
 
 
 def cmd_clients_show(args) -> int:
+    from rich.console import Console
+
+    from vipterm.services import caseload as caseload_service
+    from vipterm.services.records import record_audit
+
     with unlock(args) as store:
         client_id = caseload_service.resolve_client_id(store, args.client_id)
         cf = caseload_service.client_file(store, client_id)
-        from vipterm.services.records import record_audit
-
         record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients show")
     data = caseload_service.client_as_dict(cf)
     if args.json:

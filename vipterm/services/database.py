@@ -6,32 +6,23 @@ using it). Its `write()` sessions capture changes for sync; its `read()` session
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import platformdirs
 from sqlalchemy import text
 from sqlmodel import Session, select
 
 from vipterm.domain import Role, utcnow
 from vipterm.errors import NewerSchema, ValidationError
+from vipterm.paths import default_database_path  # noqa: F401  (re-exported for callers)
 from vipterm.store import engine as store_engine
 from vipterm.store.migrations import SCHEMA_VERSION, check_version, migrate
 from vipterm.store.models import Meta, SyncState, Worker, new_id
 from vipterm.sync.capture import Capture
 
 MIN_PASSPHRASE_LENGTH = 8
-
-
-def default_database_path() -> Path:
-    """`VIPTERM_DB`, else `vipterm.db` in the user's data folder."""
-    env = os.environ.get("VIPTERM_DB")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("vipterm", appauthor=False)) / "vipterm.db"
 
 
 @dataclass(frozen=True)
