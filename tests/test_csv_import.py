@@ -200,3 +200,11 @@ def test_cli_import_dry_run_then_import(tmp_path):
     assert data["written"] == 0 and [e["row"] for e in data["errors"]] == [2, 3, 4, 5]
     bad_kind = vipterm("import-csv", "--db", str(db), "appointments", str(EXAMPLES / "clients.csv"))
     assert bad_kind.returncode == 2 and bad_kind.stderr.count("\n") == 1 and "Traceback" not in bad_kind.stderr
+
+
+def test_the_cli_lists_the_same_kinds_and_formats_as_the_services():
+    from vipterm.commands import report as report_command
+    from vipterm.services import csv_import, report_render
+
+    assert report_command.KINDS == csv_import.KINDS
+    assert report_command.FORMATS == report_render.FORMATS

@@ -18,10 +18,13 @@ from vipterm.commands.common import add_db_argument, emit_json, unlock
 from vipterm.errors import ExitCode, VipError, ValidationError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from vipterm.services.csv_import import KINDS
-    from vipterm.services.report_render import FORMATS
+# Spelled out here so that building the parser imports no service (start-up time); a test checks
+# they match services.report_render.FORMATS and services.csv_import.KINDS.
+FORMATS = ("text", "csv", "json", "html")
+KINDS = ("clients", "notifications", "contacts", "referrals", "outcomes")
 
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="the monthly informational report (aggregates only)",
                        description="The monthly informational report for a month, computed as of its last day. "
                                    "Every number is defined in docs/metrics.md.")
