@@ -104,7 +104,10 @@ class Contact(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = None
 
-    __table_args__ = (Index("ix_contact_client_when", "client_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_contact_client_when", "client_id", "occurred_at"),
+        Index("ix_contact_worker_created", "worker_id", "created_at"),
+    )
 
 
 class Assessment(SQLModel, table=True):

@@ -1,0 +1,1 @@
+CREATE INDEX IF NOT EXISTS ix_contact_worker_created ON contact (worker_id, created_at);
