@@ -181,3 +181,10 @@ def test_bad_arguments_are_usage_errors(tmp_path):
 def test_db_from_environment(example_copy):
     result = vipterm("doctor", passphrase=DEMO_PASSPHRASE, env={"VIPTERM_DB": str(example_copy)})
     assert result.returncode == 0, result.stderr
+
+
+def test_db_before_or_after_the_subcommand(example_copy):
+    before = vipterm("--db", str(example_copy), "doctor", "--json", passphrase=DEMO_PASSPHRASE)
+    after = vipterm("doctor", "--json", "--db", str(example_copy), passphrase=DEMO_PASSPHRASE)
+    assert before.returncode == after.returncode == 0, before.stderr + after.stderr
+    assert json.loads(before.stdout)["counts"] == json.loads(after.stdout)["counts"]

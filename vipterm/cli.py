@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vipterm",
         description="Field tool for violence intervention programs. Without a command, opens the app.",
     )
-    add_db_argument(parser)
+    add_db_argument(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -25,9 +25,13 @@ if TYPE_CHECKING:  # the services (SQLAlchemy, SQLModel) load only when a comman
 PASSPHRASE_ENV = "VIPTERM_PASSPHRASE"
 
 
-def add_db_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, help="database file (default: $VIPTERM_DB, else the user data folder)")
-    parser.add_argument("--passphrase-file", type=Path, metavar="FILE",
+def add_db_argument(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """--db and --passphrase-file; on subcommands they default to "not given", so that
+    `vipterm --db X report` and `vipterm report --db X` mean the same."""
+    default = None if top_level else argparse.SUPPRESS
+    parser.add_argument("--db", type=Path, default=default,
+                        help="database file (default: $VIPTERM_DB, else the user data folder)")
+    parser.add_argument("--passphrase-file", type=Path, metavar="FILE", default=default,
                         help=f"read the passphrase from FILE (else ${PASSPHRASE_ENV}, else a hidden prompt)")
 
 

@@ -179,6 +179,8 @@ def generate(
                          device_id=_uuid7(rng, start_ts), worker_id=worker_ids[0],
                          program_id=_uuid7(rng, start_ts))
     try:
+        with store.write(capture=False) as session:  # the device's own worker: same for every run
+            session.get(Worker, worker_ids[0]).created_at = start_ts
         _bulk_insert(store, rows, capture)
         store.database.vacuum()  # bulk loads leave half-full pages; the example file is committed
         counts = {model.__tablename__: len(r) for model, r in rows.by_model.items()}

@@ -107,6 +107,7 @@ class Contact(SQLModel, table=True):
     __table_args__ = (
         Index("ix_contact_client_when", "client_id", "occurred_at"),
         Index("ix_contact_worker_created", "worker_id", "created_at"),
+        Index("ix_contact_occurred", "occurred_at"),  # the monthly report reads contacts by date
     )
 
 

@@ -1,1 +1,2 @@
 CREATE INDEX IF NOT EXISTS ix_contact_worker_created ON contact (worker_id, created_at);
+CREATE INDEX IF NOT EXISTS ix_contact_occurred ON contact (occurred_at);
