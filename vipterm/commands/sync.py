@@ -18,8 +18,18 @@ from rich.table import Table
 
 from vipterm.commands.common import add_db_argument, database_path, emit_json, new_passphrase, unlock
 from vipterm.errors import DatabaseExists, ExitCode, ValidationError
-from vipterm.services import sync as sync_service
-from vipterm.sync.bundle import Limits
+
+
+class _LazySyncService:
+    """`vipterm.services.sync`, imported on first use: building the parser must stay cheap."""
+
+    def __getattr__(self, name):
+        from vipterm.services import sync
+
+        return getattr(sync, name)
+
+
+sync_service = _LazySyncService()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("sources", type=Path, nargs="+", metavar="FILE|DIR")
     p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
     p.add_argument("--archive", type=Path, metavar="DIR", help="move each imported file here after it is committed")
-    p.add_argument("--max-changes", type=int, default=Limits().max_changes, help=argparse.SUPPRESS)
+    p.add_argument("--max-changes", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_sync_import)
     p = ssub.add_parser("status", help="keys, roster, pending changes, inbox, conflicts")
@@ -193,7 +203,9 @@ def cmd_sync_export(args) -> int:
 
 
 def cmd_sync_import(args) -> int:
-    limits = Limits(max_changes=max(1, args.max_changes))
+    from vipterm.sync.bundle import Limits
+
+    limits = Limits() if args.max_changes is None else Limits(max_changes=max(1, args.max_changes))
     with unlock(args) as store:
         results = sync_service.import_bundles(store, args.sources, dry_run=args.dry_run, limits=limits,
                                               archive_dir=args.archive)
