@@ -77,6 +77,11 @@ class CaseloadScreen(WorkerErrors, Screen):
         self.query_one(CaseloadTable).focus()
         self.reload()
 
+    def on_screen_resume(self) -> None:
+        # Back from a client file, a sync or a report: what they changed shows at once.
+        if self.loaded:
+            self.reload()
+
     def on_resize(self) -> None:
         wide = self.size.width >= WIDE
         if wide != self._wide:

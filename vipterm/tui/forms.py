@@ -522,6 +522,8 @@ class ReferralForm(ClientRecordForm):
         if search.has_focus and event.key == "down":
             self.query_one("#provider_id", OptionList).focus()
             event.stop()
+            return
+        super().on_key(event)
 
     @on(OptionList.OptionSelected, "#provider_id")
     def _picked(self, event: OptionList.OptionSelected) -> None:

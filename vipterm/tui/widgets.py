@@ -174,7 +174,9 @@ class FormModal(WorkerErrors, ModalScreen[object]):
     """
 
     BINDINGS = [
-        Binding("ctrl+s", "save", "save", id="save", priority=True),
+        # Not a priority binding: priority keys jump ahead of typed characters still on their way
+        # to the field, so a fast "type the note, ctrl+s" would save the note cut short.
+        Binding("ctrl+s", "save", "save", id="save"),
         Binding("escape", "cancel", "back", id="back"),
     ]
     form_title = "Form"
@@ -201,7 +203,17 @@ class FormModal(WorkerErrors, ModalScreen[object]):
         self._initial = self.snapshot_values()
         first = self.first_focus()
         if first is not None:
-            first.focus()
+            self.set_focus(first)  # at once, not deferred: the worker may already be typing
+
+    def on_key(self, event) -> None:
+        """Type-ahead: keys that arrive before any field has the focus go to the first field."""
+        if self.focused is None and event.is_printable and event.character:
+            first = self.first_focus()
+            if isinstance(first, Input):
+                self.set_focus(first)
+                first.insert_text_at_cursor(event.character)
+                event.stop()
+                event.prevent_default()
 
     def first_focus(self) -> Widget | None:
         inputs = [w for w in self.query("Input, SelectionList, DataTable, Checkbox, OptionList") if w.focusable]
