@@ -198,4 +198,4 @@ async def test_stale_depends_on_the_apps_clock(tui_path, tui_store):
         table = app.screen.query_one(CaseloadTable)
         marked = [k for k, r in zip(table_keys(table), rows) if str(table.get_row(k)[-1]).endswith("!")]
         assert marked == [r.client_id for r in rows if r.stale_referrals][: len(marked)]
-        assert len(marked) == sum(1 for r in rows[:200] if r.open_referrals)
+        assert len(marked) == sum(1 for r in rows[:MAX_ROWS] if r.open_referrals)

@@ -120,8 +120,7 @@ class VipApp(App[int]):
     def _start_session(self) -> None:
         from vipterm.tui.caseload import CaseloadScreen
 
-        self.load_client_index()
-        self.push_screen(CaseloadScreen())
+        self.push_screen(CaseloadScreen())  # the palette's index loads once the caseload is shown
 
     def unlocked(self, store, last_mode: str) -> None:
         """The unlock screen proved the passphrase: start, or return to where the lock left off."""
@@ -133,7 +132,6 @@ class VipApp(App[int]):
             self._unlocked_once = True
             self._start_session()
             return
-        self.load_client_index()
         for screen in self.screen_stack:
             after = getattr(screen, "after_unlock", None)
             if after is not None:

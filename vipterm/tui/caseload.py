@@ -20,7 +20,7 @@ from vipterm.tui import display
 from vipterm.tui.messages import CaseloadLoaded, ClientRef, FollowUpDone
 from vipterm.tui.widgets import WorkerErrors
 
-MAX_ROWS = 200
+MAX_ROWS = 100  # a few pages; more is what the filter is for (a DataTable row costs on every key)
 WIDE = 110  # from this many columns on, the table also shows age group and risk flags
 
 URGENCY_MARK = {OVERDUE: Text("!!", style="bold red"), DUE_TODAY: Text("!", style="bold yellow")}
@@ -130,6 +130,9 @@ class CaseloadScreen(WorkerErrors, Screen):
         self.rows = message.rows
         self.loaded = True
         self._render_rows()
+        if not self.app.client_index:
+            # After the caseload, not beside it: both would compete for the same interpreter.
+            self.app.load_client_index()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:
@@ -266,8 +269,7 @@ class CaseloadScreen(WorkerErrors, Screen):
         self.app.open_form(kind, ref_for(row), self._after_form)
 
     def _after_form(self, result) -> None:
-        if result is not None:
-            self.reload()
+        pass  # coming back to this screen reloads it (on_screen_resume)
 
     def action_log_contact(self) -> None:
         self._form("contact")
@@ -296,7 +298,6 @@ class CaseloadScreen(WorkerErrors, Screen):
         def created(client) -> None:
             if client is not None:
                 self.notify(f"{client.pseudonym} added")
-                self.reload()
                 self.app.load_client_index()
                 self.app.open_client(client.id)
 

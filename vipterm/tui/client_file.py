@@ -196,10 +196,7 @@ class ClientFileScreen(WorkerErrors, Screen):
 
     def _after_form(self, result) -> None:
         if result is not None:
-            self.reload()
-            for screen in self.app.screen_stack:
-                if screen is not self and hasattr(screen, "rows") and hasattr(screen, "reload"):
-                    screen.reload()  # the caseload beneath shows the new last contact / next due
+            self.reload()  # the caseload beneath reloads when it is shown again
 
     def action_log_contact(self) -> None:
         self._form("contact")

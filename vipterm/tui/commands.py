@@ -16,7 +16,6 @@ from textual.app import SystemCommand
 from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
 
-from vipterm.services.caseload import filter_rows
 
 MAX_CLIENT_HITS = 20
 
@@ -28,6 +27,8 @@ class ClientCommands(Provider):
         app = self.app
         if app.store is None or not query.strip():
             return
+        from vipterm.services.caseload import filter_rows  # here, not at import: start-up stays light
+
         matcher = self.matcher(query)
         # A coordinator's index holds 20k+ clients: filter off the event loop so typing stays smooth.
         candidates = (await asyncio.to_thread(filter_rows, app.client_index, query))[: MAX_CLIENT_HITS * 5]
