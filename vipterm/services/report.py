@@ -417,11 +417,11 @@ after_later AS MATERIALIZED (
 
 _MEMBERSHIP["contacts_per_worker"] = (f"""
 work_contacts AS MATERIALIZED (
-    -- through the (client, time) index: one short range per client, not a whole-table scan
+    -- the month's contacts through the date index (one range), not a probe per client
     SELECT t.id, t.client_id, COALESCE(t.worker_id, '{UNATTRIBUTED_WORKER}') AS row_key, t.outcome
-    FROM client c CROSS JOIN contact t
-      ON t.client_id = c.id AND t.occurred_at >= :m0 AND t.occurred_at < :m_next
-    WHERE c.deleted_at IS NULL AND t.deleted_at IS NULL
+    FROM contact t INDEXED BY ix_contact_occurred
+    JOIN client c ON c.id = t.client_id AND c.deleted_at IS NULL
+    WHERE t.occurred_at >= :m0 AND t.occurred_at < :m_next AND t.deleted_at IS NULL
 )""", """
     SELECT row_key, 'contacts' AS col, id AS item, client_id, NULL AS days FROM work_contacts
     UNION ALL SELECT row_key, 'reached', id, client_id, NULL FROM work_contacts WHERE outcome = 'reached'
