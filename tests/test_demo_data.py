@@ -51,3 +51,20 @@ def test_capture_mode_records_every_field_as_a_pending_change(tmp_path):
         changes = s.execute(text("SELECT count(*), max(seq) FROM change_log")).one()
         clients = s.execute(text("SELECT count(*) FROM client")).scalar_one()
     assert changes[0] == changes[1] > clients * 5
+
+
+def test_the_committed_example_is_small_current_and_synthetic():
+    """vip.db.example stays under 10 MB and at the current schema, so opening it never migrates it."""
+    from tests.conftest import DEMO_PASSPHRASE, EXAMPLE_DB
+    from vipterm.store import engine as store_engine
+    from vipterm.store.migrations import SCHEMA_VERSION
+
+    assert EXAMPLE_DB.stat().st_size < 10 * 1024 * 1024
+    raw = store_engine.key_for_existing(EXAMPLE_DB, DEMO_PASSPHRASE)
+    conn = store_engine.connect_raw(EXAMPLE_DB, raw)  # read-only look: no migration, no write
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT count(*) FROM client").fetchone()[0] == 900
+        assert conn.execute("SELECT count(DISTINCT phone) FROM client_identity WHERE phone NOT LIKE '505-555-01__' AND phone != ''").fetchone()[0] == 0
+    finally:
+        conn.close()

@@ -37,7 +37,7 @@ MIGRATIONS: list[Migration] = [
     # The contact form's default mode is the worker's latest one; without an index that query
     # sorts every contact of the worker (~0.2 s at 150k contacts) while the caseload opens.
     # The monthly report reads contacts by date.
-    (3, "index contacts by worker and time, and by date", _sql_file("0003_contact_indexes.sql")),
+    (3, "index contacts by worker and time (replacing by worker alone), and by date", _sql_file("0003_contact_indexes.sql")),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -93,7 +93,7 @@ class Contact(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True)
     client_id: str = Field(foreign_key="client.id")
-    worker_id: str | None = Field(default=None, foreign_key="worker.id", index=True)
+    worker_id: str | None = Field(default=None, foreign_key="worker.id")  # indexed with created_at below
     occurred_at: datetime
     mode: str = "in_person"
     purpose: str = "check_in"
