@@ -199,3 +199,58 @@ async def test_stale_depends_on_the_apps_clock(tui_path, tui_store):
         marked = [k for k, r in zip(table_keys(table), rows) if str(table.get_row(k)[-1]).endswith("!")]
         assert marked == [r.client_id for r in rows if r.stale_referrals][: len(marked)]
         assert len(marked) == sum(1 for r in rows[:MAX_ROWS] if r.open_referrals)
+
+
+def test_caseload_of_given_clients_equals_their_rows_in_the_full_caseload(tui_store):
+    for scope in ("mine", None):
+        full = caseload_service.caseload(tui_store, worker_id=scope, today=TODAY, now=FROZEN_NOW)
+        everyone = caseload_service.caseload(tui_store, worker_id=None, include_closed=True, today=TODAY,
+                                             now=FROZEN_NOW)
+        outside = [r.client_id for r in everyone if r.client_id not in {f.client_id for f in full}]
+        picked = [full[0].client_id, full[len(full) // 2].client_id, full[-1].client_id] + outside[:2]
+        some = caseload_service.caseload(tui_store, worker_id=scope, today=TODAY, now=FROZEN_NOW,
+                                         client_ids=picked)
+        assert some == [r for r in full if r.client_id in set(picked)]
+        assert [r.search_text for r in some] == [r.search_text for r in full if r.client_id in set(picked)]
+    assert caseload_service.caseload(tui_store, today=TODAY, now=FROZEN_NOW, client_ids=[]) == []
+
+
+async def test_a_saved_contact_updates_only_that_clients_row(tui_path, tui_store):
+    from vipterm.tui import display
+    from vipterm.tui.forms import ContactForm
+
+    before = _expected(tui_store)
+    # One with no follow-up due behind another such: a contact schedules one, so it moves up.
+    index = next(i for i, r in enumerate(before[:MAX_ROWS]) if i > 0 and all(
+        x.urgency == caseload_service.UPCOMING and x.next_due is None for x in (r, before[i - 1])))
+    target = before[index]
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one(CaseloadTable)
+        table.move_cursor(row=index)
+        generation = screen.generation
+        old_rows = screen.rows
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, ContactForm)
+        await pilot.press(*"check-in", "ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen
+        assert screen.generation == generation, "a save must not reload the whole caseload"
+        after = _expected(tui_store)
+        assert screen.rows is not old_rows
+        assert screen.rows == after
+        assert table_keys(table) == [r.client_id for r in after[:MAX_ROWS]]
+        new_index = next(i for i, r in enumerate(after) if r.client_id == target.client_id)
+        assert new_index != index, "the saved client moved in the order"
+        saved = after[new_index]
+        assert saved.last_contact != target.last_contact
+        if new_index < MAX_ROWS:
+            cells = table.get_row(target.client_id)
+            assert str(cells[-3]) == display.ago(saved.last_contact, TODAY)
+            assert table.cursor_row == new_index, "the cursor stays on the saved client"
+        # Unchanged rows are the same objects: nothing else was re-read.
+        untouched = {r.client_id: r for r in old_rows if r.client_id != target.client_id}
+        assert all(r is untouched[r.client_id] for r in screen.rows if r.client_id != target.client_id)

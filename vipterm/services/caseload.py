@@ -8,6 +8,8 @@ filters in Python.
 from __future__ import annotations
 
 import json
+from bisect import insort
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -103,12 +105,16 @@ def caseload(
     include_closed: bool = False,
     today: date | None = None,
     now: datetime | None = None,
+    client_ids: Iterable[str] | None = None,
 ) -> list[CaseloadRow]:
     """Clients ordered by urgency: overdue follow-ups first, then due today, then the rest.
 
     `worker_id="mine"` means this device's worker; None means every client.
     Within a group: earliest due first, then longest since the last contact.
     `now` (default: the clock) is what "stale referral" is measured from; the app passes its own.
+    `client_ids`, if given, limits the rows to those clients (a probe by primary key, same query and
+    same rows as the full caseload would have for them): a client out of scope, closed or deleted
+    is simply absent.
     """
     today = today or utcnow().date()
     now = now or utcnow()
@@ -119,6 +125,12 @@ def caseload(
         params["worker"] = store.worker_id if worker_id == "mine" else worker_id
     if not include_closed:
         sql += " AND c.status NOT IN ('closed', 'inactive')"
+    if client_ids is not None:
+        ids = list(dict.fromkeys(client_ids))
+        if not ids:
+            return []
+        sql += " AND c.id IN (" + ", ".join(f":id{n}" for n in range(len(ids))) + ")"
+        params.update({f"id{n}": value for n, value in enumerate(ids)})
     with store.read() as session:
         raw = session.execute(text(sql), params).all()
     rows = []
@@ -151,9 +163,22 @@ def caseload(
                 search_text=f"{name} {r.pseudonym} {r.id} {area} {status}".lower(),
             )
         )
-    never = datetime.min
-    rows.sort(key=lambda row: (row.urgency, row.next_due or date.max, row.last_contact or never, row.pseudonym))
+    rows.sort(key=sort_key)
     return rows
+
+
+def sort_key(row: CaseloadRow) -> tuple:
+    """The caseload's order: urgency, then earliest due, then longest since the last contact."""
+    return (row.urgency, row.next_due or date.max, row.last_contact or datetime.min, row.pseudonym)
+
+
+def replace_rows(rows: list[CaseloadRow], client_ids: Iterable[str], fresh: list[CaseloadRow]) -> list[CaseloadRow]:
+    """A new sorted list: `rows` (sorted by `sort_key`) without `client_ids`, plus `fresh` in place."""
+    drop = set(client_ids)
+    result = [row for row in rows if row.client_id not in drop] if drop else list(rows)
+    for row in fresh:
+        insort(result, row, key=sort_key)
+    return result
 
 
 def filter_rows(rows: list[CaseloadRow], query: str) -> list[CaseloadRow]:

@@ -20,7 +20,7 @@ from vipterm.tui import display
 from vipterm.tui.messages import CaseloadLoaded, ClientRef, FollowUpDone
 from vipterm.tui.widgets import WorkerErrors
 
-MAX_ROWS = 100  # a few pages; more is what the filter is for (a DataTable row costs on every key)
+MAX_ROWS = 60  # a screenful and a page or two; more is what the filter is for (a DataTable row costs on every key)
 WIDE = 110  # from this many columns on, the table also shows age group and risk flags
 
 URGENCY_MARK = {OVERDUE: Text("!!", style="bold red"), DUE_TODAY: Text("!", style="bold yellow")}
@@ -61,6 +61,9 @@ class CaseloadScreen(WorkerErrors, Screen):
         self.matching = 0
         self.generation = 0
         self.loaded = False
+        self._loading = False  # a full load is running: a one-client refresh waits for it instead
+        self._form_open = False  # a form opened from here: its save refreshes one row, not the caseload
+        self._drawn: tuple | None = None  # what the table shows now: (rows, wide, masked, today)
         self._wide: bool | None = None
 
     def compose(self) -> ComposeResult:
@@ -79,6 +82,10 @@ class CaseloadScreen(WorkerErrors, Screen):
 
     def on_screen_resume(self) -> None:
         # Back from a client file, a sync or a report: what they changed shows at once.
+        # Back from a form opened here: `_after_form` refreshes just that client's row.
+        if self._form_open:
+            self._form_open = False
+            return
         if self.loaded:
             self.reload()
 
@@ -86,6 +93,7 @@ class CaseloadScreen(WorkerErrors, Screen):
         wide = self.size.width >= WIDE
         if wide != self._wide:
             self._set_columns(wide)
+            self._drawn = None
             self._render_rows()
 
     def _set_columns(self, wide: bool) -> None:
@@ -115,7 +123,27 @@ class CaseloadScreen(WorkerErrors, Screen):
         if store is None:
             return
         self.generation += 1
+        self._loading = True
         self._load(store, self.scope, self.generation)
+
+    def refresh_clients(self, client_ids: list[str]) -> None:
+        """Re-read only these clients' rows (after a save that touched them) and redraw.
+
+        Same rows as a full reload would give them: a client that left this scope or was closed
+        disappears, the others move to their new place in the order.
+        """
+        store = self.app.store
+        if store is None:
+            return
+        if not self.loaded or self._loading:
+            self.reload()  # a full load is coming (or needed) anyway
+            return
+        fresh = caseload_service.caseload(
+            store, worker_id="mine" if self.scope == "mine" else None, today=self.app.today(), now=self.app.now(),
+            client_ids=client_ids,
+        )
+        self.rows = caseload_service.replace_rows(self.rows, client_ids, fresh)
+        self._render_rows()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="caseload")
     def _load(self, store, scope: str, generation: int) -> None:
@@ -129,6 +157,7 @@ class CaseloadScreen(WorkerErrors, Screen):
             return  # an older load, or one that finished after a lock
         self.rows = message.rows
         self.loaded = True
+        self._loading = False
         self._render_rows()
         if not self.app.client_index:
             # After the caseload, not beside it: both would compete for the same interpreter.
@@ -146,10 +175,21 @@ class CaseloadScreen(WorkerErrors, Screen):
         query = self.query_one("#filter", Input).value
         matching = caseload_service.filter_rows(self.rows, query)
         self.matching = len(matching)
-        self.shown = matching[:MAX_ROWS]
-        table.clear()
+        shown = matching[:MAX_ROWS]
         today = self.app.today()
         wide = bool(self._wide)
+        drawn = (shown, wide, self.app.masked, today)
+        if self._drawn is not None and self._same_drawing(self._drawn, drawn):
+            # The visible slice is unchanged (e.g. a key that only narrows the rows off screen):
+            # keep the table and its render caches, update only the count.
+            self.shown = shown
+            self.matching = len(matching)
+            self._update_title()
+            self._update_preview()
+            return
+        self.shown = shown
+        self._drawn = drawn
+        table.clear()
         for row in self.shown:
             cells = [
                 URGENCY_MARK.get(row.urgency, ""),
@@ -176,6 +216,12 @@ class CaseloadScreen(WorkerErrors, Screen):
                     break
         self._update_title()
         self._update_preview()
+
+    @staticmethod
+    def _same_drawing(old: tuple, new: tuple) -> bool:
+        old_rows, new_rows = old[0], new[0]
+        return (old[1:] == new[1:] and len(old_rows) == len(new_rows)
+                and all(a is b for a, b in zip(old_rows, new_rows)))
 
     def _update_title(self) -> None:
         overdue = sum(1 for r in self.rows if r.urgency == OVERDUE)
@@ -266,10 +312,16 @@ class CaseloadScreen(WorkerErrors, Screen):
         if row is None:
             self.notify("no client selected", severity="warning")
             return
-        self.app.open_form(kind, ref_for(row), self._after_form)
+        if self.app.store is None:
+            return
+        client_id = row.client_id
+        self._form_open = True
+        self.app.open_form(kind, ref_for(row), lambda result: self._after_form(result, client_id))
 
-    def _after_form(self, result) -> None:
-        pass  # coming back to this screen reloads it (on_screen_resume)
+    def _after_form(self, result, client_id: str) -> None:
+        # Only this client's row can have changed: re-read it instead of the whole caseload.
+        if result is not None:
+            self.refresh_clients([client_id])
 
     def action_log_contact(self) -> None:
         self._form("contact")
@@ -325,16 +377,17 @@ class CaseloadScreen(WorkerErrors, Screen):
         row = next((r for r in self.rows if r.client_id == message.client_id), None)
         name = row.pseudonym if row else "the client"
         self.notify(f"follow-up of {name} due {message.due_on.isoformat()} done")
-        self.reload()
+        self.refresh_clients([message.client_id])
 
     # --- lock and mask ---------------------------------------------------------------------------
 
     def refresh_names(self) -> None:
+        self._drawn = None
         self._render_rows()
 
     def clear_for_lock(self) -> None:
         self.generation += 1  # drop any load still running
-        self.rows, self.shown, self.loaded = [], [], False
+        self.rows, self.shown, self.loaded, self._loading, self._drawn = [], [], False, False, None
         self.query_one(CaseloadTable).clear()
         self.query_one("#caseload-title", Static).update("Caseload · locked")
         self.query_one("#caseload-preview", Static).update("")
