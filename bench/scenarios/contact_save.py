@@ -83,6 +83,6 @@ def run(ctx: Context) -> list[Figure]:
     ms = 1000
     return [Figure(
         NAME, "ctrl+s → saved and caseload updated (p95)", "ms", p95 * ms, target=TARGET, holds=p95 <= 0.050,
-        samples=len(samples), size=f"{size_words(profile.caseload)}; caseload of {rows:,} rows reloaded after each save",
+        samples=len(samples), size=f"{size_words(profile.caseload)}; caseload of {rows:,} rows; the saved client's row re-read after each save",
         note=f"median {median(samples) * ms:.1f} ms, max {max(samples) * ms:.1f} ms; {after - before} contacts committed",
     )]
