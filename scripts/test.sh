@@ -15,7 +15,8 @@ command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need[*]} (Debian packages)"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; } \
+      || echo "note: could not install ${need[*]}; the tests that need them will be skipped" >&2
   else
     echo "note: ${need[*]} not installed; the tests that need them will be skipped" >&2
   fi
