@@ -18,7 +18,7 @@ from vipterm.services import caseload as caseload_service
 from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadRow
 from vipterm.tui import display
 from vipterm.tui.messages import CaseloadLoaded, ClientRef, FollowUpDone
-from vipterm.tui.widgets import WorkerErrors
+from vipterm.tui.widgets import ClientFormActions, WorkerErrors
 
 MAX_ROWS = 60  # a screenful and a page or two; more is what the filter is for (a DataTable row costs on every key)
 WIDE = 110  # from this many columns on, the table also shows age group and risk flags
@@ -34,7 +34,7 @@ class CaseloadTable(DataTable):
     """The caseload rows; Enter opens the client under the cursor."""
 
 
-class CaseloadScreen(WorkerErrors, Screen):
+class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
     BINDINGS = [
         Binding("slash", "focus_filter", "filter", id="filter"),
         Binding("enter", "open_client", "open", id="open", show=False),
@@ -322,24 +322,6 @@ class CaseloadScreen(WorkerErrors, Screen):
         # Only this client's row can have changed: re-read it instead of the whole caseload.
         if result is not None:
             self.refresh_clients([client_id])
-
-    def action_log_contact(self) -> None:
-        self._form("contact")
-
-    def action_notification(self) -> None:
-        self._form("notification")
-
-    def action_assessment(self) -> None:
-        self._form("assessment")
-
-    def action_referral(self) -> None:
-        self._form("referral")
-
-    def action_follow_up(self) -> None:
-        self._form("follow_up")
-
-    def action_outcome(self) -> None:
-        self._form("outcome")
 
     def action_new_client(self) -> None:
         from vipterm.tui.forms import ClientForm

@@ -19,7 +19,7 @@ from vipterm.services import caseload as caseload_service
 from vipterm.tui import display
 from vipterm.tui.messages import ClientFileLoaded, ClientRef, FollowUpDone
 from vipterm.tui.parsing import utc_to_local
-from vipterm.tui.widgets import WorkerErrors
+from vipterm.tui.widgets import ClientFormActions, WorkerErrors
 
 
 class ReferralTable(DataTable):
@@ -30,7 +30,7 @@ class TimelineTable(DataTable):
     """Everything that happened, newest first."""
 
 
-class ClientFileScreen(WorkerErrors, Screen):
+class ClientFileScreen(ClientFormActions, WorkerErrors, Screen):
     BINDINGS = [
         Binding("escape", "back", "back", id="back", show=False),
         Binding("l", "log_contact", "log", id="log_contact"),
@@ -197,24 +197,6 @@ class ClientFileScreen(WorkerErrors, Screen):
     def _after_form(self, result) -> None:
         if result is not None:
             self.reload()  # the caseload beneath reloads when it is shown again
-
-    def action_log_contact(self) -> None:
-        self._form("contact")
-
-    def action_notification(self) -> None:
-        self._form("notification")
-
-    def action_assessment(self) -> None:
-        self._form("assessment")
-
-    def action_referral(self) -> None:
-        self._form("referral")
-
-    def action_outcome(self) -> None:
-        self._form("outcome")
-
-    def action_follow_up(self) -> None:
-        self._form("follow_up")
 
     @on(DataTable.RowSelected, "#cf-referrals")
     def _referral_selected(self, event: DataTable.RowSelected) -> None:

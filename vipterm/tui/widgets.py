@@ -31,6 +31,34 @@ class WorkerErrors:
             self.app.handle_worker_error(self, event.worker.error)
 
 
+class ClientFormActions:
+    """Mixin for screens that act on one client: the record keys open the matching form.
+
+    The screen says, in `_form(kind)`, which client the form is for and what happens after a save.
+    """
+
+    def _form(self, kind: str) -> None:  # pragma: no cover - every screen defines its own
+        raise NotImplementedError
+
+    def action_log_contact(self) -> None:
+        self._form("contact")
+
+    def action_notification(self) -> None:
+        self._form("notification")
+
+    def action_assessment(self) -> None:
+        self._form("assessment")
+
+    def action_referral(self) -> None:
+        self._form("referral")
+
+    def action_outcome(self) -> None:
+        self._form("outcome")
+
+    def action_follow_up(self) -> None:
+        self._form("follow_up")
+
+
 class ChoiceInput(Input):
     """A text field that takes one of a fixed list of labels.
 
