@@ -8,6 +8,7 @@ people read.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from datetime import date, datetime, timezone
 
 
@@ -334,6 +335,21 @@ def initials(name: str) -> str:
     """'Marcus J. Baca' -> 'M.J.B.'; used by the privacy mask."""
     parts = [p for p in name.replace("-", " ").split() if p]
     return "".join(p[0].upper() + "." for p in parts) or "—"
+
+
+# Letters NFKD does not split into a base letter and a mark, folded the way people type them.
+_FOLD_EXTRA = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ŧ": "t", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"})
+
+
+def fold(text: str) -> str:
+    """Text reduced for matching: case and accents dropped, so 'Núñez', 'NUNEZ' and 'nunez' agree.
+
+    Casefold first (so 'İ' and 'ß' fold fully), then NFKD to split accented letters into a base
+    letter and combining marks, and drop the marks. Every search and duplicate check compares
+    `fold(a)` with `fold(b)`; it is for matching only, never for display or storage.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_FOLD_EXTRA)
 
 
 def can_transition(current: ReferralStatus, new: ReferralStatus) -> bool:
