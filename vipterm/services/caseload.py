@@ -160,7 +160,7 @@ def caseload(
                 open_referrals=r.open_referrals,
                 stale_referrals=r.stale_referrals,
                 urgency=urgency,
-                search_text=f"{name} {r.pseudonym} {r.id} {area} {status}".lower(),
+                search_text=domain.fold(f"{name} {r.pseudonym} {r.id} {area} {status}"),
             )
         )
     rows.sort(key=sort_key)
@@ -181,12 +181,48 @@ def replace_rows(rows: list[CaseloadRow], client_ids: Iterable[str], fresh: list
     return result
 
 
+# Urgency tokens of the filter: `!overdue` (or `!!`, the caseload's mark), `!today` (or `!`),
+# `!due` (either) and `!later` (neither). A prefix is enough (`!o`), so the filter narrows as
+# the token is typed.
+URGENCY_TOKENS = {"overdue": {OVERDUE}, "today": {DUE_TODAY}, "due": {OVERDUE, DUE_TODAY}, "later": {UPCOMING}}
+
+
+def _urgency_token(word: str) -> set[int] | None:
+    """The urgencies a `!…` word selects; None when the word is not an urgency token."""
+    if word == "!!":
+        return {OVERDUE}
+    if word == "!":
+        return {DUE_TODAY}
+    if not word.startswith("!") or word.startswith("!!"):
+        return None
+    prefix = word[1:]
+    chosen: set[int] = set()
+    for token, urgencies in URGENCY_TOKENS.items():
+        if token.startswith(prefix):
+            chosen |= urgencies
+    return chosen  # empty for an unknown token: nothing matches, which the screen says
+
+
 def filter_rows(rows: list[CaseloadRow], query: str) -> list[CaseloadRow]:
-    """Every word of `query` must appear in the row's name, alias, id, area or status."""
-    words = query.lower().split()
+    """Every word of `query` must appear in the row's name, alias, id, area or status.
+
+    Matching ignores case and accents both ways (`domain.fold`): `nunez` finds "Núñez" and
+    `José` finds "Jose". Words starting with `!` select by urgency instead (`URGENCY_TOKENS`);
+    several of them widen each other (`!overdue !today`), and plain words narrow as usual.
+    """
+    words = domain.fold(query).split()
     if not words:
         return rows
-    return [row for row in rows if all(w in row.search_text for w in words)]
+    urgencies: set[int] | None = None
+    plain = []
+    for word in words:
+        selected = _urgency_token(word)
+        if selected is None:
+            plain.append(word)
+        else:
+            urgencies = selected if urgencies is None else urgencies | selected
+    return [row for row in rows
+            if (urgencies is None or row.urgency in urgencies) and all(w in row.search_text for w in plain)]
 
 
 # --- the client file --------------------------------------------------------------------------

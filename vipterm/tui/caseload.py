@@ -68,7 +68,7 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("Caseload", id="caseload-title", markup=False)
-        field = Input(placeholder="/ filter: name, alias, id, area, status", id="filter")
+        field = Input(placeholder="/ filter: name, alias, id, area, status · !overdue !today", id="filter")
         field.cursor_blink = self.app.cursor_blink
         yield field
         yield CaseloadTable(id="caseload-table", cursor_type="row", zebra_stripes=True)

@@ -27,15 +27,17 @@ class ClientCommands(Provider):
         app = self.app
         if app.store is None or not query.strip():
             return
+        from vipterm.domain import fold
         from vipterm.services.caseload import filter_rows  # here, not at import: start-up stays light
 
-        matcher = self.matcher(query)
+        # Ranked on folded text too, so "nunez" ranks "Núñez" as high as "Nunez" would.
+        matcher = self.matcher(fold(query))
         # A coordinator's index holds 20k+ clients: filter off the event loop so typing stays smooth.
         candidates = (await asyncio.to_thread(filter_rows, app.client_index, query))[: MAX_CLIENT_HITS * 5]
         scored = []
         for row in candidates:
             shown = f"{row.pseudonym} {app.shown_name(row.name, row.pseudonym)}"
-            score = max(matcher.match(f"{row.pseudonym} {row.name}"), 0.01)
+            score = max(matcher.match(fold(f"{row.pseudonym} {row.name}")), 0.01)
             scored.append((score, shown, row))
         scored.sort(key=lambda item: -item[0])
         for score, shown, row in scored[:MAX_CLIENT_HITS]:

@@ -1,0 +1,113 @@
+"""Finding people: search that ignores accents and case both ways (caseload filter, palette,
+`vipterm clients list --filter`), and urgency tokens in the filter.
+
+Real encrypted databases, the real app under Pilot and the real command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import pytest
+from textual.command import CommandPalette
+
+from tests.conftest import PASSPHRASE
+from tests.tui_support import make_app, screen_text, settle, table_keys
+from vipterm.services import caseload as caseload_service
+from vipterm.services import records
+from vipterm.store.models import FollowUp
+from vipterm.tui.caseload import CaseloadTable
+from vipterm.tui.client_file import ClientFileScreen
+
+DAY = date(2026, 11, 23)
+
+
+@pytest.fixture
+def people(store):
+    """Three clients of this worker: the accented one, the plain one, and a third who is neither."""
+    guero = records.create_client(store, records.ClientDraft(
+        first_name="José Ángel", last_name="Núñez-Ibáñez", aka="Güero", area_command="southeast"))
+    vigil = records.create_client(store, records.ClientDraft(first_name="Jose", last_name="Vigil"))
+    other = records.create_client(store, records.ClientDraft(first_name="Marcus", last_name="Baca"))
+    return {"guero": guero.id, "vigil": vigil.id, "other": other.id}
+
+
+def _ids(rows):
+    return {r.client_id for r in rows}
+
+
+def test_filter_ignores_accents_and_case_both_ways(store, people):
+    rows = caseload_service.caseload(store)
+    for typed in ("jose", "JOSE", "josé"):
+        assert _ids(caseload_service.filter_rows(rows, typed)) == {people["guero"], people["vigil"]}, typed
+    for typed in ("nunez", "NUÑEZ", "Núñez-Ibáñez", "guero", "GÜERO", "ibanez", "angel", "jose nunez"):
+        assert _ids(caseload_service.filter_rows(rows, typed)) == {people["guero"]}, typed
+    assert _ids(caseload_service.filter_rows(rows, "José vigil")) == {people["vigil"]}
+    assert caseload_service.filter_rows(rows, "nuñez vigil") == []
+
+
+def test_urgency_tokens_select_by_urgency(store, people):
+    today = DAY  # given to the caseload explicitly: no test depends on the real date
+    with store.write() as session:
+        session.add(FollowUp(client_id=people["guero"], owner_id=store.worker_id, due_on=today - timedelta(days=3),
+                             kind="contact", note=""))
+        session.add(FollowUp(client_id=people["vigil"], owner_id=store.worker_id, due_on=today, kind="contact", note=""))
+    rows = caseload_service.caseload(store, today=today)
+    assert _ids(caseload_service.filter_rows(rows, "!overdue")) == {people["guero"]}
+    assert _ids(caseload_service.filter_rows(rows, "!!")) == {people["guero"]}
+    assert _ids(caseload_service.filter_rows(rows, "!o")) == {people["guero"]}
+    assert _ids(caseload_service.filter_rows(rows, "!today")) == {people["vigil"]}
+    assert _ids(caseload_service.filter_rows(rows, "!")) == {people["vigil"]}
+    assert _ids(caseload_service.filter_rows(rows, "!due")) == {people["guero"], people["vigil"]}
+    assert _ids(caseload_service.filter_rows(rows, "!overdue !today")) == {people["guero"], people["vigil"]}
+    assert _ids(caseload_service.filter_rows(rows, "!later")) == {people["other"]}
+    assert _ids(caseload_service.filter_rows(rows, "!due jose vigil")) == {people["vigil"]}
+    assert caseload_service.filter_rows(rows, "!nonsense") == []
+
+
+def test_clients_list_filter_on_the_command_line(store, db_path, people):
+    store.close()
+    env = {k: v for k, v in os.environ.items() if k != "VIPTERM_DB"}
+    env["VIPTERM_PASSPHRASE"] = PASSPHRASE
+
+    def listing(words):
+        result = subprocess.run([sys.executable, "-m", "vipterm", "clients", "list", "--json", "--filter", words,
+                                 "--db", str(db_path)], capture_output=True, text=True, env=env, timeout=120,
+                                stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stderr
+        return {row["id"] for row in json.loads(result.stdout)}
+
+    assert listing("nunez") == {people["guero"]}
+    assert listing("GUERO") == {people["guero"]}
+    assert listing("José") == {people["guero"], people["vigil"]}
+
+
+async def test_caseload_filter_and_palette_find_the_accented_name(store, db_path, people):
+    app = make_app(db_path, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(CaseloadTable)
+        await pilot.press("slash", *"nunez")
+        assert table_keys(table) == [people["guero"]]
+        await pilot.press("escape", "slash", *"José")
+        assert set(table_keys(table)) == {people["guero"], people["vigil"]}
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.client_index
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"guero")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        shown = " ".join(str(option.prompt) for option in app.screen.query_one("CommandList").options)
+        assert "Núñez" in shown
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ClientFileScreen)
+        assert app.screen.client_id == people["guero"]
+        assert "Güero" in screen_text(app.screen)
