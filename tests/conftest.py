@@ -6,11 +6,18 @@ once per session and copied per test.
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
+
+# One frozen program clock for the whole suite, and for every vipterm it starts (CLI, tmux):
+# 09:00 in Albuquerque on 23 November 2026, the day the demo fixtures end. No test reads the
+# machine's date (the suite passes under `faketime` years ahead).
+FROZEN_NOW_ISO = "2026-11-23T09:00:00-07:00"
+os.environ["VIPTERM_NOW"] = FROZEN_NOW_ISO  # before any session fixture builds a database
 
 from vipterm.services.database import Store, create_store, open_store
 from vipterm.services.demo_data import DemoSize, generate
@@ -20,6 +27,12 @@ DEMO_PASSPHRASE = "vipterm-demo"
 DEMO_UNTIL = date(2026, 11, 23)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DB = REPO_ROOT / "vip.db.example"
+
+
+@pytest.fixture(autouse=True)
+def frozen_program_clock(monkeypatch):
+    """Each test starts at the frozen moment; a test may move it (monkeypatch restores it)."""
+    monkeypatch.setenv("VIPTERM_NOW", FROZEN_NOW_ISO)
 
 
 @pytest.fixture

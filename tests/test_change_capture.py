@@ -69,7 +69,7 @@ def test_add_only_facts_keep_no_field_versions(store):
 def test_sequence_numbers_have_no_gaps_across_many_writes(store):
     client = records.create_client(store, records.ClientDraft(aka="Seq"))
     for n in range(5):
-        records.log_contact(store, records.ContactDraft(client.id, note=f"n{n}", next_follow_up=date.today() + timedelta(days=n + 1)))
+        records.log_contact(store, records.ContactDraft(client.id, note=f"n{n}", next_follow_up=date(2026, 11, 23) + timedelta(days=n + 1)))
     with pytest.raises(Exception):
         records.log_contact(store, records.ContactDraft(client.id, occurred_at=None, mode="carrier pigeon"))
     seqs = [r.seq for r in _changes(store)]
@@ -140,7 +140,7 @@ def test_every_service_write_yields_change_rows_for_its_tables(store, action, ta
     provider = records.add_provider(store, "Pantry", "food")
     referral = records.create_referral(store, records.ReferralDraft(client.id, "food", provider.id))
     before = len(_changes(store))
-    today = date.today()
+    today = date(2026, 11, 23)
     if action == "notify":
         records.record_notification(store, records.NotificationDraft(client.id, today))
     elif action == "contact":

@@ -58,10 +58,12 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
         fingerprint = next(line.split()[1] for line in request.splitlines() if line.startswith("fingerprint:"))
         req_file = next(stick.glob("enroll-*.vipreq"))
         if i == 0:  # a wrong fingerprint (someone else's laptop) is refused
-            bad = vip("enroll", "approve", "--db", str(coord), str(req_file), "--fingerprint", "AAAA-BBBB", "--out",
-                      str(stick), ok=False)
+            bad = vip("enroll", "approve", "--db", str(coord), str(req_file), "--fingerprint", "AAAA-BBBB",
+                      "--worker", f"Peer Worker {i}", "--yes", "--out", str(stick), ok=False)
             assert bad.returncode == 7 and "does not match" in bad.stderr
-        vip("enroll", "approve", "--db", str(coord), str(req_file), "--fingerprint", fingerprint, "--out", str(stick))
+        approved = vip("enroll", "approve", "--db", str(coord), str(req_file), "--fingerprint", fingerprint,
+                       "--worker", f"Peer Worker {i}", "--yes", "--out", str(stick)).stdout
+        assert f"serves      Peer Worker {i} (new worker)" in approved and fingerprint in approved
         grant = next(stick.glob("grant-*.vipgrant"))
         vip("enroll", "accept", "--db", str(laptop), str(grant))
         req_file.unlink()
@@ -115,7 +117,7 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
         with store.read() as s:
             worker2 = s.execute(text("SELECT id FROM worker WHERE display_name = 'Peer Worker 2'")).scalar_one()
         shared = made[0][0]
-        records.schedule_follow_up(store, shared, __import__("datetime").date.today(), owner_id=worker2)
+        records.schedule_follow_up(store, shared, __import__("datetime").date(2026, 11, 23), owner_id=worker2)
     round_trip("2")
     assert with_store(laptops[2], lambda s: s.read().execute(
         text("SELECT count(*) FROM client WHERE id = :c"), {"c": shared}).scalar_one()) == 1

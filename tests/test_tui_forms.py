@@ -45,8 +45,7 @@ from vipterm.tui.forms import (
     ReferralForm,
     ReferralStatusForm,
 )
-from vipterm.tui.parsing import local_to_utc
-from vipterm.tui.widgets import ConfirmModal, FormRow
+from vipterm.tui.widgets import ConfirmModal, FormRow, NoteArea
 
 TODAY = FROZEN_NOW.date()
 
@@ -103,7 +102,7 @@ async def test_log_contact_in_a_handful_of_keys(tui_path, tui_store):
     new = contacts[0]
     assert new.note == "called, court date moved"
     assert new.mode == records_mode and new.outcome == "reached" and new.purpose == "check_in"
-    assert new.occurred_at == local_to_utc(FROZEN_NOW)
+    assert new.occurred_at == tui_store.clock.to_utc(FROZEN_NOW)
     assert new.area_command == row.area_command
     with tui_store.read() as session:
         due = session.exec(select(FollowUp).where(FollowUp.client_id == row.client_id,
@@ -214,7 +213,7 @@ async def test_a_failing_save_keeps_the_form_and_the_draft(tui_path, tui_store):
         await pilot.press(*"note that must survive")
         # Another device's change removed the client while the form was open.
         with tui_store.write() as session:
-            session.get(Client, row.client_id).deleted_at = local_to_utc(FROZEN_NOW)
+            session.get(Client, row.client_id).deleted_at = tui_store.clock.to_utc(FROZEN_NOW)
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert app.screen is form

@@ -6,27 +6,34 @@ Imported by tests/test_tui_*.py; not a test module itself.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
 from textual.worker import WorkerFailed
 
+from vipterm.timekeeping import DEFAULT_TIME_ZONE, FROZEN_NOW_VARIABLE
 from vipterm.tui.app import VipApp
 from vipterm.tui.config import TuiConfig
 
-# The demo fixtures hold data until 2026-11-23; the app's "now" is frozen on that morning.
+# The demo fixtures hold data until 2026-11-23; the program clock is frozen on that morning
+# (conftest sets VIPTERM_NOW): 09:00 in the program's zone, America/Denver.
 FROZEN_NOW = datetime(2026, 11, 23, 9, 0)
 
 
 def make_app(path: Path, store=None, *, config: TuiConfig | None = None, idle_lock_seconds: float = 0,
-             demo: bool = False, now: datetime = FROZEN_NOW) -> VipApp:
+             demo: bool = False, now: datetime | None = None) -> VipApp:
+    if now is not None:
+        # Another frozen moment (a wall time in the program zone) for this test only: the
+        # conftest's autouse fixture restores VIPTERM_NOW afterwards.
+        os.environ[FROZEN_NOW_VARIABLE] = now.replace(tzinfo=ZoneInfo(DEFAULT_TIME_ZONE)).isoformat()
     return VipApp(
         Path(path),
         store=store,
         demo=demo,
-        clock=lambda: now,
         config=config if config is not None else TuiConfig(),
         idle_lock_seconds=idle_lock_seconds,
         cursor_blink=False,

@@ -156,8 +156,16 @@ class ContactPurpose(LabelledEnum):
 class ContactOutcome(LabelledEnum):
     REACHED = ("reached", "reached")
     NO_ANSWER = ("no_answer", "no answer")
+    VOICEMAIL = ("voicemail", "left voicemail")
+    WRONG_NUMBER = ("wrong_number", "wrong number")
     REFUSED = ("refused", "refused")
     UNSAFE = ("unsafe", "unsafe / aborted")
+
+
+# Only a contact that reached the client closes a due follow-up or counts as "reached" in the
+# report; every other outcome is an attempt. The one-key attempt log offers these.
+ATTEMPT_OUTCOMES = (ContactOutcome.NO_ANSWER, ContactOutcome.VOICEMAIL, ContactOutcome.WRONG_NUMBER,
+                    ContactOutcome.REFUSED)
 
 
 class AssessmentKind(LabelledEnum):
@@ -308,8 +316,11 @@ class AuditAction(LabelledEnum):
 
 
 def utcnow() -> datetime:
-    """Naive UTC: how timestamps are stored (SQLite keeps no zone)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    """Naive UTC: how timestamps are stored (SQLite keeps no zone). Use cases read `store.clock`
+    instead (it knows the program's time zone); both read the one clock in `vipterm.timekeeping`."""
+    from vipterm.timekeeping import system_now
+
+    return system_now().astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 def age_group_for(date_of_birth: date | None, on: date) -> AgeGroup:

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from vipterm import domain
-from vipterm.domain import OPEN_REFERRAL_STATUSES, STALE_REFERRAL_DAYS, utcnow
+from vipterm.domain import OPEN_REFERRAL_STATUSES, STALE_REFERRAL_DAYS
 from vipterm.errors import NotFound
 from vipterm.services.database import Store
 from vipterm.store.models import (
@@ -116,8 +116,8 @@ def caseload(
     same rows as the full caseload would have for them): a client out of scope, closed or deleted
     is simply absent.
     """
-    today = today or utcnow().date()
-    now = now or utcnow()
+    today = today or store.clock.today()
+    now = now or store.clock.utcnow()
     sql = _CASELOAD_SQL
     params: dict = {"stale_before": (now - timedelta(days=STALE_REFERRAL_DAYS)).isoformat(sep=" ")}
     if worker_id is not None:
@@ -279,8 +279,8 @@ def _at(day: date) -> datetime:
 
 def client_file(store: Store, client_id: str, *, today: date | None = None, now: datetime | None = None) -> ClientFile:
     """Everything about one client; `today`/`now` (default: the clock) decide overdue and stale."""
-    now = now or utcnow()
-    today = today or now.date()
+    now = now or store.clock.utcnow()
+    today = today or store.clock.today()
     stale_before = now - timedelta(days=STALE_REFERRAL_DAYS)
     with store.read() as s:
         client = s.get(Client, client_id)

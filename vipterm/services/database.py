@@ -14,13 +14,14 @@ from typing import Iterator
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from vipterm.domain import Role, utcnow
+from vipterm.domain import Role
 from vipterm.errors import NewerSchema, ValidationError
 from vipterm.paths import default_database_path  # noqa: F401  (re-exported for callers)
 from vipterm.store import engine as store_engine
 from vipterm.store.migrations import SCHEMA_VERSION, check_version, migrate
 from vipterm.store.models import Meta, SyncState, Worker, new_id
 from vipterm.sync.capture import Capture
+from vipterm.timekeeping import DEFAULT_TIME_ZONE, ProgramClock, check_time_zone
 
 MIN_PASSPHRASE_LENGTH = 8
 
@@ -34,11 +35,28 @@ class Identity:
 
 
 class Store:
-    """An unlocked vipterm database."""
+    """An unlocked vipterm database, with the program clock (`clock`) every use case reads."""
 
-    def __init__(self, database: store_engine.Database, identity: Identity):
+    def __init__(self, database: store_engine.Database, identity: Identity, clock: ProgramClock | None = None):
         self.database = database
         self.identity = identity
+        self.clock = clock or ProgramClock()
+
+    @property
+    def time_zone(self) -> str:
+        return self.clock.time_zone
+
+    def set_time_zone(self, time_zone: str) -> None:
+        """Change the program time zone here (the coordinator's setting; laptops take it from
+        their return bundles). Local to this database: not a synced change."""
+        time_zone = check_time_zone(time_zone)
+        with self.database.write(capture=False) as session:
+            row = session.get(Meta, "time_zone")
+            if row is None:
+                session.add(Meta(key="time_zone", value=time_zone))
+            else:
+                row.value = time_zone
+        self.clock = self.clock.with_zone(time_zone)
 
     @property
     def path(self) -> Path:
@@ -93,9 +111,11 @@ def create_store(
     force: bool = False,
     device_id: str | None = None,
     worker_id: str | None = None,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> Store:
     """A new encrypted database for this device, migrated, with its worker and identity."""
     _check_new_passphrase(passphrase)
+    clock = ProgramClock(time_zone)
     if not worker_name.strip():
         raise ValidationError("the worker name is empty", field="worker_name")
     raw = store_engine.create_file(Path(path), passphrase, force=force)
@@ -112,23 +132,29 @@ def create_store(
             ("role", role.value),
             ("worker_id", identity.worker_id),
             ("program_id", identity.program_id),
-            ("created_at", utcnow().isoformat()),
+            ("created_at", clock.utcnow().isoformat()),
+            ("time_zone", clock.time_zone),
         ):
             session.add(Meta(key=key, value=value))
-    store = Store(database, identity)
+    store = Store(database, identity, clock)
     with store.write() as session:
         session.add(Worker(id=identity.worker_id, display_name=worker_name.strip(), role=role.value))
     return store
 
 
-def _read_identity(session: Session) -> Identity:
+def _read_identity(session: Session) -> tuple[Identity, ProgramClock]:
     meta = {m.key: m.value for m in session.exec(select(Meta))}
-    return Identity(
+    identity = Identity(
         device_id=meta["device_id"],
         role=Role(meta.get("role", "worker")),
         worker_id=meta["worker_id"],
         program_id=meta.get("program_id", ""),
     )
+    try:
+        clock = ProgramClock(meta.get("time_zone") or DEFAULT_TIME_ZONE)
+    except ValidationError:  # a zone this machine lacks: days still need cutting somewhere
+        clock = ProgramClock(DEFAULT_TIME_ZONE)
+    return identity, clock
 
 
 def open_store(path: Path, passphrase: str) -> Store:
@@ -146,7 +172,7 @@ def open_store_with_key(path: Path, raw: store_engine.RawKey) -> Store:
         check_version(version)
         migrate(database.engine)
         with database.session() as session:
-            identity = _read_identity(session)
+            identity, clock = _read_identity(session)
     except NewerSchema:
         database.dispose()
         raise
@@ -156,7 +182,7 @@ def open_store_with_key(path: Path, raw: store_engine.RawKey) -> Store:
     except BaseException:
         database.dispose()
         raise
-    return Store(database, identity)
+    return Store(database, identity, clock)
 
 
 def change_passphrase(path: Path, old_passphrase: str, new_passphrase: str) -> None:

@@ -20,7 +20,6 @@ from vipterm.domain import (
     ClientStatus,
     NotificationOutcome,
     ReferralStatus,
-    utcnow,
 )
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services.database import Store
@@ -69,13 +68,13 @@ def _note(value: str, field_name: str = "note") -> str:
     return value
 
 
-def _not_future(when: date | datetime, field_name: str, what: str, *, now: datetime | None = None) -> None:
-    now = now or utcnow()
-    # A few minutes of slack: a laptop clock a little behind the phone in the worker's hand.
+def _not_future(store: Store, when: date | datetime, field_name: str, what: str) -> None:
+    """The one "not in the future" rule. A time is stored UTC; a date is a day in the program zone."""
     if isinstance(when, datetime):
-        if when > now + timedelta(minutes=5):
+        # A few minutes of slack: a laptop clock a little behind the phone in the worker's hand.
+        if when > store.clock.utcnow() + timedelta(minutes=5):
             raise ValidationError(f"{what} is in the future", field=field_name)
-    elif when > now.date() + timedelta(days=1):
+    elif when > store.clock.today():
         raise ValidationError(f"{what} is in the future", field=field_name)
 
 
@@ -125,10 +124,10 @@ def create_client(store: Store, draft: ClientDraft) -> Client:
     area = _enum(domain.AreaCommand, draft.area_command, "area_command")
     source = _enum(domain.ReferralSource, draft.referral_source, "referral_source")
     flags = [_enum(domain.RiskFlag, f, "risk_flags").value for f in draft.risk_flags]
-    identified_on = draft.identified_on or utcnow().date()
-    _not_future(identified_on, "identified_on", "the identification date")
+    identified_on = draft.identified_on or store.clock.today()
+    _not_future(store, identified_on, "identified_on", "the identification date")
     if draft.date_of_birth is not None:
-        if draft.date_of_birth > utcnow().date():
+        if draft.date_of_birth > store.clock.today():
             raise ValidationError("the date of birth is in the future", field="date_of_birth")
         if draft.date_of_birth.year < 1900:
             raise ValidationError("the date of birth is before 1900", field="date_of_birth")
@@ -230,7 +229,7 @@ class NotificationDraft:
 def record_notification(store: Store, draft: NotificationDraft) -> NotificationAttempt:
     outcome = _enum(NotificationOutcome, draft.outcome, "outcome")
     setting = _enum(domain.NotificationSetting, draft.setting, "setting")
-    _not_future(draft.attempted_on, "attempted_on", "the attempt date")
+    _not_future(store, draft.attempted_on, "attempted_on", "the attempt date")
     team = []
     for name, role in draft.team:
         if not name.strip():
@@ -277,14 +276,15 @@ class ContactDraft:
 
 def log_contact(store: Store, draft: ContactDraft) -> Contact:
     """Log a contact; an optional next follow-up is scheduled, and due contact follow-ups close."""
-    occurred_at = draft.occurred_at or utcnow()
-    _not_future(occurred_at, "occurred_at", "the contact time")
+    occurred_at = draft.occurred_at or store.clock.utcnow()
+    _not_future(store, occurred_at, "occurred_at", "the contact time")
+    contact_day = store.clock.local_day(occurred_at)
     mode = _enum(domain.ContactMode, draft.mode, "mode")
     purpose = _enum(domain.ContactPurpose, draft.purpose, "purpose")
     outcome = _enum(domain.ContactOutcome, draft.outcome, "outcome")
     if draft.duration_min is not None and not (0 <= draft.duration_min <= 24 * 60):
         raise ValidationError("the duration must be between 0 and 1440 minutes", field="duration_min")
-    if draft.next_follow_up is not None and draft.next_follow_up < occurred_at.date():
+    if draft.next_follow_up is not None and draft.next_follow_up < contact_day:
         raise ValidationError("the next follow-up is before the contact", field="next_follow_up")
     note = _note(draft.note)
     with store.write() as session:
@@ -310,7 +310,7 @@ def log_contact(store: Store, draft: ContactDraft) -> Contact:
                     FollowUp.kind == domain.FollowUpKind.CONTACT.value,
                     FollowUp.done_at.is_(None),
                     FollowUp.deleted_at.is_(None),
-                    FollowUp.due_on <= occurred_at.date(),
+                    FollowUp.due_on <= contact_day,
                 )
             ):
                 due.done_at = occurred_at
@@ -354,8 +354,8 @@ class AssessmentDraft:
 
 def record_assessment(store: Store, draft: AssessmentDraft) -> Assessment:
     kind = _enum(domain.AssessmentKind, draft.kind, "kind")
-    assessed_on = draft.assessed_on or utcnow().date()
-    _not_future(assessed_on, "assessed_on", "the assessment date")
+    assessed_on = draft.assessed_on or store.clock.today()
+    _not_future(store, assessed_on, "assessed_on", "the assessment date")
     levels = {}
     for name, level in draft.levels.items():
         need = _enum(domain.NeedDomain, name, "levels")
@@ -445,7 +445,7 @@ def create_referral(store: Store, draft: ReferralDraft) -> Referral:
         client = _client(session, draft.client_id)
         if draft.provider_id and session.get(Provider, draft.provider_id) is None:
             raise ValidationError("the provider is not in the directory", field="provider_id")
-        now = utcnow()
+        now = store.clock.utcnow()
         referral = Referral(
             client_id=client.id, need_domain=need.value, provider_id=draft.provider_id,
             status=ReferralStatus.DRAFT.value, status_changed_at=now, created_by=store.worker_id,
@@ -472,10 +472,10 @@ def set_referral_status(
 ) -> Referral:
     """Move a referral along its allowed transitions; engagement moves the client's funnel."""
     new = _enum(ReferralStatus, status, "status")
-    at = at or utcnow()
-    _not_future(at, "at", "the status time")
+    at = at or store.clock.utcnow()
+    _not_future(store, at, "at", "the status time")
     if first_service_on is not None:
-        _not_future(first_service_on, "first_service_on", "the first-service date")
+        _not_future(store, first_service_on, "first_service_on", "the first-service date")
     with store.write() as session:
         referral = session.get(Referral, referral_id)
         if referral is None or referral.deleted_at is not None:
@@ -493,7 +493,7 @@ def set_referral_status(
         if first_service_on is not None:
             referral.first_service_on = first_service_on
         elif new in (ReferralStatus.IN_PROGRESS, ReferralStatus.COMPLETED) and referral.first_service_on is None:
-            referral.first_service_on = at.date()
+            referral.first_service_on = store.clock.local_day(at)
         if feedback is not None:
             referral.feedback = _note(feedback, "feedback")
         session.add(ReferralEvent(referral_id=referral.id, status=new.value, at=at,
@@ -509,7 +509,7 @@ def set_referral_status(
 def record_outcome(store: Store, client_id: str, kind: str, occurred_on: date, source: str = "worker", note: str = "") -> Outcome:
     kind_ = _enum(domain.OutcomeKind, kind, "kind")
     source_ = _enum(domain.OutcomeSource, source, "source")
-    _not_future(occurred_on, "occurred_on", "the outcome date")
+    _not_future(store, occurred_on, "occurred_on", "the outcome date")
     with store.write() as session:
         client = _client(session, client_id)
         outcome = Outcome(client_id=client.id, kind=kind_.value, occurred_on=occurred_on, source=source_.value,
@@ -521,7 +521,7 @@ def record_outcome(store: Store, client_id: str, kind: str, occurred_on: date, s
 def schedule_follow_up(store: Store, client_id: str, due_on: date, kind: str = "contact", note: str = "",
                        owner_id: str | None = None) -> FollowUp:
     kind_ = _enum(domain.FollowUpKind, kind, "kind")
-    if due_on < utcnow().date() - timedelta(days=1):
+    if due_on < store.clock.today():
         raise ValidationError("the due date is in the past", field="due_on")
     with store.write() as session:
         client = _client(session, client_id)
@@ -537,7 +537,7 @@ def complete_follow_up(store: Store, follow_up_id: str, when: datetime | None = 
         if follow_up is None or follow_up.deleted_at is not None:
             raise NotFound(f"no follow-up with id {follow_up_id}")
         if follow_up.done_at is None:
-            follow_up.done_at = when or utcnow()
+            follow_up.done_at = when or store.clock.utcnow()
             follow_up.done_by = store.worker_id
     return follow_up
 
@@ -554,6 +554,6 @@ def complete_next_follow_up(store: Store, client_id: str, when: datetime | None 
         ).first()
         if follow_up is None:
             raise NotFound("this client has no open follow-up")
-        follow_up.done_at = when or utcnow()
+        follow_up.done_at = when or store.clock.utcnow()
         follow_up.done_by = store.worker_id
     return follow_up

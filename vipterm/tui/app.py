@@ -29,6 +29,7 @@ from vipterm.errors import ValidationError, VipError
 from vipterm.tui.commands import ClientCommands
 from vipterm.tui.config import TuiConfig, load_config
 from vipterm.tui.messages import ClientRef
+from vipterm.timekeeping import ProgramClock
 from vipterm.tui.themes import HIGH_CONTRAST, THEME_CYCLE
 
 DEMO_PASSPHRASE = "vipterm-demo"
@@ -40,11 +41,6 @@ OPTIONAL_SCREENS = {
     "conflicts": ("vipterm.tui.conflicts_screen", "ConflictsScreen", "conflict review"),
     "report": ("vipterm.tui.report_screen", "ReportScreen", "the monthly report"),
 }
-
-
-def local_now() -> datetime:
-    """The wall clock of the laptop, naive, to the minute: what a worker means by "now"."""
-    return datetime.now().replace(second=0, microsecond=0)
 
 
 class VipApp(App[int]):
@@ -69,7 +65,6 @@ class VipApp(App[int]):
         *,
         store=None,
         demo: bool = False,
-        clock: Callable[[], datetime] | None = None,
         config: TuiConfig | None = None,
         idle_lock_seconds: float | None = None,
         cursor_blink: bool = True,
@@ -78,7 +73,7 @@ class VipApp(App[int]):
         self.path = Path(path)
         self.store = store
         self.demo = demo
-        self.clock = clock or local_now
+        self._clock_before_unlock = ProgramClock()
         self.config = config if config is not None else load_config()
         minutes = self.config.idle_lock_minutes
         self.idle_lock_seconds = idle_lock_seconds if idle_lock_seconds is not None else minutes * 60
@@ -91,11 +86,25 @@ class VipApp(App[int]):
 
     # --- time -----------------------------------------------------------------------------------
 
+    @property
+    def clock(self) -> ProgramClock:
+        """The program clock: the unlocked store's (it knows the program's time zone)."""
+        return self.store.clock if self.store is not None else self._clock_before_unlock
+
     def now(self) -> datetime:
-        return self.clock()
+        """The program's wall-clock time to the minute: what a worker means by "now"."""
+        return self.clock.local_now()
 
     def today(self) -> date:
-        return self.clock().date()
+        return self.clock.today()
+
+    def to_utc(self, local: datetime) -> datetime:
+        """A wall time typed on screen as the naive UTC the database stores."""
+        return self.clock.to_utc(local)
+
+    def to_local(self, stored: datetime) -> datetime:
+        """A stored time as a wall time in the program zone, for display."""
+        return self.clock.to_local(stored)
 
     # --- start ------------------------------------------------------------------------------------
 
@@ -225,7 +234,7 @@ class VipApp(App[int]):
         store = self.store
         if store is None:
             return
-        rows = caseload.caseload(store, worker_id=None, include_closed=True, today=self.today(), now=self.now())
+        rows = caseload.caseload(store, worker_id=None, include_closed=True)
         self.call_from_thread(self._set_client_index, store, rows)
 
     def _set_client_index(self, store, rows) -> None:

@@ -139,7 +139,7 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
             self.reload()  # a full load is coming (or needed) anyway
             return
         fresh = caseload_service.caseload(
-            store, worker_id="mine" if self.scope == "mine" else None, today=self.app.today(), now=self.app.now(),
+            store, worker_id="mine" if self.scope == "mine" else None,
             client_ids=client_ids,
         )
         self.rows = caseload_service.replace_rows(self.rows, client_ids, fresh)
@@ -148,7 +148,7 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="caseload")
     def _load(self, store, scope: str, generation: int) -> None:
         rows = caseload_service.caseload(
-            store, worker_id="mine" if scope == "mine" else None, today=self.app.today(), now=self.app.now()
+            store, worker_id="mine" if scope == "mine" else None
         )
         self.post_message(CaseloadLoaded(rows, scope, generation))
 
@@ -350,9 +350,7 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
     @work(thread=True, exit_on_error=False, group="follow-up")
     def _complete_follow_up(self, store, client_id: str) -> None:
         from vipterm.services import records
-        from vipterm.tui.parsing import local_to_utc
-
-        follow_up = records.complete_next_follow_up(store, client_id, when=local_to_utc(self.app.now()))
+        follow_up = records.complete_next_follow_up(store, client_id)
         self.post_message(FollowUpDone(client_id, follow_up.due_on))
 
     def on_follow_up_done(self, message: FollowUpDone) -> None:

@@ -18,7 +18,6 @@ from vipterm import domain
 from vipterm.services import caseload as caseload_service
 from vipterm.tui import display
 from vipterm.tui.messages import ClientFileLoaded, ClientRef, FollowUpDone
-from vipterm.tui.parsing import utc_to_local
 from vipterm.tui.widgets import ClientFormActions, WorkerErrors
 
 
@@ -100,7 +99,7 @@ class ClientFileScreen(ClientFormActions, WorkerErrors, Screen):
     def _load(self, store, generation: int, audit: bool) -> None:
         from vipterm.services import records
 
-        cf = caseload_service.client_file(store, self.client_id, today=self.app.today(), now=self.app.now())
+        cf = caseload_service.client_file(store, self.client_id)
         if audit:
             records.record_audit(store, domain.AuditAction.VIEW_IDENTITY, self.client_id, "tui client file")
         self.post_message(ClientFileLoaded(cf, generation))
@@ -160,7 +159,7 @@ class ClientFileScreen(ClientFormActions, WorkerErrors, Screen):
                 status.append(" · stale", style="bold yellow")
             referrals.add_row(
                 domain.NeedDomain(r.need_domain).label, r.provider_name, status,
-                display.ago(utc_to_local(r.status_changed_at), today), key=r.id,
+                display.ago(self.app.to_local(r.status_changed_at), today), key=r.id,
             )
         if referrals.row_count:
             referrals.move_cursor(row=min(keep, referrals.row_count - 1))
@@ -171,7 +170,7 @@ class ClientFileScreen(ClientFormActions, WorkerErrors, Screen):
         timeline.clear()
         for entry in cf.timeline:
             if entry.kind == "contact":
-                when = utc_to_local(entry.when).strftime("%Y-%m-%d %H:%M")
+                when = self.app.to_local(entry.when).strftime("%Y-%m-%d %H:%M")
             else:
                 when = entry.when.strftime("%Y-%m-%d")
             summary = entry.summary
@@ -231,9 +230,7 @@ class ClientFileScreen(ClientFormActions, WorkerErrors, Screen):
     @work(thread=True, exit_on_error=False, group="follow-up")
     def _complete(self, store) -> None:
         from vipterm.services import records
-        from vipterm.tui.parsing import local_to_utc
-
-        follow_up = records.complete_next_follow_up(store, self.client_id, when=local_to_utc(self.app.now()))
+        follow_up = records.complete_next_follow_up(store, self.client_id)
         self.post_message(FollowUpDone(self.client_id, follow_up.due_on))
 
     def on_follow_up_done(self, message: FollowUpDone) -> None:

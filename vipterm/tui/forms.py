@@ -25,7 +25,6 @@ from vipterm.services import records
 from vipterm.tui.messages import ClientRef, PreviousLevels, ProvidersFound
 from vipterm.tui.parsing import (
     DATE_HELP,
-    local_to_utc,
     match_choice,
     parse_date,
     parse_minutes,
@@ -99,7 +98,7 @@ class ContactForm(ClientRecordForm):
             raise ValidationError("the next follow-up is before the contact", field="next_follow_up")
         return records.ContactDraft(
             client_id=self.ref.client_id,
-            occurred_at=local_to_utc(occurred),
+            occurred_at=self.app.to_utc(occurred),
             mode=match_choice(self.value("mode"), domain.ContactMode.choices(), "mode"),
             purpose=match_choice(self.value("purpose"), domain.ContactPurpose.choices(), "purpose"),
             outcome=match_choice(self.value("outcome"), domain.ContactOutcome.choices(), "outcome"),
@@ -591,7 +590,7 @@ class ReferralStatusForm(ClientRecordForm):
             raise ValidationError(f"say why the referral is {domain.ReferralStatus(status).label}", field="reason")
         feedback = self.value("feedback").strip() or None
         return dict(referral_id=self.referral.id, status=status, reason=self.value("reason"),
-                    first_service_on=first, feedback=feedback, at=local_to_utc(self.app.now()))
+                    first_service_on=first, feedback=feedback, at=None)
 
     def save_record(self, store, draft):
         return records.set_referral_status(store, **draft)

@@ -8,7 +8,7 @@ beside the field and keeps what was typed. Shortcuts follow hledger-add: `today`
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 from vipterm.errors import ValidationError
 
@@ -134,13 +134,3 @@ def complete_choice(text: str, labels: list[str]) -> str | None:
         if value in label.casefold():
             return label
     return None
-
-
-def local_to_utc(moment: datetime) -> datetime:
-    """A naive local wall-clock time as the naive UTC the database stores."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def utc_to_local(moment: datetime) -> datetime:
-    """A stored naive UTC time as naive local wall-clock time, for display."""
-    return moment.replace(tzinfo=timezone.utc).astimezone().replace(tzinfo=None)

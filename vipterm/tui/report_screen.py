@@ -171,7 +171,9 @@ class ReportScreen(Screen):
                 return today()
         except Exception:  # no app yet: the screen is being constructed outside one
             pass
-        return date.today()
+        from vipterm.timekeeping import ProgramClock
+
+        return ProgramClock().today()
 
     # --- layout ----------------------------------------------------------------------------------
 
