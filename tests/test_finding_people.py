@@ -20,7 +20,7 @@ from tests.tui_support import make_app, screen_text, settle, table_keys
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records
 from vipterm.store.models import FollowUp
-from vipterm.tui.caseload import CaseloadTable
+from vipterm.tui.caseload import MAX_ROWS, CaseloadTable
 from vipterm.tui.client_file import ClientFileScreen
 
 DAY = date(2026, 11, 23)
@@ -111,3 +111,84 @@ async def test_caseload_filter_and_palette_find_the_accented_name(store, db_path
         assert isinstance(app.screen, ClientFileScreen)
         assert app.screen.client_id == people["guero"]
         assert "Güero" in screen_text(app.screen)
+
+
+# --- the all-clients view hides no one -----------------------------------------------------------
+
+OVERDUE_CLIENTS = MAX_ROWS + 25  # more than the window (and the old cap) holds
+DUE_TODAY_CLIENTS = 7
+
+
+@pytest.fixture
+def crowded(store):
+    """A worker with more overdue clients than the caseload draws at once, then 7 due today."""
+    today = store.clock.today()
+    overdue, due_today = [], []
+    for n in range(OVERDUE_CLIENTS + DUE_TODAY_CLIENTS):
+        client = records.create_client(store, records.ClientDraft(first_name=f"Person{n:03d}", last_name="Test"))
+        (overdue if n < OVERDUE_CLIENTS else due_today).append(client.id)
+    with store.write() as session:  # rows as a past week left them: follow-ups already overdue
+        for n, client_id in enumerate(overdue):
+            session.add(FollowUp(client_id=client_id, owner_id=store.worker_id,
+                                 due_on=today - timedelta(days=1 + n % 9), kind="contact", note=""))
+        for client_id in due_today:
+            session.add(FollowUp(client_id=client_id, owner_id=store.worker_id, due_on=today, kind="contact", note=""))
+    return overdue, due_today
+
+
+async def test_every_due_today_client_is_reachable_behind_many_overdue(store, db_path, crowded):
+    overdue, due_today = crowded
+    app = make_app(db_path, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one(CaseloadTable)
+        total = OVERDUE_CLIENTS + DUE_TODAY_CLIENTS
+        assert table.row_count == MAX_ROWS  # a window, not everything at once
+        assert f"1–{MAX_ROWS} of {total}" in screen_text(screen)
+        assert not set(due_today) & set(table_keys(table)), "the overdue fill the first window"
+        # Walking down the list reaches every client, in the caseload's order, due today last.
+        visited = [screen.current_row().client_id]
+        for _ in range(total + 3):  # three presses more than rows: the bottom holds
+            await pilot.press("down")
+            visited.append(screen.current_row().client_id)
+        order = [r.client_id for r in caseload_service.caseload(store)]
+        assert list(dict.fromkeys(visited)) == order
+        assert set(order[-DUE_TODAY_CLIENTS:]) == set(due_today)
+        assert f"of {total}" in screen_text(screen) and "Person" in screen_text(screen)
+        assert screen.current_row().client_id == order[-1]
+        # And back up to the very first, then ctrl+end / ctrl+home jump across windows.
+        for _ in range(total + 1):
+            await pilot.press("up")
+        assert screen.current_row().client_id == order[0]
+        await pilot.press("ctrl+end")
+        assert screen.current_row().client_id == order[-1]
+        await pilot.press("ctrl+home")
+        assert screen.current_row().client_id == order[0]
+        # The filter selects by urgency: the 7 due today at once, then the overdue count.
+        await pilot.press("slash", *"!today")
+        assert set(table_keys(table)) == set(due_today)
+        assert f"{DUE_TODAY_CLIENTS} (filtered from {total})" in screen_text(screen)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ClientFileScreen) and app.screen.client_id in due_today
+        await pilot.press("escape")
+        await settle(pilot)
+        screen.query_one("#filter").value = "!overdue"
+        await pilot.pause()
+        assert screen.matching == OVERDUE_CLIENTS
+        assert f"1–{MAX_ROWS} of {OVERDUE_CLIENTS}" in screen_text(screen)
+
+
+async def test_the_window_follows_the_client_after_a_reload(store, db_path, crowded):
+    _overdue, due_today = crowded
+    app = make_app(db_path, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("ctrl+end")
+        target = screen.current_row().client_id
+        assert target in due_today
+        await pilot.press("f5")
+        await settle(pilot)
+        assert screen.current_row().client_id == target  # still under the cursor, window moved with it

@@ -1,8 +1,10 @@
 """The caseload (home screen): this worker's clients, most urgent first, filtered as you type.
 
 Rows come from `services.caseload.caseload` in a thread worker; the filter runs in Python on the
-loaded rows and the table shows a capped slice (`MAX_ROWS`) with a count, so it stays instant at a
-coordinator's 10,000+ clients (filling a DataTable with everything would take half a second).
+loaded rows. The table draws a window of `MAX_ROWS` of the matching rows (filling a DataTable with
+a coordinator's 10,000+ clients would take seconds) and moves that window as the cursor reaches
+its edge (↓/↑, page keys, ctrl+home/end), so every row is reachable and none is hidden; the title
+says which rows are drawn ("61–120 of 207").
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from vipterm.tui import display
 from vipterm.tui.messages import CaseloadLoaded, ClientRef, FollowUpDone
 from vipterm.tui.widgets import ClientFormActions, WorkerErrors
 
-MAX_ROWS = 60  # a screenful and a page or two; more is what the filter is for (a DataTable row costs on every key)
+MAX_ROWS = 60  # rows drawn at once: a screenful and a page or two (a DataTable row costs on every key)
+WINDOW_STEP = MAX_ROWS // 2  # how far the window moves when the cursor leaves it: half, so context stays
 WIDE = 110  # from this many columns on, the table also shows age group and risk flags
 
 URGENCY_MARK = {OVERDUE: Text("!!", style="bold red"), DUE_TODAY: Text("!", style="bold yellow")}
@@ -31,7 +34,49 @@ def ref_for(row: CaseloadRow) -> ClientRef:
 
 
 class CaseloadTable(DataTable):
-    """The caseload rows; Enter opens the client under the cursor."""
+    """The caseload rows (a window over every matching row); Enter opens the client under the cursor.
+
+    A cursor key that would leave the window asks the screen to move the window instead.
+    """
+
+    def _window_move(self, step: int) -> bool:
+        """Move the cursor `step` rows from where it is, across the window's edge; True if it moved."""
+        screen = self.screen
+        mover = getattr(screen, "move_cursor_to", None)
+        if mover is None or not getattr(screen, "shown", None):
+            return False
+        return mover(screen.window_start + self.cursor_row + step)
+
+    def _page_height(self) -> int:
+        return max(1, self.scrollable_content_region.height - (self.header_height if self.show_header else 0))
+
+    def action_cursor_down(self) -> None:
+        if self.cursor_row >= self.row_count - 1 and self._window_move(1):
+            return
+        super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.cursor_row <= 0 and self._window_move(-1):
+            return
+        super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if self.cursor_row >= self.row_count - 1 and self._window_move(self._page_height()):
+            return
+        super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if self.cursor_row <= 0 and self._window_move(-self._page_height()):
+            return
+        super().action_page_up()
+
+    def action_scroll_top(self) -> None:
+        if not self._window_move(-self.screen.window_start - self.cursor_row):
+            super().action_scroll_top()
+
+    def action_scroll_bottom(self) -> None:
+        if not self._window_move(self.screen.matching - 1 - self.screen.window_start - self.cursor_row):
+            super().action_scroll_bottom()
 
 
 class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
@@ -57,8 +102,11 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
         super().__init__()
         self.scope = "mine"
         self.rows: list[CaseloadRow] = []
-        self.shown: list[CaseloadRow] = []
+        self.shown: list[CaseloadRow] = []  # the window drawn: matching rows window_start … window_start + MAX_ROWS
         self.matching = 0
+        self.window_start = 0  # index, among the matching rows, of the window's first row
+        self._matching_rows: list[CaseloadRow] = []
+        self._query: str | None = None  # the filter of the last drawing: a new one starts at the top
         self.generation = 0
         self.loaded = False
         self._loading = False  # a full load is running: a one-client refresh waits for it instead
@@ -167,15 +215,36 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
     def _filter_changed(self) -> None:
         self._render_rows()
 
-    def _render_rows(self) -> None:
+    def _render_rows(self, cursor_at: int | None = None) -> None:
+        """Draw the window of matching rows. The window keeps the client under the cursor in view
+        (after a reload or a save), starts at the top for a new filter, or, with `cursor_at`,
+        is moved so that the matching row of that index is drawn and under the cursor."""
         table = self.query_one(CaseloadTable)
         if self.app.store is None or not self.loaded:
             return
         keep = self.current_row()
         query = self.query_one("#filter", Input).value
-        matching = caseload_service.filter_rows(self.rows, query)
+        if query != self._query:
+            matching = caseload_service.filter_rows(self.rows, query)
+        else:
+            matching = self._matching_rows if cursor_at is not None else caseload_service.filter_rows(self.rows, query)
+        self._matching_rows = matching
         self.matching = len(matching)
-        shown = matching[:MAX_ROWS]
+        last_start = max(0, len(matching) - MAX_ROWS)
+        if cursor_at is not None:
+            cursor_at = max(0, min(cursor_at, len(matching) - 1))
+            if not self.window_start <= cursor_at < self.window_start + MAX_ROWS:
+                self.window_start = cursor_at - WINDOW_STEP if cursor_at >= self.window_start + MAX_ROWS else cursor_at - WINDOW_STEP + 1
+            keep = matching[cursor_at] if matching else None
+        elif query != self._query:
+            self.window_start = 0  # a new filter shows its best matches first
+        elif keep is not None:
+            index = next((i for i, row in enumerate(matching) if row.client_id == keep.client_id), None)
+            if index is not None and not self.window_start <= index < self.window_start + MAX_ROWS:
+                self.window_start = index - WINDOW_STEP
+        self.window_start = max(0, min(self.window_start, last_start))
+        self._query = query
+        shown = matching[self.window_start:self.window_start + MAX_ROWS]
         today = self.app.today()
         wide = bool(self._wide)
         drawn = (shown, wide, self.app.masked, today)
@@ -184,6 +253,8 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
             # keep the table and its render caches, update only the count.
             self.shown = shown
             self.matching = len(matching)
+            if keep is not None and cursor_at is not None:
+                table.move_cursor(row=cursor_at - self.window_start)
             self._update_title()
             self._update_preview()
             return
@@ -217,6 +288,16 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
         self._update_title()
         self._update_preview()
 
+    def move_cursor_to(self, index: int) -> bool:
+        """Put the cursor on matching row `index`, moving the window if it is not drawn; False when
+        there is no such row (the cursor is at the very top or bottom already)."""
+        if not 0 <= index < self.matching:
+            index = max(0, min(index, self.matching - 1))
+            if index == self.window_start + self.query_one(CaseloadTable).cursor_row:
+                return False
+        self._render_rows(cursor_at=index)
+        return True
+
     @staticmethod
     def _same_drawing(old: tuple, new: tuple) -> bool:
         old_rows, new_rows = old[0], new[0]
@@ -228,7 +309,10 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
         today = sum(1 for r in self.rows if r.urgency == DUE_TODAY)
         scope = "my clients" if self.scope == "mine" else "all clients"
         shown = len(self.shown)
-        count = f"{shown:,} of {self.matching:,}" if shown < self.matching else f"{self.matching:,}"
+        if shown < self.matching:
+            count = f"{self.window_start + 1:,}–{self.window_start + shown:,} of {self.matching:,}"
+        else:
+            count = f"{self.matching:,}"
         if self.matching != len(self.rows):
             count += f" (filtered from {len(self.rows):,})"
         text = f"Caseload · {scope} · {count} · {overdue} overdue · {today} due today"
@@ -304,6 +388,7 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
 
     def action_toggle_scope(self) -> None:
         self.scope = "all" if self.scope == "mine" else "mine"
+        self.window_start = 0
         self.loaded = False
         self.reload()
 
@@ -368,6 +453,7 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
     def clear_for_lock(self) -> None:
         self.generation += 1  # drop any load still running
         self.rows, self.shown, self.loaded, self._loading, self._drawn = [], [], False, False, None
+        self._matching_rows, self.window_start, self._query = [], 0, None
         self.query_one(CaseloadTable).clear()
         self.query_one("#caseload-title", Static).update("Caseload · locked")
         self.query_one("#caseload-preview", Static).update("")
