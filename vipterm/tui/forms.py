@@ -434,15 +434,32 @@ class AssessmentForm(ClientRecordForm):
 SEND_CHOICES = [("yes, mark it sent", "yes"), ("no, keep it as a draft", "no")]
 
 
+NO_PROVIDER = "no provider chosen yet"
+
+
 class ReferralForm(ClientRecordForm):
-    """From a need to a provider: type to search the service directory, pick, send."""
+    """From a need to a provider: type to search the service directory, pick, send.
+
+    The provider is chosen by moving the cursor onto it; the line under the list names the
+    choice, and that is what is saved.
+    """
 
     form_title = "Referral"
+    DEFAULT_CSS = """
+    ReferralForm #provider-chosen { padding-left: 16; color: $text-warning; }
+    ReferralForm #provider-chosen.-chosen { color: $text; text-style: bold; }
+    """
 
     def __init__(self, ref: ClientRef, need: str | None = None) -> None:
         super().__init__(ref)
         self.need = need
         self.need_from_assessment = need is None
+        # The provider the worker chose (moved the cursor onto), kept across new searches: a
+        # reloaded list never picks one on its own, and a change of need that the chosen
+        # provider does not serve clears it and says so.
+        self.chosen = None
+        self._listed: dict[str, object] = {}  # id -> Provider, as last listed
+        self._need_shown: str | None = None
 
     def fields(self):
         need = _label(domain.NeedDomain, self.need) if self.need else domain.NeedDomain.HOUSING.label
@@ -450,7 +467,8 @@ class ReferralForm(ClientRecordForm):
         yield FormRow("search", Input(placeholder="type to search the service directory", id="provider_search"),
                       "provider_search")
         yield FormRow("provider", OptionList(id="provider_id"), "provider_id",
-                      hint="↑↓ pick · providers for the need come first")
+                      hint="↓ from the search, ↑↓ pick · providers for the need come first")
+        yield Static(NO_PROVIDER, id="provider-chosen", markup=False)
         yield FormRow("send now", ChoiceInput(SEND_CHOICES, SEND_CHOICES[0][0], id="send_now"), "send_now")
         yield FormRow("note", Input(placeholder="optional reason or note", id="reason"), "reason")
 
@@ -508,18 +526,56 @@ class ReferralForm(ClientRecordForm):
         options = self.query_one("#provider_id", OptionList)
         serving = {c.value for c in domain.CATEGORIES_FOR_NEED.get(domain.NeedDomain(message.need), ())} \
             if message.need else set()
+        if self.chosen is not None and message.need and message.need != self._need_shown \
+                and self._need_shown is not None and self.chosen.category not in serving:
+            # The need changed under a chosen provider that does not serve it.
+            name = self.chosen.name
+            self._choose(None)
+            # Shown without moving the focus: the worker may still be typing in another field.
+            self._provider_row().show_error(
+                f"the need is now {domain.NeedDomain(message.need).label}: {name} does not serve it,"
+                " so the choice was cleared — choose a provider"
+            )
+        self._need_shown = message.need or self._need_shown
+        self._listed = {p.id: p for p in message.providers}
         options.clear_options()
         for p in message.providers:
             label = Text(p.name)
             label.append(f"  {domain.ServiceCategory(p.category).label}", style="bold" if p.category in serving else "dim")
             options.add_option(Option(label, id=p.id))
-        if message.providers:
-            options.highlighted = 0
+        # Never a default: only the chosen provider is highlighted, and only if it is listed.
+        ids = [p.id for p in message.providers]
+        options.highlighted = ids.index(self.chosen.id) if self.chosen is not None and self.chosen.id in ids else None
+
+    def _choose(self, provider) -> None:
+        self.chosen = provider
+        line = self.query_one("#provider-chosen", Static)
+        if provider is None:
+            line.update(NO_PROVIDER)
+            line.remove_class("-chosen")
+        else:
+            line.update(f"chosen: {provider.name} · {domain.ServiceCategory(provider.category).label}")
+            line.add_class("-chosen")
+
+    @on(OptionList.OptionHighlighted, "#provider_id")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        provider = self._listed.get(event.option.id)
+        if provider is None or (self.chosen is not None and provider.id == self.chosen.id):
+            return
+        self._choose(provider)
+        self._provider_row().clear_error()
+
+    def _provider_row(self) -> FormRow:
+        return next(row for row in self.rows() if row.field_name == "provider_id")
 
     def on_key(self, event) -> None:
         search = self.query_one("#provider_search", Input)
         if search.has_focus and event.key == "down":
-            self.query_one("#provider_id", OptionList).focus()
+            options = self.query_one("#provider_id", OptionList)
+            options.focus()
+            if options.highlighted is None and options.option_count:
+                options.highlighted = 0  # ↓ from the search lands on (and chooses) the first row
             event.stop()
             return
         super().on_key(event)
@@ -532,17 +588,15 @@ class ReferralForm(ClientRecordForm):
     def snapshot_values(self):
         values = super().snapshot_values()
         values.pop("provider_search", None)  # searching is not a draft
+        values["provider_id"] = getattr(getattr(self, "chosen", None), "id", None)
         return values
 
     def collect(self) -> records.ReferralDraft:
         need = match_choice(self.value("need_domain"), domain.NeedDomain.choices(), "need_domain")
-        options = self.query_one("#provider_id", OptionList)
-        provider_id = None
-        if options.highlighted is not None and options.option_count:
-            provider_id = options.get_option_at_index(options.highlighted).id
+        # The provider saved is the one shown as chosen, never whatever row the list holds now;
+        # the service refuses to send without one (the message shows under the field).
+        provider_id = self.chosen.id if self.chosen is not None else None
         send = match_choice(self.value("send_now"), SEND_CHOICES, "send_now") == "yes"
-        if send and provider_id is None:
-            raise ValidationError("choose a provider before sending the referral", field="provider_id")
         return records.ReferralDraft(client_id=self.ref.client_id, need_domain=need, provider_id=provider_id,
                                      send_now=send, reason=self.value("reason"))
 
