@@ -192,3 +192,49 @@ async def test_the_window_follows_the_client_after_a_reload(store, db_path, crow
         await pilot.press("f5")
         await settle(pilot)
         assert screen.current_row().client_id == target  # still under the cursor, window moved with it
+
+
+# --- the privacy mask hides notes and aliases -----------------------------------------------------
+
+NOTE = "José dice que Marcus lo amenazó"
+
+
+async def test_mask_hides_notes_aliases_and_an_aliases_emoji(store, db_path):
+    client = records.create_client(store, records.ClientDraft(
+        first_name="José Ángel", last_name="Núñez-Ibáñez", aka="🔥Güero"))
+    records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="reached", note=NOTE))
+    app = make_app(db_path, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        file_screen = app.screen
+        assert isinstance(file_screen, ClientFileScreen)
+        assert NOTE in screen_text(file_screen) and "🔥Güero" in screen_text(file_screen)
+        await pilot.press("ctrl+backslash")
+        await settle(pilot)
+        assert app.masked
+        for screen in app.screen_stack:
+            text = screen_text(screen)
+            for secret in ("Güero", "🔥", "Marcus", "amenaz", "José", "Núñez"):
+                assert secret not in text, (secret, type(screen).__name__)
+        text = screen_text(file_screen)
+        assert "J.Á.N.I. •••" in text and "note hidden" in text
+        caseload_screen = app.screen_stack[-2]
+        assert "J.Á.N.I. •••" in screen_text(caseload_screen)
+        # The palette, searched by the alias itself, shows neither the alias nor its emoji.
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"guero")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, CommandPalette)
+        shown = " ".join(str(option.prompt) for option in app.screen.query_one("CommandList").options)
+        assert client.pseudonym in shown and "•••" in shown
+        assert "🔥" not in shown and "Güero" not in shown and "José" not in shown
+        await pilot.press("escape")
+        await settle(pilot)
+        # Unmasked again, the note and the alias come back.
+        await pilot.press("f2")
+        await settle(pilot)
+        assert NOTE in screen_text(file_screen) and "🔥Güero" in screen_text(file_screen)

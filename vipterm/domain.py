@@ -343,9 +343,24 @@ def fiscal_year_start(day: date) -> date:
 
 
 def initials(name: str) -> str:
-    """'Marcus J. Baca' -> 'M.J.B.'; used by the privacy mask."""
-    parts = [p for p in name.replace("-", " ").split() if p]
-    return "".join(p[0].upper() + "." for p in parts) or "—"
+    """'Marcus J. Baca' -> 'M.J.B.'; used by the privacy mask. Only letters and digits become
+    initials: a part that starts with an emoji or a quote shows its first letter, or nothing."""
+    letters = (next((ch for ch in part if ch.isalnum()), "") for part in name.replace("-", " ").split())
+    return "".join(ch.upper() + "." for ch in letters if ch) or "—"
+
+
+MASK = "•••"  # what the privacy mask shows instead of an alias or a note
+
+
+def masked_name(name: str) -> str:
+    """A display name ('José Núñez “Güero”', see `services.caseload.display_name`) as the privacy
+    mask shows it: the initials of the name, and the alias never ('J.N. •••'), not even its
+    first letter or emoji. Everything from the first opening quote on counts as the alias."""
+    person, quote, _alias = name.partition("“")
+    shown = initials(person) if person.strip() else ""
+    if quote:
+        return f"{shown} {MASK}" if shown and shown != "—" else MASK
+    return shown or "—"
 
 
 # Letters NFKD does not split into a base letter and a mark, folded the way people type them.

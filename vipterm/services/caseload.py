@@ -77,7 +77,8 @@ class CaseloadRow:
 
     @property
     def initials(self) -> str:
-        return domain.initials(self.name.replace("“", "").replace("”", ""))
+        """The name as the privacy mask shows it: initials, the alias hidden."""
+        return domain.masked_name(self.name)
 
 
 _OPEN = ", ".join(f"'{s.value}'" for s in OPEN_REFERRAL_STATUSES)
@@ -232,8 +233,14 @@ def filter_rows(rows: list[CaseloadRow], query: str) -> list[CaseloadRow]:
 class TimelineEntry:
     when: datetime
     kind: str  # notification | contact | assessment | referral | outcome | follow_up
-    summary: str
+    summary: str  # what happened, without the note (the privacy mask hides notes, not summaries)
     record_id: str
+    note: str = ""  # the worker's own words, as written
+
+    @property
+    def line(self) -> str:
+        """The summary with its note, on one line."""
+        return f"{self.summary} — {self.note}" if self.note else self.summary
 
 
 @dataclass(frozen=True)
@@ -314,9 +321,7 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         timeline.append(TimelineEntry(_at(n.attempted_on), "notification", summary + (f" · team: {team}" if team else ""), n.id))
     for c in contacts:
         summary = f"contact {domain.ContactMode(c.mode).label} · {domain.ContactPurpose(c.purpose).label} · {domain.ContactOutcome(c.outcome).label}"
-        if c.note:
-            summary += f" — {c.note}"
-        timeline.append(TimelineEntry(c.occurred_at, "contact", summary, c.id))
+        timeline.append(TimelineEntry(c.occurred_at, "contact", summary, c.id, c.note or ""))
     for a in assessments:
         urgent = [domain.NeedDomain(i.domain).label for i in items.get(a.id, []) if i.level >= 2]
         summary = f"{domain.AssessmentKind(a.kind).label} assessment" + (f" · needs: {', '.join(urgent)}" if urgent else "")
@@ -373,7 +378,8 @@ def client_as_dict(cf: ClientFile) -> dict:
             {"id": r.id, "need": r.need_domain, "provider": r.provider_name, "status": r.status, "stale": r.stale}
             for r in cf.referrals
         ],
-        "timeline": [{"when": e.when.isoformat(), "kind": e.kind, "summary": e.summary, "id": e.record_id} for e in cf.timeline],
+        "timeline": [{"when": e.when.isoformat(), "kind": e.kind, "summary": e.line, "note": e.note, "id": e.record_id}
+                     for e in cf.timeline],
     }
 
 

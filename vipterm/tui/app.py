@@ -192,10 +192,18 @@ class VipApp(App[int]):
     # --- privacy mask -------------------------------------------------------------------------------
 
     def shown_name(self, name: str, pseudonym: str = "") -> str:
-        """A client's name as the screen may show it now: initials while the mask is on."""
+        """A client's name as the screen may show it now: while the mask is on, initials and no
+        alias (`domain.masked_name`)."""
         if self.masked:
-            return domain.initials(name.replace("“", "").replace("”", "")) if name else pseudonym
+            return domain.masked_name(name) if name else pseudonym
         return name or pseudonym
+
+    def shown_note(self, note: str) -> str:
+        """A note (or any free text a worker wrote) as the screen may show it now: while the mask
+        is on, nothing of it (a note names people: "José says Marcus threatened him")."""
+        if self.masked and note:
+            return f"{domain.MASK} note hidden (mask on)"
+        return note
 
     def ref_name(self, ref: ClientRef) -> str:
         return self.shown_name(ref.name, ref.pseudonym)

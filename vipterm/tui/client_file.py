@@ -177,6 +177,8 @@ class ClientFileScreen(ClientFormActions, WorkerErrors, Screen):
             for prefix in ("contact ", "referral ", "outcome "):
                 if entry.kind == prefix.strip() and summary.startswith(prefix):
                     summary = summary[len(prefix):]  # the "what" column already says it
+            if entry.note:
+                summary += f" — {self.app.shown_note(entry.note)}"
             timeline.add_row(when, entry.kind.replace("_", " "), summary, key=f"{entry.kind}:{entry.record_id}")
         self.query_one("#cf-timeline-title", Static).update(f"Timeline · {len(cf.timeline)} entries")
         if self.focused is None:

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from vipterm import domain
 from vipterm.errors import VipError
 from vipterm.services import sync as sync_service
 from vipterm.services.sync import ConflictView, value_text
@@ -102,7 +103,8 @@ class ConflictsScreen(Screen):
         row = table.cursor_row
         table.clear()
         for c in self.items:
-            table.add_row(c.record, c.col.replace("_", " "), _short(c.current_value), _short(c.other_value), key=c.id)
+            table.add_row(c.record, c.col.replace("_", " "), self._value(c.current_value), self._value(c.other_value),
+                          key=c.id)
         if self.items:
             table.move_cursor(row=min(row, len(self.items) - 1))
         self.query_one("#conflicts-title", Static).update(
@@ -127,10 +129,17 @@ class ConflictsScreen(Screen):
             current.update("")
             other.update("")
             return
-        current.update(f"current (k keeps it)\n{value_text(c.current_value)}\n"
+        current.update(f"current (k keeps it)\n{self._value(c.current_value, full=True)}\n"
                        f"by {c.current_by}, {c.current_at:%Y-%m-%d %H:%M}")
-        other.update(f"other (t takes it)\n{value_text(c.other_value)}\n"
+        other.update(f"other (t takes it)\n{self._value(c.other_value, full=True)}\n"
                      f"by {c.other_by}, {c.other_at:%Y-%m-%d %H:%M}")
+
+    def _value(self, value, full: bool = False) -> str:
+        # A conflicting value may be a name, an alias, a phone or a note: the privacy mask hides
+        # every one (the coordinator unmasks to decide).
+        if getattr(self.app, "masked", False) and value not in (None, ""):
+            return f"{domain.MASK} (mask on)"
+        return value_text(value) if full else _short(value)
 
     # --- resolving -------------------------------------------------------------------------------
 
@@ -178,7 +187,7 @@ class ConflictsScreen(Screen):
         except VipError as exc:
             self.post_message(ConflictResolved(exc.message, ok=False))
             return
-        self.post_message(ConflictResolved(f"{record}: {col.replace('_', ' ')} is now {_short(held)}; "
+        self.post_message(ConflictResolved(f"{record}: {col.replace('_', ' ')} is now {self._value(held)}; "
                                            "it reaches the laptops at the next sync"))
 
     def on_conflict_resolved(self, message: ConflictResolved) -> None:
@@ -189,6 +198,13 @@ class ConflictsScreen(Screen):
         if message.ok:
             self._close_edit()
         self.action_refresh()
+
+
+    # --- mask -----------------------------------------------------------------------------------------
+
+    def refresh_names(self) -> None:
+        """The mask changed: draw the values again (hidden or shown)."""
+        self.on_conflicts_loaded(ConflictsLoaded(self.items))
 
 
 def _short(value, width: int = 28) -> str:
