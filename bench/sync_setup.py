@@ -74,7 +74,7 @@ def prepare(ctx: Context, folder: str) -> SyncCast:
     try:
         request = sync.enroll_request(worker, work / "request.vipreq")
         grant = sync.enroll_approve(coordinator, Path(request.path).read_bytes(), work / "grant.vipgrant",
-                                    fingerprint=request.fingerprint)
+                                    fingerprint=request.fingerprint, worker="Bench worker")
         sync.enroll_accept(worker, Path(grant.path).read_bytes())
         pending = worker.database.engine.connect().exec_driver_sql(
             "SELECT count(*) FROM change_log WHERE device = ?", (worker.device_id,)).scalar_one()

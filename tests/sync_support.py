@@ -128,10 +128,16 @@ def new_enrolled_worker(coord: Store, path: Path, name: str = "Worker") -> Store
     return worker
 
 
-def enroll(coord: Store, worker: Store, folder: Path) -> None:
+def enroll(coord: Store, worker: Store, folder: Path, worker_spec: str | None = None) -> None:
+    """Enroll in person: the coordinator binds the laptop to a worker (by default a new one with
+    the laptop's own display name); the laptop adopts that worker's id."""
+    if worker_spec is None:
+        with worker.database.engine.connect() as conn:
+            worker_spec = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?",
+                                               (worker.worker_id,)).scalar_one()
     req = sync_service.enroll_request(worker, folder / f"req-{worker.device_id}.vipreq")
     grant = sync_service.enroll_approve(coord, req.path.read_bytes(), folder / f"grant-{worker.device_id}.vipgrant",
-                                        fingerprint=req.fingerprint)
+                                        fingerprint=req.fingerprint, worker=worker_spec)
     sync_service.enroll_accept(worker, grant.path.read_bytes())
 
 

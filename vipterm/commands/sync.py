@@ -54,8 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = esub.add_parser("approve", help="on the coordinator: add the laptop to the signed roster")
     add_db_argument(p)
     p.add_argument("request", type=Path, help="the laptop's request file")
+    p.add_argument("--worker", metavar="NAME|ID",
+                   help="the worker this laptop serves: an existing worker's id or name, or a new worker's name "
+                        "(asked for when not given)")
+    p.add_argument("--replaces", metavar="DEVICE", help="this laptop replaces that worker's old laptop, which is revoked")
     p.add_argument("--fingerprint", help="the fingerprint shown on the laptop (asked for when not given)")
     p.add_argument("--out", type=Path, default=Path("."), help="file or folder to write the enrollment file to")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
     p.set_defaults(func=cmd_enroll_approve)
     p = esub.add_parser("accept", help="on the laptop: import the coordinator's enrollment file")
     add_db_argument(p)
@@ -147,22 +152,45 @@ def cmd_enroll_request(args) -> int:
 
 
 def cmd_enroll_approve(args) -> int:
+    import sys
+
     try:
         data = args.request.read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read {args.request}: {exc.strerror}", field="request") from None
     request = sync_service.read_request(data)
-    fingerprint = args.fingerprint
-    if not fingerprint:
-        import sys
-
-        if not sys.stdin.isatty():
-            raise ValidationError("give --fingerprint (as shown on the laptop) to approve", field="fingerprint")
+    interactive = sys.stdin.isatty()
+    fingerprint, worker = args.fingerprint, args.worker
+    if not fingerprint or not (worker or args.replaces):
+        if not interactive:
+            raise ValidationError("give --fingerprint (as shown on the laptop) and --worker NAME|ID to approve",
+                                  field="fingerprint" if not fingerprint else "worker")
         print(f"device {request.device_id}")
-        fingerprint = input("Fingerprint shown on the laptop: ")
+        if not fingerprint:
+            fingerprint = input("Fingerprint shown on the laptop: ")
+        if not (worker or args.replaces):
+            worker = input("Worker this laptop serves (name or id): ")
     with unlock(args) as store:
-        result = sync_service.enroll_approve(store, data, args.out, fingerprint=fingerprint)
-    print(f"enrolled device {result.device_id}")
+        plan = sync_service.preview_approval(store, data, fingerprint=fingerprint, worker=worker,
+                                             replaces=args.replaces)
+        # Say who the laptop will be before anything is written.
+        who = f"{plan.worker_name} (new worker)" if plan.new_worker else f"{plan.worker_name} ({plan.worker_id})"
+        print(f"device      {plan.device_id}")
+        print(f"fingerprint {plan.fingerprint}")
+        print(f"serves      {who}")
+        if plan.replaces:
+            print(f"replaces    device {plan.replaces}, which is revoked")
+        if plan.reissue:
+            print("this laptop is enrolled already: the enrollment file is written again")
+        if not args.yes:
+            if not interactive:
+                raise ValidationError("add --yes to approve without a prompt", field="yes")
+            if input("Approve? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing was changed")
+                return ExitCode.OK
+        result = sync_service.enroll_approve(store, data, args.out, fingerprint=fingerprint, worker=worker,
+                                             replaces=args.replaces)
+    print(f"enrolled device {result.device_id} for {result.plan.worker_name} ({result.plan.worker_id})")
     print(f"wrote {result.path}")
     print(f"program root key fingerprint: {result.fingerprint}")
     return ExitCode.OK
@@ -175,7 +203,8 @@ def cmd_enroll_accept(args) -> int:
         raise ValidationError(f"cannot read {args.grant}: {exc.strerror}", field="grant") from None
     with unlock(args) as store:
         root = sync_service.enroll_accept(store, data)
-    print("enrolled")
+        name = sync_service.worker_name(store)
+    print(f"enrolled: this laptop serves {name} ({store.worker_id})")
     print(f"program root key fingerprint: {root}")
     print("check that it matches the one shown on the coordinator's screen")
     return ExitCode.OK

@@ -61,8 +61,19 @@ def _required(value: str, field_name: str, label: str) -> str:
     return value
 
 
+def clean_note(value: str | None) -> str:
+    """A note as it is stored: what was written, byte for byte (every line, inner spaces, tabs),
+    less the blank lines before it and the whitespace after it (a paste often ends in a line break).
+    The first line keeps its indentation. A note of whitespace only is empty.
+    """
+    text = (value or "").rstrip()
+    first = len(text) - len(text.lstrip())  # where the first non-blank character is
+    line_start = max(text.rfind("\n", 0, first), text.rfind("\r", 0, first)) + 1
+    return text[line_start:]
+
+
+    value = clean_note(value)
 def _note(value: str, field_name: str = "note") -> str:
-    value = (value or "").strip()
     if len(value) > MAX_NOTE_LENGTH:
         raise ValidationError(f"the note is longer than {MAX_NOTE_LENGTH} characters", field=field_name)
     return value

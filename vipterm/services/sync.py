@@ -174,6 +174,7 @@ class EnrollmentFile:
     path: Path
     fingerprint: str
     device_id: str
+    plan: "ApprovalPlan | None" = None  # on approval: the worker bound and the laptop replaced
 
 
 def _out_file(out: Path, default_name: str) -> Path:
@@ -223,37 +224,175 @@ def _normal_fp(fp: str) -> str:
     return fp.replace("-", "").replace(" ", "").upper()
 
 
-def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint: str) -> EnrollmentFile:
-    """On the coordinator: after comparing fingerprints in person, add the device to the roster."""
+@dataclass
+class ApprovalPlan:
+    """What `enroll_approve` will do, shown to the coordinator before anything is written."""
+
+    device_id: str
+    fingerprint: str  # the requesting device's
+    worker_id: str | None  # None: a new worker is created with `worker_name`
+    worker_name: str
+    new_worker: bool
+    replaces: str | None = None  # the device revoked by this approval
+    reissue: bool = False  # the same device and keys are enrolled for this worker already: grant written again
+
+
+_UUID_CHARS = set("0123456789abcdefABCDEF-")
+
+
+def _looks_like_id(text: str) -> bool:
+    return len(text) == 36 and set(text) <= _UUID_CHARS and text.count("-") == 4
+
+
+def _choose_worker(conn: Connection, spec: str) -> tuple[str | None, str]:
+    """The worker a device will serve: an existing one by id or (unique) name, or a new one by name.
+
+    Returns (worker id or None for a new worker, display name). Only peer support workers' rows can
+    be chosen: a laptop never serves the coordinator's own staff row.
+    """
+    spec = " ".join(spec.split())
+    if not spec:
+        raise ValidationError("say which worker the laptop serves: --worker NAME or --worker ID", field="worker")
+    rows = conn.exec_driver_sql(
+        "SELECT id, display_name, role, active, deleted_at FROM worker").all()
+    by_id = [r for r in rows if r[0] == spec]
+    matches = by_id or [r for r in rows if domain.fold(" ".join((r[1] or "").split())) == domain.fold(spec)]
+    if len(matches) > 1:
+        raise ValidationError(f"{len(matches)} staff rows are named {spec!r}: give the worker's id instead "
+                              "(`vipterm sync status` on a laptop, or the staff list)", field="worker")
+    if matches:
+        wid, name, role, active, deleted = matches[0]
+        if role != "worker":
+            raise ValidationError(f"{name!r} is a {role}'s staff row; a laptop serves a peer support worker",
+                                  field="worker")
+        if deleted is not None or not active:
+            raise ValidationError(f"worker {name!r} is not active; reactivate them first", field="worker")
+        return wid, name
+    if _looks_like_id(spec):
+        raise NotFound(f"no worker with id {spec}")
+    if len(spec) > 120:
+        raise ValidationError("a worker's name is at most 120 characters", field="worker")
+    return None, spec
+
+
+def _plan_approval(conn: Connection, state: TrustState, roster: trust.Roster, request: trust.EnrollmentRequest,
+                   worker: str | None, replaces: str | None) -> ApprovalPlan:
+    """Every check of an approval, writing nothing. Ids and keys a laptop declares are never trusted:
+    a request that reuses an enrolled (or revoked) device's id or keys is refused."""
+    replaced = None
+    if replaces:
+        replaced = roster.entry_for_device(replaces)
+        if replaced is None:
+            raise NotFound(f"no device {replaces} on the roster")
+        if replaced.role != "worker":
+            raise ValidationError("--replaces names a laptop; that device is the coordinator's", field="replaces")
+        if replaced.revoked_at is not None:
+            raise ValidationError(f"device {replaces} is revoked already; approve without --replaces",
+                                  field="replaces")
+    if worker:
+        worker_id, worker_name = _choose_worker(conn, worker)
+    elif replaced is not None:
+        worker_id = replaced.worker_id
+        worker_name = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?",
+                                           (worker_id,)).scalar() or f"worker {worker_id[-8:]}"
+    else:
+        raise ValidationError("say which worker the laptop serves: --worker NAME or --worker ID", field="worker")
+    if replaced is not None and worker_id != replaced.worker_id:
+        raise ValidationError(f"device {replaces} serves another worker, not {worker_name!r}", field="replaces")
+
+    plan = ApprovalPlan(request.device_id, request.fingerprint, worker_id, worker_name, worker_id is None,
+                        replaces=replaced.device_id if replaced else None)
+    same = roster.entry_for_device(request.device_id)
+    if (same is not None and same.revoked_at is None and same.signing_public == request.signing_public
+            and same.age_recipient == request.age_recipient and same.worker_id == worker_id and replaced is None):
+        plan.reissue = True  # the grant got lost: the same laptop, same keys, same worker
+        return plan
+    if same is not None:
+        state_word = "a revoked device" if same.revoked_at else "an enrolled device"
+        raise SyncRefused(f"refused: this request reuses the device id of {state_word} ({request.device_id}); "
+                          "a laptop that is really new makes its own request with `vipterm enroll request` "
+                          "on a new database", "enroll-reuse")
+    key_id = request.signing_public[2:10]
+    for entry in roster.entries:
+        if entry.signing_public == request.signing_public or entry.key_id == key_id:
+            raise SyncRefused(f"refused: this request reuses the signing key of device {entry.device_id}",
+                              "enroll-reuse")
+        if entry.age_recipient == request.age_recipient:
+            raise SyncRefused(f"refused: this request reuses the encryption key of device {entry.device_id}",
+                              "enroll-reuse")
+    if roster.root_public[2:10] == key_id or (state.device_keys and state.device_keys.key_id == key_id):
+        raise SyncRefused("refused: this request reuses the coordinator's own key", "enroll-reuse")
+    if worker_id is not None and replaced is None:
+        current = [e for e in roster.active_entries() if e.role == "worker" and e.worker_id == worker_id]
+        if current:
+            raise ValidationError(
+                f"{worker_name!r} already has an enrolled laptop (device {current[0].device_id}): to replace it, "
+                f"approve with --replaces {current[0].device_id} (the old laptop is revoked)", field="worker")
+    return plan
+
+
+def preview_approval(store: Store, request_data: bytes, *, fingerprint: str, worker: str | None = None,
+                     replaces: str | None = None) -> ApprovalPlan:
+    """What approving this request would do (worker, fingerprint, replaced laptop); writes nothing."""
     _require_role(store, Role.COORDINATOR, "approving an enrollment")
     request = read_request(request_data)
     if _normal_fp(fingerprint) != _normal_fp(request.fingerprint):
         raise SyncRefused("the fingerprint does not match the request: do not enroll this device", "fingerprint")
-    with _writer(store) as conn:
+    state = load_trust(store)
+    if state.root_keys is None or state.device_keys is None:
+        raise NotEnrolled("this coordinator database has no keys yet: run `vipterm coordinator init` first")
+    with store.database.engine.connect() as conn:
+        return _plan_approval(conn, state, state.roster(), request, worker, replaces)
+
+
+def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint: str, worker: str | None = None,
+                   replaces: str | None = None) -> EnrollmentFile:
+    """On the coordinator: after comparing fingerprints in person, bind the device to a worker the
+    coordinator chooses (`worker`: an id or a name; a new name creates the worker) and add it to the
+    roster. `replaces` revokes that worker's old laptop in the same roster version."""
+    _require_role(store, Role.COORDINATOR, "approving an enrollment")
+    request = read_request(request_data)
+    if _normal_fp(fingerprint) != _normal_fp(request.fingerprint):
+        raise SyncRefused("the fingerprint does not match the request: do not enroll this device", "fingerprint")
+    with store.write() as session:
+        conn = session.connection()
         state = _trust(conn)
         if state.root_keys is None or state.device_keys is None:
             raise NotEnrolled("this coordinator database has no keys yet: run `vipterm coordinator init` first")
         roster = state.roster()
-        existing = roster.entry_for_device(request.device_id)
-        if existing is not None and existing.revoked_at is not None:
-            raise SyncRefused("this device was revoked; a revoked device cannot be enrolled again", "revoked")
-        if existing is None or existing.signing_public != request.signing_public:
+        plan = _plan_approval(conn, state, roster, request, worker, replaces)
+        path = _out_file(out, f"grant-{request.device_id}.vipgrant")
+        if plan.reissue:
+            blob = state.roster_blob
+        else:
+            worker_id = plan.worker_id
+            if worker_id is None:
+                from vipterm.store.models import Worker
+
+                row = Worker(display_name=plan.worker_name, role="worker")
+                session.add(row)
+                session.flush()
+                worker_id = plan.worker_id = row.id
+            now = trust.utc_now_iso()
+            if plan.replaces:
+                roster = roster.revoke(plan.replaces, now)
+            entry = trust.RosterEntry(device_id=request.device_id, worker_id=worker_id, role="worker",
+                                      signing_public=request.signing_public, age_recipient=request.age_recipient,
+                                      enrolled_at=now)
             try:
-                roster = roster.with_entry(request.to_entry(role="worker"))
+                roster = roster.with_entry(entry)
             except ValueError as exc:
                 raise SyncRefused(f"cannot enroll this device: {exc}", "roster") from None
             blob = trust.sign_roster(roster, state.root_keys)
             _save_trust(conn, roster=blob, roster_version=roster.version)
-        else:
-            blob = state.roster_blob
         device = state.device_keys
         grant = trust.EnrollmentGrant(roster_blob=blob, coordinator_device_id=store.device_id,
                                       coordinator_age_recipient=device.age_recipient,
                                       coordinator_signing_public=device.signing_public,
-                                      program_id=store.identity.program_id)
-        path = _out_file(out, f"grant-{request.device_id}.vipgrant")
+                                      program_id=store.identity.program_id,
+                                      worker_name=plan.worker_name[:120])
         _write_private(path, grant.to_bytes())
-    return EnrollmentFile(path, trust.fingerprint(roster.root_public), request.device_id)
+    return EnrollmentFile(path, trust.fingerprint(roster.root_public), request.device_id, plan)
 
 
 def read_grant(data: bytes) -> trust.EnrollmentGrant:
@@ -277,12 +416,71 @@ def enroll_accept(store: Store, grant_data: bytes) -> str:
         except BundleError as exc:
             raise SyncRefused(str(exc), exc.code) from None
         own = roster.entry_for_device(store.device_id)
-        if own is None or own.worker_id != store.worker_id:
+        if own is None or own.signing_public != state.device_keys.signing_public:
             raise SyncRefused("the grant enrolls another device, not this laptop", "enrollment-invalid")
+        worker_id = store.worker_id
+        if own.worker_id != store.worker_id:
+            # The coordinator chose the worker this laptop serves; the id the laptop made for
+            # itself at `vipterm init` is replaced everywhere. Only before the first enrollment:
+            # nothing has left this laptop yet, so its change log can still be rewritten.
+            if state.roster_blob is not None:
+                raise SyncRefused("this laptop is already enrolled for another worker; a laptop changes hands "
+                                  "with a new database and `--replaces` on the coordinator", "enrollment-invalid")
+            _adopt_worker(conn, store, own.worker_id, grant.worker_name)
+            worker_id = own.worker_id
         _save_trust(conn, roster=grant.roster_blob, roster_version=roster.version, pinned_root=roster.root_public)
         conn.exec_driver_sql("UPDATE meta SET value = ? WHERE key = 'program_id'", (grant.program_id,))
-    store.identity = dataclasses.replace(store.identity, program_id=grant.program_id)
+    store.identity = dataclasses.replace(store.identity, program_id=grant.program_id, worker_id=worker_id)
     return roster.root_fingerprint
+
+
+def worker_name(store: Store) -> str:
+    """The display name of the worker this database serves."""
+    with store.database.engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?",
+                                    (store.worker_id,)).scalar() or ""
+
+
+def _adopt_worker(conn: Connection, store: Store, new_id: str, name: str) -> None:
+    """Make this laptop's worker the one the grant names: same staff row data under the new id,
+    every reference (records and their pending changes) re-pointed, and the old row's own entries
+    dropped from the change log (a staff row is the coordinator's to send), sequence renumbered
+    without gaps."""
+    from vipterm.sync.capture import pack_value
+
+    old_id = store.worker_id
+    me = store.device_id
+    old_name = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?", (old_id,)).scalar()
+    if conn.exec_driver_sql("SELECT 1 FROM worker WHERE id = ?", (new_id,)).first() is None:
+        conn.exec_driver_sql(
+            "INSERT INTO worker (id, display_name, role, active, created_at, deleted_at) "
+            "SELECT ?, ?, 'worker', 1, created_at, NULL FROM worker WHERE id = ?",
+            (new_id, (name or old_name or "Peer support worker"), old_id))
+    packed_old, packed_new = pack_value(old_id), pack_value(new_id)
+    tables = [r[0] for r in conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    for tbl in tables:
+        for fk in conn.exec_driver_sql(f'PRAGMA foreign_key_list("{tbl}")').all():
+            if fk[2] != "worker":
+                continue
+            col = fk[3]
+            conn.exec_driver_sql(f'UPDATE "{tbl}" SET "{col}" = ? WHERE "{col}" = ?', (new_id, old_id))
+            conn.exec_driver_sql("UPDATE change_log SET value = ? WHERE device = ? AND tbl = ? AND col = ? "
+                                 "AND value = ?", (packed_new, me, tbl, col, packed_old))
+    conn.exec_driver_sql("DELETE FROM change_log WHERE device = ? AND tbl = 'worker' AND row_id = ?", (me, old_id))
+    conn.exec_driver_sql("DELETE FROM field_version WHERE tbl = 'worker' AND row_id = ?", (old_id,))
+    conn.exec_driver_sql("DELETE FROM worker WHERE id = ?", (old_id,))
+    # Sequence numbers must stay gapless (the coordinator waits for a missing one): renumber.
+    conn.exec_driver_sql("DROP TABLE IF EXISTS temp.vip_renumber")
+    conn.exec_driver_sql("CREATE TEMP TABLE vip_renumber AS SELECT id, ROW_NUMBER() OVER (ORDER BY seq) AS rn "
+                         "FROM change_log WHERE device = ?", (me,))
+    conn.exec_driver_sql("UPDATE change_log SET seq = -(SELECT rn FROM temp.vip_renumber r WHERE r.id = change_log.id) "
+                         "WHERE device = ?", (me,))
+    conn.exec_driver_sql("UPDATE change_log SET seq = -seq WHERE device = ? AND seq < 0", (me,))
+    count = conn.exec_driver_sql("SELECT count(*) FROM temp.vip_renumber").scalar_one()
+    conn.exec_driver_sql("DROP TABLE temp.vip_renumber")
+    conn.exec_driver_sql("UPDATE sync_state SET next_seq = ? WHERE id = 1", (int(count) + 1,))
+    conn.exec_driver_sql("UPDATE meta SET value = ? WHERE key = 'worker_id'", (new_id,))
 
 
 def revoke(store: Store, device_id: str) -> int:

@@ -924,7 +924,9 @@ class EnrollmentGrant:
     """The coordinator's answer to a request: the signed roster and who to send to.
 
     Not separately signed: every field is cross-checked against the
-    root-signed roster by :meth:`open`.
+    root-signed roster by :meth:`open`, except ``worker_name``, a display
+    label only (the worker the device serves is the ``worker_id`` of its
+    root-signed roster entry, chosen by the coordinator at approval).
     """
 
     roster_blob: bytes
@@ -932,10 +934,17 @@ class EnrollmentGrant:
     coordinator_age_recipient: str
     coordinator_signing_public: bytes
     program_id: str
+    # The display name of the worker the coordinator bound this device to (the worker id itself
+    # is in the root-signed roster entry). A staff name, shown on the laptop; never a client's.
+    worker_name: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.roster_blob, bytes):
             raise ValueError("roster_blob must be bytes")
+        if not isinstance(self.worker_name, str) or len(self.worker_name) > _MAX_NAME_HINT:
+            raise ValueError(f"worker_name must be a string of at most {_MAX_NAME_HINT} characters")
+        if any(c in self.worker_name for c in "\r\n\x00"):
+            raise ValueError("worker_name must be one line")
         _check_id(self.coordinator_device_id, "coordinator_device_id")
         _check_recipient(self.coordinator_age_recipient)
         object.__setattr__(
@@ -993,6 +1002,7 @@ class EnrollmentGrant:
                 "coordinator_age_recipient": self.coordinator_age_recipient,
                 "coordinator_signing_public": self.coordinator_signing_public,
                 "program_id": self.program_id,
+                "worker_name": self.worker_name,
             },
         )
 
@@ -1008,4 +1018,6 @@ class EnrollmentGrant:
                 coordinator_age_recipient=_field(doc, "coordinator_age_recipient", str, label),
                 coordinator_signing_public=_field(doc, "coordinator_signing_public", bytes, label),
                 program_id=_field(doc, "program_id", str, label),
+                # Grants written before workers were bound at approval carry no name.
+                worker_name=_field(doc, "worker_name", str, label) if "worker_name" in doc else "",
             )
