@@ -18,6 +18,7 @@ from rich.table import Table
 
 from vipterm.commands.common import add_db_argument, database_path, emit_json, new_passphrase, unlock
 from vipterm.errors import DatabaseExists, ExitCode, ValidationError
+from vipterm.timekeeping import check_time_zone
 
 
 class _LazySyncService:
@@ -121,15 +122,18 @@ def cmd_coordinator_init(args) -> int:
     path = database_path(args)
     if args.existing:
         with unlock(args) as store:
-            _store, keys = sync_service.coordinator_init(path, store=store)
+            _store, keys = sync_service.coordinator_init(path, store=store, time_zone=args.time_zone)
             if args.escrow:
                 sync_service.set_escrow_recipient(store, args.escrow)
     else:
         if path.exists() and not args.force:
             raise DatabaseExists(f"{path} already exists (use --existing to add keys to it, or --force to replace it)")
         passphrase = new_passphrase(args, "Passphrase for the coordinator database")
-        store, keys = sync_service.coordinator_init(path, passphrase, worker_name=args.worker_name, force=args.force)
+        store, keys = sync_service.coordinator_init(path, passphrase, worker_name=args.worker_name, force=args.force,
+                                                    time_zone=args.time_zone)
         try:
+        if args.time_zone is not None:
+            check_time_zone(args.time_zone)  # before asking for a passphrase
             if args.escrow:
                 sync_service.set_escrow_recipient(store, args.escrow)
         finally:
@@ -139,6 +143,7 @@ def cmd_coordinator_init(args) -> int:
     print(f"program root key fingerprint: {keys.root_fingerprint}")
     print("laptops compare this fingerprint when they accept their enrollment")
     return ExitCode.OK
+    print(f"program time zone: {store.time_zone}")
 
 
 def cmd_enroll_request(args) -> int:

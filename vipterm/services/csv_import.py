@@ -130,16 +130,18 @@ def parse_date(text_value: str) -> date:
             continue
     # Spreadsheets often export a date cell as a datetime at midnight.
     try:
-        return parse_datetime(value).date()
+        return parse_datetime(value).replace(tzinfo=None).date()
     except ValueError:
         raise ValueError(DATE_HELP) from None
 
 
 def parse_datetime(text_value: str) -> datetime:
+    """A spreadsheet's date and time. With an offset (`2022-11-30T20:00-07:00`) the result is
+    aware and keeps it; without one it is naive: a wall time in the program's zone."""
     value = " ".join(text_value.strip().replace("T", " ").split())
     if ":" in value:
         try:
-            return datetime.fromisoformat(value).replace(tzinfo=None)
+            return datetime.fromisoformat(value)
         except ValueError:
             pass
     for date_fmt in DATE_FORMATS:
@@ -233,24 +235,24 @@ class _Row:
             shown = "the value" if column in IDENTIFYING else repr(value)
             self.error(column, f"{shown} is not a date ({DATE_HELP})")
             return None
-        if day > today + timedelta(days=1):
+        if day > today:
             self.error(column, "is in the future")
         elif day.year < 1900:
             self.error(column, "is before 1900")
         return day
 
-    def datetime(self, column: str, *, required: bool = False, now: datetime) -> datetime | None:
+    def datetime(self, column: str, *, required: bool = False, now: datetime, clock) -> datetime | None:
         value = (self.values.get(column) or "").strip()
         if not value:
             if required:
                 self.error(column, "is empty (use YYYY-MM-DD HH:MM or MM/DD/YYYY HH:MM)")
             return None
         try:
-            when = parse_datetime(value)
-        except ValueError as exc:
+            when = clock.to_utc(parse_datetime(value))  # stored UTC; no offset = program time
+        except (ValueError, OverflowError) as exc:
             self.error(column, f"{value!r} is not a date and time ({exc})")
             return None
-        if when > now + timedelta(minutes=5) and when.date() > now.date():
+        if when > now + timedelta(minutes=5):
             self.error(column, "is in the future")
         elif when.year < 1900:
             self.error(column, "is before 1900")
@@ -339,8 +341,9 @@ class _Context:
 
     def __init__(self, store: Store):
         self.store = store
-        self.now = domain.utcnow()
-        self.today = self.now.date()
+        self.clock = store.clock
+        self.now = store.clock.utcnow()
+        self.today = store.clock.today()
         with store.read() as session:
             self.clients = {}
             for cid, pseudonym, area in session.exec(
@@ -379,8 +382,9 @@ class _Context:
         return wid
 
 
-def _at(day: date) -> datetime:
-    return datetime.combine(day, NOON)
+def _at(ctx: "_Context", day: date) -> datetime:
+    """A row that gives only a day happened at noon, program time (stored UTC)."""
+    return ctx.clock.to_utc(datetime.combine(day, NOON))
 
 
 def _build_client(ctx: _Context, row: _Row, seen: set[str]):
@@ -412,7 +416,7 @@ def _build_client(ctx: _Context, row: _Row, seen: set[str]):
         client = Client(age_group=age_group.value, area_command=area.value, referral_source=source.value,
                         status=status.value, risk_flags=",".join(f.value for f in flags),
                         assigned_worker_id=worker_id, identified_on=identified_on, pseudonym="",
-                        created_at=_at(identified_on))
+                        created_at=_at(ctx, identified_on))
         client.pseudonym = pseudonym or _pseudonym(client.id)
         session.add(client)
         session.add(ClientIdentity(client_id=client.id, first_name=first, last_name=last, aka=aka,
@@ -441,7 +445,7 @@ def _build_notification(ctx: _Context, row: _Row, seen):
             # Imported history names roles only: the people on the team are not in the spreadsheet.
             team=json.dumps([{"name": r.label, "role": r.value} for r in roles]),
             messages=",".join(m.value for m in messages), outcome=outcome.value, note=note,
-            recorded_by=worker_id, created_at=_at(attempted_on)))
+            recorded_by=worker_id, created_at=_at(ctx, attempted_on)))
         client = session.get(Client, client_id)
         _advance_status(client, ClientStatus.NOTIFIED if outcome is NotificationOutcome.DELIVERED
                         else ClientStatus.NOTIFICATION_ATTEMPTED)
@@ -450,7 +454,7 @@ def _build_notification(ctx: _Context, row: _Row, seen):
 
 def _build_contact(ctx: _Context, row: _Row, seen):
     found = ctx.client(row)
-    occurred_at = row.datetime("occurred_at", required=True, now=ctx.now)
+    occurred_at = row.datetime("occurred_at", required=True, now=ctx.now, clock=ctx.clock)
     mode = row.enum("mode", domain.ContactMode, domain.ContactMode.IN_PERSON)
     purpose = row.enum("purpose", domain.ContactPurpose, domain.ContactPurpose.CHECK_IN)
     outcome = row.enum("outcome", domain.ContactOutcome, domain.ContactOutcome.REACHED)
@@ -556,16 +560,16 @@ def _build_referral(ctx: _Context, row: _Row, seen):
                 session.add(provider)
                 ctx.new_providers[key] = provider
             provider_id = provider.id
-        last_at = _at(events[-1][1])
+        last_at = _at(ctx, events[-1][1])
         served_on = next((d for st, d in events if st is ReferralStatus.IN_PROGRESS), None)
         referral = Referral(client_id=client_id, need_domain=need.value, provider_id=provider_id, status=status.value,
                             status_changed_at=last_at, first_service_on=served_on, feedback=feedback,
-                            created_by=worker_id, created_at=_at(events[0][1]))
+                            created_by=worker_id, created_at=_at(ctx, events[0][1]))
         session.add(referral)
         for n, (st, day) in enumerate(events):
             # Events of one day keep their order: a second apart.
             session.add(ReferralEvent(id=new_id(), referral_id=referral.id, status=st.value,
-                                      at=_at(day) + timedelta(seconds=n), by_worker=worker_id,
+                                      at=_at(ctx, day) + timedelta(seconds=n), by_worker=worker_id,
                                       reason=reason if st is status else ""))
         if any(st in domain.ENGAGED_REFERRAL_STATUSES for st, _ in events):
             _advance_status(session.get(Client, client_id), ClientStatus.ENGAGED)
@@ -585,7 +589,7 @@ def _build_outcome(ctx: _Context, row: _Row, seen):
 
     def make(session):
         session.add(Outcome(client_id=client_id, kind=kind.value, occurred_on=occurred_on, source=source.value,
-                            note=note, recorded_by=worker_id, created_at=_at(occurred_on)))
+                            note=note, recorded_by=worker_id, created_at=_at(ctx, occurred_on)))
     return make
 
 

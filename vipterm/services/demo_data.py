@@ -39,6 +39,10 @@ from vipterm.domain import (
     ServiceCategory,
 )
 from vipterm.services.database import Store, create_store
+from vipterm.timekeeping import DEFAULT_TIME_ZONE, ProgramClock
+
+# The demo program is Albuquerque's: its days and months are cut in America/Denver.
+DEMO_CLOCK = ProgramClock(DEFAULT_TIME_ZONE)
 from vipterm.store.models import (
     PRIMARY_KEY,
     Assessment,
@@ -149,7 +153,7 @@ def generate(
 ) -> dict[str, int]:
     """Create a database at `path` filled with synthetic data; returns row counts per table."""
     rng = random.Random(seed)
-    until = until or domain.utcnow().date()
+    until = until or DEMO_CLOCK.today()
     rows = _Rows()
     start_ts = datetime.combine(PROGRAM_START, time(9))
 
@@ -177,7 +181,7 @@ def generate(
 
     store = create_store(Path(path), passphrase, worker_name=STAFF_NAMES[0], role=role, force=force,
                          device_id=_uuid7(rng, start_ts), worker_id=worker_ids[0],
-                         program_id=_uuid7(rng, start_ts))
+                         program_id=_uuid7(rng, start_ts), time_zone=DEMO_CLOCK.time_zone)
     try:
         with store.write(capture=False) as session:  # the device's own worker: same for every run
             session.get(Worker, worker_ids[0]).created_at = start_ts
@@ -213,7 +217,9 @@ def _bulk_insert(store: Store, rows: _Rows, capture: bool) -> None:
 
 
 def _client_story(rng, rows: _Rows, identified: date, until: date, worker_ids, providers, size: DemoSize) -> None:
-    at = lambda d, hour=None: datetime.combine(d, time(hour if hour is not None else rng.randrange(9, 20), rng.randrange(60)))  # noqa: E731
+    # Field work happens between 9:00 and 20:00 in the program's zone; times are stored UTC.
+    at = lambda d, hour=None: DEMO_CLOCK.to_utc(datetime.combine(  # noqa: E731
+        d, time(hour if hour is not None else rng.randrange(9, 20), rng.randrange(60))))
     cid = _uuid7(rng, identified)
     worker = worker_ids[rng.randrange(len(worker_ids))]
     area = _pick(rng, _AREA_WEIGHTS)
@@ -363,11 +369,11 @@ def _engagement(rng, rows, cid, worker, area, notified_on, until, providers, siz
         for k, st in enumerate(path):
             if k > 1:
                 when = when + timedelta(days=rng.randrange(2, 20), hours=rng.randrange(8))
-            if when.date() > until:
+            if DEMO_CLOCK.local_day(when) > until:
                 break
             events.append((st, when))
             if st is ReferralStatus.IN_PROGRESS:
-                first_service = when.date()
+                first_service = DEMO_CLOCK.local_day(when)
         for st, when_ in events:
             rows.add(ReferralEvent, id=_uuid7(rng, when_), referral_id=rid, status=st.value, at=when_, by_worker=worker,
                      reason="no openings" if st in (ReferralStatus.REJECTED, ReferralStatus.FAILED) else "", deleted_at=None)
@@ -380,7 +386,7 @@ def _engagement(rng, rows, cid, worker, area, notified_on, until, providers, siz
         engaged |= final in domain.ENGAGED_REFERRAL_STATUSES or ReferralStatus.ACCEPTED in [e[0] for e in events]
         if final is ReferralStatus.COMPLETED and need in (NeedDomain.EMPLOYMENT, NeedDomain.HOUSING, NeedDomain.EDUCATION):
             kind = {NeedDomain.EMPLOYMENT: "job", NeedDomain.HOUSING: "housing", NeedDomain.EDUCATION: "school"}[need]
-            rows.add(Outcome, id=_uuid7(rng, final_at), client_id=cid, kind=kind, occurred_on=final_at.date(),
+            rows.add(Outcome, id=_uuid7(rng, final_at), client_id=cid, kind=kind, occurred_on=DEMO_CLOCK.local_day(final_at),
                      source=domain.OutcomeSource.SELF_REPORT.value, note="", recorded_by=worker,
                      created_at=final_at, deleted_at=None)
 

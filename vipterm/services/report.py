@@ -13,9 +13,12 @@ definitions, and the two are kept word for word in step. Rules shared by every s
   later, and on any database holding the same records.
 * Only live rows count: a row whose `deleted_at` is set (a tombstone), or that belongs to a
   tombstoned client or referral, is left out everywhere.
-* Event times (`referral_event.at`, `contact.occurred_at`) are UTC timestamps compared against
-  calendar days; dates (`attempted_on`, `first_service_on`, `occurred_on`, `identified_on`) are
-  the calendar days recorded by the worker.
+* Days and months are the program's (its IANA time zone, `store.clock`): event times
+  (`referral_event.at`, `contact.occurred_at`) are stored UTC, so a month's events are those
+  between the UTC instants at which its first day and the next month's first day begin in the
+  program zone, and an event's day is its program-local date (`local_day()` in the SQL). Dates
+  (`attempted_on`, `first_service_on`, `occurred_on`, `identified_on`) are the program-local
+  calendar days recorded by the worker.
 
 Each table's counts come from a *membership* query listing `(row, column, counted item,
 client)`; counts are `COUNT(DISTINCT item)` over it, and the drill-down lists the clients of the
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Mapping
 
 from sqlalchemy import text
@@ -36,6 +39,7 @@ from vipterm import domain
 from vipterm.domain import AgeGroup, AreaCommand, ServiceCategory
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services.database import Store
+from vipterm.timekeeping import ProgramClock
 
 REPORT_FORMAT = "vipterm-monthly-report"
 REPORT_VERSION = 1
@@ -103,8 +107,15 @@ class Windows:
     def as_of(self) -> date:
         return self.next_month - timedelta(days=1)
 
-    def params(self) -> dict[str, str]:
+    def params(self, clock: ProgramClock) -> dict[str, str]:
+        """The windows' bounds: local days for date columns, and (`*_ts`) the UTC instants at
+        which those days begin in the program zone, for stored event times."""
+        def instant(day: date) -> str:
+            return clock.day_start_utc(day).isoformat(sep=" ", timespec="microseconds")
+
         return {
+            "m0_ts": instant(self.month),
+            "m_next_ts": instant(self.next_month),
             "m0": self.month.isoformat(),
             "m_next": self.next_month.isoformat(),
             "m1": self.prev_month.isoformat(),
@@ -256,14 +267,16 @@ event_facts AS MATERIALIZED (
         MIN(CASE WHEN e.status = 'completed' THEN e.at END) AS completed_at,
         MAX(e.status IN ({_KNOWN_SQL})) AS known
     FROM referral_event e NOT INDEXED
-    WHERE e.deleted_at IS NULL AND e.at < :m_next
+    WHERE e.deleted_at IS NULL AND e.at < :m_next_ts
     GROUP BY e.referral_id
 ),
 referral_facts AS MATERIALIZED (
     -- live referrals of live clients, with their provider's service category
     SELECT r.id, r.client_id, COALESCE(p.category, '{UNSPECIFIED_CATEGORY}') AS category,
         CASE WHEN r.first_service_on < :m_next THEN r.first_service_on END AS first_service_on,
-        f.connected_at, f.sent_at, f.completed_at, COALESCE(f.known, 0) AS known
+        -- from here on an event is known by its program-local day
+        local_day(f.connected_at) AS connected_at, local_day(f.sent_at) AS sent_at,
+        local_day(f.completed_at) AS completed_at, COALESCE(f.known, 0) AS known
     FROM referral r NOT INDEXED
     JOIN client c ON c.id = r.client_id AND c.deleted_at IS NULL
     LEFT JOIN event_facts f ON f.referral_id = r.id
@@ -379,7 +392,7 @@ tts_contact AS MATERIALIZED (
     -- (client, time) index in order and stop at the first match
     SELECT k.client_id,
         (SELECT t.occurred_at FROM contact t
-          WHERE t.client_id = k.client_id AND t.occurred_at >= k.day AND t.occurred_at < :m_next
+          WHERE t.client_id = k.client_id AND t.occurred_at >= day_start_utc(k.day) AND t.occurred_at < :m_next_ts
             AND t.deleted_at IS NULL AND t.outcome = 'reached'
           ORDER BY t.occurred_at LIMIT 1) AS first_contact
     FROM tts_people k
@@ -392,7 +405,7 @@ tts_service AS MATERIALIZED (
 ),
 tts_days AS MATERIALIZED (
     SELECT w.row_key, w.client_id,
-        CAST(julianday(date(c.first_contact)) - julianday(w.day) AS INTEGER) AS to_contact,
+        CAST(julianday(local_day(c.first_contact)) - julianday(w.day) AS INTEGER) AS to_contact,
         CAST(julianday(s.first_service) - julianday(w.day) AS INTEGER) AS to_service
     FROM tts_cohort w
     JOIN tts_contact c ON c.client_id = w.client_id
@@ -421,11 +434,30 @@ work_contacts AS MATERIALIZED (
     SELECT t.id, t.client_id, COALESCE(t.worker_id, '{UNATTRIBUTED_WORKER}') AS row_key, t.outcome
     FROM contact t INDEXED BY ix_contact_occurred
     JOIN client c ON c.id = t.client_id AND c.deleted_at IS NULL
-    WHERE t.occurred_at >= :m0 AND t.occurred_at < :m_next AND t.deleted_at IS NULL
+    WHERE t.occurred_at >= :m0_ts AND t.occurred_at < :m_next_ts AND t.deleted_at IS NULL
 )""", """
     SELECT row_key, 'contacts' AS col, id AS item, client_id, NULL AS days FROM work_contacts
     UNION ALL SELECT row_key, 'reached', id, client_id, NULL FROM work_contacts WHERE outcome = 'reached'
     UNION ALL SELECT row_key, 'clients', client_id, client_id, NULL FROM work_contacts""")
+
+
+def _program_day_functions(session, clock: ProgramClock) -> None:
+    """`local_day(ts)`: a stored UTC time's program-local date ('YYYY-MM-DD'); `day_start_utc(d)`:
+    the stored instant at which a program-local day begins. SQLite knows no IANA zones, so the
+    report's SQL calls these (once per referral or per person, never per contact)."""
+    def local_day(stamp):
+        if stamp is None:
+            return None
+        return clock.local_day(datetime.fromisoformat(stamp)).isoformat()
+
+    def day_start_utc(day):
+        if day is None:
+            return None
+        return clock.day_start_utc(date.fromisoformat(day[:10])).isoformat(sep=" ", timespec="microseconds")
+
+    raw = session.connection().connection.driver_connection
+    raw.create_function("local_day", 1, local_day, deterministic=True)
+    raw.create_function("day_start_utc", 1, day_start_utc, deterministic=True)
 
 
 def _statement(ctes: list[str], final: str) -> str:
@@ -481,8 +513,9 @@ def build_report(store: Store, month: date | str) -> MonthlyReport:
     if isinstance(month, str):
         month = parse_month(month)
     w = Windows.for_month(month)
-    params = w.params()
+    params = w.params(store.clock)
     with store.read() as session:
+        _program_day_functions(session, store.clock)
         counts = _all_counts(session, params)
         workers = session.execute(text(
             "SELECT id, display_name, active, deleted_at FROM worker ORDER BY display_name, id"
@@ -717,8 +750,9 @@ def clients_behind(store: Store, month: date | str, table_key: str, row_key: str
         where = "col = :col"
     else:
         where = "col = :col AND row_key = :row_key"
-    params = dict(w.params(), row_key=row_key, col=column_key)
+    params = dict(w.params(store.clock), row_key=row_key, col=column_key)
     with store.read() as session:
+        _program_day_functions(session, store.clock)
         query = _members_query(table_key, f"SELECT DISTINCT client_id FROM members WHERE {where}")
         ids = [r[0] for r in session.execute(text(query), params)]
         return _drill_clients(session, ids)

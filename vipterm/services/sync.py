@@ -36,6 +36,7 @@ from vipterm.sync import merge as merge_engine
 from vipterm.sync import outbox
 from vipterm.sync.capture import Capture, record_changes
 from vipterm.sync.errors import BundleError, RosterRollback
+from vipterm.timekeeping import DEFAULT_TIME_ZONE, check_time_zone
 
 PAUSE_ENV = "VIPTERM_TEST_IMPORT_PAUSE"  # test only: seconds to sleep between import steps
 
@@ -150,10 +151,17 @@ def _setup_coordinator(store: Store) -> CoordinatorKeys:
 
 
 def coordinator_init(path: Path, passphrase: str | None = None, *, worker_name: str = "Coordinator",
-                     store: Store | None = None, force: bool = False) -> tuple[Store, CoordinatorKeys]:
-    """A new coordinator database with the program's root key (or keys for an existing one)."""
+                     store: Store | None = None, force: bool = False,
+                     time_zone: str | None = None) -> tuple[Store, CoordinatorKeys]:
+    """A new coordinator database with the program's root key (or keys for an existing one) and
+    the program time zone (an IANA name; laptops receive it in their return bundles)."""
+    if time_zone is not None:
+        check_time_zone(time_zone)  # before anything is written
     if store is None:
-        store = create_store(Path(path), passphrase or "", worker_name=worker_name, role=Role.COORDINATOR, force=force)
+        store = create_store(Path(path), passphrase or "", worker_name=worker_name, role=Role.COORDINATOR, force=force,
+                             time_zone=time_zone or DEFAULT_TIME_ZONE)
+    elif time_zone is not None:
+        store.set_time_zone(time_zone)
     return store, _setup_coordinator(store)
 
 
@@ -599,7 +607,10 @@ def _export_returns(store, state, roster, to_dir, device) -> list[ExportResult]:
                 header_fields={"program_id": store.identity.program_id, "schema_version": SCHEMA_VERSION,
                                "kind": "return", "source_device": store.device_id, "created_hlc": watermark,
                                "extra": {"for_device": entry.device_id, "since": since, "upto": watermark}},
-                payload={"changes": [list(c) for c in changes], "ack": cur["received_upto"]},
+                # Program settings travel with every return bundle: the laptop cuts days and
+                # months in the coordinator's time zone.
+                payload={"changes": [list(c) for c in changes], "ack": cur["received_upto"],
+                         "program": {"time_zone": store.time_zone}, "erase": erase},
                 signer=state.device_keys,
                 recipients=_recipients(state, [entry.age_recipient]),
                 roster_blob=state.roster_blob,
@@ -832,6 +843,8 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
         fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
         try:
             plan = merge_engine.plan_merge(conn, fresh, _options(store, opened))
+    if summary.get("time_zone"):
+        parts.append(summary["time_zone"])
         except merge_engine.InvalidChanges as exc:
             raise SyncRefused(f"bundle content is not valid vipterm data ({exc})", "bad-format") from None
         clock_now = merge_engine.observe_clock(conn, max(plan.max_hlc, header["created_hlc"]))
@@ -876,6 +889,7 @@ def _take_roster(conn: Connection, state: TrustState, blob: bytes | None) -> str
     return ""
 
 
+            summary["time_zone"] = _take_program_settings(store, conn, opened)
 def _drain_inbox(store: Store, device: str, limits: bundle_format.Limits) -> list[ImportResult]:
     """Apply waiting bundles from `device` whose gap is now filled (and what they release)."""
     released = []
@@ -887,6 +901,26 @@ def _drain_inbox(store: Store, device: str, limits: bundle_format.Limits) -> lis
                 "ORDER BY needs_upto LIMIT 1", (device, held)).first()
         if row is None:
             return released
+def _take_program_settings(store: Store, conn: Connection, opened: _Opened) -> str:
+    """A return bundle's program settings (from the coordinator, signed): the time zone. A value
+    this machine cannot use is ignored (the laptop keeps the zone it has) rather than refusing
+    the bundle's records."""
+    if opened.header.get("kind") != "return":
+        return ""
+    program = opened.payload.get("program")
+    zone = program.get("time_zone") if isinstance(program, dict) else None
+    if not isinstance(zone, str) or zone == store.time_zone:
+        return ""
+    try:
+        zone = check_time_zone(zone)
+    except ValidationError:
+        return ""
+    conn.exec_driver_sql("INSERT INTO meta (key, value) VALUES ('time_zone', ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (zone,))
+    store.clock = store.clock.with_zone(zone)
+    return f"program time zone is now {zone}"
+
+
         try:
             result = import_bytes(store, row[1], name=f"{row[0]}{bundle_format.SUFFIX} (inbox)", limits=limits,
                                   from_inbox=True)
