@@ -72,8 +72,8 @@ def clean_note(value: str | None) -> str:
     return text[line_start:]
 
 
-    value = clean_note(value)
 def _note(value: str, field_name: str = "note") -> str:
+    value = clean_note(value)
     if len(value) > MAX_NOTE_LENGTH:
         raise ValidationError(f"the note is longer than {MAX_NOTE_LENGTH} characters", field=field_name)
     return value
