@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from vipterm import domain
@@ -163,7 +163,9 @@ def cmd_clients_show(args) -> int:
     for f in data["follow_ups"]:
         console.print(f"follow-up {f['due_on']} {f['kind']}{' OVERDUE' if f['overdue'] else ''}")
     for e in data["timeline"]:
-        console.print(f"{e['when'][:16]}  {e['summary']}", markup=False)
+        # --json keeps stored UTC; people read program-local time.
+        shown = store.clock.to_local(datetime.fromisoformat(e["when"])).strftime("%Y-%m-%d %H:%M")
+        console.print(f"{shown}  {e['summary']}", markup=False)
     return ExitCode.OK
 
 
