@@ -117,6 +117,46 @@ def test_a_worker_logs_a_contact_in_a_real_terminal(example_copy, environment):
     assert any(note in e["summary"] for e in contacts), [e["summary"] for e in contacts[:3]]
 
 
+def test_a_pasted_three_line_note_is_saved_whole(example_copy, environment, tmp_path):
+    """Bracketed paste, as a terminal sends it (line breaks as carriage returns), into the note."""
+    listed = _cli("clients", "list", "--json", "--db", str(example_copy), env=environment)
+    assert listed.returncode == 0, listed.stderr
+    client = json.loads(listed.stdout)[0]
+    lines = [f"pasted e2e note {os.getpid()}: met at the park", "  José: «they're looking for him»",
+             "next: court on the 3rd, bring the letter"]
+    clip = tmp_path / "clip.txt"
+    clip.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    term = Terminal(example_copy.parent, [sys.executable, "-m", "vipterm", "--db", str(example_copy)], environment)
+    try:
+        term.wait_for("passphrase")
+        term.type(DEMO_PASSPHRASE)
+        term.keys("Enter")
+        term.wait_for("due today")
+        term.keys("/")
+        term.wait_for("/ filter ^l lock")
+        term.type(client["pseudonym"])
+        term.wait_for("(filtered from")
+        term.keys("Enter")
+        term.wait_for("next follow-up")
+        term.keys("l")
+        term.wait_for("Log contact")
+        term.tmux("load-buffer", "-b", "note", str(clip))
+        term.tmux("paste-buffer", "-p", "-b", "note", "-t", term.name)
+        term.wait_for("bring the letter")  # every line is in the note field
+        term.keys("C-s")
+        term.wait_for("logged")
+        term.keys("C-q")
+        term.wait_for("VIPTERM-EXITED-0")
+    finally:
+        term.close()
+
+    shown = _cli("clients", "show", client["id"], "--json", "--db", str(example_copy), env=environment)
+    assert shown.returncode == 0, shown.stderr
+    contacts = [e for e in json.loads(shown.stdout)["timeline"] if e["kind"] == "contact"]
+    assert any("\n".join(lines) in e["summary"] for e in contacts), [e["summary"] for e in contacts[:3]]
+
+
 def test_vipterm_demo_opens_a_throwaway_copy(tmp_path, environment):
     example = tmp_path / "example.db"
     shutil.copy(EXAMPLE_DB, example)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlmodel import select
 from textual.command import CommandPalette
-from textual.widgets import Input
 
 from tests.tui_support import (  # noqa: F401
     FROZEN_NOW,
@@ -25,7 +24,7 @@ from vipterm.tui.client_file import ClientFileScreen
 from vipterm.tui.config import load_config
 from vipterm.tui.forms import ContactForm
 from vipterm.tui.help import HelpScreen
-from vipterm.tui.widgets import ConfirmModal
+from vipterm.tui.widgets import ConfirmModal, NoteArea
 
 TODAY = FROZEN_NOW.date()
 
@@ -205,7 +204,7 @@ async def test_quit_asks_when_a_form_has_a_draft(tui_path, tui_store):
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, ContactForm)
-        assert app.screen.query_one("#note", Input).value == "unsaved"
+        assert app.screen.query_one("#note", NoteArea).value == "unsaved"
         await pilot.press("ctrl+q")
         await pilot.pause()
         await pilot.press("y")

@@ -73,7 +73,7 @@ async def _open(pilot, key, form_class):
 
 
 async def _type_into(pilot, field_id: str, text: str) -> None:
-    field = pilot.app.screen.query_one(f"#{field_id}", Input)
+    field = pilot.app.screen.query_one(f"#{field_id}", (Input, NoteArea))
     field.focus()
     field.value = ""
     await pilot.press(*text) if text else None
@@ -117,7 +117,7 @@ async def test_enter_accepts_the_defaults_and_saves_from_the_last_field(tui_path
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await _open(pilot, "l", ContactForm)
-        await pilot.press(*"no answer, left voicemail", "enter")
+        await pilot.press(*"no answer, left voicemail", "tab")  # enter in the note is a new line
         assert app.focused.id == "next_follow_up"
         await pilot.press("enter")
         await settle(pilot)
@@ -168,7 +168,7 @@ async def test_contact_bad_inputs_are_shown_beside_their_fields_and_nothing_is_l
             assert app.screen is form, f"{field}={bad!r} closed the form"
             assert message in _error(form, field), (field, _error(form, field))
             assert app.focused.id == field
-            assert form.query_one("#note", Input).value == "kept note"
+            assert form.query_one("#note", NoteArea).value == "kept note"
             assert form.query_one(f"#{field}", Input).value == bad
             form.query_one(f"#{field}", Input).value = good
         await pilot.press("ctrl+s")
@@ -190,7 +190,7 @@ async def test_escape_asks_before_dropping_a_draft(tui_path, tui_store):
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")
         await pilot.pause()
-        assert app.screen is form and form.query_one("#note", Input).value == "half a thought"
+        assert app.screen is form and form.query_one("#note", NoteArea).value == "half a thought"
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("y")
@@ -217,7 +217,7 @@ async def test_a_failing_save_keeps_the_form_and_the_draft(tui_path, tui_store):
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert app.screen is form
-        assert form.query_one("#note", Input).value == "note that must survive"
+        assert form.query_one("#note", NoteArea).value == "note that must survive"
         assert any("no client with id" in n.message for n in app._notifications)
         assert not form.saving  # a second try is possible
 
@@ -242,7 +242,7 @@ async def test_a_busy_database_gives_a_toast_and_keeps_the_draft(tui_path, tui_s
             blocker.close()
         assert app.screen is form
         assert any("busy" in n.message for n in app._notifications)
-        assert form.query_one("#note", Input).value == "written while the sync holds the lock"
+        assert form.query_one("#note", NoteArea).value == "written while the sync holds the lock"
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)

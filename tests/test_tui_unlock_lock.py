@@ -17,6 +17,7 @@ from vipterm.services.database import open_store
 from vipterm.tui.caseload import CaseloadScreen
 from vipterm.tui.forms import ContactForm
 from vipterm.tui.unlock import UnlockScreen
+from vipterm.tui.widgets import NoteArea
 
 
 def _digest(path: Path) -> str:
@@ -163,7 +164,7 @@ async def test_a_draft_survives_the_lock_and_saves_after_unlock(demo_path):
         assert "locked" in screen_text(form) and form.ref.name not in screen_text(form)
         await unlock(pilot, DEMO_PASSPHRASE)
         assert app.screen is form
-        assert form.query_one("#note", Input).value == note
+        assert form.query_one("#note", NoteArea).value == note
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)

@@ -30,7 +30,7 @@ from vipterm.tui.parsing import (
     parse_minutes,
     parse_when,
 )
-from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow
+from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow, NoteArea
 
 
 def _label(enum_cls, value: str) -> str:
@@ -55,7 +55,7 @@ class ClientRecordForm(FormModal):
             self.query_one("#form-title", Static).update(self.title_line())
 
     def on_mount(self) -> None:
-        for field in self.query(Input):
+        for field in self.query("Input, NoteArea"):
             field.cursor_blink = self.app.cursor_blink
         super().on_mount()
 
@@ -64,7 +64,7 @@ class ClientRecordForm(FormModal):
 
 
 class ContactForm(ClientRecordForm):
-    """Log a contact: open, type the note, ctrl+s (or Enter twice)."""
+    """Log a contact: open, type the note (enter is a new line), ctrl+s."""
 
     form_title = "Log contact"
 
@@ -80,12 +80,12 @@ class ContactForm(ClientRecordForm):
         yield FormRow("minutes", Input(placeholder="optional, e.g. 20 or 1h30", id="duration_min"), "duration_min")
         yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), _label(domain.AreaCommand, self.ref.area_command),
                                           id="area_command"), "area_command")
-        yield FormRow("note", Input(placeholder="what happened, what is next", id="note"), "note")
+        yield FormRow("note", NoteArea(placeholder="what happened, what is next", id="note"), "note")
         yield FormRow("next follow-up", Input((app.today() + timedelta(days=7)).isoformat(), id="next_follow_up",
                                               placeholder="empty for none"), "next_follow_up")
 
     def first_focus(self):
-        return self.query_one("#note", Input)
+        return self.query_one("#note", NoteArea)
 
     def collect(self) -> records.ContactDraft:
         now = self.app.now()
@@ -150,7 +150,7 @@ class NotificationForm(ClientRecordForm):
             *[(m.label, m.value, m in DEFAULT_MESSAGES) for m in domain.NotificationMessage], id="messages"
         )
         yield FormRow("messages", messages, "messages", hint="space ticks a message")
-        yield FormRow("note", Input(placeholder="optional", id="note"), "note")
+        yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
 
     def first_focus(self):
         return self.query_one("#team-name-0", Input)
@@ -195,7 +195,7 @@ class OutcomeForm(ClientRecordForm):
         yield FormRow("date", Input(self.app.today().isoformat(), id="occurred_on"), "occurred_on")
         yield FormRow("source", ChoiceInput(domain.OutcomeSource.choices(), domain.OutcomeSource.WORKER.label,
                                             id="source"), "source")
-        yield FormRow("note", Input(placeholder="optional", id="note"), "note")
+        yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
 
     def collect(self):
         kind = match_choice(self.value("kind"), domain.OutcomeKind.choices(), "kind")
@@ -221,7 +221,7 @@ class FollowUpForm(ClientRecordForm):
                       hint=DATE_HELP)
         yield FormRow("kind", ChoiceInput(domain.FollowUpKind.choices(), domain.FollowUpKind.CONTACT.label,
                                           id="kind"), "kind")
-        yield FormRow("note", Input(placeholder="optional", id="note"), "note")
+        yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
 
     def collect(self):
         due = parse_date(self.value("due_on"), today=self.app.today(), field="due_on")
@@ -374,7 +374,7 @@ class AssessmentForm(ClientRecordForm):
         yield FormRow("date", Input(self.app.today().isoformat(), id="assessed_on"), "assessed_on")
         yield FormRow("needs", NeedsGrid(id="needs-grid"), "levels",
                       hint="0 none 1 low 2 moderate 3 urgent · p priority · ↑↓")
-        yield FormRow("note", Input(placeholder="optional", id="note"), "note")
+        yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
 
     def first_focus(self):
         return self.query_one(NeedsGrid)
@@ -470,7 +470,7 @@ class ReferralForm(ClientRecordForm):
                       hint="↓ from the search, ↑↓ pick · providers for the need come first")
         yield Static(NO_PROVIDER, id="provider-chosen", markup=False)
         yield FormRow("send now", ChoiceInput(SEND_CHOICES, SEND_CHOICES[0][0], id="send_now"), "send_now")
-        yield FormRow("note", Input(placeholder="optional reason or note", id="reason"), "reason")
+        yield FormRow("note", NoteArea(placeholder="optional reason or note", id="reason"), "reason")
 
     def first_focus(self):
         return self.query_one("#provider_search", Input)
@@ -629,10 +629,12 @@ class ReferralStatusForm(ClientRecordForm):
         choices = [(s.label, s.value) for s in self.allowed]
         yield FormRow("new status", ChoiceInput(choices, choices[0][0] if choices else "", id="status"), "status",
                       hint="allowed: " + ", ".join(label for label, _ in choices))
-        yield FormRow("reason", Input(placeholder="why (needed for rejected, failed, cancelled)", id="reason"), "reason")
+        yield FormRow("reason", NoteArea(placeholder="why (needed for rejected, failed, cancelled)", id="reason"),
+                      "reason")
         yield FormRow("first service", Input(placeholder="YYYY-MM-DD, optional", id="first_service_on"),
                       "first_service_on")
-        yield FormRow("feedback", Input(placeholder="what the provider said, optional", id="feedback"), "feedback")
+        yield FormRow("feedback", NoteArea(placeholder="what the provider said, optional", id="feedback"),
+                      "feedback")
 
     def collect(self):
         status = match_choice(self.value("status"), [(s.label, s.value) for s in self.allowed], "status")

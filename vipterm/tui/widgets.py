@@ -1,5 +1,6 @@
-"""Reusable widgets: the choice field with completion, a labelled form row with its own error
-line, the y/n confirmation modal, and the base classes every screen and form share.
+"""Reusable widgets: the choice field with completion, the multi-line note editor, a labelled form
+row with its own error line, the y/n confirmation modal, and the base classes every screen and form
+share.
 
 `WorkerErrors` sends a screen's failed workers to the app's one error handler, which turns a
 `ValidationError` into a message beside its field and anything else into a toast; a form is never
@@ -17,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, SelectionList, Static
+from textual.widgets import Button, Footer, Input, Label, SelectionList, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from vipterm.tui.parsing import complete_choice
@@ -103,6 +104,31 @@ class ChoiceInput(Input):
                 self.value = label
                 self.cursor_position = len(label)
                 return
+
+
+class NoteArea(TextArea):
+    """A note: several lines, wrapped as typed. Enter makes a new line, Tab moves on, ctrl+s (the
+    form's key) saves. A paste goes in whole, every line of it (a one-line field keeps only the
+    first, silently). It starts one line high and grows with the text, up to a few lines.
+    """
+
+    DEFAULT_CSS = """
+    NoteArea { width: 1fr; height: auto; min-height: 1; max-height: 6; }
+    """
+
+    def __init__(self, text: str = "", *, placeholder: str = "", **kwargs) -> None:
+        super().__init__(text, tab_behavior="focus", soft_wrap=True, compact=True, highlight_cursor_line=False,
+                         placeholder=placeholder, **kwargs)
+
+    @property
+    def value(self) -> str:
+        """The note as typed (the same name as `Input.value`, so forms read every field alike)."""
+        return self.text
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
 
 
 class FormRow(Vertical):
@@ -192,6 +218,10 @@ class ConfirmModal(ModalScreen[bool]):
         self.dismiss(event.button.id == "confirm-yes")
 
 
+# Every kind of widget a form's field can be (the order of focus follows the compose order).
+FIELD_SELECTOR = "Input, NoteArea, SelectionList, DataTable, Checkbox, OptionList"
+
+
 class FormModal(WorkerErrors, ModalScreen[object]):
     """Base of every entry form: rows with error lines, ctrl+s saves from any field, Enter accepts
     the field and moves on (and saves from the last one), Escape asks before dropping a draft.
@@ -218,7 +248,7 @@ class FormModal(WorkerErrors, ModalScreen[object]):
         with VerticalScroll(id="form"):
             yield Static(self.title_line(), id="form-title", markup=False)
             yield from self.fields()
-            yield Static("ctrl+s save · enter next · tab complete · esc back", id="form-help")
+            yield Static("ctrl+s save · enter next (in a note: new line) · tab next · esc back", id="form-help")
         yield Footer(compact=True, show_command_palette=False)
 
     def title_line(self) -> str:
@@ -237,21 +267,24 @@ class FormModal(WorkerErrors, ModalScreen[object]):
         """Type-ahead: keys that arrive before any field has the focus go to the first field."""
         if self.focused is None and event.is_printable and event.character:
             first = self.first_focus()
-            if isinstance(first, Input):
+            if isinstance(first, (Input, NoteArea)):
                 self.set_focus(first)
-                first.insert_text_at_cursor(event.character)
+                if isinstance(first, NoteArea):
+                    first.insert(event.character)
+                else:
+                    first.insert_text_at_cursor(event.character)
                 event.stop()
                 event.prevent_default()
 
     def first_focus(self) -> Widget | None:
-        inputs = [w for w in self.query("Input, SelectionList, DataTable, Checkbox, OptionList") if w.focusable]
+        inputs = [w for w in self.query(FIELD_SELECTOR) if w.focusable]
         return inputs[0] if inputs else None
 
     # --- values and drafts -------------------------------------------------------------------
 
     def snapshot_values(self) -> dict[str, object]:
         values: dict[str, object] = {}
-        for widget in self.query("Input"):
+        for widget in self.query("Input, NoteArea"):
             values[widget.id or str(id(widget))] = widget.value
         for widget in self.query(SelectionList):
             values[widget.id or str(id(widget))] = tuple(sorted(map(str, widget.selected)))
@@ -261,7 +294,8 @@ class FormModal(WorkerErrors, ModalScreen[object]):
         return self.snapshot_values() != self._initial
 
     def value(self, field_id: str) -> str:
-        return self.query_one(f"#{field_id}", Input).value
+        """What the field holds: the text of a one-line field or of a note."""
+        return self.query_one(f"#{field_id}", (Input, NoteArea)).value
 
     # --- errors --------------------------------------------------------------------------------
 
@@ -338,7 +372,7 @@ class FormModal(WorkerErrors, ModalScreen[object]):
         event.stop()
         if isinstance(event.input, ChoiceInput):
             event.input.complete()
-        focusable = [w for w in self.query("Input, SelectionList, DataTable, Checkbox, OptionList") if w.focusable]
+        focusable = [w for w in self.query(FIELD_SELECTOR) if w.focusable]
         if focusable and event.input is focusable[-1]:
             self.action_save()
         else:
