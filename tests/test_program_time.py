@@ -191,3 +191,19 @@ def test_an_existing_store_without_a_zone_setting_opens_in_the_default(db_path, 
     store.close()
     with open_store(db_path, PASSPHRASE) as reopened:
         assert reopened.clock.time_zone == "America/Denver"
+
+
+@pytest.mark.parametrize("now", ["2026-03-08T23:30:00-06:00", "2026-11-01T23:30:00-07:00",
+                                 "2026-03-08T00:30:00-07:00", "2026-11-01T01:30:00-06:00"])
+def test_a_shift_on_a_daylight_saving_day_keeps_its_day(store, monkeypatch, now):
+    monkeypatch.setenv("VIPTERM_NOW", now)
+    day = datetime.fromisoformat(now).date()
+    assert store.clock.today() == day
+    client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
+    records.schedule_follow_up(store, client.id, day)
+    contact = records.log_contact(store, records.ContactDraft(client.id, outcome="reached",
+                                                              next_follow_up=day + timedelta(days=7)))
+    assert store.clock.local_day(contact.occurred_at) == day
+    [row] = caseload_service.caseload(store)
+    assert row.next_due == day + timedelta(days=7)  # today's follow-up closed by the contact
+    assert row.urgency == caseload_service.UPCOMING
