@@ -42,8 +42,8 @@ def test_ordering_overdue_then_today_then_rest(store):
 def test_row_shows_last_contact_next_due_open_and_stale_referrals(store):
     client = _client(store, "Busy")
     provider = records.add_provider(store, "Pantry", "food")
-    records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() - timedelta(days=2)))
-    records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() - timedelta(days=5)))
+    records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() - timedelta(days=2), outcome="reached"))
+    records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() - timedelta(days=5), outcome="reached"))
     open_ref = records.create_referral(store, records.ReferralDraft(client.id, "food", provider.id))
     done = records.create_referral(store, records.ReferralDraft(client.id, "food", provider.id))
     records.set_referral_status(store, done.id, "rejected", reason="full")
@@ -80,8 +80,9 @@ def test_filter_matches_name_alias_id_area_and_status(store):
 
 def test_client_file_timeline_and_resolution(store):
     client = records.create_client(store, records.ClientDraft(first_name="Rio"))
-    records.record_notification(store, records.NotificationDraft(client.id, utcnow().date() - timedelta(days=3)))
-    records.log_contact(store, records.ContactDraft(client.id, note="first talk"))
+    records.record_notification(store, records.NotificationDraft(client.id, utcnow().date() - timedelta(days=3),
+                                                                 team=[("Rosa", "peer_support")]))
+    records.log_contact(store, records.ContactDraft(client.id, note="first talk", outcome="reached"))
     cf = caseload.client_file(store, client.id)
     assert [e.kind for e in cf.timeline] == ["contact", "notification"]
     assert cf.client.status == "notified"

@@ -59,7 +59,7 @@ def test_an_update_captures_only_the_changed_fields_with_their_base_clock(store)
 
 def test_add_only_facts_keep_no_field_versions(store):
     client = records.create_client(store, records.ClientDraft(aka="Facts"))
-    contact = records.log_contact(store, records.ContactDraft(client.id, note="hello"))
+    contact = records.log_contact(store, records.ContactDraft(client.id, note="hello", outcome="reached"))
     with store.read() as s:
         assert s.execute(text("SELECT count(*) FROM field_version WHERE tbl = 'contact'")).scalar_one() == 0
         cols = {r for (r,) in s.execute(text("SELECT col FROM change_log WHERE row_id = :r"), {"r": contact.id})}
@@ -69,9 +69,9 @@ def test_add_only_facts_keep_no_field_versions(store):
 def test_sequence_numbers_have_no_gaps_across_many_writes(store):
     client = records.create_client(store, records.ClientDraft(aka="Seq"))
     for n in range(5):
-        records.log_contact(store, records.ContactDraft(client.id, note=f"n{n}", next_follow_up=date(2026, 11, 23) + timedelta(days=n + 1)))
+        records.log_contact(store, records.ContactDraft(client.id, note=f"n{n}", outcome="reached", next_follow_up=date(2026, 11, 23) + timedelta(days=n + 1)))
     with pytest.raises(Exception):
-        records.log_contact(store, records.ContactDraft(client.id, occurred_at=None, mode="carrier pigeon"))
+        records.log_contact(store, records.ContactDraft(client.id, occurred_at=None, mode="carrier pigeon", outcome="reached"))
     seqs = [r.seq for r in _changes(store)]
     assert seqs == list(range(1, len(seqs) + 1))
     with store.read() as s:
@@ -100,7 +100,7 @@ def test_a_rolled_back_write_leaves_no_change_rows(store):
 def test_hlc_never_goes_backwards_between_transactions(store):
     client = records.create_client(store, records.ClientDraft(aka="Clock"))
     for _ in range(20):
-        records.log_contact(store, records.ContactDraft(client.id))
+        records.log_contact(store, records.ContactDraft(client.id, outcome="reached"))
     clocks = [r.hlc for r in _changes(store)]
     assert clocks == sorted(clocks)
 
@@ -116,7 +116,7 @@ def test_writes_outside_a_capturing_session_are_refused(store):
 
 def test_physical_deletes_of_synced_rows_are_refused(store):
     client = records.create_client(store, records.ClientDraft(aka="Tomb"))
-    contact = records.log_contact(store, records.ContactDraft(client.id))
+    contact = records.log_contact(store, records.ContactDraft(client.id, outcome="reached"))
     with pytest.raises(PhysicalDelete):
         with store.write() as session:
             session.delete(session.get(Contact, contact.id))
@@ -142,9 +142,9 @@ def test_every_service_write_yields_change_rows_for_its_tables(store, action, ta
     before = len(_changes(store))
     today = date(2026, 11, 23)
     if action == "notify":
-        records.record_notification(store, records.NotificationDraft(client.id, today))
+        records.record_notification(store, records.NotificationDraft(client.id, today, outcome="not_found"))
     elif action == "contact":
-        records.log_contact(store, records.ContactDraft(client.id, next_follow_up=today + timedelta(days=7)))
+        records.log_contact(store, records.ContactDraft(client.id, outcome="reached", next_follow_up=today + timedelta(days=7)))
     elif action == "assess":
         records.record_assessment(store, records.AssessmentDraft(client.id, levels={"housing": 3}))
     elif action == "refer":

@@ -46,7 +46,7 @@ def test_age_group_is_derived_from_date_of_birth(store):
 def test_contact_in_the_future_is_refused(store):
     client = records.create_client(store, records.ClientDraft(aka="Fut"))
     with pytest.raises(ValidationError) as info:
-        records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() + timedelta(hours=2)))
+        records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() + timedelta(hours=2), outcome="reached"))
     assert info.value.field == "occurred_at"
     assert _count(store, "contact") == 0
 
@@ -54,7 +54,7 @@ def test_contact_in_the_future_is_refused(store):
 def test_follow_up_before_the_contact_is_refused(store):
     client = records.create_client(store, records.ClientDraft(aka="FU"))
     with pytest.raises(ValidationError) as info:
-        records.log_contact(store, records.ContactDraft(client.id, next_follow_up=utcnow().date() - timedelta(days=3)))
+        records.log_contact(store, records.ContactDraft(client.id, outcome="reached", next_follow_up=utcnow().date() - timedelta(days=3)))
     assert info.value.field == "next_follow_up"
 
 
@@ -72,7 +72,7 @@ def test_reaching_a_client_closes_their_due_contact_follow_ups(store):
 def test_last_contact_mode_is_remembered(store):
     client = records.create_client(store, records.ClientDraft(aka="Mode"))
     assert records.last_contact_mode(store) == "in_person"
-    records.log_contact(store, records.ContactDraft(client.id, mode="text"))
+    records.log_contact(store, records.ContactDraft(client.id, mode="text", outcome="reached"))
     assert records.last_contact_mode(store) == "text"
 
 
@@ -106,8 +106,8 @@ def test_notification_outcomes_move_the_funnel_forward_only(store):
     records.record_notification(store, records.NotificationDraft(client.id, today, outcome="not_found"))
     with store.read() as s:
         assert s.execute(text("SELECT status FROM client")).scalar_one() == "notification_attempted"
-    records.record_notification(store, records.NotificationDraft(client.id, today, outcome="delivered", team=[("Officer Ruiz", "police")]))
-    records.record_notification(store, records.NotificationDraft(client.id, today, outcome="refused"))
+    records.record_notification(store, records.NotificationDraft(client.id, today, outcome="delivered", team=[("Officer Ruiz", "police")], confirm_same_day=True))
+    records.record_notification(store, records.NotificationDraft(client.id, today, outcome="refused", confirm_same_day=True))
     with store.read() as s:
         assert s.execute(text("SELECT status FROM client")).scalar_one() == "notified"
 
@@ -122,7 +122,7 @@ def test_assessment_levels_are_0_to_3(store):
 
 def test_unknown_records_are_not_found(store):
     with pytest.raises(NotFound):
-        records.log_contact(store, records.ContactDraft("no-such-client"))
+        records.log_contact(store, records.ContactDraft("no-such-client", outcome="reached"))
     with pytest.raises(NotFound):
         records.set_referral_status(store, "no-such-referral", "accepted")
 

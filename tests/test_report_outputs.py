@@ -33,11 +33,12 @@ def example_store(example_copy: Path):
     first, last, aka, phone = SENTINEL_NAME
     client = records.create_client(store, records.ClientDraft(
         first_name=first, last_name=last, aka=aka, phone=phone, date_of_birth=date(2001, 2, 3),
-        area_command="valley", identified_on=date(2022, 11, 2)))
+        area_command="valley", identified_on=date(2022, 11, 2), confirm_duplicate=True))
     records.record_notification(store, records.NotificationDraft(
-        client_id=client.id, attempted_on=date(2022, 11, 3), note=SENTINEL_NOTE))
+        client_id=client.id, attempted_on=date(2022, 11, 3), note=SENTINEL_NOTE,
+        team=[("Rosa", "peer_support")]))
     records.log_contact(store, records.ContactDraft(client_id=client.id, occurred_at=datetime(2022, 11, 4, 15),
-                                                    note=SENTINEL_NOTE))
+                                                    note=SENTINEL_NOTE, outcome="reached"))
     records.record_outcome(store, client.id, "re_arrest", date(2022, 11, 20), note=SENTINEL_NOTE)
     yield store
     store.close()

@@ -28,7 +28,7 @@ def _digest(path: Path) -> dict[str, str]:
 
 def test_no_plaintext_in_database_wal_or_any_file_beside_it(db_path, store):
     client = records.create_client(store, records.ClientDraft(first_name=DISTINCTIVE, last_name="Zanzibar", phone="505-555-0199"))
-    records.log_contact(store, records.ContactDraft(client.id, note=f"met {DISTINCTIVE} at the clinic"))
+    records.log_contact(store, records.ContactDraft(client.id, note=f"met {DISTINCTIVE} at the clinic", outcome="reached"))
     # Look while the WAL is live (store still open), then again after close and checkpoint.
     for moment in ("open", "closed"):
         files = _files_beside(db_path)

@@ -61,11 +61,12 @@ def test_clean_note_keeps_the_inner_text(written, stored):
 def test_a_multi_line_note_is_stored_byte_for_byte(store):
     client = records.create_client(store, records.ClientDraft(first_name="Ana", area_command="valley",
                                                                identified_on=store.clock.today()))
-    contact = records.log_contact(store, records.ContactDraft(client_id=client.id, note=THREE_LINES + "\n"))
+    contact = records.log_contact(store, records.ContactDraft(client_id=client.id, note=THREE_LINES + "\n", outcome="reached"))
     with store.read() as session:
         assert session.get(Contact, contact.id).note == THREE_LINES
     with pytest.raises(ValidationError) as err:
-        records.log_contact(store, records.ContactDraft(client_id=client.id, note="x" * (records.MAX_NOTE_LENGTH + 1)))
+        records.log_contact(store, records.ContactDraft(client_id=client.id, note="x" * (records.MAX_NOTE_LENGTH + 1),
+                                                              outcome="reached"))
     assert err.value.field == "note"
 
 

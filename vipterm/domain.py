@@ -306,6 +306,18 @@ class FollowUpKind(LabelledEnum):
     OTHER = ("other", "other")
 
 
+class FollowUpClosed(LabelledEnum):
+    """How a follow-up was closed (kept with it, so "done" is never ambiguous)."""
+
+    CONTACT = ("contact", "a contact reached the client")
+    NO_CONTACT = ("no_contact", "done without a contact")
+    REPLACED = ("replaced", "replaced by a newer automatic follow-up")
+
+
+# A delivered custom notification schedules the first peer-support contact this many days later.
+FIRST_FOLLOW_UP_DAYS = 2
+
+
 class AuditAction(LabelledEnum):
     VIEW_IDENTITY = ("view_identity", "viewed identity")
     EXPORT = ("export", "exported data")

@@ -67,6 +67,16 @@ class ValidationError(VipError):
         self.field = field
 
 
+class NeedsConfirmation(ValidationError):
+    """A rule a person may override once asked (a second notification attempt on the same day, a
+    possible duplicate client): the form asks the question and saves again with the answer;
+    a script sees a refusal with this message."""
+
+    def __init__(self, message: str, field: str | None = None, matches: tuple = ()):
+        super().__init__(message, field)
+        self.matches = matches  # what the question is about (e.g. possible duplicates)
+
+
 class NotFound(VipError):
     exit_code = ExitCode.NOT_FOUND
 

@@ -262,6 +262,7 @@ class FollowUpView:
     kind: str
     note: str
     overdue: bool
+    auto: bool = False  # scheduled by a contact or a notification (a newer one replaces it)
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,12 @@ class ClientFile:
     @property
     def next_follow_up(self) -> FollowUpView | None:
         return self.follow_ups[0] if self.follow_ups else None
+
+
+def event_order(event: ReferralEvent) -> tuple:
+    """The order of a referral's events: as entered (`seq`), then time and id. Events without a
+    `seq` (made by a vipterm before schema 4 and synced later) come after the numbered ones."""
+    return (event.seq if event.seq is not None else 1 << 30, event.at, event.id)
 
 
 def _at(day: date) -> datetime:
@@ -307,8 +314,10 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         providers = {p.id: p.name for p in s.exec(select(Provider))}
         events = {}
         if referrals:
-            for ev in s.exec(select(ReferralEvent).where(ReferralEvent.referral_id.in_([r.id for r in referrals])).order_by(ReferralEvent.at)):
+            for ev in s.exec(select(ReferralEvent).where(ReferralEvent.referral_id.in_([r.id for r in referrals]))):
                 events.setdefault(ev.referral_id, []).append(ev)
+            for history in events.values():
+                history.sort(key=event_order)  # as entered, not by a time that may be cut to the minute
         outcomes = s.exec(select(Outcome).where(Outcome.client_id == client_id, alive(Outcome))).all()
         follow_ups = s.exec(
             select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), FollowUp.done_at.is_(None)).order_by(FollowUp.due_on)
@@ -349,7 +358,8 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         worker_name=worker.display_name if worker else "unassigned",
         timeline=tuple(timeline),
         referrals=tuple(views),
-        follow_ups=tuple(FollowUpView(f.id, f.due_on, f.kind, f.note, f.due_on < today) for f in follow_ups),
+        follow_ups=tuple(FollowUpView(f.id, f.due_on, f.kind, f.note, f.due_on < today, bool(f.auto))
+                         for f in follow_ups),
         last_contact=max((c.occurred_at for c in contacts), default=None),
     )
 
@@ -373,7 +383,8 @@ def client_as_dict(cf: ClientFile) -> dict:
         "assigned_worker": cf.worker_name,
         "identified_on": c.identified_on.isoformat(),
         "last_contact": cf.last_contact.isoformat() if cf.last_contact else None,
-        "follow_ups": [{"id": f.id, "due_on": f.due_on.isoformat(), "kind": f.kind, "overdue": f.overdue} for f in cf.follow_ups],
+        "follow_ups": [{"id": f.id, "due_on": f.due_on.isoformat(), "kind": f.kind, "note": f.note,
+                        "automatic": f.auto, "overdue": f.overdue} for f in cf.follow_ups],
         "referrals": [
             {"id": r.id, "need": r.need_domain, "provider": r.provider_name, "status": r.status, "stale": r.stale}
             for r in cf.referrals

@@ -21,7 +21,8 @@ from vipterm.domain import (
     NotificationOutcome,
     ReferralStatus,
 )
-from vipterm.errors import NotFound, ValidationError
+from vipterm.errors import NeedsConfirmation, NotFound, ValidationError
+from vipterm.services.caseload import event_order
 from vipterm.services.database import Store
 from vipterm.store.models import (
     Assessment,
@@ -122,6 +123,67 @@ class ClientDraft:
     assigned_worker_id: str | None = None
     identified_on: date | None = None
     pseudonym: str | None = None
+    # Intake refuses a possible duplicate (NeedsConfirmation listing them) until the person
+    # entering it has seen the matches and chosen to create the client anyway.
+    confirm_duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    """An existing client who may be the person being entered, and why."""
+
+    client_id: str
+    pseudonym: str
+    name: str
+    date_of_birth: date | None
+    status: str
+    reasons: tuple[str, ...]  # "name", "alias", "date of birth", "phone"
+
+
+def _phone_key(phone: str) -> str:
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return digits[-10:] if len(digits) >= 7 else ""  # the national number; too short says nothing
+
+
+def _name_key(*parts: str) -> str:
+    return " ".join(domain.fold(" ".join(p for p in parts if p)).replace("-", " ").split())
+
+
+def possible_duplicates(store: Store, draft: ClientDraft, limit: int = 20) -> list[DuplicateCandidate]:
+    """Live clients who may be the same person as `draft`: the same name (first and last, folded
+    for case and accents), the same alias, the same date of birth or the same phone number.
+    Those matching on more counts come first."""
+    name = _name_key(draft.first_name, draft.last_name) if draft.first_name.strip() and draft.last_name.strip() else ""
+    alias = _name_key(draft.aka)
+    phone = _phone_key(draft.phone)
+    dob = draft.date_of_birth
+    if not (name or alias or phone or dob):
+        return []
+    with store.read() as session:
+        rows = session.exec(
+            select(ClientIdentity, Client)
+            .join(Client, Client.id == ClientIdentity.client_id)
+            .where(Client.deleted_at.is_(None), ClientIdentity.deleted_at.is_(None))
+        ).all()
+    found = []
+    for identity, client in rows:
+        reasons = []
+        if name and _name_key(identity.first_name, identity.last_name) == name:
+            reasons.append("name")
+        if alias and (_name_key(identity.aka) == alias or _name_key(identity.first_name, identity.last_name) == alias):
+            reasons.append("alias")
+        if dob and identity.date_of_birth == dob:
+            reasons.append("date of birth")
+        if phone and _phone_key(identity.phone) == phone:
+            reasons.append("phone")
+        if reasons:
+            shown = " ".join(p for p in (identity.first_name, identity.last_name) if p)
+            if identity.aka:
+                shown = f"{shown} “{identity.aka}”".strip()
+            found.append(DuplicateCandidate(client.id, client.pseudonym, shown, identity.date_of_birth,
+                                            client.status, tuple(reasons)))
+    found.sort(key=lambda c: (-len(c.reasons), c.pseudonym))
+    return found[:limit]
 
 
 def _pseudonym(client_id: str) -> str:
@@ -146,6 +208,13 @@ def create_client(store: Store, draft: ClientDraft) -> Client:
         age_group = _enum(domain.AgeGroup, draft.age_group, "age_group")
     else:
         age_group = domain.age_group_for(draft.date_of_birth, identified_on)
+    if not draft.confirm_duplicate:
+        matches = possible_duplicates(store, draft)
+        if matches:
+            # The message names no one: it may reach a log; the matches go to the screen only.
+            raise NeedsConfirmation(
+                f"{len(matches)} existing client{'s' if len(matches) > 1 else ''} may be this person",
+                field="first_name", matches=tuple(matches))
     with store.write() as session:
         worker_id = draft.assigned_worker_id or store.worker_id
         if session.get(Worker, worker_id) is None:
@@ -235,9 +304,18 @@ class NotificationDraft:
     team: list[tuple[str, str]] = field(default_factory=list)  # (name, TeamRole)
     messages: list[str] = field(default_factory=list)
     note: str = ""
+    # A second attempt for the same client on the same day is refused (NeedsConfirmation) unless
+    # the person recording it has been asked and said yes.
+    confirm_same_day: bool = False
 
 
 def record_notification(store: Store, draft: NotificationDraft) -> NotificationAttempt:
+    """Record a custom notification attempt.
+
+    Messages and team members belong to a delivered notification only, and a delivered one names
+    at least one team member. A delivered notification schedules the first follow-up (an automatic
+    contact follow-up `FIRST_FOLLOW_UP_DAYS` later), replacing an open automatic one.
+    """
     outcome = _enum(NotificationOutcome, draft.outcome, "outcome")
     setting = _enum(domain.NotificationSetting, draft.setting, "setting")
     _not_future(store, draft.attempted_on, "attempted_on", "the attempt date")
@@ -247,8 +325,31 @@ def record_notification(store: Store, draft: NotificationDraft) -> NotificationA
             raise ValidationError("a team member's name is empty", field="team")
         team.append({"name": name.strip(), "role": _enum(domain.TeamRole, role, "team").value})
     messages = [_enum(domain.NotificationMessage, m, "messages").value for m in draft.messages]
+    delivered = outcome is NotificationOutcome.DELIVERED
+    if not delivered and messages:
+        raise ValidationError(f"messages are recorded only for a delivered notification (this one was "
+                              f"{outcome.label}): untick them", field="messages")
+    if not delivered and team:
+        raise ValidationError(f"team members are recorded only for a delivered notification (this one was "
+                              f"{outcome.label}): clear their names", field="team")
+    if delivered and not team:
+        raise ValidationError("a delivered notification names at least one team member", field="team")
     with store.write() as session:
         client = _client(session, draft.client_id)
+        if not draft.confirm_same_day:
+            same_day = session.exec(
+                select(NotificationAttempt.id).where(
+                    NotificationAttempt.client_id == client.id,
+                    NotificationAttempt.attempted_on == draft.attempted_on,
+                    NotificationAttempt.deleted_at.is_(None),
+                )
+            ).all()
+            if same_day:
+                raise NeedsConfirmation(
+                    f"{client.pseudonym} already has {len(same_day)} notification attempt"
+                    f"{'s' if len(same_day) > 1 else ''} on {draft.attempted_on.isoformat()}: record another?",
+                    field="attempted_on",
+                )
         area = _enum(domain.AreaCommand, draft.area_command or client.area_command, "area_command")
         attempt = NotificationAttempt(
             client_id=client.id,
@@ -266,6 +367,11 @@ def record_notification(store: Store, draft: NotificationDraft) -> NotificationA
             client,
             ClientStatus.NOTIFIED if outcome is NotificationOutcome.DELIVERED else ClientStatus.NOTIFICATION_ATTEMPTED,
         )
+        if delivered:
+            # Entered late, the first contact is due today rather than already overdue.
+            due = max(draft.attempted_on + timedelta(days=domain.FIRST_FOLLOW_UP_DAYS), store.clock.today())
+            _schedule_automatic(session, store, client.id, due, replace=True,
+                                note="first contact after the custom notification")
     return attempt
 
 
@@ -278,7 +384,7 @@ class ContactDraft:
     occurred_at: datetime | None = None  # now when not given
     mode: str = "in_person"
     purpose: str = "check_in"
-    outcome: str = "reached"
+    outcome: str = ""  # no default: "reached" is said, never assumed (ContactOutcome)
     duration_min: int | None = None
     area_command: str | None = None  # defaults to the client's
     note: str = ""
@@ -286,7 +392,16 @@ class ContactDraft:
 
 
 def log_contact(store: Store, draft: ContactDraft) -> Contact:
-    """Log a contact; an optional next follow-up is scheduled, and due contact follow-ups close."""
+    """Log a contact or an attempt at one.
+
+    The outcome must be given. Only a contact that reached the client closes its due contact
+    follow-ups; its next follow-up (automatic) replaces the open automatic one. An attempt that
+    did not reach the client closes nothing and moves nothing: its next follow-up is added only
+    when no contact follow-up is open at all.
+    """
+    if not (draft.outcome or "").strip():
+        raise ValidationError("say what happened: " + ", ".join(o.label for o in domain.ContactOutcome),
+                              field="outcome")
     occurred_at = draft.occurred_at or store.clock.utcnow()
     _not_future(store, occurred_at, "occurred_at", "the contact time")
     contact_day = store.clock.local_day(occurred_at)
@@ -326,16 +441,54 @@ def log_contact(store: Store, draft: ContactDraft) -> Contact:
             ):
                 due.done_at = occurred_at
                 due.done_by = store.worker_id
+                due.closed_as = domain.FollowUpClosed.CONTACT.value
         if draft.next_follow_up is not None:
-            session.add(
-                FollowUp(
-                    client_id=client.id,
-                    owner_id=store.worker_id,
-                    due_on=draft.next_follow_up,
-                    kind=domain.FollowUpKind.CONTACT.value,
-                )
-            )
+            _schedule_automatic(session, store, client.id, draft.next_follow_up,
+                                replace=outcome is domain.ContactOutcome.REACHED)
     return contact
+
+
+def _schedule_automatic(session: Session, store: Store, client_id: str, due_on: date, *, replace: bool,
+                        note: str = "") -> FollowUp | None:
+    """Add an automatic contact follow-up. With `replace`, it replaces the client's open automatic
+    follow-ups (closed as replaced, so they don't pile up); without, it is added only if no contact
+    follow-up is open (an unanswered call never pushes a due follow-up later)."""
+    open_contact = session.exec(
+        select(FollowUp).where(
+            FollowUp.client_id == client_id,
+            FollowUp.kind == domain.FollowUpKind.CONTACT.value,
+            FollowUp.done_at.is_(None),
+            FollowUp.deleted_at.is_(None),
+        )
+    ).all()
+    if not replace and open_contact:
+        return None
+    now = store.clock.utcnow()
+    for old in open_contact:
+        if old.auto:
+            old.done_at = now
+            old.done_by = store.worker_id
+            old.closed_as = domain.FollowUpClosed.REPLACED.value
+    follow_up = FollowUp(client_id=client_id, owner_id=store.worker_id, due_on=due_on,
+                         kind=domain.FollowUpKind.CONTACT.value, note=note, auto=True)
+    session.add(follow_up)
+    return follow_up
+
+
+def log_attempt(store: Store, client_id: str, outcome: str, *, mode: str = "phone", note: str = "",
+                occurred_at: datetime | None = None) -> Contact:
+    """The one-key attempt log: a contact that did not reach the client (no answer, voicemail,
+    wrong number, refused). It never closes a due follow-up; when none is open, it adds one for
+    tomorrow so the client is tried again."""
+    attempt = _enum(domain.ContactOutcome, outcome, "outcome")
+    if attempt not in domain.ATTEMPT_OUTCOMES:
+        raise ValidationError("an attempt is one of: " + ", ".join(o.label for o in domain.ATTEMPT_OUTCOMES),
+                              field="outcome")
+    occurred_at = occurred_at or store.clock.utcnow()
+    return log_contact(store, ContactDraft(
+        client_id=client_id, occurred_at=occurred_at, mode=mode, purpose=domain.ContactPurpose.CHECK_IN.value,
+        outcome=attempt.value, note=note, next_follow_up=store.clock.local_day(occurred_at) + timedelta(days=1),
+    ))
 
 
 def last_contact_mode(store: Store) -> str:
@@ -463,11 +616,11 @@ def create_referral(store: Store, draft: ReferralDraft) -> Referral:
         )
         session.add(referral)
         session.add(ReferralEvent(referral_id=referral.id, status=ReferralStatus.DRAFT.value, at=now,
-                                  by_worker=store.worker_id, reason=_note(draft.reason, "reason")))
+                                  by_worker=store.worker_id, reason=_note(draft.reason, "reason"), seq=1))
         if draft.send_now:
             referral.status = ReferralStatus.SENT.value
             session.add(ReferralEvent(referral_id=referral.id, status=ReferralStatus.SENT.value, at=now,
-                                      by_worker=store.worker_id))
+                                      by_worker=store.worker_id, seq=2))
     return referral
 
 
@@ -481,8 +634,14 @@ def set_referral_status(
     feedback: str | None = None,
     at: datetime | None = None,
 ) -> Referral:
-    """Move a referral along its allowed transitions; engagement moves the client's funnel."""
+    """Move a referral along its allowed transitions; engagement moves the client's funnel.
+
+    Events of a referral are strictly ordered as entered: each gets the next `seq`, keeps its
+    seconds, and is never earlier than the referral's previous event (an explicit earlier `at` is
+    refused; the clock's "now" behind a previous event, e.g. another laptop's, is lifted to it).
+    """
     new = _enum(ReferralStatus, status, "status")
+    explicit_at = at is not None
     at = at or store.clock.utcnow()
     _not_future(store, at, "at", "the status time")
     if first_service_on is not None:
@@ -499,6 +658,17 @@ def set_referral_status(
             )
         if new in (ReferralStatus.REJECTED, ReferralStatus.FAILED, ReferralStatus.CANCELLED) and not reason.strip():
             raise ValidationError(f"say why the referral is {new.label}", field="reason")
+        history = session.exec(select(ReferralEvent).where(ReferralEvent.referral_id == referral.id,
+                                                           ReferralEvent.deleted_at.is_(None))).all()
+        last = max(history, key=event_order, default=None)
+        seq = max((e.seq or 0 for e in history), default=0)
+        seq = max(seq, len(history)) + 1
+        if last is not None and at < last.at:
+            if explicit_at:
+                raise ValidationError(
+                    f"the status time is before the referral's last change ({last.at.isoformat(sep=' ')} UTC)",
+                    field="at")
+            at = last.at
         referral.status = new.value
         referral.status_changed_at = at
         if first_service_on is not None:
@@ -508,7 +678,7 @@ def set_referral_status(
         if feedback is not None:
             referral.feedback = _note(feedback, "feedback")
         session.add(ReferralEvent(referral_id=referral.id, status=new.value, at=at,
-                                  by_worker=store.worker_id, reason=_note(reason, "reason")))
+                                  by_worker=store.worker_id, reason=_note(reason, "reason"), seq=seq))
         if new in domain.ENGAGED_REFERRAL_STATUSES:
             _advance_status(_client(session, referral.client_id), ClientStatus.ENGAGED)
     return referral
@@ -542,15 +712,52 @@ def schedule_follow_up(store: Store, client_id: str, due_on: date, kind: str = "
     return follow_up
 
 
-def complete_follow_up(store: Store, follow_up_id: str, when: datetime | None = None) -> FollowUp:
+def complete_follow_up(store: Store, follow_up_id: str, when: datetime | None = None, *,
+                       closed_as: str = "no_contact", contact_id: str | None = None) -> FollowUp:
+    """Close one follow-up, saying how: `no_contact` (done without a contact) or `contact` (then
+    `contact_id` names a logged contact of the same client that reached them)."""
+    how = _enum(domain.FollowUpClosed, closed_as, "closed_as")
+    if how is domain.FollowUpClosed.REPLACED:
+        raise ValidationError("a follow-up is replaced only by a newer automatic one", field="closed_as")
     with store.write() as session:
         follow_up = session.get(FollowUp, follow_up_id)
         if follow_up is None or follow_up.deleted_at is not None:
             raise NotFound(f"no follow-up with id {follow_up_id}")
+        if how is domain.FollowUpClosed.CONTACT:
+            contact = session.get(Contact, contact_id) if contact_id else None
+            if contact is None or contact.client_id != follow_up.client_id or contact.deleted_at is not None:
+                raise ValidationError("no contact with this client was logged", field="contact_id")
+            if contact.outcome != domain.ContactOutcome.REACHED.value:
+                raise ValidationError("that contact did not reach the client: the follow-up stays open",
+                                      field="contact_id")
         if follow_up.done_at is None:
             follow_up.done_at = when or store.clock.utcnow()
             follow_up.done_by = store.worker_id
+            follow_up.closed_as = how.value
     return follow_up
+
+
+def reopen_follow_up(store: Store, follow_up_id: str) -> FollowUp:
+    """Undo a "done": the follow-up is open again (a correction, captured like any change)."""
+    with store.write() as session:
+        follow_up = session.get(FollowUp, follow_up_id)
+        if follow_up is None or follow_up.deleted_at is not None:
+            raise NotFound(f"no follow-up with id {follow_up_id}")
+        follow_up.done_at = None
+        follow_up.done_by = None
+        follow_up.closed_as = None
+    return follow_up
+
+
+def open_follow_ups(store: Store, client_id: str) -> list[FollowUp]:
+    """The client's open follow-ups, earliest due first."""
+    with store.read() as session:
+        client = _client(session, client_id)
+        return list(session.exec(
+            select(FollowUp)
+            .where(FollowUp.client_id == client.id, FollowUp.done_at.is_(None), FollowUp.deleted_at.is_(None))
+            .order_by(FollowUp.due_on, FollowUp.id)
+        ))
 
 
 def complete_next_follow_up(store: Store, client_id: str, when: datetime | None = None) -> FollowUp:
@@ -567,4 +774,5 @@ def complete_next_follow_up(store: Store, client_id: str, when: datetime | None 
             raise NotFound("this client has no open follow-up")
         follow_up.done_at = when or store.clock.utcnow()
         follow_up.done_by = store.worker_id
+        follow_up.closed_as = domain.FollowUpClosed.NO_CONTACT.value
     return follow_up

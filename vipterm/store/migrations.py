@@ -38,6 +38,8 @@ MIGRATIONS: list[Migration] = [
     # sorts every contact of the worker (~0.2 s at 150k contacts) while the caseload opens.
     # The monthly report reads contacts by date.
     (3, "index contacts by worker and time (replacing by worker alone), and by date", _sql_file("0003_contact_indexes.sql")),
+    # Field work: automatic follow-ups replace each other; referral events keep the order entered.
+    (4, "field work: automatic follow-ups, how a follow-up closed, referral event order", _sql_file("0004_field_work.sql")),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

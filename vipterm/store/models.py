@@ -176,6 +176,9 @@ class ReferralEvent(SQLModel, table=True):
     by_worker: str | None = Field(default=None, foreign_key="worker.id")
     reason: str = ""
     deleted_at: datetime | None = None
+    # Position in its referral's history, 1 for the first event: the order the events were
+    # entered in, even when two share a time. Empty on events from before schema 4 (ordered by id).
+    seq: int | None = None
 
 
 class Outcome(SQLModel, table=True):
@@ -206,6 +209,11 @@ class FollowUp(SQLModel, table=True):
     done_by: str | None = Field(default=None, foreign_key="worker.id")
     created_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = None
+    # Scheduled by a contact or a delivered notification (the "next follow-up"), not by hand:
+    # a newer automatic follow-up replaces the open one. Nullable so older bundles still merge.
+    auto: bool | None = None
+    # How it was closed: FollowUpClosed values (a contact, done without one, replaced).
+    closed_as: str | None = None
 
     __table_args__ = (Index("ix_follow_up_open", "client_id", "done_at", "due_on"),)
 
