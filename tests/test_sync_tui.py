@@ -1,28 +1,26 @@
 """Pilot tests of the sync screen and the conflict review screen, on real encrypted databases,
-real keys and real bundles, each screen hosted by a bare App (they take only a Store)."""
+real keys and real bundles, each screen opened in the real app on its store."""
 
 from __future__ import annotations
 
 import time
 
 from sqlalchemy import text
-from textual.app import App
 from textual.widgets import DataTable, Input, Static
 
 from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+from tests.tui_support import make_app
 from vipterm.services import records
 from vipterm.services import sync as sync_service
 from vipterm.tui.conflicts_screen import ConflictsScreen
 from vipterm.tui.sync_screen import SyncScreen
 
 
-class Host(App):
-    def __init__(self, screen):
-        super().__init__()
-        self.first = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.first)
+def Host(store, screen):
+    """The real app on `store`, with `screen` opened over its caseload."""
+    app = make_app(store.path, store)
+    app.call_later(app.push_screen, screen)
+    return app
 
 
 async def until(pilot, predicate, timeout: float = 15.0) -> None:
@@ -45,8 +43,8 @@ async def test_sync_screen_exports_and_imports_from_a_folder(tmp_path):
         records.create_client(laptop, records.ClientDraft(first_name="Hidden", last_name="Name"))
         with laptop.read() as s:
             logged = s.execute(text("SELECT count(*) FROM change_log")).scalar_one()
-        screen = SyncScreen(laptop)
-        async with Host(screen).run_test(size=(100, 30)) as pilot:
+        screen = SyncScreen()
+        async with Host(laptop, screen).run_test(size=(100, 30)) as pilot:
             await until(pilot, lambda: "pending changes" in text_of(screen, "#sync-summary"))
             assert f"pending changes {logged}" in text_of(screen, "#sync-summary")
             await pilot.press("e")  # no folder yet: a clear message, focus on the folder field
@@ -58,8 +56,8 @@ async def test_sync_screen_exports_and_imports_from_a_folder(tmp_path):
             assert len(list(stick.glob("*.vipb"))) == 1
             assert "Hidden" not in text_of(screen, "#sync-summary") + text_of(screen, "#sync-result")
 
-        cscreen = SyncScreen(coord, folder=stick)
-        async with Host(cscreen).run_test(size=(100, 30)) as pilot:
+        cscreen = SyncScreen(folder=stick)
+        async with Host(coord, cscreen).run_test(size=(100, 30)) as pilot:
             await until(pilot, lambda: "enrolled laptops 1" in text_of(cscreen, "#sync-summary"))
             await pilot.press("i")
             await until(pilot, lambda: "applied" in text_of(cscreen, "#sync-result"))
@@ -86,8 +84,8 @@ async def test_sync_screen_shows_a_refusal_and_the_inbox(tmp_path):
         late.mkdir()
         [second] = sync_service.export(laptop, late, only_new=True)
         (late / "junk.vipb").write_bytes(b"not a bundle at all" * 100)
-        screen = SyncScreen(coord, folder=late)
-        async with Host(screen).run_test(size=(100, 30)) as pilot:
+        screen = SyncScreen(folder=late)
+        async with Host(coord, screen).run_test(size=(100, 30)) as pilot:
             await until(pilot, lambda: "inbox: empty" in text_of(screen, "#sync-summary"))
             await pilot.press("i")
             await until(pilot, lambda: "waiting" in text_of(screen, "#sync-result"))
@@ -114,8 +112,8 @@ async def test_conflict_screen_side_by_side_and_resolution_from_the_keyboard(tmp
         exchange(coord, [laptop], tmp_path / "r2")
         assert len(sync_service.list_conflicts(coord)) == 2
 
-        screen = ConflictsScreen(coord)
-        async with Host(screen).run_test(size=(110, 30)) as pilot:
+        screen = ConflictsScreen()
+        async with Host(coord, screen).run_test(size=(110, 30)) as pilot:
             table = screen.query_one("#conflicts-table", DataTable)
             await until(pilot, lambda: table.row_count == 2)
             current = text_of(screen, "#conflict-current")

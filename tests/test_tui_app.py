@@ -6,9 +6,11 @@ from __future__ import annotations
 from sqlmodel import select
 from textual.command import CommandPalette
 
+from tests.conftest import DEMO_PASSPHRASE
 from tests.tui_support import (  # noqa: F401
     FROZEN_NOW,
     make_app,
+    unlock,
     screen_text,
     settle,
     table_keys,
@@ -221,25 +223,24 @@ async def test_quit_without_drafts_is_immediate(tui_path, tui_store):
     assert app.return_code == 0
 
 
-async def test_sync_conflicts_and_report_keys_open_their_screens_or_say_they_are_missing(tui_path, tui_store):
-    import importlib
+async def test_sync_conflicts_and_report_keys_open_their_screens_and_lock_clears_them(tui_path, tui_store):
+    from vipterm.tui.conflicts_screen import ConflictsScreen
+    from vipterm.tui.report_screen import ReportScreen
+    from vipterm.tui.sync_screen import SyncScreen
 
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        for key, module in (("s", "vipterm.tui.sync_screen"), ("c", "vipterm.tui.conflicts_screen"),
-                            ("R", "vipterm.tui.report_screen")):
-            try:
-                importlib.import_module(module)
-                present = True
-            except ImportError:
-                present = False
+        for key, screen_class in (("s", SyncScreen), ("c", ConflictsScreen), ("R", ReportScreen)):
             await pilot.press(key)
             await settle(pilot)
-            if present:
-                assert not isinstance(app.screen, CaseloadScreen), module
-                app.pop_screen()
-                await settle(pilot)
-            else:
-                assert isinstance(app.screen, CaseloadScreen)
-                assert any("not available" in n.message for n in app._notifications)
+            assert isinstance(app.screen, screen_class), key
+            assert app.screen.store is app.store and app.store is not None  # every screen reads the app's
+            await pilot.press("ctrl+l")
+            await settle(pilot)
+            assert app.screen_stack[-2].store is None  # locked: no store behind the screen
+            await unlock(pilot, DEMO_PASSPHRASE)
+            assert isinstance(app.screen, screen_class) and app.screen.store is app.store
+            await pilot.press("escape")
+            await settle(pilot)
+            assert isinstance(app.screen, CaseloadScreen)

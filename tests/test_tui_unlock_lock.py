@@ -170,7 +170,7 @@ async def test_a_draft_survives_the_lock_and_saves_after_unlock(demo_path):
         assert isinstance(app.screen, CaseloadScreen)
     with open_store(demo_path, DEMO_PASSPHRASE) as store:
         cf = caseload_service.client_file(store, client_id)
-    assert any(note in e.summary for e in cf.timeline if e.kind == "contact")
+    assert any(note == e.note for e in cf.timeline if e.kind == "contact")
 
 
 async def test_idle_time_locks_the_app(demo_path):

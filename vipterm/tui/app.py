@@ -3,13 +3,13 @@
 The app owns what every screen shares: the unlocked `Store` (None while locked), the clock
 (injectable so tests freeze "today"), the privacy mask, the idle lock, the theme, the keymap
 from the settings file, and the one handler that turns a failed worker into a field error or a
-toast. Screens live in their own modules; the sync, conflicts and report screens are written by
-other engineers and are wired in here only if their modules import.
+toast. Screens live in their own modules and all derive from `tui.base` (`VipScreen`, `VipModal`),
+whose hooks the app calls for locking, unlocking, the mask, quitting and failed workers; each
+screen module is imported when it is first opened, so start-up stays light.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from datetime import date, datetime
@@ -25,7 +25,8 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from vipterm import domain
-from vipterm.errors import ValidationError, VipError
+from vipterm.errors import ValidationError
+from vipterm.tui.base import ScreenHooks, describe_error
 from vipterm.tui.commands import ClientCommands
 from vipterm.tui.config import TuiConfig, load_config
 from vipterm.tui.messages import ClientRef
@@ -33,14 +34,6 @@ from vipterm.timekeeping import ProgramClock
 from vipterm.tui.themes import HIGH_CONTRAST, THEME_CYCLE
 
 DEMO_PASSPHRASE = "vipterm-demo"
-
-# Screens other engineers write, opened from the caseload and the palette when present:
-# (module, class name, what the user is told when it is missing).
-OPTIONAL_SCREENS = {
-    "sync": ("vipterm.tui.sync_screen", "SyncScreen", "sync"),
-    "conflicts": ("vipterm.tui.conflicts_screen", "ConflictsScreen", "conflict review"),
-    "report": ("vipterm.tui.report_screen", "ReportScreen", "the monthly report"),
-}
 
 
 class VipApp(App[int]):
@@ -141,10 +134,8 @@ class VipApp(App[int]):
             self._unlocked_once = True
             self._start_session()
             return
-        for screen in self.screen_stack:
-            after = getattr(screen, "after_unlock", None)
-            if after is not None:
-                after()
+        for screen in self._vip_screens():
+            screen.after_unlock()
 
     # --- lock -------------------------------------------------------------------------------------
 
@@ -164,12 +155,11 @@ class VipApp(App[int]):
         if self.store is None:
             return
         # Pickers, help and questions are transient and may show names: close them.
-        while isinstance(self.screen, CommandPalette) or getattr(self.screen, "CLOSE_ON_LOCK", False):
+        while isinstance(self.screen, CommandPalette) or (isinstance(self.screen, ScreenHooks)
+                                                           and self.screen.CLOSE_ON_LOCK):
             self.pop_screen()
-        for screen in self.screen_stack:
-            clear = getattr(screen, "clear_for_lock", None)
-            if clear is not None:
-                clear()
+        for screen in self._vip_screens():
+            screen.clear_for_lock()
         store, self.store = self.store, None
         self.client_index = []
         store.close()
@@ -212,10 +202,8 @@ class VipApp(App[int]):
         self.masked = not self.masked
 
     def watch_masked(self, masked: bool) -> None:
-        for screen in self.screen_stack:
-            refresh = getattr(screen, "refresh_names", None)
-            if refresh is not None:
-                refresh()
+        for screen in self._vip_screens():
+            screen.refresh_names()
         self.notify("names masked" if masked else "names shown", timeout=2)
         if not masked and self.store is not None:
             self._audit_unmask(self.store)
@@ -254,32 +242,29 @@ class VipApp(App[int]):
 
         if self.store is None:
             return
-        while isinstance(self.screen, ClientFileScreen) or getattr(self.screen, "CLOSE_ON_LOCK", False):
+        while isinstance(self.screen, ClientFileScreen) or (isinstance(self.screen, ScreenHooks)
+                                                             and self.screen.CLOSE_ON_LOCK):
             self.pop_screen()
         self.push_screen(ClientFileScreen(client_id))
 
     # --- errors ------------------------------------------------------------------------------------------
 
+    def _vip_screens(self) -> list[ScreenHooks]:
+        """The screens of the stack that are vipterm's (not Textual's default screen or palette)."""
+        return [screen for screen in self.screen_stack if isinstance(screen, ScreenHooks)]
+
     def handle_worker_error(self, origin, error: BaseException) -> None:
-        """The one place a failed database call becomes something the worker can act on."""
-        failed = getattr(origin, "on_save_failed", None)
-        if failed is not None:
-            failed()
-        if isinstance(error, ValidationError) and error.field:
-            show = getattr(origin, "show_field_error", None)
-            if show is not None and show(error.field, error.message):
+        """The one place a failed worker (of any screen, or of the app) becomes something the
+        worker can act on: a message under the field at fault, the screen's own status line, or
+        a toast. The screen first leaves its busy state, so its keys work again."""
+        message = describe_error(error)
+        shown_in_place = False
+        if isinstance(origin, ScreenHooks):
+            shown_in_place = origin.worker_failed(error, message)
+            if isinstance(error, ValidationError) and error.field and origin.show_field_error(error.field, error.message):
                 return
-        if isinstance(error, VipError):
-            self.notify(error.message, severity="error", timeout=8)
-            return
-        text = str(error).lower()
-        if "database is locked" in text or "database is busy" in text:
-            self.notify("the database is busy (a sync or another vipterm is writing); try again — "
-                        "your draft is kept", severity="error", timeout=8)
-            return
-        # Unknown failures: the type only (a message may quote a client's data).
-        self.notify(f"that did not work ({type(error).__name__}); nothing was lost from the screen — try again",
-                    severity="error", timeout=8)
+        if not shown_in_place:
+            self.notify(message, severity="error", timeout=8)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:
@@ -314,7 +299,7 @@ class VipApp(App[int]):
         super().action_command_palette()
 
     def action_quit(self) -> None:
-        drafts = [s for s in self.screen_stack if getattr(s, "is_dirty", None) and s.is_dirty()]
+        drafts = [s for s in self._vip_screens() if s.is_dirty()]
         if not drafts:
             self.exit(0)
             return
@@ -326,27 +311,21 @@ class VipApp(App[int]):
 
         self.push_screen(ConfirmModal("A form has unsaved input. Quit and lose it?"), answered)
 
-    def action_open_optional(self, key: str) -> None:
-        """Open the sync, conflicts or report screen if this build has it."""
-        module_name, class_name, what = OPTIONAL_SCREENS[key]
+    def action_open_screen(self, name: str) -> None:
+        """Open the sync, conflicts or report screen (imported here, on first use)."""
         if self.store is None:
             return
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            self.notify(f"{what} is not available in this version", severity="warning")
-            return
-        screen_class = getattr(module, class_name, None)
-        if screen_class is None:  # take the module's own Screen if it is named differently
-            candidates = [v for v in vars(module).values()
-                          if isinstance(v, type) and issubclass(v, Screen) and v.__module__ == module.__name__]
-            screen_class = candidates[0] if candidates else None
-        if screen_class is None:
-            self.notify(f"{what} is not available in this version", severity="warning")
-            return
-        self.push_screen(screen_class(self.store))
+        if name == "sync":
+            from vipterm.tui.sync_screen import SyncScreen as screen_class
+        elif name == "conflicts":
+            from vipterm.tui.conflicts_screen import ConflictsScreen as screen_class
+        elif name == "report":
+            from vipterm.tui.report_screen import ReportScreen as screen_class
+        else:
+            raise ValueError(f"no screen named {name!r}")
+        self.push_screen(screen_class())
 
-    open_optional = action_open_optional
+    open_screen = action_open_screen
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         from vipterm.tui.commands import system_commands

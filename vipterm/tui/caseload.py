@@ -13,14 +13,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vipterm.services import caseload as caseload_service
 from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadRow
 from vipterm.tui import display
 from vipterm.tui.messages import CaseloadLoaded, ClientRef, FollowUpDone
-from vipterm.tui.widgets import ClientFormActions, WorkerErrors
+from vipterm.tui.base import VipScreen
+from vipterm.tui.widgets import ClientFormActions
 
 MAX_ROWS = 60  # rows drawn at once: a screenful and a page or two (a DataTable row costs on every key)
 WINDOW_STEP = MAX_ROWS // 2  # how far the window moves when the cursor leaves it: half, so context stays
@@ -79,7 +79,7 @@ class CaseloadTable(DataTable):
             super().action_scroll_bottom()
 
 
-class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
+class CaseloadScreen(ClientFormActions, VipScreen):
     BINDINGS = [
         Binding("slash", "focus_filter", "filter", id="filter"),
         Binding("enter", "open_client", "open", id="open", show=False),
@@ -92,9 +92,9 @@ class CaseloadScreen(ClientFormActions, WorkerErrors, Screen):
         Binding("f", "follow_up", "follow-up", id="follow_up", show=False),
         Binding("o", "outcome", "outcome", id="outcome", show=False),
         Binding("m", "toggle_scope", "mine/all", id="scope"),
-        Binding("s", "app.open_optional('sync')", "sync", id="sync", show=False),
-        Binding("c", "app.open_optional('conflicts')", "conflicts", id="conflicts", show=False),
-        Binding("R", "app.open_optional('report')", "report", id="report", show=False),
+        Binding("s", "app.open_screen('sync')", "sync", id="sync", show=False),
+        Binding("c", "app.open_screen('conflicts')", "conflicts", id="conflicts", show=False),
+        Binding("R", "app.open_screen('report')", "report", id="report", show=False),
         Binding("f5", "reload", "reload", id="reload", show=False),
     ]
 

@@ -11,14 +11,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from vipterm import domain
 from vipterm.services import caseload as caseload_service
 from vipterm.tui import display
 from vipterm.tui.messages import ClientFileLoaded, ClientRef, FollowUpDone
-from vipterm.tui.widgets import ClientFormActions, WorkerErrors
+from vipterm.tui.base import VipScreen
+from vipterm.tui.widgets import ClientFormActions
 
 
 class ReferralTable(DataTable):
@@ -29,7 +29,7 @@ class TimelineTable(DataTable):
     """Everything that happened, newest first."""
 
 
-class ClientFileScreen(ClientFormActions, WorkerErrors, Screen):
+class ClientFileScreen(ClientFormActions, VipScreen):
     BINDINGS = [
         Binding("escape", "back", "back", id="back", show=False),
         Binding("l", "log_contact", "log", id="log_contact"),

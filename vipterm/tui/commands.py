@@ -75,6 +75,6 @@ def system_commands(app, screen: Screen) -> Iterable[SystemCommand]:
     if isinstance(screen, CaseloadScreen):
         yield SystemCommand("New client", "Intake a new client (n)", screen.action_new_client)
         yield SystemCommand("Mine / all", "Switch between my clients and all clients (m)", screen.action_toggle_scope)
-    yield SystemCommand("Sync", "Exchange bundles with the coordinator", partial(app.open_optional, "sync"))
-    yield SystemCommand("Conflicts", "Review conflicting edits", partial(app.open_optional, "conflicts"))
-    yield SystemCommand("Monthly report", "The program's monthly report", partial(app.open_optional, "report"))
+    yield SystemCommand("Sync", "Exchange bundles with the coordinator", partial(app.open_screen, "sync"))
+    yield SystemCommand("Conflicts", "Review conflicting edits", partial(app.open_screen, "conflicts"))
+    yield SystemCommand("Monthly report", "The program's monthly report", partial(app.open_screen, "report"))

@@ -1,10 +1,12 @@
 """The coordinator's conflict review: concurrent edits whose losing value was kept for review.
 
-Self-contained: `ConflictsScreen(store)`. The list shows each conflict's record (by pseudonym),
+`ConflictsScreen()` reads the app's store (`VipScreen.store`). The list shows each conflict's record (by pseudonym),
 field and both values; the panel below shows them side by side with who and when. Keys: `k` keep
 the current value (the coordinator's "keep mine"), `t` take the other value ("keep theirs"),
 `e` edit a value, `r` refresh, `escape` back. A resolution is an ordinary change, so it reaches
-every laptop holding the record at the next sync. Database work runs in thread workers.
+every laptop holding the record at the next sync. Database work runs in thread workers; one that
+fails (a refused value, a busy database) is reported on the message line by the app's one error
+handler, and the keys work again.
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vipterm import domain
-from vipterm.errors import VipError
 from vipterm.services import sync as sync_service
 from vipterm.services.sync import ConflictView, value_text
+from vipterm.tui.base import VipScreen
 
 
 class ConflictsLoaded(Message):
@@ -36,7 +37,7 @@ class ConflictResolved(Message):
         self.ok = ok
 
 
-class ConflictsScreen(Screen):
+class ConflictsScreen(VipScreen):
     """Review and resolve concurrent edits, from the keyboard."""
 
     DEFAULT_CSS = """
@@ -58,9 +59,8 @@ class ConflictsScreen(Screen):
         Binding("escape", "back", "back", id="conflict_back"),
     ]
 
-    def __init__(self, store) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.store = store
         self.items: list[ConflictView] = []
         self.busy = False
 
@@ -86,16 +86,12 @@ class ConflictsScreen(Screen):
     # --- loading ---------------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
-        self._load()
+        if self.store is not None:
+            self._load(self.store)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="conflicts")
-    def _load(self) -> None:
-        try:
-            items = sync_service.list_conflicts(self.store)
-        except VipError as exc:
-            self.post_message(ConflictResolved(exc.message, ok=False))
-            return
-        self.post_message(ConflictsLoaded(items))
+    def _load(self, store) -> None:
+        self.post_message(ConflictsLoaded(sync_service.list_conflicts(store)))
 
     def on_conflicts_loaded(self, message: ConflictsLoaded) -> None:
         self.items = message.items
@@ -175,36 +171,49 @@ class ConflictsScreen(Screen):
 
     def _resolve(self, choice: str, value=None) -> None:
         c = self.selected()
-        if c is None or self.busy:
+        if c is None or self.busy or self.store is None:
             return
         self.busy = True
-        self._resolve_worker(c.id, c.record, c.col, choice, value)
+        self._resolve_worker(self.store, c.id, c.record, c.col, choice, value)
 
     @work(thread=True, exit_on_error=False, group="conflict-resolve")
-    def _resolve_worker(self, conflict_id: str, record: str, col: str, choice: str, value) -> None:
-        try:
-            held = sync_service.resolve_conflict(self.store, conflict_id, choice, value)
-        except VipError as exc:
-            self.post_message(ConflictResolved(exc.message, ok=False))
-            return
+    def _resolve_worker(self, store, conflict_id: str, record: str, col: str, choice: str, value) -> None:
+        held = sync_service.resolve_conflict(store, conflict_id, choice, value)
         self.post_message(ConflictResolved(f"{record}: {col.replace('_', ' ')} is now {self._value(held)}; "
                                            "it reaches the laptops at the next sync"))
 
     def on_conflict_resolved(self, message: ConflictResolved) -> None:
         self.busy = False
-        text = self.query_one("#conflicts-message", Static)
-        text.update(message.text)
-        text.set_class(not message.ok, "-error")
+        self._say(message.text, ok=message.ok)
         if message.ok:
             self._close_edit()
         self.action_refresh()
 
 
-    # --- mask -----------------------------------------------------------------------------------------
+    def worker_failed(self, error: BaseException, message: str) -> bool:
+        # A refused value keeps the edit field open with what was typed; the keys work again.
+        self.busy = False
+        self._say(message, ok=False)
+        return True
+
+    def _say(self, text: str, ok: bool = True) -> None:
+        line = self.query_one("#conflicts-message", Static)
+        line.update(text)
+        line.set_class(not ok, "-error")
+
+    # --- lock and mask -------------------------------------------------------------------------------
 
     def refresh_names(self) -> None:
         """The mask changed: draw the values again (hidden or shown)."""
         self.on_conflicts_loaded(ConflictsLoaded(self.items))
+
+    def clear_for_lock(self) -> None:
+        self.busy = False
+        self.on_conflicts_loaded(ConflictsLoaded([]))
+        self._say("")
+
+    def after_unlock(self) -> None:
+        self.action_refresh()
 
 
 def _short(value, width: int = 28) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import DataTable, Static
+
+from vipterm.tui.base import VipModal
 
 
 def screen_keys(app, screen: Screen) -> list[tuple[str, str]]:
@@ -26,7 +28,7 @@ def screen_keys(app, screen: Screen) -> list[tuple[str, str]]:
     return [(" / ".join(keys), description) for description, keys in seen.items()]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(VipModal[None]):
     CLOSE_ON_LOCK = True
     BINDINGS = [
         Binding("escape,q,question_mark", "close", "close", id="close_help"),

@@ -1,9 +1,10 @@
 """The monthly report in the terminal: a month picker, one tab per section, the running success
 rate as a chart, and a drill-down from any count to the pseudonymous clients behind it.
 
-`ReportScreen(store)` is self-contained: it needs only an unlocked `Store` (the app opens it with
-`R`). The report and every drill-down are computed by `services.report` in thread workers that
-post messages back, so the screen never waits on the database. The drill-down lists pseudonyms,
+`ReportScreen(month=None)` reads the app's store (`VipScreen.store`; the app opens it with `R`).
+The report and every drill-down are computed by `services.report` in thread workers that post
+messages back, so the screen never waits on the database; a worker that fails goes through the
+app's one error handler to the status line, and the keys keep working. The drill-down lists pseudonyms,
 age groups, areas and statuses only: never a name, even when the app's name mask is off.
 
 Keys: [ / ] previous / next month, g go to a month (type YYYY-MM, Enter), Enter on a count
@@ -20,14 +21,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from vipterm import domain
 from vipterm.errors import VipError
-from vipterm.services.database import Store
 from vipterm.services.report import (
     RUNNING_KEY,
     DrillClient,
@@ -41,6 +39,7 @@ from vipterm.services.report import (
     parse_month,
 )
 from vipterm.services.report_render import format_value
+from vipterm.tui.base import VipModal, VipScreen
 
 # (tab id, tab title, table key) in the order of the printed report.
 SECTIONS = (
@@ -62,12 +61,6 @@ class ReportLoaded(Message):
         self.report = report
 
 
-class ReportFailed(Message):
-    def __init__(self, message: str) -> None:
-        super().__init__()
-        self.message = message
-
-
 class DrillLoaded(Message):
     def __init__(self, title: str, clients: list[DrillClient]) -> None:
         super().__init__()
@@ -75,20 +68,14 @@ class DrillLoaded(Message):
         self.clients = clients
 
 
-def _safe_message(error: BaseException) -> str:
-    """What the screen may say about a failure: our own one-liners, never a raw exception text."""
-    if isinstance(error, VipError):
-        return error.message
-    return f"the report could not be computed ({type(error).__name__}); nothing was changed"
-
-
 class SectionTable(DataTable):
     """One report table; Enter on a count lists the clients behind it."""
 
 
-class DrillDownScreen(ModalScreen[None]):
+class DrillDownScreen(VipModal[None]):
     """The pseudonymous clients behind one count."""
 
+    CLOSE_ON_LOCK = True
     BINDINGS = [Binding("escape", "dismiss", "back"), Binding("q", "dismiss", "back", show=False)]
     DEFAULT_CSS = """
     DrillDownScreen { align: center middle; }
@@ -130,7 +117,7 @@ def _label(enum_cls, value: str) -> str:
         return value
 
 
-class ReportScreen(Screen):
+class ReportScreen(VipScreen):
     """The monthly informational report for one month, computed as of its last day."""
 
     BINDINGS = [
@@ -154,26 +141,16 @@ class ReportScreen(Screen):
     ReportScreen #running-pane SectionTable { height: 8; }
     """
 
-    def __init__(self, store: Store, month: date | str | None = None) -> None:
+    def __init__(self, month: date | str | None = None) -> None:
         super().__init__()
-        self.store = store
-        if month is None:
-            today = self._today()
-            month = add_months(today.replace(day=1), -1)  # the last whole month
-        self.month: date = parse_month(month) if isinstance(month, str) else month.replace(day=1)
+        # None: the last whole month, decided at mount by the program clock.
+        self.month: date | None = (parse_month(month) if isinstance(month, str)
+                                   else month.replace(day=1) if month is not None else None)
         self.report: MonthlyReport | None = None
 
     def _today(self) -> date:
-        # The app's clock when there is one (tests freeze it); the laptop's otherwise.
-        try:
-            today = getattr(self.app, "today", None)
-            if callable(today):
-                return today()
-        except Exception:  # no app yet: the screen is being constructed outside one
-            pass
-        from vipterm.timekeeping import ProgramClock
-
-        return ProgramClock().today()
+        """Today in the program time zone (the store's clock, which tests freeze)."""
+        return self.store.clock.today() if self.store is not None else self.app.today()
 
     # --- layout ----------------------------------------------------------------------------------
 
@@ -192,7 +169,8 @@ class ReportScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._show_title()
+        if self.month is None:
+            self.month = add_months(self._today().replace(day=1), -1)  # the last whole month
         self.load()
 
     def _show_title(self, status: str = "computing…") -> None:
@@ -204,16 +182,12 @@ class ReportScreen(Screen):
 
     def load(self) -> None:
         self._show_title()
-        self._compute(self.month)
+        if self.store is not None:
+            self._compute(self.store, self.month)
 
-    @work(thread=True, exclusive=True, group="report")
-    def _compute(self, month: date) -> None:
-        try:
-            report = build_report(self.store, month)
-        except Exception as exc:  # reported on screen in one line, never as a traceback
-            self.post_message(ReportFailed(_safe_message(exc)))
-            return
-        self.post_message(ReportLoaded(report))
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report")
+    def _compute(self, store, month: date) -> None:
+        self.post_message(ReportLoaded(build_report(store, month)))
 
     def on_report_loaded(self, message: ReportLoaded) -> None:
         report = message.report
@@ -228,8 +202,10 @@ class ReportScreen(Screen):
             f"{month_label(report.age_summary_month)} · Enter on a count lists its clients")
         self._show_definition()
 
-    def on_report_failed(self, message: ReportFailed) -> None:
-        self.query_one("#report-status", Static).update(Text(message.message, style="bold red"))
+    def worker_failed(self, error: BaseException, message: str) -> bool:
+        # In place of "computing…" / "finding the clients…": what went wrong; the keys still work.
+        self.query_one("#report-status", Static).update(Text(message, style="bold red"))
+        return True
 
     def _fill(self, table: SectionTable, section: ReportTable) -> None:
         table.clear(columns=True)
@@ -343,25 +319,21 @@ class ReportScreen(Screen):
             column_key = col_key.value
         row = section.row(row_key.value)
         title = f"{section.title}: {row.label} · {column.label}"
-        self.query_one("#report-status", Static).update("finding the clients…")
-        self._load_drill(key, row_key.value, column_key, title)
-
-    @work(thread=True, exclusive=True, group="drill")
-    def _load_drill(self, table_key: str, row_key: str, column_key: str, title: str) -> None:
-        try:
-            clients = clients_behind(self.store, self.month, table_key, row_key, column_key)
-        except Exception as exc:
-            self.post_message(ReportFailed(_safe_message(exc)))
+        if self.store is None:
             return
-        self.post_message(DrillLoaded(title, clients))
+        self.query_one("#report-status", Static).update("finding the clients…")
+        self._load_drill(self.store, self.month, key, row_key.value, column_key, title)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="drill")
+    def _load_drill(self, store, month: date, table_key: str, row_key: str, column_key: str, title: str) -> None:
+        self.post_message(DrillLoaded(title, clients_behind(store, month, table_key, row_key, column_key)))
 
     def on_drill_loaded(self, message: DrillLoaded) -> None:
         self.query_one("#report-status", Static).update("")
         self.app.push_screen(DrillDownScreen(message.title, message.clients))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        # The workers catch their own errors; this covers a failure outside them.
-        if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self.query_one("#report-status", Static).update(
-                Text(_safe_message(event.worker.error), style="bold red"))
+    # --- lock --------------------------------------------------------------------------------------
+
+    def after_unlock(self) -> None:
+        self.load()
 

@@ -1,9 +1,11 @@
 """The sync screen: keys and fingerprints, last export and import, pending changes, the inbox of
 waiting bundles, and one key each to export to (or import from) a chosen folder.
 
-Self-contained: `SyncScreen(store)`; every database call runs in a thread worker (services.sync)
-and posts a message back, so the screen never blocks on disk or crypto. Shows ids, counts and
-fingerprints only, never a client's name.
+`SyncScreen(folder=None)` reads the app's store (`VipScreen.store`); every database call runs in a
+thread worker (services.sync) and posts a message back, so the screen never blocks on disk or
+crypto. A worker that fails for any reason (a refused bundle, a full disk, a pulled stick) goes
+through the app's one error handler and lands on the screen's result line, and the keys work
+again. Shows ids, counts and fingerprints only, never a client's name.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from vipterm.errors import VipError
 from vipterm.services import sync as sync_service
+from vipterm.tui.base import VipScreen
 
 DEFAULT_FOLDER_HINT = "folder for bundles (a USB stick, a shared folder)"
 
@@ -36,7 +37,7 @@ class SyncActionDone(Message):
         self.ok = ok
 
 
-class SyncScreen(Screen):
+class SyncScreen(VipScreen):
     """Export, import and the state of this device's sync."""
 
     DEFAULT_CSS = """
@@ -56,9 +57,8 @@ class SyncScreen(Screen):
         Binding("escape", "back", "back", id="sync_back"),
     ]
 
-    def __init__(self, store, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
         super().__init__()
-        self.store = store
         self.folder = folder
         self.status: dict | None = None
         self.busy = False
@@ -84,16 +84,12 @@ class SyncScreen(Screen):
     # --- loading ---------------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
-        self._load()
+        if self.store is not None:
+            self._load(self.store)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sync-status")
-    def _load(self) -> None:
-        try:
-            status = sync_service.sync_status(self.store)
-        except VipError as exc:
-            self.post_message(SyncActionDone(exc.message, ok=False))
-            return
-        self.post_message(SyncStatusLoaded(status))
+    def _load(self, store) -> None:
+        self.post_message(SyncStatusLoaded(sync_service.sync_status(store)))
 
     def on_sync_status_loaded(self, message: SyncStatusLoaded) -> None:
         self.status = s = message.status
@@ -118,7 +114,8 @@ class SyncScreen(Screen):
         table = self.query_one("#sync-inbox", DataTable)
         table.clear()
         for b in s["inbox"]:
-            table.add_row(b["bundle_id"], b["source_device"], f"{b['seq_first']}..{b['seq_last']}",
+            seqs = f"seq {b['seq_first']}..{b['seq_last']}" if b.get("kind") == "worker" else "return"
+            table.add_row(b["bundle_id"], b["source_device"], seqs,
                           _when(b["received_at"]), key=b["bundle_id"])
 
     # --- actions ---------------------------------------------------------------------------------
@@ -146,25 +143,21 @@ class SyncScreen(Screen):
 
     def action_export(self) -> None:
         folder = self._chosen_folder()
-        if folder is not None and not self.busy:
+        if folder is not None and not self.busy and self.store is not None:
             self.busy = True
             self._show("exporting…")
-            self._export(folder)
+            self._export(self.store, folder)
 
     def action_import(self) -> None:
         folder = self._chosen_folder()
-        if folder is not None and not self.busy:
+        if folder is not None and not self.busy and self.store is not None:
             self.busy = True
             self._show("importing…")
-            self._import(folder)
+            self._import(self.store, folder)
 
     @work(thread=True, exit_on_error=False, group="sync-action")
-    def _export(self, folder: Path) -> None:
-        try:
-            results = sync_service.export(self.store, folder)
-        except VipError as exc:
-            self.post_message(SyncActionDone(exc.message, ok=False))
-            return
+    def _export(self, store, folder: Path) -> None:
+        results = sync_service.export(store, folder)
         if not results:
             self.post_message(SyncActionDone("no laptops are enrolled: nothing to export"))
             return
@@ -173,25 +166,36 @@ class SyncScreen(Screen):
         self.post_message(SyncActionDone(f"exported {len(results)} bundle(s), {total:,} change record(s): {names}"))
 
     @work(thread=True, exit_on_error=False, group="sync-action")
-    def _import(self, folder: Path) -> None:
-        try:
-            results = sync_service.import_bundles(self.store, [folder])
-        except VipError as exc:
-            self.post_message(SyncActionDone(exc.message, ok=False))
-            return
+    def _import(self, store, folder: Path) -> None:
+        results = sync_service.import_bundles(store, [folder])
         if not results:
             self.post_message(SyncActionDone(f"no bundle files in {folder}"))
             return
         flat = []
         for r in results:
+            if r.status == sync_service.SKIPPED:  # other devices' bundles on a shared stick: one count line
+                continue
             flat.append(r)
             flat.extend(r.released)
-        lines = [f"{r.source}: {r.status}: {r.message}" for r in flat]
+        skipped = sync_service.skipped_line(results)
+        lines = ([skipped] if skipped else []) + [f"{r.source}: {r.status}: {r.message}" for r in flat]
         self.post_message(SyncActionDone("\n".join(lines), ok=not any(r.refused for r in flat)))
 
     def on_sync_action_done(self, message: SyncActionDone) -> None:
         self.busy = False
         self._show(message.text, ok=message.ok)
+        self.action_refresh()
+
+    def worker_failed(self, error: BaseException, message: str) -> bool:
+        # "exporting…" gives way to what went wrong, and e / i work again.
+        self.busy = False
+        self._show(message, ok=False)
+        return True
+
+    def clear_for_lock(self) -> None:
+        self.busy = False
+
+    def after_unlock(self) -> None:
         self.action_refresh()
 
     def _show(self, text: str, ok: bool = True) -> None:

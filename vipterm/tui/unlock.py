@@ -14,15 +14,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from vipterm.errors import NewerSchema, NotADatabase, VipError, WrongPassphrase, DatabaseMissing
+from vipterm.tui.base import VipScreen
 from vipterm.tui.messages import Unlocked, UnlockFailed
-from vipterm.tui.widgets import WorkerErrors
 
 
-class UnlockScreen(WorkerErrors, Screen):
+class UnlockScreen(VipScreen):
     """Ask for the passphrase; on success hand the store to the app."""
 
     BINDINGS = [Binding("escape", "clear", "clear", show=False), Binding("ctrl+q", "app.quit", "quit", id="quit")]
@@ -113,8 +112,10 @@ class UnlockScreen(WorkerErrors, Screen):
         self.query_one("#passphrase", Input).value = ""
         self.app.unlocked(message.store, message.last_mode)
 
-    def on_save_failed(self) -> None:
-        self.busy = False
+    def worker_failed(self, error: BaseException, message: str) -> bool:
+        self.busy = False  # Enter works again
+        self._say(message, error=True)
+        return True
 
     def _say(self, text: str, error: bool = False) -> None:
         label = self.query_one("#unlock-message", Static)

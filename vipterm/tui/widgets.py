@@ -2,9 +2,9 @@
 row with its own error line, the y/n confirmation modal, and the base classes every screen and form
 share.
 
-`WorkerErrors` sends a screen's failed workers to the app's one error handler, which turns a
-`ValidationError` into a message beside its field and anything else into a toast; a form is never
-closed by a failure, so no draft is lost.
+Forms and questions derive from `tui.base.VipModal`, which sends their failed workers to the app's
+one error handler: a `ValidationError` becomes a message beside its field and anything else a
+toast; a form is never closed by a failure, so no draft is lost.
 """
 
 from __future__ import annotations
@@ -19,17 +19,9 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, SelectionList, Static, TextArea
-from textual.worker import Worker, WorkerState
 
+from vipterm.tui.base import VipModal
 from vipterm.tui.parsing import complete_choice
-
-
-class WorkerErrors:
-    """Mixin for screens: a worker that fails is reported through `app.handle_worker_error`."""
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self.app.handle_worker_error(self, event.worker.error)
 
 
 class ClientFormActions:
@@ -177,7 +169,7 @@ class FormRow(Vertical):
         return self.query_one(".field-error", Static).has_class("-shown")
 
 
-class ConfirmModal(ModalScreen[bool]):
+class ConfirmModal(VipModal[bool]):
     """A yes/no question: `y` or Enter on Yes confirms, `n` or Escape declines."""
 
     CLOSE_ON_LOCK = True
@@ -222,7 +214,7 @@ class ConfirmModal(ModalScreen[bool]):
 FIELD_SELECTOR = "Input, NoteArea, SelectionList, DataTable, Checkbox, OptionList"
 
 
-class FormModal(WorkerErrors, ModalScreen[object]):
+class FormModal(VipModal[object]):
     """Base of every entry form: rows with error lines, ctrl+s saves from any field, Enter accepts
     the field and moves on (and saves from the last one), Escape asks before dropping a draft.
 
@@ -316,8 +308,9 @@ class FormModal(WorkerErrors, ModalScreen[object]):
                 return True
         return False
 
-    def on_save_failed(self) -> None:
-        self.saving = False
+    def worker_failed(self, error: BaseException, message: str) -> bool:
+        self.saving = False  # ctrl+s works again; the draft is untouched
+        return False
 
     # --- actions ---------------------------------------------------------------------------------
 

@@ -1,0 +1,115 @@
+"""The base of every vipterm screen: `VipScreen` (full screens) and `VipModal` (forms, questions,
+pickers, help), both built on `ScreenHooks`.
+
+What they give every screen, so no screen has to remember it:
+- every thread worker's failure, of any kind (a `VipError`, an `OSError` from a full disk or a
+  pulled USB stick, a bug), goes to the app's one error handler (`VipApp.handle_worker_error`),
+  which tells the user in one line and lets the screen undo its busy state (`worker_failed`); no
+  worker can take the app down (`exit_on_error` is always off) and no key stays dead;
+- one way to read the store: `self.store`, the app's unlocked store, None while locked;
+- the hooks the app calls on every screen of its stack: `clear_for_lock`, `after_unlock`,
+  `refresh_names` (the privacy mask changed), `is_dirty` (quit asks first), `show_field_error`,
+  and `CLOSE_ON_LOCK` for transient screens that may show names.
+
+`describe_error` is the one wording of a failure the user sees.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import ClassVar, Generic, TypeVar
+
+from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState
+
+from vipterm.errors import VipError
+
+BUSY = "the database is busy (a sync or another vipterm is writing); try again — your draft is kept"
+
+_OS_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the disk is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "the folder is not there (a removed stick?)",
+    errno.ENODEV: "the device is gone (a removed stick?)",
+    errno.EIO: "the disk could not be read or written (a removed stick?)",
+    errno.ENOTDIR: "that is not a folder",
+}
+
+
+def describe_error(error: BaseException) -> str:
+    """What the user is told about a failed worker: one line, never a raw exception text (it may
+    quote a client's data or a file name)."""
+    if isinstance(error, VipError):
+        return error.message
+    text = str(error).lower()
+    if "database is locked" in text or "database is busy" in text:
+        return BUSY
+    if isinstance(error, OSError):
+        reason = _OS_REASONS.get(error.errno or 0) or "the disk or folder failed"
+        return (f"{reason} ({type(error).__name__}); check the folder or disk and try again — "
+                "nothing was lost from the screen")
+    return f"that did not work ({type(error).__name__}); nothing was lost from the screen — try again"
+
+
+class ScreenHooks:
+    """What every vipterm screen shares (mixed into `Screen` and `ModalScreen` below)."""
+
+    # Transient screens (questions, pickers, help) that may show names close when the app locks.
+    CLOSE_ON_LOCK: ClassVar[bool] = False
+
+    @property
+    def store(self):
+        """The unlocked store, or None while the app is locked: the one way screens read it."""
+        return getattr(self.app, "store", None)
+
+    # --- workers ----------------------------------------------------------------------------------
+
+    def run_worker(self, work, *args, **kwargs) -> Worker:
+        # A failed worker is reported by `on_worker_state_changed`, never by closing the app.
+        kwargs["exit_on_error"] = False
+        return super().run_worker(work, *args, **kwargs)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            handler = getattr(self.app, "handle_worker_error", None)
+            if handler is not None:
+                handler(self, event.worker.error)
+            else:  # a screen hosted outside vipterm's app (never in the product)
+                self.worker_failed(event.worker.error, describe_error(event.worker.error))
+
+    def worker_failed(self, error: BaseException, message: str) -> bool:
+        """A worker of this screen failed: leave any busy state. Return True when the screen has
+        shown `message` itself (then the app shows no toast)."""
+        return False
+
+    def show_field_error(self, field_name: str, message: str) -> bool:
+        """Show a validation message under its field; False when the screen has no such field."""
+        return False
+
+    # --- lock, unlock, mask, quit ------------------------------------------------------------------
+
+    def clear_for_lock(self) -> None:
+        """The app is locking: take every piece of client data off this screen."""
+
+    def after_unlock(self) -> None:
+        """The app is unlocked again: load what `clear_for_lock` removed."""
+
+    def refresh_names(self) -> None:
+        """The privacy mask was turned on or off: draw names, aliases and notes again."""
+
+    def is_dirty(self) -> bool:
+        """True when leaving now would lose something typed (quit asks first)."""
+        return False
+
+
+Result = TypeVar("Result")
+
+
+class VipScreen(ScreenHooks, Screen):
+    """Base of every full vipterm screen."""
+
+
+class VipModal(ScreenHooks, ModalScreen[Result], Generic[Result]):
+    """Base of every vipterm modal: forms, questions, pickers, help (`VipModal[bool]`, …)."""
