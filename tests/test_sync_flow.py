@@ -62,7 +62,7 @@ def test_worker_change_to_an_assignment_is_refused_and_undone_on_the_laptop(tmp_
         sync_service.export(w1, up)
         [result] = sync_service.import_bundles(coord, [up])
         assert result.summary["refused_fields"] == {"client.assigned_worker_id": 1}
-        assert "coordinator-owned fields refused" in result.message
+        assert "outside the laptop's write scope refused" in result.message
         assert _client_field(coord, client.id, "assigned_worker_id") == w1.worker_id
         exchange(coord, [w1, w2], tmp_path / "r2")
         assert _client_field(w1, client.id, "assigned_worker_id") == w1.worker_id
@@ -83,9 +83,9 @@ def test_purge_is_terminal_and_reaches_the_laptops(tmp_path):
     w1 = new_enrolled_worker(coord, tmp_path / "w1.db")
     try:
         client = records.create_client(w1, records.ClientDraft(first_name="Gone", last_name="Soon"))
-        records.log_contact(w1, records.ContactDraft(client_id=client.id, note="met at the park"))
+        records.log_contact(w1, records.ContactDraft(client_id=client.id, note="met at the park", outcome="reached"))
         exchange(coord, [w1], tmp_path / "r1")
-        records.log_contact(w1, records.ContactDraft(client_id=client.id, note="second visit"))  # crosses the purge
+        records.log_contact(w1, records.ContactDraft(client_id=client.id, note="second visit", outcome="reached"))  # crosses the purge
         counts = sync_service.purge_client(coord, client.id)
         assert counts["client"] == 1 and counts["client_identity"] == 1 and counts["contact"] == 1
         up = tmp_path / "up"
@@ -171,9 +171,10 @@ def test_coordinator_report_after_merging_equals_one_database(tmp_path, demo_pat
             assert sorted(held) == sorted(open_clients[i::2])  # each laptop got its own caseload only
             now = utcnow() - timedelta(minutes=1)
             for client_id in held:
-                records.log_contact(laptop, records.ContactDraft(client_id=client_id, occurred_at=now))
+                records.log_contact(laptop, records.ContactDraft(client_id=client_id, occurred_at=now, outcome="reached"))
             new = records.create_client(laptop, records.ClientDraft(aka=f"New {i}", area_command="valley"))
-            records.record_notification(laptop, records.NotificationDraft(client_id=new.id, attempted_on=now.date()))
+            records.record_notification(laptop, records.NotificationDraft(client_id=new.id, attempted_on=now.date(),
+                                                                          team=[("Peer", "peer_support")]))
         exchange(coord, laptops, tmp_path / "r2")
         reference = open_store(reference_path, DEMO_PASSPHRASE)
         try:

@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_revoke)
 
     sync = sub.add_parser("sync", help="exchange signed, encrypted change bundles")
-    ssub = sync.add_subparsers(dest="sync_cmd", required=True, metavar="export|import|status")
+    ssub = sync.add_subparsers(dest="sync_cmd", required=True, metavar="export|import|status|quarantine")
     p = ssub.add_parser("export", help="write the next bundle (a laptop) or one return bundle per laptop (coordinator)")
     add_db_argument(p)
     p.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write the bundle(s) to")
@@ -95,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db_argument(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_sync_status)
+    _register_quarantine(ssub)
 
     conflicts = sub.add_parser("conflicts", help="the coordinator's review queue of concurrent edits")
     ksub = conflicts.add_subparsers(dest="conflicts_cmd", required=True, metavar="list|resolve")
@@ -128,12 +129,12 @@ def cmd_coordinator_init(args) -> int:
     else:
         if path.exists() and not args.force:
             raise DatabaseExists(f"{path} already exists (use --existing to add keys to it, or --force to replace it)")
+        if args.time_zone is not None:
+            check_time_zone(args.time_zone)  # before asking for a passphrase
         passphrase = new_passphrase(args, "Passphrase for the coordinator database")
         store, keys = sync_service.coordinator_init(path, passphrase, worker_name=args.worker_name, force=args.force,
                                                     time_zone=args.time_zone)
         try:
-        if args.time_zone is not None:
-            check_time_zone(args.time_zone)  # before asking for a passphrase
             if args.escrow:
                 sync_service.set_escrow_recipient(store, args.escrow)
         finally:
@@ -271,6 +272,81 @@ def _flatten(results):
     for r in results:
         yield r
         yield from _flatten(r.released)
+
+
+def _register_quarantine(ssub) -> None:
+    q = ssub.add_parser("quarantine", help="changes held for review: out of a laptop's write scope, invalid, "
+                                           "a laptop's deletes, held bundles")
+    qsub = q.add_subparsers(dest="quarantine_cmd", required=True, metavar="list|show|accept|discard")
+    p = qsub.add_parser("list", help="open entries: record, reason, device and bundle")
+    add_db_argument(p)
+    p.add_argument("--all", action="store_true", help="include entries already accepted or discarded")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_quarantine_list)
+    p = qsub.add_parser("show", help="one entry with the values it holds")
+    add_db_argument(p)
+    p.add_argument("entry_id")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_quarantine_show)
+    p = qsub.add_parser("accept", help="apply the held change (checked again), confirm a delete, or import a held bundle")
+    add_db_argument(p)
+    p.add_argument("entry_id")
+    p.set_defaults(func=cmd_quarantine_accept)
+    p = qsub.add_parser("discard", help="leave the records as they are; for a delete: restore the record")
+    add_db_argument(p)
+    p.add_argument("entry_id")
+    p.set_defaults(func=cmd_quarantine_discard)
+
+
+def cmd_quarantine_list(args) -> int:
+    from vipterm.services import quarantine
+
+    with unlock(args) as store:
+        items = quarantine.list_quarantine(store, include_decided=args.all)
+    if args.json:
+        emit_json([q.as_dict() for q in items])
+        return ExitCode.OK
+    table = Table("id", "kind", "record", "reason", "sent by", "bundle", "status", box=None)
+    for q in items:
+        table.add_row(q.id, q.kind, q.record, q.reason, q.sent_by, q.bundle_id, q.status)
+    Console(highlight=False).print(table)
+    print(f"{len(items)} entr{'y' if len(items) == 1 else 'ies'}")
+    return ExitCode.OK
+
+
+def cmd_quarantine_show(args) -> int:
+    from vipterm.services import quarantine
+
+    with unlock(args) as store:
+        q = quarantine.show(store, args.entry_id)
+    if args.json:
+        emit_json(q.as_dict())
+        return ExitCode.OK
+    console = Console(highlight=False)
+    for label, value in (("entry", q.id), ("kind", q.kind), ("record", q.record), ("reason", q.reason),
+                         ("sent by", f"{q.sent_by} (device {q.device})"), ("bundle", q.bundle_id),
+                         ("held at", quarantine.when(q.detected_at)), ("status", q.status),
+                         ("decision", q.decision or "—")):
+        console.print(f"{label:9} {escape(str(value))}")
+    for col, value in q.fields:
+        console.print(f"  {col} = {escape(sync_service.value_text(value))}")
+    return ExitCode.OK
+
+
+def cmd_quarantine_accept(args) -> int:
+    from vipterm.services import quarantine
+
+    with unlock(args) as store:
+        print(quarantine.accept(store, args.entry_id))
+    return ExitCode.OK
+
+
+def cmd_quarantine_discard(args) -> int:
+    from vipterm.services import quarantine
+
+    with unlock(args) as store:
+        print(quarantine.discard(store, args.entry_id))
+    return ExitCode.OK
 
 
 def cmd_sync_status(args) -> int:

@@ -600,6 +600,8 @@ def _export_returns(store, state, roster, to_dir, device) -> list[ExportResult]:
             watermark = hlc_clock.tick(int(last), hlc_clock.wall_ms())
             conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ? WHERE id = 1", (watermark,))
             since = cur["acked_upto"]
+            erase = outbox.erase_notices(conn, for_device=entry.device_id, since=since, watermark=watermark,
+                                         caseload=outbox.caseload_client_ids(conn, entry.worker_id))
             changes, whole = outbox.return_changes(conn, for_device=entry.device_id, worker_id=entry.worker_id,
                                                    since=since, coordinator_device=store.device_id)
             path = bundle_format.write_bundle(
@@ -660,6 +662,7 @@ class _Opened:
     changes: list[merge_engine.Change]
     roster_blob: bytes | None
     raw: bytes
+    scope: Any = None  # merge_engine.write_scope.Scope of the sending device (a laptop's bundle)
 
 
 def _open(store: Store, raw: bytes, state: TrustState, roster: trust.Roster,
@@ -702,7 +705,20 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: trust.Roster,
         raise SyncRefused(
             "the bundle's clock is more than a day ahead of this computer's: quarantined, not imported "
             "(check the date and time on both computers)", "clock-ahead")
-    return _Opened(header, payload, changes, opened.roster_blob, raw)
+    erase = payload.get("erase", [])
+    if kind == "return" and (type(erase) is not list or any(type(c) is not str for c in erase)):
+        raise SyncRefused("bundle content is not valid vipterm data (erase)", "bad-format")
+    return _Opened(header, payload, changes, opened.roster_blob, raw, scope=_scope_of(roster, header))
+
+
+def _scope_of(roster: trust.Roster, header: dict[str, Any]):
+    """The write scope of a laptop's bundle: the worker its roster entry binds the device to."""
+    if header["kind"] != "worker":
+        return None
+    entry = roster.entry_for_device(header["source_device"])
+    if entry is None:  # cannot happen after the signature check; hold everything rather than trust it
+        return merge_engine.write_scope.Scope(header["source_device"], "", coordinator=False)
+    return merge_engine.write_scope.Scope(entry.device_id, entry.worker_id, coordinator=entry.role == "coordinator")
 
 
 def _sequence(store: Store, conn: Connection, opened: _Opened) -> tuple[str, str, int, int | None, int | None]:
@@ -728,7 +744,8 @@ def _options(store: Store, opened: _Opened) -> merge_engine.MergeOptions:
     # the records' state (sync_touch), and every value that lost is in sync_conflict.
     return merge_engine.MergeOptions(from_worker=coordinator, record_conflicts=coordinator, keep_log=False,
                                      allow_purge=not coordinator, bundle_id=opened.header["bundle_id"],
-                                     touch=coordinator)
+                                     touch=coordinator, scope=opened.scope,
+                                     made_at_least_ms=hlc_clock.physical_ms(opened.header["created_hlc"]))
 
 
 def import_bundles(store: Store, sources: list[Path], *, dry_run: bool = False,
@@ -812,15 +829,23 @@ def _summary_line(summary: dict[str, Any], dry: bool = False) -> str:
              f"{summary.get('conflicts', 0)} conflict(s) for review"]
     refused = sum(summary.get("refused_fields", {}).values())
     if refused:
-        parts.append(f"{refused} change(s) to coordinator-owned fields refused")
+        parts.append(f"{refused} change(s) outside the laptop's write scope refused")
     if summary.get("dropped_for_purged_rows"):
         parts.append(f"{summary['dropped_for_purged_rows']} change(s) to purged records dropped")
     if summary.get("refused_purges"):
         parts.append(f"{summary['refused_purges']} purge(s) from a laptop refused")
+    if summary.get("quarantined"):
+        parts.append(f"{summary['quarantined']} change(s) held in the quarantine for review")
+    if summary.get("deletes_for_review"):
+        parts.append(f"{summary['deletes_for_review']} delete(s) from a laptop to confirm or restore")
+    if summary.get("left_caseload"):
+        parts.append(f"{summary['left_caseload']} client(s) left this laptop's caseload and were erased here")
     if summary.get("ignored_edits_of_facts"):
         parts.append(f"{summary['ignored_edits_of_facts']} edit(s) of add-only facts ignored")
     if summary.get("roster"):
         parts.append(summary["roster"])
+    if summary.get("time_zone"):
+        parts.append(summary["time_zone"])
     return "; ".join(parts)
 
 
@@ -843,8 +868,6 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
         fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
         try:
             plan = merge_engine.plan_merge(conn, fresh, _options(store, opened))
-    if summary.get("time_zone"):
-        parts.append(summary["time_zone"])
         except merge_engine.InvalidChanges as exc:
             raise SyncRefused(f"bundle content is not valid vipterm data ({exc})", "bad-format") from None
         clock_now = merge_engine.observe_clock(conn, max(plan.max_hlc, header["created_hlc"]))
@@ -854,6 +877,8 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
         summary = plan.summary()
         if store.role is Role.COORDINATOR:
             merge_engine.reassert_fields(conn, plan, store.device_id)
+            # The laptop holds the clients it created whole: if they leave its caseload, it is told.
+            outbox.mark_sent(conn, peer, plan.new_clients, 0)
             if last is not None:
                 outbox.update_peer(conn, peer, received_upto=last)
             outbox.update_peer(conn, peer, acked_upto=opened.payload.get("ack", 0), imported_at=utcnow())
@@ -862,7 +887,10 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
                                imported_at=utcnow())
             acked = outbox.peer_cursors(conn, peer)["acked_upto"]
             summary["outbox_pruned"] = outbox.prune_outbox(conn, store.device_id, acked)
+            summary["left_caseload"] = merge_engine.erase_clients(conn, opened.payload.get("erase", []),
+                                                                  keep_log_of=store.device_id)
             summary["roster"] = _take_roster(conn, state, opened.roster_blob)
+            summary["time_zone"] = _take_program_settings(store, conn, opened)
         conn.exec_driver_sql(
             "INSERT INTO sync_bundle (bundle_id, direction, kind, peer_device, seq_first, seq_last, change_count, at, "
             "summary) VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?)",
@@ -874,33 +902,6 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
     return ImportResult(status="applied", message=_summary_line(summary), summary=summary, **base)
 
 
-def _take_roster(conn: Connection, state: TrustState, blob: bytes | None) -> str:
-    if blob is None:
-        return ""
-    try:
-        roster = trust.open_roster(blob, state.pinned_root, state.roster_version or None)
-    except RosterRollback:
-        return "attached roster is older than the one held: kept the newer one"
-    except BundleError as exc:
-        return f"attached roster refused ({exc.code})"
-    if roster.version > state.roster_version:
-        _save_trust(conn, roster=blob, roster_version=roster.version)
-        return f"roster updated to version {roster.version}"
-    return ""
-
-
-            summary["time_zone"] = _take_program_settings(store, conn, opened)
-def _drain_inbox(store: Store, device: str, limits: bundle_format.Limits) -> list[ImportResult]:
-    """Apply waiting bundles from `device` whose gap is now filled (and what they release)."""
-    released = []
-    while True:
-        with store.database.engine.connect() as conn:
-            held = outbox.peer_cursors(conn, device)["received_upto"]
-            row = conn.exec_driver_sql(
-                "SELECT bundle_id, data FROM sync_inbox WHERE source_device = ? AND needs_upto <= ? "
-                "ORDER BY needs_upto LIMIT 1", (device, held)).first()
-        if row is None:
-            return released
 def _take_program_settings(store: Store, conn: Connection, opened: _Opened) -> str:
     """A return bundle's program settings (from the coordinator, signed): the time zone. A value
     this machine cannot use is ignored (the laptop keeps the zone it has) rather than refusing
@@ -921,6 +922,32 @@ def _take_program_settings(store: Store, conn: Connection, opened: _Opened) -> s
     return f"program time zone is now {zone}"
 
 
+def _take_roster(conn: Connection, state: TrustState, blob: bytes | None) -> str:
+    if blob is None:
+        return ""
+    try:
+        roster = trust.open_roster(blob, state.pinned_root, state.roster_version or None)
+    except RosterRollback:
+        return "attached roster is older than the one held: kept the newer one"
+    except BundleError as exc:
+        return f"attached roster refused ({exc.code})"
+    if roster.version > state.roster_version:
+        _save_trust(conn, roster=blob, roster_version=roster.version)
+        return f"roster updated to version {roster.version}"
+    return ""
+
+
+def _drain_inbox(store: Store, device: str, limits: bundle_format.Limits) -> list[ImportResult]:
+    """Apply waiting bundles from `device` whose gap is now filled (and what they release)."""
+    released = []
+    while True:
+        with store.database.engine.connect() as conn:
+            held = outbox.peer_cursors(conn, device)["received_upto"]
+            row = conn.exec_driver_sql(
+                "SELECT bundle_id, data FROM sync_inbox WHERE source_device = ? AND needs_upto <= ? "
+                "ORDER BY needs_upto LIMIT 1", (device, held)).first()
+        if row is None:
+            return released
         try:
             result = import_bytes(store, row[1], name=f"{row[0]}{bundle_format.SUFFIX} (inbox)", limits=limits,
                                   from_inbox=True)

@@ -14,6 +14,8 @@
 - `sync_touch`: on a coordinator, the clock at which each record was last changed by an import,
   so return bundles carry what changed since a worker's acknowledgement.
 - `sync_sent_client`: on a coordinator, which clients' whole files were sent to which device.
+- `sync_quarantine` (schema 6): changes and bundles held for the coordinator's review.
+- `sync_erase` (schema 6): on a coordinator, clients that left a laptop's caseload, to erase there.
 
 The frozen SQL is `schema/0002_sync.sql`; `tests/test_migrations.py` checks they agree.
 """
@@ -138,3 +140,44 @@ class SyncSentClient(SQLModel, table=True):
     device_id: str = Field(primary_key=True)
     client_id: str = Field(primary_key=True)
     first_wm: int
+
+
+class SyncQuarantine(SQLModel, table=True):
+    """A change (or a whole bundle) that was neither applied nor dropped: it waits for the coordinator.
+
+    `kind`: `change` (out of the sending device's write scope, or a value that fails the rules),
+    `delete` (a worker's tombstone, applied but open for review: accept confirms it, discard
+    restores the record) or `bundle` (a whole bundle held back, e.g. a clock ahead). `changes` is
+    the msgpack list of the change records concerned; `data` a held bundle's file bytes.
+    Frozen SQL: `schema/0006_quarantine.sql` (schema version 6).
+    """
+
+    __tablename__ = "sync_quarantine"
+    id: str = Field(primary_key=True)
+    kind: str  # change | delete | bundle
+    code: str  # scope | invalid | missing-reference | duplicate | delete | ... (machine-readable)
+    reason: str  # one line, no names
+    bundle_id: str = ""
+    device: str = ""
+    worker_id: str = ""
+    tbl: str = ""
+    row_id: str = ""
+    col: str = ""  # "" when the whole new record is held
+    changes: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    data: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    detected_at: datetime
+    status: str = Field(default="open", index=True)  # open | accepted | discarded
+    decision: str = ""
+    decided_at: datetime | None = None
+
+    __table_args__ = (Index("ix_sync_quarantine_row", "tbl", "row_id"),)
+
+
+class SyncErase(SQLModel, table=True):
+    """On a coordinator: a client that left a device's caseload; its return bundles tell the laptop
+    to erase the client until it acknowledges one made at or after `sent_wm` (schema version 6)."""
+
+    __tablename__ = "sync_erase"
+    device_id: str = Field(primary_key=True)
+    client_id: str = Field(primary_key=True)
+    sent_wm: int

@@ -102,27 +102,40 @@ def _capture_flush(session: Session, flush_context, instances) -> None:
         raise UncapturedWrite("synced tables must be written through Store.write()")
 
     pending: list[tuple[str, str, str, Any]] = []  # (table, row id, column, db value)
+    created: set[tuple[str, str]] = set()
     for obj, is_new in [(o, True) for o in synced_new] + [(o, False) for o in synced_dirty]:
         table = obj.__table__.name
         row_id = getattr(obj, PRIMARY_KEY[table])
         for col, value in _row_changes(session, obj, is_new):
             pending.append((table, row_id, col, value))
         capture.written.append((table, row_id))
+        if is_new:
+            created.add((table, row_id))
     if pending:
-        record_changes(session, capture, pending)
+        record_changes(session, capture, pending, created=created)
 
 
-def record_changes(session: Session, capture: Capture, changes: list[tuple[str, str, str, Any]]) -> int:
+def _versioned(table: str, row_id: str, col: str, created: set[tuple[str, str]]) -> bool:
+    """Mutable fields carry a clock; of a fact only the tombstone does, once it is set or reset
+    (a new fact needs none: it is inserted once)."""
+    if not SYNC_POLICY[table].add_only:
+        return True
+    return col == "deleted_at" and (table, row_id) not in created
+
+
+def record_changes(session: Session, capture: Capture, changes: list[tuple[str, str, str, Any]],
+                   created: set[tuple[str, str]] = frozenset()) -> int:
     """Append `changes` (table, row id, column, db value) to the change log; returns their hlc.
 
     Also used by writers that bypass the ORM (bulk imports), so capture rules stay in one place.
+    `created`: the (table, row id) of records new in this flush.
     """
     conn = session.connection()
     state = conn.execute(select(SyncState.next_seq, SyncState.last_hlc).where(SyncState.id == 1)).one()
     stamp = hlc.tick(state.last_hlc, capture.wall())
     seq = state.next_seq
 
-    mutable_keys = [(t, r, c) for t, r, c, _ in changes if not SYNC_POLICY[t].add_only]
+    mutable_keys = [(t, r, c) for t, r, c, _ in changes if _versioned(t, r, c, created)]
     bases = _field_versions(conn, mutable_keys)
     rows = []
     versions = []
@@ -143,7 +156,7 @@ def record_changes(session: Session, capture: Capture, changes: list[tuple[str, 
             }
         )
         seq += 1
-        if not SYNC_POLICY[table].add_only:
+        if _versioned(table, row_id, col, created):
             versions.append({"tbl": table, "row_id": row_id, "col": col, "hlc": stamp, "device": capture.device_id})
     conn.execute(insert(ChangeLog), rows)
     if versions:

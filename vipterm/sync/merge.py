@@ -14,7 +14,16 @@ Rules (DESIGN.md §5, docs/sync.md):
   column), so NOT NULL columns never see a half row; foreign keys are checked at commit
   (`defer_foreign_keys`), so the order inside a batch does not matter.
 - Add-only facts (SYNC_POLICY add_only) are inserted once and never conflict; later edits to them
-  are ignored and counted, except the tombstone `deleted_at`, whose earliest value wins.
+  are ignored and counted, except the tombstone `deleted_at`, which follows the per-field rule
+  (so a coordinator can restore a record a worker deleted).
+- Admission (`options.validate`, and `options.scope` for a laptop's bundle at the coordinator):
+  before anything is planned, every new record and every changed field passes the value rules
+  (`vipterm.sync.validate`), its references must exist (here or earlier in the batch), a new
+  pseudonym must be unused, and the sending device must be allowed to make it
+  (`vipterm.sync.scope`). What fails is neither applied nor dropped: it goes to `plan.held`, which
+  `apply_plan` writes to the quarantine (`vipterm.sync.quarantine`). A refused field that would
+  have won is re-asserted by the coordinator (`reassert_fields`) so the laptop returns to the
+  coordinator's value. A worker's tombstone in scope is applied and opened for review.
 - `purge` is terminal: the row, its dependants (a client's identity, contacts, referrals, ...)
   and every logged change and conflict about them are erased and remembered in `sync_purged`;
   later changes to a purged row are dropped and counted. Only a coordinator may purge.
@@ -35,6 +44,9 @@ from sqlalchemy.engine import Connection
 from vipterm.domain import utcnow
 from vipterm.store.models import PRIMARY_KEY, SYNC_POLICY
 from vipterm.sync import clock as hlc_clock
+from vipterm.sync import quarantine as held_store
+from vipterm.sync import scope as write_scope
+from vipterm.sync import validate as rules
 
 CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
 
@@ -194,6 +206,11 @@ class MergeOptions:
     allow_purge: bool = True  # purges come only from a coordinator
     bundle_id: str = ""
     touch: bool = False  # mark changed rows in sync_touch (coordinator)
+    validate: bool = True  # hold changes that fail the value rules or reference missing records
+    scope: write_scope.Scope | None = None  # the sending device's write scope (a laptop's bundle)
+    # "Not in the future" is judged against each change's clock, or this (the bundle's clock) when
+    # later: a return bundle carries records with the clocks of their fields, a fact none.
+    made_at_least_ms: int = 0
 
 
 @dataclass
@@ -212,6 +229,7 @@ class MergePlan:
     refused_purges: int = 0
     max_hlc: int = 0
     logged: list[Change] = field(default_factory=list)
+    held: list[held_store.Held] = field(default_factory=list)  # for the quarantine
 
     @property
     def new_rows(self) -> dict[str, int]:
@@ -248,6 +266,9 @@ class MergePlan:
             "dropped_for_purged_rows": self.dropped_purged,
             "ignored_edits_of_facts": self.ignored_add_only,
             "purged_rows": dict(purged),
+            "quarantined": sum(1 for h in self.held if h.kind != "delete"),
+            "quarantined_by_reason": dict(Counter(h.code for h in self.held if h.kind != "delete")),
+            "deletes_for_review": sum(1 for h in self.held if h.kind == "delete"),
         }
 
 
@@ -322,6 +343,234 @@ def _cascade(conn: Connection, roots: dict[str, set[str]]) -> dict[str, set[str]
     return out
 
 
+# --- admission: value rules, references, unique pseudonyms, write scope ----------------------------
+
+_REFS: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def _references(tbl: str) -> tuple[tuple[str, str], ...]:
+    """(column, parent table) of every foreign key of `tbl`."""
+    if not _REFS:
+        for name, policy in SYNC_POLICY.items():
+            _REFS[name] = tuple((c.name, fk.column.table.name)
+                                for c in policy.model.__table__.columns for fk in c.foreign_keys)
+    return _REFS[tbl]
+
+
+def _lookup(conn: Connection, tbl: str, cols: tuple[str, ...], ids: Iterable[str]) -> dict[str, tuple]:
+    pk = tables()[tbl].pk
+    out: dict[str, tuple] = {}
+    ids = sorted(set(ids))
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        for row in conn.exec_driver_sql(
+                f"SELECT {_q(pk)}{''.join(', ' + _q(c) for c in cols)} FROM {_q(tbl)} WHERE {_q(pk)} IN ({marks})",
+                tuple(chunk)):
+            out[row[0]] = tuple(row[1:])
+    return out
+
+
+def _made_ms(changes: Iterable[Change]) -> int:
+    return max(hlc_clock.physical_ms(c.hlc) for c in changes)
+
+
+def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list[Change]],
+           existing: dict[str, set[str]], dropped: dict[str, set[str]]) -> None:
+    """Hold back every change that fails the rules or the sender's scope (see the module docstring).
+
+    Mutates `by_row`: held new records leave it whole, held field changes leave their group.
+    Tables are visited parents first (SYNC_POLICY order), so a record may refer to one admitted
+    earlier in the same batch, and never to one held back.
+    """
+    info = tables()
+    scope = plan.options.scope
+    worker_scope = scope is not None and not scope.coordinator
+    device = scope.device if scope else ""
+    worker = scope.worker_id if scope else ""
+
+    def hold(kind: str, code: str, reason: str, tbl: str, row_id: str, col: str, changes: list[Change]) -> None:
+        plan.held.append(held_store.Held(kind, code, reason, tbl, row_id, col, list(changes),
+                                         device=device or (changes[0].device if changes else ""),
+                                         worker_id=worker))
+
+    # New records: their latest values, whole.
+    new_rows: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    incomplete: list[tuple[str, str]] = []
+    for (tbl, row_id), group in by_row.items():
+        if row_id in dropped[tbl] or row_id in existing[tbl]:
+            continue
+        latest = _latest_values(group)
+        if info[tbl].required - set(latest):
+            incomplete.append((tbl, row_id))
+            continue
+        values = {info[tbl].pk: row_id}
+        for col in info[tbl].columns[1:]:
+            values[col] = unpack(latest[col][1]) if col in latest else None
+        new_rows[tbl][row_id] = values
+    for tbl, row_id in incomplete:
+        hold("change", "missing-reference", f"a change to a {tbl.replace('_', ' ')} record that does not exist here",
+             tbl, row_id, "", by_row.pop((tbl, row_id)))
+
+    # What the checks read from the database, in a few set-based queries.
+    want: dict[str, set[str]] = defaultdict(set)  # parent table -> ids referenced
+    for tbl, rows in new_rows.items():
+        for values in rows.values():
+            for col, parent in _references(tbl):
+                if values.get(col) is not None:
+                    want[parent].add(values[col])
+    for (tbl, row_id), group in by_row.items():
+        if row_id in existing[tbl]:
+            refs = dict(_references(tbl))
+            for ch in group:
+                if ch.col in refs:
+                    value = unpack(ch.value)
+                    if isinstance(value, str):
+                        want[refs[ch.col]].add(value)
+    have = {parent: set(_lookup(conn, parent, (), ids)) for parent, ids in want.items()}
+
+    # The client each record belongs to, and who that client is assigned to (worker scope only).
+    owner_of_client: dict[str, str | None] = {}
+    link_here: dict[str, dict[str, tuple]] = {}
+    if worker_scope:
+        for tbl, link in write_scope.CLIENT_LINK.items():
+            ids = [r for (t, r) in by_row if t == tbl and r in existing[tbl]]
+            if ids and tbl != "client":
+                link_here[tbl] = _lookup(conn, tbl, (link,), ids)
+        parent_ids: dict[str, set[str]] = defaultdict(set)
+        for via, child in (("assessment", "assessment_item"), ("referral", "referral_event")):
+            link = write_scope.CLIENT_LINK[child]
+            for values in new_rows.get(child, {}).values():
+                parent_ids[via].add(values.get(link))
+            for (value,) in link_here.get(child, {}).values():
+                parent_ids[via].add(value)
+        parent_client = {via: {k: v[0] for k, v in _lookup(conn, via, ("client_id",),
+                                                             [i for i in ids if isinstance(i, str)]).items()}
+                         for via, ids in parent_ids.items()}
+        client_ids: set[str] = {r for (t, r) in by_row if t == "client"}
+        for tbl in ("client_identity", "notification_attempt", "contact", "assessment", "referral", "outcome",
+                    "follow_up"):
+            for values in new_rows.get(tbl, {}).values():
+                client_ids.add(values.get("client_id"))
+            for (value,) in link_here.get(tbl, {}).values():
+                client_ids.add(value)
+        for via, mapping in parent_client.items():
+            client_ids.update(mapping.values())
+        for via in ("assessment", "referral"):
+            for values in new_rows.get(via, {}).values():
+                client_ids.add(values.get("client_id"))
+        client_ids.discard(None)
+        owner_of_client = {k: v[0] for k, v in _lookup(conn, "client", ("assigned_worker_id",), client_ids).items()}
+    admitted: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+
+    def client_of(tbl: str, row_id: str, values: dict[str, Any] | None) -> str | None:
+        if tbl == "client":
+            return row_id
+        link = write_scope.CLIENT_LINK[tbl]
+        value = values.get(link) if values is not None else (link_here.get(tbl, {}).get(row_id) or (None,))[0]
+        if tbl in ("assessment_item", "referral_event"):
+            via = "assessment" if tbl == "assessment_item" else "referral"
+            if value in admitted[via]:
+                return admitted[via][value].get("client_id")
+            return parent_client.get(via, {}).get(value)
+        return value
+
+    def owner(client_id: str | None) -> tuple[str | None, bool]:
+        if client_id is None:
+            return None, False
+        if client_id in admitted["client"]:
+            return admitted["client"][client_id].get("assigned_worker_id"), True
+        if client_id in owner_of_client:
+            return owner_of_client[client_id], True
+        return None, False
+
+    new_pseudonyms: dict[Any, str] = {}  # pseudonym -> client admitted in this batch
+
+    def pseudonym_taken(value: Any, row_id: str) -> bool:
+        if new_pseudonyms.get(value, row_id) != row_id:
+            return True
+        return conn.exec_driver_sql("SELECT 1 FROM client WHERE pseudonym = ? AND id != ? LIMIT 1",
+                                    (value, row_id)).first() is not None
+
+    for tbl in SYNC_POLICY:
+        # New records, whole.
+        for row_id, values in new_rows.get(tbl, {}).items():
+            group = by_row[(tbl, row_id)]
+            made = max(_made_ms(group), plan.options.made_at_least_ms)
+            problem = rules.check_row_id(row_id) or rules.check_row(
+                tbl, {c: v for c, v in values.items() if c != info[tbl].pk}, made)
+            code, reason = (problem.code, problem.reason) if problem else ("", "")
+            if not problem:
+                for col, parent in _references(tbl):
+                    ref = values.get(col)
+                    if ref is not None and ref not in have.get(parent, ()) and ref not in admitted[parent]:
+                        code, reason = "missing-reference", (f"{tbl}.{col} refers to a {parent.replace('_', ' ')} "
+                                                             "that does not exist here (or is held for review)")
+                        break
+            if not code and tbl == "client" and pseudonym_taken(values.get("pseudonym"), row_id):
+                code, reason = "duplicate", "client.pseudonym is already another client's"
+            if not code and worker_scope:
+                client_id = client_of(tbl, row_id, values) if tbl in write_scope.CLIENT_LINK else None
+                assigned, known = owner(client_id) if tbl != "client" else (None, True)
+                why = write_scope.row_problem(scope, tbl, values, assigned, known)
+                if why:
+                    code, reason = "scope", why
+            if code:
+                hold("change", code, reason, tbl, row_id, "", by_row.pop((tbl, row_id)))
+            else:
+                admitted[tbl][row_id] = values
+                if tbl == "client":
+                    new_pseudonyms[values.get("pseudonym")] = row_id
+        # Changes to records held here, field by field.
+        refs = dict(_references(tbl))
+        ti = info[tbl]
+        for key in [k for k in by_row if k[0] == tbl and k[1] in existing[tbl]]:
+            row_id = key[1]
+            group = by_row[key]
+            keep: list[Change] = []
+            bad: dict[str, tuple[str, str, list[Change]]] = {}
+            assigned = None
+            if worker_scope and tbl in write_scope.CLIENT_LINK:
+                assigned = owner(client_of(tbl, row_id, None))[0]
+            for ch in group:
+                if ti.add_only and ch.col != "deleted_at" and not worker_scope:
+                    keep.append(ch)  # ignored and counted by the merge
+                    continue
+                value = unpack(ch.value)
+                problem = rules.check_value(tbl, ch.col, value, max(hlc_clock.physical_ms(ch.hlc),
+                                                                     plan.options.made_at_least_ms))
+                code, reason = (problem.code, problem.reason) if problem else ("", "")
+                if not code and ch.col in refs and value is not None and value not in have.get(refs[ch.col], ()) \
+                        and value not in admitted[refs[ch.col]]:
+                    code, reason = "missing-reference", (f"{tbl}.{ch.col} refers to a "
+                                                         f"{refs[ch.col].replace('_', ' ')} that does not exist here")
+                if not code and (tbl, ch.col) == ("client", "pseudonym") and pseudonym_taken(value, row_id):
+                    code, reason = "duplicate", "client.pseudonym is already another client's"
+                if not code and worker_scope:
+                    why = write_scope.field_problem(scope, tbl, ch.col, value, assigned, ti.add_only, row_id)
+                    if why:
+                        code, reason = "scope", why
+                if code:
+                    bad.setdefault(ch.col, (code, reason, []))[2].append(ch)
+                    if code == "scope":
+                        plan.refused[f"{tbl}.{ch.col}"] += 1
+                else:
+                    keep.append(ch)
+            for col, (code, reason, changes) in bad.items():
+                hold("change", code, reason, tbl, row_id, col, changes)
+                if (tbl, row_id, col) not in plan.reassert:
+                    plan.reassert.append((tbl, row_id, col))  # the coordinator's value goes back to the laptop
+            if worker_scope:
+                deletes = [ch for ch in keep if ch.col == "deleted_at" and ch.value is not None
+                           and unpack(ch.value) is not None]
+                if deletes:
+                    hold("delete", "delete", "a worker deleted this record: confirm the delete or restore the record",
+                         tbl, row_id, "deleted_at", deletes)
+            if keep:
+                by_row[key] = keep
+            else:
+                del by_row[key]
+
+
 def plan_merge(conn: Connection, changes: list[Change], options: MergeOptions) -> MergePlan:
     """What merging `changes` would do, read-only. Raises InvalidChanges for an incomplete new row."""
     info = tables()
@@ -386,10 +635,13 @@ def plan_merge(conn: Connection, changes: list[Change], options: MergeOptions) -
                     dropped[tbl].add(row_id)
                     break
 
+    if options.validate or options.scope is not None:
+        _admit(conn, plan, by_row, existing, dropped)
+
     for tbl, ids in ids_by_table.items():
         ti = info[tbl]
         present = [r for r in dict.fromkeys(ids) if r in existing[tbl] and (tbl, r) in by_row]
-        versions = {} if ti.add_only else _field_versions(conn, tbl, present)
+        versions = _field_versions(conn, tbl, present)
         rows_here = _current_rows(conn, tbl, present)
 
         for row_id in dict.fromkeys(ids):
@@ -403,7 +655,7 @@ def plan_merge(conn: Connection, changes: list[Change], options: MergeOptions) -
             if row_id not in existing[tbl]:
                 _plan_new_row(plan, ti, row_id, group)
             elif ti.add_only:
-                _plan_fact_edit(plan, ti, row_id, group, rows_here[row_id])
+                _plan_fact_edit(plan, ti, row_id, group, rows_here[row_id], versions)
             else:
                 _plan_fields(plan, ti, row_id, group, versions, rows_here[row_id])
     return plan
@@ -426,10 +678,6 @@ def _plan_new_row(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Chang
     row = {ti.pk: row_id}
     for col in ti.columns[1:]:
         row[col] = unpack(latest[col][1]) if col in latest else None
-    if ti.add_only and "deleted_at" in ti.columns:
-        stamps = [unpack(ch.value) for ch in group if ch.col == "deleted_at" and ch.value is not None]
-        stamps = [s for s in stamps if s is not None]
-        row["deleted_at"] = min(stamps) if stamps else None
     if plan.options.record_conflicts and not ti.add_only:
         # Concurrent edits of a row both made elsewhere: replay them against each other.
         for col in latest:
@@ -438,6 +686,9 @@ def _plan_new_row(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Chang
     if not ti.add_only:
         for col, (version, _value, _ch) in latest.items():
             plan.versions.append((ti.name, row_id, col, version[0], version[1]))
+    elif row.get("deleted_at") is not None:
+        version = latest["deleted_at"][0]
+        plan.versions.append((ti.name, row_id, "deleted_at", version[0], version[1]))
 
 
 def _replay_field(plan: MergePlan, ti: TableInfo, row_id: str, col: str, ordered: list[Change]) -> None:
@@ -452,20 +703,24 @@ def _replay_field(plan: MergePlan, ti: TableInfo, row_id: str, col: str, ordered
         cur_version, cur_value = v, ch.value
 
 
-def _plan_fact_edit(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change], row: dict) -> None:
-    stamps = []
-    for ch in group:
-        if ch.col == "deleted_at":
-            value = unpack(ch.value)
-            if value is not None:
-                stamps.append(value)
-        else:
-            plan.ignored_add_only += 1
-    if stamps:
-        now = row.get("deleted_at")
-        earliest = min(stamps + ([now] if now is not None else []))
-        if earliest != now:
-            plan.updates.setdefault((ti.name, row_id), {})["deleted_at"] = earliest
+def _plan_fact_edit(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change], row: dict,
+                    versions: dict) -> None:
+    """Facts are never edited; only their tombstone moves, by the per-field rule (a restore wins too)."""
+    tombstones = [ch for ch in group if ch.col == "deleted_at"]
+    plan.ignored_add_only += len(group) - len(tombstones)
+    if not tombstones:
+        return
+    cur = versions.get((row_id, "deleted_at"))
+    if cur is None and row.get("deleted_at") is None:
+        cur = (-1, "")  # never deleted: any tombstone wins
+    elif cur is None:
+        cur = (0, "")  # deleted before versions were kept: a later change still wins
+    best = max(tombstones, key=lambda c: (c.hlc, c.device))
+    if (best.hlc, best.device) > cur:
+        new = unpack(best.value)
+        if new != row.get("deleted_at"):
+            plan.updates.setdefault((ti.name, row_id), {})["deleted_at"] = new
+        plan.versions.append((ti.name, row_id, "deleted_at", best.hlc, best.device))
 
 
 def _plan_fields(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change],
@@ -546,6 +801,8 @@ def apply_plan(conn: Connection, plan: MergePlan, *, tick: int | None = None) ->
             [(str(uuid6.uuid7()), c.tbl, c.row_id, c.col, c.kept_value, c.kept_hlc, c.kept_device,
               c.lost_value, c.lost_hlc, c.lost_device, plan.options.bundle_id, now) for c in plan.conflicts],
         )
+    if plan.held:
+        held_store.hold(conn, plan.held, bundle_id=plan.options.bundle_id, now=now)
     if plan.options.keep_log and plan.logged:
         conn.exec_driver_sql(
             "INSERT OR IGNORE INTO change_log (device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device) "
@@ -565,10 +822,32 @@ def apply_plan(conn: Connection, plan: MergePlan, *, tick: int | None = None) ->
 
 
 def _apply_purges(conn: Connection, plan: MergePlan, now: str) -> None:
-    info = tables()
     by_table: dict[str, list[str]] = defaultdict(list)
     for tbl, row_id, *_ in plan.purges:
         by_table[tbl].append(row_id)
+    _delete_rows(conn, by_table)
+    conn.exec_driver_sql(
+        "INSERT OR IGNORE INTO sync_purged (tbl, row_id, hlc, device, purged_at) VALUES (?, ?, ?, ?, ?)",
+        [(t, r, h, d, now) for t, r, h, d in plan.purges],
+    )
+
+
+def erase_clients(conn: Connection, client_ids: list[str], *, keep_log_of: str | None = None) -> int:
+    """A laptop erases clients that left its caseload: each client, its identity and every record
+    about them, with their field clocks, conflicts and quarantine entries. Not a purge: nothing is
+    remembered, so the client can come back whole if reassigned here. `keep_log_of`: this
+    device's own changes not yet acknowledged stay in its outbox (they still reach the
+    coordinator once, for review). Returns how many of the clients were held here."""
+    if not client_ids:
+        return 0
+    present = _existing_ids(conn, "client", list(client_ids))
+    rows = _cascade(conn, {"client": set(client_ids)})
+    _delete_rows(conn, {t: sorted(ids) for t, ids in rows.items() if ids}, keep_log_of=keep_log_of)
+    return len(present)
+
+
+def _delete_rows(conn: Connection, by_table: dict[str, list[str]], *, keep_log_of: str | None = None) -> None:
+    info = tables()
     for tbl in reversed(CASCADE_ORDER):  # children first
         ids = by_table.get(tbl)
         if not ids:
@@ -577,8 +856,13 @@ def _apply_purges(conn: Connection, plan: MergePlan, now: str) -> None:
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             conn.exec_driver_sql(f"DELETE FROM {_q(tbl)} WHERE {_q(pk)} IN ({marks})", tuple(chunk))
-            for side in ("field_version", "change_log", "sync_conflict", "sync_touch"):
+            for side in ("field_version", "change_log", "sync_conflict", "sync_touch", "sync_quarantine"):
                 # The log and the review queue hold the erased values too: they go with the row.
+                if side == "change_log" and keep_log_of is not None:
+                    conn.exec_driver_sql(
+                        f"DELETE FROM change_log WHERE tbl = ? AND row_id IN ({marks}) AND device != ?",
+                        (tbl, *chunk, keep_log_of))
+                    continue
                 conn.exec_driver_sql(
                     f"DELETE FROM {side} WHERE tbl = ? AND row_id IN ({marks}) "
                     + ("AND op != 'purge'" if side == "change_log" else ""),
@@ -586,10 +870,7 @@ def _apply_purges(conn: Connection, plan: MergePlan, now: str) -> None:
                 )
             if tbl == "client":
                 conn.exec_driver_sql(f"DELETE FROM sync_sent_client WHERE client_id IN ({marks})", tuple(chunk))
-    conn.exec_driver_sql(
-        "INSERT OR IGNORE INTO sync_purged (tbl, row_id, hlc, device, purged_at) VALUES (?, ?, ?, ?, ?)",
-        [(t, r, h, d, now) for t, r, h, d in plan.purges],
-    )
+                conn.exec_driver_sql(f"DELETE FROM sync_erase WHERE client_id IN ({marks})", tuple(chunk))
 
 
 def merge(conn: Connection, changes: list[Change], options: MergeOptions, *, tick: int | None = None) -> MergePlan:

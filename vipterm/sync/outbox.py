@@ -8,10 +8,13 @@ Provides:
 - `peer_cursors` / `update_peer`: the per-device version vector in `sync_peer`.
 - `caseload_client_ids` and `return_changes`: the coordinator's return bundle for one worker —
   the whole file of each client newly in that worker's caseload, the current state of every
-  caseload record changed since the worker's acknowledged watermark (by anyone: the coordinator,
-  the worker, other workers sharing the client), the staff list, the service directory and the
-  purges since then. Records are sent whole with each field's clock, so the worker's merge is
-  the same order-independent rule as the coordinator's.
+  caseload record changed since the worker's acknowledged watermark (by the coordinator or by
+  the worker), the staff list, the service directory and the purges since then. Records are sent
+  whole with each field's clock, so the worker's merge is the same order-independent rule as the
+  coordinator's. The caseload is the clients assigned to the worker, nothing else: a contact once
+  logged does not keep a client on a laptop.
+- `erase_notices`: the clients that left a laptop's caseload (reassigned, unassigned), which its
+  return bundles tell it to erase until it acknowledges one of them.
 """
 
 from __future__ import annotations
@@ -107,19 +110,35 @@ def sequence_verdict(held_upto: int, first: int | None, last: int | None) -> Ver
 
 
 def caseload_client_ids(conn: Connection, worker_id: str) -> set[str]:
-    """Clients assigned to the worker, or on which the worker has recorded something."""
-    sql = """
-        SELECT id FROM client WHERE assigned_worker_id = :w
-        UNION SELECT client_id FROM contact WHERE worker_id = :w
-        UNION SELECT client_id FROM follow_up WHERE owner_id = :w
-        UNION SELECT client_id FROM referral WHERE created_by = :w
-        UNION SELECT client_id FROM notification_attempt WHERE recorded_by = :w
-        UNION SELECT client_id FROM assessment WHERE assessed_by = :w
-        UNION SELECT client_id FROM outcome WHERE recorded_by = :w
-    """
-    from sqlalchemy import text
+    """Clients assigned to the worker: all a laptop ever receives (the caseload boundary)."""
+    return {r[0] for r in conn.exec_driver_sql("SELECT id FROM client WHERE assigned_worker_id = ?", (worker_id,))}
 
-    return {r[0] for r in conn.execute(text(sql), {"w": worker_id})}
+
+def erase_notices(conn: Connection, *, for_device: str, caseload: set[str], since: int, watermark: int) -> list[str]:
+    """Clients the laptop holds that are no longer in its caseload: it must erase them.
+
+    A client sent to the laptop (`sync_sent_client`) that left the caseload is noted in
+    `sync_erase` and no longer counted as sent (if it comes back, it is sent whole again). The
+    note stays in every return bundle until the laptop acknowledges one made after it.
+    """
+    conn.exec_driver_sql("DELETE FROM sync_erase WHERE device_id = ? AND sent_wm <= ?", (for_device, since))
+    sent = {r[0] for r in conn.exec_driver_sql(
+        "SELECT client_id FROM sync_sent_client WHERE device_id = ?", (for_device,))}
+    left = sorted(sent - caseload)
+    if left:
+        conn.exec_driver_sql("INSERT OR IGNORE INTO sync_erase (device_id, client_id, sent_wm) VALUES (?, ?, ?)",
+                             [(for_device, c, watermark) for c in left])
+        for chunk in _chunks(left):
+            marks = ",".join("?" * len(chunk))
+            conn.exec_driver_sql(f"DELETE FROM sync_sent_client WHERE device_id = ? AND client_id IN ({marks})",
+                                 (for_device, *chunk))
+    erase = [r[0] for r in conn.exec_driver_sql(
+        "SELECT client_id FROM sync_erase WHERE device_id = ? ORDER BY client_id", (for_device,))]
+    back = [c for c in erase if c in caseload]  # reassigned back: sent whole again instead
+    if back:
+        conn.exec_driver_sql("DELETE FROM sync_erase WHERE device_id = ? AND client_id = ?",
+                             [(for_device, c) for c in back])
+    return [c for c in erase if c not in caseload]
 
 
 def _touched(conn: Connection, coordinator_device: str, since: int) -> set[tuple[str, str]]:
@@ -142,7 +161,8 @@ def _versions_for(conn: Connection, tbl: str, ids: list[str]) -> dict[tuple[str,
 
 def _rows_as_changes(conn: Connection, tbl: str, rows: list[tuple], coordinator_device: str) -> list[Change]:
     ti = tables()[tbl]
-    versions = {} if ti.add_only else _versions_for(conn, tbl, [r[0] for r in rows])
+    # Facts carry a clock only on their tombstone (set or reset after creation).
+    versions = _versions_for(conn, tbl, [r[0] for r in rows])
     out = []
     for row in rows:
         row_id = row[0]
