@@ -1,10 +1,18 @@
-"""The coordinator's conflict review: concurrent edits whose losing value was kept for review.
+"""The coordinator's review: concurrent edits whose losing value was kept, and the quarantine.
 
 `ConflictsScreen()` reads the app's store (`VipScreen.store`). The list shows each conflict's record (by pseudonym),
 field and both values; the panel below shows them side by side with who and when. Keys: `k` keep
 the current value (the coordinator's "keep mine"), `t` take the other value ("keep theirs"),
 `e` edit a value, `r` refresh, `escape` back. A resolution is an ordinary change, so it reaches
-every laptop holding the record at the next sync. Database work runs in thread workers; one that
+every laptop holding the record at the next sync.
+
+Below, the **quarantine**: changes a laptop sent that were not applied (outside its write scope,
+a value that fails the rules, a reference to a missing record, a duplicate pseudonym), a laptop's
+deletes waiting for confirmation, and held bundles — each with its record (by pseudonym), the
+reason, who sent it (device) and the bundle. No held value is shown here (`vipterm sync
+quarantine show ID` shows them). Keys: `a` accept (apply the change, confirm the delete),
+`d` discard (leave the records as they are; for a delete, restore the record); `tab` moves between
+the two lists. Database work runs in thread workers; one that
 fails (a refused value, a busy database) is reported on the message line by the app's one error
 handler, and the keys work again.
 """
@@ -19,15 +27,17 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vipterm import domain
+from vipterm.services import quarantine as quarantine_service
 from vipterm.services import sync as sync_service
 from vipterm.services.sync import ConflictView, value_text
 from vipterm.tui.base import VipScreen
 
 
 class ConflictsLoaded(Message):
-    def __init__(self, items: list[ConflictView]) -> None:
+    def __init__(self, items: list[ConflictView], held: list | None = None) -> None:
         super().__init__()
         self.items = items
+        self.held = held  # QuarantineView list; None: unchanged
 
 
 class ConflictResolved(Message):
@@ -40,6 +50,9 @@ class ConflictResolved(Message):
 class ConflictsScreen(VipScreen):
     """Review and resolve concurrent edits, from the keyboard."""
 
+    HELP_KEYS = (("↑ ↓", "move between conflicts or held changes"), ("tab", "conflicts ⇄ quarantine"),
+                 ("enter (edit)", "save the edited value"))
+
     DEFAULT_CSS = """
     ConflictsScreen { layout: vertical; }
     #conflicts-title { text-style: bold; padding: 0 1; }
@@ -48,6 +61,9 @@ class ConflictsScreen(VipScreen):
     .conflict-side { width: 1fr; border: round $primary; padding: 0 1; height: auto; }
     #conflict-edit { margin: 0 1; display: none; }
     #conflict-edit.-editing { display: block; }
+    #quarantine-title { text-style: bold; padding: 0 1; }
+    #quarantine-table { height: 1fr; margin: 0 1; }
+    #quarantine-detail { height: auto; margin: 0 1; padding: 0 1; border: round $warning; }
     #conflicts-message { padding: 0 1; height: auto; min-height: 1; }
     #conflicts-message.-error { color: $error; }
     """
@@ -55,6 +71,8 @@ class ConflictsScreen(VipScreen):
         Binding("k", "keep_current", "keep current", id="conflict_keep"),
         Binding("t", "take_other", "take other", id="conflict_take"),
         Binding("e", "edit", "edit", id="conflict_edit"),
+        Binding("a", "accept_held", "accept held", id="quarantine_accept"),
+        Binding("d", "discard_held", "discard held", id="quarantine_discard"),
         Binding("r,f5", "refresh", "refresh", id="conflict_refresh"),
         Binding("escape", "back", "back", id="conflict_back"),
     ]
@@ -62,6 +80,7 @@ class ConflictsScreen(VipScreen):
     def __init__(self) -> None:
         super().__init__()
         self.items: list[ConflictView] = []
+        self.held: list = []  # quarantine_service.QuarantineView
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -71,6 +90,9 @@ class ConflictsScreen(VipScreen):
             yield Static("", id="conflict-current", classes="conflict-side", markup=False)
             yield Static("", id="conflict-other", classes="conflict-side", markup=False)
         yield Input(placeholder="new value, Enter to save, Esc to cancel", id="conflict-edit")
+        yield Static("Quarantine", id="quarantine-title", markup=False)
+        yield DataTable(id="quarantine-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="quarantine-detail", markup=False)
         yield Static("", id="conflicts-message", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
@@ -80,6 +102,9 @@ class ConflictsScreen(VipScreen):
         table.add_column("field", key="field")
         table.add_column("current", key="current")
         table.add_column("other", key="other")
+        held = self.query_one("#quarantine-table", DataTable)
+        for key in ("record", "kind", "reason", "sent by"):
+            held.add_column(key, key=key)
         table.focus()
         self.action_refresh()
 
@@ -91,9 +116,12 @@ class ConflictsScreen(VipScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="conflicts")
     def _load(self, store) -> None:
-        self.post_message(ConflictsLoaded(sync_service.list_conflicts(store)))
+        conflicts = sync_service.list_conflicts(store)
+        self.post_message(ConflictsLoaded(conflicts, quarantine_service.list_quarantine(store)))
 
     def on_conflicts_loaded(self, message: ConflictsLoaded) -> None:
+        if message.held is not None:
+            self._show_held(message.held)
         self.items = message.items
         table = self.query_one("#conflicts-table", DataTable)
         row = table.cursor_row
@@ -110,6 +138,60 @@ class ConflictsScreen(VipScreen):
     @on(DataTable.RowHighlighted, "#conflicts-table")
     def _highlighted(self) -> None:
         self._show_sides()
+
+    # --- the quarantine --------------------------------------------------------------------------
+
+    def _show_held(self, held: list) -> None:
+        self.held = held
+        table = self.query_one("#quarantine-table", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for q in held:
+            table.add_row(q.record, q.kind, _short(q.reason, 40), q.sent_by, key=q.id)
+        if held:
+            table.move_cursor(row=min(max(row, 0), len(held) - 1))
+        self.query_one("#quarantine-title", Static).update(
+            f"Quarantine: {len(held)} held for review (a accept, d discard)" if held else "Quarantine: nothing held")
+        self._show_held_detail()
+
+    @on(DataTable.RowHighlighted, "#quarantine-table")
+    def _held_highlighted(self) -> None:
+        self._show_held_detail()
+
+    def selected_held(self):
+        table = self.query_one("#quarantine-table", DataTable)
+        if not self.held or table.cursor_row < 0 or table.cursor_row >= len(self.held):
+            return None
+        return self.held[table.cursor_row]
+
+    def _show_held_detail(self) -> None:
+        q = self.selected_held()
+        detail = self.query_one("#quarantine-detail", Static)
+        detail.display = q is not None
+        if q is None:
+            detail.update("")
+            return
+        what = {"delete": "a accepts (confirms) the delete, d restores the record",
+                "bundle": "a imports the held bundle, d drops it"}.get(q.kind, "a applies it, d leaves the records as they are")
+        detail.update(f"{q.record}: {q.reason}\nsent by {q.sent_by}, device {q.device}, bundle {q.bundle_id}\n{what}")
+
+    def action_accept_held(self) -> None:
+        self._decide("accept")
+
+    def action_discard_held(self) -> None:
+        self._decide("discard")
+
+    def _decide(self, choice: str) -> None:
+        q = self.selected_held()
+        if q is None or self.busy or self.store is None:
+            return
+        self.busy = True
+        self._decide_worker(self.store, q.id, choice)
+
+    @work(thread=True, exit_on_error=False, group="quarantine-decide")
+    def _decide_worker(self, store, entry_id: str, choice: str) -> None:
+        decide = quarantine_service.accept if choice == "accept" else quarantine_service.discard
+        self.post_message(ConflictResolved(decide(store, entry_id)))
 
     def selected(self) -> ConflictView | None:
         table = self.query_one("#conflicts-table", DataTable)
@@ -209,7 +291,7 @@ class ConflictsScreen(VipScreen):
 
     def clear_for_lock(self) -> None:
         self.busy = False
-        self.on_conflicts_loaded(ConflictsLoaded([]))
+        self.on_conflicts_loaded(ConflictsLoaded([], []))
         self._say("")
 
     def after_unlock(self) -> None:
