@@ -95,7 +95,8 @@ def test_truncated_bundle(program):
     [res] = sync_service.export(worker, out)
     data = res.path.read_bytes()
     res.path.write_bytes(data[: data.find(b"age-encryption.org") + 200])  # cut inside the payload
-    assert_refused_unchanged(coord, res.path, "not-a-bundle", ["not a vipterm bundle"])
+    result = assert_refused_unchanged(coord, res.path, "truncated", ["truncated"])
+    assert "not a readable tar file" not in result.message
 
 
 def test_foreign_program(program, tmp_path):
@@ -139,13 +140,27 @@ def test_replay_is_a_notice_and_changes_nothing(program):
     assert file_state(coord) == before_bytes and dump_store(coord) == before_dump
 
 
-def test_clock_far_ahead_is_quarantined(program):
+def test_clock_far_ahead_is_held_for_review_not_applied(program, monkeypatch):
+    from vipterm.sync import clock as hlc_clock
+
     coord, worker, _other, out = program
     with worker.database.engine.begin() as conn:  # the laptop's clock jumped two days ahead
         conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ?", ((int(__import__("time").time() * 1000) + 2 * 86_400_000) << 16,))
     records.create_client(worker, records.ClientDraft(aka="Future"))
+    real = hlc_clock.wall_ms
+    monkeypatch.setattr(hlc_clock, "wall_ms", lambda: real() + 2 * 86_400_000)  # exported while the date was wrong
     [res] = sync_service.export(worker, out)
-    assert_refused_unchanged(coord, res.path, "clock-ahead", ["more than a day ahead"])
+    monkeypatch.undo()
+    before = dump_store(coord)
+    [result] = sync_service.import_bundles(coord, [res.path])
+    assert result.status == "quarantined" and result.refused and result.code == "clock-ahead", result.message
+    assert "ahead" in result.message and "sync quarantine show" in result.message
+    after = dump_store(coord)
+    for table in ("client", "client_identity", "sync_bundle", "sync_peer", "change_log", "field_version"):
+        assert after[table] == before[table], table  # held whole: nothing of it applied
+    # The other way to see it: a laptop is refused (a laptop holds nothing for review).
+    [dry] = sync_service.import_bundles(coord, [res.path], dry_run=True)
+    assert dry.refused and dry.code == "clock-ahead"
 
 
 def test_too_many_changes_refused_before_inflating(program):

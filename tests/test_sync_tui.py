@@ -78,6 +78,7 @@ async def test_sync_screen_shows_a_refusal_and_the_inbox(tmp_path):
     try:
         out = tmp_path / "out"
         out.mkdir()
+        records.create_client(laptop, records.ClientDraft(aka="First"))  # the first bundle holds changes
         sync_service.export(laptop, out)
         records.create_client(laptop, records.ClientDraft(aka="Later"))
         late = tmp_path / "late"

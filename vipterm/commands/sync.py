@@ -74,21 +74,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_revoke)
 
     sync = sub.add_parser("sync", help="exchange signed, encrypted change bundles")
-    ssub = sync.add_subparsers(dest="sync_cmd", required=True, metavar="export|import|status|quarantine")
+    ssub = sync.add_subparsers(dest="sync_cmd", required=True, metavar="export|import|status|rebase|quarantine")
     p = ssub.add_parser("export", help="write the next bundle (a laptop) or one return bundle per laptop (coordinator)")
     add_db_argument(p)
     p.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write the bundle(s) to")
     p.add_argument("--only-new", action="store_true",
                    help="a laptop: only changes not yet in an earlier bundle (default: all not acknowledged)")
     p.add_argument("--device", help="coordinator: only the return bundle for this device")
+    p.add_argument("--rebase", action="store_true",
+                   help="a laptop whose clock ran ahead (its date was wrong): bring it back first (see `sync rebase`)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_sync_export)
+    p = ssub.add_parser("rebase", help="a laptop whose date was wrong (ahead), now fixed: bring its sync clock "
+                                       "and pending changes back to now so the coordinator accepts them")
+    add_db_argument(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_sync_rebase)
     p = ssub.add_parser("import", help="import bundle files or folders of them")
     add_db_argument(p)
     p.add_argument("sources", type=Path, nargs="+", metavar="FILE|DIR")
     p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
     p.add_argument("--archive", type=Path, metavar="DIR", help="move each imported file here after it is committed")
     p.add_argument("--max-changes", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--accept-revoked", action="store_true",
+                   help="coordinator: hold a revoked device's bundle in the quarantine for review instead of refusing it")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_sync_import)
     p = ssub.add_parser("status", help="keys, roster, pending changes, inbox, conflicts")
@@ -224,8 +233,21 @@ def cmd_revoke(args) -> int:
 
 
 def cmd_sync_export(args) -> int:
+    import sys
+
     with unlock(args) as store:
-        results = sync_service.export(store, args.to, only_new=args.only_new, device=args.device)
+        try:
+            results = sync_service.export(store, args.to, only_new=args.only_new, device=args.device,
+                                          rebase_clock=args.rebase)
+        except sync_service.ClockAhead as exc:
+            if not sys.stdin.isatty():
+                raise
+            print(exc.message)
+            if input("Bring the clock back to now and export? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing was exported")
+                return ExitCode.USAGE
+            results = sync_service.export(store, args.to, only_new=args.only_new, device=args.device,
+                                          rebase_clock=True)
     if args.json:
         emit_json([{"file": str(r.path), "bundle_id": r.bundle_id, "for_device": r.for_device, "changes": r.changes,
                     "seq_first": r.seq_first, "seq_last": r.seq_last} for r in results])
@@ -237,18 +259,44 @@ def cmd_sync_export(args) -> int:
     return ExitCode.OK
 
 
+def cmd_sync_rebase(args) -> int:
+    import sys
+
+    with unlock(args) as store:
+        days = sync_service.clock_ahead_days(store)
+        if days <= 0:
+            print("this device's sync clock is not ahead of its date and time: nothing to do")
+            return ExitCode.OK
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise ValidationError("add --yes to rebase without a prompt", field="yes")
+            print(f"the sync clock is {days:.1f} day(s) ahead of this computer's date and time "
+                  f"({store.clock.local_now():%Y-%m-%d %H:%M} program time now): check the date is right before going on")
+            if input("Bring pending changes back to now? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing was changed")
+                return ExitCode.OK
+        result = sync_service.rebase(store)
+    print(f"rebased: {result.changes:,} pending change(s) and {result.fields:,} field clock(s) now dated now; "
+          "export again (`vipterm sync export --to DIR`)")
+    return ExitCode.OK
+
+
 def cmd_sync_import(args) -> int:
     from vipterm.sync.bundle import Limits
 
     limits = Limits() if args.max_changes is None else Limits(max_changes=max(1, args.max_changes))
     with unlock(args) as store:
         results = sync_service.import_bundles(store, args.sources, dry_run=args.dry_run, limits=limits,
-                                              archive_dir=args.archive)
+                                              archive_dir=args.archive, accept_revoked=args.accept_revoked)
     if args.json:
         emit_json([r.as_dict() for r in results])
     else:
         console = Console(highlight=False)
-        for r in _flatten(results):
+        skipped = sync_service.skipped_line(results)
+        results_shown = [r for r in results if r.status != sync_service.SKIPPED]
+        if skipped:
+            console.print(escape(skipped))
+        for r in _flatten(results_shown):
             style = "bold red" if r.refused else ""
             line = f"{r.source}: {r.status}: {r.message}"
             console.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
@@ -370,7 +418,9 @@ def cmd_sync_status(args) -> int:
     if status["inbox"]:
         print(f"inbox: {len(status['inbox'])} bundle(s) waiting for an earlier one")
         for b in status["inbox"]:
-            print(f"  {b['bundle_id']} from {b['source_device']} (changes {b['seq_first']}..{b['seq_last']})")
+            # Only a laptop's bundle is ranged by sequence numbers; a return bundle's range is clocks.
+            where = f" (seq {b['seq_first']}..{b['seq_last']})" if b.get("kind") == "worker" else ""
+            print(f"  {b['bundle_id']} from {b['source_device']}{where}")
     if status["devices"]:
         table = Table("device", "role", "fingerprint", "revoked", box=None)
         for d in status["devices"]:

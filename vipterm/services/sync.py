@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy.engine import Connection
 
@@ -548,12 +548,90 @@ def _record_out(conn: Connection, bundle_id: str, kind: str, peer: str, first, l
         (bundle_id, kind, peer, first, last, count, utcnow().isoformat(sep=" ")))
 
 
-def export(store: Store, to_dir: Path, *, only_new: bool = False, device: str | None = None) -> list[ExportResult]:
-    """A laptop writes its next bundle; a coordinator writes one return bundle per laptop."""
+class ClockAhead(VipError):
+    """This laptop's sync clock is far ahead of its (now right) date: its bundles would be held."""
+
+    exit_code = ExitCode.USAGE
+
+
+def clock_ahead_days(store: Store) -> float:
+    """How many days this device's sync clock is ahead of its wall clock (0 when it is not)."""
+    with store.database.engine.connect() as conn:
+        last = int(conn.exec_driver_sql("SELECT last_hlc FROM sync_state WHERE id = 1").scalar_one())
+    return max(0.0, (hlc_clock.physical_ms(last) - hlc_clock.wall_ms()) / hlc_clock.DAY_MS)
+
+
+@dataclass
+class RebaseResult:
+    days_ahead: float
+    changes: int  # pending changes re-stamped
+    fields: int  # field clocks re-stamped
+
+
+def rebase(store: Store) -> RebaseResult:
+    """On a laptop whose date was wrong (ahead) and is now fixed: bring its sync clock back.
+
+    Every clock later than now — on the changes not yet acknowledged by the coordinator, on the
+    fields' clocks, and the device clock itself — is re-stamped to consecutive ticks from now, in
+    the same order. Sequence numbers do not change; the export cursor goes back to what the
+    coordinator acknowledged, so the next export carries every pending change again, with clocks
+    the coordinator accepts. Anything the coordinator already holds keeps its clock there.
+    """
+    _require_role(store, Role.WORKER, "a clock rebase")
+    state, roster = _enrolled(store)
+    coordinator = _coordinator_entry(roster)
+    with _writer(store) as conn:
+        now_ms = hlc_clock.wall_ms()
+        last = int(conn.exec_driver_sql("SELECT last_hlc FROM sync_state WHERE id = 1").scalar_one())
+        days = max(0.0, (hlc_clock.physical_ms(last) - now_ms) / hlc_clock.DAY_MS)
+        acked = outbox.peer_cursors(conn, coordinator.device_id)["acked_upto"]
+        pending = conn.exec_driver_sql(
+            "SELECT id, hlc, base_hlc FROM change_log WHERE device = ? AND seq > ?", (store.device_id, acked)).all()
+        fields = conn.exec_driver_sql("SELECT hlc FROM field_version WHERE hlc > ?",
+                                      (hlc_clock.pack(now_ms, 0),)).all()
+        mapping = _restamp([last] + [r[1] for r in pending] + [r[2] for r in pending] + [r[0] for r in fields],
+                           now_ms)
+        if not mapping:
+            return RebaseResult(days, 0, 0)
+        conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS vip_restamp (old INTEGER PRIMARY KEY, new INTEGER)")
+        conn.exec_driver_sql("DELETE FROM temp.vip_restamp")
+        conn.exec_driver_sql("INSERT INTO temp.vip_restamp (old, new) VALUES (?, ?)", list(mapping.items()))
+        changed = conn.exec_driver_sql(
+            "UPDATE change_log SET hlc = (SELECT new FROM temp.vip_restamp WHERE old = change_log.hlc) "
+            "WHERE device = ? AND seq > ? AND hlc IN (SELECT old FROM temp.vip_restamp)",
+            (store.device_id, acked)).rowcount
+        conn.exec_driver_sql(
+            "UPDATE change_log SET base_hlc = (SELECT new FROM temp.vip_restamp WHERE old = change_log.base_hlc) "
+            "WHERE device = ? AND seq > ? AND base_hlc IN (SELECT old FROM temp.vip_restamp)",
+            (store.device_id, acked))
+        field_count = conn.exec_driver_sql(
+            "UPDATE field_version SET hlc = (SELECT new FROM temp.vip_restamp WHERE old = field_version.hlc) "
+            "WHERE hlc IN (SELECT old FROM temp.vip_restamp)").rowcount
+        conn.exec_driver_sql("DELETE FROM temp.vip_restamp")
+        conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ? WHERE id = 1", (max(mapping.values()),))
+        conn.exec_driver_sql("UPDATE sync_peer SET exported_upto = ? WHERE device_id = ? AND exported_upto > ?",
+                             (acked, coordinator.device_id, acked))
+    return RebaseResult(days, int(changed), int(field_count))
+
+
+def export(store: Store, to_dir: Path, *, only_new: bool = False, device: str | None = None,
+           rebase_clock: bool = False) -> list[ExportResult]:
+    """A laptop writes its next bundle; a coordinator writes one return bundle per laptop.
+
+    A laptop whose sync clock is more than a day ahead of its date (the date was wrong, and was
+    fixed) refuses to export until its clock is rebased (`rebase_clock=True`, or `rebase()`):
+    the coordinator would only hold such a bundle for review."""
     to_dir = Path(to_dir)
     if not to_dir.is_dir():
         raise ValidationError(f"{to_dir} is not a folder", field="to")
     state, roster = _enrolled(store)
+    if store.role is Role.WORKER:
+        days = clock_ahead_days(store)
+        if days > 1:
+            if not rebase_clock:
+                raise ClockAhead(f"this laptop's sync clock is {days:.0f} day(s) ahead of its date and time (was the "
+                                 "date wrong?): run `vipterm sync rebase` first, or `vipterm sync export --rebase`")
+            rebase(store)
     if store.role is Role.COORDINATOR:
         return _export_returns(store, state, roster, to_dir, device)
     return [_export_worker(store, state, roster, to_dir, only_new)]
@@ -631,7 +709,7 @@ def _export_returns(store, state, roster, to_dir, device) -> list[ExportResult]:
 @dataclass
 class ImportResult:
     source: str  # the file name as given (bundle ids only, never a person's name)
-    status: str  # applied | would apply | already imported | nothing new | waiting (gap) | refused
+    status: str  # applied | would apply | already imported | nothing new | waiting (gap) | refused | quarantined | skipped
     message: str
     bundle_id: str | None = None
     source_device: str | None = None
@@ -641,7 +719,8 @@ class ImportResult:
 
     @property
     def refused(self) -> bool:
-        return self.status == "refused"
+        # A bundle held in the quarantine was not imported either: it waits for the coordinator.
+        return self.status in ("refused", "quarantined")
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.source, "status": self.status, "message": self.message, "bundle_id": self.bundle_id,
@@ -665,12 +744,32 @@ class _Opened:
     scope: Any = None  # merge_engine.write_scope.Scope of the sending device (a laptop's bundle)
 
 
+def _restamp(stamps: Iterable[int | None], now_ms: int) -> dict[int, int]:
+    """New clocks for every stamp later than `now_ms`: consecutive ticks from now, in their order.
+
+    Used where a clock that ran ahead is brought back (a laptop's `sync rebase`, a coordinator
+    accepting a held clock-ahead bundle): the order of the changes is kept, their dates become
+    "now", so neither device's clock stays trapped in the future."""
+    limit = hlc_clock.pack(now_ms, 0)
+    mapping: dict[int, int] = {}
+    current = limit
+    for stamp in sorted({s for s in stamps if s is not None and s > limit}):
+        mapping[stamp] = current
+        current = hlc_clock.tick(current, now_ms)
+    return mapping
+
+
 def _open(store: Store, raw: bytes, state: TrustState, roster: trust.Roster,
-          limits: bundle_format.Limits) -> _Opened:
-    """Everything that can refuse a bundle, in memory, writing nothing."""
+          limits: bundle_format.Limits, *, allow_revoked: bool = False, rebase_clock: bool = False) -> _Opened:
+    """Everything that can refuse a bundle, in memory, writing nothing.
+
+    `allow_revoked` and `rebase_clock` are the coordinator's decisions on a held bundle (accepted
+    from the quarantine): a revoked signer's bundle is read, and clocks ahead of now are re-stamped
+    to now (in order) instead of refused."""
     try:
         opened = bundle_format.read_bundle(raw, identity=state.device_keys, key_lookup=roster.key_status,
-                                           limits=limits, expected_program_id=store.identity.program_id)
+                                           limits=limits, expected_program_id=store.identity.program_id,
+                                           allow_revoked=allow_revoked)
         bundle_format.check_schema_version(opened.header, SCHEMA_VERSION)
     except BundleError as exc:
         raise SyncRefused(str(exc), exc.code) from None
@@ -702,9 +801,17 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: trust.Roster,
         raise SyncRefused("bundle content is not valid vipterm data (ack)", "bad-format")
     newest = max(header["created_hlc"], max((c.hlc for c in changes), default=0))
     if hlc_clock.is_far_ahead(newest, hlc_clock.wall_ms()):
-        raise SyncRefused(
-            "the bundle's clock is more than a day ahead of this computer's: quarantined, not imported "
-            "(check the date and time on both computers)", "clock-ahead")
+        if not rebase_clock:
+            raise SyncRefused(
+                "the bundle's clock is more than a day ahead of this computer's: not imported "
+                "(check the date and time on both computers; docs/sync.md: a clock that ran ahead)", "clock-ahead")
+        now_ms = hlc_clock.wall_ms()
+        mapping = _restamp([header["created_hlc"]] + [c.hlc for c in changes] + [c.base_hlc for c in changes],
+                           now_ms)
+        changes = [c._replace(hlc=mapping.get(c.hlc, c.hlc),
+                              base_hlc=mapping.get(c.base_hlc, c.base_hlc) if c.base_hlc is not None else None)
+                   for c in changes]
+        header = {**header, "created_hlc": mapping.get(header["created_hlc"], header["created_hlc"])}
     erase = payload.get("erase", [])
     if kind == "return" and (type(erase) is not list or any(type(c) is not str for c in erase)):
         raise SyncRefused("bundle content is not valid vipterm data (erase)", "bad-format")
@@ -748,26 +855,93 @@ def _options(store: Store, opened: _Opened) -> merge_engine.MergeOptions:
                                      made_at_least_ms=hlc_clock.physical_ms(opened.header["created_hlc"]))
 
 
+SKIPPED = "skipped"
+_SKIP_WORDS = {"skipped-other": "addressed to other devices", "skipped-own": "this device's own outgoing bundle(s)",
+               "skipped-not-file": "not regular files"}
+
+
+def _regular_file(path: Path) -> bool:
+    """True for a regular file (following links), without opening it: a FIFO named x.vipb would
+    block a read forever, a device file could be endless."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # let the read report why it cannot be read
+
+
+def _not_addressed_here(path: Path, me: str, my_recipient: str, limits: bundle_format.Limits) -> str | None:
+    """Why a bundle found in a shared folder is not for this device (None: it may be).
+
+    Decided from the unverified header: a file skipped here is only not imported (it stays where
+    it is, and importing it by name gives the full verdict), so a forged header gains nothing.
+    """
+    try:
+        header = bundle_format.peek_header(path, limits)
+    except (BundleError, OSError):
+        return None  # not readable as a bundle: imported, so it is refused with its reason
+    if header["source_device"] == me:
+        return "skipped-own"
+    if my_recipient not in header["recipients"]:
+        return "skipped-other"
+    return None
+
+
+def skipped_line(results: list["ImportResult"]) -> str:
+    """One line counting the files a folder import skipped ("" when none)."""
+    counts: dict[str, int] = {}
+    for r in results:
+        if r.status == SKIPPED:
+            counts[r.code or ""] = counts.get(r.code or "", 0) + 1
+    if not counts:
+        return ""
+    total = sum(counts.values())
+    parts = [f"{n} {_SKIP_WORDS.get(code, code)}" for code, n in counts.items()]
+    return f"skipped {total} file(s) not for this device: " + ", ".join(parts)
+
+
 def import_bundles(store: Store, sources: list[Path], *, dry_run: bool = False,
                    limits: bundle_format.Limits = bundle_format.Limits(),
-                   archive_dir: Path | None = None) -> list[ImportResult]:
-    """Import bundle files (folders: every *.vipb in them, oldest first). One result per file."""
-    files: list[Path] = []
+                   archive_dir: Path | None = None, accept_revoked: bool = False) -> list[ImportResult]:
+    """Import bundle files (folders: every *.vipb in them, oldest first). One result per file.
+
+    From a folder (a shared USB stick) only what is addressed here is imported: bundles for other
+    devices, this device's own outgoing bundles and anything that is not a regular file are
+    skipped (status "skipped", never refused, never archived). A file named explicitly is always
+    imported or refused with its reason.
+    """
+    state = load_trust(store)
+    me_recipient = state.device_keys.age_recipient if state.device_keys else None
+    files: list[tuple[Path, bool]] = []
     for source in sources:
         source = Path(source)
         if source.is_dir():
-            files.extend(sorted(source.glob(f"*{bundle_format.SUFFIX}")))
+            files.extend((f, True) for f in sorted(source.glob(f"*{bundle_format.SUFFIX}")))
         else:
-            files.append(source)
+            files.append((source, False))
     results = []
-    for path in files:
+    for path, from_folder in files:
+        if not _regular_file(path):
+            if from_folder:
+                results.append(ImportResult(path.name, SKIPPED, "not a regular file", code="skipped-not-file"))
+            else:
+                results.append(ImportResult(path.name, "refused", "not a regular file; it was not read",
+                                            code="unreadable"))
+            continue
+        if from_folder and me_recipient:
+            why = _not_addressed_here(path, store.device_id, me_recipient, limits)
+            if why:
+                results.append(ImportResult(path.name, SKIPPED, _SKIP_WORDS[why], code=why))
+                continue
         try:
             raw = path.read_bytes()
         except OSError as exc:
             results.append(ImportResult(path.name, "refused", f"cannot read the file ({exc.strerror})", code="unreadable"))
             continue
         try:
-            result = import_bytes(store, raw, name=path.name, dry_run=dry_run, limits=limits)
+            result = import_bytes(store, raw, name=path.name, dry_run=dry_run, limits=limits,
+                                  accept_revoked=accept_revoked)
         except SyncRefused as exc:
             result = ImportResult(path.name, "refused", exc.message, code=exc.code)
         results.append(result)
@@ -779,18 +953,39 @@ def import_bundles(store: Store, sources: list[Path], *, dry_run: bool = False,
 
 
 def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: bool = False,
-                 limits: bundle_format.Limits = bundle_format.Limits(), from_inbox: bool = False) -> ImportResult:
+                 limits: bundle_format.Limits = bundle_format.Limits(), from_inbox: bool = False,
+                 accept_revoked: bool = False, allow_revoked: bool = False,
+                 rebase_clock: bool = False) -> ImportResult:
+    """Import one bundle. `accept_revoked` (the coordinator's `--accept-revoked`) holds a revoked
+    device's bundle in the quarantine for review instead of refusing it; `allow_revoked` and
+    `rebase_clock` apply a held bundle the coordinator accepted from the quarantine."""
     state, roster = _enrolled(store)
-    try:  # a copy of a bundle already imported: answer at once (nothing is written either way)
+    try:  # a copy of a bundle already imported: answered without decrypting (nothing is written either way)
         peeked = bundle_format.peek_header(raw, limits)
     except BundleError:
         peeked = None
     if peeked is not None:
         with store.database.engine.connect() as conn:
-            if _already(conn, peeked["bundle_id"]):
-                return ImportResult(source=name, bundle_id=peeked["bundle_id"], source_device=peeked["source_device"],
-                                    status="already imported", message="already imported; nothing changed")
-    opened = _open(store, raw, state, roster, limits)
+            known = _already(conn, peeked["bundle_id"])
+        if known:
+            # The header is not evidence: only a copy whose signature, header binding and content
+            # hashes verify is the bundle we imported. A revoked signer's key still identifies
+            # a copy of what it sent before its revocation.
+            try:
+                bundle_format.verify_bundle(raw, key_lookup=roster.key_status, limits=limits,
+                                            expected_program_id=store.identity.program_id, allow_revoked=True)
+            except BundleError as exc:
+                raise SyncRefused(f"tampered: this file claims to be bundle {peeked['bundle_id']}, imported already, "
+                                  f"but it does not verify ({exc}); it was not imported or archived",
+                                  "tampered") from None
+            return ImportResult(source=name, bundle_id=peeked["bundle_id"], source_device=peeked["source_device"],
+                                status="already imported", message="already imported; nothing changed")
+    try:
+        opened = _open(store, raw, state, roster, limits, allow_revoked=allow_revoked, rebase_clock=rebase_clock)
+    except SyncRefused as exc:
+        if store.role is not Role.COORDINATOR or dry_run or exc.code not in ("clock-ahead", "revoked"):
+            raise
+        return _hold_bundle(store, raw, exc, state, roster, limits, name=name, accept_revoked=accept_revoked)
     header = opened.header
     bundle_id = header["bundle_id"]
     base = dict(source=name, bundle_id=bundle_id, source_device=header["source_device"])
@@ -800,7 +995,7 @@ def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: boo
         if dry_run:
             verdict, _peer, held, first, _last = _sequence(store, conn, opened)
             if verdict == "gap":
-                return ImportResult(status="would wait (gap)", message=_gap_message(held, first), **base)
+                return ImportResult(status="would wait (gap)", message=_gap_message(opened.header["kind"], held, first), **base)
             fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
             try:
                 plan = merge_engine.plan_merge(conn, fresh, _options(store, opened))
@@ -816,8 +1011,74 @@ def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: boo
     return result
 
 
-def _gap_message(held: int, first: int | None) -> str:
-    return (f"waits in the inbox: changes {held + 1}..{(first or 1) - 1} from this device have not arrived yet; "
+def _quarantine_service():
+    """The quarantine use cases, when this vipterm has them (None otherwise)."""
+    try:
+        from vipterm.services import quarantine
+    except ImportError:  # pragma: no cover - the quarantine ships with the write-scope checks
+        return None
+    return quarantine
+
+
+def _hold_bundle(store: Store, raw: bytes, exc: SyncRefused, state: TrustState, roster: trust.Roster,
+                 limits: bundle_format.Limits, *, name: str, accept_revoked: bool) -> ImportResult:
+    """A laptop bundle whose clock is ahead, or (with --accept-revoked) one from a revoked device:
+    fully verified, then held whole (still encrypted) in the quarantine for the coordinator's
+    review — neither applied nor lost. Without the decision a revoked device's bundle is refused."""
+    quarantine = _quarantine_service()
+    if exc.code == "revoked" and not accept_revoked:
+        raise SyncRefused(f"{exc.message}; to review what it sent before its revocation, import this file "
+                          "with `vipterm sync import FILE --accept-revoked` (it is held for review, not applied)",
+                          exc.code) from None
+    if quarantine is None:
+        if exc.code == "revoked":
+            raise SyncRefused(f"{exc.message}; this vipterm cannot hold it for review", exc.code) from None
+        raise exc
+    # Hold only what verifies: the whole read, with the revoked key allowed and clocks tolerated.
+    opened = _open(store, raw, state, roster, limits, allow_revoked=True, rebase_clock=True)
+    header = opened.header
+    entry = roster.entry_for_device(header["source_device"])
+    if exc.code == "revoked":
+        made = _when(header["created_hlc"])
+        revoked_at = entry.revoked_at if entry else "?"
+        reason = (f"from device {header['source_device']}, revoked {revoked_at}; the bundle says it was made "
+                  f"{made:%Y-%m-%d %H:%M} UTC (the device's own clock: check it against when the laptop was lost)")
+    else:
+        # The header as signed (the opened one is re-stamped); export sets created_hlc to the
+        # bundle's highest clock.
+        ahead = hlc_clock.physical_ms(bundle_format.peek_header(raw, limits)["created_hlc"])
+        days = max(1, round((ahead - hlc_clock.wall_ms()) / hlc_clock.DAY_MS))
+        reason = (f"the laptop's clock was about {days} day(s) ahead; accepting it applies its changes dated now "
+                  "(or ask the laptop to run `vipterm sync rebase` and export again)")
+    entry_id = quarantine.quarantine_bundle(store, raw, code=exc.code, reason=reason, bundle_id=header["bundle_id"],
+                                            device=header["source_device"], worker_id=entry.worker_id if entry else "")
+    return ImportResult(source=name, status="quarantined", bundle_id=header["bundle_id"],
+                        source_device=header["source_device"], code=exc.code,
+                        message=f"held for review ({exc.code}): {reason}; `vipterm sync quarantine show {entry_id}`")
+
+
+def _accept_held_bundle(store: Store, data: bytes, view: Any) -> str:
+    """The coordinator accepted a held bundle (quarantine accept): apply it now, a revoked signer
+    allowed and clocks ahead of now re-stamped to now."""
+    result = import_bytes(store, data, name=f"{view.bundle_id} (quarantine)", allow_revoked=view.code == "revoked",
+                          rebase_clock=True)
+    lines = [f"{result.status}: {result.message}"] + [f"{r.source}: {r.status}: {r.message}" for r in result.released]
+    return "; ".join(lines)
+
+
+def _register_bundle_acceptors() -> None:
+    quarantine = _quarantine_service()
+    if quarantine is not None:
+        for code in ("clock-ahead", "revoked"):
+            quarantine.BUNDLE_ACCEPTORS.setdefault(code, _accept_held_bundle)
+
+
+def _gap_message(kind: str, held: int, first: int | None) -> str:
+    if kind != "worker":
+        # Return bundles are ranged by the coordinator's clock, not by a count: no numbers to show.
+        return ("waits in the inbox: an earlier return bundle from the coordinator has not been imported yet; "
+                "it is applied when it is")
+    return (f"waits in the inbox: changes seq {held + 1}..{(first or 1) - 1} from this device have not arrived yet; "
             "it is applied when they do")
 
 
@@ -863,7 +1124,7 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
                 "received_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (bundle_id, peer, header["kind"], (first or 1) - 1, first, last,
                  utcnow().isoformat(sep=" "), opened.raw))
-            return ImportResult(status="waiting (gap)", message=_gap_message(held, first), **base)
+            return ImportResult(status="waiting (gap)", message=_gap_message(opened.header["kind"], held, first), **base)
         _pause()
         fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
         try:
@@ -1138,9 +1399,9 @@ def sync_status(store: Store) -> dict[str, Any]:
                            "last_export_at"), r))
                  for r in conn.exec_driver_sql("SELECT device_id, received_upto, acked_upto, exported_upto, "
                                                "last_import_at, last_export_at FROM sync_peer ORDER BY device_id")]
-        inbox = [dict(zip(("bundle_id", "source_device", "seq_first", "seq_last", "received_at"), r))
-                 for r in conn.exec_driver_sql("SELECT bundle_id, source_device, seq_first, seq_last, received_at "
-                                               "FROM sync_inbox ORDER BY received_at")]
+        inbox = [dict(zip(("bundle_id", "source_device", "seq_first", "seq_last", "received_at", "kind"), r))
+                 for r in conn.exec_driver_sql("SELECT bundle_id, source_device, seq_first, seq_last, received_at, "
+                                               "kind FROM sync_inbox ORDER BY received_at")]
         open_conflicts = conn.exec_driver_sql("SELECT count(*) FROM sync_conflict WHERE status = 'open'").scalar_one()
         last_in = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'in'").scalar()
         last_out = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'out'").scalar()
@@ -1213,3 +1474,5 @@ def value_text(value: Any) -> str:
         return f"<{len(value)} bytes>"
     return str(value)
 
+
+_register_bundle_acceptors()

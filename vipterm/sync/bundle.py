@@ -8,6 +8,9 @@ Provides:
 * :func:`read_bundle` – parse, authenticate, decrypt, decompress and decode
   a bundle entirely in memory, refusing anything wrong with a
   :class:`~vipterm.sync.errors.BundleError` subclass.
+* :func:`verify_bundle` – the checks of :func:`read_bundle` up to decryption
+  (signature, header binding, content hashes): cheap, used to recognise a
+  genuine copy of a bundle already imported.
 * :func:`peek_header` – the unverified header, for listing an inbox.
 * :func:`peek_roster_blob` – the unverified attached roster, to open with
   ``keys.open_roster`` before reading a bundle signed by a newly enrolled
@@ -57,6 +60,7 @@ from .errors import (
     SignerMismatch,
     Tampered,
     TooLarge,
+    Truncated,
     UnknownSigner,
     WrongProgram,
 )
@@ -77,6 +81,8 @@ __all__ = [
     "build_bundle",
     "write_bundle",
     "read_bundle",
+    "verify_bundle",
+    "VerifiedBundle",
     "peek_header",
     "peek_roster_blob",
     "bundle_id_from_path",
@@ -529,8 +535,10 @@ def _member_cap(name: str, limits: Limits) -> int:
 def _iter_members(fileobj: Any, limits: Limits, stop_after: str | None = None) -> dict[str, bytes]:
     """Read the bundle members from a tar stream; refuse anything ambiguous."""
     found: dict[str, bytes] = {}
+    started = False  # a first tar header was read: a failure after it means the copy ends early
     try:
         with tarfile.open(fileobj=fileobj, mode="r:") as tf:
+            started = True
             count = 0
             for member in tf:
                 count += 1
@@ -549,13 +557,16 @@ def _iter_members(fileobj: Any, limits: Limits, stop_after: str | None = None) -
                     raise BadFormat("bundle contains unexpected files")
                 data = extracted.read()
                 if len(data) != member.size:
-                    raise NotABundle("not a vipterm bundle: the file is truncated")
+                    raise Truncated("the bundle file is truncated (an incomplete copy?)")
                 found[member.name] = data
                 if member.name == stop_after:
                     break
     except BundleError:
         raise
     except Exception as err:  # tarfile.ReadError, EOFError, ValueError, UnicodeError...
+        if started:
+            # A valid first tar header, then the file ends (or breaks) mid-way: an incomplete copy.
+            raise Truncated("the bundle file is truncated (an incomplete copy?)") from err
         raise NotABundle("not a vipterm bundle (not a readable tar file)") from err
     return found
 
@@ -622,64 +633,90 @@ def _decompress_capped(compressed: bytes, cap: int, limits: Limits) -> bytes:
     return bytes(out)
 
 
-def read_bundle(
+@dataclass(frozen=True)
+class VerifiedBundle:
+    """A bundle whose signature, header binding and content hashes verified (not decrypted)."""
+
+    header: dict[str, Any]
+    members: dict[str, bytes]
+    signer: KeyStatus
+    raw_sha256: str
+
+
+def _altered() -> BadSignature:
+    return BadSignature("signature does not verify: the bundle was damaged or altered")
+
+
+def verify_bundle(
     source: Path | str | bytes,
     *,
-    identity: DeviceKeys,
     key_lookup: KeyLookup,
     limits: Limits = Limits(),
     expected_program_id: str | None = None,
-) -> OpenedBundle:
-    """Verify and open a bundle entirely in memory (nothing is written).
+    allow_revoked: bool = False,
+) -> VerifiedBundle:
+    """Everything :func:`read_bundle` checks before decrypting: structure, header, signer,
+    signature and its binding of the header, program, source device, payload and roster hashes.
 
-    Checks, in order, each with its own error (see docs/bundle-format.md):
-    size; tar and members (not-a-bundle, bad-format, too-large); header format
-    and version (not-a-bundle, newer-format); header fields (bad-format);
-    program (wrong-program, only if ``expected_program_id``); signer on the
-    roster (unknown-signer); signer not revoked (revoked); signature and
-    trusted comment bind this payload and header (bad-signature); signer is
-    the header's source_device and, for "return" bundles, a coordinator
-    (signer-mismatch); payload/roster hashes (tampered); we are a recipient
-    (not-for-us); declared sizes within limits (too-large); decryption
-    (not-for-us); capped decompression (too-large); plaintext hash
-    (tampered); msgpack structure (bad-format); change count (too-large,
-    bad-format).  The schema version is the caller's to check:
-    :func:`check_schema_version`.
+    Cheap (no decryption): it is what decides that a file is a copy of a bundle already imported.
+    ``allow_revoked`` accepts a revoked signer's key (to recognise a copy of a bundle imported
+    before the revocation, or for a coordinator's explicit decision to review one).
     """
     raw = _read_source(source, limits)
     raw_sha256 = hashlib.sha256(raw).hexdigest()
     found = _iter_members(io.BytesIO(raw), limits)
     _require_members(found)
     header_bytes = found[HEADER_NAME]
-    header = _parse_header_bytes(header_bytes)
-
-    if expected_program_id is not None and header["program_id"] != expected_program_id:
-        raise WrongProgram("this bundle belongs to another program")
+    try:
+        header = _parse_header_bytes(header_bytes)
+        newer = None
+    except NewerFormat as err:
+        header, newer = None, err
 
     # --- who signed it ----------------------------------------------------
     signature = found[SIGNATURE_NAME]
     try:
         key_id = signature_key_id(signature)
     except SignatureInvalid as err:
-        raise BadSignature("signature does not verify: the bundle was altered") from err
+        raise _altered() from err
     status = key_lookup(key_id)
     if not isinstance(status, KeyStatus):
         raise TypeError("key_lookup must return a KeyStatus")
+    payload_age = found[PAYLOAD_NAME]
+    header_hash = f"header-sha256:{hashlib.sha256(header_bytes).hexdigest()}"
+    if newer is not None:
+        # A header claiming a newer format is believed only if a device we know signed exactly
+        # this header; otherwise someone altered the version field (or the file is damaged).
+        if status.state == "unknown":
+            raise NewerFormat(f"{newer} (or the file was altered: its signer is not on this roster)")
+        try:
+            comment = verify(payload_age, signature, status.signing_public)
+        except SignatureInvalid as err:
+            raise _altered() from err
+        if not comment.endswith(header_hash):
+            raise BadSignature("signature does not verify: the bundle header was damaged or altered")
+        raise newer
+    assert header is not None
     if status.state == "unknown":
+        if expected_program_id is not None and header["program_id"] != expected_program_id:
+            raise WrongProgram("this bundle belongs to another program (its signer is not on this roster)")
         raise UnknownSigner(f"signed by a device that is not on the roster (key {key_id_hex(key_id)})")
-    if status.state == "revoked":
+    if status.state == "revoked" and not allow_revoked:
         raise RevokedSigner(
             f"signed by revoked device {status.device_id or key_id_hex(key_id)}"
             + (f" (revoked {status.revoked_at})" if status.revoked_at else "")
         )
     assert status.signing_public is not None  # KeyStatus guarantees it for known keys
-    payload_age = found[PAYLOAD_NAME]
     try:
         comment = verify(payload_age, signature, status.signing_public)
     except SignatureInvalid as err:
-        raise BadSignature("signature does not verify: the bundle was altered") from err
+        raise _altered() from err
     if comment != trusted_comment_for(header["bundle_id"], header_bytes):
-        raise BadSignature("signature does not verify: the bundle was altered (header does not match)")
+        raise BadSignature("signature does not verify: the bundle header was damaged or altered")
+    # Checked only now that the header is authenticated: a damaged program id is "altered",
+    # not "another program".
+    if expected_program_id is not None and header["program_id"] != expected_program_id:
+        raise WrongProgram("this bundle belongs to another program")
     # The signature proves which device made the bundle; the header must not
     # claim another one, or an enrolled device could write as its neighbour.
     if status.device_id is not None and status.device_id != header["source_device"]:
@@ -693,6 +730,44 @@ def read_bundle(
     roster_blob = found.get(ROSTER_NAME)
     if (None if roster_blob is None else hashlib.sha256(roster_blob).hexdigest()) != header["roster_sha256"]:
         raise Tampered("roster attached to the bundle does not match its signed hash")
+    return VerifiedBundle(header=header, members=found, signer=status, raw_sha256=raw_sha256)
+
+
+def read_bundle(
+    source: Path | str | bytes,
+    *,
+    identity: DeviceKeys,
+    key_lookup: KeyLookup,
+    limits: Limits = Limits(),
+    expected_program_id: str | None = None,
+    allow_revoked: bool = False,
+) -> OpenedBundle:
+    """Verify and open a bundle entirely in memory (nothing is written).
+
+    Checks, in order, each with its own error (see docs/bundle-format.md):
+    size; tar and members (not-a-bundle, truncated when the file ends early,
+    bad-format, too-large); header format (not-a-bundle) and fields
+    (bad-format); signer on the roster (unknown-signer, or wrong-program when
+    the unknown signer's header also names another program); a newer format
+    version (newer-format only when a known signer signed exactly this header,
+    else bad-signature); signer not revoked (revoked); signature and trusted
+    comment bind this payload and header (bad-signature: "damaged or
+    altered"); program (wrong-program, only if ``expected_program_id``);
+    signer is the header's source_device and, for "return" bundles, a
+    coordinator (signer-mismatch); payload/roster hashes (tampered) — all of
+    these in :func:`verify_bundle`; then we are a recipient
+    (not-for-us); declared sizes within limits (too-large); decryption
+    (not-for-us); capped decompression (too-large); plaintext hash
+    (tampered); msgpack structure (bad-format); change count (too-large,
+    bad-format).  The schema version is the caller's to check:
+    :func:`check_schema_version`.
+    """
+    verified = verify_bundle(source, key_lookup=key_lookup, limits=limits,
+                             expected_program_id=expected_program_id, allow_revoked=allow_revoked)
+    header, status, raw_sha256 = verified.header, verified.signer, verified.raw_sha256
+    payload_age = verified.members[PAYLOAD_NAME]
+    roster_blob = verified.members.get(ROSTER_NAME)
+    assert status.signing_public is not None
 
     if identity.age_recipient not in header["recipients"]:
         raise NotForUs("this bundle is encrypted for another coordinator or device")

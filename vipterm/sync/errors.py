@@ -43,6 +43,12 @@ class NotABundle(BundleError):
     code = "not-a-bundle"
 
 
+class Truncated(NotABundle):
+    """The file starts as a bundle but ends early (an incomplete copy)."""
+
+    code = "truncated"
+
+
 class NewerFormat(BundleError):
     """The bundle (or key/roster document) uses a newer format version."""
 
@@ -153,6 +159,7 @@ KNOWN_CODES: frozenset[str] = frozenset(
     cls.code
     for cls in (
         NotABundle,
+        Truncated,
         NewerFormat,
         BadFormat,
         WrongProgram,
@@ -176,6 +183,7 @@ KNOWN_CODES: frozenset[str] = frozenset(
 __all__ = [
     "BundleError",
     "NotABundle",
+    "Truncated",
     "NewerFormat",
     "BadFormat",
     "WrongProgram",
