@@ -9,7 +9,8 @@ What they give every screen, so no screen has to remember it:
 - one way to read the store: `self.store`, the app's unlocked store, None while locked;
 - the hooks the app calls on every screen of its stack: `clear_for_lock`, `after_unlock`,
   `refresh_names` (the privacy mask changed), `is_dirty` (quit asks first), `show_field_error`,
-  and `CLOSE_ON_LOCK` for transient screens that may show names.
+  and `CLOSE_ON_LOCK` for transient screens that may show names;
+- `HELP_KEYS`: the navigation keys help lists for the screen beside its bindings.
 
 `describe_error` is the one wording of a failure the user sees.
 """
@@ -58,6 +59,9 @@ class ScreenHooks:
 
     # Transient screens (questions, pickers, help) that may show names close when the app locks.
     CLOSE_ON_LOCK: ClassVar[bool] = False
+    # Keys that help (`?`) lists beside the screen's bindings: navigation that means something
+    # here, as (keys, what they do). Textual's generic keys are not listed.
+    HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @property
     def store(self):

@@ -79,7 +79,14 @@ class CaseloadTable(DataTable):
             super().action_scroll_bottom()
 
 
-class CaseloadScreen(ClientFormActions, VipScreen):
+class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
+    HELP_KEYS = (
+        ("enter", "open the client (in the filter: the first match)"),
+        ("↑ ↓ pgup pgdn", "move; past the rows drawn, the next are drawn"),
+        ("^home / ^end", "first / last client in the list"),
+        ("!today !overdue", "in the filter: only those due today / overdue"),
+        ("esc (filter)", "clear the filter"),
+    )
     BINDINGS = [
         Binding("slash", "focus_filter", "filter", id="filter"),
         Binding("enter", "open_client", "open", id="open", show=False),

@@ -29,7 +29,12 @@ class TimelineTable(DataTable):
     """Everything that happened, newest first."""
 
 
-class ClientFileScreen(ClientFormActions, VipScreen):
+class FollowUpTable(DataTable):
+    """Every open follow-up: due date, kind, note; `d` on one asks how it was closed."""
+
+
+class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
+    HELP_KEYS = (("tab", "referrals ⇄ timeline"), ("enter (referral)", "change the referral's status"))
     BINDINGS = [
         Binding("escape", "back", "back", id="back", show=False),
         Binding("l", "log_contact", "log", id="log_contact"),

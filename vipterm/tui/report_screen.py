@@ -120,13 +120,16 @@ def _label(enum_cls, value: str) -> str:
 class ReportScreen(VipScreen):
     """The monthly informational report for one month, computed as of its last day."""
 
+    HELP_KEYS = (("enter", "list the clients behind a count"), ("tab / shift+tab", "next / previous section"),
+                 ("↑ ↓ ← →", "move between counts"))
+
     BINDINGS = [
-        Binding("escape", "back", "back"),
-        Binding("left_square_bracket", "month(-1)", "prev month"),
-        Binding("right_square_bracket", "month(1)", "next month"),
-        Binding("g", "goto_month", "go to month"),
-        Binding("enter", "drill", "clients", show=False),
-        Binding("f5", "reload", "reload", show=False),
+        Binding("escape", "back", "back", id="report_back"),
+        Binding("left_square_bracket", "month(-1)", "prev month", id="report_prev_month"),
+        Binding("right_square_bracket", "month(1)", "next month", id="report_next_month"),
+        Binding("g", "goto_month", "go to month", id="report_goto_month"),
+        Binding("enter", "drill", "clients", show=False, id="report_drill"),
+        Binding("f5", "reload", "reload", show=False, id="report_reload"),
     ]
     DEFAULT_CSS = """
     ReportScreen #report-head { height: auto; padding: 0 1; }

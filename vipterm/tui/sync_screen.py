@@ -40,6 +40,8 @@ class SyncActionDone(Message):
 class SyncScreen(VipScreen):
     """Export, import and the state of this device's sync."""
 
+    HELP_KEYS = (("enter (folder)", "keep the folder, back to the list"),)
+
     DEFAULT_CSS = """
     SyncScreen { layout: vertical; }
     #sync-title { text-style: bold; padding: 0 1; }

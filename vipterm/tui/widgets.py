@@ -230,6 +230,7 @@ class FormModal(VipModal[object]):
         Binding("escape", "cancel", "back", id="back"),
     ]
     form_title = "Form"
+    HELP_KEYS = (("tab / shift+tab", "next / previous field"), ("enter", "next field; on the last one, save"))
 
     def __init__(self) -> None:
         super().__init__()
