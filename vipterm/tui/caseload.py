@@ -79,7 +79,7 @@ class CaseloadTable(DataTable):
             super().action_scroll_bottom()
 
 
-class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
+class CaseloadScreen(ClientFormActions, VipScreen):
     HELP_KEYS = (
         ("enter", "open the client (in the filter: the first match)"),
         ("↑ ↓ pgup pgdn", "move; past the rows drawn, the next are drawn"),

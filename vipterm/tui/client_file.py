@@ -29,11 +29,7 @@ class TimelineTable(DataTable):
     """Everything that happened, newest first."""
 
 
-class FollowUpTable(DataTable):
-    """Every open follow-up: due date, kind, note; `d` on one asks how it was closed."""
-
-
-class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
+class ClientFileScreen(ClientFormActions, VipScreen):
     HELP_KEYS = (("tab", "referrals ⇄ timeline"), ("enter (referral)", "change the referral's status"))
     BINDINGS = [
         Binding("escape", "back", "back", id="back", show=False),
