@@ -289,6 +289,20 @@ class FieldVersion(SQLModel, table=True):
     device: str
 
 
+class FormDraft(SQLModel, table=True):
+    """What a worker typed into a form and has not saved yet (schema 4), so that a killed terminal
+    loses nothing: offered back at the next unlock. Local only: never synced, never in the change
+    log; the database file is encrypted, so a draft is never in plain text on disk."""
+
+    __tablename__ = "form_draft"
+    key: str = Field(primary_key=True)  # the form and its record, e.g. "contact:<client id>"
+    form: str  # which form: contact, notification, outcome, follow_up, assessment, referral, …
+    client_id: str | None = None  # no foreign key: a draft must not stop a purge; it is erased with it
+    worker_id: str
+    fields: str  # JSON: field id -> what the field held
+    updated_at: datetime
+
+
 # --- sync policy --------------------------------------------------------------------------
 
 

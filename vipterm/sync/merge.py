@@ -870,6 +870,8 @@ def _delete_rows(conn: Connection, by_table: dict[str, list[str]], *, keep_log_o
                 )
             if tbl == "client":
                 conn.exec_driver_sql(f"DELETE FROM sync_sent_client WHERE client_id IN ({marks})", tuple(chunk))
+                # A form draft about an erased client holds its notes too (local, unsynced).
+                conn.exec_driver_sql(f"DELETE FROM form_draft WHERE client_id IN ({marks})", tuple(chunk))
                 conn.exec_driver_sql(f"DELETE FROM sync_erase WHERE client_id IN ({marks})", tuple(chunk))
 
 
