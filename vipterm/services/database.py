@@ -94,11 +94,33 @@ class Store:
         self.close()
 
 
-def _check_new_passphrase(passphrase: str) -> None:
+MIN_PASSPHRASE_SCORE = 3  # zxcvbn: "safely unguessable: moderate protection from an offline slow-hash attack"
+
+
+def passphrase_problem(passphrase: str) -> str | None:
+    """Why a new passphrase is too weak (None when it is strong enough).
+
+    A stolen laptop's database can be attacked offline at leisure: the length rule is backed by
+    zxcvbn's estimate of how guessable the passphrase is, with its own words for why.
+    """
     if len(passphrase) < MIN_PASSPHRASE_LENGTH:
-        raise ValidationError(
-            f"the passphrase must be at least {MIN_PASSPHRASE_LENGTH} characters long", field="passphrase"
-        )
+        return f"the passphrase must be at least {MIN_PASSPHRASE_LENGTH} characters long"
+    from zxcvbn import zxcvbn
+
+    # zxcvbn's matchers are quadratic in length; a long passphrase is judged on its first 100
+    # characters (a longer one is never weaker than its start).
+    verdict = zxcvbn(passphrase[:100])
+    if verdict["score"] >= MIN_PASSPHRASE_SCORE:
+        return None
+    feedback = verdict.get("feedback") or {}
+    why = " ".join(part for part in [feedback.get("warning") or ""] + list(feedback.get("suggestions") or []) if part)
+    return "the passphrase is too easy to guess" + (f": {why}" if why else ": add a few unrelated words")
+
+
+def _check_new_passphrase(passphrase: str) -> None:
+    problem = passphrase_problem(passphrase)
+    if problem:
+        raise ValidationError(problem, field="passphrase")
 
 
 def create_store(

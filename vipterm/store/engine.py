@@ -2,7 +2,16 @@
 
 The file is SQLCipher 4. The key is Argon2id(passphrase, salt) used as a raw key; the salt is
 SQLCipher's own 16-byte file salt, which sits unencrypted at the start of the file, so it can be
-read before unlocking and no side file is needed. Every connection applies the raw key (no
+read before unlocking and no side file is needed.
+
+The Argon2id parameters travel in that same salt, so they can be raised later and a file always
+says how to unlock itself: a salt made by this vipterm is a 2-byte tag, the time cost, log2 of the
+memory in KiB and the parallelism (one byte each), then 11 random bytes (88 bits: salts must be
+unique, not secret). A sidecar file was the alternative; it was not chosen because a database
+copied without it (a backup, a USB stick) would no longer open once the parameters were raised.
+A salt without the tag (a database made before the parameters were stored) is read with the
+original constants, which are the current defaults. Database files are created 0600, and a
+folder vipterm creates for them 0700. Every connection applies the raw key (no
 per-connection KDF), silences SQLCipher's logging (a wrong key would otherwise print to stderr
 and garble the screen), and sets WAL, synchronous=FULL, foreign keys and a busy timeout.
 
@@ -29,26 +38,80 @@ from vipterm.errors import DatabaseExists, DatabaseMissing, NotADatabase, WrongP
 
 SALT_BYTES = 16
 KEY_BYTES = 32
-# Argon2id parameters (fixed for file format 1): ~0.25 s and 64 MiB on a laptop, paid once per unlock.
+# Argon2id parameters for new files: ~0.25 s and 64 MiB on a laptop, paid once per unlock. Files
+# carry their own (see the module docstring): raising these affects new files and `passwd` only.
 ARGON2_TIME_COST = 3
 ARGON2_MEMORY_KIB = 64 * 1024
 ARGON2_PARALLELISM = 1
+# What a file without stored parameters was made with (never change these two lines' values).
+LEGACY_PARAMS = (3, 64 * 1024, 1)
 BUSY_TIMEOUT_MS = 5000
 _PLAIN_SQLITE_MAGIC = b"SQLite format 3\x00"
+_PARAMS_TAG = b"\xa2\x1d"  # first bytes of a salt that stores its Argon2id parameters
 
 
-def derive_key(passphrase: str, salt: bytes) -> bytes:
+@dataclass(frozen=True)
+class KdfParams:
+    """Argon2id cost parameters: time cost (passes), memory in KiB (a power of two), lanes."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+    @classmethod
+    def current(cls) -> "KdfParams":
+        return cls(ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM)
+
+
+def new_salt(params: KdfParams | None = None) -> bytes:
+    """A fresh file salt that stores `params` (default: the current ones)."""
+    params = params or KdfParams.current()
+    exponent = params.memory_kib.bit_length() - 1
+    if params.memory_kib != 1 << exponent or not 1 <= params.time_cost <= 255 or not 1 <= params.parallelism <= 255:
+        raise ValueError("Argon2id memory must be a power of two KiB; time cost and parallelism 1..255")
+    head = _PARAMS_TAG + bytes((params.time_cost, exponent, params.parallelism))
+    return head + secrets.token_bytes(SALT_BYTES - len(head))
+
+
+def params_of_salt(salt: bytes) -> KdfParams:
+    """The Argon2id parameters a file's salt says it was made with (legacy constants if none)."""
+    if len(salt) == SALT_BYTES and salt[:2] == _PARAMS_TAG:
+        time_cost, exponent, lanes = salt[2], salt[3], salt[4]
+        # Only values a vipterm could have written: a legacy random salt that happens to start
+        # with the tag (1 in 65,536) almost never also holds plausible costs.
+        if 1 <= time_cost <= 64 and 13 <= exponent <= 24 and 1 <= lanes <= 16:
+            return KdfParams(time_cost, 1 << exponent, lanes)
+    return KdfParams(*LEGACY_PARAMS)
+
+
+def derive_key(passphrase: str, salt: bytes, params: KdfParams | None = None) -> bytes:
+    """Argon2id of the passphrase with the file's salt and the parameters it stores."""
     if not passphrase:
         raise WrongPassphrase("the passphrase is empty")
+    params = params or params_of_salt(salt)
     return hash_secret_raw(
         passphrase.encode("utf-8"),
         salt,
-        time_cost=ARGON2_TIME_COST,
-        memory_cost=ARGON2_MEMORY_KIB,
-        parallelism=ARGON2_PARALLELISM,
+        time_cost=params.time_cost,
+        memory_cost=params.memory_kib,
+        parallelism=params.parallelism,
         hash_len=KEY_BYTES,
         type=Type.ID,
     )
+
+
+def _create_private(path: Path) -> None:
+    """An empty file, mode 0600 (SQLite gives its -wal and -shm files the same mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)  # whatever the umask
+
+
+def _private_folder(folder: Path) -> None:
+    """Create the database's folder 0700 when vipterm is the one creating it."""
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+        os.chmod(folder, 0o700)
 
 
 @dataclass(frozen=True)
@@ -139,11 +202,12 @@ def create_file(path: Path, passphrase: str, *, force: bool = False) -> RawKey:
     path = Path(path)
     if path.exists() and not force:
         raise DatabaseExists(f"{path} already exists (use --force to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_folder(path.parent)
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
-    salt = secrets.token_bytes(SALT_BYTES)
+    salt = new_salt()
     raw = RawKey(derive_key(passphrase, salt), salt)
+    _create_private(path)
     conn = connect_raw(path, raw)
     conn.close()
     return raw
@@ -156,10 +220,11 @@ def rekey_file(path: Path, old: RawKey, new_passphrase: str) -> RawKey:
     it is fsynced, so a crash leaves either the old file or the new one, never a mix.
     """
     path = Path(path)
-    new_salt = secrets.token_bytes(SALT_BYTES)
-    new = RawKey(derive_key(new_passphrase, new_salt), new_salt)
+    salt = new_salt()  # the current parameters: a passphrase change is also how old files get raised costs
+    new = RawKey(derive_key(new_passphrase, salt), salt)
     tmp = path.with_name(path.name + ".rekey-tmp")
     tmp.unlink(missing_ok=True)
+    _create_private(tmp)
     conn = connect_raw(path, old)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

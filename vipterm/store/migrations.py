@@ -40,6 +40,10 @@ MIGRATIONS: list[Migration] = [
     (3, "index contacts by worker and time (replacing by worker alone), and by date", _sql_file("0003_contact_indexes.sql")),
     # Field work: automatic follow-ups replace each other; referral events keep the order entered.
     (4, "field work: automatic follow-ups, how a follow-up closed, referral event order", _sql_file("0004_field_work.sql")),
+    # Sync trust (enrollment binding, clock rebase, secrets at rest) needed no schema: the worker a
+    # device serves is in the signed roster, the Argon2id parameters in the file's salt. The number
+    # stays taken so versions remain one step apart.
+    (5, "sync trust: no schema change", lambda conn: None),
     # Write scope: a change that is out of its device's scope or fails the value rules waits here
     # for the coordinator instead of being applied or dropped.
     (6, "sync quarantine: changes held for the coordinator's review", _sql_file("0006_quarantine.sql")),
