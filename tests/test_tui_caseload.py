@@ -111,7 +111,9 @@ async def test_a_large_caseload_shows_a_capped_slice_with_its_count(tui_path, tu
         assert table_keys(table) == [last.client_id]
 
 
-async def test_follow_up_done_from_the_caseload_in_one_key(tui_path, tui_store):
+async def test_follow_up_done_from_the_caseload_asks_first(tui_path, tui_store):
+    from vipterm.tui.field_work import ARM_SECONDS, FollowUpDoneModal
+
     expected = _expected(tui_store)
     first = expected[0]
     assert first.next_due is not None
@@ -119,6 +121,10 @@ async def test_follow_up_done_from_the_caseload_in_one_key(tui_path, tui_store):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, FollowUpDoneModal)  # d alone changes nothing
+        await pilot.pause(ARM_SECONDS + 0.1)
+        await pilot.press("y")  # done without a contact
         await settle(pilot)
     with tui_store.read() as session:
         done = session.exec(select(FollowUp).where(FollowUp.client_id == first.client_id,
@@ -235,7 +241,7 @@ async def test_a_saved_contact_updates_only_that_clients_row(tui_path, tui_store
         await pilot.press("l")
         await settle(pilot)
         assert isinstance(app.screen, ContactForm)
-        await pilot.press(*"check-in", "ctrl+s")
+        await pilot.press("r", "enter", *"check-in", "ctrl+s")
         await settle(pilot)
         assert app.screen is screen
         assert screen.generation == generation, "a save must not reload the whole caseload"

@@ -45,6 +45,7 @@ from vipterm.tui.forms import (
     ReferralForm,
     ReferralStatusForm,
 )
+from vipterm.tui.field_work import ARM_SECONDS
 from vipterm.tui.widgets import ConfirmModal, FormRow, NoteArea
 
 TODAY = FROZEN_NOW.date()
@@ -92,9 +93,10 @@ async def test_log_contact_in_a_handful_of_keys(tui_path, tui_store):
         await settle(pilot)
         app.last_mode = records_mode
         form = await _open(pilot, "l", ContactForm)
-        assert app.focused.id == "note"  # open, type, save
+        assert app.focused.id == "outcome"  # open, say what happened, type, save
+        assert form.query_one("#outcome", Input).value == ""  # never a silent "reached"
         assert form.query_one("#mode", Input).value == domain.ContactMode(records_mode).label
-        await pilot.press(*"called, court date moved", "ctrl+s")
+        await pilot.press("r", "enter", *"called, court date moved", "ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
     contacts = _contacts(tui_store, row.client_id)
@@ -117,7 +119,7 @@ async def test_enter_accepts_the_defaults_and_saves_from_the_last_field(tui_path
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await _open(pilot, "l", ContactForm)
-        await pilot.press(*"no answer, left voicemail", "tab")  # enter in the note is a new line
+        await pilot.press("r", "enter", *"gave a ride to court", "tab")  # enter in the note is a new line
         assert app.focused.id == "next_follow_up"
         await pilot.press("enter")
         await settle(pilot)
@@ -140,7 +142,7 @@ async def test_tab_completes_a_choice(tui_path, tui_store):
         await pilot.press("ctrl+s")
         await settle(pilot)
     new = _contacts(tui_store, row.client_id)[0]
-    assert new.mode == "via_family" and new.outcome == "refused"
+    assert new.mode == "via_family" and new.outcome == "voicemail"
 
 
 async def test_contact_bad_inputs_are_shown_beside_their_fields_and_nothing_is_lost(tui_path, tui_store):
@@ -159,6 +161,7 @@ async def test_contact_bad_inputs_are_shown_beside_their_fields_and_nothing_is_l
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         form = await _open(pilot, "l", ContactForm)
+        await pilot.press("r", "enter")  # the outcome is chosen, then the note
         await pilot.press(*"kept note")
         for field, bad, message in cases:
             good = form.query_one(f"#{field}", Input).value
@@ -184,6 +187,7 @@ async def test_escape_asks_before_dropping_a_draft(tui_path, tui_store):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         form = await _open(pilot, "l", ContactForm)
+        await pilot.press("r", "enter")  # the outcome is chosen, then the note
         await pilot.press(*"half a thought")
         await pilot.press("escape")
         await pilot.pause()
@@ -210,6 +214,7 @@ async def test_a_failing_save_keeps_the_form_and_the_draft(tui_path, tui_store):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         form = await _open(pilot, "l", ContactForm)
+        await pilot.press("r", "enter")  # the outcome is chosen, then the note
         await pilot.press(*"note that must survive")
         # Another device's change removed the client while the form was open.
         with tui_store.write() as session:
@@ -231,6 +236,7 @@ async def test_a_busy_database_gives_a_toast_and_keeps_the_draft(tui_path, tui_s
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         form = await _open(pilot, "l", ContactForm)
+        await pilot.press("r", "enter")  # the outcome is chosen, then the note
         await pilot.press(*"written while the sync holds the lock")
         blocker = connect_raw(tui_path, tui_store.database.raw)  # another writer holds the lock
         blocker.execute("BEGIN IMMEDIATE")
@@ -486,6 +492,9 @@ async def test_follow_up_done_from_the_client_file(tui_path, tui_store):
         await settle(pilot)
         await pilot.press("d")
         await settle(pilot)
-        assert "done" in " ".join(n.message for n in app._notifications)
+        await pilot.pause(ARM_SECONDS + 0.1)
+        await pilot.press("y")  # done without a contact
+        await settle(pilot)
+        assert "done without a contact" in " ".join(n.message for n in app._notifications)
     with tui_store.read() as session:
         assert session.get(FollowUp, first_due.id).done_at is not None

@@ -143,3 +143,215 @@ async def test_a_need_change_keeps_a_provider_that_serves_the_new_need(tui_path,
         await _type_into(pilot, "need_domain", "housing")
         await settle(pilot)
         assert form.chosen is None, "a cleared choice does not come back on its own"
+
+
+# --- 2. no single key changes a record without a way back -------------------------------------------------
+
+from datetime import timedelta  # noqa: E402
+
+from textual.widgets import DataTable  # noqa: E402
+
+from vipterm.store.models import Contact, FollowUp  # noqa: E402
+from vipterm.tui.caseload import CaseloadScreen  # noqa: E402
+from vipterm.tui.client_file import FollowUpTable  # noqa: E402
+from vipterm.tui.field_work import ARM_SECONDS, AttemptModal, FollowUpDoneModal  # noqa: E402
+from vipterm.tui.forms import ContactForm  # noqa: E402
+
+
+def _overdue_row(store):
+    row = _first_row(store)
+    assert row.next_due is not None and row.next_due < TODAY
+    return row
+
+
+def _open_ids(store, client_id):
+    return records.open_follow_ups(store, client_id)
+
+
+def _contact_rows(store, client_id):
+    with store.read() as session:
+        return session.exec(select(Contact).where(Contact.client_id == client_id)).all()
+
+
+async def _armed(pilot):
+    await settle(pilot)
+    await pilot.pause(ARM_SECONDS + 0.1)
+
+
+async def test_a_name_typed_on_the_caseload_changes_nothing(tui_path, tui_store):
+    row = _overdue_row(tui_store)
+    before_open = [f.id for f in _open_ids(tui_store, row.client_id)]
+    before_contacts = len(_contact_rows(tui_store, row.client_id))
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"dylan")  # d asks; the letters after it arrive before it is armed
+        await settle(pilot)
+        assert not isinstance(app.screen, FollowUpDoneModal), "n (no) closed the question"
+        assert isinstance(app.screen, CaseloadScreen)
+        # A letter that is no caseload key starts the filter instead.
+        await pilot.press(*"jose")
+        await settle(pilot)
+        assert app.screen.query_one("#filter", Input).value == "jose"
+    assert [f.id for f in _open_ids(tui_store, row.client_id)] == before_open
+    assert len(_contact_rows(tui_store, row.client_id)) == before_contacts
+
+
+async def test_done_asks_which_follow_up_and_what_happened(tui_path, tui_store):
+    row = _overdue_row(tui_store)
+    court = records.schedule_follow_up(tui_store, row.client_id, TODAY + timedelta(days=2), kind="court_date",
+                                       note="hearing at 9")
+    first = _open_ids(tui_store, row.client_id)[0]
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await _armed(pilot)
+        modal = app.screen
+        assert isinstance(modal, FollowUpDoneModal)
+        text = " ".join(str(modal.query_one(OptionList).get_option_at_index(i).prompt)
+                        for i in range(modal.query_one(OptionList).option_count))
+        assert "court date" in text and "hearing at 9" in text and "overdue" in text
+        await pilot.press("enter")  # Enter is no answer
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, CaseloadScreen)
+        assert court.id in [f.id for f in _open_ids(tui_store, row.client_id)]
+        await pilot.press("d")
+        await _armed(pilot)
+        await pilot.press("y")  # done without a contact: the earliest one
+        await settle(pilot)
+        assert isinstance(app.screen, CaseloadScreen)
+    with tui_store.read() as session:
+        closed = session.get(FollowUp, first.id)
+        still = session.get(FollowUp, court.id)
+    assert closed.done_at is not None and closed.closed_as == "no_contact"
+    assert still.done_at is None
+
+
+async def test_done_then_log_closes_it_only_if_the_contact_reached_the_client(tui_path, tui_store):
+    row = _overdue_row(tui_store)
+    first = _open_ids(tui_store, row.client_id)[0]
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await _armed(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, ContactForm)
+        await _type_into(pilot, "outcome", "no answer")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, CaseloadScreen)
+        assert first.id in [f.id for f in _open_ids(tui_store, row.client_id)]
+        assert any("stays open" in n.message for n in app._notifications)
+        await pilot.press("d")
+        await _armed(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        await _type_into(pilot, "outcome", "reached")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    with tui_store.read() as session:
+        closed = session.get(FollowUp, first.id)
+    assert closed.done_at is not None and closed.closed_as == "contact"
+
+
+async def test_done_in_the_client_file_closes_the_follow_up_under_the_cursor_only_when_asked(tui_path, tui_store):
+    row = _overdue_row(tui_store)
+    court = records.schedule_follow_up(tui_store, row.client_id, TODAY + timedelta(days=2), kind="court_date")
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_client(row.client_id)
+        await settle(pilot)
+        table = app.screen.query_one(FollowUpTable)
+        table.focus()
+        keys = [k.value for k in table.rows]
+        table.move_cursor(row=keys.index(court.id))
+        await pilot.press("d", "y")  # too fast: not an answer
+        await settle(pilot)
+        assert court.id in [f.id for f in _open_ids(tui_store, row.client_id)]
+        modal = app.screen
+        assert isinstance(modal, FollowUpDoneModal)
+        options = modal.query_one(OptionList)
+        assert options.get_option_at_index(options.highlighted).id == court.id
+        await pilot.pause(ARM_SECONDS + 0.1)
+        await pilot.press("y")
+        await settle(pilot)
+    assert court.id not in [f.id for f in _open_ids(tui_store, row.client_id)]
+
+
+# --- 3. an unreached attempt, quick and never "reached" -----------------------------------------------------
+
+
+async def test_a_one_key_attempt_is_logged_and_leaves_the_overdue_follow_up(tui_path, tui_store):
+    row = _overdue_row(tui_store)
+    before_open = [f.id for f in _open_ids(tui_store, row.client_id)]
+    before = {c.id for c in _contact_rows(tui_store, row.client_id)}
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("A")
+        await _armed(pilot)
+        assert isinstance(app.screen, AttemptModal)
+        await pilot.press("m")  # phone -> text
+        await pilot.press("v")
+        await settle(pilot)
+        assert isinstance(app.screen, CaseloadScreen)
+    new = [c for c in _contact_rows(tui_store, row.client_id) if c.id not in before]
+    assert [(c.outcome, c.mode) for c in new] == [("voicemail", "text")]
+    assert [f.id for f in _open_ids(tui_store, row.client_id)] == before_open
+
+
+async def test_the_contact_form_has_no_silent_reached(tui_path, tui_store):
+    row = _overdue_row(tui_store)
+    before = {c.id for c in _contact_rows(tui_store, row.client_id)}
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, ContactForm)
+        assert form.query_one("#outcome", Input).value == "" and app.focused.id == "outcome"
+        form.query_one("#note").focus()
+        await pilot.press(*"no answer, left voicemail")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is form and "choose one" in _error(form, "outcome")
+        assert {c.id for c in _contact_rows(tui_store, row.client_id)} == before
+        form.query_one("#outcome").focus()
+        await pilot.press("v", "enter", "ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, CaseloadScreen)
+    new = [c for c in _contact_rows(tui_store, row.client_id) if c.id not in before]
+    assert [(c.outcome, c.note) for c in new] == [("voicemail", "no answer, left voicemail")]
+    assert row.next_due in [f.due_on for f in _open_ids(tui_store, row.client_id)]
+
+
+# --- 4. every open follow-up is listed ------------------------------------------------------------------------
+
+
+async def test_the_client_file_lists_every_open_follow_up_with_kind_date_and_note(tui_path, tui_store):
+    row = _first_row(tui_store)
+    records.schedule_follow_up(tui_store, row.client_id, TODAY + timedelta(days=2), kind="court_date",
+                               note="hearing at 9")
+    records.log_contact(tui_store, records.ContactDraft(client_id=row.client_id, outcome="reached",
+                                                        next_follow_up=TODAY + timedelta(days=7)))
+    records.log_contact(tui_store, records.ContactDraft(client_id=row.client_id, outcome="reached",
+                                                        next_follow_up=TODAY + timedelta(days=8)))
+    expected = _open_ids(tui_store, row.client_id)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_client(row.client_id)
+        await settle(pilot)
+        table = app.screen.query_one(FollowUpTable)
+        shown = [" ".join(str(c) for c in table.get_row(key)) for key in table.rows]
+    assert [k for k in (f.id for f in expected)] == [k.value for k in table.rows]
+    assert any("court date" in s and "hearing at 9" in s and str(TODAY + timedelta(days=2)) in s for s in shown)
+    assert sum("automatic" in s for s in shown) == 1, "the second contact's follow-up replaced the first's"
+    assert not any(str(TODAY + timedelta(days=7)) in s for s in shown)

@@ -18,7 +18,8 @@ from textual.widgets import DataTable, Footer, Input, Static
 from vipterm.services import caseload as caseload_service
 from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadRow
 from vipterm.tui import display
-from vipterm.tui.messages import CaseloadLoaded, ClientRef, FollowUpDone
+from vipterm.tui.field_work import FieldWorkActions
+from vipterm.tui.messages import CaseloadLoaded, ClientRef
 from vipterm.tui.base import VipScreen
 from vipterm.tui.widgets import ClientFormActions
 
@@ -79,7 +80,7 @@ class CaseloadTable(DataTable):
             super().action_scroll_bottom()
 
 
-class CaseloadScreen(ClientFormActions, VipScreen):
+class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
     HELP_KEYS = (
         ("enter", "open the client (in the filter: the first match)"),
         ("↑ ↓ pgup pgdn", "move; past the rows drawn, the next are drawn"),
@@ -95,7 +96,8 @@ class CaseloadScreen(ClientFormActions, VipScreen):
         Binding("u", "notification", "notify", id="notification"),
         Binding("a", "assessment", "assess", id="assessment"),
         Binding("r", "referral", "refer", id="referral"),
-        Binding("d", "follow_up_done", "done", id="follow_up_done"),
+        Binding("d", "follow_up_done", "done…", id="follow_up_done"),
+        Binding("A", "log_attempt", "attempt", id="log_attempt"),
         Binding("f", "follow_up", "follow-up", id="follow_up", show=False),
         Binding("o", "outcome", "outcome", id="outcome", show=False),
         Binding("m", "toggle_scope", "mine/all", id="scope"),
@@ -364,7 +366,9 @@ class CaseloadScreen(ClientFormActions, VipScreen):
     # --- keys ------------------------------------------------------------------------------------
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        field = self.query_one("#filter", Input)
+        field.select_on_focus = True
+        field.focus()
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
@@ -375,7 +379,18 @@ class CaseloadScreen(ClientFormActions, VipScreen):
 
     def on_key(self, event) -> None:
         filter_input = self.query_one("#filter", Input)
-        if filter_input.has_focus and event.key == "down":
+        table = self.query_one(CaseloadTable)
+        if (table.has_focus and event.character and event.character.isalpha() and event.is_printable
+                and event.key not in self._own_keys()):
+            # A letter that is no key of the caseload starts the filter: typing a name without
+            # `/` first finds the client instead of falling on the record keys.
+            filter_input.select_on_focus = False  # `/` selects what is there; a typed name starts afresh
+            filter_input.value = event.character
+            filter_input.cursor_position = 1
+            self.set_focus(filter_input)
+            event.stop()
+            event.prevent_default()
+        elif filter_input.has_focus and event.key == "down":
             self.query_one(CaseloadTable).focus()
             event.stop()
         elif filter_input.has_focus and event.key == "escape":
@@ -387,6 +402,9 @@ class CaseloadScreen(ClientFormActions, VipScreen):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open_client()
+
+    def _own_keys(self) -> set[str]:
+        return set(self._bindings.key_to_bindings)
 
     def action_open_client(self) -> None:
         row = self.current_row()
@@ -429,27 +447,24 @@ class CaseloadScreen(ClientFormActions, VipScreen):
 
         self.app.push_screen(ClientForm(), created)
 
+    # `d` asks which follow-up and what happened, `A` logs an unreached attempt (tui.field_work).
+
+    def field_work_target(self) -> ClientRef | None:
+        row = self.current_row()
+        if row is None:
+            self.notify("no client selected", severity="warning")
+            return None
+        return ref_for(row)
+
     def action_follow_up_done(self) -> None:
         row = self.current_row()
-        store = self.app.store
-        if row is None or store is None:
-            return
-        if row.next_due is None:
+        if row is not None and row.next_due is None:
             self.notify(f"{row.pseudonym} has no open follow-up", severity="warning")
             return
-        self._complete_follow_up(store, row.client_id)
+        super().action_follow_up_done()
 
-    @work(thread=True, exit_on_error=False, group="follow-up")
-    def _complete_follow_up(self, store, client_id: str) -> None:
-        from vipterm.services import records
-        follow_up = records.complete_next_follow_up(store, client_id)
-        self.post_message(FollowUpDone(client_id, follow_up.due_on))
-
-    def on_follow_up_done(self, message: FollowUpDone) -> None:
-        row = next((r for r in self.rows if r.client_id == message.client_id), None)
-        name = row.pseudonym if row else "the client"
-        self.notify(f"follow-up of {name} due {message.due_on.isoformat()} done")
-        self.refresh_clients([message.client_id])
+    def after_field_work(self, client_id: str) -> None:
+        self.refresh_clients([client_id])
 
     # --- lock and mask ---------------------------------------------------------------------------
 

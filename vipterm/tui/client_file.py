@@ -16,7 +16,8 @@ from textual.widgets import DataTable, Footer, Static
 from vipterm import domain
 from vipterm.services import caseload as caseload_service
 from vipterm.tui import display
-from vipterm.tui.messages import ClientFileLoaded, ClientRef, FollowUpDone
+from vipterm.tui.field_work import FieldWorkActions, follow_up_label
+from vipterm.tui.messages import ClientFileLoaded, ClientRef
 from vipterm.tui.base import VipScreen
 from vipterm.tui.widgets import ClientFormActions
 
@@ -29,7 +30,11 @@ class TimelineTable(DataTable):
     """Everything that happened, newest first."""
 
 
-class ClientFileScreen(ClientFormActions, VipScreen):
+class FollowUpTable(DataTable):
+    """Every open follow-up: due date, kind, note; `d` on one asks how it was closed."""
+
+
+class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
     HELP_KEYS = (("tab", "referrals ⇄ timeline"), ("enter (referral)", "change the referral's status"))
     BINDINGS = [
         Binding("escape", "back", "back", id="back", show=False),
@@ -40,7 +45,8 @@ class ClientFileScreen(ClientFormActions, VipScreen):
         Binding("t", "referral_status", "status", id="referral_status"),
         Binding("o", "outcome", "outcome", id="outcome"),
         Binding("f", "follow_up", "follow", id="follow_up"),
-        Binding("d", "follow_up_done", "done", id="follow_up_done", show=False),
+        Binding("d", "follow_up_done", "done…", id="follow_up_done", show=False),
+        Binding("A", "log_attempt", "attempt", id="log_attempt", show=False),
         Binding("f5", "reload", "reload", id="reload", show=False),
     ]
 
@@ -55,6 +61,8 @@ class ClientFileScreen(ClientFormActions, VipScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("loading…", id="cf-header", markup=False)
+        yield Static("Follow-ups", id="cf-follow-ups-title", classes="section-title")
+        yield FollowUpTable(id="cf-follow-ups", cursor_type="row")
         yield Static("Referrals", id="cf-referrals-title", classes="section-title")
         yield ReferralTable(id="cf-referrals", cursor_type="row")
         yield Static("Timeline", id="cf-timeline-title", classes="section-title")
@@ -67,6 +75,11 @@ class ClientFileScreen(ClientFormActions, VipScreen):
         referrals.add_column("provider", width=26, key="provider")
         referrals.add_column("status", width=20, key="status")
         referrals.add_column("since", width=6, key="since")
+        follow_ups = self.query_one(FollowUpTable)
+        follow_ups.add_column("due", width=30, key="due")
+        follow_ups.add_column("note", key="note")
+        follow_ups.display = False
+        self.query_one("#cf-follow-ups-title", Static).display = False
         self.reload()
 
     def _timeline_columns(self) -> None:
@@ -143,6 +156,8 @@ class ClientFileScreen(ClientFormActions, VipScreen):
         lines.append(f"{follow} · {last}")
         self.query_one("#cf-header", Static).update("\n".join(lines))
 
+        self._show_follow_ups(cf, today)
+
         open_refs = [r for r in cf.referrals if r.status in {s.value for s in domain.OPEN_REFERRAL_STATUSES}]
         stale = sum(1 for r in cf.referrals if r.stale)
         title = f"Referrals · {len(open_refs)} open"
@@ -185,6 +200,21 @@ class ClientFileScreen(ClientFormActions, VipScreen):
         if self.focused is None:
             (referrals if open_refs else timeline).focus()
 
+    def _show_follow_ups(self, cf, today) -> None:
+        """Every open follow-up with its kind, date and note (the header names only the next)."""
+        table = self.query_one(FollowUpTable)
+        keep = table.cursor_row
+        table.clear()
+        for f in cf.follow_ups:
+            label = Text(follow_up_label(f, today), style="bold red" if f.overdue else "")
+            table.add_row(label, self.app.shown_note(f.note) if f.note else "", key=f.id)
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        table.display = bool(cf.follow_ups)
+        title = self.query_one("#cf-follow-ups-title", Static)
+        title.display = bool(cf.follow_ups)
+        title.update(f"Follow-ups · {len(cf.follow_ups)} open · d closes one (asks how)")
+
     # --- keys ------------------------------------------------------------------------------------
 
     def action_back(self) -> None:
@@ -221,24 +251,25 @@ class ClientFileScreen(ClientFormActions, VipScreen):
             return
         self._form("referral_status", referral=referral)
 
+    # `d` asks which follow-up and what happened, `A` logs an unreached attempt (tui.field_work).
+
+    def field_work_target(self) -> ClientRef | None:
+        return self.ref()
+
+    def selected_follow_up_id(self) -> str | None:
+        table = self.query_one(FollowUpTable)
+        if not table.has_focus or not table.row_count:
+            return None  # the earliest open one
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
     def action_follow_up_done(self) -> None:
-        store = self.app.store
-        if self.client_file is None or store is None:
-            return
-        if self.client_file.next_follow_up is None:
+        if self.client_file is not None and self.client_file.next_follow_up is None:
             self.notify("no open follow-up", severity="warning")
             return
-        self._complete(store)
+        super().action_follow_up_done()
 
-    @work(thread=True, exit_on_error=False, group="follow-up")
-    def _complete(self, store) -> None:
-        from vipterm.services import records
-        follow_up = records.complete_next_follow_up(store, self.client_id)
-        self.post_message(FollowUpDone(self.client_id, follow_up.due_on))
-
-    def on_follow_up_done(self, message: FollowUpDone) -> None:
-        self.notify(f"follow-up due {message.due_on.isoformat()} done")
-        self._after_form(True)
+    def after_field_work(self, client_id: str) -> None:
+        self.reload()
 
     # --- lock and mask ---------------------------------------------------------------------------
 
@@ -251,6 +282,7 @@ class ClientFileScreen(ClientFormActions, VipScreen):
         self.referral_rows = []
         self.query_one("#cf-header", Static).update("locked")
         self.query_one(ReferralTable).clear()
+        self.query_one(FollowUpTable).clear()
         self.query_one(TimelineTable).clear()
 
     def after_unlock(self) -> None:

@@ -2,7 +2,7 @@
 referral, referral status, outcome and follow-up.
 
 Each is a `FormModal`: fields with defaults (now, the client in focus, the mode used last time,
-outcome "reached", a follow-up a week ahead), parsed here into a service draft, saved in a thread
+a follow-up a week ahead; never a contact's outcome, which is chosen), parsed here into a service draft, saved in a thread
 by the service in `vipterm.services.records`, which validates again. A bad value is shown under
 its field and everything typed stays.
 """
@@ -64,7 +64,8 @@ class ClientRecordForm(FormModal):
 
 
 class ContactForm(ClientRecordForm):
-    """Log a contact: open, type the note (enter is a new line), ctrl+s."""
+    """Log a contact: open, say what happened (r + enter: reached), type the note (enter is a new
+    line), ctrl+s."""
 
     form_title = "Log contact"
 
@@ -75,17 +76,20 @@ class ContactForm(ClientRecordForm):
                                           id="mode"), "mode")
         yield FormRow("purpose", ChoiceInput(domain.ContactPurpose.choices(), domain.ContactPurpose.CHECK_IN.label,
                                              id="purpose"), "purpose")
-        yield FormRow("outcome", ChoiceInput(domain.ContactOutcome.choices(), domain.ContactOutcome.REACHED.label,
-                                             id="outcome"), "outcome")
         yield FormRow("minutes", Input(placeholder="optional, e.g. 20 or 1h30", id="duration_min"), "duration_min")
         yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), _label(domain.AreaCommand, self.ref.area_command),
                                           id="area_command"), "area_command")
+        # No default: "reached" is chosen, never assumed (an unanswered call saved as reached
+        # used to close the overdue follow-up). r + enter picks it; A logs an attempt faster.
+        yield FormRow("outcome", ChoiceInput(domain.ContactOutcome.choices(), "", id="outcome",
+                                             placeholder="r reached · n no answer · v voicemail · w wrong number"),
+                      "outcome")
         yield FormRow("note", NoteArea(placeholder="what happened, what is next", id="note"), "note")
         yield FormRow("next follow-up", Input((app.today() + timedelta(days=7)).isoformat(), id="next_follow_up",
                                               placeholder="empty for none"), "next_follow_up")
 
     def first_focus(self):
-        return self.query_one("#note", NoteArea)
+        return self.query_one("#outcome", ChoiceInput)
 
     def collect(self) -> records.ContactDraft:
         now = self.app.now()
@@ -113,7 +117,11 @@ class ContactForm(ClientRecordForm):
 
     def _saved(self, result) -> None:
         self.app.last_mode = result.mode
-        self.notify(f"contact with {self.ref.pseudonym} logged")
+        if result.outcome == domain.ContactOutcome.REACHED.value:
+            self.notify(f"contact with {self.ref.pseudonym} logged")
+        else:
+            self.notify(f"attempt to reach {self.ref.pseudonym} logged "
+                        f"({domain.ContactOutcome(result.outcome).label}); any due follow-up stays open")
         super()._saved(result)
 
 
