@@ -208,6 +208,9 @@ class MonthlyReport:
     time_to_service: ReportTable
     after_notification: ReportTable
     contacts_per_worker: ReportTable
+    # The program's today when the month is not over yet (this month or a later one): the numbers
+    # count only up to that day and will still change. None for a month that is over.
+    partial_as_of: date | None = None
     tables: tuple[ReportTable, ...] = field(default=(), repr=False)
 
     def __post_init__(self):
@@ -227,6 +230,15 @@ class MonthlyReport:
     @property
     def month_key(self) -> str:
         return month_key(self.month)
+
+    @property
+    def partial(self) -> bool:
+        return self.partial_as_of is not None
+
+    @property
+    def partial_note(self) -> str:
+        """'partial: month not over (as of 2026-11-23)', or '' for a month that is over."""
+        return f"partial: month not over (as of {self.partial_as_of.isoformat()})" if self.partial_as_of else ""
 
 
 RUNNING_KEY = "running_success_rate"
@@ -673,9 +685,11 @@ def build_report(store: Store, month: date | str) -> MonthlyReport:
     )
 
     running = _running_points(running_cells, w)
+    today = store.clock.today()  # in the program time zone: a month is over after its last local day
     return MonthlyReport(
         month=w.month,
         as_of=w.as_of,
+        partial_as_of=today if today <= w.as_of else None,
         fiscal_year_start=w.fiscal_year_start,
         age_summary_month=w.prev2_month,
         first_notification_month=running[0].month if running else None,

@@ -146,6 +146,9 @@ def render_text(report: MonthlyReport, *, suppress_small: bool = False, staff_na
     console.print(Text(f"MONTHLY INFORMATIONAL REPORT — {month_label(report.month).upper()}", style="bold"))
     console.print(f"Data as of {_day(report.as_of)} · fiscal year from {_day(report.fiscal_year_start)}"
                   + (f" · cells under {SMALL_CELL_LIMIT} people shown as {SUPPRESSED_TEXT}" if suppress_small else ""))
+    if report.partial:
+        console.print(Text(f"{report.partial_note} — the numbers count only up to that day and will still change",
+                           style="bold"))
     console.print()
     running = running_table(report)
     parts = [(_rich_table(report.notifications_by_area, suppress_small), report.notifications_by_area.definition),
@@ -218,6 +221,8 @@ def report_as_dict(report: MonthlyReport, *, suppress_small: bool = False, staff
         "version": REPORT_VERSION,
         "month": report.month_key,
         "as_of": report.as_of.isoformat(),
+        "partial": report.partial,
+        "partial_as_of": report.partial_as_of.isoformat() if report.partial_as_of else None,
         "fiscal_year_start": report.fiscal_year_start.isoformat(),
         "age_summary_month": report.age_summary_month.strftime("%Y-%m"),
         "first_notification_month": report.first_notification_month,
@@ -431,6 +436,8 @@ def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_na
     suppress_note = (f'<p class="note">Small numbers are suppressed: counts of 1 to {SMALL_CELL_LIMIT - 1} people '
                      f"are shown as “{SUPPRESSED_TEXT}”, with the rates and medians over them.</p>"
                      if suppress_small else "")
+    partial_note = (f'<p class="note partial"><strong>{_esc(report.partial_note.capitalize())}</strong>: '
+                    "the numbers count only up to that day and will still change.</p>\n" if report.partial else "")
     intro = "".join(f"<div><h3>{_esc(h)}</h3><p>{_esc(p)}</p></div>" for h, p in _INTRO)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -447,7 +454,7 @@ def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_na
   <div><div class="month">{_esc(month)}</div>
   <div class="asof">Data as of {_day(report.as_of)} · fiscal year from {_day(report.fiscal_year_start)}</div></div>
 </header>
-<div class="intro">{intro}</div>
+{partial_note}<div class="intro">{intro}</div>
 {suppress_note}
 <div class="grid">
 <section class="wide"><h2>VIP running success rate</h2>{headline}{_running_svg(report, suppress_small)}

@@ -176,10 +176,15 @@ class ReportScreen(VipScreen):
             self.month = add_months(self._today().replace(day=1), -1)  # the last whole month
         self.load()
 
-    def _show_title(self, status: str = "computing…") -> None:
-        self.query_one("#report-title", Static).update(
-            f"Monthly report — {month_label(self.month)} (as of {add_months(self.month, 1) - timedelta(days=1):%Y-%m-%d})")
-        self.query_one("#report-status", Static).update(status)
+    def _show_title(self, status: str = "computing…", report: MonthlyReport | None = None) -> None:
+        title = Text(f"Monthly report — {month_label(self.month)} "
+                     f"(as of {add_months(self.month, 1) - timedelta(days=1):%Y-%m-%d})")
+        if report is not None and report.partial:
+            # This month or a later one: the numbers count only up to today and will change.
+            title.append(f" · {report.partial_note}", style="bold reverse")
+        self.query_one("#report-title", Static).update(title)
+        if status is not None:
+            self.query_one("#report-status", Static).update(status)
 
     # --- loading ---------------------------------------------------------------------------------
 
@@ -197,6 +202,7 @@ class ReportScreen(VipScreen):
         if report.month != self.month:
             return  # an older month's result arriving after the user moved on
         self.report = report
+        self._show_title(status=None, report=report)
         for _tab_id, _title, key in SECTIONS:
             self._fill(self.query_one(f"#table-{key}", SectionTable), report.table(key))
         self._draw_chart(report)
