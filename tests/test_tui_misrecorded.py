@@ -355,3 +355,43 @@ async def test_the_client_file_lists_every_open_follow_up_with_kind_date_and_not
     assert any("court date" in s and "hearing at 9" in s and str(TODAY + timedelta(days=2)) in s for s in shown)
     assert sum("automatic" in s for s in shown) == 1, "the second contact's follow-up replaced the first's"
     assert not any(str(TODAY + timedelta(days=7)) in s for s in shown)
+
+
+# --- 5. referral history in the order it happened -------------------------------------------------------------
+
+from datetime import datetime  # noqa: E402
+
+from vipterm.store.models import ReferralEvent  # noqa: E402
+from vipterm.tui.forms import ReferralStatusForm  # noqa: E402
+
+
+async def test_a_status_set_in_the_form_keeps_its_seconds_and_its_place(tui_path, tui_store, monkeypatch):
+    row = _first_row(tui_store)
+    provider = records.search_providers(tui_store, "", need="legal")[0]
+    monkeypatch.setenv("VIPTERM_NOW", "2026-11-23T10:12:25-07:00")
+    referral = records.create_referral(tui_store, records.ReferralDraft(row.client_id, "legal", provider.id))
+    monkeypatch.setenv("VIPTERM_NOW", "2026-11-23T10:12:40-07:00")  # 15 s later, within the same minute
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 40)) as pilot:
+        await settle(pilot)
+        app.open_client(row.client_id)
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#cf-referrals", DataTable)
+        table.focus()
+        table.move_cursor(row=[k.value for k in table.rows].index(referral.id))
+        form = await _open(pilot, "t", ReferralStatusForm)
+        await _type_into(pilot, "status", "accepted")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen
+        history = screen.client_file.referrals
+        view = next(r for r in history if r.id == referral.id)
+        assert [status for _, status, _ in view.history] == ["draft", "sent", "accepted"]
+        assert form is not None
+    with tui_store.read() as session:
+        events = session.exec(select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)).all()
+    accepted = next(e for e in events if e.status == "accepted")
+    sent = next(e for e in events if e.status == "sent")
+    assert accepted.at == datetime(2026, 11, 23, 17, 12, 40) > sent.at == datetime(2026, 11, 23, 17, 12, 25)
+    assert (sent.seq, accepted.seq) == (2, 3)
