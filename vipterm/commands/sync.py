@@ -68,6 +68,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("grant", type=Path, help="the enrollment file from the coordinator")
     p.set_defaults(func=cmd_enroll_accept)
 
+    keys = sub.add_parser("keys", help="public keys for an auditor (stock minisign/age files)")
+    keysub = keys.add_subparsers(dest="keys_cmd", required=True, metavar="export")
+    p = keysub.add_parser("export", help="write the program root's and every device's public key (minisign .pub) "
+                                         "and keys.json; on the coordinator, its age identity with confirmation")
+    add_db_argument(p)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write the key files to")
+    p.add_argument("--include-age-identity", action="store_true",
+                   help="coordinator: also write its age identity (a SECRET that opens every laptop bundle)")
+    p.add_argument("--yes", action="store_true", help="confirm writing the age identity without a prompt")
+    p.set_defaults(func=cmd_keys_export)
+
     p = sub.add_parser("revoke", help="on the coordinator: refuse every later bundle from a (lost) laptop")
     add_db_argument(p)
     p.add_argument("device", help="the device id (see `vipterm sync status`)")
@@ -222,6 +233,26 @@ def cmd_enroll_accept(args) -> int:
     print(f"enrolled: this laptop serves {name} ({store.worker_id})")
     print(f"program root key fingerprint: {root}")
     print("check that it matches the one shown on the coordinator's screen")
+    return ExitCode.OK
+
+
+def cmd_keys_export(args) -> int:
+    import sys
+
+    if args.include_age_identity and not args.yes:
+        if not sys.stdin.isatty():
+            raise ValidationError("the age identity opens every laptop's bundles: add --yes to write it", field="yes")
+        print("The age identity is a secret: whoever holds the file can read every laptop's bundles.")
+        print("Write it only to a RAM-backed folder (/dev/shm) and delete it after the check.")
+        if input("Write the coordinator's age identity? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing was written")
+            return ExitCode.OK
+    with unlock(args) as store:
+        result = sync_service.export_keys(store, args.out, include_age_identity=args.include_age_identity)
+    for path in result.files:
+        print(f"wrote {path}")
+    if result.age_identity:
+        print(f"wrote {result.age_identity} (SECRET: delete it after use)")
     return ExitCode.OK
 
 

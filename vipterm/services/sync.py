@@ -511,6 +511,60 @@ def revoke(store: Store, device_id: str) -> int:
     return roster.version
 
 
+@dataclass
+class KeysExport:
+    folder: Path
+    files: list[Path]
+    age_identity: Path | None = None
+
+
+def export_keys(store: Store, out: Path, *, include_age_identity: bool = False) -> KeysExport:
+    """Public keys for an auditor, as stock-tool files: the program root and every device on the
+    roster (`root.pub`, `device-<id>.pub`, minisign format) and `keys.json` (device, role, worker
+    id, fingerprint, key id, revoked; ids only, no names). With `include_age_identity`, on the
+    coordinator only, also this device's age identity (a SECRET: it decrypts every laptop bundle),
+    written 0600, for checking bundles by hand as docs/bundle-format.md §8 shows."""
+    state, roster = _enrolled(store)
+    if include_age_identity and store.role is not Role.COORDINATOR:
+        raise WrongRole("only the coordinator's age identity opens laptop bundles; a laptop never exports its own")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValidationError(f"{out} is not a folder", field="out")
+    out.mkdir(parents=True, exist_ok=True)
+    planned = ["root.pub", "keys.json"] + [f"device-{e.device_id}.pub" for e in roster.entries]
+    if include_age_identity:
+        planned.append(f"age-identity-{store.device_id}.txt")
+    existing = [name for name in planned if (out / name).exists()]
+    if existing:
+        raise ValidationError(f"{out / existing[0]} already exists; nothing was written (use an empty folder)",
+                              field="out")
+    files = []
+    root_path = out / "root.pub"
+    trust.write_minisign_public_key(root_path, roster.root_public)
+    files.append(root_path)
+    index = {"program_id": roster.program_id, "roster_version": roster.version,
+             "root": {"file": "root.pub", "fingerprint": roster.root_fingerprint,
+                      "key_id": trust.key_id_hex(roster.root_public[2:10])},
+             "devices": []}
+    for entry in roster.entries:
+        path = out / f"device-{entry.device_id}.pub"
+        trust.write_minisign_public_key(path, entry.signing_public)
+        files.append(path)
+        index["devices"].append({"file": path.name, "device_id": entry.device_id, "role": entry.role,
+                                 "worker_id": entry.worker_id, "fingerprint": entry.fingerprint,
+                                 "key_id": trust.key_id_hex(entry.key_id),
+                                 "age_recipient": entry.age_recipient, "enrolled_at": entry.enrolled_at,
+                                 "revoked_at": entry.revoked_at})
+    index_path = out / "keys.json"
+    index_path.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    files.append(index_path)
+    identity_path = None
+    if include_age_identity:
+        identity_path = out / f"age-identity-{store.device_id}.txt"
+        _write_private(identity_path, state.device_keys.age_identity_file().encode("ascii"))
+    return KeysExport(out, files, identity_path)
+
+
 def roster_entries(store: Store) -> list[trust.RosterEntry]:
     state = load_trust(store)
     roster = state.roster() if state.roster_blob else None
