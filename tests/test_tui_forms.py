@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 from sqlmodel import select
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, SelectionList
 
 from tests.tui_support import (  # noqa: F401
     FROZEN_NOW,
@@ -271,18 +271,30 @@ async def test_custom_notification_with_team_and_messages(tui_path, tui_store):
         await settle(pilot)
         assert app.screen is form and "in the future" in _error(form, "attempted_on")
         await _type_into(pilot, "attempted_on", "yesterday")
+        # Not found: the default messages are unticked, and a team is refused under its field.
         await _type_into(pilot, "outcome", "not f")
+        assert list(form.query_one("#messages", SelectionList).selected) == []
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is form and "only for a delivered notification" in _error(form, "team")
+        await _type_into(pilot, "outcome", "delivered")
+        assert set(form.query_one("#messages", SelectionList).selected) == {
+            "community_cares", "offer_of_help", "peer_contact"}
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
     with tui_store.read() as session:
         attempt = session.exec(select(NotificationAttempt).where(NotificationAttempt.client_id == row.client_id)
                                .order_by(NotificationAttempt.created_at.desc())).first()
+        first_follow_up = session.exec(select(FollowUp).where(FollowUp.client_id == row.client_id,
+                                                              FollowUp.auto.is_(True),
+                                                              FollowUp.done_at.is_(None))).all()
     assert attempt.attempted_on == TODAY - timedelta(days=1)
-    assert attempt.outcome == "not_found"
+    assert attempt.outcome == "delivered"
     assert json.loads(attempt.team) == [{"name": "Rosa M", "role": "peer_support"},
                                         {"name": "Officer Diaz", "role": "police"}]
     assert set(attempt.messages.split(",")) == {"community_cares", "offer_of_help", "peer_contact"}
+    assert [f.due_on for f in first_follow_up] == [TODAY - timedelta(days=1) + timedelta(days=domain.FIRST_FOLLOW_UP_DAYS)]
 
 
 # --- new client ---------------------------------------------------------------------------------------

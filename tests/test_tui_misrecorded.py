@@ -395,3 +395,39 @@ async def test_a_status_set_in_the_form_keeps_its_seconds_and_its_place(tui_path
     sent = next(e for e in events if e.status == "sent")
     assert accepted.at == datetime(2026, 11, 23, 17, 12, 40) > sent.at == datetime(2026, 11, 23, 17, 12, 25)
     assert (sent.seq, accepted.seq) == (2, 3)
+
+
+# --- 6. custom notifications ------------------------------------------------------------------------------
+
+from vipterm.store.models import NotificationAttempt  # noqa: E402
+from vipterm.tui.forms import NotificationForm  # noqa: E402
+from vipterm.tui.widgets import ConfirmModal  # noqa: E402
+
+
+def _attempt_count(store, client_id):
+    with store.read() as session:
+        return len(session.exec(select(NotificationAttempt).where(NotificationAttempt.client_id == client_id)).all())
+
+
+async def test_a_second_notification_attempt_on_the_same_day_asks_first(tui_path, tui_store):
+    row = _first_row(tui_store)
+    records.record_notification(tui_store, records.NotificationDraft(row.client_id, TODAY, outcome="not_found"))
+    before = _attempt_count(tui_store, row.client_id)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        form = await _open(pilot, "u", NotificationForm)
+        await _type_into(pilot, "outcome", "not found")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        assert "record another" in str(app.screen.query_one("#confirm-question", Static).render())
+        await pilot.press("enter")  # the default is no
+        await settle(pilot)
+        assert app.screen is form and _attempt_count(tui_store, row.client_id) == before
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert not isinstance(app.screen, NotificationForm)
+    assert _attempt_count(tui_store, row.client_id) == before + 1

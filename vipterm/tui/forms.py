@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from vipterm import domain
 from vipterm.errors import ValidationError
 from vipterm.services import records
+from vipterm.tui.field_work import ConfirmingSave
 from vipterm.tui.messages import ClientRef, PreviousLevels, ProvidersFound
 from vipterm.tui.parsing import (
     DATE_HELP,
@@ -133,8 +134,13 @@ DEFAULT_MESSAGES = {domain.NotificationMessage.COMMUNITY_CARES, domain.Notificat
                     domain.NotificationMessage.PEER_CONTACT}
 
 
-class NotificationForm(ClientRecordForm):
-    """Record a custom notification attempt: who went, what was said, how it ended."""
+class NotificationForm(ConfirmingSave, ClientRecordForm):
+    """Record a custom notification attempt: who went, what was said, how it ended.
+
+    Team and messages belong to a delivered notification: choosing another outcome unticks the
+    default messages (ones the worker ticked stay, and the service refuses them with a message
+    under the field). A second attempt for the client on the same day asks first (y/n).
+    """
 
     form_title = "Custom notification"
 
@@ -157,11 +163,31 @@ class NotificationForm(ClientRecordForm):
         messages = SelectionList[str](
             *[(m.label, m.value, m in DEFAULT_MESSAGES) for m in domain.NotificationMessage], id="messages"
         )
-        yield FormRow("messages", messages, "messages", hint="space ticks a message")
+        yield FormRow("messages", messages, "messages",
+                      hint="space ticks a message · team and messages: a delivered notification only")
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
 
     def first_focus(self):
         return self.query_one("#team-name-0", Input)
+
+    _defaults_cleared = False  # the default messages were unticked because the outcome changed
+
+    @on(Input.Changed, "#outcome")
+    def _outcome_changed(self, event: Input.Changed) -> None:
+        try:
+            outcome = match_choice(event.value, domain.NotificationOutcome.choices(), "outcome")
+        except ValidationError:
+            return  # still being typed
+        messages = self.query_one("#messages", SelectionList)
+        defaults = {m.value for m in DEFAULT_MESSAGES}
+        if outcome != domain.NotificationOutcome.DELIVERED.value and set(messages.selected) == defaults:
+            messages.deselect_all()
+            self._defaults_cleared = True
+        elif outcome == domain.NotificationOutcome.DELIVERED.value and self._defaults_cleared \
+                and not messages.selected:
+            for value in defaults:
+                messages.select(value)
+            self._defaults_cleared = False
 
     def collect(self) -> records.NotificationDraft:
         team = []
@@ -179,6 +205,7 @@ class NotificationForm(ClientRecordForm):
             team=team,
             messages=list(self.query_one("#messages", SelectionList).selected),
             note=self.value("note"),
+            confirm_same_day=self.take_confirmation(),
         )
 
     def save_record(self, store, draft):
@@ -187,7 +214,10 @@ class NotificationForm(ClientRecordForm):
         return records.record_notification(store, draft)
 
     def _saved(self, result) -> None:
-        self.notify(f"notification attempt for {self.ref.pseudonym} recorded")
+        if result.outcome == domain.NotificationOutcome.DELIVERED.value:
+            self.notify(f"notification of {self.ref.pseudonym} recorded; first follow-up scheduled")
+        else:
+            self.notify(f"notification attempt for {self.ref.pseudonym} recorded")
         super()._saved(result)
 
 
