@@ -208,3 +208,76 @@ def test_the_cli_lists_the_same_kinds_and_formats_as_the_services():
 
     assert report_command.KINDS == csv_import.KINDS
     assert report_command.FORMATS == report_render.FORMATS
+
+
+# --- the import goes through the app's own services ---------------------------------------------------
+
+
+def _sheet(tmp_path, name, text_value):
+    path = tmp_path / name
+    path.write_text(text_value, encoding="utf-8")
+    return path
+
+
+def _open_follow_ups(store, client_id):
+    from vipterm.services.records import open_follow_ups
+
+    return [(f.due_on, f.kind) for f in open_follow_ups(store, client_id)]
+
+
+def test_an_imported_contact_closes_due_follow_ups_as_a_typed_one_does(store, tmp_path):
+    from datetime import date
+
+    from vipterm.services import records
+
+    typed = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
+    imported = records.create_client(store, records.ClientDraft(first_name="Bea", last_name="Soto"))
+    for client in (typed, imported):
+        records.schedule_follow_up(store, client.id, date(2026, 11, 23))
+        records.schedule_follow_up(store, client.id, date(2026, 11, 30))
+    records.log_contact(store, records.ContactDraft(typed.id, occurred_at=store.clock.to_utc(
+        __import__("datetime").datetime(2026, 11, 23, 8, 30)), mode="phone", outcome="reached"))
+    result = import_csv(store, "contacts", _sheet(tmp_path, "c.csv",
+                        "client,occurred_at,mode,purpose,outcome\n"
+                        f"{imported.pseudonym},2026-11-23 08:30,phone,check-in,reached\n"))
+    assert result.ok and result.written == 1, result.errors
+    assert _open_follow_ups(store, typed.id) == _open_follow_ups(store, imported.id) == [(date(2026, 11, 30), "contact")]
+
+
+def test_a_row_the_services_refuse_is_reported_and_nothing_is_written(store, tmp_path):
+    from vipterm.services import records
+
+    client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
+    before = counts(store)
+    sheet = _sheet(tmp_path, "n.csv",
+                   "client,attempted_on,outcome,setting,messages,team_roles\n"
+                   f"{client.pseudonym},2026-11-20,delivered,home,offer of help,peer support\n"
+                   f"{client.pseudonym},2026-11-21,not found,home,offer of help,\n")
+    for dry in (True, False):
+        result = import_csv(store, "notifications", sheet, dry_run=dry)
+        assert [(e.row, e.column) for e in result.errors] == [(3, "messages")]
+        assert "only for a delivered notification" in result.errors[0].message
+        assert result.written == 0
+        assert counts(store) == before
+
+
+def test_a_contact_row_must_say_whether_the_client_was_reached(store, tmp_path):
+    from vipterm.services import records
+
+    client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
+    result = import_csv(store, "contacts", _sheet(tmp_path, "c.csv",
+                        "client,occurred_at,mode,outcome\n"
+                        f"{client.pseudonym},2026-11-20 10:00,phone,\n"))
+    assert [(e.row, e.column) for e in result.errors] == [(2, "outcome")]
+
+
+def test_a_dry_run_runs_the_services_and_writes_nothing(store, tmp_path):
+    from vipterm.services import records
+
+    client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
+    before = counts(store)
+    result = import_csv(store, "contacts", _sheet(tmp_path, "c.csv",
+                        "client,occurred_at,mode,outcome\n"
+                        f"{client.pseudonym},2026-11-20 10:00,phone,reached\n"), dry_run=True)
+    assert result.ok and result.written == 0
+    assert counts(store) == before

@@ -44,17 +44,17 @@ VIP-F06,Test,Foxtrot,2022-06-30,18_24,NORTHWEST,self
 VIP-G07,Test,Golf,2022-03-01,18-24,southeast,shooting_review
 VIP-H08,Test,Hotel,2022-05-01,18-24,southeast,other
 """
-NOTIFICATIONS = """client,attempted_on,outcome,area_command
-VIP-A01,05/10/2022,delivered,Southeast
-VIP-B02,2022-05-03,not found,
-VIP-B02,2022-06-15,Delivered,northeast
-VIP-C03,2022-07-05,delivered,valley
-VIP-C03,7/20/22,delivered,Valley
-VIP-D04,2022-07-03,refused,
-VIP-E05,2022-05-20,delivered,Foothills
-VIP-F06,2022-06-30,delivered,northwest
-VIP-G07,2022-03-10,delivered,southeast
-VIP-H08,2022-05-15,delivered,southeast
+NOTIFICATIONS = """client,attempted_on,outcome,area_command,team_roles
+VIP-A01,05/10/2022,delivered,Southeast,peer support
+VIP-B02,2022-05-03,not found,,
+VIP-B02,2022-06-15,Delivered,northeast,peer support
+VIP-C03,2022-07-05,delivered,valley,peer support
+VIP-C03,7/20/22,delivered,Valley,peer support
+VIP-D04,2022-07-03,refused,,
+VIP-E05,2022-05-20,delivered,Foothills,peer support
+VIP-F06,2022-06-30,delivered,northwest,peer support
+VIP-G07,2022-03-10,delivered,southeast,peer support
+VIP-H08,2022-05-15,delivered,southeast,peer support
 """
 CONTACTS = """client,occurred_at,mode,outcome,worker
 VIP-A01,2022-05-11 10:00,phone,reached,

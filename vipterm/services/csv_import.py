@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -28,15 +27,13 @@ from sqlmodel import select
 
 from vipterm import domain
 from vipterm.domain import ClientStatus, NotificationOutcome, ReferralStatus
-from vipterm.errors import ValidationError
+from vipterm.errors import NotFound, ValidationError
+from vipterm.services import records
 from vipterm.services.database import Store
 from vipterm.services.records import MAX_NOTE_LENGTH, _advance_status, _pseudonym
 from vipterm.store.models import (
     Client,
     ClientIdentity,
-    Contact,
-    NotificationAttempt,
-    Outcome,
     Provider,
     Referral,
     ReferralEvent,
@@ -439,16 +436,13 @@ def _build_notification(ctx: _Context, row: _Row, seen):
     client_id, client_area = found
 
     def make(session):
-        session.add(NotificationAttempt(
-            client_id=client_id, attempted_on=attempted_on, setting=setting.value,
+        # The app's own rules and effects (funnel, first follow-up), with the history's dates.
+        records.record_notification(ctx.store, records.NotificationDraft(
+            client_id=client_id, attempted_on=attempted_on, outcome=outcome.value, setting=setting.value,
             area_command=(area.value if area else client_area),
             # Imported history names roles only: the people on the team are not in the spreadsheet.
-            team=json.dumps([{"name": r.label, "role": r.value} for r in roles]),
-            messages=",".join(m.value for m in messages), outcome=outcome.value, note=note,
-            recorded_by=worker_id, created_at=_at(ctx, attempted_on)))
-        client = session.get(Client, client_id)
-        _advance_status(client, ClientStatus.NOTIFIED if outcome is NotificationOutcome.DELIVERED
-                        else ClientStatus.NOTIFICATION_ATTEMPTED)
+            team=[(r.label, r.value) for r in roles], messages=[m.value for m in messages], note=note,
+            confirm_same_day=True, recorded_by=worker_id, as_recorded=True), session=session)
     return make
 
 
@@ -457,7 +451,8 @@ def _build_contact(ctx: _Context, row: _Row, seen):
     occurred_at = row.datetime("occurred_at", required=True, now=ctx.now, clock=ctx.clock)
     mode = row.enum("mode", domain.ContactMode, domain.ContactMode.IN_PERSON)
     purpose = row.enum("purpose", domain.ContactPurpose, domain.ContactPurpose.CHECK_IN)
-    outcome = row.enum("outcome", domain.ContactOutcome, domain.ContactOutcome.REACHED)
+    # No default: a spreadsheet row that does not say the client was reached is not "reached".
+    outcome = row.enum("outcome", domain.ContactOutcome, required=True)
     duration = row.integer("duration_min", 0, 24 * 60)
     area = row.enum("area_command", domain.AreaCommand)
     worker_id = ctx.worker(row)
@@ -467,9 +462,11 @@ def _build_contact(ctx: _Context, row: _Row, seen):
     client_id, client_area = found
 
     def make(session):
-        session.add(Contact(client_id=client_id, worker_id=worker_id, occurred_at=occurred_at, mode=mode.value,
-                            purpose=purpose.value, outcome=outcome.value, duration_min=duration,
-                            area_command=(area.value if area else client_area), note=note, created_at=occurred_at))
+        # Through the app's own service: a reached contact closes the follow-ups due by its day.
+        records.log_contact(ctx.store, records.ContactDraft(
+            client_id=client_id, occurred_at=occurred_at, mode=mode.value, purpose=purpose.value,
+            outcome=outcome.value, duration_min=duration, area_command=(area.value if area else client_area),
+            note=note, worker_id=worker_id), session=session)
     return make
 
 
@@ -588,8 +585,8 @@ def _build_outcome(ctx: _Context, row: _Row, seen):
     client_id, _area = found
 
     def make(session):
-        session.add(Outcome(client_id=client_id, kind=kind.value, occurred_on=occurred_on, source=source.value,
-                            note=note, recorded_by=worker_id, created_at=_at(ctx, occurred_on)))
+        records.record_outcome(ctx.store, client_id, kind.value, occurred_on, source.value, note,
+                               recorded_by=worker_id, session=session)
     return make
 
 
@@ -622,13 +619,40 @@ def import_csv(store: Store, kind: str, path: Path, *, dry_run: bool = False) ->
     for row in rows:
         maker = build(ctx, row, seen)
         result.errors += row.errors
-        makers.append(maker)
-    if result.errors or dry_run:
+        makers.append((row, maker))
+    if result.errors:
         return result
-    with store.write() as session:
-        for n, make in enumerate(makers, 1):
-            make(session)
-            if n % 2000 == 0:
-                session.flush()  # bounded memory; still one transaction
+    # Every row is written through the services in one transaction; a row the services refuse is
+    # reported like a parse error, and then (as for a dry run) the whole transaction is undone.
+    try:
+        with store.write() as session:
+            for n, (row, make) in enumerate(makers, 1):
+                try:
+                    make(session)
+                except (ValidationError, NotFound) as exc:
+                    result.errors.append(RowError(row.number, _column_of(kind, getattr(exc, "field", None)),
+                                                  str(exc)))
+                if n % 2000 == 0:
+                    session.flush()  # bounded memory; still one transaction
+            if result.errors or dry_run:
+                raise _UndoImport
+    except _UndoImport:
+        return result
     result.written = len(makers)
     return result
+
+
+class _UndoImport(Exception):
+    """Raised inside the import's transaction to roll all of it back (a dry run, or a row refused)."""
+
+
+# A service's field name where it differs from the spreadsheet's column.
+_SERVICE_FIELDS = {"team": "team_roles", "need_domain": "need", "client_id": "client"}
+
+
+def _column_of(kind: str, field_name: str | None) -> str:
+    if not field_name:
+        return ""
+    column = _SERVICE_FIELDS.get(field_name, field_name)
+    required, optional = COLUMNS[kind]
+    return column if column in required or column in optional else ""

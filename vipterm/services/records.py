@@ -93,6 +93,17 @@ def _not_future(store: Store, when: date | datetime, field_name: str, what: str)
 def _client(session: Session, client_id: str) -> Client:
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is not None:
+@contextmanager
+def _transaction(store: Store, session: Session | None) -> Iterator[Session]:
+    """The caller's transaction when given (the spreadsheet import writes every row of a file in
+    one, through these same functions), else a new captured one."""
+    if session is not None:
+        yield session
+        return
+    with store.write() as new:
+        yield new
+
+
         raise NotFound(f"no client with id {client_id}")
     return client
 
@@ -309,7 +320,11 @@ class NotificationDraft:
     confirm_same_day: bool = False
 
 
-def record_notification(store: Store, draft: NotificationDraft) -> NotificationAttempt:
+def record_notification(store: Store, draft: NotificationDraft, *, session: Session | None = None) -> NotificationAttempt:
+    recorded_by: str | None = None  # this device's worker unless given (imported history)
+    # Imported history: the first follow-up falls due when it did then (a week after the attempt),
+    # not today, so a program's past does not fill today's caseload.
+    as_recorded: bool = False
     """Record a custom notification attempt.
 
     Messages and team members belong to a delivered notification only, and a delivered one names
@@ -334,7 +349,7 @@ def record_notification(store: Store, draft: NotificationDraft) -> NotificationA
                               f"{outcome.label}): clear their names", field="team")
     if delivered and not team:
         raise ValidationError("a delivered notification names at least one team member", field="team")
-    with store.write() as session:
+    with _transaction(store, session) as session:
         client = _client(session, draft.client_id)
         if not draft.confirm_same_day:
             same_day = session.exec(
@@ -360,7 +375,7 @@ def record_notification(store: Store, draft: NotificationDraft) -> NotificationA
             messages=",".join(messages),
             outcome=outcome.value,
             note=_note(draft.note),
-            recorded_by=store.worker_id,
+            recorded_by=draft.recorded_by or store.worker_id,
         )
         session.add(attempt)
         _advance_status(
@@ -369,7 +384,9 @@ def record_notification(store: Store, draft: NotificationDraft) -> NotificationA
         )
         if delivered:
             # Entered late, the first contact is due today rather than already overdue.
-            due = max(draft.attempted_on + timedelta(days=domain.FIRST_FOLLOW_UP_DAYS), store.clock.today())
+            due = draft.attempted_on + timedelta(days=domain.FIRST_FOLLOW_UP_DAYS)
+            if not draft.as_recorded:
+                due = max(due, store.clock.today())
             _schedule_automatic(session, store, client.id, due, replace=True,
                                 note="first contact after the custom notification")
     return attempt
@@ -391,7 +408,8 @@ class ContactDraft:
     next_follow_up: date | None = None
 
 
-def log_contact(store: Store, draft: ContactDraft) -> Contact:
+def log_contact(store: Store, draft: ContactDraft, *, session: Session | None = None) -> Contact:
+    worker_id: str | None = None  # who made it: this device's worker unless given (imported history)
     """Log a contact or an attempt at one.
 
     The outcome must be given. Only a contact that reached the client closes its due contact
@@ -413,12 +431,13 @@ def log_contact(store: Store, draft: ContactDraft) -> Contact:
     if draft.next_follow_up is not None and draft.next_follow_up < contact_day:
         raise ValidationError("the next follow-up is before the contact", field="next_follow_up")
     note = _note(draft.note)
-    with store.write() as session:
+    worker_id = draft.worker_id or store.worker_id
+    with _transaction(store, session) as session:
         client = _client(session, draft.client_id)
         area = _enum(domain.AreaCommand, draft.area_command or client.area_command, "area_command")
         contact = Contact(
             client_id=client.id,
-            worker_id=store.worker_id,
+            worker_id=worker_id,
             occurred_at=occurred_at,
             mode=mode.value,
             purpose=purpose.value,
@@ -440,7 +459,7 @@ def log_contact(store: Store, draft: ContactDraft) -> Contact:
                 )
             ):
                 due.done_at = occurred_at
-                due.done_by = store.worker_id
+                due.done_by = worker_id
                 due.closed_as = domain.FollowUpClosed.CONTACT.value
         if draft.next_follow_up is not None:
             _schedule_automatic(session, store, client.id, draft.next_follow_up,
@@ -687,14 +706,15 @@ def set_referral_status(
 # --- outcomes and follow-ups ----------------------------------------------------------------------
 
 
-def record_outcome(store: Store, client_id: str, kind: str, occurred_on: date, source: str = "worker", note: str = "") -> Outcome:
+def record_outcome(store: Store, client_id: str, kind: str, occurred_on: date, source: str = "worker", note: str = "",
+                   *, recorded_by: str | None = None, session: Session | None = None) -> Outcome:
     kind_ = _enum(domain.OutcomeKind, kind, "kind")
     source_ = _enum(domain.OutcomeSource, source, "source")
     _not_future(store, occurred_on, "occurred_on", "the outcome date")
-    with store.write() as session:
+    with _transaction(store, session) as session:
         client = _client(session, client_id)
         outcome = Outcome(client_id=client.id, kind=kind_.value, occurred_on=occurred_on, source=source_.value,
-                          note=_note(note), recorded_by=store.worker_id)
+                          note=_note(note), recorded_by=recorded_by or store.worker_id)
         session.add(outcome)
     return outcome
 
