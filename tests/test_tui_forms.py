@@ -301,6 +301,11 @@ async def test_custom_notification_with_team_and_messages(tui_path, tui_store):
 
 
 async def test_new_client_intake_then_its_file_opens(tui_path, tui_store):
+    from datetime import date
+
+    with tui_store.read() as session:  # a birth date and alias nobody has: no duplicate to confirm
+        taken = {i.date_of_birth for i in session.exec(select(ClientIdentity))}
+    born = next(date(2004, 3, d) for d in range(1, 29) if date(2004, 3, d) not in taken)
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -308,12 +313,12 @@ async def test_new_client_intake_then_its_file_opens(tui_path, tui_store):
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "a name or an alias is required" in _error(form, "first_name")
-        await _type_into(pilot, "aka", "Tiny")
+        await _type_into(pilot, "aka", "Tizoc")
         await _type_into(pilot, "date_of_birth", "2004-13-01")
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "not a real date" in _error(form, "date_of_birth")
-        await _type_into(pilot, "date_of_birth", "2004-03-01")
+        await _type_into(pilot, "date_of_birth", born.isoformat())
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "choose one" in _error(form, "area_command")
@@ -324,11 +329,11 @@ async def test_new_client_intake_then_its_file_opens(tui_path, tui_store):
         await settle(pilot)
         assert isinstance(app.screen, ClientFileScreen)
         client_id = app.screen.client_id
-        assert "“Tiny”" in screen_text(app.screen)
+        assert "“Tizoc”" in screen_text(app.screen)
     with tui_store.read() as session:
         client = session.get(Client, client_id)
         identity = session.get(ClientIdentity, client_id)
-    assert identity.aka == "Tiny" and client.area_command == "valley"
+    assert identity.aka == "Tizoc" and client.area_command == "valley"
     assert client.age_group == "18_24" and client.assigned_worker_id == tui_store.worker_id
 
 

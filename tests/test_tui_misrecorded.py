@@ -431,3 +431,70 @@ async def test_a_second_notification_attempt_on_the_same_day_asks_first(tui_path
         await settle(pilot)
         assert not isinstance(app.screen, NotificationForm)
     assert _attempt_count(tui_store, row.client_id) == before + 1
+
+
+# --- 7. intake warns of a possible duplicate ------------------------------------------------------------------
+
+from vipterm.store.models import ClientIdentity  # noqa: E402
+from vipterm.tui.field_work import DuplicateModal  # noqa: E402
+from vipterm.tui.forms import ClientForm  # noqa: E402
+
+
+def _identities(store):
+    with store.read() as session:
+        return len(session.exec(select(ClientIdentity)).all())
+
+
+async def test_intake_lists_possible_duplicates_and_creates_only_on_y(tui_path, tui_store):
+    jose = records.create_client(tui_store, records.ClientDraft(
+        first_name="José Ángel", last_name="Núñez-Ibáñez", aka="Güero", area_command="valley",
+        confirm_duplicate=True))
+    before = _identities(tui_store)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        form = await _open(pilot, "n", ClientForm)
+        await _type_into(pilot, "first_name", "JOSE ANGEL")
+        await _type_into(pilot, "last_name", "nunez ibanez")
+        await _type_into(pilot, "area_command", "Valley")
+        await pilot.press("ctrl+s", "y")  # y typed ahead of the question is no answer
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, DuplicateModal)
+        options = modal.query_one(OptionList)
+        listed = [options.get_option_at_index(i) for i in range(options.option_count)]
+        assert [o.id for o in listed] == [jose.id]
+        assert jose.pseudonym in str(listed[0].prompt) and "same name" in str(listed[0].prompt)
+        assert _identities(tui_store) == before
+        await pilot.press("escape")  # back to the form, everything typed still there
+        await settle(pilot)
+        assert app.screen is form and form.query_one("#last_name", Input).value == "nunez ibanez"
+        assert _identities(tui_store) == before
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, DuplicateModal)
+        await pilot.pause(ARM_SECONDS + 0.1)
+        await pilot.press("y")  # one explicit key: create anyway
+        await settle(pilot)
+        assert isinstance(app.screen, ClientFileScreen) and app.screen.client_id != jose.id
+    assert _identities(tui_store) == before + 1
+
+
+async def test_the_duplicate_list_respects_the_privacy_mask(tui_path, tui_store):
+    records.create_client(tui_store, records.ClientDraft(first_name="Marisol", last_name="Quintana",
+                                                         area_command="valley", confirm_duplicate=True))
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.masked = True
+        await settle(pilot)
+        await _open(pilot, "n", ClientForm)
+        await _type_into(pilot, "first_name", "marisol")
+        await _type_into(pilot, "last_name", "QUINTANA")
+        await _type_into(pilot, "area_command", "Valley")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, DuplicateModal)
+        text = screen_text(app.screen) + " ".join(
+            str(o.prompt) for o in app.screen.query_one(OptionList)._options)
+        assert "Quintana" not in text and "M.Q." in text

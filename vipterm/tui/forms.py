@@ -279,8 +279,12 @@ class FollowUpForm(ClientRecordForm):
 # --- new client (intake) ---------------------------------------------------------------------------------
 
 
-class ClientForm(FormModal):
-    """Intake: who the client is (kept in the identity table), where, how they came, risk flags."""
+class ClientForm(ConfirmingSave, FormModal):
+    """Intake: who the client is (kept in the identity table), where, how they came, risk flags.
+
+    A possible duplicate (same folded name, alias, date of birth or phone; `records.possible_duplicates`)
+    is listed before anything is created: `y` creates the client anyway, `n` goes back to the form.
+    """
 
     form_title = "New client"
 
@@ -328,6 +332,7 @@ class ClientForm(FormModal):
             age_group=match_choice(self.value("age_group"), domain.AgeGroup.choices(), "age_group", required=False),
             risk_flags=list(self.query_one("#risk_flags", SelectionList).selected),
             identified_on=identified,
+            confirm_duplicate=self.take_confirmation(),
         )
 
     def save_record(self, store, draft):
