@@ -101,9 +101,12 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
         assert len(returned) == 3
         for item in returned:
             laptop = device_of[item["for_device"]]
-            if try_all:  # every laptop tries every return bundle: only its own opens
-                outcomes = json.loads(vip("sync", "import", "--db", str(laptop), str(back), "--json", ok=False).stdout)
-                assert sorted(o["status"] for o in outcomes) == ["applied", "refused", "refused"]
+            if try_all:  # every laptop imports the whole folder: its own opens, the others' are skipped
+                outcomes = json.loads(vip("sync", "import", "--db", str(laptop), str(back), "--json").stdout)
+                assert sorted(o["status"] for o in outcomes) == ["applied", "skipped", "skipped"]
+                other = next(r["file"] for r in returned if r["for_device"] != item["for_device"])
+                named = vip("sync", "import", "--db", str(laptop), other, "--json", ok=False)
+                assert named.returncode == 7 and json.loads(named.stdout)[0]["code"] == "not-for-us"
             else:
                 [outcome] = json.loads(vip("sync", "import", "--db", str(laptop), item["file"], "--json").stdout)
                 assert outcome["status"] == "applied"
@@ -112,18 +115,18 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
     first = round_trip("1", try_all=True)
     assert {r["status"] for r in first} == {"applied", "already imported"}
 
-    # The coordinator assigns laptop 0's first client to laptop 2 as well as a follow-up owner… by reassigning.
+    # The coordinator reassigns laptop 0's first client to laptop 2's worker: it moves between caseloads.
     with open_store(coord, PASSPHRASE) as store:
         with store.read() as s:
             worker2 = s.execute(text("SELECT id FROM worker WHERE display_name = 'Peer Worker 2'")).scalar_one()
         shared = made[0][0]
-        records.schedule_follow_up(store, shared, __import__("datetime").date(2026, 11, 23), owner_id=worker2)
+        records.update_client(store, shared, assigned_worker_id=worker2)
     round_trip("2")
-    assert with_store(laptops[2], lambda s: s.read().execute(
-        text("SELECT count(*) FROM client WHERE id = :c"), {"c": shared}).scalar_one()) == 1
+    holds = lambda path: with_store(path, lambda s: {r[0] for r in s.read().execute(text("SELECT id FROM client"))})  # noqa: E731
+    assert shared in holds(laptops[2]) and shared not in holds(laptops[0])  # the old laptop erased it
 
-    # Concurrent edits of the same field on two laptops.
-    with_store(laptops[0], lambda s: records.update_client(s, shared, area_command="foothills"))
+    # Concurrent edits of the same field: the coordinator and the laptop now serving the client.
+    with_store(coord, lambda s: records.update_client(s, shared, area_command="foothills"))
     with_store(laptops[2], lambda s: records.update_client(s, shared, area_command="southeast"))
     round_trip("3", only_new=True)
 
@@ -135,17 +138,17 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
     assert json.loads(vip("conflicts", "list", "--db", str(coord), "--json").stdout) == []
     round_trip("4")
 
-    # The coordinator has every laptop's clients; each laptop has its caseload; all agree.
+    # The coordinator has every laptop's clients; each laptop has exactly its caseload; all agree.
     coord_clients = with_store(coord, lambda s: {r[0]: r[1] for r in s.read().execute(
         text("SELECT id, area_command FROM client"))})
     assert set(coord_clients) == {c for ids in made.values() for c in ids}
     assert coord_clients[shared] == "northwest"
+    caseloads = {0: set(made[0]) - {shared}, 1: set(made[1]), 2: set(made[2]) | {shared}}
     for i, laptop in enumerate(laptops):
         held = with_store(laptop, lambda s: {r[0]: r[1] for r in s.read().execute(
             text("SELECT id, area_command FROM client"))})
-        assert set(made[i]) <= set(held)
+        assert set(held) == caseloads[i]
         assert all(coord_clients[c] == v for c, v in held.items())
-    assert shared in with_store(laptops[2], lambda s: {r[0] for r in s.read().execute(text("SELECT id FROM client"))})
 
     # A tampered copy is refused with exit 7 and the coordinator's file is unchanged.
     vip("sync", "export", "--db", str(laptops[1]), "--to", str(stick))
