@@ -297,3 +297,14 @@ def test_intake_finds_possible_duplicates_by_folded_name_alias_birth_date_or_pho
     assert "Güero" not in err.value.message  # the message may reach a log: no names in it
     again = records.create_client(store, records.ClientDraft(aka="güero", confirm_duplicate=True))
     assert again.id != jose.id
+
+
+def test_a_synced_follow_up_closing_and_event_order_pass_the_value_rules():
+    from vipterm.sync.validate import check_value
+
+    made = 1_795_000_000_000
+    assert check_value("follow_up", "closed_as", "replaced", made) is None
+    assert check_value("follow_up", "closed_as", "vanished", made) is not None
+    assert check_value("follow_up", "auto", True, made) is None
+    assert check_value("referral_event", "seq", 3, made) is None
+    assert check_value("referral_event", "seq", "3; DROP", made) is not None

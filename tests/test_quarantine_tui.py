@@ -41,19 +41,19 @@ async def test_quarantine_is_reviewed_from_the_keyboard(tmp_path):
             await pilot.pause()
             assert "client.status is not one of" in text_of(screen, "#quarantine-detail")
             assert world.a.device_id in text_of(screen, "#quarantine-detail")
-            await pilot.press("a")
+            await pilot.press("a", "y")  # a decision asks first
             await until(pilot, lambda: screen.query_one("#conflicts-message").has_class("-error"))
             assert "cannot be accepted" in text_of(screen, "#conflicts-message")
-            await pilot.press("d")  # discard it
+            await pilot.press("d", "y")  # discard it
             await until(pilot, lambda: table.row_count == 2)
             # Restore the client (discard its delete), confirm the contact's delete.
             order = [q.kind + ":" + q.tbl for q in screen.held]
             table.move_cursor(row=order.index("delete:client"))
             await pilot.pause()
-            await pilot.press("d")
+            await pilot.press("d", "y")
             await until(pilot, lambda: table.row_count == 1)
             assert "restored" in text_of(screen, "#conflicts-message")
-            await pilot.press("a")
+            await pilot.press("a", "y")
             await until(pilot, lambda: table.row_count == 0)
             assert "nothing held" in text_of(screen, "#quarantine-title")
         assert field(coord, "client", ca.id, "deleted_at") is None

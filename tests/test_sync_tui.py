@@ -59,9 +59,9 @@ async def test_sync_screen_exports_and_imports_from_a_folder(tmp_path):
         cscreen = SyncScreen(folder=stick)
         async with Host(coord, cscreen).run_test(size=(100, 30)) as pilot:
             await until(pilot, lambda: "enrolled laptops 1" in text_of(cscreen, "#sync-summary"))
-            await pilot.press("i")
+            await pilot.press("i", "y")  # an import asks first
             await until(pilot, lambda: "applied" in text_of(cscreen, "#sync-result"))
-            await pilot.press("i")  # the same folder again: a notice, not an error
+            await pilot.press("i", "y")  # the same folder again: a notice, not an error
             await until(pilot, lambda: "already imported" in text_of(cscreen, "#sync-result"))
             assert not cscreen.query_one("#sync-result").has_class("-error")
             await pilot.press("escape")
@@ -88,7 +88,7 @@ async def test_sync_screen_shows_a_refusal_and_the_inbox(tmp_path):
         screen = SyncScreen(folder=late)
         async with Host(coord, screen).run_test(size=(100, 30)) as pilot:
             await until(pilot, lambda: "inbox: empty" in text_of(screen, "#sync-summary"))
-            await pilot.press("i")
+            await pilot.press("i", "y")
             await until(pilot, lambda: "waiting" in text_of(screen, "#sync-result"))
             assert "junk.vipb: refused: not a vipterm bundle" in text_of(screen, "#sync-result")
             assert screen.query_one("#sync-result").has_class("-error")
@@ -122,7 +122,7 @@ async def test_conflict_screen_side_by_side_and_resolution_from_the_keyboard(tmp
             assert "by Coordinator" in current and "by Worker One" in other
             assert "southeast" in current and "foothills" in other
             assert "First" not in current + other  # the record is shown by pseudonym
-            await pilot.press("t")  # take the laptop's value for the first
+            await pilot.press("t", "y")  # take the laptop's value for the first (asked first)
             await until(pilot, lambda: table.row_count == 1)
             assert "now foothills" in text_of(screen, "#conflicts-message")
             await pilot.press("e")

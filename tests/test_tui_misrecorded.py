@@ -498,3 +498,57 @@ async def test_the_duplicate_list_respects_the_privacy_mask(tui_path, tui_store)
         text = screen_text(app.screen) + " ".join(
             str(o.prompt) for o in app.screen.query_one(OptionList)._options)
         assert "Quintana" not in text and "M.Q." in text
+
+
+# --- 2 (audit). the conflict and sync keys that change records ask first -----------------------------------
+
+
+async def test_conflict_keys_and_sync_import_ask_before_changing_anything(tmp_path):
+    from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+    from vipterm.services import sync as sync_service
+    from vipterm.tui.conflicts_screen import ConflictsScreen
+    from vipterm.tui.sync_screen import SyncScreen
+
+    coord = new_coordinator(tmp_path / "c.db")
+    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Worker One")
+    try:
+        a = records.create_client(laptop, records.ClientDraft(aka="First", area_command="valley"))
+        exchange(coord, [laptop], tmp_path / "r1")
+        records.update_client(laptop, a.id, area_command="foothills")
+        records.update_client(coord, a.id, area_command="southeast")
+        exchange(coord, [laptop], tmp_path / "r2")
+        assert len(sync_service.list_conflicts(coord)) == 1
+
+        app = make_app(coord.path, coord)
+        screen = ConflictsScreen()
+        app.call_later(app.push_screen, screen)
+        async with app.run_test(size=(110, 30)) as pilot:
+            await settle(pilot)
+            for key in ("k", "t"):
+                await pilot.press(key)
+                await settle(pilot)
+                assert isinstance(app.screen, ConfirmModal)
+                await pilot.press("n")
+                await settle(pilot)
+                assert app.screen is screen
+            assert len(sync_service.list_conflicts(coord)) == 1, "no answer, no decision"
+
+        records.create_client(laptop, records.ClientDraft(aka="Later", area_command="valley"))
+        stick = tmp_path / "stick"
+        stick.mkdir()
+        sync_service.export(laptop, stick)
+        before = len(caseload_service.caseload(coord, worker_id=None))
+        app = make_app(coord.path, coord)
+        sync = SyncScreen(folder=stick)
+        app.call_later(app.push_screen, sync)
+        async with app.run_test(size=(110, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press("i")
+            await settle(pilot)
+            assert isinstance(app.screen, ConfirmModal)
+            await pilot.press("escape")
+            await settle(pilot)
+        assert len(caseload_service.caseload(coord, worker_id=None)) == before
+    finally:
+        coord.close()
+        laptop.close()

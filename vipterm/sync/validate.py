@@ -54,6 +54,7 @@ ENUMS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
     ("outcome", "kind"): domain.OutcomeKind,
     ("outcome", "source"): domain.OutcomeSource,
     ("follow_up", "kind"): domain.FollowUpKind,
+    ("follow_up", "closed_as"): domain.FollowUpClosed,
     ("audit_entry", "action"): domain.AuditAction,
 }
 # Comma-separated lists of enum values ("" is the empty list).

@@ -31,6 +31,7 @@ from vipterm.services import quarantine as quarantine_service
 from vipterm.services import sync as sync_service
 from vipterm.services.sync import ConflictView, value_text
 from vipterm.tui.base import VipScreen
+from vipterm.tui.widgets import ConfirmModal
 
 
 class ConflictsLoaded(Message):
@@ -185,8 +186,15 @@ class ConflictsScreen(VipScreen):
         q = self.selected_held()
         if q is None or self.busy or self.store is None:
             return
-        self.busy = True
-        self._decide_worker(self.store, q.id, choice)
+        question = (f"Accept the held {q.kind} of {q.record}?" if choice == "accept"
+                    else f"Discard the held {q.kind} of {q.record}?")
+
+        def answered(yes: bool | None) -> None:  # a decision changes records: asked first, default no
+            if yes and not self.busy and self.store is not None:
+                self.busy = True
+                self._decide_worker(self.store, q.id, choice)
+
+        self.app.push_screen(ConfirmModal(question), answered)
 
     @work(thread=True, exit_on_error=False, group="quarantine-decide")
     def _decide_worker(self, store, entry_id: str, choice: str) -> None:
@@ -221,11 +229,24 @@ class ConflictsScreen(VipScreen):
 
     # --- resolving -------------------------------------------------------------------------------
 
+    # k and t decide a conflict in one key: each asks first (y/n, default no).
+
     def action_keep_current(self) -> None:
-        self._resolve("current")
+        self._ask_then_resolve("current", "Keep the current value of {}?")
 
     def action_take_other(self) -> None:
-        self._resolve("other")
+        self._ask_then_resolve("other", "Take the other value of {}?")
+
+    def _ask_then_resolve(self, choice: str, question: str) -> None:
+        c = self.selected()
+        if c is None or self.busy or self.store is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._resolve(choice)
+
+        self.app.push_screen(ConfirmModal(question.format(f"{c.record}: {c.col.replace('_', ' ')}")), answered)
 
     def action_edit(self) -> None:
         c = self.selected()

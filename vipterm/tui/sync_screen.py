@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from vipterm.services import sync as sync_service
 from vipterm.tui.base import VipScreen
+from vipterm.tui.widgets import ConfirmModal
 
 DEFAULT_FOLDER_HINT = "folder for bundles (a USB stick, a shared folder)"
 
@@ -152,10 +153,16 @@ class SyncScreen(VipScreen):
 
     def action_import(self) -> None:
         folder = self._chosen_folder()
-        if folder is not None and not self.busy and self.store is not None:
-            self.busy = True
-            self._show("importing…")
-            self._import(self.store, folder)
+        if folder is None or self.busy or self.store is None:
+            return
+
+        def answered(yes: bool | None) -> None:  # an import changes records: asked first, default no
+            if yes and not self.busy and self.store is not None:
+                self.busy = True
+                self._show("importing…")
+                self._import(self.store, folder)
+
+        self.app.push_screen(ConfirmModal("Import the bundles in this folder into the database?"), answered)
 
     @work(thread=True, exit_on_error=False, group="sync-action")
     def _export(self, store, folder: Path) -> None:
