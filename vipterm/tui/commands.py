@@ -69,7 +69,9 @@ def system_commands(app, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Referral", "Refer the client to a provider (r)", screen.action_referral)
         yield SystemCommand("Outcome", "Record an outcome (o)", screen.action_outcome)
         yield SystemCommand("Follow-up", "Schedule a follow-up (f)", screen.action_follow_up)
-        yield SystemCommand("Follow-up done", "Mark the next follow-up done (d)", screen.action_follow_up_done)
+        yield SystemCommand("Follow-up done", "Close a follow-up: asks which and what happened (d)",
+                            screen.action_follow_up_done)
+        yield SystemCommand("Attempt", "Log an attempt that did not reach the client (A)", screen.action_log_attempt)
     if isinstance(screen, ClientFileScreen):
         yield SystemCommand("Referral status", "Change the status of a referral (t)", screen.action_referral_status)
     if isinstance(screen, CaseloadScreen):
