@@ -54,8 +54,8 @@ async def _session(path, count: int) -> tuple[list[float], int, list[int]]:
         rendered: list[str] = []
         render_rows = screen._render_rows
 
-        def noted_render_rows() -> None:
-            render_rows()
+        def noted_render_rows(*args, **kwargs) -> None:
+            render_rows(*args, **kwargs)
             rendered.append(field.value)
 
         screen._render_rows = noted_render_rows
