@@ -53,6 +53,15 @@ def members(data: bytes) -> list[tuple[str, bytes]]:
         return [(m.name, tf.extractfile(m).read()) for m in tf.getmembers()]
 
 
+def flip_payload_byte(data: bytes) -> bytes:
+    """One bit flipped in the middle of payload.age (not in unsigned tar padding)."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
+        info = tf.getmember("payload.age")
+    out = bytearray(data)
+    out[info.offset_data + info.size // 2] ^= 0x01
+    return bytes(out)
+
+
 def with_header(data: bytes, edit) -> bytes:
     """The same bundle with its header.json bytes edited (signature and payload untouched)."""
     return bundle_format.pack_members([(n, edit(b) if n == "header.json" else b) for n, b in members(data)])
@@ -76,9 +85,7 @@ def test_tampered_copy_of_an_imported_bundle_is_refused_and_never_archived(progr
     original = res.path.read_bytes()
     stick = tmp_path / "stick"
     stick.mkdir()
-    payload_flip = bytearray(original)
-    payload_flip[payload_flip.find(b"age-encryption.org") + 300] ^= 0x01
-    (stick / res.path.name).write_bytes(bytes(payload_flip))
+    (stick / res.path.name).write_bytes(flip_payload_byte(original))
     # Same bundle id, a header edited to claim other counts: the signature binds the header.
     (stick / "renamed copy.vipb").write_bytes(with_header(original, lambda h: h.replace(b'"change_count": ', b'"change_count": 1')))
     archive = tmp_path / "archive"
@@ -108,9 +115,7 @@ def test_cli_tampered_copy_exits_7(program, tmp_path):
     coord, one, _two, out = program
     [res] = sync_service.export(one, out)
     sync_service.import_bundles(coord, [res.path])
-    data = bytearray(res.path.read_bytes())
-    data[data.find(b"age-encryption.org") + 300] ^= 0x01
-    res.path.write_bytes(bytes(data))
+    res.path.write_bytes(flip_payload_byte(res.path.read_bytes()))
     coord.close()
     proc = vip("sync", "import", "--db", tmp_path / "coord.db", res.path, "--archive", tmp_path / "archive")
     assert proc.returncode == 7 and "tampered" in proc.stdout, (proc.stdout, proc.stderr)
@@ -322,9 +327,7 @@ def test_accept_revoked_holds_only_what_verifies(program):
     coord, one, _two, out = program
     [res] = sync_service.export(one, out)
     sync_service.revoke(coord, one.device_id)
-    data = bytearray(res.path.read_bytes())
-    data[data.find(b"age-encryption.org") + 300] ^= 0x01
-    res.path.write_bytes(bytes(data))
+    res.path.write_bytes(flip_payload_byte(res.path.read_bytes()))
     [r] = assert_unchanged_after(coord, lambda: sync_service.import_bundles(coord, [res.path], accept_revoked=True))
     assert r.refused and r.code == "bad-signature"
     assert not [q for q in quarantine.list_quarantine(coord) if q.kind == "bundle"]

@@ -640,7 +640,7 @@ class VerifiedBundle:
     header: dict[str, Any]
     members: dict[str, bytes]
     signer: KeyStatus
-    raw_sha256: str
+    raw: bytes  # the file as read
 
 
 def _altered() -> BadSignature:
@@ -663,7 +663,6 @@ def verify_bundle(
     before the revocation, or for a coordinator's explicit decision to review one).
     """
     raw = _read_source(source, limits)
-    raw_sha256 = hashlib.sha256(raw).hexdigest()
     found = _iter_members(io.BytesIO(raw), limits)
     _require_members(found)
     header_bytes = found[HEADER_NAME]
@@ -730,7 +729,7 @@ def verify_bundle(
     roster_blob = found.get(ROSTER_NAME)
     if (None if roster_blob is None else hashlib.sha256(roster_blob).hexdigest()) != header["roster_sha256"]:
         raise Tampered("roster attached to the bundle does not match its signed hash")
-    return VerifiedBundle(header=header, members=found, signer=status, raw_sha256=raw_sha256)
+    return VerifiedBundle(header=header, members=found, signer=status, raw=raw)
 
 
 def read_bundle(
@@ -764,7 +763,8 @@ def read_bundle(
     """
     verified = verify_bundle(source, key_lookup=key_lookup, limits=limits,
                              expected_program_id=expected_program_id, allow_revoked=allow_revoked)
-    header, status, raw_sha256 = verified.header, verified.signer, verified.raw_sha256
+    header, status = verified.header, verified.signer
+    raw_sha256 = hashlib.sha256(verified.raw).hexdigest()
     payload_age = verified.members[PAYLOAD_NAME]
     roster_blob = verified.members.get(ROSTER_NAME)
     assert status.signing_public is not None
