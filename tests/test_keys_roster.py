@@ -348,6 +348,24 @@ def test_enrollment_grant(keys, roster) -> None:
         EnrollmentGrant.from_bytes(req.to_bytes())
 
 
+def test_grant_carries_the_chosen_workers_name_and_old_grants_still_read(keys, roster) -> None:
+    import msgpack
+
+    root, c = keys["root"], keys["c"]
+    grant = EnrollmentGrant(sign_roster(roster, root), "dev-c", c.age_recipient, c.signing_public, "prog-1",
+                            worker_name="Ana Ruiz")
+    assert EnrollmentGrant.from_bytes(grant.to_bytes()).worker_name == "Ana Ruiz"
+    doc = msgpack.unpackb(grant.to_bytes(), raw=False)
+    del doc["worker_name"]  # a grant written before workers were bound at approval
+    assert EnrollmentGrant.from_bytes(msgpack.packb(doc, use_bin_type=True)).worker_name == ""
+    for bad in ("two\nlines", "x" * 121):
+        with pytest.raises(ValueError):
+            EnrollmentGrant(grant.roster_blob, "dev-c", c.age_recipient, c.signing_public, "prog-1", worker_name=bad)
+    doc["worker_name"] = 7
+    with pytest.raises(WrongFileType):
+        EnrollmentGrant.from_bytes(msgpack.packb(doc, use_bin_type=True))
+
+
 def test_all_refusals_are_bundle_errors() -> None:
     for cls in (EnrollmentInvalid, RosterBadSignature, RosterRollback, RosterWrongRoot, SignatureInvalid, WrongFileType, NewerFormat):
         assert issubclass(cls, BundleError)

@@ -338,3 +338,42 @@ def vip(*args):
     env.pop("VIPTERM_DB", None)
     return subprocess.run([sys.executable, "-m", "vipterm", *map(str, args)], env=env, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+# --- the sync screen on a shared stick -------------------------------------------------------------
+
+
+async def test_sync_screen_import_from_a_shared_stick_counts_what_it_skipped(program, tmp_path):
+    from textual.widgets import Static
+
+    from tests.tui_support import make_app
+    from vipterm.tui.sync_screen import SyncScreen
+
+    coord, one, two, _out = program
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    records.create_client(one, records.ClientDraft(aka="Mine"))
+    sync_service.export(one, stick)
+    sync_service.export(two, stick)
+    sync_service.import_bundles(coord, [stick])
+    sync_service.export(coord, stick)
+    os.mkfifo(stick / "pipe.vipb")
+    screen = SyncScreen(folder=stick)
+    app = make_app(one.path, one)
+    app.call_later(app.push_screen, screen)
+    result = lambda: str(screen.query_one("#sync-result", Static).render())  # noqa: E731
+    signal.alarm(60)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("i", "y")
+            deadline = time.monotonic() + 20
+            while "applied" not in result():
+                assert time.monotonic() < deadline, result()
+                await pilot.pause(0.05)
+            text_shown = result()
+            assert "skipped 4 file(s) not for this device" in text_shown, text_shown
+            assert "refused" not in text_shown
+            assert not screen.query_one("#sync-result").has_class("-error")
+    finally:
+        signal.alarm(0)
