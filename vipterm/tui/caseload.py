@@ -176,7 +176,7 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.reload()
 
     def reload(self) -> None:
-        store = self.app.store
+        store = self.store
         if store is None:
             return
         self.generation += 1
@@ -189,7 +189,7 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         Same rows as a full reload would give them: a client that left this scope or was closed
         disappears, the others move to their new place in the order.
         """
-        store = self.app.store
+        store = self.store
         if store is None:
             return
         if not self.loaded or self._loading:
@@ -210,7 +210,7 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.post_message(CaseloadLoaded(rows, scope, generation))
 
     def on_caseload_loaded(self, message: CaseloadLoaded) -> None:
-        if message.generation != self.generation or self.app.store is None:
+        if message.generation != self.generation or self.store is None:
             return  # an older load, or one that finished after a lock
         self.rows = message.rows
         self.loaded = True
@@ -229,7 +229,7 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         (after a reload or a save), starts at the top for a new filter, or, with `cursor_at`,
         is moved so that the matching row of that index is drawn and under the cursor."""
         table = self.query_one(CaseloadTable)
-        if self.app.store is None or not self.loaded:
+        if self.store is None or not self.loaded:
             return
         keep = self.current_row()
         query = self.query_one("#filter", Input).value
@@ -422,7 +422,7 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         if row is None:
             self.notify("no client selected", severity="warning")
             return
-        if self.app.store is None:
+        if self.store is None:
             return
         client_id = row.client_id
         self._form_open = True
@@ -436,7 +436,7 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
     def action_new_client(self) -> None:
         from vipterm.tui.forms import ClientForm
 
-        if self.app.store is None:
+        if self.store is None:
             return
 
         def created(client) -> None:

@@ -35,6 +35,8 @@ class FollowUpTable(DataTable):
 
 
 class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
+    # The referrals take the focus first, as before the follow-up list above them existed.
+    AUTO_FOCUS = "#cf-referrals, #cf-timeline"
     HELP_KEYS = (("tab", "referrals ⇄ timeline"), ("enter (referral)", "change the referral's status"))
     BINDINGS = [
         Binding("escape", "back", "back", id="back", show=False),
@@ -76,7 +78,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         referrals.add_column("status", width=20, key="status")
         referrals.add_column("since", width=6, key="since")
         follow_ups = self.query_one(FollowUpTable)
-        follow_ups.add_column("due", width=30, key="due")
+        follow_ups.add_column("due", width=40, key="due")
         follow_ups.add_column("note", key="note")
         follow_ups.display = False
         self.query_one("#cf-follow-ups-title", Static).display = False
@@ -102,7 +104,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.reload()
 
     def reload(self) -> None:
-        store = self.app.store
+        store = self.store
         if store is None:
             return
         self.generation += 1
@@ -119,7 +121,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.post_message(ClientFileLoaded(cf, generation))
 
     def on_client_file_loaded(self, message: ClientFileLoaded) -> None:
-        if message.generation != self.generation or self.app.store is None:
+        if message.generation != self.generation or self.store is None:
             return
         self.client_file = message.client_file
         self._show_file()
@@ -132,7 +134,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
 
     def _show_file(self) -> None:
         cf = self.client_file
-        if cf is None or self.app.store is None:
+        if cf is None or self.store is None:
             return
         today = self.app.today()
         c = cf.client
