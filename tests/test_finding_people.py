@@ -238,3 +238,38 @@ async def test_mask_hides_notes_aliases_and_an_aliases_emoji(store, db_path):
         await pilot.press("f2")
         await settle(pilot)
         assert NOTE in screen_text(file_screen) and "🔥Güero" in screen_text(file_screen)
+
+
+async def test_mask_hides_the_values_of_conflicts(tmp_path):
+    from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+    from vipterm.services import sync as sync_service
+    from vipterm.tui.conflicts_screen import ConflictsScreen
+
+    coord = new_coordinator(tmp_path / "c.db")
+    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Worker One")
+    try:
+        client = records.create_client(laptop, records.ClientDraft(first_name="José", aka="Flaco"))
+        exchange(coord, [laptop], tmp_path / "r1")
+        records.update_client(laptop, client.id, aka="🔥Güero")
+        records.update_client(coord, client.id, aka="Chuy")
+        exchange(coord, [laptop], tmp_path / "r2")
+        assert len(sync_service.list_conflicts(coord)) == 1
+        app = make_app(coord.path, coord)
+        async with app.run_test(size=(110, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press("c")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, ConflictsScreen)
+            assert "Güero" in screen_text(screen) and "Chuy" in screen_text(screen)
+            await pilot.press("f2")
+            await settle(pilot)
+            text = screen_text(screen)
+            assert "Güero" not in text and "🔥" not in text and "Chuy" not in text and "•••" in text
+            assert client.pseudonym in text  # still which record, by pseudonym
+            await pilot.press("f2")
+            await settle(pilot)
+            assert "Güero" in screen_text(screen)
+    finally:
+        coord.close()
+        laptop.close()
