@@ -43,10 +43,9 @@ class CaseloadTable(DataTable):
     def _window_move(self, step: int) -> bool:
         """Move the cursor `step` rows from where it is, across the window's edge; True if it moved."""
         screen = self.screen
-        mover = getattr(screen, "move_cursor_to", None)
-        if mover is None or not getattr(screen, "shown", None):
+        if not isinstance(screen, CaseloadScreen) or not screen.shown:
             return False
-        return mover(screen.window_start + self.cursor_row + step)
+        return screen.move_cursor_to(screen.window_start + self.cursor_row + step)
 
     def _page_height(self) -> int:
         return max(1, self.scrollable_content_region.height - (self.header_height if self.show_header else 0))

@@ -223,7 +223,7 @@ class ConflictsScreen(VipScreen):
     def _value(self, value, full: bool = False) -> str:
         # A conflicting value may be a name, an alias, a phone or a note: the privacy mask hides
         # every one (the coordinator unmasks to decide).
-        if getattr(self.app, "masked", False) and value not in (None, ""):
+        if self.app.masked and value not in (None, ""):
             return f"{domain.MASK} (mask on)"
         return value_text(value) if full else _short(value)
 
