@@ -16,3 +16,6 @@ def test_letters_without_a_decomposition_and_special_cases():
     assert fold("Søren Łukasz") == "soren lukasz"
     assert fold("İsmail") == "ismail"
     assert fold("ﬁne") == "fine"  # compatibility ligature
+    assert fold("Ἀθῆναι") == "αθηναι"  # other scripts lose their marks too
+    assert fold("😎 Flaco") == "😎 flaco"  # symbols stay (only marks go)
+    assert fold("Jose Vigil") == "jose vigil"  # the ASCII fast path agrees with the long way
