@@ -469,3 +469,104 @@ def test_the_merge_rules_and_the_services_rules_agree():
     assert validate.check_value("assessment_item", "level", 4, 0) is not None
     assert validate.check_value("worker", "active", True, 0) is None
     assert validate.check_value("outcome", "occurred_on", "2026-12-25", made).reason == "outcome.occurred_on is in the future"
+
+
+# --- honest work is never held -----------------------------------------------------------------------------
+
+
+def test_an_honest_day_on_a_laptop_is_applied_whole(world):
+    """Everything the services let a worker do passes the scope and the rules at the coordinator."""
+    from datetime import date, timedelta
+
+    from vipterm import domain
+
+    coord, a, ca = world.coord, world.a, world.ca
+    today = a.clock.today()
+    new = records.create_client(a, records.ClientDraft(aka="Newcomer", area_command="northeast",
+                                                       date_of_birth=date(2001, 3, 4), phone="505-555-0133"))
+    records.record_notification(a, records.NotificationDraft(client_id=new.id, attempted_on=today,
+                                                             team=[("Peer", "peer_support")],
+                                                             messages=["offer_of_help"]))
+    records.log_contact(a, records.ContactDraft(client_id=ca.id, outcome="reached", note="line one\nline two",
+                                                duration_min=20, next_follow_up=today + timedelta(days=7)))
+    records.log_attempt(a, ca.id, "no_answer")
+    records.record_assessment(a, records.AssessmentDraft(client_id=ca.id, levels={"housing": 3, "food": 1},
+                                                         priorities={"housing"}))
+    provider = records.add_provider(a, "Corner Pantry", "food")
+    referral = records.create_referral(a, records.ReferralDraft(ca.id, "food", provider.id))
+    records.set_referral_status(a, referral.id, "accepted")
+    records.record_outcome(a, ca.id, "job", today)
+    records.schedule_follow_up(a, ca.id, today + timedelta(days=3), kind="court_date", note="hearing")
+    records.complete_next_follow_up(a, ca.id)
+    records.update_client(a, ca.id, status="active", risk_flags=["retaliation_risk"], phone="505-555-0144")
+    records.record_audit(a, domain.AuditAction.VIEW_IDENTITY, ca.id, "looked")
+    result = world.upload(a)
+    assert result.summary["quarantined"] == 0 and result.summary["refused_fields"] == {}, result.summary
+    assert held(coord) == []
+    assert count(coord, "SELECT count(*) FROM provider WHERE id = ?", provider.id) == 1
+    assert field(coord, "referral", referral.id, "status") == "accepted"
+    assert field(coord, "client_identity", ca.id, "phone") == "505-555-0144"
+    assert count(coord, "SELECT count(*) FROM audit_entry WHERE worker_id = ?", a.worker_id) >= 1
+    # The directory entry is the coordinator's from then on: the laptop cannot change it.
+    forge(a, [("provider", provider.id, "phone", "505-555-0000")])
+    assert world.upload(a).summary["quarantined_by_reason"] == {"scope": 1}
+
+
+def test_forged_audit_follow_up_and_moves_are_held(world):
+    coord, a, b, ca, cb = world.coord, world.a, world.b, world.ca, world.cb
+    fu = records.schedule_follow_up(a, ca.id, a.clock.today())
+    world.round()
+    forge(a, [("follow_up", fu.id, "client_id", cb.id)], rows=False)  # moving a record onto another client
+    forge(a, [("follow_up", fu.id, "owner_id", b.worker_id)])  # handing it to someone else
+    forge(a, new_row("audit_entry", "01930000-0000-7000-8000-0000000a0d17", at=STAMP, worker_id=b.worker_id,
+                     device_id=b.device_id, action="view_identity", client_id=cb.id, detail="", deleted_at=None),
+          rows=False)
+    result = world.upload(a)
+    assert result.summary["quarantined_by_reason"] == {"scope": 3}
+    reasons = {q.reason for q in held(coord)}
+    assert reasons == {"a laptop may not move a record to another client",
+                       "follow up attributed to another worker (owner_id)",
+                       "an audit entry attributed to another worker or device"}
+    assert field(coord, "follow_up", fu.id, "client_id") == ca.id
+    assert field(coord, "follow_up", fu.id, "owner_id") == a.worker_id
+
+
+def test_work_logged_after_a_reassignment_reaches_the_coordinator_for_review(world):
+    coord, a, b, ca = world.coord, world.a, world.b, world.ca
+    records.update_client(coord, ca.id, assigned_worker_id=b.worker_id)
+    late = records.log_contact(a, records.ContactDraft(client_id=ca.id, outcome="reached", note="before I knew"))
+    world.give_back(a)  # the client is erased here; the contact not yet sent stays in the outbox
+    assert count(a, "SELECT count(*) FROM contact WHERE id = ?", late.id) == 0
+    result = world.upload(a)
+    assert result.summary["quarantined_by_reason"] == {"scope": 1}
+    [q] = held(coord)
+    assert q.row_id == late.id and q.reason == "a record about a client assigned to another worker"
+    quarantine.accept(coord, q.id)  # the coordinator keeps it: it is B's client's history now
+    assert count(coord, "SELECT count(*) FROM contact WHERE id = ?", late.id) == 1
+    world.round()
+    assert count(b, "SELECT count(*) FROM contact WHERE id = ?", late.id) == 1
+    assert count(a, "SELECT count(*) FROM contact WHERE id = ?", late.id) == 0
+    with a.database.engine.connect() as conn:  # acknowledged: gone from A's outbox too
+        assert conn.exec_driver_sql("SELECT count(*) FROM change_log WHERE row_id = ?", (late.id,)).scalar_one() == 0
+
+
+def test_a_laptop_holds_back_an_invalid_value_in_a_return_bundle():
+    """Laptops check what arrives too (defence in depth): the value waits in their own quarantine."""
+    from tests.sync_support import FakeWall, Replica, make_client, make_worker
+    from vipterm.sync.merge import Change, MergeOptions, pack
+
+    wall = FakeWall()
+    laptop = Replica("dev-l", "wk-l", wall)
+    with laptop.write() as s:
+        make_worker(s, "wk-l", "Laptop")
+    with laptop.write() as s:
+        make_client(s, "cl-000001", "wk-l")
+    bad = Change("dev-c", 0, (wall() + 1000) << 16, "client", "cl-000001", "set", "status", pack("pwned"), None, None)
+    good = Change("dev-c", 0, (wall() + 1000) << 16, "client", "cl-000001", "set", "area_command", pack("valley"),
+                  None, None)
+    plan = laptop.merge([bad, good], MergeOptions())
+    assert [h.reason for h in plan.held][0].startswith("client.status is not one of")
+    dump = laptop.dump()["client"][0]
+    assert "pwned" not in dump and "valley" in dump
+    with laptop.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sync_quarantine").scalar_one() == 1
