@@ -178,7 +178,9 @@ async def _armed(pilot):
     await pilot.pause(ARM_SECONDS + 0.1)
 
 
-async def test_a_name_typed_on_the_caseload_changes_nothing(tui_path, tui_store):
+async def test_a_name_typed_on_the_caseload_changes_nothing(tui_path, tui_store, monkeypatch):
+    # Typed letters come milliseconds apart; a long arming time keeps the test so on a busy machine.
+    monkeypatch.setattr(FollowUpDoneModal, "ARM_SECONDS", 5)
     row = _overdue_row(tui_store)
     before_open = [f.id for f in _open_ids(tui_store, row.client_id)]
     before_contacts = len(_contact_rows(tui_store, row.client_id))
@@ -271,11 +273,16 @@ async def test_done_in_the_client_file_closes_the_follow_up_under_the_cursor_onl
         table.focus()
         keys = [k.value for k in table.rows]
         table.move_cursor(row=keys.index(court.id))
-        await pilot.press("d", "y")  # too fast: not an answer
-        await settle(pilot)
+        FollowUpDoneModal.ARM_SECONDS = 5  # the y below comes "too fast" even on a busy machine
+        try:
+            await pilot.press("d", "y")  # too fast: not an answer
+            await settle(pilot)
+        finally:
+            FollowUpDoneModal.ARM_SECONDS = ARM_SECONDS
         assert court.id in [f.id for f in _open_ids(tui_store, row.client_id)]
         modal = app.screen
         assert isinstance(modal, FollowUpDoneModal)
+        modal._opened -= 5
         options = modal.query_one(OptionList)
         assert options.get_option_at_index(options.highlighted).id == court.id
         await pilot.pause(ARM_SECONDS + 0.1)
@@ -457,10 +464,15 @@ async def test_intake_lists_possible_duplicates_and_creates_only_on_y(tui_path, 
         await _type_into(pilot, "first_name", "JOSE ANGEL")
         await _type_into(pilot, "last_name", "nunez ibanez")
         await _type_into(pilot, "area_command", "Valley")
-        await pilot.press("ctrl+s", "y")  # y typed ahead of the question is no answer
+        await pilot.press("ctrl+s")
         await settle(pilot)
         modal = app.screen
         assert isinstance(modal, DuplicateModal)
+        modal.ARM_SECONDS = 30  # as if the question had just opened: a y typed now is no answer
+        await pilot.press("y")
+        await settle(pilot)
+        assert app.screen is modal
+        modal.ARM_SECONDS = ARM_SECONDS
         options = modal.query_one(OptionList)
         listed = [options.get_option_at_index(i) for i in range(options.option_count)]
         assert [o.id for o in listed] == [jose.id]

@@ -101,7 +101,7 @@ def test_contact_form_errors(snap_compare, tui_path, tui_store):
         await pilot.press("l")
         await settle(pilot)
         pilot.app.screen.query_one("#occurred_at").value = "2026-02-30 10:00"
-        await pilot.press(*"met at the park", "ctrl+s")
+        await pilot.press("r", "enter", *"met at the park", "ctrl+s")  # outcome reached, then the note
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
