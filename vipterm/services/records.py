@@ -9,8 +9,11 @@ nothing written), then writes in one captured transaction.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+
+from typing import Iterator
 
 from sqlmodel import Session, select
 
@@ -90,9 +93,6 @@ def _not_future(store: Store, when: date | datetime, field_name: str, what: str)
         raise ValidationError(f"{what} is in the future", field=field_name)
 
 
-def _client(session: Session, client_id: str) -> Client:
-    client = session.get(Client, client_id)
-    if client is None or client.deleted_at is not None:
 @contextmanager
 def _transaction(store: Store, session: Session | None) -> Iterator[Session]:
     """The caller's transaction when given (the spreadsheet import writes every row of a file in
@@ -104,6 +104,9 @@ def _transaction(store: Store, session: Session | None) -> Iterator[Session]:
         yield new
 
 
+def _client(session: Session, client_id: str) -> Client:
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
         raise NotFound(f"no client with id {client_id}")
     return client
 
@@ -318,13 +321,13 @@ class NotificationDraft:
     # A second attempt for the same client on the same day is refused (NeedsConfirmation) unless
     # the person recording it has been asked and said yes.
     confirm_same_day: bool = False
-
-
-def record_notification(store: Store, draft: NotificationDraft, *, session: Session | None = None) -> NotificationAttempt:
     recorded_by: str | None = None  # this device's worker unless given (imported history)
     # Imported history: the first follow-up falls due when it did then (a week after the attempt),
     # not today, so a program's past does not fill today's caseload.
     as_recorded: bool = False
+
+
+def record_notification(store: Store, draft: NotificationDraft, *, session: Session | None = None) -> NotificationAttempt:
     """Record a custom notification attempt.
 
     Messages and team members belong to a delivered notification only, and a delivered one names
@@ -406,10 +409,10 @@ class ContactDraft:
     area_command: str | None = None  # defaults to the client's
     note: str = ""
     next_follow_up: date | None = None
+    worker_id: str | None = None  # who made it: this device's worker unless given (imported history)
 
 
 def log_contact(store: Store, draft: ContactDraft, *, session: Session | None = None) -> Contact:
-    worker_id: str | None = None  # who made it: this device's worker unless given (imported history)
     """Log a contact or an attempt at one.
 
     The outcome must be given. Only a contact that reached the client closes its due contact
