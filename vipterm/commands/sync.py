@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--escrow", default="", metavar="AGE_RECIPIENT",
                    help="also encrypt every bundle to this age recipient (an escrow key kept offline)")
     p.add_argument("--force", action="store_true", help="replace an existing database (its data is lost)")
+    p.add_argument("--time-zone", default=None, metavar="ZONE",
+                   help="the program's IANA time zone (default America/Denver): it cuts the report's months "
+                        "and decides 'today' on every laptop, which receive it in their return bundles")
     p.set_defaults(func=cmd_coordinator_init)
 
     enroll = sub.add_parser("enroll", help="enroll a laptop in person (request, approve, accept)")
@@ -161,10 +164,10 @@ def cmd_coordinator_init(args) -> int:
             store.close()
         print(f"created {path}")
     print(f"device {keys.device_id}")
+    print(f"program time zone: {store.time_zone}")
     print(f"program root key fingerprint: {keys.root_fingerprint}")
     print("laptops compare this fingerprint when they accept their enrollment")
     return ExitCode.OK
-    print(f"program time zone: {store.time_zone}")
 
 
 def cmd_enroll_request(args) -> int:
