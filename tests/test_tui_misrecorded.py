@@ -510,6 +510,10 @@ async def test_the_duplicate_list_respects_the_privacy_mask(tui_path, tui_store)
         text = screen_text(app.screen) + " ".join(
             str(o.prompt) for o in app.screen.query_one(OptionList)._options)
         assert "Quintana" not in text and "M.Q." in text
+        app.masked = False  # unmasking while the question is open shows the names
+        await settle(pilot)
+        shown = " ".join(str(o.prompt) for o in app.screen.query_one(OptionList)._options)
+        assert "Marisol Quintana" in shown
 
 
 # --- 2 (audit). the conflict and sync keys that change records ask first -----------------------------------

@@ -237,19 +237,30 @@ class DuplicateModal(ArmedModal):
         with Vertical():
             yield Static(f"Possible duplicate: {n} existing client{'s' if n != 1 else ''} may be this person",
                          classes="question-title", markup=False)
-            options = []
-            for m in self.matches:
-                born = f" · born {m.date_of_birth.isoformat()}" if m.date_of_birth else ""
-                options.append(Option(f"{m.pseudonym}  {self.shown_name(m.name, m.pseudonym)}{born}"
-                                      f" · same {', '.join(m.reasons)}", id=m.client_id))
-            yield OptionList(*options, id="duplicate-matches")
+            yield OptionList(*self._options(), id="duplicate-matches")
             yield Static("y create a new client anyway · n or esc back to the form", classes="question-help",
                          markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
+    def _options(self) -> list[Option]:
+        options = []
+        for m in self.matches:
+            born = f" · born {m.date_of_birth.isoformat()}" if m.date_of_birth else ""
+            options.append(Option(f"{m.pseudonym}  {self.shown_name(m.name, m.pseudonym)}{born}"
+                                  f" · same {', '.join(m.reasons)}", id=m.client_id))
+        return options
+
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one(OptionList).focus()
+
+    def refresh_names(self) -> None:
+        """The privacy mask changed: draw the matches' names again (initials or whole)."""
+        options = self.query_one(OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        options.add_options(self._options())
+        options.highlighted = highlighted
 
     @on(OptionList.OptionSelected)
     def _enter_is_not_an_answer(self, event: OptionList.OptionSelected) -> None:
