@@ -570,3 +570,12 @@ def test_a_laptop_holds_back_an_invalid_value_in_a_return_bundle():
     assert "pwned" not in dump and "valley" in dump
     with laptop.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM sync_quarantine").scalar_one() == 1
+
+
+def test_a_field_it_may_not_write_sent_with_the_value_held_is_no_change(world):
+    coord, a, ca = world.coord, world.a, world.ca
+    forge(a, [("client", ca.id, "assigned_worker_id", a.worker_id), ("worker", coord.worker_id, "display_name",
+                                                                      "Coordinator")])
+    result = world.upload(a)
+    assert result.summary["quarantined"] == 0 and result.summary["refused_fields"] == {}
+    assert held(coord) == []

@@ -523,6 +523,7 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
         # Changes to records held here, field by field.
         refs = dict(_references(tbl))
         ti = info[tbl]
+        here: dict[str, dict[str, Any]] | None = None  # current rows, read only if a change is out of scope
         for key in [k for k in by_row if k[0] == tbl and k[1] in existing[tbl]]:
             row_id = key[1]
             group = by_row[key]
@@ -548,6 +549,11 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
                 if not code and worker_scope:
                     why = write_scope.field_problem(scope, tbl, ch.col, value, assigned, ti.add_only, row_id)
                     if why:
+                        if here is None:
+                            here = _current_rows(conn, tbl, [k[1] for k in by_row if k[0] == tbl
+                                                             and k[1] in existing[tbl]])
+                        if here.get(row_id, {}).get(ch.col) == value:
+                            continue  # the value the coordinator holds anyway: nothing to refuse or apply
                         code, reason = "scope", why
                 if code:
                     bad.setdefault(ch.col, (code, reason, []))[2].append(ch)

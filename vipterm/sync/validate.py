@@ -84,15 +84,38 @@ class Problem(NamedTuple):
     reason: str
 
 
-def _columns() -> dict[tuple[str, str], tuple[type, bool]]:
+class _Spec(NamedTuple):
+    """Everything the rules say about one column, looked up once (the merge checks every value)."""
+
+    pytype: type
+    nullable: bool
+    limit: int
+    enum: frozenset | None
+    enum_list: frozenset | None
+    not_future: bool
+    not_empty: bool
+    low: int
+    high: int
+
+
+def _columns() -> dict[tuple[str, str], _Spec]:
     out = {}
     for tbl, policy in SYNC_POLICY.items():
         for column in policy.model.__table__.columns:
-            out[(tbl, column.name)] = (column.type.python_type, column.nullable)
+            col = column.name
+            key = (tbl, col)
+            limit = MAX_NOTE_LENGTH if col in LONG_TEXT else (
+                MAX_ID_LENGTH if col.endswith(("_id", "_by")) or col == "by_worker" else MAX_SHORT_TEXT)
+            enum_cls, list_cls = ENUMS.get(key), ENUM_LISTS.get(key)
+            low, high = INT_RANGES.get(key, (-(2**63), 2**63 - 1))
+            out[key] = _Spec(column.type.python_type, column.nullable, limit,
+                             frozenset(m.value for m in enum_cls) if enum_cls else None,
+                             frozenset(m.value for m in list_cls) if list_cls else None,
+                             key in NOT_FUTURE, key in NOT_EMPTY, low, high)
     return out
 
 
-_COLUMNS: dict[tuple[str, str], tuple[type, bool]] = {}
+_COLUMNS: dict[tuple[str, str], _Spec] = {}
 
 
 def _label(tbl: str, col: str) -> str:
@@ -110,10 +133,16 @@ def check_value(tbl: str, col: str, value: Any, made_ms: int) -> Problem | None:
     spec = _COLUMNS.get((tbl, col))
     if spec is None:
         return Problem("invalid", f"{_label(tbl, col)} is not a field vipterm knows")
-    pytype, nullable = spec
-    name = _label(tbl, col)
+    pytype = spec.pytype
     if value is None:
-        return None if nullable else Problem("invalid", f"{name} cannot be empty")
+        return None if spec.nullable else Problem("invalid", f"{_label(tbl, col)} cannot be empty")
+    if pytype is str and type(value) is str and len(value) <= spec.limit and spec.enum is None \
+            and spec.enum_list is None and not spec.not_empty and (tbl, col) != ("notification_attempt", "team") \
+            and (value.isprintable() if col not in LONG_TEXT else not _CONTROL.search(value)):
+        return None  # the common case: plain text within its length
+    if pytype is str and spec.enum is not None and value in spec.enum:
+        return None
+    name = _label(tbl, col)
     if pytype is bool:
         if value not in (0, 1) or type(value) not in (int, bool):
             return Problem("invalid", f"{name} is not yes/no")
@@ -121,7 +150,7 @@ def check_value(tbl: str, col: str, value: Any, made_ms: int) -> Problem | None:
     if pytype is int:
         if type(value) is not int:
             return Problem("invalid", f"{name} is not a whole number")
-        low, high = INT_RANGES.get((tbl, col), (-(2**63), 2**63 - 1))
+        low, high = spec.low, spec.high
         if not low <= value <= high:
             return Problem("invalid", f"{name} is outside {low}..{high}")
         return None
@@ -137,7 +166,7 @@ def check_value(tbl: str, col: str, value: Any, made_ms: int) -> Problem | None:
             return Problem("invalid", f"{name} is not a date (YYYY-MM-DD)")
         if when.year < 1900:
             return Problem("invalid", f"{name} is before 1900")
-        if (tbl, col) in NOT_FUTURE and when > (_made_at(made_ms) + _SLACK).date():
+        if spec.not_future and when > (_made_at(made_ms) + _SLACK).date():
             return Problem("invalid", f"{name} is in the future")
         return None
     if pytype is datetime:
@@ -149,12 +178,11 @@ def check_value(tbl: str, col: str, value: Any, made_ms: int) -> Problem | None:
             return Problem("invalid", f"{name} is not a date and time")
         if when.year < 1900:
             return Problem("invalid", f"{name} is before 1900")
-        if (tbl, col) in NOT_FUTURE and when > _made_at(made_ms) + _SLACK:
+        if spec.not_future and when > _made_at(made_ms) + _SLACK:
             return Problem("invalid", f"{name} is in the future")
         return None
     # text
-    limit = MAX_NOTE_LENGTH if col in LONG_TEXT else (MAX_ID_LENGTH if col.endswith("_id") or col.endswith("_by")
-                                                      or col == "by_worker" else MAX_SHORT_TEXT)
+    limit = spec.limit
     if len(value) > limit:
         return Problem("invalid", f"{name} is longer than {limit} characters")
     if _CONTROL.search(value if col in LONG_TEXT else value.replace("\n", "\x00")):
