@@ -92,6 +92,26 @@ class ClientStatus(LabelledEnum):
 FUNNEL_ORDER = {status: rank for rank, status in enumerate(ClientStatus)}
 
 
+class ClosedReason(LabelledEnum):
+    """Why a client was closed (kept with the client until it is reopened)."""
+
+    COMPLETED = ("completed", "completed the program")
+    MOVED_AWAY = ("moved_away", "moved away")
+    INCARCERATED = ("incarcerated", "incarcerated")
+    DECEASED = ("deceased", "deceased")
+    DECLINED = ("declined", "declined services")
+    LOST_CONTACT = ("lost_contact", "lost contact")
+
+
+class CorrectableFact(LabelledEnum):
+    """The add-only facts a correction may supersede or void (`FactCorrection.tbl`)."""
+
+    CONTACT = ("contact", "contact")
+    NOTIFICATION_ATTEMPT = ("notification_attempt", "notification attempt")
+    OUTCOME = ("outcome", "outcome")
+    REFERRAL_EVENT = ("referral_event", "referral status change")
+
+
 class RiskFlag(LabelledEnum):
     RETALIATION_RISK = ("retaliation_risk", "retaliation risk")
     RECENT_GUNSHOT_VICTIM = ("recent_gunshot_victim", "recent gunshot victim")
@@ -135,6 +155,23 @@ class NotificationMessage(LabelledEnum):
     LEGAL_CONSEQUENCES = ("legal_consequences", "consequences of further violence")
     OFFER_OF_HELP = ("offer_of_help", "offer of help and services")
     PEER_CONTACT = ("peer_contact", "how to reach a peer support worker")
+
+
+class IncidentSource(LabelledEnum):
+    """Where the weekly review learned of an incident (seed 003: crime data, hospitals, others)."""
+
+    SHOOTING_REVIEW = ("shooting_review", "shooting review")
+    CRIME_DATA = ("crime_data", "crime data")
+    HOSPITAL = ("hospital", "hospital")
+    COMMUNITY = ("community", "community")
+
+
+class PlanStatus(LabelledEnum):
+    """A planned custom notification: still planned, or called off by the coordinator. Whether it
+    was attempted is not stored: it is read from the client's notification attempts."""
+
+    PLANNED = ("planned", "planned")
+    CANCELLED = ("cancelled", "called off")
 
 
 class ContactMode(LabelledEnum):

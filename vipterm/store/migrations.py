@@ -47,6 +47,9 @@ MIGRATIONS: list[Migration] = [
     # Write scope: a change that is out of its device's scope or fails the value rules waits here
     # for the coordinator instead of being applied or dropped.
     (6, "sync quarantine: changes held for the coordinator's review", _sql_file("0006_quarantine.sql")),
+    # The coordinator's program work: closing reasons, follow-up times, corrections of facts, …
+    (7, "coordinator's program work: closing reasons, follow-up times, fact corrections",
+     _sql_file("0007_program_work.sql")),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

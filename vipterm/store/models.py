@@ -55,6 +55,10 @@ class Client(SQLModel, table=True):
     identified_on: date = Field(default_factory=lambda: utcnow().date())
     created_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = None
+    # Why and on which (program-local) day the client was closed (schema 7): a domain.ClosedReason
+    # value; both empty while the client is open.
+    closed_reason: str | None = None
+    closed_on: date | None = None
 
 
 class ClientIdentity(SQLModel, table=True):
@@ -214,8 +218,93 @@ class FollowUp(SQLModel, table=True):
     auto: bool | None = None
     # How it was closed: FollowUpClosed values (a contact, done without one, replaced).
     closed_as: str | None = None
+    # An optional time of day (schema 7): "HH:MM", program-local wall time (court at 09:00).
+    due_time: str | None = None
 
     __table_args__ = (Index("ix_follow_up_open", "client_id", "done_at", "due_on"),)
+
+
+class FactCorrection(SQLModel, table=True):
+    """A correction of a fact (schema 7), itself an add-only fact: the contact, notification
+    attempt, outcome or referral event `row_id` of table `tbl` is superseded by `replacement_id`
+    (the fact entered in its place) or, without one, voided. The corrected fact is never edited;
+    it stays in the history, marked, and every count ignores it (`services.corrections`)."""
+
+    __tablename__ = "fact_correction"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id", index=True)
+    tbl: str  # domain.CorrectableFact value
+    row_id: str = Field(index=True)
+    replacement_id: str | None = None
+    reason: str = ""
+    by_worker: str | None = Field(default=None, foreign_key="worker.id")
+    at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class Review(SQLModel, table=True):
+    """A weekly review of the week's incidents (schema 7), held on the coordinator: the week it
+    covers (its Monday) and who held it. Coordinator-owned: only the coordinator's device writes it."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    week_of: date = Field(index=True)  # the Monday of the week reviewed
+    held_on: date
+    held_by: str | None = Field(default=None, foreign_key="worker.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class ReviewIncident(SQLModel, table=True):
+    """An incident the review considered: its day, area command and where it was learned of.
+    No narrative of the crime is kept (schema 7, coordinator-owned)."""
+
+    __tablename__ = "review_incident"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    review_id: str = Field(foreign_key="review.id", index=True)
+    occurred_on: date
+    area_command: str = "na"
+    source: str = "shooting_review"  # IncidentSource
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class PlannedNotification(SQLModel, table=True):
+    """A custom notification the review planned for a client (schema 7, coordinator-owned): the
+    team roles going, the day and optional time (program-local "HH:MM"), the setting and the
+    worker who will follow up. It reaches that worker's laptop with the client; it counts as
+    attempted once the client has a notification attempt dated on or after `identified_on`."""
+
+    __tablename__ = "planned_notification"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id", index=True)
+    identified_on: date
+    planned_on: date
+    planned_time: str = ""
+    setting: str = "home"
+    team_roles: str = ""  # comma-separated TeamRole values
+    worker_id: str | None = Field(default=None, foreign_key="worker.id")
+    status: str = "planned"  # PlanStatus
+    created_by: str | None = Field(default=None, foreign_key="worker.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class ReviewCandidate(SQLModel, table=True):
+    """A person a review identified from one of its incidents (schema 7, coordinator-owned): the
+    client (new or existing), the age group and risk flags the review saw, and the plan made."""
+
+    __tablename__ = "review_candidate"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    review_id: str = Field(foreign_key="review.id", index=True)
+    incident_id: str | None = Field(default=None, foreign_key="review_incident.id")
+    client_id: str = Field(foreign_key="client.id", index=True)
+    new_client: bool = False
+    age_group: str = "unknown"
+    risk_flags: str = ""  # comma-separated RiskFlag values
+    identified_on: date
+    plan_id: str | None = Field(default=None, foreign_key="planned_notification.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
 
 
 class AuditEntry(SQLModel, table=True):
@@ -329,6 +418,12 @@ SYNC_POLICY: dict[str, TablePolicy] = {
     "outcome": TablePolicy(Outcome, add_only=True),
     "follow_up": TablePolicy(FollowUp),
     "audit_entry": TablePolicy(AuditEntry, add_only=True),
+    # The weekly review (schema 7): coordinator-owned (sync.scope refuses them from a laptop).
+    "review": TablePolicy(Review),
+    "review_incident": TablePolicy(ReviewIncident),
+    "planned_notification": TablePolicy(PlannedNotification),
+    "review_candidate": TablePolicy(ReviewCandidate),
+    "fact_correction": TablePolicy(FactCorrection, add_only=True),
 }
 
 # The primary-key column of each synced table (client_identity is keyed by its client).

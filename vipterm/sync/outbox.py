@@ -41,6 +41,7 @@ CLIENT_LINK: dict[str, tuple[str, str | None]] = {
     "referral_event": ("referral_id", "referral"),
     "outcome": ("client_id", None),
     "follow_up": ("client_id", None),
+    "fact_correction": ("client_id", None),
 }
 ALWAYS_SENT = ("worker", "provider")  # the staff list and the service directory go to every laptop
 

@@ -14,6 +14,7 @@ coordinator's own device may write everything. For a worker's device (worker W):
 | assessment_item, referral_event | its assessment / referral is of a client assigned to W (event `by_worker` = W) | only `deleted_at`, as above |
 | follow_up | its client is assigned to W, `owner_id` = W | client assigned to W; `owner_id` / `done_by` only ever W |
 | provider (directory) | allowed (a laptop's referral may name a provider it added) | never: the directory is the coordinator's |
+| fact_correction | its client is assigned to W, `by_worker` = W | only `deleted_at`, as above |
 | audit_entry | `worker_id` = W and `device_id` = the device | never |
 | purge | never (only the coordinator purges) | never |
 
@@ -42,6 +43,7 @@ ATTRIBUTION: dict[str, tuple[str, ...]] = {
     "outcome": ("recorded_by",),
     "follow_up": ("owner_id", "done_by"),
     "audit_entry": ("worker_id",),
+    "fact_correction": ("by_worker",),
 }
 # The column that ties a record to its client (directly, or through its parent record).
 CLIENT_LINK: dict[str, str] = {
@@ -55,6 +57,7 @@ CLIENT_LINK: dict[str, str] = {
     "referral_event": "referral_id",
     "outcome": "client_id",
     "follow_up": "client_id",
+    "fact_correction": "client_id",
 }
 # Fields a worker's device may change on the records it may write (besides those tables' other fields).
 OWN_STAFF_FIELDS = frozenset({"display_name"})

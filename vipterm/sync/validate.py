@@ -56,6 +56,8 @@ ENUMS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
     ("follow_up", "kind"): domain.FollowUpKind,
     ("follow_up", "closed_as"): domain.FollowUpClosed,
     ("audit_entry", "action"): domain.AuditAction,
+    ("client", "closed_reason"): domain.ClosedReason,
+    ("fact_correction", "tbl"): domain.CorrectableFact,
 }
 # Comma-separated lists of enum values ("" is the empty list).
 ENUM_LISTS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
@@ -67,8 +69,11 @@ NOT_FUTURE = frozenset({
     ("client", "identified_on"), ("client_identity", "date_of_birth"), ("notification_attempt", "attempted_on"),
     ("contact", "occurred_at"), ("assessment", "assessed_on"), ("referral", "status_changed_at"),
     ("referral", "first_service_on"), ("referral_event", "at"), ("outcome", "occurred_on"),
-    ("follow_up", "done_at"),
+    ("follow_up", "done_at"), ("client", "closed_on"), ("fact_correction", "at"),
 })
+# A time of day, "HH:MM" (a follow-up's optional time).
+TIME_OF_DAY = frozenset({("follow_up", "due_time")})
+_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d\Z")
 NOT_EMPTY = frozenset({("client", "pseudonym"), ("worker", "display_name"), ("provider", "name")})
 INT_RANGES = {("assessment_item", "level"): (min(domain.NEED_LEVELS), max(domain.NEED_LEVELS)),
               ("contact", "duration_min"): (0, 24 * 60)}
@@ -138,6 +143,7 @@ def check_value(tbl: str, col: str, value: Any, made_ms: int) -> Problem | None:
         return None if spec.nullable else Problem("invalid", f"{_label(tbl, col)} cannot be empty")
     if pytype is str and type(value) is str and len(value) <= spec.limit and spec.enum is None \
             and spec.enum_list is None and not spec.not_empty and (tbl, col) != ("notification_attempt", "team") \
+            and (tbl, col) not in TIME_OF_DAY \
             and (value.isprintable() if col not in LONG_TEXT else not _CONTROL.search(value)):
         return None  # the common case: plain text within its length
     if pytype is str and spec.enum is not None and value in spec.enum:
@@ -199,6 +205,8 @@ def check_value(tbl: str, col: str, value: Any, made_ms: int) -> Problem | None:
                                       f"{', '.join(m.value for m in list_cls)}")
     if (tbl, col) == ("notification_attempt", "team"):
         return _check_team(value)
+    if (tbl, col) in TIME_OF_DAY and not _TIME.match(value):
+        return Problem("invalid", f"{name} is not a time of day (HH:MM)")
     return None
 
 
