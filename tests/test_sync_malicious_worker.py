@@ -446,8 +446,10 @@ def test_the_coordinator_accepts_or_discards_held_changes(world, capsys):
 def test_held_values_are_erased_by_a_purge(world):
     coord, a, ca = world.coord, world.a, world.ca
     forge(a, [("client_identity", ca.id, "first_name", "x" * 500)])
+    forge(a, new_row("contact", "01930000-0000-7000-8000-0000000c0f06",
+                     **contact_values(ca.id, a.worker_id, outcome="pwned")), rows=False)  # held whole
     world.upload(a)
-    assert len(held(coord)) == 1
+    assert len(held(coord)) == 2
     sync_service.purge_client(coord, ca.id)
     assert held(coord) == []
     with coord.database.engine.connect() as conn:

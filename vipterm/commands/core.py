@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("client_id", help="client id (or its pseudonym, e.g. VIP-1A2B3C)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_clients_show)
+    from vipterm.commands.client_records import register_clients
+
+    register_clients(csub)  # update, close, reopen, correct, void
 
     p = sub.add_parser("demo-data", help="create a database of synthetic program data")
     add_db_argument(p)

@@ -267,11 +267,44 @@ _FIELD_ENUMS = {
 }
 
 
+# What the edit form and `vipterm clients update` may change: who the client is and the program
+# fields. The status moves with the funnel or by closing/reopening; assignment is the coordinator's.
+EDITABLE_FIELDS = ("first_name", "last_name", "aka", "date_of_birth", "phone", "area_command", "age_group",
+                   "referral_source", "risk_flags")
+_SHORT_TEXT = 200  # = sync.validate.MAX_SHORT_TEXT: names and phones arrive at other devices checked by it
+
+
+def edit_client(store: Store, client_id: str, **changes) -> Client:
+    """Edit a client's identity and program fields (`EDITABLE_FIELDS`); every change is captured
+    and syncs like any other, so each field keeps its history in the change log."""
+    other = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if other:
+        raise ValidationError(f"{other[0].replace('_', ' ')} cannot be edited here", field=other[0])
+    return update_client(store, client_id, **changes)
+
+
 def update_client(store: Store, client_id: str, **changes) -> Client:
     """Change some fields of a client or its identity; only what differs is captured."""
     unknown = set(changes) - CLIENT_FIELDS - IDENTITY_FIELDS
     if unknown:
         raise ValidationError(f"unknown field: {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+    for name in ("first_name", "last_name", "aka", "phone"):
+        if name in changes:
+            value = (changes[name] or "").strip()
+            if len(value) > _SHORT_TEXT:
+                raise ValidationError(f"the {name.replace('_', ' ')} is longer than {_SHORT_TEXT} characters",
+                                      field=name)
+            if not value.isprintable():
+                raise ValidationError(f"the {name.replace('_', ' ')} holds control characters", field=name)
+            changes[name] = value
+    if changes.get("date_of_birth") is not None:
+        dob = changes["date_of_birth"]
+        if not isinstance(dob, date):
+            raise ValidationError("the date of birth is not a date", field="date_of_birth")
+        if dob > store.clock.today():
+            raise ValidationError("the date of birth is in the future", field="date_of_birth")
+        if dob.year < 1900:
+            raise ValidationError("the date of birth is before 1900", field="date_of_birth")
     for name, enum_cls in _FIELD_ENUMS.items():
         if name in changes:
             changes[name] = _enum(enum_cls, changes[name], name).value
@@ -283,6 +316,9 @@ def update_client(store: Store, client_id: str, **changes) -> Client:
     with store.write() as session:
         client = _client(session, client_id)
         identity = session.get(ClientIdentity, client_id)
+        if identity is None and set(changes) & IDENTITY_FIELDS:
+            identity = ClientIdentity(client_id=client.id)
+            session.add(identity)
         for name, value in changes.items():
             target = client if name in CLIENT_FIELDS else identity
             if getattr(target, name) != value:
@@ -290,6 +326,55 @@ def update_client(store: Store, client_id: str, **changes) -> Client:
         if identity is not None and not (identity.first_name or identity.last_name or identity.aka):
             raise ValidationError("a name or an alias is required", field="first_name")
     return client
+
+
+def close_client(store: Store, client_id: str, reason: str) -> Client:
+    """Close a client, saying why (`domain.ClosedReason`), on the program's today. The client
+    leaves the caseload (and the task view) and stays in the report; open follow-ups are kept, so
+    reopening brings them back."""
+    why = _enum(domain.ClosedReason, reason, "reason")
+    with store.write() as session:
+        client = _client(session, client_id)
+        if client.status == ClientStatus.CLOSED.value:
+            raise ValidationError(f"{client.pseudonym} is already closed", field="reason")
+        client.status = ClientStatus.CLOSED.value
+        client.closed_reason = why.value
+        client.closed_on = store.clock.today()
+    return client
+
+
+def reopen_client(store: Store, client_id: str) -> Client:
+    """Reopen a closed (or inactive) client: the status is where the client's records put them
+    on the funnel (engaged, notified, notification attempted or identified); the reason is cleared."""
+    with store.write() as session:
+        client = _client(session, client_id)
+        if client.status not in (ClientStatus.CLOSED.value, ClientStatus.INACTIVE.value):
+            raise ValidationError(f"{client.pseudonym} is not closed", field="status")
+        client.status = _funnel_status(session, client.id).value
+        client.closed_reason = None
+        client.closed_on = None
+    return client
+
+
+def _funnel_status(session: Session, client_id: str) -> ClientStatus:
+    """How far the client's live records take them along the funnel (corrected facts not counted)."""
+    from vipterm.services.corrections import corrected_ids
+
+    gone = corrected_ids(session, client_id)
+    events = session.exec(
+        select(ReferralEvent.id, ReferralEvent.status).join(Referral, Referral.id == ReferralEvent.referral_id)
+        .where(Referral.client_id == client_id, Referral.deleted_at.is_(None), ReferralEvent.deleted_at.is_(None))
+    ).all()
+    if any(status in {s.value for s in domain.ENGAGED_REFERRAL_STATUSES} and eid not in gone for eid, status in events):
+        return ClientStatus.ENGAGED
+    attempts = session.exec(select(NotificationAttempt.id, NotificationAttempt.outcome).where(
+        NotificationAttempt.client_id == client_id, NotificationAttempt.deleted_at.is_(None))).all()
+    attempts = [outcome for aid, outcome in attempts if aid not in gone]
+    if NotificationOutcome.DELIVERED.value in attempts:
+        return ClientStatus.NOTIFIED
+    if attempts:
+        return ClientStatus.NOTIFICATION_ATTEMPTED
+    return ClientStatus.IDENTIFIED
 
 
 def record_audit(store: Store, action: domain.AuditAction, client_id: str | None = None, detail: str = "") -> None:

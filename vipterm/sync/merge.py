@@ -106,7 +106,9 @@ PURGE_CASCADE_ROOTS = {"client", "assessment", "referral"}
 TABLES: dict[str, TableInfo] = {}
 # Dependants, parents before children (purge deletes in reverse).
 CASCADE_ORDER = ["client", "client_identity", "notification_attempt", "contact", "assessment",
-                 "assessment_item", "referral", "referral_event", "outcome", "follow_up", "fact_correction"]
+                 "assessment_item", "referral", "referral_event", "outcome", "follow_up", "fact_correction",
+                 # a client's planned notifications and review candidacies go with it (erase, purge)
+                 "planned_notification", "review_candidate"]
 PURGEABLE = frozenset(CASCADE_ORDER)
 
 
@@ -563,6 +565,8 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
                     keep.append(ch)
             for col, (code, reason, changes) in bad.items():
                 hold("change", code, reason, tbl, row_id, col, changes)
+                if ti.add_only and col != "deleted_at":
+                    continue  # facts are never edited: nothing to bring back
                 if (tbl, row_id, col) not in plan.reassert:
                     plan.reassert.append((tbl, row_id, col))  # the coordinator's value goes back to the laptop
             if worker_scope:
@@ -832,10 +836,30 @@ def _apply_purges(conn: Connection, plan: MergePlan, now: str) -> None:
     for tbl, row_id, *_ in plan.purges:
         by_table[tbl].append(row_id)
     _delete_rows(conn, by_table)
+    _forget_held(conn, set(by_table.get("client", ())))
     conn.exec_driver_sql(
         "INSERT OR IGNORE INTO sync_purged (tbl, row_id, hlc, device, purged_at) VALUES (?, ?, ?, ?, ?)",
         [(t, r, h, d, now) for t, r, h, d in plan.purges],
     )
+
+
+def _forget_held(conn: Connection, client_ids: set[str]) -> None:
+    """Quarantine entries about these clients that no row links them to (a held new record names
+    its client only inside its changes): they hold the same data, so they go too."""
+    if not client_ids:
+        return
+    doomed = []
+    for entry, tbl, row_id, blob in conn.exec_driver_sql(
+            "SELECT id, tbl, row_id, changes FROM sync_quarantine WHERE kind != 'bundle'"):
+        if row_id in client_ids:
+            doomed.append(entry)
+            continue
+        for ch in held_store.unpack_changes(blob):
+            if ch.col == "client_id" and ch.value is not None and unpack(ch.value) in client_ids:
+                doomed.append(entry)
+                break
+    if doomed:
+        conn.exec_driver_sql("DELETE FROM sync_quarantine WHERE id = ?", [(d,) for d in doomed])
 
 
 def erase_clients(conn: Connection, client_ids: list[str], *, keep_log_of: str | None = None) -> int:
@@ -849,6 +873,7 @@ def erase_clients(conn: Connection, client_ids: list[str], *, keep_log_of: str |
     present = _existing_ids(conn, "client", list(client_ids))
     rows = _cascade(conn, {"client": set(client_ids)})
     _delete_rows(conn, {t: sorted(ids) for t, ids in rows.items() if ids}, keep_log_of=keep_log_of)
+    _forget_held(conn, set(client_ids))
     return len(present)
 
 
