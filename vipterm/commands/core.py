@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_doctor)
 
     clients = sub.add_parser("clients", help="list or show clients")
-    csub = clients.add_subparsers(dest="clients_cmd", required=True, metavar="list|show")
+    csub = clients.add_subparsers(dest="clients_cmd", required=True, metavar="list|show|assign")
     p = csub.add_parser("list", help="the caseload, most urgent first")
     add_db_argument(p)
     p.add_argument("--all", action="store_true", help="every client, not only this worker's")
@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from vipterm.commands.client_records import register_clients
 
     register_clients(csub)  # update, close, reopen, correct, void
+    from vipterm.commands.workers import register_clients  # assignment and handover (coordinator)
+
+    register_clients(csub)
 
     p = sub.add_parser("demo-data", help="create a database of synthetic program data")
     add_db_argument(p)

@@ -74,6 +74,11 @@ class CaseloadRow:
     stale_referrals: int
     urgency: int
     search_text: str = field(repr=False, compare=False, default="")
+    worker_name: str = ""  # the assigned worker's name; "" when unassigned
+
+    @property
+    def unassigned(self) -> bool:
+        return self.assigned_worker_id is None
 
     @property
     def initials(self) -> str:
@@ -93,7 +98,8 @@ SELECT c.id, c.pseudonym, i.first_name, i.last_name, i.aka, c.age_group, c.area_
          WHERE r.client_id = c.id AND r.deleted_at IS NULL AND r.status IN ({_OPEN})) AS open_referrals,
        (SELECT count(*) FROM referral r
          WHERE r.client_id = c.id AND r.deleted_at IS NULL AND r.status IN ({_OPEN})
-           AND r.status_changed_at < :stale_before) AS stale_referrals
+           AND r.status_changed_at < :stale_before) AS stale_referrals,
+       (SELECT w.display_name FROM worker w WHERE w.id = c.assigned_worker_id) AS worker_name
 FROM client c LEFT JOIN client_identity i ON i.client_id = c.id
 WHERE c.deleted_at IS NULL
 """
@@ -110,7 +116,8 @@ def caseload(
 ) -> list[CaseloadRow]:
     """Clients ordered by urgency: overdue follow-ups first, then due today, then the rest.
 
-    `worker_id="mine"` means this device's worker; None means every client.
+    `worker_id="mine"` means this device's worker (on the coordinator: its own and the unassigned
+    clients, which wait for it); None means every client. Unassigned clients come first.
     Within a group: earliest due first, then longest since the last contact.
     `now` (default: the clock) is what "stale referral" is measured from; the app passes its own.
     `client_ids`, if given, limits the rows to those clients (a probe by primary key, same query and
@@ -121,7 +128,10 @@ def caseload(
     now = now or store.clock.utcnow()
     sql = _CASELOAD_SQL
     params: dict = {"stale_before": (now - timedelta(days=STALE_REFERRAL_DAYS)).isoformat(sep=" ")}
-    if worker_id is not None:
+    if worker_id == "mine" and store.role is domain.Role.COORDINATOR:
+        sql += " AND (c.assigned_worker_id = :worker OR c.assigned_worker_id IS NULL)"
+        params["worker"] = store.worker_id
+    elif worker_id is not None:
         sql += " AND c.assigned_worker_id = :worker"
         params["worker"] = store.worker_id if worker_id == "mine" else worker_id
     if not include_closed:
@@ -134,6 +144,9 @@ def caseload(
         params.update({f"id{n}": value for n, value in enumerate(ids)})
     with store.read() as session:
         raw = session.execute(text(sql), params).all()
+    # On the coordinator the filter also finds clients by their worker's name ("unassigned" too):
+    # filter by a worker, mark, assign. A laptop's rows are all its own worker's.
+    by_worker = store.role is domain.Role.COORDINATOR
     rows = []
     for r in raw:
         next_due = _date(r.next_due)
@@ -161,7 +174,9 @@ def caseload(
                 open_referrals=r.open_referrals,
                 stale_referrals=r.stale_referrals,
                 urgency=urgency,
-                search_text=domain.fold(f"{name} {r.pseudonym} {r.id} {area} {status}"),
+                search_text=domain.fold(f"{name} {r.pseudonym} {r.id} {area} {status}"
+                                        + (f" {r.worker_name or 'unassigned'}" if by_worker else "")),
+                worker_name=r.worker_name or "",
             )
         )
     rows.sort(key=sort_key)
@@ -169,8 +184,9 @@ def caseload(
 
 
 def sort_key(row: CaseloadRow) -> tuple:
-    """The caseload's order: urgency, then earliest due, then longest since the last contact."""
-    return (row.urgency, row.next_due or date.max, row.last_contact or datetime.min, row.pseudonym)
+    """The caseload's order: unassigned clients first (they wait for the coordinator), then
+    urgency, then earliest due, then longest since the last contact."""
+    return (row.assigned_worker_id is not None, row.urgency, row.next_due or date.max, row.last_contact or datetime.min, row.pseudonym)
 
 
 def replace_rows(rows: list[CaseloadRow], client_ids: Iterable[str], fresh: list[CaseloadRow]) -> list[CaseloadRow]:
@@ -205,7 +221,8 @@ def _urgency_token(word: str) -> set[int] | None:
 
 
 def filter_rows(rows: list[CaseloadRow], query: str) -> list[CaseloadRow]:
-    """Every word of `query` must appear in the row's name, alias, id, area or status.
+    """Every word of `query` must appear in the row's name, alias, id, area or status (on the
+    coordinator, also the assigned worker's name, or "unassigned").
 
     Matching ignores case and accents both ways (`domain.fold`): `nunez` finds "Núñez" and
     `José` finds "Jose". Words starting with `!` select by urgency instead (`URGENCY_TOKENS`);
@@ -400,16 +417,7 @@ def workers(store: Store) -> list[Worker]:
 
 
 def resolve_client_id(store: Store, ref: str) -> str:
-    """A client id from an id, a pseudonym (case-insensitive) or a unique id prefix."""
-    ref = ref.strip()
-    with store.read() as session:
-        if session.get(Client, ref) is not None:
-            return ref
-        by_pseudonym = session.exec(select(Client.id).where(Client.pseudonym == ref.upper())).all()
-        if len(by_pseudonym) == 1:
-            return by_pseudonym[0]
-        if len(ref) >= 8:
-            by_prefix = session.exec(select(Client.id).where(Client.id.startswith(ref))).all()
-            if len(by_prefix) == 1:
-                return by_prefix[0]
-    raise NotFound(f"no single client matches {ref!r}")
+    """A client id from an id, a pseudonym (case-insensitive) or a unique id prefix (services.resolve)."""
+    from vipterm.services.resolve import resolve_client
+
+    return resolve_client(store, ref)

@@ -230,8 +230,10 @@ def create_client(store: Store, draft: ClientDraft) -> Client:
                 f"{len(matches)} existing client{'s' if len(matches) > 1 else ''} may be this person",
                 field="first_name", matches=tuple(matches))
     with store.write() as session:
-        worker_id = draft.assigned_worker_id or store.worker_id
-        if session.get(Worker, worker_id) is None:
+        # On the coordinator a new client waits unassigned (first in its caseload) until the
+        # coordinator assigns them; a laptop's new client is its own worker's.
+        worker_id = draft.assigned_worker_id or (None if store.role is domain.Role.COORDINATOR else store.worker_id)
+        if worker_id is not None and session.get(Worker, worker_id) is None:
             raise ValidationError("the assigned worker is unknown", field="assigned_worker_id")
         client = Client(
             age_group=age_group.value,

@@ -1,0 +1,191 @@
+"""Assignment, handover and replacement laptops, end to end with real enrolled laptops.
+
+Real encrypted stores, real keys, real bundles (tests.sync_support): the coordinator assigns by
+the command line (`vipterm.cli.main`, in process), every laptop exports, the coordinator imports
+and returns, and what each laptop then holds is read from its own database.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.sync_support import PASSPHRASE, exchange, new_coordinator, new_enrolled_worker
+from vipterm.cli import main
+from vipterm.domain import Role
+from vipterm.services import assignment, records
+from vipterm.services import sync as sync_service
+from vipterm.services.database import create_store
+from vipterm.services.resolve import resolve_client
+
+
+@pytest.fixture(autouse=True)
+def _passphrase(monkeypatch):
+    monkeypatch.setenv("VIPTERM_PASSPHRASE", PASSPHRASE)
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def held(store, sql: str, *params) -> list[tuple]:
+    with store.database.engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(sql, params)]
+
+
+def client_ids(store) -> set[str]:
+    return {r[0] for r in held(store, "SELECT id FROM client")}
+
+
+def with_history(worker, first_name: str) -> str:
+    """A client created on a laptop, with a reached contact (which schedules a follow-up) and an attempt."""
+    client = records.create_client(worker, records.ClientDraft(first_name=first_name, last_name="Testcase"))
+    now = worker.clock.utcnow()
+    records.log_contact(worker, records.ContactDraft(client_id=client.id, occurred_at=now - timedelta(hours=2),
+                                                    outcome="reached", note="first meeting"))
+    records.log_attempt(worker, client.id, "no_answer")
+    return client.id
+
+
+@pytest.fixture
+def program(tmp_path: Path):
+    coord = new_coordinator(tmp_path / "coord.db")
+    ana = new_enrolled_worker(coord, tmp_path / "ana.db", "Ana Ruiz")
+    ben = new_enrolled_worker(coord, tmp_path / "ben.db", "Ben Okafor")
+    yield tmp_path, coord, ana, ben
+    for s in (coord, ana, ben):
+        s.close()
+
+
+def test_assign_one_client_moves_it_with_its_history_and_the_old_laptop_erases_it(program, capsys):
+    folder, coord, ana, ben = program
+    moving = with_history(ana, "Moving")
+    staying = with_history(ana, "Staying")
+    exchange(coord, [ana, ben], folder / "r1")
+    assert client_ids(ana) == {moving, staying} and client_ids(ben) == set()
+    pseudonym = held(coord, "SELECT pseudonym FROM client WHERE id = ?", moving)[0][0]
+
+    code, out, err = cli(capsys, "clients", "assign", pseudonym.lower(), "--to", "ben okafor", "--db", coord.path)
+    assert code == 0, err
+    assert "1 client assigned to Ben Okafor" in out and "open follow-up" in out
+    assert held(coord, "SELECT assigned_worker_id FROM client WHERE id = ?", moving) == [(ben.worker_id,)]
+    # The open follow-up is the caseload's task: it moved with the client.
+    assert {r[0] for r in held(coord, "SELECT owner_id FROM follow_up WHERE client_id = ? AND done_at IS NULL",
+                               moving)} == {ben.worker_id}
+
+    exchange(coord, [ana, ben], folder / "r2")
+    assert client_ids(ben) == {moving}
+    assert client_ids(ana) == {staying}, "the old laptop must erase the reassigned client"
+    assert held(ana, "SELECT count(*) FROM client_identity WHERE client_id = ?", moving) == [(0,)]
+    assert held(ana, "SELECT count(*) FROM contact WHERE client_id = ?", moving) == [(0,)]
+    # The new laptop has the whole history: the contact with its note, the attempt, the follow-up.
+    assert held(ben, "SELECT note, outcome FROM contact WHERE client_id = ? ORDER BY occurred_at", moving) == [
+        ("first meeting", "reached"), ("", "no_answer")]
+    assert held(ben, "SELECT first_name FROM client_identity WHERE client_id = ?", moving) == [("Moving",)]
+    assert held(ben, "SELECT owner_id FROM follow_up WHERE client_id = ? AND done_at IS NULL", moving) == [
+        (ben.worker_id,)]
+
+    # The new laptop can work the client: its contact reaches the coordinator, not the quarantine.
+    records.log_contact(ben, records.ContactDraft(client_id=moving, occurred_at=ben.clock.utcnow(),
+                                                  outcome="reached", note="handover visit"))
+    exchange(coord, [ana, ben], folder / "r3")
+    assert ("handover visit",) in held(coord, "SELECT note FROM contact WHERE client_id = ?", moving)
+    assert held(coord, "SELECT count(*) FROM sync_quarantine WHERE status = 'open'") == [(0,)]
+
+
+def test_handover_moves_every_open_client_of_a_departing_worker(program, capsys):
+    folder, coord, ana, ben = program
+    mine = {with_history(ana, f"Client{n}") for n in range(3)}
+    closed = with_history(ana, "Closedone")
+    records.update_client(ana, closed, status="closed")
+    exchange(coord, [ana, ben], folder / "r1")
+
+    code, out, err = cli(capsys, "clients", "assign", "--from", "Ana Ruiz", "--to", ben.worker_id,
+                         "--json", "--db", coord.path)
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data["assigned"]) == mine and data["worker"] == "Ben Okafor"
+    # A closed client stays with the worker who closed it (the report still counts them there).
+    assert held(coord, "SELECT assigned_worker_id FROM client WHERE id = ?", closed) == [(ana.worker_id,)]
+
+    exchange(coord, [ana, ben], folder / "r2")
+    assert client_ids(ben) == mine
+    assert client_ids(ana) == {closed}
+
+    # Nothing left to hand over: said plainly, nothing written.
+    code, _, err = cli(capsys, "clients", "assign", "--from", "Ana Ruiz", "--to", "Ben Okafor", "--db", coord.path)
+    assert code == 2 and "no open clients" in err
+
+
+def test_a_laptop_is_refused_and_nothing_changes(program, capsys):
+    folder, coord, ana, ben = program
+    client = with_history(ana, "Refused")
+    before = held(ana, "SELECT count(*) FROM change_log")
+    code, out, err = cli(capsys, "clients", "assign", client, "--to", "Ben Okafor", "--db", ana.path)
+    assert code == 2
+    assert "coordinator" in err and "Traceback" not in err and "Refused" not in err
+    assert held(ana, "SELECT assigned_worker_id FROM client WHERE id = ?", client) == [(ana.worker_id,)]
+    assert held(ana, "SELECT count(*) FROM change_log") == before
+    with pytest.raises(assignment.CoordinatorOnly):
+        assignment.assign_clients(ana, [client], ben.worker_id)
+
+
+def test_bad_references_are_refused_with_a_clear_message(program, capsys):
+    folder, coord, ana, ben = program
+    clients = [with_history(ana, f"Ref{n}") for n in range(3)]
+    exchange(coord, [ana, ben], folder / "r1")
+    before = held(coord, "SELECT id, assigned_worker_id FROM client ORDER BY id")
+
+    shared = clients[0][:4]  # UUIDv7 ids made in the same second share their leading digits
+    assert all(c.startswith(shared) for c in clients)
+    code, _, err = cli(capsys, "clients", "assign", shared, "--to", "Ben Okafor", "--db", coord.path)
+    assert code == 2 and "matches 3 clients" in err
+
+    code, _, err = cli(capsys, "clients", "assign", clients[1], "--to", "Nobody Here", "--db", coord.path)
+    assert code == 9 and "no worker named 'Nobody Here'" in err
+
+    code, _, err = cli(capsys, "clients", "assign", clients[1], "ffffffff-0000", "--to", "Ben Okafor",
+                       "--db", coord.path)
+    assert code == 9 and "no client" in err  # all or nothing: the good id was not moved either
+
+    code, _, err = cli(capsys, "clients", "assign", clients[1], "--to", "Coordinator", "--db", coord.path)
+    assert code == 2 and "peer support workers" in err
+
+    code, _, err = cli(capsys, "clients", "assign", "--to", "Ben Okafor", "--db", coord.path)
+    assert code == 2 and "say which clients" in err
+    assert held(coord, "SELECT id, assigned_worker_id FROM client ORDER BY id") == before
+
+    # A unique prefix works (the table's cut id).
+    unique = clients[2][:30]
+    assert resolve_client(coord, unique) == clients[2]
+    code, out, err = cli(capsys, "clients", "assign", unique, "--to", "Ben", "--db", coord.path)
+    assert code == 9  # "Ben" is no worker's name: names are matched whole, never by prefix
+    code, out, err = cli(capsys, "clients", "assign", unique, "--to", "BEN OKAFOR", "--db", coord.path)
+    assert code == 0 and "1 client assigned to Ben Okafor" in out
+
+
+def test_a_client_made_on_the_coordinator_waits_unassigned_first_in_its_caseload(program, capsys):
+    from vipterm.services.caseload import caseload
+
+    folder, coord, ana, ben = program
+    with_history(ana, "Laptops")
+    exchange(coord, [ana, ben], folder / "r1")
+    waiting = records.create_client(coord, records.ClientDraft(first_name="Waiting", last_name="Candidate"))
+    assert waiting.assigned_worker_id is None
+    rows = caseload(coord, worker_id=None)
+    assert rows[0].client_id == waiting.id and rows[0].unassigned and rows[0].worker_name == ""
+    assert [r.worker_name for r in rows[1:]] == ["Ana Ruiz"]
+    mine = caseload(coord)  # the coordinator's own view holds the clients waiting for it
+    assert [r.client_id for r in mine] == [waiting.id]
+    # No laptop receives an unassigned client.
+    exchange(coord, [ana, ben], folder / "r2")
+    assert waiting.id not in client_ids(ana) | client_ids(ben)
+    assignment.assign_clients(coord, [waiting.id], ana.worker_id)
+    exchange(coord, [ana, ben], folder / "r3")
+    assert waiting.id in client_ids(ana)
