@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 from textual.command import CommandPalette
+from textual.widgets import Input
 
 from tests.conftest import DEMO_PASSPHRASE
 from tests.tui_support import (  # noqa: F401
@@ -164,9 +165,11 @@ async def test_keys_are_rebindable_from_the_settings_file(tui_path, tui_store, t
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.theme == "textual-light"
-        await pilot.press("l")
+        await pilot.press("l")  # no key any more: it starts the filter
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
+        assert app.screen.query_one("#filter", Input).value == "l"
+        await pilot.press("escape")  # clear the filter, back to the list
         await pilot.press("k")
         await settle(pilot)
         assert isinstance(app.screen, ContactForm)
@@ -199,7 +202,7 @@ async def test_quit_asks_when_a_form_has_a_draft(tui_path, tui_store):
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("l", *"unsaved")
+        await pilot.press("l", "r", "enter", *"unsaved")  # outcome reached, then the note
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)

@@ -156,7 +156,7 @@ async def test_a_draft_survives_the_lock_and_saves_after_unlock(demo_path):
         await pilot.press("l")
         await settle(pilot)
         assert isinstance(app.screen, ContactForm)
-        await pilot.press(*note)
+        await pilot.press("r", "enter", *note)  # outcome reached, then the note
         await pilot.press("ctrl+l")
         await settle(pilot)
         assert isinstance(app.screen, UnlockScreen)

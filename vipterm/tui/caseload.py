@@ -403,7 +403,8 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.action_open_client()
 
     def _own_keys(self) -> set[str]:
-        return set(self._bindings.key_to_bindings)
+        # The keys in effect here (the settings file may have moved them), the app's included.
+        return set(self.app.active_bindings)
 
     def action_open_client(self) -> None:
         row = self.current_row()
