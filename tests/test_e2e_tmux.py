@@ -101,6 +101,10 @@ def test_a_worker_logs_a_contact_in_a_real_terminal(example_copy, environment):
         assert client["pseudonym"] in screen and client["name"].split()[0] in screen
         term.keys("l")
         term.wait_for("Log contact")
+        term.type("r")  # the outcome: reached; enter moves on to the note
+        term.wait_for("outcome  reached")
+        term.keys("Enter")
+        time.sleep(1.0)  # what is typed before the focus has moved would land in the outcome
         term.type(note)
         term.keys("C-s")
         screen = term.wait_for("logged")
@@ -170,6 +174,10 @@ def test_vipterm_demo_opens_a_throwaway_copy(tmp_path, environment):
         term.wait_for("due today")
         term.keys("l")
         term.wait_for("Log contact")
+        term.type("r")  # the outcome: reached; enter moves on to the note
+        term.wait_for("outcome  reached")
+        term.keys("Enter")
+        time.sleep(1.0)  # what is typed before the focus has moved would land in the outcome
         term.type("written to the throwaway copy only")
         term.keys("C-s")
         term.wait_for("logged")
