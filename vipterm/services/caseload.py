@@ -20,6 +20,7 @@ from vipterm import domain
 from vipterm.domain import OPEN_REFERRAL_STATUSES, STALE_REFERRAL_DAYS
 from vipterm.errors import NotFound
 from vipterm.services.database import Store
+from vipterm.services.review import OPEN_PLAN_SQL
 from vipterm.store.models import (
     Assessment,
     AssessmentItem,
@@ -74,6 +75,10 @@ class CaseloadRow:
     stale_referrals: int
     urgency: int
     search_text: str = field(repr=False, compare=False, default="")
+    # A custom notification the weekly review planned and nobody has attempted yet: its day (the
+    # row leads the caseload until an attempt is recorded) and what it is (time, setting, team roles).
+    planned_on: date | None = None
+    planned: str = ""
     worker_name: str = ""  # the assigned worker's name; "" when unassigned
 
     @property
@@ -90,6 +95,10 @@ _OPEN = ", ".join(f"'{s.value}'" for s in OPEN_REFERRAL_STATUSES)
 _CASELOAD_SQL = f"""
 SELECT c.id, c.pseudonym, i.first_name, i.last_name, i.aka, c.age_group, c.area_command, c.status,
        c.risk_flags, c.assigned_worker_id,
+       (SELECT p.planned_on || '|' || COALESCE(p.planned_time, '') || '|' || p.setting || '|' || p.team_roles
+          FROM planned_notification p
+         WHERE p.client_id = c.id AND {OPEN_PLAN_SQL}
+         ORDER BY p.planned_on LIMIT 1) AS planned,
        (SELECT max(k.occurred_at) FROM contact k
          WHERE k.client_id = c.id AND k.deleted_at IS NULL) AS last_contact,
        (SELECT min(f.due_on) FROM follow_up f
@@ -174,6 +183,7 @@ def caseload(
                 open_referrals=r.open_referrals,
                 stale_referrals=r.stale_referrals,
                 urgency=urgency,
+                **_planned(r.planned),
                 search_text=domain.fold(f"{name} {r.pseudonym} {r.id} {area} {status}"
                                         + (f" {r.worker_name or 'unassigned'}" if by_worker else "")),
                 worker_name=r.worker_name or "",
@@ -183,10 +193,23 @@ def caseload(
     return rows
 
 
+def _planned(packed: str | None) -> dict:
+    """A row's planned notification from the query's 'day|time|setting|roles' (see review.PlanView)."""
+    if not packed:
+        return {}
+    day, time_text, setting, roles = packed.split("|", 3)
+    labels = ", ".join(domain.TeamRole(r).label for r in roles.split(",") if r in domain.TeamRole._value2member_map_)
+    when = day[:10] + (f" {time_text}" if time_text else "")
+    setting_label = domain.NotificationSetting(setting).label \
+        if setting in domain.NotificationSetting._value2member_map_ else setting
+    return {"planned_on": date.fromisoformat(day[:10]), "planned": f"{when} · {setting_label} · {labels}"}
+
+
 def sort_key(row: CaseloadRow) -> tuple:
     """The caseload's order: unassigned clients first (they wait for the coordinator), then
     urgency, then earliest due, then longest since the last contact."""
-    return (row.assigned_worker_id is not None, row.urgency, row.next_due or date.max, row.last_contact or datetime.min, row.pseudonym)
+    # A planned notification not yet attempted leads, soonest first (the weekly review's plans).
+    return (row.planned_on is None, row.planned_on or date.max, row.assigned_worker_id is not None, row.urgency, row.next_due or date.max, row.last_contact or datetime.min, row.pseudonym)
 
 
 def replace_rows(rows: list[CaseloadRow], client_ids: Iterable[str], fresh: list[CaseloadRow]) -> list[CaseloadRow]:

@@ -48,7 +48,7 @@ MIGRATIONS: list[Migration] = [
     # for the coordinator instead of being applied or dropped.
     (6, "sync quarantine: changes held for the coordinator's review", _sql_file("0006_quarantine.sql")),
     # The coordinator's program work: closing reasons, follow-up times, corrections of facts, …
-    (7, "coordinator's program work: closing reasons, follow-up times, fact corrections",
+    (7, "coordinator's program work: closing reasons, follow-up times, fact corrections, weekly review",
      _sql_file("0007_program_work.sql")),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -279,7 +279,7 @@ class PlannedNotification(SQLModel, table=True):
     client_id: str = Field(foreign_key="client.id", index=True)
     identified_on: date
     planned_on: date
-    planned_time: str = ""
+    planned_time: str | None = None  # "HH:MM", or none
     setting: str = "home"
     team_roles: str = ""  # comma-separated TeamRole values
     worker_id: str | None = Field(default=None, foreign_key="worker.id")

@@ -16,6 +16,7 @@ coordinator's own device may write everything. For a worker's device (worker W):
 | provider (directory) | allowed (a laptop's referral may name a provider it added) | never: the directory is the coordinator's |
 | fact_correction | its client is assigned to W, `by_worker` = W | only `deleted_at`, as above |
 | audit_entry | `worker_id` = W and `device_id` = the device | never |
+| review, review_incident, review_candidate, planned_notification (the weekly review) | never: coordinator-owned | never |
 | purge | never (only the coordinator purges) | never |
 
 "Assigned to W" is read from the coordinator's records before the bundle (a worker cannot
@@ -62,6 +63,9 @@ CLIENT_LINK: dict[str, str] = {
 # Fields a worker's device may change on the records it may write (besides those tables' other fields).
 OWN_STAFF_FIELDS = frozenset({"display_name"})
 NEVER_FROM_A_WORKER = frozenset({("client", "assigned_worker_id"), ("client", "pseudonym")})
+# The weekly review and the notifications it plans: only the coordinator's device writes them
+# (a laptop receives its clients' planned notifications and never sends them back).
+COORDINATOR_OWNED = frozenset({"review", "review_incident", "review_candidate", "planned_notification"})
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ def row_problem(scope: Scope, tbl: str, row: dict[str, Any], client_owner: str |
     if scope.coordinator:
         return None
     w = scope.worker_id
+    if tbl in COORDINATOR_OWNED:
+        return f"a laptop may not write {tbl.replace('_', ' ')} records (the coordinator's)"
     if tbl == "worker":
         if row.get("id") != w:
             return "a laptop may not add staff members"
@@ -120,6 +126,8 @@ def field_problem(scope: Scope, tbl: str, col: str, value: Any, client_owner: st
     if scope.coordinator:
         return None
     w = scope.worker_id
+    if tbl in COORDINATOR_OWNED:
+        return f"a laptop may not change {tbl.replace('_', ' ')} records (the coordinator's)"
     if tbl == "worker":
         if row_id != w:
             return "a laptop may not change another staff member"

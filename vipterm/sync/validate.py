@@ -58,11 +58,18 @@ ENUMS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
     ("audit_entry", "action"): domain.AuditAction,
     ("client", "closed_reason"): domain.ClosedReason,
     ("fact_correction", "tbl"): domain.CorrectableFact,
+    ("review_incident", "area_command"): domain.AreaCommand,
+    ("review_incident", "source"): domain.IncidentSource,
+    ("review_candidate", "age_group"): domain.AgeGroup,
+    ("planned_notification", "setting"): domain.NotificationSetting,
+    ("planned_notification", "status"): domain.PlanStatus,
 }
 # Comma-separated lists of enum values ("" is the empty list).
 ENUM_LISTS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
     ("client", "risk_flags"): domain.RiskFlag,
     ("notification_attempt", "messages"): domain.NotificationMessage,
+    ("review_candidate", "risk_flags"): domain.RiskFlag,
+    ("planned_notification", "team_roles"): domain.TeamRole,
 }
 # Dates and times of events: never after the change that records them.
 NOT_FUTURE = frozenset({
@@ -70,9 +77,11 @@ NOT_FUTURE = frozenset({
     ("contact", "occurred_at"), ("assessment", "assessed_on"), ("referral", "status_changed_at"),
     ("referral", "first_service_on"), ("referral_event", "at"), ("outcome", "occurred_on"),
     ("follow_up", "done_at"), ("client", "closed_on"), ("fact_correction", "at"),
+    ("review", "held_on"), ("review_incident", "occurred_on"), ("review_candidate", "identified_on"),
+    ("planned_notification", "identified_on"),
 })
 # A time of day, "HH:MM" (a follow-up's optional time).
-TIME_OF_DAY = frozenset({("follow_up", "due_time")})
+TIME_OF_DAY = frozenset({("follow_up", "due_time"), ("planned_notification", "planned_time")})
 _TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d\Z")
 NOT_EMPTY = frozenset({("client", "pseudonym"), ("worker", "display_name"), ("provider", "name")})
 INT_RANGES = {("assessment_item", "level"): (min(domain.NEED_LEVELS), max(domain.NEED_LEVELS)),

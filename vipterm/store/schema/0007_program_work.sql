@@ -59,7 +59,7 @@ CREATE TABLE planned_notification (
 	client_id VARCHAR NOT NULL, 
 	identified_on DATE NOT NULL, 
 	planned_on DATE NOT NULL, 
-	planned_time VARCHAR NOT NULL, 
+	planned_time VARCHAR, 
 	setting VARCHAR NOT NULL, 
 	team_roles VARCHAR NOT NULL, 
 	worker_id VARCHAR, 
