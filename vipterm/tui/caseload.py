@@ -16,10 +16,12 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vipterm.services import caseload as caseload_service
+from vipterm.domain import Role
 from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadRow
 from vipterm.tui import display
 from vipterm.tui.field_work import FieldWorkActions
 from vipterm.tui.messages import CaseloadLoaded, ClientRef
+from vipterm.tui.assign import AssignFlow
 from vipterm.tui.base import VipScreen
 from vipterm.tui.widgets import ClientFormActions
 
@@ -79,7 +81,7 @@ class CaseloadTable(DataTable):
             super().action_scroll_bottom()
 
 
-class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
+class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen):
     HELP_KEYS = (
         ("enter", "open the client (in the filter: the first match)"),
         ("↑ ↓ pgup pgdn", "move; past the rows drawn, the next are drawn"),
@@ -104,7 +106,11 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         Binding("c", "app.open_screen('conflicts')", "conflicts", id="conflicts", show=False),
         Binding("R", "app.open_screen('report')", "report", id="report", show=False),
         Binding("f5", "reload", "reload", id="reload", show=False),
+        # The coordinator's assignment (check_action hides them on a laptop, where `w` filters).
+        Binding("space", "toggle_mark", "mark", id="mark", show=False),
+        Binding("w", "assign", "assign…", id="assign", show=False),
     ]
+    COORDINATOR_ACTIONS = frozenset({"toggle_mark", "assign"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,6 +127,7 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self._form_open = False  # a form opened from here: its save refreshes one row, not the caseload
         self._drawn: tuple | None = None  # what the table shows now: (rows, wide, masked, today)
         self._wide: bool | None = None
+        self.marked: set[str] = set()  # client ids marked (space) for assignment, on the coordinator
 
     def compose(self) -> ComposeResult:
         yield Static("Caseload", id="caseload-title", markup=False)
@@ -152,18 +159,30 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
             self._drawn = None
             self._render_rows()
 
+    @property
+    def shows_owner(self) -> bool:
+        """The all-clients view shows each client's worker (and, on the coordinator, the marks)."""
+        return self.scope == "all"
+
     def _set_columns(self, wide: bool) -> None:
         self._wide = wide
+        owners = self.shows_owner
+        # At 80 columns the all-clients view trades `area` and `last` for the worker's name.
+        brief = owners and not wide
         table = self.query_one(CaseloadTable)
         table.clear(columns=True)
-        table.add_column("", width=2, key="urgency")
+        table.add_column("", width=3 if owners else 2, key="urgency")
         table.add_column("id", width=10, key="id")
         table.add_column("name", width=22 if wide else 16, key="name")
+        if owners:
+            table.add_column("worker", width=14 if wide else 12, key="worker")
         if wide:
             table.add_column("age", width=11, key="age")
-        table.add_column("area", width=9, key="area")
+        if not brief:
+            table.add_column("area", width=9, key="area")
         table.add_column("status", width=22 if wide else 10, key="status")
-        table.add_column("last", width=5, key="last")
+        if not brief:
+            table.add_column("last", width=5, key="last")
         table.add_column("next", width=5, key="next")
         table.add_column("refs", width=4, key="refs")
         if wide:
@@ -255,7 +274,7 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         shown = matching[self.window_start:self.window_start + MAX_ROWS]
         today = self.app.today()
         wide = bool(self._wide)
-        drawn = (shown, wide, self.app.masked, today)
+        drawn = (shown, wide, self.app.masked, today, self.scope, frozenset(self.marked))
         if self._drawn is not None and self._same_drawing(self._drawn, drawn):
             # The visible slice is unchanged (e.g. a key that only narrows the rows off screen):
             # keep the table and its render caches, update only the count.
@@ -270,17 +289,26 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self._drawn = drawn
         table.clear()
         for row in self.shown:
+            owners = self.shows_owner
+            urgency = URGENCY_MARK.get(row.urgency, "")
+            if owners:
+                urgency = Text.assemble(("✓" if row.client_id in self.marked else " ", "bold green"), urgency)
             cells = [
-                URGENCY_MARK.get(row.urgency, ""),
+                urgency,
                 row.pseudonym,
                 self.app.shown_name(row.name, row.pseudonym),
             ]
+            if owners:
+                cells.append(Text("unassigned", style="bold magenta") if row.unassigned else row.worker_name)
             if wide:
                 cells.append(display.age_label(row.age_group))
+            brief = owners and not wide
+            if not brief:
+                cells.append(display.area_label(row.area_command))
+            cells.append(display.status_label(row.status, short=not wide))
+            if not brief:
+                cells.append(display.ago(row.last_contact, today))
             cells += [
-                display.area_label(row.area_command),
-                display.status_label(row.status, short=not wide),
-                display.ago(row.last_contact, today),
                 display.due_in(row.next_due, today),
                 Text(f"{row.open_referrals}{' !' if row.stale_referrals else ''}",
                      style="bold yellow" if row.stale_referrals else ""),
@@ -324,6 +352,8 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
         if self.matching != len(self.rows):
             count += f" (filtered from {len(self.rows):,})"
         text = f"Caseload · {scope} · {count} · {overdue} overdue · {today} due today"
+        if self.marked:
+            text += f" · {len(self.marked)} marked"
         if self.app.masked:
             text += " · names masked"
         self.query_one("#caseload-title", Static).update(text)
@@ -413,6 +443,9 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
 
     def action_toggle_scope(self) -> None:
         self.scope = "all" if self.scope == "mine" else "mine"
+        self.marked.clear()
+        self._set_columns(bool(self._wide))
+        self._drawn = None
         self.window_start = 0
         self.loaded = False
         self.reload()
@@ -466,6 +499,46 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
     def after_field_work(self, client_id: str) -> None:
         self.refresh_clients([client_id])
 
+    # --- assignment (the coordinator) ----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.COORDINATOR_ACTIONS:
+            # Hidden on a laptop: assignment is the coordinator's, and there `w` starts the filter.
+            store = self.store
+            return store is not None and store.role is Role.COORDINATOR
+        return super().check_action(action, parameters)
+
+    def action_toggle_mark(self) -> None:
+        """Mark or unmark the client under the cursor for `w`, and move down (space, space, …)."""
+        row = self.current_row()
+        if row is None:
+            return
+        if not self.shows_owner:
+            self.notify("marks are for the all-clients view: m shows all clients", severity="warning")
+            return
+        self.marked.symmetric_difference_update({row.client_id})
+        index = self.window_start + self.query_one(CaseloadTable).cursor_row
+        self._drawn = None
+        self._render_rows(cursor_at=min(index + 1, self.matching - 1))
+
+    def action_assign(self) -> None:
+        """Assign the marked clients (or the one under the cursor) to a worker chosen in a picker."""
+        visible = {row.client_id for row in self.rows}
+        marked = [row.client_id for row in self.rows if row.client_id in self.marked and row.client_id in visible]
+        if marked:
+            self.start_assign(marked, "marked")
+            return
+        row = self.current_row()
+        if row is None:
+            self.notify("no client selected", severity="warning")
+            return
+        self.start_assign([row.client_id], row.pseudonym)
+
+    def after_assign(self, result) -> None:
+        self.marked.difference_update(result.moved + result.already)
+        self._drawn = None
+        self.refresh_clients(list(result.moved) + list(result.already))
+
     # --- lock and mask ---------------------------------------------------------------------------
 
     def refresh_names(self) -> None:
@@ -475,6 +548,7 @@ class CaseloadScreen(FieldWorkActions, ClientFormActions, VipScreen):
     def clear_for_lock(self) -> None:
         self.generation += 1  # drop any load still running
         self.rows, self.shown, self.loaded, self._loading, self._drawn = [], [], False, False, None
+        self.marked.clear()
         self._matching_rows, self.window_start, self._query = [], 0, None
         self.query_one(CaseloadTable).clear()
         self.query_one("#caseload-title", Static).update("Caseload · locked")
