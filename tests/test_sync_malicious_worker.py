@@ -165,6 +165,9 @@ def test_invalid_values_are_held_and_the_rest_of_the_bundle_applies(world, capsy
         assert q.device == a.device_id and q.bundle_id == result.bundle_id and q.sent_by == "Worker A"
         assert q.record.startswith("client VIP-")
     assert_lists_work(capsys, coord, ca.id)
+    assert sync_service.sync_status(coord)["quarantine_open"] == 2
+    code, out, err = vip(capsys, coord, "sync", "status")
+    assert code == 0 and "held in the quarantine 2" in out
     # The laptop held its forged values; the return bundle brings it back to the coordinator's.
     world.give_back(a)
     assert field(a, "client", ca.id, "status") == before_status

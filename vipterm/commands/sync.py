@@ -448,7 +448,8 @@ def cmd_sync_status(args) -> int:
         print(f"pending changes {status['pending_changes']:,}   exported, not yet acknowledged "
               f"{status['exported_unacknowledged']:,}")
     else:
-        print(f"open conflicts {status['open_conflicts']}")
+        print(f"open conflicts {status['open_conflicts']}   held in the quarantine {status['quarantine_open']}"
+              + ("  (`vipterm sync quarantine list`)" if status["quarantine_open"] else ""))
     if status["inbox"]:
         print(f"inbox: {len(status['inbox'])} bundle(s) waiting for an earlier one")
         for b in status["inbox"]:

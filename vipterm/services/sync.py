@@ -1457,6 +1457,7 @@ def sync_status(store: Store) -> dict[str, Any]:
                  for r in conn.exec_driver_sql("SELECT bundle_id, source_device, seq_first, seq_last, received_at, "
                                                "kind FROM sync_inbox ORDER BY received_at")]
         open_conflicts = conn.exec_driver_sql("SELECT count(*) FROM sync_conflict WHERE status = 'open'").scalar_one()
+        held = conn.exec_driver_sql("SELECT count(*) FROM sync_quarantine WHERE status = 'open'").scalar_one()
         last_in = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'in'").scalar()
         last_out = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'out'").scalar()
         pending = unacked = 0
@@ -1484,6 +1485,7 @@ def sync_status(store: Store) -> dict[str, Any]:
         "last_export_at": last_out,
         "inbox": inbox,
         "open_conflicts": int(open_conflicts),
+        "quarantine_open": int(held),
         "peers": peers,
     }
 

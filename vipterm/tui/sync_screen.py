@@ -110,7 +110,8 @@ class SyncScreen(VipScreen):
                          f"exported, not yet acknowledged {s['exported_unacknowledged']:,}")
         else:
             laptops = sum(1 for d in s["devices"] if d["role"] == "worker" and not d["revoked_at"])
-            lines.append(f"enrolled laptops {laptops}   open conflicts {s['open_conflicts']}")
+            lines.append(f"enrolled laptops {laptops}   open conflicts {s['open_conflicts']}   "
+                         f"held for review {s.get('quarantine_open', 0)}")
         lines.append(f"inbox: {len(s['inbox'])} bundle(s) waiting for an earlier one" if s["inbox"]
                      else "inbox: empty")
         self.query_one("#sync-summary", Static).update("\n".join(lines))
