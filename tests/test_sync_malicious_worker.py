@@ -584,3 +584,17 @@ def test_a_field_it_may_not_write_sent_with_the_value_held_is_no_change(world):
     result = world.upload(a)
     assert result.summary["quarantined"] == 0 and result.summary["refused_fields"] == {}
     assert held(coord) == []
+
+
+def test_a_dry_run_says_what_would_be_held_and_writes_nothing(world):
+    from tests.sync_support import file_state
+
+    coord, a, ca = world.coord, world.a, world.ca
+    forge(a, [("client", ca.id, "status", "pwned")])
+    up = world.tmp / "dry"
+    up.mkdir()
+    sync_service.export(a, up)
+    before = file_state(coord)
+    [result] = sync_service.import_bundles(coord, [up], dry_run=True)
+    assert result.status == "would apply" and "1 change(s) would be held in the quarantine" in result.message
+    assert file_state(coord) == before and held(coord) == []

@@ -1150,7 +1150,8 @@ def _summary_line(summary: dict[str, Any], dry: bool = False) -> str:
     if summary.get("refused_purges"):
         parts.append(f"{summary['refused_purges']} purge(s) from a laptop refused")
     if summary.get("quarantined"):
-        parts.append(f"{summary['quarantined']} change(s) held in the quarantine for review")
+        parts.append(f"{summary['quarantined']} change(s) {'would be ' if dry else ''}held in the quarantine "
+                     "for review")
     if summary.get("deletes_for_review"):
         parts.append(f"{summary['deletes_for_review']} delete(s) from a laptop to confirm or restore")
     if summary.get("left_caseload"):
