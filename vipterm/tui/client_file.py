@@ -49,6 +49,8 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         Binding("f", "follow_up", "follow", id="follow_up"),
         Binding("d", "follow_up_done", "done…", id="follow_up_done", show=False),
         Binding("A", "log_attempt", "attempt", id="log_attempt", show=False),
+        Binding("e", "edit_client", "edit", id="edit_client"),
+        Binding("C", "close_or_reopen", "close/reopen", id="close_client", show=False),
         Binding("f5", "reload", "reload", id="reload", show=False),
     ]
 
@@ -139,8 +141,13 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         today = self.app.today()
         c = cf.client
         flags = [f for f in c.risk_flags.split(",") if f]
+        status = display.status_label(c.status)
+        if c.status == domain.ClientStatus.CLOSED.value and c.closed_reason:
+            status += f": {domain.ClosedReason(c.closed_reason).label}" if c.closed_reason in \
+                domain.ClosedReason._value2member_map_ else ""
+            status += f" on {c.closed_on.isoformat()}" if c.closed_on else ""
         lines = [
-            f"{c.pseudonym}  {self.app.shown_name(cf.name, c.pseudonym)}   [{display.status_label(c.status)}]",
+            f"{c.pseudonym}  {self.app.shown_name(cf.name, c.pseudonym)}   [{status}]",
             f"{display.age_label(c.age_group)} · {display.area_label(c.area_command)} · worker {cf.worker_name}"
             f" · identified {c.identified_on.isoformat()}",
             "flags: " + (display.flag_labels(flags) or "none"),
@@ -252,6 +259,60 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
                         severity="warning")
             return
         self._form("referral_status", referral=referral)
+
+    # --- e: edit, C: close or reopen -------------------------------------------------------------
+
+    def action_edit_client(self) -> None:
+        from vipterm.tui.client_forms import ClientEditForm
+
+        cf, ref = self.client_file, self.ref()
+        if cf is None or ref is None:
+            return
+        if self.app.masked:
+            self.notify("the privacy mask is on: turn it off (f2) to edit who the client is", severity="warning")
+            return
+        self.app.push_screen(ClientEditForm(ref, cf.client, cf.identity), self._after_form)
+
+    def action_close_or_reopen(self) -> None:
+        from vipterm.tui.client_forms import CloseReasonModal
+        from vipterm.tui.widgets import ConfirmModal
+
+        cf, ref = self.client_file, self.ref()
+        if cf is None or ref is None:
+            return
+        if cf.client.status in (domain.ClientStatus.CLOSED.value, domain.ClientStatus.INACTIVE.value):
+            question = f"Reopen {ref.pseudonym}? They come back to the caseload."
+            self.app.push_screen(ConfirmModal(question),
+                                 lambda yes: self._close_client_in_thread(self.store, ref, None) if yes else None)
+            return
+
+        def reason_chosen(reason: str | None) -> None:
+            if reason is None:
+                return
+            label = domain.ClosedReason(reason).label
+            question = f"Close {ref.pseudonym} ({label})? They leave the caseload and stay in the report."
+            self.app.push_screen(ConfirmModal(question),
+                                 lambda yes: self._close_client_in_thread(self.store, ref, reason) if yes else None)
+
+        self.app.push_screen(CloseReasonModal(ref.pseudonym), reason_chosen)
+
+    @work(thread=True, group="close-client")
+    def _close_client_in_thread(self, store, ref: ClientRef, reason: str | None) -> None:
+        from vipterm.services import records
+
+        if store is None:
+            return
+        if reason is None:
+            client = records.reopen_client(store, ref.client_id)
+            done = f"{ref.pseudonym} reopened ({display.status_label(client.status)})"
+        else:
+            records.close_client(store, ref.client_id, reason)
+            done = f"{ref.pseudonym} closed: {domain.ClosedReason(reason).label}"
+        self.app.call_from_thread(self._after_closing, done)
+
+    def _after_closing(self, done: str) -> None:
+        self.notify(done)
+        self.reload()
 
     # `d` asks which follow-up and what happened, `A` logs an unreached attempt (tui.field_work).
 

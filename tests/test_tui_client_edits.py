@@ -1,0 +1,133 @@
+"""The client file's corrections under Pilot at 80×24, on a real encrypted database: `e` edits
+the client (a refusal under its field, the draft kept), `C` closes with a reason and reopens
+(y/n first)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import text
+from textual.widgets import Input, OptionList
+
+from tests.tui_support import make_app, screen_text, settle, wait_for
+from vipterm.services import records
+from vipterm.tui.client_file import ClientFileScreen
+from vipterm.tui.client_forms import ClientEditForm, CloseReasonModal
+from vipterm.tui.widgets import ConfirmModal, FormRow
+
+SIZE = (80, 24)
+
+
+def _client(store):
+    return records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz", phone="505-555-0100",
+                                                            area_command="valley"))
+
+
+def _row(store, client_id):
+    with store.read() as s:
+        return s.execute(text(
+            "SELECT i.first_name, i.phone, i.date_of_birth, c.area_command, c.risk_flags, c.status, c.closed_reason "
+            "FROM client c JOIN client_identity i ON i.client_id = c.id WHERE c.id = :c"), {"c": client_id}).one()
+
+
+def _error(screen, field) -> str:
+    return next(r for r in screen.query(FormRow) if r.field_name == field).error_text
+
+
+async def _open_file(pilot, client_id):
+    pilot.app.open_client(client_id)
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, ClientFileScreen)
+    return pilot.app.screen
+
+
+async def test_edit_form_saves_what_changed_and_keeps_the_draft_on_a_refusal(db_path, store):
+    client = _client(store)
+    app = make_app(db_path, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await _open_file(pilot, client.id)
+        await pilot.press("e")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, ClientEditForm)
+        assert form.query_one("#first_name", Input).value == "Ana"
+        assert form.query_one("#area_command", Input).value == "Valley"
+        form.query_one("#phone", Input).value = "505-555-0199"
+        form.query_one("#date_of_birth", Input).value = "2030-01-01"  # in the future: refused
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is form and "future" in _error(form, "date_of_birth")
+        assert form.query_one("#phone", Input).value == "505-555-0199"  # the draft is kept
+        assert _row(store, client.id)[1] == "505-555-0100"  # nothing saved
+        form.query_one("#date_of_birth", Input).value = "1998-05-06"
+        form.query_one("#area_command", Input).value = "Foothills"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ClientFileScreen)
+        assert _row(store, client.id)[:4] == ("Ana", "505-555-0199", "1998-05-06", "foothills")
+        assert "Foothills" in screen_text(app.screen)  # the file shows the edit at once
+
+
+async def test_a_refusal_of_the_service_is_shown_under_its_field(db_path, store, monkeypatch):
+    client = _client(store)
+    app = make_app(db_path, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await _open_file(pilot, client.id)
+        await pilot.press("e")
+        await settle(pilot)
+        form = app.screen
+        form.query_one("#phone", Input).value = "5" * 250  # the form lets it through; the service does not
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is form and "longer than 200" in _error(form, "phone")
+        assert _row(store, client.id)[1] == "505-555-0100"
+
+
+async def test_edit_with_the_mask_on_is_refused(db_path, store):
+    client = _client(store)
+    app = make_app(db_path, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await _open_file(pilot, client.id)
+        app.masked = True
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, ClientFileScreen)
+
+
+async def test_close_asks_why_then_yes_and_reopen_asks_yes(db_path, store):
+    client = _client(store)
+    app = make_app(db_path, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_file(pilot, client.id)
+        await pilot.press("C")
+        await settle(pilot)
+        assert isinstance(app.screen, CloseReasonModal)
+        await pilot.pause(0.6)  # the question arms
+        await pilot.press("2")  # moved away
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")  # no: nothing changes
+        await settle(pilot)
+        assert _row(store, client.id)[5] == "identified"
+        await pilot.press("C")
+        await settle(pilot)
+        await pilot.pause(0.6)
+        options = app.screen.query_one(OptionList)
+        options.highlighted = 5  # lost contact
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert _row(store, client.id)[5:] == ("closed", "lost_contact")
+        await wait_for(pilot, lambda: "closed: lost contact on 2026-11-23" in screen_text(screen))
+        assert app.screen is screen
+        await pilot.press("C")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal) and "Reopen" in screen_text(app.screen)
+        await pilot.press("y")
+        await settle(pilot)
+        assert _row(store, client.id)[5:] == ("identified", None)

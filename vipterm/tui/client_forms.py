@@ -1,0 +1,193 @@
+"""Correcting and closing a client from the client file: the edit form (`e`), the closing
+question (`C`: why, then y/n; on a closed client it asks to reopen), and the questions that void
+or correct a fact of the timeline (`x`, `c`).
+
+Everything is saved by `vipterm.services.records` in a thread; a refusal is shown under its field
+and the form keeps what was typed.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Footer, Input, OptionList, SelectionList, Static
+from textual.widgets.option_list import Option
+
+from vipterm import domain
+from vipterm.errors import ValidationError
+from vipterm.services import records
+from vipterm.tui.field_work import ArmedModal
+from vipterm.tui.messages import ClientRef
+from vipterm.tui.parsing import match_choice, parse_date
+from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow, NoteArea
+
+
+def _label(enum_cls, value: str | None) -> str:
+    try:
+        return enum_cls(value).label if value else ""
+    except ValueError:
+        return ""
+
+
+class ClientEditForm(FormModal):
+    """Edit who the client is and the program fields. Only fields that differ from what the file
+    showed are sent, so an edit changes (and syncs) exactly what was changed. It keeps no crash
+    draft: it starts from the stored record, which is still there after a crash."""
+
+    form_title = "Edit client"
+
+    def __init__(self, ref: ClientRef, client, identity) -> None:
+        super().__init__()
+        self.ref = ref
+        self.client = client
+        self.identity = identity
+        self.sent: dict = {}
+
+    def title_line(self) -> str:
+        return f"{self.form_title} · {self.ref.pseudonym}"
+
+    def _start(self, name: str) -> str:
+        i, c = self.identity, self.client
+        if name == "date_of_birth":
+            return i.date_of_birth.isoformat() if i is not None and i.date_of_birth else ""
+        if name in records.IDENTITY_FIELDS:
+            return getattr(i, name) or "" if i is not None else ""
+        if name == "area_command":
+            return _label(domain.AreaCommand, c.area_command)
+        if name == "age_group":
+            return _label(domain.AgeGroup, c.age_group)
+        if name == "referral_source":
+            return _label(domain.ReferralSource, c.referral_source)
+        return ""
+
+    def fields(self):
+        yield FormRow("first name", Input(self._start("first_name"), id="first_name"), "first_name")
+        yield FormRow("last name", Input(self._start("last_name"), id="last_name"), "last_name")
+        yield FormRow("alias (aka)", Input(self._start("aka"), id="aka"), "aka")
+        yield FormRow("date of birth", Input(self._start("date_of_birth"), placeholder="YYYY-MM-DD, optional",
+                                             id="date_of_birth"), "date_of_birth")
+        yield FormRow("phone", Input(self._start("phone"), placeholder="optional", id="phone"), "phone")
+        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), self._start("area_command"),
+                                          id="area_command"), "area_command")
+        yield FormRow("age group", ChoiceInput(domain.AgeGroup.choices(), self._start("age_group"),
+                                               id="age_group"), "age_group")
+        yield FormRow("came from", ChoiceInput(domain.ReferralSource.choices(), self._start("referral_source"),
+                                               id="referral_source"), "referral_source")
+        current = {f for f in (self.client.risk_flags or "").split(",") if f}
+        flags = SelectionList[str](*[(f.label, f.value, f.value in current) for f in domain.RiskFlag],
+                                   id="risk_flags")
+        yield FormRow("risk flags", flags, "risk_flags", hint="space ticks a flag")
+
+    def on_mount(self) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = self.app.cursor_blink
+        super().on_mount()
+
+    def collect(self) -> dict:
+        today = self.app.today()
+        values: dict = {}
+        for name in ("first_name", "last_name", "aka", "phone"):
+            values[name] = self.value(name).strip()
+        if not (values["first_name"] or values["last_name"] or values["aka"]):
+            raise ValidationError("a name or an alias is required", field="first_name")
+        dob = parse_date(self.value("date_of_birth"), today=today, field="date_of_birth", required=False)
+        if dob is not None and dob > today:
+            raise ValidationError("the date of birth is in the future", field="date_of_birth")
+        values["date_of_birth"] = dob
+        values["area_command"] = match_choice(self.value("area_command"), domain.AreaCommand.choices(),
+                                              "area_command")
+        values["age_group"] = match_choice(self.value("age_group"), domain.AgeGroup.choices(), "age_group")
+        values["referral_source"] = match_choice(self.value("referral_source"), domain.ReferralSource.choices(),
+                                                 "referral_source")
+        chosen = set(self.query_one("#risk_flags", SelectionList).selected)
+        values["risk_flags"] = [f.value for f in domain.RiskFlag if f.value in chosen]  # the stored order
+        i, c = self.identity, self.client
+        before = {
+            "first_name": i.first_name if i else "", "last_name": i.last_name if i else "",
+            "aka": i.aka if i else "", "phone": i.phone if i else "",
+            "date_of_birth": i.date_of_birth if i else None, "area_command": c.area_command,
+            "age_group": c.age_group, "referral_source": c.referral_source,
+            "risk_flags": [f for f in (c.risk_flags or "").split(",") if f],
+        }
+        changes = {k: v for k, v in values.items() if v != before[k]}
+        if not changes:
+            raise ValidationError("nothing changed: esc goes back", field="first_name")
+        return changes
+
+    def save_record(self, store, draft):
+        self.sent = draft
+        return records.edit_client(store, self.ref.client_id, **draft)
+
+    def _saved(self, result) -> None:
+        self.notify(f"{self.ref.pseudonym} updated: " + ", ".join(k.replace("_", " ") for k in self.sent))
+        super()._saved(result)
+
+
+class CloseReasonModal(ArmedModal):
+    """Why the client is closed: one of `domain.ClosedReason` (↑↓ and enter, or its number).
+    Dismisses with the reason's value, or None."""
+
+    BINDINGS = [
+        *[Binding(str(n), f"pick({n - 1})", show=False) for n in range(1, len(domain.ClosedReason) + 1)],
+        Binding("escape", "cancel", "nothing", id="close_reason_cancel"),
+    ]
+
+    def __init__(self, pseudonym: str) -> None:
+        super().__init__()
+        self.pseudonym = pseudonym
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"Close {self.pseudonym}: why?", classes="question-title", markup=False)
+            yield OptionList(*[Option(f"{n}  {r.label}", id=r.value)
+                               for n, r in enumerate(domain.ClosedReason, start=1)], id="close-reasons")
+            yield Static("↑↓ enter or 1–6 · esc: nothing · the client leaves the caseload and stays in the report",
+                         classes="question-help", markup=False)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if self.armed():
+            self.dismiss(event.option.id)
+
+    def action_pick(self, index: int) -> None:
+        if self.armed():
+            self.dismiss(list(domain.ClosedReason)[index].value)
+
+
+class VoidReasonForm(FormModal):
+    """Why a fact is voided (or corrected): a short reason, required. Dismisses with the text."""
+
+    form_title = "Void"
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title = title
+
+    def title_line(self) -> str:
+        return self.title
+
+    def fields(self):
+        yield FormRow("why", NoteArea(placeholder="e.g. entered for the wrong client", id="reason"), "reason")
+
+    def collect(self) -> str:
+        reason = self.value("reason").strip()
+        if not reason:
+            raise ValidationError("say why (it stays in the history)", field="reason")
+        return reason
+
+    def action_save(self) -> None:
+        self.clear_errors()
+        try:
+            reason = self.collect()
+        except ValidationError as exc:
+            self.show_field_error(exc.field or "reason", exc.message)
+            return
+        self.dismiss(reason)
