@@ -123,9 +123,6 @@ def test_a_worker_logs_a_contact_in_a_real_terminal(example_copy, environment):
 
 def test_a_pasted_three_line_note_is_saved_whole(example_copy, environment, tmp_path):
     """Bracketed paste, as a terminal sends it (line breaks as carriage returns), into the note."""
-    listed = _cli("clients", "list", "--json", "--db", str(example_copy), env=environment)
-    assert listed.returncode == 0, listed.stderr
-    client = json.loads(listed.stdout)[0]
     lines = [f"pasted e2e note {os.getpid()}: met at the park", "  José: «they're looking for him»",
              "next: court on the 3rd, bring the letter"]
     clip = tmp_path / "clip.txt"
@@ -137,14 +134,15 @@ def test_a_pasted_three_line_note_is_saved_whole(example_copy, environment, tmp_
         term.type(DEMO_PASSPHRASE)
         term.keys("Enter")
         term.wait_for("due today")
-        term.keys("/")
-        term.wait_for("/ filter ^l lock")
-        term.type(client["pseudonym"])
-        term.wait_for("(filtered from")
+        term.keys("l")  # the client at the top of the caseload
+        screen = term.wait_for("Log contact")
+        pseudonym = next(word for word in screen.split() if word.startswith("VIP-"))
+        term.type("r")  # the outcome: reached; enter moves on to the note
+        term.wait_for("outcome  reached")  # "r" is in the field, "eached" suggested: it has the focus
         term.keys("Enter")
-        term.wait_for("next follow-up")
-        term.keys("l")
-        term.wait_for("Log contact")
+        # Keys are routed to the field in focus when they arrive: what is typed before the enter
+        # has moved the focus on would still land in the outcome.
+        time.sleep(1.0)
         term.tmux("load-buffer", "-b", "note", str(clip))
         term.tmux("paste-buffer", "-p", "-b", "note", "-t", term.name)
         term.wait_for("bring the letter")  # every line is in the note field
@@ -155,7 +153,7 @@ def test_a_pasted_three_line_note_is_saved_whole(example_copy, environment, tmp_
     finally:
         term.close()
 
-    shown = _cli("clients", "show", client["id"], "--json", "--db", str(example_copy), env=environment)
+    shown = _cli("clients", "show", pseudonym, "--json", "--db", str(example_copy), env=environment)
     assert shown.returncode == 0, shown.stderr
     contacts = [e for e in json.loads(shown.stdout)["timeline"] if e["kind"] == "contact"]
     assert any("\n".join(lines) in e["summary"] for e in contacts), [e["summary"] for e in contacts[:3]]
@@ -187,3 +185,58 @@ def test_vipterm_demo_opens_a_throwaway_copy(tmp_path, environment):
         term.close()
     assert hashlib.sha256(example.read_bytes()).hexdigest() == digest
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("vipterm-demo")) == []
+
+
+def test_a_draft_survives_a_killed_terminal(example_copy, environment, tmp_path):
+    """Type into a form, kill -9 the app (a dead battery), start again: the draft is offered back."""
+    from vipterm.services import drafts
+    from vipterm.services.database import open_store
+
+    note = f"typed before the crash {os.getpid()}"
+    pid_file = tmp_path / "app.pid"
+    start = f"echo $$ > {shlex.quote(str(pid_file))}; exec {shlex.quote(sys.executable)} -m vipterm --db " \
+            f"{shlex.quote(str(example_copy))}"
+    term = Terminal(example_copy.parent, ["sh", "-c", start], environment)
+    try:
+        term.wait_for("passphrase")
+        term.type(DEMO_PASSPHRASE)
+        term.keys("Enter")
+        term.wait_for("due today")
+        term.keys("l")
+        term.wait_for("Log contact")
+        term.type("r")  # the outcome: reached; enter moves on to the note
+        term.wait_for("outcome  reached")  # "r" is in the field, "eached" suggested: it has the focus
+        term.keys("Enter")
+        # Keys are routed to the field in focus when they arrive: what is typed before the enter
+        # has moved the focus on would still land in the outcome.
+        time.sleep(1.0)
+        term.type(note)
+        term.wait_for(note)
+        deadline = time.monotonic() + 30
+        with open_store(example_copy, DEMO_PASSPHRASE) as store:  # the draft is in the database
+            while not any(d.fields.get("note") == note for d in drafts.list_drafts(store)):
+                assert time.monotonic() < deadline, f"no draft written: {[d.fields for d in drafts.list_drafts(store)]}"
+                time.sleep(0.2)
+        os.kill(int(pid_file.read_text()), 9)
+        term.wait_for("VIPTERM-EXITED-137")
+    finally:
+        term.close()
+
+    term = Terminal(example_copy.parent, [sys.executable, "-m", "vipterm", "--db", str(example_copy)], environment)
+    try:
+        term.wait_for("passphrase")
+        term.type(DEMO_PASSPHRASE)
+        term.keys("Enter")
+        screen = term.wait_for("Unsaved draft")
+        assert "Log contact" in screen and note in screen
+        term.keys("r")
+        screen = term.wait_for("ctrl+s save")
+        assert "Log contact" in screen and note in screen  # back in the form, text and all
+        term.keys("C-s")
+        term.wait_for("logged")
+        term.keys("C-q")
+        term.wait_for("VIPTERM-EXITED-0")
+    finally:
+        term.close()
+    with open_store(example_copy, DEMO_PASSPHRASE) as store:
+        assert drafts.list_drafts(store) == []

@@ -81,7 +81,9 @@ async def test_a_pasted_three_line_note_is_saved_whole(tui_path, tui_store):
         await pilot.press("l")
         await settle(pilot)
         form = app.screen
-        assert isinstance(form, ContactForm) and isinstance(app.focused, NoteArea)
+        assert isinstance(form, ContactForm)
+        form.query_one("#outcome").value = "reached"
+        form.query_one("#note", NoteArea).focus()
         # A terminal sends a paste's line breaks as carriage returns.
         await _paste(pilot, THREE_LINES.replace("\n", "\r"))
         assert form.query_one("#note", NoteArea).value == THREE_LINES
@@ -122,9 +124,12 @@ async def test_a_fast_note_then_ctrl_s_keeps_every_character(tui_path, tui_store
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        app.screen.query_one("#outcome").value = "reached"
+        app.screen.query_one("#note", NoteArea).focus()
         # The keys arrive together, as a fast typist's would; ctrl+s must not jump ahead of them.
-        keys = ["l"] + ["enter" if c == "\n" else ("space" if c == " " else c) for c in note] + ["ctrl+s"]
-        await pilot.press(*keys)
+        await pilot.press(*["enter" if c == "\n" else c for c in note], "ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
     assert _latest(tui_store, Contact, row.client_id).note == note
@@ -146,6 +151,8 @@ async def test_a_whitespace_note_is_empty_and_the_follow_up_note_keeps_its_lines
         assert _latest(tui_store, FollowUp, row.client_id).note == "bring the ID papers\n  and the letter"
         await pilot.press("l")
         await settle(pilot)
+        app.screen.query_one("#outcome").value = "reached"
+        app.screen.query_one("#note", NoteArea).focus()
         await _paste(pilot, "  \r \t ")
         await pilot.press("ctrl+s")
         await settle(pilot)

@@ -123,6 +123,9 @@ class VipApp(App[int]):
         from vipterm.tui.caseload import CaseloadScreen
 
         self.push_screen(CaseloadScreen())  # the palette's index loads once the caseload is shown
+        from vipterm.tui.drafts import offer_drafts
+
+        offer_drafts(self)  # what a crash left unsaved in a form, offered back
 
     def unlocked(self, store, last_mode: str) -> None:
         """The unlock screen proved the passphrase: start, or return to where the lock left off."""
@@ -307,6 +310,10 @@ class VipApp(App[int]):
 
         def answered(quit_anyway: bool | None) -> None:
             if quit_anyway:
+                for screen in drafts:  # lost by choice: their kept drafts go too
+                    discard = getattr(screen, "discard_draft", None)
+                    if discard is not None:
+                        discard(wait=True)
                 self.exit(0)
 
         self.push_screen(ConfirmModal("A form has unsaved input. Quit and lose it?"), answered)
@@ -335,7 +342,9 @@ class VipApp(App[int]):
 
     # --- forms the screens open -------------------------------------------------------------------
 
-    def open_form(self, kind: str, ref: ClientRef, done: Callable[[object], None] | None = None, **extra) -> None:
+    def open_form(self, kind: str, ref: ClientRef, done: Callable[[object], None] | None = None, *,
+                  draft: dict | None = None, **extra) -> None:
+        """Open the `kind` form about `ref`; `draft`: fields of a kept draft to put back in it."""
         from vipterm.tui import forms
 
         if self.store is None:
@@ -349,7 +358,9 @@ class VipApp(App[int]):
             "referral": forms.ReferralForm,
             "referral_status": forms.ReferralStatusForm,
         }[kind]
-        self.push_screen(factory(ref, **extra), done)
+        form = factory(ref, **extra)
+        form.pending_draft = draft
+        self.push_screen(form, done)
 
 
 def run_app(path: Path, *, demo: bool = False) -> int:

@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import DataTable, Input, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
@@ -55,6 +56,12 @@ class ClientRecordForm(FormModal):
         if self.app.store is not None:
             self.query_one("#form-title", Static).update(self.title_line())
 
+    def draft_key(self) -> str | None:
+        return f"{self.draft_form}:{self.ref.client_id}" if self.draft_form else None
+
+    def draft_client_id(self) -> str | None:
+        return self.ref.client_id
+
     def on_mount(self) -> None:
         for field in self.query("Input, NoteArea"):
             field.cursor_blink = self.app.cursor_blink
@@ -69,6 +76,7 @@ class ContactForm(ClientRecordForm):
     line), ctrl+s."""
 
     form_title = "Log contact"
+    draft_form = "contact"
 
     def fields(self):
         app = self.app
@@ -143,6 +151,7 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
     """
 
     form_title = "Custom notification"
+    draft_form = "notification"
 
     def fields(self):
         yield FormRow("attempt date", Input(self.app.today().isoformat(), id="attempted_on"), "attempted_on")
@@ -226,6 +235,7 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
 
 class OutcomeForm(ClientRecordForm):
     form_title = "Outcome"
+    draft_form = "outcome"
 
     def fields(self):
         yield FormRow("what", ChoiceInput(domain.OutcomeKind.choices(), "", id="kind",
@@ -253,6 +263,7 @@ class OutcomeForm(ClientRecordForm):
 
 class FollowUpForm(ClientRecordForm):
     form_title = "Follow-up"
+    draft_form = "follow_up"
 
     def fields(self):
         yield FormRow("due", Input((self.app.today() + timedelta(days=7)).isoformat(), id="due_on"), "due_on",
@@ -287,6 +298,10 @@ class ClientForm(ConfirmingSave, FormModal):
     """
 
     form_title = "New client"
+    draft_form = "client"
+
+    def draft_key(self) -> str | None:
+        return "client:new"
 
     def fields(self):
         yield FormRow("first name", Input(id="first_name"), "first_name")
@@ -345,6 +360,10 @@ class ClientForm(ConfirmingSave, FormModal):
 # --- needs assessment ------------------------------------------------------------------------------------
 
 
+class NeedsChanged(Message):
+    """A level or a priority of the needs grid changed."""
+
+
 def _level_text(level: int | None) -> Text:
     if level is None:
         return Text("·", style="dim")
@@ -388,6 +407,7 @@ class NeedsGrid(DataTable):
         else:
             self.levels[need] = level
         self.update_cell(need, "now", _level_text(level))
+        self.post_message(NeedsChanged())
         if self.cursor_row < self.row_count - 1 and level is not None:
             self.move_cursor(row=self.cursor_row + 1)  # rating runs down the list
 
@@ -395,6 +415,16 @@ class NeedsGrid(DataTable):
         need = self.current_need()
         self.priorities.symmetric_difference_update({need})
         self.update_cell(need, "priority", Text("★", style="bold") if need in self.priorities else "")
+        self.post_message(NeedsChanged())
+
+    def set_levels(self, levels: dict[str, int], priorities: set[str]) -> None:
+        """Show these levels and priorities (a restored draft)."""
+        known = {need.value for need in domain.NeedDomain}
+        self.levels = {n: v for n, v in levels.items() if n in known and v in domain.NEED_LEVELS}
+        self.priorities = {n for n in priorities if n in known}
+        for need in known:
+            self.update_cell(need, "now", _level_text(self.levels.get(need)))
+            self.update_cell(need, "priority", Text("★", style="bold") if need in self.priorities else "")
 
     def show_previous(self, previous: dict[str, tuple[int, bool]]) -> None:
         self.previous = previous
@@ -410,6 +440,7 @@ class AssessmentForm(ClientRecordForm):
     """The needs grid, with the previous assessment's levels beside each domain."""
 
     form_title = "Needs assessment"
+    draft_form = "assessment"
 
     def fields(self):
         yield FormRow("kind", ChoiceInput(domain.AssessmentKind.choices(), domain.AssessmentKind.INTAKE.label,
@@ -432,9 +463,21 @@ class AssessmentForm(ClientRecordForm):
     def _load_previous(self, store) -> None:
         self.post_message(PreviousLevels(records.latest_assessment_levels(store, self.ref.client_id)))
 
+    def on_needs_changed(self, _message: NeedsChanged) -> None:
+        self.schedule_draft()
+
+    def restore_extra(self, fields: dict) -> None:
+        levels = {str(pair[0]): pair[1] for pair in fields.get("levels") or [] if len(pair) == 2}
+        priorities = {str(need) for need in fields.get("priorities") or []}
+        self.restored = True
+        # The grid fills its rows as it mounts: set the levels once it has.
+        self.call_after_refresh(self.query_one(NeedsGrid).set_levels, levels, priorities)
+
     def on_previous_levels(self, message: PreviousLevels) -> None:
         grid = self.query_one(NeedsGrid)
         grid.show_previous(message.levels)
+        if getattr(self, "restored", False):
+            return  # a restored draft says which kind it is
         if message.levels and self.query_one("#kind", ChoiceInput).value == domain.AssessmentKind.INTAKE.label:
             self.query_one("#kind", ChoiceInput).value = domain.AssessmentKind.NINETY_DAY.label
             self._initial = self.snapshot_values()
@@ -488,6 +531,7 @@ class ReferralForm(ClientRecordForm):
     """
 
     form_title = "Referral"
+    draft_form = "referral"
     DEFAULT_CSS = """
     ReferralForm #provider-chosen { padding-left: 16; color: $text-warning; }
     ReferralForm #provider-chosen.-chosen { color: $text; text-style: bold; }
@@ -502,6 +546,7 @@ class ReferralForm(ClientRecordForm):
         # provider does not serve clears it and says so.
         self.chosen = None
         self._listed: dict[str, object] = {}  # id -> Provider, as last listed
+        self._restore_provider: str | None = ""  # a restored draft's provider id, until it is listed
         self._need_shown: str | None = None
 
     def fields(self):
@@ -532,8 +577,8 @@ class ReferralForm(ClientRecordForm):
     def on_previous_levels(self, message: PreviousLevels) -> None:
         """Default the need to the most pressing one of the latest assessment, unless already changed."""
         field = self.query_one("#need_domain", ChoiceInput)
-        if not message.levels or field.value != domain.NeedDomain.HOUSING.label:
-            return
+        if not message.levels or field.value != domain.NeedDomain.HOUSING.label or self._restore_provider != "":
+            return  # (a restored draft says which need it is for)
         order = {need.value: n for n, need in enumerate(domain.NeedDomain)}
         need, (level, _) = min(message.levels.items(), key=lambda kv: (-kv[1][0], not kv[1][1], order.get(kv[0], 99)))
         if level >= 1:
@@ -587,6 +632,9 @@ class ReferralForm(ClientRecordForm):
             label.append(f"  {domain.ServiceCategory(p.category).label}", style="bold" if p.category in serving else "dim")
             options.add_option(Option(label, id=p.id))
         # Never a default: only the chosen provider is highlighted, and only if it is listed.
+        if self._restore_provider and self._restore_provider in self._listed:
+            self._choose(self._listed[self._restore_provider])  # the provider of a restored draft
+            self._restore_provider = None
         ids = [p.id for p in message.providers]
         options.highlighted = ids.index(self.chosen.id) if self.chosen is not None and self.chosen.id in ids else None
 
@@ -634,6 +682,15 @@ class ReferralForm(ClientRecordForm):
         values["provider_id"] = getattr(getattr(self, "chosen", None), "id", None)
         return values
 
+    def draft_fields(self) -> dict:
+        fields = super().draft_fields()
+        fields["provider_search"] = self.query_one("#provider_search", Input).value  # so the choice is listed
+        return fields
+
+    def restore_extra(self, fields: dict) -> None:
+        provider = fields.get("provider_id")
+        self._restore_provider = provider if isinstance(provider, str) else None
+
     def collect(self) -> records.ReferralDraft:
         need = match_choice(self.value("need_domain"), domain.NeedDomain.choices(), "need_domain")
         # The provider saved is the one shown as chosen, never whatever row the list holds now;
@@ -655,6 +712,10 @@ class ReferralStatusForm(ClientRecordForm):
     """Move a referral along its statuses, with the reason (required for rejected/failed/cancelled)."""
 
     form_title = "Referral status"
+    draft_form = "referral_status"
+
+    def draft_key(self) -> str | None:
+        return f"referral_status:{self.referral.id}"
 
     def __init__(self, ref: ClientRef, referral) -> None:
         super().__init__(ref)

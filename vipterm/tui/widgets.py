@@ -9,6 +9,8 @@ toast; a form is never closed by a failure, so no draft is lost.
 
 from __future__ import annotations
 
+import threading
+from functools import partial
 from typing import Iterable
 
 from textual import on
@@ -236,6 +238,15 @@ class FormModal(VipModal[object]):
         super().__init__()
         self.saving = False
         self._initial: dict[str, object] = {}
+        # The draft kept in the database as the worker types (see "drafts" below).
+        self.pending_draft: dict | None = None  # fields to restore once the form is mounted
+        self._form_mounted = False
+        self._draft_timer = None
+        self._draft_lock = threading.Lock()  # orders the draft writes of the thread workers
+        self._draft_seq = 0  # the newest draft write asked for
+        self._draft_written = 0  # the newest one written: an older write that arrives late is dropped
+        self._draft_stored = False  # a draft of this form is in the database
+        self._draft_done = False  # saved or discarded: no draft may be written any more
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form"):
@@ -251,7 +262,16 @@ class FormModal(VipModal[object]):
         return ()
 
     def on_mount(self) -> None:
+        # Textual calls the on_mount of every class of the form, and subclasses call this one too:
+        # the defaults are taken (and a draft restored) once, or a restored draft would count as
+        # the defaults and be neither kept nor asked about.
+        if self._form_mounted:
+            return
+        self._form_mounted = True
         self._initial = self.snapshot_values()
+        if self.pending_draft is not None:
+            draft, self.pending_draft = self.pending_draft, None
+            self.restore_draft(draft)
         first = self.first_focus()
         if first is not None:
             self.set_focus(first)  # at once, not deferred: the worker may already be typing
@@ -343,6 +363,7 @@ class FormModal(VipModal[object]):
 
     def _save_in_thread(self, store, draft) -> None:
         result = self.save_record(store, draft)
+        self._forget_draft(store)
         self.app.call_from_thread(self._saved, result)
 
     def _saved(self, result) -> None:
@@ -351,11 +372,13 @@ class FormModal(VipModal[object]):
 
     def action_cancel(self) -> None:
         if not self.is_dirty():
+            self.discard_draft()
             self.dismiss(None)
             return
 
         def answered(discard: bool | None) -> None:
             if discard:
+                self.discard_draft()
                 self.dismiss(None)
 
         self.app.push_screen(ConfirmModal("Discard this draft? What you typed will be lost."), answered)
@@ -376,6 +399,119 @@ class FormModal(VipModal[object]):
 
     def clear_for_lock(self) -> None:
         self.query_one("#form-title", Static).update("locked")
+        if self._draft_timer is not None:  # the store closes now; the draft is written after unlock
+            self._draft_timer.stop()
+            self._draft_timer = None
 
     def after_unlock(self) -> None:
         self.query_one("#form-title", Static).update(self.title_line())
+        self.schedule_draft()
+
+    # --- drafts: kept in the database as typed, offered back after a crash (tui.drafts) ------------
+
+    draft_form: str | None = None  # the form's kind (as `VipApp.open_form` names it); None: no draft
+    DRAFT_DELAY = 1.0  # seconds after the last change: one write per pause, not one per key
+
+    def draft_key(self) -> str | None:
+        """Which record the draft is for: one draft per form and client (or referral)."""
+        return self.draft_form
+
+    def draft_client_id(self) -> str | None:
+        return None
+
+    def draft_fields(self) -> dict:
+        """What the draft keeps: every field, as JSON holds it."""
+        return {key: [list(v) if isinstance(v, tuple) else v for v in value] if isinstance(value, tuple) else value
+                for key, value in self.snapshot_values().items()}
+
+    def restore_draft(self, fields: dict) -> None:
+        """Put a kept draft back into the fields; it stays unsaved (the form is dirty)."""
+        for widget in self.query("Input, NoteArea"):
+            value = fields.get(widget.id or "")
+            if isinstance(value, str):
+                widget.value = value
+        for widget in self.query(SelectionList):
+            chosen = fields.get(widget.id or "")
+            if isinstance(chosen, list):
+                widget.deselect_all()
+                for value in chosen:
+                    try:
+                        widget.select(value)
+                    except Exception:  # an option this version no longer has
+                        pass
+        self.restore_extra(fields)
+        self._draft_stored = True  # it came from the database; saving or discarding deletes it
+        self.schedule_draft()
+
+    def restore_extra(self, fields: dict) -> None:
+        """For forms with more than text fields and ticks (the needs grid, the chosen provider)."""
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(SelectionList.SelectedChanged)
+    def _field_changed(self) -> None:
+        self.schedule_draft()
+
+    def schedule_draft(self) -> None:
+        """Write the draft once typing pauses (each change restarts the wait)."""
+        if self.draft_key() is None or self._draft_done or not self.is_mounted:
+            return
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(self.DRAFT_DELAY, self._write_draft)
+
+    def _write_draft(self) -> None:
+        self._draft_timer = None
+        store = self.app.store
+        if store is None or self._draft_done:
+            return
+        fields = self.draft_fields() if self.is_dirty() else None  # None: nothing to keep
+        if fields is None and not self._draft_stored and self._draft_written == self._draft_seq:
+            return  # nothing kept and nothing on its way: nothing to delete
+        self._draft_seq += 1
+        self.run_worker(partial(self._write_draft_in_thread, store, self._draft_seq, fields), thread=True,
+                        group="draft", name="draft", exit_on_error=False)
+
+    def _write_draft_in_thread(self, store, seq: int, fields: dict | None) -> None:
+        from vipterm.services import drafts
+
+        with self._draft_lock:
+            if self._draft_done or seq <= self._draft_written:
+                return
+            try:
+                if fields is not None:
+                    drafts.save_draft(store, self.draft_key(), self.draft_form, self.draft_client_id(), fields)
+                    self._draft_stored = True
+                elif self._draft_stored:
+                    drafts.delete_draft(store, self.draft_key())
+                    self._draft_stored = False
+                self._draft_written = seq
+            except Exception:
+                # A busy or closing database: try again shortly; the form still holds every word.
+                self.app.call_from_thread(self.schedule_draft)
+
+    def _forget_draft(self, store) -> None:
+        """The record was saved or the draft discarded: delete it, and drop any write still to come."""
+        from vipterm.services import drafts
+
+        with self._draft_lock:
+            self._draft_done = True
+            if self._draft_stored and store is not None:
+                try:
+                    drafts.delete_draft(store, self.draft_key())
+                    self._draft_stored = False
+                except Exception:
+                    pass  # kept: offered again at the next start, which loses nothing
+
+    def discard_draft(self, *, wait: bool = False) -> None:
+        """The worker chose to drop what was typed: the kept draft goes too (at once with `wait`)."""
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+        self._draft_done = True  # no write from now on, even one already queued
+        store = self.app.store
+        if wait:
+            self._forget_draft(store)
+        else:
+            self.run_worker(partial(self._forget_draft, store), thread=True, group="draft", name="discard draft",
+                            exit_on_error=False)
