@@ -12,7 +12,7 @@ Provides:
   existing one, the age group and risk flags seen, and the planned notification (`PlanDraft`:
   team roles going, day and optional time, setting, the worker who will follow up). The client
   is assigned to that worker; the plan reaches the worker's laptop in its next return bundle;
-- `cancel_plan`, `review_view` (the screen's content), `open_plans` (the caseload's top rows),
+- `find_review`, `cancel_plan`, `review_view` (the screen's content), `open_plans` (the caseload's top rows),
   `active_workers` (the follow-up worker picker).
 
 A plan is *attempted* once its client has a live notification attempt dated on or after the day
@@ -80,15 +80,20 @@ def _enum(enum_cls, value, field_name: str):
 # --- reviews and incidents ------------------------------------------------------------------------
 
 
+def find_review(store: Store, week: date) -> Review | None:
+    """The review of `week` (any day of it), or None when none was held (nothing is written)."""
+    with store.read() as session:
+        return session.exec(select(Review).where(Review.week_of == week_of(week), Review.deleted_at.is_(None))
+                            .order_by(Review.created_at)).first()
+
+
 def open_review(store: Store, week: date | None = None) -> Review:
     """The review of `week` (any day of it; default: this week), made on first use."""
     require_coordinator(store)
     monday = week_of(week or store.clock.today())
     if monday > week_of(store.clock.today()):
         raise ValidationError("a review covers a week that has begun: that week is still ahead", field="week_of")
-    with store.read() as session:
-        found = session.exec(select(Review).where(Review.week_of == monday, Review.deleted_at.is_(None))
-                             .order_by(Review.created_at)).first()
+    found = find_review(store, monday)
     if found is not None:
         return found
     with store.write() as session:
@@ -154,6 +159,16 @@ class CandidateDraft:
     risk_flags: list[str] = field(default_factory=list)
 
 
+def parse_time(text: str | None) -> str:
+    """A time of day as stored, "HH:MM" (9:30 gives 09:30), or "" for none."""
+    time_text = (text or "").strip()
+    if len(time_text) == 4 and time_text[1] == ":":
+        time_text = "0" + time_text
+    if time_text and not _TIME.match(time_text):
+        raise ValidationError("the time is not HH:MM (24-hour, e.g. 09:30)", field="planned_time")
+    return time_text
+
+
 def _check_plan(store: Store, plan: PlanDraft, review: Review) -> tuple[list[str], str | None, str]:
     """The plan's team roles, time and setting, checked (nothing written)."""
     if plan.planned_on is None:
@@ -166,11 +181,7 @@ def _check_plan(store: Store, plan: PlanDraft, review: Review) -> tuple[list[str
     roles = list(dict.fromkeys(_enum(domain.TeamRole, r, "team_roles").value for r in plan.team_roles))
     if not roles:
         raise ValidationError("choose who goes: at least one team role", field="team_roles")
-    time_text = (plan.planned_time or "").strip()
-    if time_text and len(time_text) == 4 and time_text[1] == ":":
-        time_text = "0" + time_text  # 9:30 -> 09:30
-    if time_text and not _TIME.match(time_text):
-        raise ValidationError("the time is not HH:MM (24-hour, e.g. 09:30)", field="planned_time")
+    time_text = parse_time(plan.planned_time)
     setting = _enum(domain.NotificationSetting, plan.setting, "setting").value
     if not plan.worker_id:
         raise ValidationError("choose the worker who will follow up", field="worker_id")

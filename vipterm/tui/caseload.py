@@ -30,6 +30,12 @@ WINDOW_STEP = MAX_ROWS // 2  # how far the window moves when the cursor leaves i
 WIDE = 110  # from this many columns on, the table also shows age group and risk flags
 
 URGENCY_MARK = {OVERDUE: Text("!!", style="bold red"), DUE_TODAY: Text("!", style="bold yellow")}
+PLANNED_MARK = Text("N", style="bold magenta")  # a custom notification planned by the review, not yet attempted
+
+
+def row_mark(row: CaseloadRow) -> Text | str:
+    """The urgency column: N for a planned notification (those rows lead), else !! or !."""
+    return PLANNED_MARK if row.planned_on is not None else URGENCY_MARK.get(row.urgency, "")
 
 
 def ref_for(row: CaseloadRow) -> ClientRef:
@@ -106,6 +112,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         Binding("c", "app.open_screen('conflicts')", "conflicts", id="conflicts", show=False),
         Binding("R", "app.open_screen('report')", "report", id="report", show=False),
         Binding("f5", "reload", "reload", id="reload", show=False),
+        Binding("v", "weekly_review", "review", id="weekly_review", show=False),
         # The coordinator's assignment (check_action hides them on a laptop, where `w` filters).
         Binding("space", "toggle_mark", "mark", id="mark", show=False),
         Binding("w", "assign", "assign…", id="assign", show=False),
@@ -189,6 +196,19 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             table.add_column("flags", width=12, key="flags")
 
     # --- data ------------------------------------------------------------------------------------
+
+    def action_weekly_review(self) -> None:
+        """The weekly review (coordinator only; a laptop says where it is kept)."""
+        from vipterm.domain import Role
+        from vipterm.tui.review_screen import NOT_THE_COORDINATOR, ReviewScreen
+
+        store = self.store
+        if store is None:
+            return
+        if store.role is not Role.COORDINATOR:
+            self.notify(NOT_THE_COORDINATOR, severity="warning", timeout=6)
+            return
+        self.app.push_screen(ReviewScreen())
 
     def action_reload(self) -> None:
         self.reload()
@@ -290,7 +310,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         table.clear()
         for row in self.shown:
             owners = self.shows_owner
-            urgency = URGENCY_MARK.get(row.urgency, "")
+            urgency = row_mark(row)
             if owners:
                 urgency = Text.assemble(("✓" if row.client_id in self.marked else " ", "bold green"), urgency)
             cells = [
@@ -372,6 +392,8 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             preview.update(empty if self.loaded else "loading…")
             return
         parts = [row.pseudonym, display.age_label(row.age_group), display.status_label(row.status)]
+        if row.planned:
+            parts.insert(1, f"notification planned {row.planned}")
         if row.risk_flags:
             parts.append("flags: " + display.flag_labels(row.risk_flags))
         if row.open_referrals:
