@@ -358,11 +358,12 @@ def reopen_client(store: Store, client_id: str) -> Client:
     return client
 
 
-def _funnel_status(session: Session, client_id: str) -> ClientStatus:
-    """How far the client's live records take them along the funnel (corrected facts not counted)."""
+def _funnel_status(session: Session, client_id: str, also_gone: set[str] = frozenset()) -> ClientStatus:
+    """How far the client's live records take them along the funnel (corrected facts, and those
+    in `also_gone` being corrected now, not counted)."""
     from vipterm.services.corrections import corrected_ids
 
-    gone = corrected_ids(session, client_id)
+    gone = corrected_ids(session, client_id) | set(also_gone)
     events = session.exec(
         select(ReferralEvent.id, ReferralEvent.status).join(Referral, Referral.id == ReferralEvent.referral_id)
         .where(Referral.client_id == client_id, Referral.deleted_at.is_(None), ReferralEvent.deleted_at.is_(None))
@@ -442,13 +443,16 @@ def record_notification(store: Store, draft: NotificationDraft, *, session: Sess
     with _transaction(store, session) as session:
         client = _client(session, draft.client_id)
         if not draft.confirm_same_day:
-            same_day = session.exec(
+            from vipterm.services.corrections import corrected_ids
+
+            gone = corrected_ids(session, client.id)
+            same_day = [a for a in session.exec(
                 select(NotificationAttempt.id).where(
                     NotificationAttempt.client_id == client.id,
                     NotificationAttempt.attempted_on == draft.attempted_on,
                     NotificationAttempt.deleted_at.is_(None),
                 )
-            ).all()
+            ).all() if a not in gone]
             if same_day:
                 raise NeedsConfirmation(
                     f"{client.pseudonym} already has {len(same_day)} notification attempt"
@@ -839,6 +843,11 @@ def complete_follow_up(store: Store, follow_up_id: str, when: datetime | None = 
                 raise ValidationError("no contact with this client was logged", field="contact_id")
             if contact.outcome != domain.ContactOutcome.REACHED.value:
                 raise ValidationError("that contact did not reach the client: the follow-up stays open",
+                                      field="contact_id")
+            from vipterm.services.corrections import corrected_ids
+
+            if contact.id in corrected_ids(session, contact.client_id):
+                raise ValidationError("that contact was corrected or voided: the follow-up stays open",
                                       field="contact_id")
         if follow_up.done_at is None:
             follow_up.done_at = when or store.clock.utcnow()
