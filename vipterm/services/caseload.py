@@ -19,6 +19,7 @@ from sqlmodel import select
 from vipterm import domain
 from vipterm.domain import OPEN_REFERRAL_STATUSES, STALE_REFERRAL_DAYS
 from vipterm.errors import NotFound
+from vipterm.services.corrections import corrections_of, live_sql
 from vipterm.services.database import Store
 from vipterm.services.review import OPEN_PLAN_SQL
 from vipterm.store.models import (
@@ -100,7 +101,7 @@ SELECT c.id, c.pseudonym, i.first_name, i.last_name, i.aka, c.age_group, c.area_
          WHERE p.client_id = c.id AND {OPEN_PLAN_SQL}
          ORDER BY p.planned_on LIMIT 1) AS planned,
        (SELECT max(k.occurred_at) FROM contact k
-         WHERE k.client_id = c.id AND k.deleted_at IS NULL) AS last_contact,
+         WHERE k.client_id = c.id AND k.deleted_at IS NULL AND {live_sql("contact", "k")}) AS last_contact,
        (SELECT min(f.due_on) FROM follow_up f
          WHERE f.client_id = c.id AND f.done_at IS NULL AND f.deleted_at IS NULL) AS next_due,
        (SELECT count(*) FROM referral r
@@ -277,6 +278,10 @@ class TimelineEntry:
     record_id: str
     note: str = ""  # the worker's own words, as written
 
+    # "superseded: REASON" or "voided: REASON" when a correction took this fact back (it stays
+    # in the history, marked, and nothing counts it).
+    corrected: str = ""
+
     @property
     def line(self) -> str:
         """The summary with its note, on one line."""
@@ -359,6 +364,7 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
             for history in events.values():
                 history.sort(key=event_order)  # as entered, not by a time that may be cut to the minute
         outcomes = s.exec(select(Outcome).where(Outcome.client_id == client_id, alive(Outcome))).all()
+        corrections = corrections_of(s, client_id)
         follow_ups = s.exec(
             select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), FollowUp.done_at.is_(None)).order_by(FollowUp.due_on)
         ).all()
@@ -388,6 +394,7 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
     for o in outcomes:
         timeline.append(TimelineEntry(_at(o.occurred_on), "outcome",
                                       f"outcome {domain.OutcomeKind(o.kind).label} ({domain.OutcomeSource(o.source).label})", o.id))
+    timeline = _mark_corrected(timeline, corrections, events)
     timeline.sort(key=lambda e: e.when, reverse=True)
     views.sort(key=lambda v: v.status_changed_at, reverse=True)
     name = display_name(identity.first_name, identity.last_name, identity.aka) if identity else client.pseudonym
@@ -400,8 +407,31 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         referrals=tuple(views),
         follow_ups=tuple(FollowUpView(f.id, f.due_on, f.kind, f.note, f.due_on < today, bool(f.auto))
                          for f in follow_ups),
-        last_contact=max((c.occurred_at for c in contacts), default=None),
+        last_contact=max((c.occurred_at for c in contacts if c.id not in corrections), default=None),
     )
+
+
+def _mark_corrected(timeline: list[TimelineEntry], corrections: dict, events: dict) -> list[TimelineEntry]:
+    """Corrected facts stay in the timeline, marked with how and why; a voided referral status
+    change (not an entry of its own otherwise) is added as one."""
+    from dataclasses import replace
+
+    if not corrections:
+        return timeline
+    out = []
+    for entry in timeline:
+        c = corrections.get(entry.record_id)
+        if c is not None and entry.kind != "referral":
+            entry = replace(entry, corrected=f"{'voided' if c.voided else 'superseded'}: {c.reason}")
+        out.append(entry)
+    for history in events.values():
+        for e in history:
+            c = corrections.get(e.id)
+            if c is not None:
+                out.append(TimelineEntry(e.at, "referral_event",
+                                         f"referral status {domain.ReferralStatus(e.status).label}", e.id,
+                                         corrected=f"{'voided' if c.voided else 'superseded'}: {c.reason}"))
+    return out
 
 
 def client_as_dict(cf: ClientFile) -> dict:

@@ -9,8 +9,10 @@ A correction counts only when it names the same client as the fact it corrects: 
 write corrections about its own clients only (the write scope), and so cannot void another
 worker's client's fact by naming its id.
 
-Provides `corrected_ids` (for Python readers), `live_sql` (a SQL condition for SQL readers) and
-`corrections_of` (what the client file shows).
+Provides `corrected_ids` (for Python readers), `live_sql` (a SQL condition for SQL readers),
+`corrections_of` (what the client file shows), and the use cases `void_fact`, `correct_contact`,
+`correct_notification`, `correct_outcome` (each in one transaction: the new fact, if any, the
+correction, and what the old fact had done taken back).
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, select
+
+from vipterm import domain
+from vipterm.errors import NotFound, ValidationError
+from vipterm.services.database import Store
+from vipterm.store.models import FactCorrection
 
 # How each correctable fact reaches its client (the correction must name the same one).
 _CLIENT_OF = {
@@ -80,3 +87,184 @@ def corrections_of(session: Session, client_id: str) -> dict[str, CorrectionView
             when = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
             out[row_id] = CorrectionView(cid, tbl, row_id, replacement, reason or "", when)
     return out
+
+
+# --- making corrections --------------------------------------------------------------------------
+
+
+def _fact_client(session: Session, table: str, row_id: str) -> tuple[object, str]:
+    """The live fact and its client's id; NotFound when there is no such live fact."""
+    from vipterm.store.models import Contact, NotificationAttempt, Outcome, Referral, ReferralEvent
+
+    model = {"contact": Contact, "notification_attempt": NotificationAttempt, "outcome": Outcome,
+             "referral_event": ReferralEvent}[table]
+    fact = session.get(model, row_id)
+    if fact is None or fact.deleted_at is not None:
+        raise NotFound(f"no {domain.CorrectableFact(table).label} with id {row_id}")
+    if table == "referral_event":
+        referral = session.get(Referral, fact.referral_id)
+        if referral is None or referral.deleted_at is not None:
+            raise NotFound(f"no {domain.CorrectableFact(table).label} with id {row_id}")
+        return fact, referral.client_id
+    return fact, fact.client_id
+
+
+def _reason(reason: str) -> str:
+    from vipterm.services.records import _note
+
+    text_ = _note(reason, "reason")
+    if not text_.strip():
+        raise ValidationError("say why (the reason stays in the history)", field="reason")
+    return text_
+
+
+def _take_effects_back(session: Session, store: Store, table: str, fact, client_id: str) -> None:
+    """Undo what the fact did to mutable records: follow-ups a reached contact closed open again;
+    a referral's status goes back to its latest live event; the client's funnel status is where
+    the remaining facts put it."""
+    from vipterm.services import records
+    from vipterm.store.models import Client, Contact, FollowUp, Referral, ReferralEvent
+    from vipterm.services.caseload import event_order
+
+    gone = corrected_ids(session, client_id) | {fact.id}
+    if table == "contact" and fact.outcome == domain.ContactOutcome.REACHED.value:
+        # log_contact closes due follow-ups with done_at = the contact's time and closed_as contact;
+        # another live reached contact at the same time keeps them closed.
+        twins = [c for c in session.exec(select(Contact).where(
+            Contact.client_id == client_id, Contact.occurred_at == fact.occurred_at,
+            Contact.outcome == domain.ContactOutcome.REACHED.value, Contact.deleted_at.is_(None)))
+            if c.id not in gone]
+        if not twins:
+            for f in session.exec(select(FollowUp).where(
+                    FollowUp.client_id == client_id, FollowUp.deleted_at.is_(None),
+                    FollowUp.closed_as == domain.FollowUpClosed.CONTACT.value,
+                    FollowUp.done_at == fact.occurred_at)):
+                f.done_at = None
+                f.done_by = None
+                f.closed_as = None
+    if table == "referral_event":
+        referral = session.get(Referral, fact.referral_id)
+        live = [e for e in session.exec(select(ReferralEvent).where(
+            ReferralEvent.referral_id == referral.id, ReferralEvent.deleted_at.is_(None))) if e.id not in gone]
+        if not live:
+            raise ValidationError("this is the referral's only status: it cannot be voided "
+                                  "(move the referral to cancelled instead)", field="row_id")
+        latest = max(live, key=event_order)
+        referral.status = latest.status
+        referral.status_changed_at = latest.at
+    client = session.get(Client, client_id)
+    funnel = {s.value for s in (domain.ClientStatus.IDENTIFIED, domain.ClientStatus.NOTIFICATION_ATTEMPTED,
+                                domain.ClientStatus.NOTIFIED, domain.ClientStatus.ENGAGED)}
+    if client is not None and client.status in funnel:
+        session.flush()
+        status = records._funnel_status(session, client_id, also_gone={fact.id}).value
+        if status != client.status:
+            client.status = status
+
+
+def _correct(store: Store, table: str, row_id: str, reason: str, replace=None) -> FactCorrection:
+    """Void the fact, or (with `replace(session)`, which enters the new fact and returns it)
+    supersede it, in one transaction."""
+    kind = domain.CorrectableFact.parse(table)
+    why = _reason(reason)
+    with store.write() as session:
+        fact, client_id = _fact_client(session, kind.value, row_id)
+        if row_id in corrected_ids(session, client_id):
+            raise ValidationError(f"this {kind.label} was already corrected or voided", field="row_id")
+        _take_effects_back(session, store, kind.value, fact, client_id)
+        new = replace(session, client_id) if replace is not None else None
+        correction = FactCorrection(client_id=client_id, tbl=kind.value, row_id=row_id,
+                                    replacement_id=new.id if new is not None else None, reason=why,
+                                    by_worker=store.worker_id, at=store.clock.utcnow())
+        session.add(correction)
+    return correction
+
+
+def void_fact(store: Store, table: str, row_id: str, reason: str) -> FactCorrection:
+    """Void a mistaken fact: it stays in the history, marked voided with the reason, and no count,
+    list or follow-up reads it any more (what it closed or moved is taken back)."""
+    return _correct(store, table, row_id, reason)
+
+
+def correct_contact(store: Store, contact_id: str, reason: str, **changes) -> FactCorrection:
+    """Enter a contact in place of `contact_id`: the old one's values, with `changes` (fields of
+    `records.ContactDraft`); the old one is superseded. Follow-ups follow the new one."""
+    from vipterm.services import records
+    from vipterm.store.models import Contact
+
+    def replace(session, client_id):
+        old = session.get(Contact, contact_id)
+        draft = records.ContactDraft(client_id=client_id, occurred_at=old.occurred_at, mode=old.mode,
+                                     purpose=old.purpose, outcome=old.outcome, duration_min=old.duration_min,
+                                     area_command=old.area_command, note=old.note, worker_id=store.worker_id)
+        for name, value in changes.items():
+            if not hasattr(draft, name) or name in ("client_id", "worker_id"):
+                raise ValidationError(f"{name.replace('_', ' ')} cannot be corrected", field=name)
+            setattr(draft, name, value)
+        return records.log_contact(store, draft, session=session)
+
+    return _correct(store, "contact", contact_id, reason, replace)
+
+
+def correct_notification(store: Store, attempt_id: str, reason: str, **changes) -> FactCorrection:
+    """Enter a notification attempt in place of `attempt_id` (its values, with `changes`: fields of
+    `records.NotificationDraft`). Team and messages belong to a delivered one only: a correction
+    to another outcome drops them."""
+    import json
+
+    from vipterm.services import records
+    from vipterm.store.models import NotificationAttempt
+
+    def replace(session, client_id):
+        old = session.get(NotificationAttempt, attempt_id)
+        draft = records.NotificationDraft(
+            client_id=client_id, attempted_on=old.attempted_on, outcome=old.outcome, setting=old.setting,
+            area_command=old.area_command, team=[(m["name"], m["role"]) for m in json.loads(old.team or "[]")],
+            messages=[m for m in (old.messages or "").split(",") if m], note=old.note,
+            confirm_same_day=True)  # the attempt it replaces is on that day
+        for name, value in changes.items():
+            if not hasattr(draft, name) or name in ("client_id", "recorded_by", "as_recorded", "confirm_same_day"):
+                raise ValidationError(f"{name.replace('_', ' ')} cannot be corrected", field=name)
+            setattr(draft, name, value)
+        if str(draft.outcome) != domain.NotificationOutcome.DELIVERED.value:
+            if "team" not in changes:
+                draft.team = []
+            if "messages" not in changes:
+                draft.messages = []
+        return records.record_notification(store, draft, session=session)
+
+    return _correct(store, "notification_attempt", attempt_id, reason, replace)
+
+
+def correct_outcome(store: Store, outcome_id: str, reason: str, **changes) -> FactCorrection:
+    """Record an outcome in place of `outcome_id` (its kind, date, source and note, with `changes`)."""
+    from vipterm.services import records
+    from vipterm.store.models import Outcome
+
+    def replace(session, client_id):
+        old = session.get(Outcome, outcome_id)
+        values = dict(kind=old.kind, occurred_on=old.occurred_on, source=old.source, note=old.note)
+        for name, value in changes.items():
+            if name not in values:
+                raise ValidationError(f"{name.replace('_', ' ')} cannot be corrected", field=name)
+            values[name] = value
+        return records.record_outcome(store, client_id, session=session, **values)
+
+    return _correct(store, "outcome", outcome_id, reason, replace)
+
+
+def latest_referral_event(store: Store, referral_id: str) -> str:
+    """The id of the referral's latest live status change (what `void` on a referral takes back)."""
+    from vipterm.store.models import Referral, ReferralEvent
+    from vipterm.services.caseload import event_order
+
+    with store.read() as session:
+        referral = session.get(Referral, referral_id)
+        if referral is None or referral.deleted_at is not None:
+            raise NotFound(f"no referral with id {referral_id}")
+        gone = corrected_ids(session, referral.client_id)
+        live = [e for e in session.exec(select(ReferralEvent).where(
+            ReferralEvent.referral_id == referral_id, ReferralEvent.deleted_at.is_(None))) if e.id not in gone]
+    if not live:
+        raise NotFound("this referral has no status change left to void")
+    return max(live, key=event_order).id
