@@ -12,7 +12,9 @@ definitions, and the two are kept word for word in step. Rules shared by every s
   day of M counts, so the November report reads the same when it is run in December or years
   later, and on any database holding the same records.
 * Only live rows count: a row whose `deleted_at` is set (a tombstone), or that belongs to a
-  tombstoned client or referral, is left out everywhere.
+  tombstoned client or referral, is left out everywhere; so is a fact (contact, notification
+  attempt, outcome, referral event) that a correction superseded or voided (`services.corrections`).
+  Closed clients count like any other: closing changes no count.
 * Days and months are the program's (its IANA time zone, `store.clock`): event times
   (`referral_event.at`, `contact.occurred_at`) are stored UTC, so a month's events are those
   between the UTC instants at which its first day and the next month's first day begin in the
@@ -38,6 +40,7 @@ from sqlalchemy import text
 from vipterm import domain
 from vipterm.domain import AgeGroup, AreaCommand, ServiceCategory
 from vipterm.errors import NotFound, ValidationError
+from vipterm.services.corrections import live_sql
 from vipterm.services.database import Store
 from vipterm.timekeeping import ProgramClock
 
@@ -279,7 +282,7 @@ event_facts AS MATERIALIZED (
         MIN(CASE WHEN e.status = 'completed' THEN e.at END) AS completed_at,
         MAX(e.status IN ({_KNOWN_SQL})) AS known
     FROM referral_event e NOT INDEXED
-    WHERE e.deleted_at IS NULL AND e.at < :m_next_ts
+    WHERE e.deleted_at IS NULL AND e.at < :m_next_ts AND {live_sql("referral_event", "e")}
     GROUP BY e.referral_id
 ),
 referral_facts AS MATERIALIZED (
@@ -300,7 +303,7 @@ notification_facts AS MATERIALIZED (
     SELECT n.client_id, MIN(n.attempted_on) AS first_attempt,
         MIN(CASE WHEN n.outcome = 'delivered' THEN n.attempted_on END) AS first_notified
     FROM notification_attempt n NOT INDEXED
-    WHERE n.deleted_at IS NULL AND n.attempted_on < :m_next
+    WHERE n.deleted_at IS NULL AND n.attempted_on < :m_next AND {live_sql("notification_attempt", "n")}
     GROUP BY n.client_id
 ),
 engagement_facts AS MATERIALIZED (
@@ -330,12 +333,12 @@ notified_windows AS MATERIALIZED (
 # CTE names carry the table's prefix so that every table fits in one statement.
 _MEMBERSHIP: dict[str, tuple[str, str]] = {}
 
-_MEMBERSHIP["notifications_by_area"] = ("""
+_MEMBERSHIP["notifications_by_area"] = (f"""
 notif_delivered AS MATERIALIZED (
     SELECT n.id AS item, n.client_id, n.area_command AS row_key, n.attempted_on AS day
     FROM notification_attempt n
     JOIN client c ON c.id = n.client_id AND c.deleted_at IS NULL
-    WHERE n.deleted_at IS NULL AND n.outcome = 'delivered'
+    WHERE n.deleted_at IS NULL AND n.outcome = 'delivered' AND {live_sql("notification_attempt", "n")}
       AND n.attempted_on >= :lo AND n.attempted_on < :m_next
 )""", """
     SELECT row_key, 'm' AS col, item, client_id, NULL AS days FROM notif_delivered WHERE day >= :m0
@@ -388,7 +391,7 @@ _MEMBERSHIP["closed_loop"] = ("", """
     UNION ALL SELECT 'fytd', 'known', id, client_id, NULL FROM referral_facts WHERE sent_at >= :fy AND known
     UNION ALL SELECT 'ptd', 'known', id, client_id, NULL FROM referral_facts WHERE sent_at IS NOT NULL AND known""")
 
-_MEMBERSHIP["time_to_service"] = ("""
+_MEMBERSHIP["time_to_service"] = (f"""
 tts_cohort AS MATERIALIZED (
     -- people first notified in the fiscal year to date, and in the twelve months ending with M
     SELECT 'fytd' AS row_key, id AS client_id, first_notified AS day FROM client_facts
@@ -405,7 +408,7 @@ tts_contact AS MATERIALIZED (
     SELECT k.client_id,
         (SELECT t.occurred_at FROM contact t
           WHERE t.client_id = k.client_id AND t.occurred_at >= day_start_utc(k.day) AND t.occurred_at < :m_next_ts
-            AND t.deleted_at IS NULL AND t.outcome = 'reached'
+            AND t.deleted_at IS NULL AND t.outcome = 'reached' AND {live_sql("contact", "t")}
           ORDER BY t.occurred_at LIMIT 1) AS first_contact
     FROM tts_people k
 ),
@@ -429,12 +432,12 @@ tts_days AS MATERIALIZED (
     UNION ALL SELECT row_key, 'service_n', client_id, client_id, to_service FROM tts_days
         WHERE to_service IS NOT NULL""")
 
-_MEMBERSHIP["after_notification"] = ("""
+_MEMBERSHIP["after_notification"] = (f"""
 after_later AS MATERIALIZED (
     -- re-arrests and re-victimizations dated after the first notification day, by the report's end
     SELECT DISTINCT w.row_key, w.client_id, o.kind
     FROM outcome o NOT INDEXED JOIN notified_windows w ON w.client_id = o.client_id
-    WHERE o.deleted_at IS NULL AND o.kind IN ('re_arrest', 're_victimization')
+    WHERE o.deleted_at IS NULL AND o.kind IN ('re_arrest', 're_victimization') AND {live_sql("outcome", "o")}
       AND o.occurred_on > w.day AND o.occurred_on < :m_next
 )""", """
     SELECT row_key, 'notified' AS col, client_id AS item, client_id, NULL AS days FROM notified_windows
@@ -447,6 +450,7 @@ work_contacts AS MATERIALIZED (
     FROM contact t INDEXED BY ix_contact_occurred
     JOIN client c ON c.id = t.client_id AND c.deleted_at IS NULL
     WHERE t.occurred_at >= :m0_ts AND t.occurred_at < :m_next_ts AND t.deleted_at IS NULL
+      AND {live_sql("contact", "t")}
 )""", """
     SELECT row_key, 'contacts' AS col, id AS item, client_id, NULL AS days FROM work_contacts
     UNION ALL SELECT row_key, 'reached', id, client_id, NULL FROM work_contacts WHERE outcome = 'reached'
