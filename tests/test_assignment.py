@@ -189,3 +189,104 @@ def test_a_client_made_on_the_coordinator_waits_unassigned_first_in_its_caseload
     assignment.assign_clients(coord, [waiting.id], ana.worker_id)
     exchange(coord, [ana, ben], folder / "r3")
     assert waiting.id in client_ids(ana)
+
+
+def test_a_replacement_laptop_receives_the_whole_caseload_with_history_in_its_first_return(program, capsys):
+    folder, coord, ana, ben = program
+    mine = {with_history(ana, f"Kept{n}") for n in range(3)}
+    records.update_client(ana, sorted(mine)[0], status="closed")  # closed clients are the caseload's too
+    bens = with_history(ben, "Other")
+    exchange(coord, [ana, ben], folder / "r1")
+    contacts = held(coord, "SELECT id, note FROM contact WHERE client_id IN (?, ?, ?) ORDER BY id", *sorted(mine))
+    assert len(contacts) == 6
+
+    # Ana's laptop is lost: a new one is enrolled in person with --replaces (a prefix of the old id).
+    new = create_store(folder / "ana-new.db", PASSPHRASE, worker_name="Ana laptop 2", role=Role.WORKER)
+    request = sync_service.enroll_request(new, folder / "new.vipreq")
+    code, out, err = cli(capsys, "enroll", "approve", request.path, "--fingerprint", request.fingerprint,
+                         "--replaces", ana.device_id[:24], "--out", folder / "new.vipgrant", "--yes",
+                         "--db", coord.path)
+    assert code == 0, err
+    assert f"replaces    device {ana.device_id}" in out
+    sync_service.enroll_accept(new, (folder / "new.vipgrant").read_bytes())
+    assert new.worker_id == ana.worker_id
+    try:
+        # The first return bundle the new laptop imports holds every client with their history.
+        down = folder / "down"
+        down.mkdir()
+        results = sync_service.export(coord, down)
+        assert {r.for_device for r in results} == {new.device_id, ben.device_id}  # the old laptop: revoked
+        mine_bundle = next(r.path for r in results if r.for_device == new.device_id)
+        applied = sync_service.import_bundles(new, [mine_bundle])
+        assert not any(r.refused for r in applied), [r.message for r in applied]
+        assert client_ids(new) == mine
+        assert held(new, "SELECT id, note FROM contact ORDER BY id") == contacts
+        assert held(new, "SELECT count(*) FROM client_identity") == [(3,)]
+        assert held(new, "SELECT count(*) FROM follow_up WHERE done_at IS NULL") == held(
+            coord, "SELECT count(*) FROM follow_up WHERE done_at IS NULL AND client_id IN (?, ?, ?)", *sorted(mine))
+        assert bens not in client_ids(new)
+
+        # The new laptop works on; the old one is refused.
+        records.log_contact(new, records.ContactDraft(client_id=sorted(mine)[1], occurred_at=new.clock.utcnow(),
+                                                      outcome="reached", note="new laptop"))
+        exchange(coord, [new, ben], folder / "r2")
+        assert ("new laptop",) in held(coord, "SELECT note FROM contact")
+        records.log_contact(ana, records.ContactDraft(client_id=sorted(mine)[1], occurred_at=ana.clock.utcnow(),
+                                                      outcome="reached", note="old laptop"))
+        up = folder / "old-up"
+        up.mkdir()
+        sync_service.export(ana, up)
+        refused = sync_service.import_bundles(coord, [up])
+        assert all(r.refused for r in refused)
+        assert ("old laptop",) not in held(coord, "SELECT note FROM contact")
+    finally:
+        new.close()
+
+
+def test_every_id_taking_command_accepts_a_unique_prefix_and_refuses_an_ambiguous_one(program, capsys):
+    from vipterm.errors import NotFound, ValidationError
+    from vipterm.services.resolve import resolve_device, resolve_id
+
+    folder, coord, ana, ben = program
+    # Conflicts as the merge records them (ids shaped like the real ones), to resolve by prefix.
+    with coord.database.engine.begin() as conn:
+        for cid in ("0a1b2c3d-aaaa-0000-0000-000000000001", "0a1b2c3d-bbbb-0000-0000-000000000002"):
+            conn.exec_driver_sql(
+                "INSERT INTO sync_conflict (id, tbl, row_id, col, kept_value, kept_hlc, kept_device, lost_value, "
+                "lost_hlc, lost_device, bundle_id, detected_at, status, resolution) "
+                "VALUES (?, 'client', 'x', 'status', NULL, 1, 'd', NULL, 0, 'e', 'b', '2026-11-20 10:00:00', 'open', '')",
+                (cid,))
+    assert resolve_id(coord, "conflict", "0A1B2C3D-BBBB") == "0a1b2c3d-bbbb-0000-0000-000000000002"
+    with pytest.raises(ValidationError, match="matches 2 conflicts"):
+        resolve_id(coord, "conflict", "0a1b2c3d")
+    with pytest.raises(ValidationError, match="too short"):
+        resolve_id(coord, "conflict", "0a1")
+    with pytest.raises(NotFound, match="no conflict with an id starting"):
+        resolve_id(coord, "conflict", "0a1b2c3d-cccc")
+    code, _, err = cli(capsys, "conflicts", "resolve", "0a1b2c3d", "--keep", "current", "--db", coord.path)
+    assert code == 2 and "matches 2 conflicts" in err
+    code, _, err = cli(capsys, "sync", "quarantine", "show", "ffff0000", "--db", coord.path)
+    assert code == 9 and "no quarantine with an id starting" in err
+
+    # Devices: revoke by the prefix the status table shows.
+    assert resolve_device(coord, ben.device_id[:13]) == ben.device_id
+    code, out, err = cli(capsys, "revoke", ben.device_id[:13], "--db", coord.path)
+    assert code == 0, err
+    assert f"revoked device {ben.device_id}" in out
+    roster = {e.device_id: e.revoked_at for e in sync_service.roster_entries(coord)}
+    assert roster[ben.device_id] is not None and roster[ana.device_id] is None
+    # Laptops made in the same second share a prefix: the command says how many match, revokes none.
+    shared = next(n for n in range(36, 0, -1) if ana.device_id[:n] == coord.device_id[:n] or n < 4)
+    if shared >= 4:
+        code, _, err = cli(capsys, "revoke", ana.device_id[:shared], "--db", coord.path)
+        assert code == 2 and "matches" in err
+        assert {e.device_id: e.revoked_at for e in sync_service.roster_entries(coord)}[ana.device_id] is None
+
+    # A pseudonym or prefix for `clients show`.
+    client = with_history(ana, "Shown")
+    exchange(coord, [ana], folder / "r1")
+    pseudonym = held(coord, "SELECT pseudonym FROM client WHERE id = ?", client)[0][0]
+    for ref in (pseudonym.lower(), client[:20], client):
+        code, out, err = cli(capsys, "clients", "show", ref, "--json", "--db", coord.path)
+        assert code == 0, err
+        assert json.loads(out)["id"] == client

@@ -33,6 +33,25 @@ class _LazySyncService:
 sync_service = _LazySyncService()
 
 
+# Ids typed by a person: a full id, a unique prefix, a pseudonym (services.resolve, loaded on use).
+def resolve_client(store, ref: str) -> str:
+    from vipterm.services.resolve import resolve_client as resolve
+
+    return resolve(store, ref)
+
+
+def resolve_device(store, ref: str) -> str:
+    from vipterm.services.resolve import resolve_device as resolve
+
+    return resolve(store, ref)
+
+
+def resolve_id(store, kind: str, ref: str) -> str:
+    from vipterm.services.resolve import resolve_id as resolve
+
+    return resolve(store, kind, ref)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     coord = sub.add_parser("coordinator", help="coordinator set-up")
     csub = coord.add_subparsers(dest="coordinator_cmd", required=True, metavar="init")
@@ -84,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("revoke", help="on the coordinator: refuse every later bundle from a (lost) laptop")
     add_db_argument(p)
-    p.add_argument("device", help="the device id (see `vipterm sync status`)")
+    p.add_argument("device", help="the device id or a unique prefix of it (see `vipterm sync status`)")
     p.set_defaults(func=cmd_revoke)
 
     sync = sub.add_parser("sync", help="exchange signed, encrypted change bundles")
@@ -129,7 +148,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_conflicts_list)
     p = ksub.add_parser("resolve", help="keep the current value, take the other one, or set a value")
     add_db_argument(p)
-    p.add_argument("conflict_id")
+    p.add_argument("conflict_id", help="the conflict's id or a unique prefix of it")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--keep", choices=["current", "other"], help="which of the two values to keep")
     group.add_argument("--value", help="set this value instead")
@@ -137,7 +156,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("purge-client", help="coordinator: erase a client for good (retention); spreads to laptops")
     add_db_argument(p)
-    p.add_argument("client_id")
+    p.add_argument("client_id", help="client id, unique prefix or pseudonym")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_purge_client)
 
@@ -200,6 +219,8 @@ def cmd_enroll_approve(args) -> int:
         if not (worker or args.replaces):
             worker = input("Worker this laptop serves (name or id): ")
     with unlock(args) as store:
+        if args.replaces:
+            args.replaces = resolve_device(store, args.replaces)
         plan = sync_service.preview_approval(store, data, fingerprint=fingerprint, worker=worker,
                                              replaces=args.replaces)
         # Say who the laptop will be before anything is written.
@@ -261,8 +282,9 @@ def cmd_keys_export(args) -> int:
 
 def cmd_revoke(args) -> int:
     with unlock(args) as store:
-        version = sync_service.revoke(store, args.device)
-    print(f"revoked device {args.device}; roster version {version}")
+        device = resolve_device(store, args.device)
+        version = sync_service.revoke(store, device)
+    print(f"revoked device {device}; roster version {version}")
     return ExitCode.OK
 
 
@@ -270,6 +292,8 @@ def cmd_sync_export(args) -> int:
     import sys
 
     with unlock(args) as store:
+        if args.device:
+            args.device = resolve_device(store, args.device)
         try:
             results = sync_service.export(store, args.to, only_new=args.only_new, device=args.device,
                                           rebase_clock=args.rebase)
@@ -400,7 +424,7 @@ def cmd_quarantine_show(args) -> int:
     from vipterm.services import quarantine
 
     with unlock(args) as store:
-        q = quarantine.show(store, args.entry_id)
+        q = quarantine.show(store, resolve_id(store, "quarantine", args.entry_id))
     if args.json:
         emit_json(q.as_dict())
         return ExitCode.OK
@@ -419,7 +443,7 @@ def cmd_quarantine_accept(args) -> int:
     from vipterm.services import quarantine
 
     with unlock(args) as store:
-        print(quarantine.accept(store, args.entry_id))
+        print(quarantine.accept(store, resolve_id(store, "quarantine", args.entry_id)))
     return ExitCode.OK
 
 
@@ -427,7 +451,7 @@ def cmd_quarantine_discard(args) -> int:
     from vipterm.services import quarantine
 
     with unlock(args) as store:
-        print(quarantine.discard(store, args.entry_id))
+        print(quarantine.discard(store, resolve_id(store, "quarantine", args.entry_id)))
     return ExitCode.OK
 
 
@@ -485,10 +509,11 @@ def cmd_conflicts_list(args) -> int:
 
 def cmd_conflicts_resolve(args) -> int:
     with unlock(args) as store:
+        conflict_id = resolve_id(store, "conflict", args.conflict_id)
         if args.value is not None:
-            value = sync_service.resolve_conflict(store, args.conflict_id, "edit", args.value)
+            value = sync_service.resolve_conflict(store, conflict_id, "edit", args.value)
         else:
-            value = sync_service.resolve_conflict(store, args.conflict_id, args.keep)
+            value = sync_service.resolve_conflict(store, conflict_id, args.keep)
     print(f"resolved: the field now holds {sync_service.value_text(value)}")
     return ExitCode.OK
 
@@ -503,7 +528,7 @@ def cmd_purge_client(args) -> int:
             print("nothing was changed")
             return ExitCode.OK
     with unlock(args) as store:
-        counts = sync_service.purge_client(store, args.client_id)
+        counts = sync_service.purge_client(store, resolve_client(store, args.client_id))
     print("purged: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
     return ExitCode.OK
 

@@ -115,3 +115,10 @@ def resolve_worker(store: Store, ref: str) -> str:
         if len(spec) < MIN_PREFIX:
             raise NotFound(f"no worker named {spec!r} (`vipterm workers list` shows them)") from None
         raise exc
+
+
+def resolve_device(store: Store, ref: str) -> str:
+    """A device id on the roster (revoked ones too) from its id or a unique prefix of it."""
+    from vipterm.services.sync import roster_entries
+
+    return match_prefix([e.device_id for e in roster_entries(store)], ref, "device")
