@@ -109,6 +109,8 @@ def cmd_doctor(args) -> int:
         console.print(f"integrity {report['integrity']}   foreign keys: {report['foreign_key_problems']} problem(s)")
         console.print(f"schema    {report['schema_version']} (this vipterm: {report['schema_expected']})   SQLCipher {report['cipher_version']}")
         console.print(f"device    {report['device_id']} ({report['role']})")
+        for where, n in report["values_breaking_rules"].items():
+            console.print(f"[bold red]{n:,} stored value(s) of {where} break the rules[/] (edit those records)")
         table = Table("table", "rows", box=None)
         for name, count in report["counts"].items():
             table.add_row(name, f"{count:,}")

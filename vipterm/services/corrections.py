@@ -165,7 +165,10 @@ def _take_effects_back(session: Session, store: Store, table: str, fact, client_
 def _correct(store: Store, table: str, row_id: str, reason: str, replace=None) -> FactCorrection:
     """Void the fact, or (with `replace(session)`, which enters the new fact and returns it)
     supersede it, in one transaction."""
-    kind = domain.CorrectableFact.parse(table)
+    try:
+        kind = domain.CorrectableFact.parse(table)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="tbl") from None
     why = _reason(reason)
     with store.write() as session:
         fact, client_id = _fact_client(session, kind.value, row_id)
