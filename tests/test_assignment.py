@@ -152,7 +152,7 @@ def test_bad_references_are_refused_with_a_clear_message(program, capsys):
 
     code, _, err = cli(capsys, "clients", "assign", clients[1], "ffffffff-0000", "--to", "Ben Okafor",
                        "--db", coord.path)
-    assert code == 9 and "no client" in err  # all or nothing: the good id was not moved either
+    assert code == 9 and "no single client" in err  # all or nothing: the good id was not moved either
 
     code, _, err = cli(capsys, "clients", "assign", clients[1], "--to", "Coordinator", "--db", coord.path)
     assert code == 2 and "peer support workers" in err
@@ -290,3 +290,31 @@ def test_every_id_taking_command_accepts_a_unique_prefix_and_refuses_an_ambiguou
         code, out, err = cli(capsys, "clients", "show", ref, "--json", "--db", coord.path)
         assert code == 0, err
         assert json.loads(out)["id"] == client
+
+
+def test_clients_list_shows_the_worker_and_filters_by_worker(program, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the table on a wide terminal: whole names, no wrapping
+    folder, coord, ana, ben = program
+    anas = {with_history(ana, f"Anas{n}") for n in range(2)}
+    bens = {with_history(ben, "Bens")}
+    exchange(coord, [ana, ben], folder / "r1")
+    waiting = records.create_client(coord, records.ClientDraft(first_name="Waiting", last_name="Listed")).id
+
+    code, out, err = cli(capsys, "clients", "list", "--all", "--json", "--db", coord.path)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows[0]["id"] == waiting and rows[0]["worker"] is None and rows[0]["worker_id"] is None
+    assert {r["id"]: r["worker"] for r in rows[1:]} == {**{c: "Ana Ruiz" for c in anas}, **{c: "Ben Okafor" for c in bens}}
+
+    code, out, err = cli(capsys, "clients", "list", "--worker", "ana ruiz", "--json", "--db", coord.path)
+    assert code == 0, err
+    assert {r["id"] for r in json.loads(out)} == anas
+    code, out, err = cli(capsys, "clients", "list", "--worker", ben.worker_id[:20], "--json", "--db", coord.path)
+    assert {r["id"] for r in json.loads(out)} == bens
+    code, out, err = cli(capsys, "clients", "list", "--unassigned", "--json", "--db", coord.path)
+    assert [r["id"] for r in json.loads(out)] == [waiting]
+    code, out, err = cli(capsys, "clients", "list", "--worker", "Nobody", "--db", coord.path)
+    assert code == 9 and "no worker named 'Nobody'" in err
+
+    code, out, err = cli(capsys, "clients", "list", "--all", "--db", coord.path)
+    assert code == 0 and "unassigned" in out and "Ana Ruiz" in out and "4 client(s)" in out

@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="every client, not only this worker's")
     p.add_argument("--closed", action="store_true", help="include inactive and closed clients")
     p.add_argument("--filter", default="", help="only clients matching these words")
+    p.add_argument("--worker", metavar="NAME|ID", help="only the clients assigned to this worker (implies --all)")
+    p.add_argument("--unassigned", action="store_true", help="only clients assigned to no worker (implies --all)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_clients_list)
     p = csub.add_parser("show", help="one client's file")
@@ -127,22 +129,34 @@ def cmd_clients_list(args) -> int:
 
     from vipterm.services import caseload as caseload_service
 
+    from vipterm.services.resolve import resolve_worker
+
+    if args.worker and args.unassigned:
+        raise ValidationError("give --worker NAME or --unassigned, not both", field="worker")
     with unlock(args) as store:
-        rows = caseload_service.caseload(store, worker_id=None if args.all else "mine", include_closed=args.closed)
+        if args.worker:
+            scope = resolve_worker(store, args.worker)
+        else:
+            scope = None if (args.all or args.unassigned) else "mine"
+        rows = caseload_service.caseload(store, worker_id=scope, include_closed=args.closed)
+    if args.unassigned:
+        rows = [r for r in rows if r.unassigned]
     rows = caseload_service.filter_rows(rows, args.filter)
     if args.json:
         emit_json([
             {"id": r.client_id, "pseudonym": r.pseudonym, "name": r.name, "age_group": r.age_group,
              "area_command": r.area_command, "status": r.status, "risk_flags": list(r.risk_flags),
              "last_contact": r.last_contact, "next_due": r.next_due, "open_referrals": r.open_referrals,
-             "stale_referrals": r.stale_referrals, "urgency": caseload_service.URGENCY_LABEL[r.urgency] or "upcoming"}
+             "stale_referrals": r.stale_referrals, "urgency": caseload_service.URGENCY_LABEL[r.urgency] or "upcoming",
+             "worker_id": r.assigned_worker_id, "worker": r.worker_name or None}
             for r in rows
         ])
         return ExitCode.OK
-    table = Table("due", "pseudonym", "name", "area", "status", "last contact", "next due", "refs")
+    table = Table("due", "pseudonym", "name", "worker", "area", "status", "last contact", "next due", "refs")
     for r in rows:
         table.add_row(
-            caseload_service.URGENCY_LABEL[r.urgency], r.pseudonym, r.name, domain.AreaCommand(r.area_command).label,
+            caseload_service.URGENCY_LABEL[r.urgency], r.pseudonym, r.name, r.worker_name or "unassigned",
+            domain.AreaCommand(r.area_command).label,
             domain.ClientStatus(r.status).label, r.last_contact.strftime("%Y-%m-%d") if r.last_contact else "—",
             r.next_due.isoformat() if r.next_due else "—", str(r.open_referrals),
         )

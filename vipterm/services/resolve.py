@@ -83,7 +83,10 @@ def resolve_client(store: Store, ref: str) -> str:
         if len(by_pseudonym) > 1:
             raise ValidationError(f"{len(by_pseudonym)} clients have the pseudonym {ref.upper()}: give the id",
                                   field="client")
-    return resolve_id(store, "client", ref)
+    try:
+        return resolve_id(store, "client", ref)
+    except NotFound:
+        raise NotFound(f"no single client matches {ref!r} (give an id, a unique prefix of it, or a pseudonym)") from None
 
 
 def resolve_clients(store: Store, refs: list[str]) -> list[str]:
