@@ -598,3 +598,19 @@ def test_a_dry_run_says_what_would_be_held_and_writes_nothing(world):
     [result] = sync_service.import_bundles(coord, [up], dry_run=True)
     assert result.status == "would apply" and "1 change(s) would be held in the quarantine" in result.message
     assert file_state(coord) == before and held(coord) == []
+
+
+def test_doctor_finds_values_a_merge_took_before_the_checks(world, capsys):
+    """A coordinator that merged a forged bundle before this release: doctor says where, no value."""
+    coord, ca = world.coord, world.ca
+    code, out, err = vip(capsys, coord, "doctor")
+    assert code == 0, out + err
+    with coord.database.engine.begin() as conn:  # as the unchecked merge wrote them
+        conn.exec_driver_sql("UPDATE client SET status = 'pwned', identified_on = 12345, risk_flags = 'bogus' "
+                             "WHERE id = ?", (ca.id,))
+    code, out, err = vip(capsys, coord, "doctor", "--json")
+    assert code == 8
+    assert json.loads(out)["values_breaking_rules"] == {"client.status": 1, "client.identified_on": 1,
+                                                         "client.risk_flags": 1}
+    code, out, err = vip(capsys, coord, "doctor")
+    assert "1 stored value(s) of client.status break the rules" in out and "pwned" not in out

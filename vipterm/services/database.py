@@ -231,6 +231,10 @@ def integrity_report(store: Store) -> dict:
             text("SELECT count(*) FROM change_log WHERE device = :d"), params={"d": store.device_id}
         ).scalar_one()
         cipher = session.exec(text("PRAGMA cipher_version")).scalar_one()
+        from vipterm.sync.validate import stored_problems
+
+        # Values a merge took before every change was checked (a forged status, a number as a date).
+        bad_values = stored_problems(session.connection()) if int(version) == SCHEMA_VERSION else {}
     return {
         "integrity": integrity,
         "foreign_key_problems": len(fk_problems),
@@ -241,5 +245,6 @@ def integrity_report(store: Store) -> dict:
         "role": store.role.value,
         "counts": counts,
         "changes_logged_here": int(pending),
-        "healthy": integrity == "ok" and not fk_problems and int(version) == SCHEMA_VERSION,
+        "values_breaking_rules": bad_values,
+        "healthy": integrity == "ok" and not fk_problems and int(version) == SCHEMA_VERSION and not bad_values,
     }

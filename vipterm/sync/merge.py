@@ -232,6 +232,8 @@ class MergePlan:
     max_hlc: int = 0
     logged: list[Change] = field(default_factory=list)
     held: list[held_store.Held] = field(default_factory=list)  # for the quarantine
+    # (table, row id) -> (latest changes, values) of new records, decoded once by the admission
+    prepared: dict[tuple[str, str], tuple[dict, dict]] = field(default_factory=dict, repr=False)
 
     @property
     def new_rows(self) -> dict[str, int]:
@@ -373,7 +375,7 @@ def _lookup(conn: Connection, tbl: str, cols: tuple[str, ...], ids: Iterable[str
 
 
 def _made_ms(changes: Iterable[Change]) -> int:
-    return max(hlc_clock.physical_ms(c.hlc) for c in changes)
+    return hlc_clock.physical_ms(max(c.hlc for c in changes))
 
 
 def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list[Change]],
@@ -409,6 +411,7 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
         for col in info[tbl].columns[1:]:
             values[col] = unpack(latest[col][1]) if col in latest else None
         new_rows[tbl][row_id] = values
+        plan.prepared[(tbl, row_id)] = (latest, values)
     for tbl, row_id in incomplete:
         hold("change", "missing-reference", f"a change to a {tbl.replace('_', ' ')} record that does not exist here",
              tbl, row_id, "", by_row.pop((tbl, row_id)))
@@ -681,13 +684,17 @@ def _latest_values(group: list[Change]) -> dict[str, tuple[tuple[int, str], byte
 
 
 def _plan_new_row(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change]) -> None:
-    latest = _latest_values(group)
-    missing = ti.required - set(latest)
-    if missing:
-        raise InvalidChanges(f"a new {ti.name} record arrived without all its fields")
-    row = {ti.pk: row_id}
-    for col in ti.columns[1:]:
-        row[col] = unpack(latest[col][1]) if col in latest else None
+    prepared = plan.prepared.get((ti.name, row_id))
+    if prepared is not None:
+        latest, row = prepared[0], dict(prepared[1])
+    else:
+        latest = _latest_values(group)
+        missing = ti.required - set(latest)
+        if missing:
+            raise InvalidChanges(f"a new {ti.name} record arrived without all its fields")
+        row = {ti.pk: row_id}
+        for col in ti.columns[1:]:
+            row[col] = unpack(latest[col][1]) if col in latest else None
     if plan.options.record_conflicts and not ti.add_only:
         # Concurrent edits of a row both made elsewhere: replay them against each other.
         for col in latest:

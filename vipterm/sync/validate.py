@@ -24,6 +24,8 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
+from sqlalchemy import String
+
 from vipterm import domain
 from vipterm.store.models import SYNC_POLICY
 
@@ -122,7 +124,9 @@ def _columns() -> dict[tuple[str, str], _Spec]:
                 MAX_ID_LENGTH if col.endswith(("_id", "_by")) or col == "by_worker" else MAX_SHORT_TEXT)
             enum_cls, list_cls = ENUMS.get(key), ENUM_LISTS.get(key)
             low, high = INT_RANGES.get(key, (-(2**63), 2**63 - 1))
-            out[key] = _Spec(column.type.python_type, column.nullable, limit,
+            # Text columns are SQLModel's AutoString, whose python_type is `object`.
+            pytype = str if isinstance(getattr(column.type, "impl", column.type), String) else column.type.python_type
+            out[key] = _Spec(pytype, column.nullable, limit,
                              frozenset(m.value for m in enum_cls) if enum_cls else None,
                              frozenset(m.value for m in list_cls) if list_cls else None,
                              key in NOT_FUTURE, key in NOT_EMPTY, low, high)
@@ -247,3 +251,44 @@ def check_row_id(row_id: str) -> Problem | None:
     if len(row_id) > MAX_ID_LENGTH or _CONTROL.search(row_id):
         return Problem("invalid", "a record id is malformed")
     return None
+
+
+def stored_problems(conn) -> dict[str, int]:
+    """Values already stored that break the rules ("table.column" -> how many rows), found with one
+    scan per table: for `vipterm doctor`, on a database that merged before these checks existed.
+    Enum members, lists of them, and the stored shape of dates, times and numbers."""
+    if not _COLUMNS:
+        _COLUMNS.update(_columns())
+    by_table: dict[str, list[tuple[str, str, tuple]]] = {}
+    for (tbl, col), spec in _COLUMNS.items():
+        q = f'"{col}"'
+        if spec.enum is not None:
+            marks = ",".join("?" * len(spec.enum))
+            cond, params = f"{q} IS NOT NULL AND ({q} NOT IN ({marks}) OR typeof({q}) != 'text')", tuple(spec.enum)
+        elif spec.pytype is date:
+            cond, params = (f"{q} IS NOT NULL AND (typeof({q}) != 'text' OR {q} NOT GLOB "
+                            f"'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' OR date({q}) IS NULL)"), ()
+        elif spec.pytype is datetime:
+            cond, params = (f"{q} IS NOT NULL AND (typeof({q}) != 'text' OR {q} NOT GLOB "
+                            "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*' "
+                            f"OR datetime({q}) IS NULL)"), ()
+        elif spec.pytype in (int, bool):
+            cond, params = f"{q} IS NOT NULL AND typeof({q}) != 'integer'", ()
+        else:  # text
+            cond, params = f"{q} IS NOT NULL AND typeof({q}) != 'text'", ()
+        by_table.setdefault(tbl, []).append((col, cond, params))
+    out: dict[str, int] = {}
+    for tbl, checks in by_table.items():
+        sums = ", ".join(f"coalesce(sum(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)" for _c, cond, _p in checks)
+        params = tuple(p for _c, _cond, ps in checks for p in ps)
+        counts = conn.exec_driver_sql(f'SELECT {sums} FROM "{tbl}"', params).one()
+        for (col, _cond, _p), n in zip(checks, counts):
+            spec = _COLUMNS[(tbl, col)]
+            if spec.enum_list is not None:
+                for value, k in conn.exec_driver_sql(
+                        f'SELECT "{col}", count(*) FROM "{tbl}" WHERE "{col}" != \'\' GROUP BY "{col}"'):
+                    if not isinstance(value, str) or any(v not in spec.enum_list for v in value.split(",")):
+                        n += k
+            if n:
+                out[f"{tbl}.{col}"] = int(n)
+    return out
