@@ -15,12 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from tests.sync_support import PASSPHRASE, exchange, new_coordinator, new_enrolled_worker
 from vipterm import cli
-from vipterm.errors import NotFound, ValidationError
-from vipterm.services import quarantine, records, report
+from vipterm.errors import NotFound
+from vipterm.services import quarantine, records
 from vipterm.services import sync as sync_service
 from vipterm.sync import merge as merge_engine
 from vipterm.sync.capture import Capture, record_changes
@@ -187,8 +186,13 @@ def test_a_duplicate_pseudonym_is_held(world):
     assert count(coord, "SELECT count(*) FROM client WHERE pseudonym = ?", taken) == 1
     [q] = held(coord)
     assert q.row_id == new_id and q.col == "" and q.reason == "client.pseudonym is already another client's"
-    with pytest.raises(ValidationError, match="already another client's"):
-        quarantine.accept(coord, q.id)  # still a duplicate: the coordinator cannot accept it as is
+    # Accepting it (two laptops can draw the same pseudonym) gives the new client another one.
+    message = quarantine.accept(coord, q.id)
+    fresh = field(coord, "client", new_id, "pseudonym")
+    assert fresh != taken and fresh in message
+    assert count(coord, "SELECT count(*) FROM client WHERE pseudonym = ?", taken) == 1
+    world.give_back(a)
+    assert field(a, "client", new_id, "pseudonym") == fresh  # the laptop takes the new pseudonym
 
 
 # --- finding 5: forged attribution, staff names and roles -------------------------------------------------

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
+import uuid6
+
 from vipterm.domain import Role
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services.database import Store
@@ -197,6 +199,12 @@ def accept(store: Store, entry_id: str) -> str:
         if kind == "delete":
             _decide(conn, store, entry_id, "accepted", "delete confirmed")
             return f"{tbl.replace('_', ' ')} delete confirmed; the record stays hidden"
+        fresh = None
+        if not col and tbl == "client" and code == "duplicate":
+            # Two laptops drew the same pseudonym: the new client gets another one, which reaches
+            # its laptop as the coordinator's change.
+            fresh = _fresh_pseudonym(conn)
+            changes = [c._replace(value=merge_engine.pack(fresh)) if c.col == "pseudonym" else c for c in changes]
         if not col:  # a whole new record: the merge checks it again (values, references, pseudonym)
             plan = merge_engine.plan_merge(conn, changes, merge_engine.MergeOptions(
                 record_conflicts=True, touch=True, bundle_id=row[4]))
@@ -209,6 +217,10 @@ def accept(store: Store, entry_id: str) -> str:
 
                 # The sending laptop holds this client: if it is not in that laptop's caseload, it is told to erase it.
                 outbox.mark_sent(conn, row[5], plan.new_clients, 0)
+            if fresh is not None:
+                _set_field(session, store, "client", row_id, "pseudonym", fresh)
+                _decide(conn, store, entry_id, "accepted", "record added with a new pseudonym")
+                return f"accepted: the new client was added as {fresh} (its pseudonym was another client's)"
             _decide(conn, store, entry_id, "accepted", "record added")
             return f"accepted: the new {tbl.replace('_', ' ')} record was added"
         if SYNC_POLICY[tbl].add_only and col != "deleted_at":
@@ -228,6 +240,13 @@ def accept(store: Store, entry_id: str) -> str:
         _set_field(session, store, tbl, row_id, col, value)
         _decide(conn, store, entry_id, "accepted", "value applied")
     return f"accepted: {tbl}.{col} now holds the laptop's value; it reaches the laptops at the next sync"
+
+
+def _fresh_pseudonym(conn) -> str:
+    while True:
+        candidate = "VIP-" + uuid6.uuid7().hex[-6:].upper()
+        if conn.exec_driver_sql("SELECT 1 FROM client WHERE pseudonym = ?", (candidate,)).first() is None:
+            return candidate
 
 
 def discard(store: Store, entry_id: str) -> str:
