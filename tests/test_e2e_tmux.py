@@ -156,7 +156,7 @@ def test_a_pasted_three_line_note_is_saved_whole(example_copy, environment, tmp_
     shown = _cli("clients", "show", pseudonym, "--json", "--db", str(example_copy), env=environment)
     assert shown.returncode == 0, shown.stderr
     contacts = [e for e in json.loads(shown.stdout)["timeline"] if e["kind"] == "contact"]
-    assert any("\n".join(lines) in e["summary"] for e in contacts), [e["summary"] for e in contacts[:3]]
+    assert any(e["note"] == "\n".join(lines) for e in contacts), [e["note"] for e in contacts[:3]]
 
 
 def test_vipterm_demo_opens_a_throwaway_copy(tmp_path, environment):

@@ -185,9 +185,14 @@ def cmd_clients_show(args) -> int:
     for f in data["follow_ups"]:
         console.print(f"follow-up {f['due_on']} {f['kind']}{' OVERDUE' if f['overdue'] else ''}")
     for e in data["timeline"]:
-        # --json keeps stored UTC; people read program-local time.
-        shown = store.clock.to_local(datetime.fromisoformat(e["when"])).strftime("%Y-%m-%d %H:%M")
-        console.print(f"{shown}  {e['summary']}", markup=False)
+        # --json keeps stored UTC; people read program-local time. A day is a day (no time to shift).
+        if e["timed"]:
+            shown = store.clock.to_local(datetime.fromisoformat(e["when"])).strftime("%Y-%m-%d %H:%M")
+        else:
+            shown = e["when"][:10].ljust(16)
+        console.print(f"{shown}  {e['summary']}" + (f"  ({e['recorded_by']})" if e["recorded_by"] else ""), markup=False)
+        for item in e["history"]:
+            console.print(f"{'':16}  · {item['what']}" + (f": {item['reason']}" if item["reason"] else ""), markup=False)
     return ExitCode.OK
 
 

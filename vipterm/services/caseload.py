@@ -277,6 +277,12 @@ class TimelineEntry:
     summary: str  # what happened, without the note (the privacy mask hides notes, not summaries)
     record_id: str
     note: str = ""  # the worker's own words, as written
+    recorded_by: str = ""  # the worker who recorded it (display name)
+    timed: bool = False  # `when` is a moment (naive UTC); otherwise a day (midnight of that date)
+    # Everything else recorded, for the detail view: (label, value) in reading order. Free text
+    # written by a worker (a referral event's reason) is in `texts`, which the privacy mask hides.
+    fields: tuple[tuple[str, str], ...] = ()
+    texts: tuple[tuple[str, str], ...] = ()
 
     # "superseded: REASON" or "voided: REASON" when a correction took this fact back (it stays
     # in the history, marked, and nothing counts it).
@@ -368,32 +374,93 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         follow_ups = s.exec(
             select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), FollowUp.done_at.is_(None)).order_by(FollowUp.due_on)
         ).all()
+        # A follow-up scheduled by hand with a note is something a worker wrote: it is in the
+        # timeline, open or done (every open one, automatic ones included, is listed above it too).
+        planned = s.exec(
+            select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), FollowUp.note != "",
+                                   FollowUp.auto.is_not(True))
+        ).all()
+        staff = {w.id: w.display_name for w in s.exec(select(Worker))}
+
+    def who(worker_id: str | None) -> str:
+        return staff.get(worker_id or "", "unknown worker") if worker_id else "unknown worker"
+
+    def local(moment: datetime, seconds: bool = False) -> str:
+        """A stored UTC moment as the program's wall time (what the worker's clock said)."""
+        return store.clock.to_local(moment).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+    def label(enum_cls, value) -> str:
+        try:
+            return enum_cls(value).label
+        except ValueError:
+            return str(value)
 
     timeline: list[TimelineEntry] = []
     for n in notes:
         team = ", ".join(m["role"].replace("_", " ") for m in json.loads(n.team or "[]"))
         summary = f"custom notification {domain.NotificationOutcome(n.outcome).label} · {domain.NotificationSetting(n.setting).label}"
-        timeline.append(TimelineEntry(_at(n.attempted_on), "notification", summary + (f" · team: {team}" if team else ""), n.id))
+        members = json.loads(n.team or "[]")
+        fields = (("attempted on", n.attempted_on.isoformat()), ("outcome", label(domain.NotificationOutcome, n.outcome)),
+                  ("setting", label(domain.NotificationSetting, n.setting)), ("area", label(domain.AreaCommand, n.area_command)),
+                  ("team", "; ".join(f"{m.get('name', '')} ({label(domain.TeamRole, m.get('role', ''))})"
+                                     for m in members) or "—"),
+                  ("messages", ", ".join(label(domain.NotificationMessage, m) for m in n.messages.split(",") if m) or "—"))
+        timeline.append(TimelineEntry(_at(n.attempted_on), "notification", summary + (f" · team: {team}" if team else ""),
+                                      n.id, n.note or "", who(n.recorded_by), fields=fields))
     for c in contacts:
         summary = f"contact {domain.ContactMode(c.mode).label} · {domain.ContactPurpose(c.purpose).label} · {domain.ContactOutcome(c.outcome).label}"
-        timeline.append(TimelineEntry(c.occurred_at, "contact", summary, c.id, c.note or ""))
+        fields = (("mode", label(domain.ContactMode, c.mode)), ("purpose", label(domain.ContactPurpose, c.purpose)),
+                  ("outcome", label(domain.ContactOutcome, c.outcome)),
+                  ("minutes", str(c.duration_min) if c.duration_min is not None else "—"),
+                  ("area", label(domain.AreaCommand, c.area_command)))
+        timeline.append(TimelineEntry(c.occurred_at, "contact", summary, c.id, c.note or "", who(c.worker_id),
+                                      timed=True, fields=fields))
     for a in assessments:
         urgent = [domain.NeedDomain(i.domain).label for i in items.get(a.id, []) if i.level >= 2]
         summary = f"{domain.AssessmentKind(a.kind).label} assessment" + (f" · needs: {', '.join(urgent)}" if urgent else "")
-        timeline.append(TimelineEntry(_at(a.assessed_on), "assessment", summary, a.id))
+        levels = sorted(items.get(a.id, []), key=lambda i: list(domain.NeedDomain).index(domain.NeedDomain(i.domain))
+                        if i.domain in domain.NeedDomain._value2member_map_ else 99)
+        fields = (("kind", label(domain.AssessmentKind, a.kind)), ("assessed on", a.assessed_on.isoformat()),
+                  *((label(domain.NeedDomain, i.domain),
+                     f"{i.level} {domain.NEED_LEVELS.get(i.level, '')}" + (" · client's priority" if i.client_priority else ""))
+                    for i in levels))
+        timeline.append(TimelineEntry(_at(a.assessed_on), "assessment", summary, a.id, a.note or "", who(a.assessed_by),
+                                      fields=fields))
     views = []
     for r in referrals:
         provider = providers.get(r.provider_id, "no provider yet")
         stale = r.status in {s.value for s in OPEN_REFERRAL_STATUSES} and r.status_changed_at < stale_before
         history = tuple((e.at, e.status, e.reason) for e in events.get(r.id, []))
         views.append(ReferralView(r.id, r.need_domain, provider, r.status, r.status_changed_at, stale, r.first_service_on, history))
+        history_events = events.get(r.id, [])
+        # The note written with the referral is its first event's reason; later reasons are shown
+        # with their status change (when, who, why).
+        first_note = history_events[0].reason if history_events else ""
+        fields = (("need", label(domain.NeedDomain, r.need_domain)), ("provider", provider),
+                  ("status", label(domain.ReferralStatus, r.status) + (" (stale)" if stale else "")),
+                  ("first service", r.first_service_on.isoformat() if r.first_service_on else "—"))
+        texts = tuple((f"{label(domain.ReferralStatus, e.status)} · {local(e.at, seconds=True)} · {who(e.by_worker)}",
+                       e.reason or "") for e in history_events)
+        if r.feedback:
+            texts += (("provider's feedback", r.feedback),)
         timeline.append(TimelineEntry(
             r.created_at, "referral",
             f"referral {domain.NeedDomain(r.need_domain).label} → {provider} · now {domain.ReferralStatus(r.status).label}"
-            + (" · STALE" if stale else ""), r.id))
+            + (" · STALE" if stale else ""), r.id, first_note or "", who(r.created_by), timed=True, fields=fields,
+            texts=texts))
     for o in outcomes:
         timeline.append(TimelineEntry(_at(o.occurred_on), "outcome",
-                                      f"outcome {domain.OutcomeKind(o.kind).label} ({domain.OutcomeSource(o.source).label})", o.id))
+                                      f"outcome {domain.OutcomeKind(o.kind).label} ({domain.OutcomeSource(o.source).label})", o.id,
+                                      o.note or "", who(o.recorded_by),
+                                      fields=(("what", label(domain.OutcomeKind, o.kind)), ("on", o.occurred_on.isoformat()),
+                                              ("source", label(domain.OutcomeSource, o.source)))))
+    for f in planned:
+        state = "open" if f.done_at is None else f"done {local(f.done_at)}"
+        timeline.append(TimelineEntry(
+            f.created_at, "follow_up", f"follow-up {label(domain.FollowUpKind, f.kind)} due {f.due_on.isoformat()} · "
+            + ("open" if f.done_at is None else "done"), f.id, f.note or "", who(f.owner_id), timed=True,
+            fields=(("kind", label(domain.FollowUpKind, f.kind)), ("due", f.due_on.isoformat()), ("state", state),
+                    ("closed by", who(f.done_by) if f.done_by else "—"))))
     timeline = _mark_corrected(timeline, corrections, events)
     timeline.sort(key=lambda e: e.when, reverse=True)
     views.sort(key=lambda v: v.status_changed_at, reverse=True)
@@ -459,7 +526,9 @@ def client_as_dict(cf: ClientFile) -> dict:
             {"id": r.id, "need": r.need_domain, "provider": r.provider_name, "status": r.status, "stale": r.stale}
             for r in cf.referrals
         ],
-        "timeline": [{"when": e.when.isoformat(), "kind": e.kind, "summary": e.line, "note": e.note, "id": e.record_id}
+        "timeline": [{"when": e.when.isoformat(), "timed": e.timed, "kind": e.kind, "summary": e.line, "note": e.note,
+                      "recorded_by": e.recorded_by, "fields": dict(e.fields),
+                      "history": [{"what": what, "reason": text} for what, text in e.texts], "id": e.record_id}
                      for e in cf.timeline],
     }
 

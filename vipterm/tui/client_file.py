@@ -27,7 +27,7 @@ class ReferralTable(DataTable):
 
 
 class TimelineTable(DataTable):
-    """Everything that happened, newest first."""
+    """Everything that happened, newest first; Enter opens the entry under the cursor in full."""
 
 
 class FollowUpTable(DataTable):
@@ -37,7 +37,8 @@ class FollowUpTable(DataTable):
 class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
     # The referrals take the focus first, as before the follow-up list above them existed.
     AUTO_FOCUS = "#cf-referrals, #cf-timeline"
-    HELP_KEYS = (("tab", "referrals ⇄ timeline"), ("enter (referral)", "change the referral's status"))
+    HELP_KEYS = (("tab", "referrals ⇄ timeline"), ("enter (referral)", "change the referral's status"),
+                 ("enter (timeline)", "the whole entry: note, who, when, fields"))
     BINDINGS = [
         Binding("escape", "back", "back", id="back", show=False),
         Binding("l", "log_contact", "log", id="log_contact"),
@@ -58,6 +59,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         super().__init__()
         self.client_id = client_id
         self.client_file: caseload_service.ClientFile | None = None
+        self.timeline_rows: list = []  # as shown, newest first
         self.referral_rows: list = []  # as shown: open ones first
         self.generation = 0
         self.audited = False
@@ -193,8 +195,9 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self._timeline_columns()
         timeline = self.query_one(TimelineTable)
         timeline.clear()
+        self.timeline_rows = list(cf.timeline)
         for entry in cf.timeline:
-            if entry.kind == "contact":
+            if entry.timed:
                 when = self.app.to_local(entry.when).strftime("%Y-%m-%d %H:%M")
             else:
                 when = entry.when.strftime("%Y-%m-%d")
@@ -203,7 +206,8 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
                 if entry.kind == prefix.strip() and summary.startswith(prefix):
                     summary = summary[len(prefix):]  # the "what" column already says it
             if entry.note:
-                summary += f" — {self.app.shown_note(entry.note)}"
+                # One line here (enter shows the whole note): its line breaks become ↵.
+                summary += " — " + " ↵ ".join(self.app.shown_note(entry.note).splitlines())
             timeline.add_row(when, entry.kind.replace("_", " "), summary, key=f"{entry.kind}:{entry.record_id}")
         self.query_one("#cf-timeline-title", Static).update(f"Timeline · {len(cf.timeline)} entries")
         if self.focused is None:
@@ -238,6 +242,22 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
     def _after_form(self, result) -> None:
         if result is not None:
             self.reload()  # the caseload beneath reloads when it is shown again
+
+    @on(DataTable.RowSelected, "#cf-timeline")
+    def _timeline_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_show_entry()
+
+    def action_show_entry(self) -> None:
+        """The timeline entry under the cursor in full: note, who recorded it, when, its fields."""
+        from vipterm.tui.entry_detail import EntryDetailModal
+
+        table = self.query_one(TimelineTable)
+        if self.client_file is None or not (0 <= table.cursor_row < len(self.timeline_rows)):
+            return
+        cf = self.client_file
+        self.app.push_screen(EntryDetailModal(self.timeline_rows[table.cursor_row],
+                                              f"{cf.client.pseudonym} {self.app.shown_name(cf.name, cf.client.pseudonym)}"))
 
     @on(DataTable.RowSelected, "#cf-referrals")
     def _referral_selected(self, event: DataTable.RowSelected) -> None:
@@ -343,6 +363,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.generation += 1
         self.client_file = None
         self.referral_rows = []
+        self.timeline_rows = []
         self.query_one("#cf-header", Static).update("locked")
         self.query_one(ReferralTable).clear()
         self.query_one(FollowUpTable).clear()
