@@ -238,3 +238,44 @@ def test_a_correction_naming_another_clients_fact_counts_for_nothing(store):
     with store.read() as s:
         assert corrections.corrected_ids(s) == set()
     assert caseload_service.client_file(store, theirs.id).last_contact is not None
+
+
+# --- the CLI ------------------------------------------------------------------------------------------
+
+
+def test_cli_void_and_correct(tmp_path):
+    import json
+
+    from tests.conftest import PASSPHRASE
+    from tests.test_cli import vipterm
+    from vipterm.services.database import create_store
+
+    path = tmp_path / "cli.db"
+    store = create_store(path, PASSPHRASE, worker_name="Rosa")
+    client = _client(store)
+    wrong = records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="no_answer", mode="phone"))
+    mistaken = records.record_outcome(store, client.id, "re_arrest", store.clock.today())
+    store.close()
+    db = ("--db", str(path))
+    fixed = vipterm("clients", "correct", "contact", wrong.id[:13], *db, "--reason", "they picked up",
+                    "--outcome", "reached", "--when", "2026-11-23 08:15", "--note", "talked")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "superseded by" in fixed.stdout
+    voided = vipterm("clients", "void", "outcome", mistaken.id, *db, "--reason", "not this client")
+    assert voided.returncode == 0, voided.stderr
+    shown = json.loads(vipterm("clients", "show", client.pseudonym, *db, "--json").stdout)
+    kinds = sorted((e["kind"], e["summary"].split(" · ")[-1]) for e in shown["timeline"])
+    assert ("contact", "reached — talked") in kinds
+    assert shown["last_contact"].startswith("2026-11-23T15:15")  # 08:15 in Albuquerque, stored UTC
+    # Refusals: a field of another kind, nothing to correct, a short id, a corrected fact, no reason.
+    for args, words in (
+        (("correct", "outcome", mistaken.id, "--reason", "x", "--mode", "phone"), "not a field"),
+        (("correct", "contact", wrong.id, "--reason", "x"), "nothing to correct"),
+        (("void", "contact", wrong.id[:4], "--reason", "x"), "first 8 characters"),
+        (("void", "contact", wrong.id, "--reason", "again"), "already corrected"),
+        (("void", "contact", wrong.id, "--reason", " "), "say why"),
+        (("void", "client", wrong.id, "--reason", "x"), "not one of"),
+    ):
+        result = vipterm("clients", *args, *db)
+        assert result.returncode == 2 and words in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr

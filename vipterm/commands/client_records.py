@@ -8,11 +8,11 @@ client by pseudonym and the fields changed, never their values (they may identif
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import date, datetime
 
 from vipterm import domain
 from vipterm.commands.common import add_db_argument, emit_json, unlock
-from vipterm.errors import ExitCode, ValidationError
+from vipterm.errors import ExitCode, NotFound, ValidationError
 
 # --option -> service field; "" clears a text field or the date of birth.
 UPDATE_OPTIONS = (
@@ -48,6 +48,64 @@ def register_clients(csub: argparse._SubParsersAction) -> None:
     add_db_argument(p)
     p.add_argument("client_id", help="client id, unique id prefix or pseudonym")
     p.set_defaults(func=cmd_clients_reopen)
+
+    kinds = ", ".join(FACT_KINDS)
+    p = csub.add_parser("void", help="void a mistaken fact (it stays in the history, marked, and counts nowhere)")
+    add_db_argument(p)
+    p.add_argument("kind", help=f"one of: {kinds} (referral: its latest status change)")
+    p.add_argument("fact_id", help="the fact's id or a unique prefix (clients show --json lists them); "
+                                   "for a referral, the referral's id")
+    p.add_argument("--reason", required=True, help="why (kept in the history)")
+    p.set_defaults(func=cmd_clients_void)
+
+    p = csub.add_parser("correct", help="enter a fact in place of a mistaken one (the old one stays, superseded)")
+    add_db_argument(p)
+    p.add_argument("kind", help="contact, notification or outcome")
+    p.add_argument("fact_id", help="the fact's id or a unique prefix (clients show --json lists them)")
+    p.add_argument("--reason", required=True, help="why (kept in the history)")
+    p.add_argument("--outcome", help="contact: reached, no_answer, …; notification: delivered, not_found, …")
+    p.add_argument("--mode", help="contact: " + ", ".join(m.value for m in domain.ContactMode))
+    p.add_argument("--purpose", help="contact: " + ", ".join(m.value for m in domain.ContactPurpose))
+    p.add_argument("--when", help="contact: YYYY-MM-DD HH:MM, program-local time")
+    p.add_argument("--minutes", type=int, help="contact: how long it took")
+    p.add_argument("--date", help="notification or outcome: YYYY-MM-DD")
+    p.add_argument("--setting", help="notification: " + ", ".join(m.value for m in domain.NotificationSetting))
+    p.add_argument("--area", help="contact or notification: area command")
+    p.add_argument("--kind", dest="outcome_kind", help="outcome: " + ", ".join(m.value for m in domain.OutcomeKind))
+    p.add_argument("--source", help="outcome: " + ", ".join(m.value for m in domain.OutcomeSource))
+    p.add_argument("--note", help="the note (replaces the old one)")
+    p.set_defaults(func=cmd_clients_correct)
+
+
+# The command's word for each correctable fact -> its table.
+FACT_KINDS = {"contact": "contact", "notification": "notification_attempt", "outcome": "outcome",
+              "referral": "referral"}
+
+
+def _fact_table(kind: str) -> str:
+    table = FACT_KINDS.get(kind.strip().lower())
+    if table is None:
+        raise ValidationError(f"{kind!r} is not one of: {', '.join(FACT_KINDS)}", field="kind")
+    return table
+
+
+def resolve_fact(store, table: str, ref: str) -> str:
+    """A fact's full id from its id or a unique prefix (at least 8 characters)."""
+    from sqlalchemy import text
+
+    ref = ref.strip().lower()
+    if len(ref) < 8 or not all(ch in "0123456789abcdef-" for ch in ref):
+        raise ValidationError(f"give the {table.replace('_', ' ')}'s id or at least its first 8 characters",
+                              field="fact_id")
+    with store.read() as session:
+        ids = [r[0] for r in session.execute(
+            text(f"SELECT id FROM {table} WHERE id LIKE :p AND deleted_at IS NULL LIMIT 3"), {"p": ref + "%"})]
+    if not ids:
+        raise NotFound(f"no {table.replace('_', ' ')} with an id starting {ref}")
+    if len(ids) > 1:
+        raise ValidationError(f"several {table.replace('_', ' ')}s have ids starting {ref}: give more of it",
+                              field="fact_id")
+    return ids[0]
 
 
 def resolve_client(store, ref: str) -> str:
@@ -111,6 +169,73 @@ def cmd_clients_reopen(args) -> int:
         client_id = resolve_client(store, args.client_id)
         client = records.reopen_client(store, client_id)
     print(f"reopened {client.pseudonym}: {domain.ClientStatus(client.status).label}")
+    return ExitCode.OK
+
+
+def cmd_clients_void(args) -> int:
+    from vipterm.services import corrections
+
+    table = _fact_table(args.kind)
+    with unlock(args) as store:
+        fact_id = resolve_fact(store, table, args.fact_id)
+        if table == "referral":
+            table, fact_id = "referral_event", corrections.latest_referral_event(store, fact_id)
+        correction = corrections.void_fact(store, table, fact_id, args.reason)
+    print(f"voided {domain.CorrectableFact(table).label} {fact_id} (correction {correction.id})")
+    return ExitCode.OK
+
+
+def _parse_correction(table: str, args, clock) -> dict:
+    given = {name: getattr(args, name) for name in ("outcome", "mode", "purpose", "when", "minutes", "date", "setting",
+                                                     "area", "outcome_kind", "source", "note")
+             if getattr(args, name) is not None}
+    allowed = {"contact": {"outcome", "mode", "purpose", "when", "minutes", "area", "note"},
+               "notification_attempt": {"outcome", "date", "setting", "area", "note"},
+               "outcome": {"outcome_kind", "date", "source", "note"}}[table]
+    wrong = sorted(set(given) - allowed)
+    if wrong:
+        option = {"outcome_kind": "kind"}.get(wrong[0], wrong[0])
+        raise ValidationError(f"--{option} is not a field of a {table.replace('_', ' ')}", field=wrong[0])
+    if not given:
+        raise ValidationError("nothing to correct: give the fields that were wrong (or use `clients void`)")
+    changes: dict = {}
+    for name, value in given.items():
+        if name == "when":
+            try:
+                changes["occurred_at"] = clock.to_utc(datetime.fromisoformat(value.strip()))
+            except ValueError:
+                raise ValidationError(f"--when: {value!r} is not YYYY-MM-DD HH:MM", field="occurred_at") from None
+        elif name == "date":
+            try:
+                day = date.fromisoformat(value.strip())
+            except ValueError:
+                raise ValidationError(f"--date: {value!r} is not YYYY-MM-DD", field="date") from None
+            changes["attempted_on" if table == "notification_attempt" else "occurred_on"] = day
+        elif name == "minutes":
+            changes["duration_min"] = value
+        elif name == "area":
+            changes["area_command"] = value
+        elif name == "outcome_kind":
+            changes["kind"] = value
+        else:
+            changes[name] = value
+    return changes
+
+
+def cmd_clients_correct(args) -> int:
+    from vipterm.services import corrections
+
+    table = _fact_table(args.kind)
+    if table == "referral":
+        raise ValidationError("a referral's status is corrected by voiding it (`clients void referral ID`) and "
+                              "setting the right one in the app", field="kind")
+    with unlock(args) as store:
+        changes = _parse_correction(table, args, store.clock)
+        fact_id = resolve_fact(store, table, args.fact_id)
+        correct = {"contact": corrections.correct_contact, "notification_attempt": corrections.correct_notification,
+                   "outcome": corrections.correct_outcome}[table]
+        correction = correct(store, fact_id, args.reason, **changes)
+    print(f"corrected {domain.CorrectableFact(table).label} {fact_id}: superseded by {correction.replacement_id}")
     return ExitCode.OK
 
 
