@@ -103,7 +103,7 @@ def test_json_shape_is_stable_and_matches_the_report(example_store):
     assert (data["month"], data["as_of"], data["fiscal_year_start"], data["age_summary_month"]) == (
         "2022-11", "2022-11-30", "2022-07-01", "2022-09")
     assert list(data["tables"]) == ["notifications_by_area", "age_summary", "services", "funnel", "closed_loop",
-                                    "time_to_service", "after_notification", "contacts_per_worker"]
+                                    "time_to_service", "after_notification", "contacts_per_worker", "weekly_review"]
     areas = data["tables"]["notifications_by_area"]
     assert [c["key"] for c in areas["columns"]] == ["m", "m1", "m2", "fytd"]
     assert [c["label"] for c in areas["columns"]] == ["NOV", "OCT", "SEP", "FYTD"]

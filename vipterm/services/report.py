@@ -214,13 +214,15 @@ class MonthlyReport:
     # The program's today when the month is not over yet (this month or a later one): the numbers
     # count only up to that day and will still change. None for a month that is over.
     partial_as_of: date | None = None
+    # The weekly review: candidates identified per week of M and the days to their first attempt.
+    weekly_review: ReportTable | None = None
     tables: tuple[ReportTable, ...] = field(default=(), repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "tables", (
             self.notifications_by_area, self.age_summary, self.services, self.funnel,
             self.closed_loop, self.time_to_service, self.after_notification, self.contacts_per_worker,
-        ))
+        ) + ((self.weekly_review,) if self.weekly_review is not None else ()))
 
     def table(self, key: str) -> ReportTable:
         if key == RUNNING_KEY:
@@ -457,6 +459,28 @@ work_contacts AS MATERIALIZED (
     UNION ALL SELECT row_key, 'clients', client_id, client_id, NULL FROM work_contacts""")
 
 
+_MEMBERSHIP["weekly_review"] = ("""
+review_candidates AS MATERIALIZED (
+    -- candidates of live reviews identified in M (live clients), by the week (its Monday) of the
+    -- identification day, with their client's first notification attempt (any outcome) dated on or
+    -- after that day and by the report's end
+    SELECT k.id AS item, k.client_id, k.new_client,
+        date(k.identified_on, '-6 days', 'weekday 1') AS row_key,
+        CAST(julianday((SELECT MIN(n.attempted_on) FROM notification_attempt n
+                        WHERE n.client_id = k.client_id AND n.deleted_at IS NULL
+                          AND n.attempted_on >= k.identified_on AND n.attempted_on < :m_next))
+             - julianday(k.identified_on) AS INTEGER) AS to_attempt
+    FROM review_candidate k NOT INDEXED
+    JOIN review r ON r.id = k.review_id AND r.deleted_at IS NULL
+    JOIN client c ON c.id = k.client_id AND c.deleted_at IS NULL
+    WHERE k.deleted_at IS NULL AND k.identified_on >= :m0 AND k.identified_on < :m_next
+)""", """
+    SELECT row_key, 'candidates' AS col, item, client_id, NULL AS days FROM review_candidates
+    UNION ALL SELECT row_key, 'new', item, client_id, NULL FROM review_candidates WHERE new_client
+    UNION ALL SELECT row_key, 'attempted', item, client_id, to_attempt FROM review_candidates
+        WHERE to_attempt IS NOT NULL""")
+
+
 def _program_day_functions(session, clock: ProgramClock) -> None:
     """`local_day(ts)`: a stored UTC time's program-local date ('YYYY-MM-DD'); `day_start_utc(d)`:
     the stored instant at which a program-local day begins. SQLite knows no IANA zones, so the
@@ -688,6 +712,9 @@ def build_report(store: Store, month: date | str) -> MonthlyReport:
         total=Row("total", "All workers", {c: worker_totals.get(c, 0) for c in ("contacts", "reached", "clients")}),
     )
 
+    review_cells, review_totals = counts["weekly_review"]
+    weekly_review = _weekly_review_table(w, review_cells, review_totals)
+
     running = _running_points(running_cells, w)
     today = store.clock.today()  # in the program time zone: a month is over after its last local day
     return MonthlyReport(
@@ -706,6 +733,40 @@ def build_report(store: Store, month: date | str) -> MonthlyReport:
         time_to_service=time_to_service,
         after_notification=after_notification,
         contacts_per_worker=contacts_per_worker,
+        weekly_review=weekly_review,
+    )
+
+
+def _weekly_review_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
+    """One row per week with a day in M (its days in M only), and the month's total."""
+    def values(counts: dict, median: float | None) -> dict:
+        return {"candidates": counts.get("candidates", 0), "new": counts.get("new", 0),
+                "attempted": counts.get("attempted", 0), "attempt_days": median}
+
+    rows = []
+    monday = w.month - timedelta(days=w.month.weekday())
+    while monday < w.next_month:
+        key = monday.isoformat()
+        start, end = max(monday, w.month), min(monday + timedelta(days=6), w.as_of)
+        rows.append(Row(key, f"{start.isoformat()} to {end.isoformat()}",
+                        values({c: cells.get((key, c), 0) for c in ("candidates", "new", "attempted")},
+                               _median(cells, key, "attempted"))))
+        monday += timedelta(days=7)
+    every: dict = {}  # the month's histogram of days, every week together
+    for key, n in cells.items():
+        if len(key) == 3:
+            every[(None, key[1], key[2])] = every.get((None, key[1], key[2]), 0) + n
+    return ReportTable(
+        key="weekly_review",
+        title="Weekly review: candidates and days to the first attempt",
+        unit="people",
+        definition="Candidates the weekly reviews identified in the month, by the week of identification; those "
+                   "with a custom notification attempt since, and the median days from identification to the first.",
+        columns=(Column("candidates", "Candidates"), Column("new", "New clients"),
+                 Column("attempted", "Attempted"),
+                 Column("attempt_days", "Median days to attempt", "days", ("attempted",))),
+        rows=tuple(rows),
+        total=Row("total", "Month", values(totals, _median(every, None, "attempted"))),
     )
 
 
@@ -780,7 +841,8 @@ def _numerator(table_key: str, column_key: str) -> str:
     rates = {"rate": {"age_summary": "engaged", "closed_loop": "known", RUNNING_KEY: "engaged"},
              "contact_days": {"time_to_service": "contact_n"}, "service_days": {"time_to_service": "service_n"},
              "re_arrest_rate": {"after_notification": "re_arrest"},
-             "re_victimization_rate": {"after_notification": "re_victimization"}}
+             "re_victimization_rate": {"after_notification": "re_victimization"},
+             "attempt_days": {"weekly_review": "attempted"}}
     return rates.get(column_key, {}).get(table_key, column_key)
 
 

@@ -481,7 +481,7 @@ def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_na
 {_html_table(report.after_notification, suppress_small)}</section>
 <section class="wide"><h2>{_esc(report.contacts_per_worker.title)} — {_esc(month)}</h2>
 {_workers_html(report.contacts_per_worker, suppress_small)}</section>
-</div>
+{_review_html(report, suppress_small)}</div>
 <footer>Every number on this page is computed from the program's records as of the last day of the month, with the
 definitions published with the program's software (docs/metrics.md). Aggregates only: this page holds no name,
 alias, date of birth, phone number or note of any person. Fiscal year to date (FYTD) counts from 1 July.</footer>
@@ -489,6 +489,14 @@ alias, date of birth, phone number or note of any person. Fiscal year to date (F
 </body>
 </html>
 """
+
+
+def _review_html(report: MonthlyReport, suppress_small: bool) -> str:
+    table = report.weekly_review
+    if table is None:
+        return ""
+    return (f'<section class="wide"><h2>{_esc(table.title)}</h2>\n{_html_table(table, suppress_small)}'
+            f'<p class="def">{_esc(table.definition)}</p></section>\n')
 
 
 def render(report: MonthlyReport, fmt: str, *, suppress_small: bool = False, staff_names: bool = False) -> str:

@@ -52,6 +52,7 @@ SECTIONS = (
     ("time_to_service", "Timing", "time_to_service"),
     ("after_notification", "After", "after_notification"),
     ("contacts_per_worker", "Workers", "contacts_per_worker"),
+    ("weekly_review", "Review", "weekly_review"),
 )
 
 
