@@ -479,11 +479,14 @@ def cmd_sync_status(args) -> int:
         for b in status["inbox"]:
             # Only a laptop's bundle is ranged by sequence numbers; a return bundle's range is clocks.
             where = f" (seq {b['seq_first']}..{b['seq_last']})" if b.get("kind") == "worker" else ""
-            print(f"  {b['bundle_id']} from {b['source_device']}{where}")
+            who = next((d.get("worker") for d in status["devices"] if d["device_id"] == b["source_device"]), None)
+            print(f"  {b['bundle_id']} from {b['source_device']}" + (f" ({who})" if who else "") + where)
     if status["devices"]:
-        table = Table("device", "role", "fingerprint", "revoked", box=None)
+        table = Table("device", "worker", "role", "fingerprint", "last bundle", "revoked", box=None)
         for d in status["devices"]:
-            table.add_row(d["device_id"], d["role"], d["fingerprint"], d["revoked_at"] or "")
+            last = str(d["last_bundle_at"])[:16] if d.get("last_bundle_at") else "—"
+            table.add_row(d["device_id"], d.get("worker") or "—", d["role"], d["fingerprint"], last,
+                          d["revoked_at"] or "")
         Console().print(table)
     return ExitCode.OK
 

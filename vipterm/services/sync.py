@@ -1441,7 +1441,8 @@ def purge_client(store: Store, client_id: str) -> dict[str, int]:
 
 
 def sync_status(store: Store) -> dict[str, Any]:
-    """What the sync screen and `vipterm sync status` show (ids and counts, no names)."""
+    """What the sync screen and `vipterm sync status` show: ids, counts and, for each device, the
+    name of the worker it serves (staff names only, never a client's)."""
     state = load_trust(store)
     roster = None
     if state.roster_blob:
@@ -1459,6 +1460,7 @@ def sync_status(store: Store) -> dict[str, Any]:
                                                "kind FROM sync_inbox ORDER BY received_at")]
         open_conflicts = conn.exec_driver_sql("SELECT count(*) FROM sync_conflict WHERE status = 'open'").scalar_one()
         held = conn.exec_driver_sql("SELECT count(*) FROM sync_quarantine WHERE status = 'open'").scalar_one()
+        staff = dict(conn.exec_driver_sql("SELECT id, display_name FROM worker").all())
         last_in = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'in'").scalar()
         last_out = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'out'").scalar()
         pending = unacked = 0
@@ -1470,8 +1472,10 @@ def sync_status(store: Store) -> dict[str, Any]:
     devices = []
     if roster is not None:
         for e in roster.entries:
+            last_bundle = next((p["last_import_at"] for p in peers if p["device_id"] == e.device_id), None)
             devices.append({"device_id": e.device_id, "role": e.role, "worker_id": e.worker_id,
-                            "fingerprint": e.fingerprint, "revoked_at": e.revoked_at})
+                            "worker": staff.get(e.worker_id), "fingerprint": e.fingerprint,
+                            "revoked_at": e.revoked_at, "last_bundle_at": last_bundle})
     return {
         "role": store.role.value,
         "device_id": store.device_id,

@@ -116,8 +116,9 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         # The coordinator's assignment (check_action hides them on a laptop, where `w` filters).
         Binding("space", "toggle_mark", "mark", id="mark", show=False),
         Binding("w", "assign", "assign…", id="assign", show=False),
+        Binding("W", "workers", "workers", id="workers", show=False),
     ]
-    COORDINATOR_ACTIONS = frozenset({"toggle_mark", "assign"})
+    COORDINATOR_ACTIONS = frozenset({"toggle_mark", "assign", "workers"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -555,6 +556,13 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             self.notify("no client selected", severity="warning")
             return
         self.start_assign([row.client_id], row.pseudonym)
+
+    def action_workers(self) -> None:
+        """The workers screen: laptops, caseloads, add / rename / hand over / deactivate."""
+        from vipterm.tui.workers_screen import WorkersScreen
+
+        if self.store is not None:
+            self.app.push_screen(WorkersScreen())
 
     def after_assign(self, result) -> None:
         self.marked.difference_update(result.moved + result.already)

@@ -5,7 +5,9 @@ waiting bundles, and one key each to export to (or import from) a chosen folder.
 thread worker (services.sync) and posts a message back, so the screen never blocks on disk or
 crypto. A worker that fails for any reason (a refused bundle, a full disk, a pulled stick) goes
 through the app's one error handler and lands on the screen's result line, and the keys work
-again. Shows ids, counts and fingerprints only, never a client's name.
+again. Shows ids, counts and fingerprints, and each device's worker by name (staff names, never
+a client's): the devices table lists every device on the roster with the worker it serves, when
+its last bundle arrived and whether it is revoked.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class SyncScreen(VipScreen):
     #sync-folder { margin: 0 1; }
     #sync-result { padding: 0 1; height: auto; min-height: 1; }
     #sync-result.-error { color: $error; }
-    #sync-inbox { height: 1fr; margin: 0 1; }
+    #sync-inbox { height: auto; max-height: 7; margin: 0 1; }
+    #sync-devices { height: 1fr; margin: 0 1; }
     """
     BINDINGS = [
         Binding("e", "export", "export", id="sync_export"),
@@ -73,6 +76,7 @@ class SyncScreen(VipScreen):
         yield folder
         yield Static("", id="sync-result", markup=False)
         yield DataTable(id="sync-inbox", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="sync-devices", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -81,6 +85,12 @@ class SyncScreen(VipScreen):
         table.add_column("from device", key="device")
         table.add_column("changes", key="range")
         table.add_column("received", key="received")
+        devices = self.query_one("#sync-devices", DataTable)
+        devices.add_column("device", key="device", width=13)
+        devices.add_column("worker", key="worker", width=22)
+        devices.add_column("role", key="role")
+        devices.add_column("last bundle", key="last")
+        devices.add_column("", key="state")
         table.focus()
         self.action_refresh()
 
@@ -117,10 +127,20 @@ class SyncScreen(VipScreen):
         self.query_one("#sync-summary", Static).update("\n".join(lines))
         table = self.query_one("#sync-inbox", DataTable)
         table.clear()
+        names = {d["device_id"]: d.get("worker") or "" for d in s["devices"]}
         for b in s["inbox"]:
             seqs = f"seq {b['seq_first']}..{b['seq_last']}" if b.get("kind") == "worker" else "return"
-            table.add_row(b["bundle_id"], b["source_device"], seqs,
+            who = names.get(b["source_device"], "")
+            table.add_row(b["bundle_id"], b["source_device"][:13] + (f" {who}" if who else ""), seqs,
                           _when(b["received_at"]), key=b["bundle_id"])
+        devices = self.query_one("#sync-devices", DataTable)
+        devices.clear()
+        for d in sorted(s["devices"], key=lambda d: (d["revoked_at"] is not None, d["role"] != "coordinator",
+                                                     (d.get("worker") or "").casefold())):
+            devices.add_row(d["device_id"][:13], d.get("worker") or "—", d["role"],
+                            _when(d.get("last_bundle_at")) if d.get("last_bundle_at") else "—",
+                            "revoked" if d["revoked_at"] else ("this device" if d["device_id"] == s["device_id"] else ""),
+                            key=d["device_id"])
 
     # --- actions ---------------------------------------------------------------------------------
 
