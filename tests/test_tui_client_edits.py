@@ -131,3 +131,82 @@ async def test_close_asks_why_then_yes_and_reopen_asks_yes(db_path, store):
         await pilot.press("y")
         await settle(pilot)
         assert _row(store, client.id)[5:] == ("identified", None)
+
+
+# --- c and x on the timeline ------------------------------------------------------------------------
+
+
+async def _timeline_on(pilot, screen, record_id):
+    from vipterm.tui.client_file import TimelineTable
+
+    await wait_for(pilot, lambda: screen.query_one(TimelineTable).row_count > 0)
+    table = screen.query_one(TimelineTable)
+    table.focus()
+    keys = [k.value for k in table.rows]
+    row = next(n for n, k in enumerate(keys) if k.endswith(record_id))
+    table.move_cursor(row=row)
+    await pilot.pause()
+    return table
+
+
+async def test_x_voids_the_selected_contact_after_a_reason_and_yes(db_path, store):
+    from vipterm.tui.client_forms import VoidReasonForm
+
+    client = _client(store)
+    contact = records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="reached", note="met"))
+    app = make_app(db_path, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_file(pilot, client.id)
+        await _timeline_on(pilot, screen, contact.id)
+        await pilot.press("x")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, VoidReasonForm)
+        await pilot.press("ctrl+s")  # no reason: refused under the field
+        await settle(pilot)
+        assert app.screen is form and "say why" in _error(form, "reason")
+        await pilot.press(*"wrong client")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await settle(pilot)
+        await wait_for(pilot, lambda: "[VOIDED]" in screen_text(screen))
+        assert "wrong client" in screen_text(screen)
+        assert "last contact: never" in screen_text(screen)
+        with store.read() as s:
+            assert s.execute(text("SELECT count(*) FROM fact_correction WHERE row_id = :r AND replacement_id IS NULL"),
+                             {"r": contact.id}).scalar_one() == 1
+        await pilot.press("x")  # already voided: said, nothing opens
+        await settle(pilot)
+        assert app.screen is screen
+
+
+async def test_c_corrects_the_selected_contact_in_its_form(db_path, store):
+    client = _client(store)
+    contact = records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="no_answer", mode="phone",
+                                                              note="rang"))
+    app = make_app(db_path, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_file(pilot, client.id)
+        await _timeline_on(pilot, screen, contact.id)
+        await pilot.press("c")
+        await settle(pilot)
+        form = app.screen
+        assert form.query_one("#outcome", Input).value == "no answer"  # the mistaken fact's values
+        assert form.query_one("#mode", Input).value == "phone"
+        form.query_one("#outcome", Input).value = "reached"
+        await pilot.press("ctrl+s")  # no reason yet
+        await settle(pilot)
+        assert app.screen is form and "say why" in _error(form, "reason")
+        form.query_one("#correction_reason").focus()
+        await pilot.press(*"they answered")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen
+        await wait_for(pilot, lambda: "[SUPERSEDED]" in screen_text(screen))
+        with store.read() as s:
+            rows = s.execute(text("SELECT outcome, note FROM contact ORDER BY created_at, id")).all()
+        assert [tuple(r) for r in rows] == [("no_answer", "rang"), ("reached", "rang")]

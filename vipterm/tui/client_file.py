@@ -52,6 +52,8 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         Binding("A", "log_attempt", "attempt", id="log_attempt", show=False),
         Binding("e", "edit_client", "edit", id="edit_client"),
         Binding("C", "close_or_reopen", "close/reopen", id="close_client", show=False),
+        Binding("c", "correct_fact", "correct", id="correct_fact", show=False),
+        Binding("x", "void_fact", "void", id="void_fact", show=False),
         Binding("f5", "reload", "reload", id="reload", show=False),
     ]
 
@@ -208,6 +210,9 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             if entry.note:
                 # One line here (enter shows the whole note): its line breaks become ↵.
                 summary += " — " + " ↵ ".join(self.app.shown_note(entry.note).splitlines())
+            if entry.corrected:
+                how, _, why = entry.corrected.partition(": ")
+                summary = f"[{how.upper()}] {summary} (why: {self.app.shown_note(why)})"
             timeline.add_row(when, entry.kind.replace("_", " "), summary, key=f"{entry.kind}:{entry.record_id}")
         self.query_one("#cf-timeline-title", Static).update(f"Timeline · {len(cf.timeline)} entries")
         if self.focused is None:
@@ -331,6 +336,96 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.app.call_from_thread(self._after_closing, done)
 
     def _after_closing(self, done: str) -> None:
+        self.notify(done)
+        self.reload()
+
+    # --- c: correct, x: void the timeline entry under the cursor ------------------------------------
+
+    CORRECTABLE = {"contact": "contact", "notification": "notification_attempt", "outcome": "outcome",
+                   "referral": "referral"}
+
+    def _selected_entry(self):
+        """The timeline entry under the timeline's cursor, or None (with the reason said)."""
+        cf = self.client_file
+        table = self.query_one(TimelineTable)
+        if cf is None or not table.row_count:
+            self.notify("the timeline is empty", severity="warning")
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value or ""
+        kind, _, record_id = key.partition(":")
+        entry = next((e for e in cf.timeline if e.kind == kind and e.record_id == record_id), None)
+        if entry is None:
+            return None
+        if entry.corrected:
+            self.notify("this entry was already corrected or voided", severity="warning")
+            return None
+        if kind not in self.CORRECTABLE:
+            self.notify(f"a {kind.replace('_', ' ')} is not corrected here: contacts, notifications, outcomes "
+                        "and referral status changes are", severity="warning")
+            return None
+        return entry
+
+    def action_correct_fact(self) -> None:
+        entry, ref = self._selected_entry(), self.ref()
+        if entry is None or ref is None or self.store is None:
+            return
+        if entry.kind == "referral":
+            self.notify("a referral's status: x voids its latest change, then t sets the right one",
+                        severity="warning")
+            return
+        self._load_fact(self.store, ref, entry.kind, entry.record_id)
+
+    @work(thread=True, group="correct-fact")
+    def _load_fact(self, store, ref: ClientRef, kind: str, record_id: str) -> None:
+        from vipterm.store.models import Contact, NotificationAttempt, Outcome
+
+        model = {"contact": Contact, "notification": NotificationAttempt, "outcome": Outcome}[kind]
+        with store.read() as session:
+            fact = session.get(model, record_id)
+        if fact is not None:
+            self.app.call_from_thread(self._open_correction, ref, kind, fact)
+
+    def _open_correction(self, ref: ClientRef, kind: str, fact) -> None:
+        from vipterm.tui.client_forms import correction_form
+
+        if self.store is None or not self.is_attached:
+            return
+        self.app.push_screen(correction_form(kind, ref, fact), self._after_form)
+
+    def action_void_fact(self) -> None:
+        from vipterm.tui.client_forms import VoidReasonForm
+        from vipterm.tui.widgets import ConfirmModal
+
+        entry, ref = self._selected_entry(), self.ref()
+        if entry is None or ref is None:
+            return
+        what = "the referral's latest status change" if entry.kind == "referral" else f"this {entry.kind}"
+        when = (self.app.to_local(entry.when).strftime("%Y-%m-%d %H:%M") if entry.timed
+                else entry.when.strftime("%Y-%m-%d"))
+
+        def reason_given(reason: str | None) -> None:
+            if not reason:
+                return
+            question = (f"Void {what} of {ref.pseudonym} ({when})? It stays in the history, marked voided, "
+                        "and counts nowhere.")
+            self.app.push_screen(ConfirmModal(question), lambda yes: self._void_in_thread(
+                self.store, ref, entry.kind, entry.record_id, reason) if yes else None)
+
+        self.app.push_screen(VoidReasonForm(f"Void {what} · {ref.pseudonym} · {when}"), reason_given)
+
+    @work(thread=True, group="void-fact")
+    def _void_in_thread(self, store, ref: ClientRef, kind: str, record_id: str, reason: str) -> None:
+        from vipterm.services import corrections
+
+        if store is None:
+            return
+        table = self.CORRECTABLE[kind]
+        if table == "referral":
+            table, record_id = "referral_event", corrections.latest_referral_event(store, record_id)
+        corrections.void_fact(store, table, record_id, reason)
+        self.app.call_from_thread(self._after_void, f"voided; it stays in {ref.pseudonym}'s history, marked")
+
+    def _after_void(self, done: str) -> None:
         self.notify(done)
         self.reload()
 

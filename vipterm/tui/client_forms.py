@@ -191,3 +191,152 @@ class VoidReasonForm(FormModal):
             self.show_field_error(exc.field or "reason", exc.message)
             return
         self.dismiss(reason)
+
+
+# --- c: correct a fact of the timeline ----------------------------------------------------------------
+
+
+class CorrectionForm:
+    """Mixin over an entry form (contact, notification, outcome): the form opens on the mistaken
+    fact's values with a "why" field; saving enters the corrected fact in its place
+    (`services.corrections`), in one transaction, and the old one stays in the history, marked.
+    It keeps no crash draft (the mistaken fact is still there to start again from)."""
+
+    draft_form = None
+    what = "fact"
+
+    def __init__(self, ref: ClientRef, fact) -> None:
+        super().__init__(ref)
+        self.fact = fact
+
+    def title_line(self) -> str:
+        return f"Correct {self.what} · {self.ref.pseudonym} {self.app.ref_name(self.ref)}"
+
+    def fields(self):
+        yield from super().fields()
+        yield FormRow("why correct", NoteArea(placeholder="what was wrong (kept in the history)",
+                                              id="correction_reason"), "reason")
+
+    def prefill(self) -> None:  # pragma: no cover - each form defines it
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        if not getattr(self, "_prefilled", False):
+            self._prefilled = True
+            self.prefill()
+        super().on_mount()
+        self._initial = self.snapshot_values()  # the fact's values are the starting point
+
+    def _set(self, field_id: str, value: str) -> None:
+        self.query_one(f"#{field_id}").value = value
+
+    def collect(self):
+        reason = self.value("correction_reason").strip()
+        draft = super().collect()
+        if not reason:
+            raise ValidationError("say why (it stays in the history)", field="reason")
+        return draft, reason
+
+    def _saved(self, result) -> None:
+        self.notify(f"{self.what} of {self.ref.pseudonym} corrected; the old one is kept, marked superseded")
+        FormModal._saved(self, result)
+
+
+def _contact_form():
+    from vipterm.tui.forms import ContactForm
+
+    class CorrectContactForm(CorrectionForm, ContactForm):
+        what = "contact"
+
+        def prefill(self) -> None:
+            f = self.fact
+            self._set("occurred_at", self.app.to_local(f.occurred_at).strftime("%Y-%m-%d %H:%M"))
+            self._set("mode", _label(domain.ContactMode, f.mode))
+            self._set("purpose", _label(domain.ContactPurpose, f.purpose))
+            self._set("duration_min", str(f.duration_min) if f.duration_min is not None else "")
+            self._set("area_command", _label(domain.AreaCommand, f.area_command))
+            self._set("outcome", _label(domain.ContactOutcome, f.outcome))
+            self._set("note", f.note or "")
+            self._set("next_follow_up", "")  # a correction schedules nothing unless asked to
+
+        def save_record(self, store, draft):
+            from vipterm.services import corrections
+
+            contact, reason = draft
+            fields = {name: getattr(contact, name) for name in (
+                "occurred_at", "mode", "purpose", "outcome", "duration_min", "area_command", "note", "next_follow_up")}
+            return corrections.correct_contact(store, self.fact.id, reason, **fields)
+
+    return CorrectContactForm
+
+
+def _outcome_form():
+    from vipterm.tui.forms import OutcomeForm
+
+    class CorrectOutcomeForm(CorrectionForm, OutcomeForm):
+        what = "outcome"
+
+        def prefill(self) -> None:
+            f = self.fact
+            self._set("kind", _label(domain.OutcomeKind, f.kind))
+            self._set("occurred_on", f.occurred_on.isoformat())
+            self._set("source", _label(domain.OutcomeSource, f.source))
+            self._set("note", f.note or "")
+
+        def save_record(self, store, draft):
+            from vipterm.services import corrections
+
+            values, reason = draft
+            fields = {k: v for k, v in values.items() if k != "client_id"}
+            return corrections.correct_outcome(store, self.fact.id, reason, **fields)
+
+    return CorrectOutcomeForm
+
+
+def _notification_form():
+    import json
+
+    from vipterm.tui.forms import TEAM_ROWS, NotificationForm
+
+    class CorrectNotificationForm(CorrectionForm, NotificationForm):
+        what = "notification"
+
+        def prefill(self) -> None:
+            f = self.fact
+            self._set("attempted_on", f.attempted_on.isoformat())
+            self._set("setting", _label(domain.NotificationSetting, f.setting))
+            self._set("area_command", _label(domain.AreaCommand, f.area_command))
+            self._set("outcome", _label(domain.NotificationOutcome, f.outcome))
+            team = json.loads(f.team or "[]")
+            for n in range(TEAM_ROWS):
+                member = team[n] if n < len(team) else None
+                self._set(f"team-name-{n}", member["name"] if member else "")
+                if member:
+                    self._set(f"team-role-{n}", _label(domain.TeamRole, member["role"]))
+            messages = self.query_one("#messages", SelectionList)
+            messages.deselect_all()
+            for m in (f.messages or "").split(","):
+                if m:
+                    messages.select(m)
+            self._set("note", f.note or "")
+
+        def first_focus(self):
+            return self.query_one("#attempted_on", Input)
+
+        def save_record(self, store, draft):
+            from vipterm.services import corrections
+
+            attempt, reason = draft
+            if attempt.attempted_on > self.app.today():
+                raise ValidationError("the attempt date is in the future", field="attempted_on")
+            fields = {name: getattr(attempt, name) for name in (
+                "attempted_on", "outcome", "setting", "area_command", "team", "messages", "note")}
+            return corrections.correct_notification(store, self.fact.id, reason, **fields)
+
+    return CorrectNotificationForm
+
+
+def correction_form(kind: str, ref: ClientRef, fact) -> FormModal:
+    """The correction form for a timeline entry's kind (contact, notification, outcome)."""
+    factory = {"contact": _contact_form, "notification": _notification_form, "outcome": _outcome_form}[kind]
+    return factory()(ref, fact)
