@@ -813,16 +813,57 @@ def record_outcome(store: Store, client_id: str, kind: str, occurred_on: date, s
     return outcome
 
 
+def time_of_day(text: str | None, field_name: str = "due_time") -> str | None:
+    """A time of day as stored, "HH:MM" in the program's wall time ("9:00", "9" and "0900" give
+    "09:00"), or None for none."""
+    value = (text or "").strip().replace(".", ":")
+    if not value:
+        return None
+    if value.isdigit() and len(value) <= 2:
+        value += ":00"
+    elif value.isdigit() and len(value) in (3, 4):
+        value = f"{value[:-2]}:{value[-2:]}"
+    hours, sep, minutes = value.partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and len(hours) <= 2
+            and int(hours) < 24 and int(minutes) < 60):
+        raise ValidationError(f"{text!r} is not a time of day (HH:MM, 24-hour, e.g. 09:00)", field=field_name)
+    return f"{int(hours):02d}:{minutes}"
+
+
 def schedule_follow_up(store: Store, client_id: str, due_on: date, kind: str = "contact", note: str = "",
-                       owner_id: str | None = None) -> FollowUp:
+                       owner_id: str | None = None, due_time: str | None = None) -> FollowUp:
+    """A follow-up due on a day, optionally at a time of day (court at 09:00)."""
     kind_ = _enum(domain.FollowUpKind, kind, "kind")
     if due_on < store.clock.today():
         raise ValidationError("the due date is in the past", field="due_on")
+    at = time_of_day(due_time)
     with store.write() as session:
         client = _client(session, client_id)
         follow_up = FollowUp(client_id=client.id, owner_id=owner_id or store.worker_id, due_on=due_on,
-                             kind=kind_.value, note=_note(note))
+                             kind=kind_.value, note=_note(note), due_time=at)
         session.add(follow_up)
+    return follow_up
+
+
+_KEEP = object()
+
+
+def reschedule_follow_up(store: Store, follow_up_id: str, due_on: date, due_time=_KEEP) -> FollowUp:
+    """Move an open follow-up to another day (and time: None clears it; not given keeps it)."""
+    if due_on < store.clock.today():
+        raise ValidationError("the new date is in the past", field="due_on")
+    at = time_of_day(due_time) if due_time is not _KEEP else _KEEP
+    with store.write() as session:
+        follow_up = session.get(FollowUp, follow_up_id)
+        if follow_up is None or follow_up.deleted_at is not None:
+            raise NotFound(f"no follow-up with id {follow_up_id}")
+        _client(session, follow_up.client_id)
+        if follow_up.done_at is not None:
+            raise ValidationError("this follow-up is closed already", field="due_on")
+        if follow_up.due_on != due_on:
+            follow_up.due_on = due_on
+        if at is not _KEEP and follow_up.due_time != at:
+            follow_up.due_time = at
     return follow_up
 
 
