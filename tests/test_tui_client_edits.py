@@ -210,3 +210,57 @@ async def test_c_corrects_the_selected_contact_in_its_form(db_path, store):
         with store.read() as s:
             rows = s.execute(text("SELECT outcome, note FROM contact ORDER BY created_at, id")).all()
         assert [tuple(r) for r in rows] == [("no_answer", "rang"), ("reached", "rang")]
+
+
+# --- a follow-up's time of day -----------------------------------------------------------------------
+
+
+async def test_a_follow_up_gets_a_time_of_day_from_its_form(db_path, store):
+    from vipterm.tui.forms import FollowUpForm
+
+    client = _client(store)
+    app = make_app(db_path, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_file(pilot, client.id)
+        await pilot.press("f")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, FollowUpForm)
+        form.query_one("#due_on", Input).value = "2026-11-30"
+        form.query_one("#due_time", Input).value = "25:00"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is form and "not a time of day" in _error(form, "due_time")
+        form.query_one("#due_time", Input).value = "9"
+        form.query_one("#kind", Input).value = "court date"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen
+        await wait_for(pilot, lambda: "2026-11-30 09:00  court date" in screen_text(screen))
+        with store.read() as s:
+            assert s.execute(text("SELECT due_time FROM follow_up")).scalar_one() == "09:00"
+
+
+def test_time_of_day_and_reschedule(store):
+    import pytest
+
+    from vipterm.errors import ValidationError
+
+    assert [records.time_of_day(t) for t in ("9", "9:00", "0900", "17.30", "", None)] == \
+        ["09:00", "09:00", "09:00", "17:30", None, None]
+    for bad in ("24:00", "9:7", "noon", "12:60"):
+        with pytest.raises(ValidationError):
+            records.time_of_day(bad)
+    client = _client(store)
+    today = store.clock.today()
+    f = records.schedule_follow_up(store, client.id, today, kind="court_date", due_time="9:00")
+    moved = records.reschedule_follow_up(store, f.id, date(2026, 12, 1))
+    assert (moved.due_on, moved.due_time) == (date(2026, 12, 1), "09:00")  # the time kept
+    moved = records.reschedule_follow_up(store, f.id, date(2026, 12, 2), None)
+    assert moved.due_time is None
+    with pytest.raises(ValidationError, match="past"):
+        records.reschedule_follow_up(store, f.id, date(2026, 11, 1))
+    records.complete_follow_up(store, f.id)
+    with pytest.raises(ValidationError, match="closed already"):
+        records.reschedule_follow_up(store, f.id, date(2026, 12, 3))

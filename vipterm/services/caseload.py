@@ -314,6 +314,7 @@ class FollowUpView:
     note: str
     overdue: bool
     auto: bool = False  # scheduled by a contact or a notification (a newer one replaces it)
+    due_time: str | None = None  # "HH:MM", program-local, when it has a time of day
 
 
 @dataclass(frozen=True)
@@ -472,7 +473,7 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         worker_name=worker.display_name if worker else "unassigned",
         timeline=tuple(timeline),
         referrals=tuple(views),
-        follow_ups=tuple(FollowUpView(f.id, f.due_on, f.kind, f.note, f.due_on < today, bool(f.auto))
+        follow_ups=tuple(FollowUpView(f.id, f.due_on, f.kind, f.note, f.due_on < today, bool(f.auto), f.due_time)
                          for f in follow_ups),
         last_contact=max((c.occurred_at for c in contacts if c.id not in corrections), default=None),
     )
@@ -520,7 +521,8 @@ def client_as_dict(cf: ClientFile) -> dict:
         "assigned_worker": cf.worker_name,
         "identified_on": c.identified_on.isoformat(),
         "last_contact": cf.last_contact.isoformat() if cf.last_contact else None,
-        "follow_ups": [{"id": f.id, "due_on": f.due_on.isoformat(), "kind": f.kind, "note": f.note,
+        "follow_ups": [{"id": f.id, "due_on": f.due_on.isoformat(), "due_time": f.due_time, "kind": f.kind,
+                        "note": f.note,
                         "automatic": f.auto, "overdue": f.overdue} for f in cf.follow_ups],
         "referrals": [
             {"id": r.id, "need": r.need_domain, "provider": r.provider_name, "status": r.status, "stale": r.stale}

@@ -73,7 +73,8 @@ def follow_up_label(follow_up, today) -> str:
         else follow_up.kind
     days = (follow_up.due_on - today).days
     when = "due today" if days == 0 else (f"{-days} d overdue" if days < 0 else f"in {days} d")
-    text = f"{follow_up.due_on.isoformat()}  {kind} ({when})"
+    at = getattr(follow_up, "due_time", None)
+    text = f"{follow_up.due_on.isoformat()}{' ' + at if at else ''}  {kind} ({when})"
     if getattr(follow_up, "auto", False):
         text += " · automatic"
     return text

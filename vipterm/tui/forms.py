@@ -268,6 +268,7 @@ class FollowUpForm(ClientRecordForm):
     def fields(self):
         yield FormRow("due", Input((self.app.today() + timedelta(days=7)).isoformat(), id="due_on"), "due_on",
                       hint=DATE_HELP)
+        yield FormRow("time", Input(placeholder="optional, e.g. 9:00 (court at nine)", id="due_time"), "due_time")
         yield FormRow("kind", ChoiceInput(domain.FollowUpKind.choices(), domain.FollowUpKind.CONTACT.label,
                                           id="kind"), "kind")
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
@@ -277,13 +278,15 @@ class FollowUpForm(ClientRecordForm):
         if due < self.app.today():
             raise ValidationError("the due date is in the past", field="due_on")
         kind = match_choice(self.value("kind"), domain.FollowUpKind.choices(), "kind")
-        return dict(client_id=self.ref.client_id, due_on=due, kind=kind, note=self.value("note"))
+        return dict(client_id=self.ref.client_id, due_on=due, kind=kind, note=self.value("note"),
+                    due_time=records.time_of_day(self.value("due_time")))
 
     def save_record(self, store, draft):
         return records.schedule_follow_up(store, **draft)
 
     def _saved(self, result) -> None:
-        self.notify(f"follow-up for {self.ref.pseudonym} due {result.due_on.isoformat()}")
+        at = f" at {result.due_time}" if result.due_time else ""
+        self.notify(f"follow-up for {self.ref.pseudonym} due {result.due_on.isoformat()}{at}")
         super()._saved(result)
 
 
