@@ -334,7 +334,8 @@ async def test_new_client_intake_then_its_file_opens(tui_path, tui_store):
         client = session.get(Client, client_id)
         identity = session.get(ClientIdentity, client_id)
     assert identity.aka == "Tizoc" and client.area_command == "valley"
-    assert client.age_group == "18_24" and client.assigned_worker_id == tui_store.worker_id
+    # The demo database is the coordinator's: a client added there waits unassigned (`w` assigns).
+    assert client.age_group == "18_24" and client.assigned_worker_id is None
 
 
 # --- needs assessment -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "vipterm.commands.sync",
     "vipterm.commands.report",
     "vipterm.commands.workers",
+    "vipterm.commands.review",
 ]
 
 
