@@ -111,6 +111,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         Binding("s", "app.open_screen('sync')", "sync", id="sync", show=False),
         Binding("c", "app.open_screen('conflicts')", "conflicts", id="conflicts", show=False),
         Binding("R", "app.open_screen('report')", "report", id="report", show=False),
+        Binding("T", "open_tasks", "tasks", id="tasks"),
         Binding("f5", "reload", "reload", id="reload", show=False),
         Binding("v", "weekly_review", "review", id="weekly_review", show=False),
         # The coordinator's assignment (check_action hides them on a laptop, where `w` filters).
@@ -210,6 +211,13 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             self.notify(NOT_THE_COORDINATOR, severity="warning", timeout=6)
             return
         self.app.push_screen(ReviewScreen())
+
+    def action_open_tasks(self) -> None:
+        """The task view: every open follow-up and planned notification, overdue / today / this week."""
+        from vipterm.tui.tasks_screen import TasksScreen
+
+        if self.store is not None:
+            self.app.push_screen(TasksScreen())
 
     def action_reload(self) -> None:
         self.reload()
