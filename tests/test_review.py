@@ -16,7 +16,7 @@ from vipterm.errors import NeedsConfirmation, ValidationError
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records, review
 from vipterm.services.database import create_store
-from vipterm.store.models import Client, PlannedNotification, Review, ReviewCandidate, Worker
+from vipterm.store.models import Client, FollowUp, PlannedNotification, Review, ReviewCandidate, Worker
 from vipterm.sync import scope as write_scope
 from vipterm.sync import validate
 
@@ -126,6 +126,22 @@ def test_a_bad_plan_is_refused_by_field_and_writes_nothing(coord, change, field_
         assert s.exec(__import__("sqlmodel").select(PlannedNotification)).all() == []
 
 
+def test_the_follow_up_is_a_peer_support_workers_and_their_follow_ups_move_with_the_client(coord):
+    rv = review.open_review(coord)
+    draft = _new(rv)
+    draft.plan = _plan(coord.worker_id)
+    with pytest.raises(ValidationError) as raised:
+        review.add_candidate(coord, draft)
+    assert raised.value.field == "worker_id"
+    first = review.add_candidate(coord, _new(rv))
+    records.schedule_follow_up(coord, first.client_id, TODAY + timedelta(days=3), owner_id="w-ana")
+    review.add_candidate(coord, review.CandidateDraft(review_id=rv.id, client_id=first.client_id, plan=_plan("w-ben")))
+    with coord.read() as s:
+        owners = {f.owner_id for f in s.exec(__import__("sqlmodel").select(FollowUp)) if f.done_at is None}
+    assert owners == {"w-ben"}
+    assert [w.name for w in review.active_workers(coord)] == ["Ana Peer", "Ben Peer"]  # not the coordinator
+
+
 def test_an_incident_needs_a_day_not_in_the_future(coord):
     rv = review.open_review(coord)
     with pytest.raises(ValidationError) as raised:
@@ -144,26 +160,25 @@ def test_a_laptop_cannot_hold_a_review(store):
 def test_the_plan_leads_the_caseload_until_an_attempt_is_recorded(coord):
     rv = review.open_review(coord)
     # A client of the coordinator's own with a follow-up due today: normally first.
-    urgent = records.create_client(coord, records.ClientDraft(first_name="Urgent", last_name="One"))
+    urgent = records.create_client(coord, records.ClientDraft(first_name="Urgent", last_name="One",
+                                                              assigned_worker_id="w-ana"))
     records.schedule_follow_up(coord, urgent.id, TODAY)
-    draft = _new(rv)
-    draft.plan = _plan(coord.worker_id)
-    planned = review.add_candidate(coord, draft)
-    rows = caseload_service.caseload(coord)
+    planned = review.add_candidate(coord, _new(rv))
+    rows = caseload_service.caseload(coord, worker_id="w-ana")
     assert [r.client_id for r in rows][:2] == [planned.client_id, urgent.id]
     assert rows[0].planned.startswith(f"{(TODAY + timedelta(days=2)).isoformat()} 14:30 · home")
     # An attempt dated before the identification day (an old one) does not count; one since does.
     records.record_notification(coord, records.NotificationDraft(
         client_id=planned.client_id, attempted_on=TODAY - timedelta(days=1), outcome="not_found"))
-    assert caseload_service.caseload(coord)[0].client_id == planned.client_id
+    assert caseload_service.caseload(coord, worker_id="w-ana")[0].client_id == planned.client_id
     records.record_notification(coord, records.NotificationDraft(
         client_id=planned.client_id, attempted_on=TODAY, outcome="not_found"))
-    rows = caseload_service.caseload(coord)
+    rows = caseload_service.caseload(coord, worker_id="w-ana")
     assert rows[0].client_id == urgent.id
     assert next(r for r in rows if r.client_id == planned.client_id).planned == ""
     (c,) = review.review_view(coord, rv.id).candidates
     assert c.plan.state == "attempted"
-    assert review.open_plans(coord) == []
+    assert review.open_plans(coord, worker_id=None) == []
 
 
 def test_the_review_tables_are_the_coordinators_in_the_write_scope():

@@ -57,6 +57,17 @@ async def test_a_review_from_the_keyboard(coord):
         assert "week of 2026-11-23" in screen_text(screen)
         assert "no review of this week yet" in screen_text(screen)
 
+        # ? lists the review's keys, once each, within 80 columns.
+        from tests.test_help_keys import _help_rows
+
+        rows = await _help_rows(pilot)
+        descriptions = [d for _, d in rows]
+        assert len(descriptions) == len(set(descriptions))
+        for wanted in ("incident", "new candidate", "existing client", "call off", "prev week", "next week",
+                       "open the client"):
+            assert wanted in descriptions, descriptions
+        assert app.screen is screen
+
         # i: an incident (day, area, source).
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentForm))

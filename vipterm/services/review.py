@@ -37,6 +37,8 @@ from vipterm import domain
 from vipterm.domain import Role
 from vipterm.errors import ExitCode, NotFound, ValidationError, VipError
 from vipterm.services.database import Store
+from vipterm.services import assignment
+from vipterm.services.assignment import WorkerChoice
 from vipterm.store.models import (
     Client,
     PlannedNotification,
@@ -194,6 +196,10 @@ def _check_worker(session, worker_id: str) -> Worker:
         raise ValidationError("the follow-up worker is unknown", field="worker_id")
     if not worker.active:
         raise ValidationError(f"{worker.display_name} is no longer active: choose another worker", field="worker_id")
+    if worker.role != domain.Role.WORKER.value:
+        # As for every assignment (services.assignment): clients are peer support workers' caseloads.
+        raise ValidationError(f"{worker.display_name} is the {worker.role}: the follow-up is a peer support "
+                              "worker's", field="worker_id")
     return worker
 
 
@@ -250,10 +256,10 @@ def add_candidate(store: Store, draft: CandidateDraft) -> CandidateResult:
         client_id = records.create_client(store, intake).id  # NeedsConfirmation: the intake's question
     else:
         client_id = draft.client_id
+        # An ordinary assignment: the client's open follow-ups go to the worker too.
+        assignment.assign_clients(store, [client_id], worker.id)
     with store.write() as session:
         client = session.get(Client, client_id)
-        if client.assigned_worker_id != worker.id:
-            client.assigned_worker_id = worker.id
         if flags:
             merged = ",".join(dict.fromkeys([*(f for f in client.risk_flags.split(",") if f), *flags]))
             if merged != client.risk_flags:
@@ -410,18 +416,6 @@ def reviews(store: Store, limit: int = 12) -> list[Review]:
                                  .order_by(Review.week_of.desc()).limit(limit)))
 
 
-@dataclass(frozen=True)
-class WorkerChoice:
-    id: str
-    name: str
-    open_clients: int
-
-
 def active_workers(store: Store) -> list[WorkerChoice]:
-    """The active staff who can follow up, with their open clients, by name (the picker's list)."""
-    with store.read() as session:
-        rows = session.execute(text(
-            "SELECT w.id, w.display_name, (SELECT count(*) FROM client c WHERE c.assigned_worker_id = w.id "
-            "AND c.deleted_at IS NULL AND c.status NOT IN ('closed', 'inactive')) FROM worker w "
-            "WHERE w.deleted_at IS NULL AND w.active ORDER BY w.display_name, w.id")).all()
-    return [WorkerChoice(*r) for r in rows]
+    """The peer support workers who can follow up (active), with their open clients, by name."""
+    return assignment.assignable_workers(store)
