@@ -21,7 +21,7 @@ from vipterm.services import records
 from vipterm.tui.field_work import ArmedModal
 from vipterm.tui.messages import ClientRef
 from vipterm.tui.parsing import match_choice, parse_date
-from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow, NoteArea
+from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow, NoteArea, TickList
 
 
 def _label(enum_cls, value: str | None) -> str:
@@ -76,7 +76,7 @@ class ClientEditForm(FormModal):
         yield FormRow("came from", ChoiceInput(domain.ReferralSource.choices(), self._start("referral_source"),
                                                id="referral_source"), "referral_source")
         current = {f for f in (self.client.risk_flags or "").split(",") if f}
-        flags = SelectionList[str](*[(f.label, f.value, f.value in current) for f in domain.RiskFlag],
+        flags = TickList(*[(f.label, f.value, f.value in current) for f in domain.RiskFlag],
                                    id="risk_flags")
         yield FormRow("risk flags", flags, "risk_flags", hint="space ticks a flag")
 

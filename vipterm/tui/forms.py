@@ -1,6 +1,12 @@
 """The entry forms: contact (the quick one), custom notification, new client, needs assessment,
 referral, referral status, outcome and follow-up.
 
+A form only reads its fields into values (an unreadable date or an unknown choice is shown under
+its field at once); every rule on those values (no date ahead of today, what must be given, a
+follow-up not earlier than its contact, lengths) is the service's, which the app, the command line
+and the spreadsheet import share, and
+its `ValidationError(field=…)` is shown under the field the same way.
+
 Each is a `FormModal`: fields with defaults (now, the client in focus, the mode used last time,
 a follow-up a week ahead; never a contact's outcome, which is chosen), parsed here into a service draft, saved in a thread
 by the service in `vipterm.services.records`, which validates again. A bad value is shown under
@@ -32,7 +38,7 @@ from vipterm.tui.parsing import (
     parse_minutes,
     parse_when,
 )
-from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow, NoteArea
+from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow, NoteArea, TickList
 
 
 def _label(enum_cls, value: str) -> str:
@@ -103,12 +109,8 @@ class ContactForm(ClientRecordForm):
     def collect(self) -> records.ContactDraft:
         now = self.app.now()
         occurred = parse_when(self.value("occurred_at"), now=now, field="occurred_at")
-        if occurred > now + timedelta(minutes=5):
-            raise ValidationError("the contact time is in the future", field="occurred_at")
         follow = parse_date(self.value("next_follow_up"), today=self.app.today(), field="next_follow_up",
                             required=False)
-        if follow is not None and follow < occurred.date():
-            raise ValidationError("the next follow-up is before the contact", field="next_follow_up")
         return records.ContactDraft(
             client_id=self.ref.client_id,
             occurred_at=self.app.to_utc(occurred),
@@ -169,7 +171,7 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
                 classes="team-row",
             )
             yield FormRow(f"team {n + 1}", team, "team" if n == 0 else f"team-{n}")
-        messages = SelectionList[str](
+        messages = TickList(
             *[(m.label, m.value, m in DEFAULT_MESSAGES) for m in domain.NotificationMessage], id="messages"
         )
         yield FormRow("messages", messages, "messages",
@@ -218,8 +220,6 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
         )
 
     def save_record(self, store, draft):
-        if draft.attempted_on > self.app.today():
-            raise ValidationError("the attempt date is in the future", field="attempted_on")
         return records.record_notification(store, draft)
 
     def _saved(self, result) -> None:
@@ -248,8 +248,6 @@ class OutcomeForm(ClientRecordForm):
     def collect(self):
         kind = match_choice(self.value("kind"), domain.OutcomeKind.choices(), "kind")
         day = parse_date(self.value("occurred_on"), today=self.app.today(), field="occurred_on")
-        if day > self.app.today():
-            raise ValidationError("the outcome date is in the future", field="occurred_on")
         source = match_choice(self.value("source"), domain.OutcomeSource.choices(), "source")
         return dict(client_id=self.ref.client_id, kind=kind, occurred_on=day, source=source, note=self.value("note"))
 
@@ -275,8 +273,6 @@ class FollowUpForm(ClientRecordForm):
 
     def collect(self):
         due = parse_date(self.value("due_on"), today=self.app.today(), field="due_on")
-        if due < self.app.today():
-            raise ValidationError("the due date is in the past", field="due_on")
         kind = match_choice(self.value("kind"), domain.FollowUpKind.choices(), "kind")
         return dict(client_id=self.ref.client_id, due_on=due, kind=kind, note=self.value("note"),
                     due_time=records.time_of_day(self.value("due_time")))
@@ -320,7 +316,7 @@ class ClientForm(ConfirmingSave, FormModal):
         yield FormRow("age group", ChoiceInput(domain.AgeGroup.choices(), "", id="age_group",
                                                placeholder="from the date of birth when empty"), "age_group")
         yield FormRow("identified on", Input(self.app.today().isoformat(), id="identified_on"), "identified_on")
-        flags = SelectionList[str](*[(f.label, f.value, False) for f in domain.RiskFlag], id="risk_flags")
+        flags = TickList(*[(f.label, f.value, False) for f in domain.RiskFlag], id="risk_flags")
         yield FormRow("risk flags", flags, "risk_flags", hint="space ticks a flag")
 
     def on_mount(self) -> None:
@@ -329,15 +325,9 @@ class ClientForm(ConfirmingSave, FormModal):
         super().on_mount()
 
     def collect(self) -> records.ClientDraft:
-        if not (self.value("first_name").strip() or self.value("last_name").strip() or self.value("aka").strip()):
-            raise ValidationError("a name or an alias is required", field="first_name")
         today = self.app.today()
         dob = parse_date(self.value("date_of_birth"), today=today, field="date_of_birth", required=False)
-        if dob is not None and dob > today:
-            raise ValidationError("the date of birth is in the future", field="date_of_birth")
         identified = parse_date(self.value("identified_on"), today=today, field="identified_on")
-        if identified > today:
-            raise ValidationError("the identification date is in the future", field="identified_on")
         return records.ClientDraft(
             first_name=self.value("first_name"),
             last_name=self.value("last_name"),
@@ -467,6 +457,7 @@ class AssessmentForm(ClientRecordForm):
         self.post_message(PreviousLevels(records.latest_assessment_levels(store, self.ref.client_id)))
 
     def on_needs_changed(self, _message: NeedsChanged) -> None:
+        self.clear_error_of(self.query_one(NeedsGrid))
         self.schedule_draft()
 
     def restore_extra(self, fields: dict) -> None:
@@ -496,10 +487,6 @@ class AssessmentForm(ClientRecordForm):
     def collect(self) -> records.AssessmentDraft:
         grid = self.query_one(NeedsGrid)
         day = parse_date(self.value("assessed_on"), today=self.app.today(), field="assessed_on")
-        if day > self.app.today():
-            raise ValidationError("the assessment date is in the future", field="assessed_on")
-        if not grid.levels and not grid.priorities:
-            raise ValidationError("no levels yet: move to a need and press 0–3", field="levels")
         return records.AssessmentDraft(
             client_id=self.ref.client_id,
             kind=match_choice(self.value("kind"), domain.AssessmentKind.choices(), "kind"),
@@ -747,10 +734,6 @@ class ReferralStatusForm(ClientRecordForm):
         status = match_choice(self.value("status"), [(s.label, s.value) for s in self.allowed], "status")
         first = parse_date(self.value("first_service_on"), today=self.app.today(), field="first_service_on",
                            required=False)
-        if first is not None and first > self.app.today():
-            raise ValidationError("the first-service date is in the future", field="first_service_on")
-        if status in ("rejected", "failed", "cancelled") and not self.value("reason").strip():
-            raise ValidationError(f"say why the referral is {domain.ReferralStatus(status).label}", field="reason")
         feedback = self.value("feedback").strip() or None
         return dict(referral_id=self.referral.id, status=status, reason=self.value("reason"),
                     first_service_on=first, feedback=feedback, at=None)

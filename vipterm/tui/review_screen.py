@@ -36,7 +36,7 @@ from vipterm.tui import display
 from vipterm.tui.base import VipModal, VipScreen
 from vipterm.tui.forms import ClientForm
 from vipterm.tui.parsing import parse_date, match_choice
-from vipterm.tui.widgets import ChoiceInput, ConfirmModal, FormModal, FormRow
+from vipterm.tui.widgets import ChoiceInput, ConfirmModal, FormModal, FormRow, TickList
 
 NOT_THE_COORDINATOR = ("the weekly review is kept on the coordinator's database; this laptop receives its "
                        "clients' planned notifications in its next return bundle")
@@ -318,7 +318,7 @@ class PlanFields:
         yield FormRow("time", Input(placeholder="HH:MM, optional", id="planned_time"), "planned_time")
         yield FormRow("setting", ChoiceInput(domain.NotificationSetting.choices(),
                                              domain.NotificationSetting.HOME.label, id="setting"), "setting")
-        roles = SelectionList[str](*[(r.label, r.value, r is domain.TeamRole.PEER_SUPPORT) for r in domain.TeamRole
+        roles = TickList(*[(r.label, r.value, r is domain.TeamRole.PEER_SUPPORT) for r in domain.TeamRole
                                      if r is not domain.TeamRole.OTHER], id="team_roles")
         yield FormRow("team going", roles, "team_roles", hint="space ticks a role")
         yield FormRow("follow-up by", Input(placeholder="worker: type a name, enter chooses", id="worker_id"),
@@ -431,7 +431,7 @@ class PlanForm(PlanFields, FormModal):
         return f"Candidate {self.row.pseudonym} {self.app.shown_name(self.row.name, self.row.pseudonym)} · planned notification"
 
     def fields(self):
-        flags = SelectionList[str](*[(f.label, f.value, False) for f in domain.RiskFlag], id="risk_flags")
+        flags = TickList(*[(f.label, f.value, False) for f in domain.RiskFlag], id="risk_flags")
         yield FormRow("risk flags seen", flags, "risk_flags", hint="added to the client's")
         yield from self.plan_fields()
 

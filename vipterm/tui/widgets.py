@@ -20,7 +20,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, SelectionList, Static, TextArea
+from rich.segment import Segment
+from rich.style import Style as RichStyle
+from textual.strip import Strip
+from textual.widgets import Button, Footer, Input, Label, OptionList, SelectionList, Static, TextArea
+from textual.widgets.option_list import OptionDoesNotExist
 
 from vipterm.tui.base import VipModal
 from vipterm.tui.parsing import complete_choice
@@ -123,6 +127,22 @@ class NoteArea(TextArea):
     def value(self, text: str) -> None:
         self.load_text(text)
         self.move_cursor(self.document.end)
+
+
+class TickList(SelectionList):
+    """Ticks (risk flags, messages) that show their state in text, not only in colour: `[x]` for a
+    ticked line, `[ ]` for one that is not (readable in monochrome, high contrast, a screen reader)."""
+
+    def render_line(self, y: int) -> Strip:
+        line = OptionList.render_line(self, y)  # the label, without SelectionList's coloured button
+        index = self.scroll_offset.y + y
+        try:
+            selection = self.get_option_at_index(index)
+        except OptionDoesNotExist:
+            return line
+        style = next(iter(line)).style or self.rich_style
+        mark = "[x] " if selection.value in self._selected else "[ ] "
+        return Strip([Segment(mark, style=style + RichStyle(meta={"option": index})), *line])
 
 
 class FormRow(Vertical):
@@ -449,8 +469,17 @@ class FormModal(VipModal[object]):
     @on(Input.Changed)
     @on(TextArea.Changed)
     @on(SelectionList.SelectedChanged)
-    def _field_changed(self) -> None:
+    def _field_changed(self, event) -> None:
+        self.clear_error_of(event.control)
         self.schedule_draft()
+
+    def clear_error_of(self, widget: Widget) -> None:
+        """The worker changed a field: the message about its old value goes (a save checks again)."""
+        for node in (widget, *widget.ancestors):
+            if isinstance(node, FormRow):
+                if node.has_error:
+                    node.clear_error()
+                return
 
     def schedule_draft(self) -> None:
         """Write the draft once typing pauses (each change restarts the wait)."""
