@@ -46,8 +46,13 @@ async def test_mark_and_assign_on_the_coordinator(program):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, CaseloadScreen) and app.screen.loaded)
         screen = app.screen
-        # The coordinator's own view: the client waiting for a worker.
+        # The coordinator's own view: the client waiting for a worker, said so below the list.
         assert table_keys(screen.query_one(DataTable)) == [waiting]
+        assert "unassigned: w assigns" in str(screen.query_one("#caseload-preview", Static).render())
+        from vipterm.tui.commands import system_commands
+
+        titles = [c.title for c in system_commands(app, screen)]
+        assert "Assign" in titles and "Workers" in titles
         await pilot.press("m")
         await wait_for(pilot, lambda: screen.loaded and screen.scope == "all")
         table = screen.query_one(DataTable)
@@ -124,4 +129,8 @@ async def test_on_a_laptop_w_starts_the_filter_and_space_marks_nothing(program):
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
         assert screen.query_one("#filter", Input).value == "w"
+        from vipterm.tui.commands import system_commands
+
+        titles = [c.title for c in system_commands(app, screen)]
+        assert "Assign" not in titles and "Workers" not in titles
     assert {owner_of(ana, c) for c in made} == {ana.worker_id}

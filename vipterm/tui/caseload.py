@@ -401,6 +401,8 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             preview.update(empty if self.loaded else "loading…")
             return
         parts = [row.pseudonym, display.age_label(row.age_group), display.status_label(row.status)]
+        if row.unassigned:  # only the coordinator holds clients of no worker
+            parts.insert(1, "unassigned: w assigns")
         if row.planned:
             parts.insert(1, f"notification planned {row.planned}")
         if row.risk_flags:

@@ -77,6 +77,11 @@ def system_commands(app, screen: Screen) -> Iterable[SystemCommand]:
     if isinstance(screen, CaseloadScreen):
         yield SystemCommand("New client", "Intake a new client (n)", screen.action_new_client)
         yield SystemCommand("Mine / all", "Switch between my clients and all clients (m)", screen.action_toggle_scope)
+        if screen.check_action("assign", ()):  # the coordinator's: assignment and the staff
+            yield SystemCommand("Assign", "Assign the marked clients, or the one in focus, to a worker (w)",
+                                screen.action_assign)
+            yield SystemCommand("Workers", "Workers, their laptops and caseloads; hand over (W)",
+                                screen.action_workers)
     yield SystemCommand("Sync", "Exchange bundles with the coordinator", partial(app.open_screen, "sync"))
     yield SystemCommand("Conflicts", "Review conflicting edits", partial(app.open_screen, "conflicts"))
     yield SystemCommand("Monthly report", "The program's monthly report", partial(app.open_screen, "report"))
