@@ -618,3 +618,16 @@ def test_doctor_finds_values_a_merge_took_before_the_checks(world, capsys):
                                                          "client.risk_flags": 1}
     code, out, err = vip(capsys, coord, "doctor")
     assert "1 stored value(s) of client.status break the rules" in out and "pwned" not in out
+
+
+def test_an_older_return_bundle_imported_late_brings_no_erased_client_back(world):
+    coord, a, b, ca = world.coord, world.a, world.b, world.ca
+    early = world.tmp / "early"
+    early.mkdir()
+    [old] = sync_service.export(coord, early, device=a.device_id)  # still holds the client whole
+    records.update_client(coord, ca.id, assigned_worker_id=b.worker_id)
+    assert world.give_back(a).summary["left_caseload"] == 1
+    [result] = sync_service.import_bundles(a, [old.path])  # the stick still had the older one
+    assert not result.refused
+    assert count(a, "SELECT count(*) FROM client WHERE id = ?", ca.id) == 0
+    assert count(a, "SELECT count(*) FROM client_identity WHERE client_id = ?", ca.id) == 0

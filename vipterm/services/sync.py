@@ -1182,6 +1182,11 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
             return ImportResult(status="waiting (gap)", message=_gap_message(opened.header["kind"], held, first), **base)
         _pause()
         fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
+        stale = header["kind"] == "return" and verdict == "replay"
+        if stale:
+            # An older return bundle after a newer one: the newer one holds all it had, and its
+            # records would bring back a client that has left this laptop's caseload since.
+            fresh = []
         try:
             plan = merge_engine.plan_merge(conn, fresh, _options(store, opened))
         except merge_engine.InvalidChanges as exc:
@@ -1203,8 +1208,8 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
                                imported_at=utcnow())
             acked = outbox.peer_cursors(conn, peer)["acked_upto"]
             summary["outbox_pruned"] = outbox.prune_outbox(conn, store.device_id, acked)
-            summary["left_caseload"] = merge_engine.erase_clients(conn, opened.payload.get("erase", []),
-                                                                  keep_log_of=store.device_id)
+            summary["left_caseload"] = merge_engine.erase_clients(
+                conn, [] if stale else opened.payload.get("erase", []), keep_log_of=store.device_id)
             summary["roster"] = _take_roster(conn, state, opened.roster_blob)
             summary["time_zone"] = _take_program_settings(store, conn, opened)
         conn.exec_driver_sql(
