@@ -144,6 +144,16 @@ async def test_a_review_from_the_keyboard(coord):
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and screen.view.candidates[0].plan.state
                        == "cancelled")
+        # [ and ]: the week before has no review; the week after this one is still ahead.
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: screen.week == date(2026, 11, 16))
+        assert "no review of this week yet" in screen_text(screen)
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: screen.week == TODAY and screen.view is not None)
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert screen.week == TODAY
+        assert any("still ahead" in str(n.message) for n in app._notifications)
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, CaseloadScreen))
 
