@@ -106,7 +106,7 @@ def test_workers_add_rename_deactivate(program, capsys):
     assert held(ana, "SELECT count(*) FROM client") == [(0,)]
 
     # A laptop is refused, nothing written.
-    for args in (("workers", "add", "X Y"), ("workers", "rename", "Ben Okafor", "Benny"),
+    for args in (("workers", "list"), ("workers", "add", "X Y"), ("workers", "rename", "Ben Okafor", "Benny"),
                  ("workers", "deactivate", "Ben Okafor")):
         code, _, err = cli(capsys, *args, "--db", ben.path)
         assert code == 2 and "coordinator" in err, args

@@ -92,6 +92,8 @@ def cmd_workers_list(args) -> int:
     from vipterm.services import workers as workers_service
 
     with unlock(args) as store:
+        # A laptop holds only its own caseload: its counts of other workers would mislead.
+        workers_service.require_coordinator(store, "the workers list")
         rows = workers_service.worker_summaries(store, include_inactive=args.all)
         zone_today = store.clock.today()
     if args.json:
