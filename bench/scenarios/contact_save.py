@@ -21,7 +21,7 @@ TARGET = "p95 ≤ 50 ms"
 
 
 async def _session(path, saves: int) -> tuple[list[float], int]:
-    from textual.widgets import Input
+    from textual.widgets import Input, TextArea
 
     from vipterm.tui.caseload import CaseloadTable
     from vipterm.tui.forms import ContactForm
@@ -39,7 +39,8 @@ async def _session(path, saves: int) -> tuple[list[float], int]:
             await tui_driver.wait_until(lambda: isinstance(app.screen, ContactForm), 30, "the contact form")
             form = app.screen
             await tui_driver.wait_until(lambda: app.focused is not None, 30, "the form's focus")
-            form.query_one("#note", Input).value = f"benchmark check-in {n}"
+            form.query_one("#outcome", Input).value = "reached"  # said, never assumed
+            form.query_one("#note", TextArea).text = f"benchmark check-in {n}"
             await tui_driver.paint(pilot)
             old_rows = screen.rows  # a reload replaces the list: "updated" = a new list is rendered
             start = time.perf_counter()
