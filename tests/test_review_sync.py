@@ -47,6 +47,8 @@ def test_a_planned_notification_reaches_the_laptop_and_leaves_its_top_once_attem
         rows = caseload_service.caseload(ana)
         assert [r.client_id for r in rows] == [planned.client_id, own.id]
         assert "community leader" in rows[0].planned
+        shown = caseload_service.client_as_dict(caseload_service.client_file(ana, planned.client_id))
+        assert shown["planned_notifications"] == ["2026-11-24 10:00 · hospital · peer support worker, community leader"]
         with ben.read() as s:  # not Ben's client: nothing of it on his laptop
             assert s.get(Client, planned.client_id) is None and s.exec(select(PlannedNotification)).all() == []
 
@@ -55,6 +57,7 @@ def test_a_planned_notification_reaches_the_laptop_and_leaves_its_top_once_attem
             client_id=planned.client_id, attempted_on=TODAY, outcome="delivered",
             team=[("Ana", "peer_support")]))
         assert caseload_service.caseload(ana)[0].client_id == own.id
+        assert caseload_service.client_file(ana, planned.client_id).planned == ()
         assert review.open_plans(ana) == []
         exchange(coord, [ana, ben], tmp_path / "round2")
         (cand,) = review.review_view(coord, rv.id).candidates

@@ -221,6 +221,10 @@ async def test_the_laptop_caseload_leads_with_the_planned_notification(tmp_path)
             table.move_cursor(row=0)
             await settle(pilot)
             assert "notification planned 2026-11-23 16:00 · home" in screen_text(screen)
+            await pilot.press("enter")  # the client file says it too
+            await wait_for(pilot, lambda: "notification planned: 2026-11-23 16:00 · home" in screen_text(app.screen))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is screen)
             # u records the attempt; the plan leaves the top.
             records.record_notification(ana, records.NotificationDraft(
                 client_id=planned.client_id, attempted_on=TODAY, outcome="not_found"))

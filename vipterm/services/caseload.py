@@ -327,6 +327,9 @@ class ClientFile:
     referrals: tuple[ReferralView, ...]
     follow_ups: tuple[FollowUpView, ...]
     last_contact: datetime | None
+    # Custom notifications the weekly review planned and nobody has attempted yet ("2026-11-24
+    # 10:00 · home · peer support worker, police officer"), soonest first.
+    planned: tuple[str, ...] = ()
 
     @property
     def next_follow_up(self) -> FollowUpView | None:
@@ -372,6 +375,10 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
                 history.sort(key=event_order)  # as entered, not by a time that may be cut to the minute
         outcomes = s.exec(select(Outcome).where(Outcome.client_id == client_id, alive(Outcome))).all()
         corrections = corrections_of(s, client_id)
+        open_plans = s.execute(text(
+            "SELECT p.planned_on || '|' || COALESCE(p.planned_time, '') || '|' || p.setting || '|' || p.team_roles "
+            f"FROM planned_notification p WHERE p.client_id = :c AND {OPEN_PLAN_SQL} ORDER BY p.planned_on"),
+            {"c": client_id}).scalars().all()
         follow_ups = s.exec(
             select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), FollowUp.done_at.is_(None)).order_by(FollowUp.due_on)
         ).all()
@@ -476,6 +483,7 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         follow_ups=tuple(FollowUpView(f.id, f.due_on, f.kind, f.note, f.due_on < today, bool(f.auto), f.due_time)
                          for f in follow_ups),
         last_contact=max((c.occurred_at for c in contacts if c.id not in corrections), default=None),
+        planned=tuple(_planned(p)["planned"] for p in open_plans),
     )
 
 
@@ -521,6 +529,7 @@ def client_as_dict(cf: ClientFile) -> dict:
         "assigned_worker": cf.worker_name,
         "identified_on": c.identified_on.isoformat(),
         "last_contact": cf.last_contact.isoformat() if cf.last_contact else None,
+        "planned_notifications": list(cf.planned),
         "follow_ups": [{"id": f.id, "due_on": f.due_on.isoformat(), "due_time": f.due_time, "kind": f.kind,
                         "note": f.note,
                         "automatic": f.auto, "overdue": f.overdue} for f in cf.follow_ups],

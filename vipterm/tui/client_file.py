@@ -156,6 +156,8 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             f" · identified {c.identified_on.isoformat()}",
             "flags: " + (display.flag_labels(flags) or "none"),
         ]
+        # The weekly review's plan for this client, until an attempt is recorded (u records one).
+        lines += [f"notification planned: {plan}" for plan in cf.planned]
         nxt = cf.next_follow_up
         follow = "next follow-up: none scheduled (f adds one)"
         if nxt is not None:
