@@ -129,6 +129,10 @@ async def test_on_a_laptop_w_starts_the_filter_and_space_marks_nothing(program):
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
         assert screen.query_one("#filter", Input).value == "w"
+        await pilot.press("escape", "m")  # a laptop's all-clients view keeps its columns: all are its own
+        await wait_for(pilot, lambda: screen.loaded and screen.scope == "all")
+        labels = [c.label.plain for c in screen.query_one(DataTable).columns.values()]
+        assert "worker" not in labels and "area" in labels and "last" in labels
         from vipterm.tui.commands import system_commands
 
         titles = [c.title for c in system_commands(app, screen)]

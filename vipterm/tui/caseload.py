@@ -137,6 +137,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         self._drawn: tuple | None = None  # what the table shows now: (rows, wide, masked, today)
         self._wide: bool | None = None
         self.marked: set[str] = set()  # client ids marked (space) for assignment, on the coordinator
+        self._owner_columns = False  # the table has the worker column (see shows_owner)
 
     def compose(self) -> ComposeResult:
         yield Static("Caseload", id="caseload-title", markup=False)
@@ -170,12 +171,14 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
 
     @property
     def shows_owner(self) -> bool:
-        """The all-clients view shows each client's worker (and, on the coordinator, the marks)."""
-        return self.scope == "all"
+        """The coordinator's all-clients view shows each client's worker and the marks (a laptop's
+        clients are all its own worker's: its columns stay as they are)."""
+        store = self.store
+        return self.scope == "all" and store is not None and store.role is Role.COORDINATOR
 
     def _set_columns(self, wide: bool) -> None:
         self._wide = wide
-        owners = self.shows_owner
+        owners = self._owner_columns = self.shows_owner
         # At 80 columns the all-clients view trades `area` and `last` for the worker's name.
         brief = owners and not wide
         table = self.query_one(CaseloadTable)
@@ -301,6 +304,9 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         self.window_start = max(0, min(self.window_start, last_start))
         self._query = query
         shown = matching[self.window_start:self.window_start + MAX_ROWS]
+        if self._owner_columns != self.shows_owner:  # e.g. columns set while the app was locked
+            self._set_columns(bool(self._wide))
+            self._drawn = None
         today = self.app.today()
         wide = bool(self._wide)
         drawn = (shown, wide, self.app.masked, today, self.scope, frozenset(self.marked))
