@@ -85,6 +85,46 @@ def test_client_file(snap_compare, tui_path, tui_store, size):
     assert snap_compare(make_app(tui_path, tui_store), terminal_size=size, run_before=_settled("enter"))
 
 
+def test_timeline_entry_detail(snap_compare, tui_path, tui_store):
+    from vipterm.services import caseload, records
+
+    first = caseload.caseload(tui_store)[0]  # the client "enter" opens
+    records.record_outcome(tui_store, first.client_id, "job", tui_store.clock.today(), note=(
+        "Started at the warehouse on the early shift.\nHis supervisor knows about court dates; "
+        "he asked for a letter from the program to show them."))
+
+    async def run_before(pilot) -> None:
+        await _settled("enter")(pilot)
+        from vipterm.tui.client_file import TimelineTable
+
+        screen = pilot.app.screen
+        screen.query_one(TimelineTable).focus()
+        row = next(n for n, e in enumerate(screen.timeline_rows) if e.note)  # one with a note
+        screen.query_one(TimelineTable).move_cursor(row=row)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_draft_offered_after_a_crash(snap_compare, tui_path, tui_store):
+    from tests.conftest import DEMO_PASSPHRASE
+    from tests.tui_support import unlock, wait_for
+    from vipterm.services import caseload, drafts
+    from vipterm.tui.drafts import DraftOfferModal
+
+    first = caseload.caseload(tui_store)[0]
+    drafts.save_draft(tui_store, f"contact:{first.client_id}", "contact", first.client_id,
+                      {"outcome": "reached", "note": "Walked him to the bus stop.\nHe wants to talk about the job "
+                                                     "program next week."})
+
+    async def run_before(pilot) -> None:
+        await unlock(pilot, DEMO_PASSPHRASE)
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DraftOfferModal))
+
+    assert snap_compare(make_app(tui_path), terminal_size=(80, 24), run_before=run_before)
+
+
 # --- forms ---------------------------------------------------------------------------------------------
 
 

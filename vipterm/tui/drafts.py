@@ -171,9 +171,9 @@ class DraftOfferModal(VipModal[str]):
             yield Static("", id="draft-preview", markup=False)
             with Horizontal(id="draft-buttons"):
                 if not self.offer.gone:
-                    yield Button("Restore [r]", id="draft-restore", variant="primary")
-                yield Button("Discard [d]", id="draft-discard")
-                yield Button("Later [esc]", id="draft-later")
+                    yield Button("Restore (r)", id="draft-restore", variant="primary")
+                yield Button("Discard (d)", id="draft-discard")
+                yield Button("Later (esc)", id="draft-later")
 
     def on_mount(self) -> None:
         self.refresh_names()
