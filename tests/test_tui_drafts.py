@@ -253,3 +253,11 @@ def test_a_retention_purge_erases_the_drafts_about_the_client(tmp_path):
         drafts.save_draft(store, f"contact:{kept.id}", "contact", kept.id, {"note": "about Bea"})
         sync_service.purge_client(store, gone.id)
         assert [d.client_id for d in drafts.list_drafts(store)] == [kept.id]
+
+
+def test_a_draft_too_large_to_keep_is_refused_not_written(store):
+    from vipterm.errors import ValidationError
+
+    with pytest.raises(ValidationError):
+        drafts.save_draft(store, "contact:c9", "contact", "c9", {"note": "x" * (drafts.MAX_DRAFT_BYTES + 1)})
+    assert drafts.list_drafts(store) == []

@@ -502,6 +502,7 @@ class FormModal(VipModal[object]):
                         group="draft", name="draft", exit_on_error=False)
 
     def _write_draft_in_thread(self, store, seq: int, fields: dict | None) -> None:
+        from vipterm.errors import VipError
         from vipterm.services import drafts
 
         with self._draft_lock:
@@ -515,6 +516,8 @@ class FormModal(VipModal[object]):
                     drafts.delete_draft(store, self.draft_key())
                     self._draft_stored = False
                 self._draft_written = seq
+            except VipError:
+                return  # refused (too large to keep): trying again would not help; the form holds it
             except Exception:
                 # A busy or closing database: try again shortly; the form still holds every word.
                 self.app.call_from_thread(self.schedule_draft)
