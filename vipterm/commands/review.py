@@ -88,6 +88,7 @@ def _plan_dict(plan) -> dict | None:
     return {"id": plan.id, "client_id": plan.client_id, "pseudonym": plan.pseudonym,
             "planned_on": plan.planned_on.isoformat(), "planned_time": plan.planned_time, "setting": plan.setting,
             "team_roles": list(plan.team_roles), "worker_id": plan.worker_id, "worker": plan.worker_name,
+            "serving": plan.serving_name,
             "identified_on": plan.identified_on.isoformat(), "state": plan.state}
 
 
@@ -120,7 +121,8 @@ def cmd_show(args) -> int:
         print(f"  {i.id[:8]}  {i.occurred_on.isoformat()}  {i.area_command:<10} {i.source}")
     print(f"candidates ({len(view.candidates)}):")
     for c in view.candidates:
-        plan = f"{c.plan.summary} · {c.plan.worker_name} · {c.plan.state}" if c.plan else "no plan"
+        plan = f"{c.plan.summary} · {c.plan.serving_name or c.plan.worker_name} · {c.plan.state}" if c.plan \
+            else "no plan"
         print(f"  {c.pseudonym:<10} {'new' if c.new_client else 'existing':<8} {plan}")
     return 0
 

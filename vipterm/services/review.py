@@ -317,6 +317,9 @@ class PlanView:
     worker_name: str
     identified_on: date
     state: str  # planned | attempted | cancelled
+    # Who serves the client now: the plan travels with its client, so after a reassignment or a
+    # handover it is this worker's to carry out, whoever the review chose (`worker_name`).
+    serving_name: str = ""
 
     @property
     def when(self) -> str:
@@ -332,14 +335,15 @@ class PlanView:
 _PLAN_COLUMNS = """p.id, p.client_id, c.pseudonym, p.planned_on, p.planned_time, p.setting, p.team_roles,
     p.worker_id, COALESCE(w.display_name, ''), p.identified_on, p.status,
     EXISTS (SELECT 1 FROM notification_attempt n WHERE n.client_id = p.client_id AND n.deleted_at IS NULL
-            AND n.attempted_on >= p.identified_on) AS attempted"""
+            AND n.attempted_on >= p.identified_on) AS attempted,
+    COALESCE((SELECT cw.display_name FROM worker cw WHERE cw.id = c.assigned_worker_id), '') AS serving"""
 
 
 def _plan_view(r) -> PlanView:
     state = "cancelled" if r[10] == "cancelled" else ("attempted" if r[11] else "planned")
     return PlanView(r[0], r[1], r[2], date.fromisoformat(str(r[3])[:10]), r[4], r[5],
                     tuple(x for x in (r[6] or "").split(",") if x), r[7], r[8],
-                    date.fromisoformat(str(r[9])[:10]), state)
+                    date.fromisoformat(str(r[9])[:10]), state, r[12] or "")
 
 
 def open_plans(store: Store, *, worker_id: str | None = "mine") -> list[PlanView]:

@@ -902,8 +902,11 @@ def _already(conn: Connection, bundle_id: str) -> bool:
 def _options(store: Store, opened: _Opened) -> merge_engine.MergeOptions:
     coordinator = store.role is Role.COORDINATOR
     # Received changes are not kept in the coordinator's change log: return bundles are built from
-    # the records' state (sync_touch), and every value that lost is in sync_conflict.
-    return merge_engine.MergeOptions(from_worker=coordinator, record_conflicts=coordinator, keep_log=False,
+    # the records' state (sync_touch), and every value that lost is in sync_conflict. Only the
+    # changes of clients and their identities are kept there: they are each field's history
+    # (services.field_history), and few (intake and edits).
+    keep = frozenset({"client", "client_identity"}) if coordinator else False
+    return merge_engine.MergeOptions(from_worker=coordinator, record_conflicts=coordinator, keep_log=keep,
                                      allow_purge=not coordinator, bundle_id=opened.header["bundle_id"],
                                      touch=coordinator, scope=opened.scope,
                                      made_at_least_ms=hlc_clock.physical_ms(opened.header["created_hlc"]))

@@ -204,7 +204,9 @@ class Conflict:
 class MergeOptions:
     from_worker: bool = False  # refuse coordinator-owned fields (a coordinator importing a worker's bundle)
     record_conflicts: bool = False  # the coordinator keeps the review queue
-    keep_log: bool = False  # the coordinator keeps received changes in its change log
+    # Keep received changes in the change log: all (True), none (False), or those of these tables
+    # (the coordinator keeps clients' and identities' changes: each field's history).
+    keep_log: bool | frozenset = False
     allow_purge: bool = True  # purges come only from a coordinator
     bundle_id: str = ""
     touch: bool = False  # mark changed rows in sync_touch (coordinator)
@@ -820,11 +822,13 @@ def apply_plan(conn: Connection, plan: MergePlan, *, tick: int | None = None) ->
         )
     if plan.held:
         held_store.hold(conn, plan.held, bundle_id=plan.options.bundle_id, now=now)
-    if plan.options.keep_log and plan.logged:
+    keep = plan.options.keep_log
+    logged = plan.logged if keep is True else [ch for ch in plan.logged if keep and ch.tbl in keep]
+    if logged:
         conn.exec_driver_sql(
             "INSERT OR IGNORE INTO change_log (device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [tuple(ch) for ch in plan.logged],
+            [tuple(ch) for ch in logged],
         )
     if plan.purges:
         _apply_purges(conn, plan, now)

@@ -156,7 +156,7 @@ class ReviewScreen(VipScreen):
             team = ",".join(_role_code(r) for r in plan.team_roles) if plan else ""
             state = Text(plan.state, style=STATE_STYLE.get(plan.state, "")) if plan else Text("")
             candidates.add_row(c.pseudonym, self.app.shown_name(c.name, c.pseudonym), when, team,
-                               plan.worker_name if plan else "", state, key=c.id)
+                               (plan.serving_name or plan.worker_name) if plan else "", state, key=c.id)
         if view.incidents:
             incidents.move_cursor(row=min(keep_incident, len(view.incidents) - 1))
         if view.candidates:
