@@ -201,3 +201,39 @@ def test_cli_close_and_reopen(cli_db):
     assert reopened.returncode == 0 and "identified" in reopened.stdout
     listed = json.loads(vipterm("clients", "list", "--db", str(path), "--json").stdout)
     assert client.id in {r["id"] for r in listed}
+
+
+# --- the field history ------------------------------------------------------------------------------
+
+
+def test_each_edit_shows_in_the_field_history_on_the_coordinator(tmp_path):
+    from vipterm.services.field_history import field_history
+
+    coord = new_coordinator(tmp_path / "c.db")
+    laptop = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    try:
+        client = _new(laptop)
+        records.edit_client(laptop, client.id, phone="505-555-0101")
+        exchange(coord, [laptop], tmp_path / "r1")
+        records.edit_client(coord, client.id, phone="505-555-0202")
+        records.close_client(coord, client.id, "declined")
+        phones = field_history(coord, client.id, "phone")
+        assert [(c.value, c.by) for c in phones] == [("505-555-0202", "this device"), ("505-555-0101", "Worker One"),
+                                                     ("", "Worker One")]
+        assert [c.value for c in field_history(coord, client.id, "closed_reason")] == ["declined", None]
+        with pytest.raises(ValidationError):
+            field_history(coord, client.id, "pseudonym")
+    finally:
+        coord.close()
+        laptop.close()
+
+
+def test_cli_history(cli_db):
+    path, client = cli_db
+    assert vipterm("clients", "update", client.pseudonym, "--db", str(path), "--phone", "505-555-0303").returncode == 0
+    shown = vipterm("clients", "history", client.pseudonym, "--db", str(path), "--field", "phone")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "505-555-0303" in lines[0] and "this device" in lines[0] and len(lines) == 2
+    as_json = json.loads(vipterm("clients", "history", client.id, "--db", str(path), "--json").stdout)
+    assert {"first_name", "phone", "area_command"} <= {c["field"] for c in as_json}

@@ -264,3 +264,28 @@ def test_time_of_day_and_reschedule(store):
     records.complete_follow_up(store, f.id)
     with pytest.raises(ValidationError, match="closed already"):
         records.reschedule_follow_up(store, f.id, date(2026, 12, 3))
+
+
+async def test_h_shows_the_field_history_masked_with_the_mask(db_path, store):
+    from vipterm.tui.client_forms import FieldHistoryModal
+
+    client = _client(store)
+    records.edit_client(store, client.id, phone="505-555-0142", area_command="foothills")
+    app = make_app(db_path, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_file(pilot, client.id)
+        await pilot.press("h")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, FieldHistoryModal)
+        await wait_for(pilot, lambda: modal.changes is not None)
+        shown = screen_text(modal)
+        assert "505-555-0142" in shown and "505-555-0100" in shown and "foothills" in shown
+        app.masked = True
+        await settle(pilot)
+        shown = screen_text(modal)
+        assert "505-555-0142" not in shown and "foothills" in shown  # program fields are no identity
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen

@@ -1,4 +1,4 @@
-"""`vipterm clients update|close|reopen|correct|void`: correcting and closing a client's records
+"""`vipterm clients update|close|reopen|history|correct|void`: correcting and closing a client's records
 from the command line, through the same services as the app (`vipterm.services.records`).
 
 Every command takes the client as a full id, a unique id prefix or a pseudonym. Output names the
@@ -48,6 +48,13 @@ def register_clients(csub: argparse._SubParsersAction) -> None:
     add_db_argument(p)
     p.add_argument("client_id", help="client id, unique id prefix or pseudonym")
     p.set_defaults(func=cmd_clients_reopen)
+
+    p = csub.add_parser("history", help="every value a client's fields have held: when, on whose device")
+    add_db_argument(p)
+    p.add_argument("client_id", help="client id, unique id prefix or pseudonym")
+    p.add_argument("--field", help="only this field (e.g. phone, area_command, status)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (times in UTC)")
+    p.set_defaults(func=cmd_clients_history)
 
     kinds = ", ".join(FACT_KINDS)
     p = csub.add_parser("void", help="void a mistaken fact (it stays in the history, marked, and counts nowhere)")
@@ -236,6 +243,27 @@ def cmd_clients_correct(args) -> int:
                    "outcome": corrections.correct_outcome}[table]
         correction = correct(store, fact_id, args.reason, **changes)
     print(f"corrected {domain.CorrectableFact(table).label} {fact_id}: superseded by {correction.replacement_id}")
+    return ExitCode.OK
+
+
+def cmd_clients_history(args) -> int:
+    from vipterm.services import records
+    from vipterm.services.field_history import field_history
+
+    with unlock(args) as store:
+        client_id = resolve_client(store, args.client_id)
+        changes = field_history(store, client_id, args.field)
+        records.record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients history")
+        shown = [(store.clock.to_local(c.at).strftime("%Y-%m-%d %H:%M"), c) for c in changes]
+    if args.json:
+        emit_json([{"at": c.at.isoformat(), "field": c.field, "value": c.value, "device": c.device, "by": c.by}
+                   for _, c in shown])
+        return ExitCode.OK
+    for when, c in shown:
+        value = "—" if c.value in (None, "") else c.value
+        print(f"{when}  {c.field:<18} {value}  ({c.by})")
+    if not shown:
+        print("no recorded changes")
     return ExitCode.OK
 
 

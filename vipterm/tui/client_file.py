@@ -54,6 +54,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         Binding("C", "close_or_reopen", "close/reopen", id="close_client", show=False),
         Binding("c", "correct_fact", "correct", id="correct_fact", show=False),
         Binding("x", "void_fact", "void", id="void_fact", show=False),
+        Binding("h", "field_history", "history", id="field_history", show=False),
         Binding("f5", "reload", "reload", id="reload", show=False),
     ]
 
@@ -299,6 +300,13 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             self.notify("the privacy mask is on: turn it off (f2) to edit who the client is", severity="warning")
             return
         self.app.push_screen(ClientEditForm(ref, cf.client, cf.identity), self._after_form)
+
+    def action_field_history(self) -> None:
+        from vipterm.tui.client_forms import FieldHistoryModal
+
+        ref = self.ref()
+        if ref is not None:
+            self.app.push_screen(FieldHistoryModal(ref))
 
     def action_close_or_reopen(self) -> None:
         from vipterm.tui.client_forms import CloseReasonModal

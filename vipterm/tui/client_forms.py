@@ -8,16 +8,17 @@ and the form keeps what was typed.
 
 from __future__ import annotations
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, Input, OptionList, SelectionList, Static
+from textual.widgets import DataTable, Footer, Input, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
 from vipterm import domain
 from vipterm.errors import ValidationError
 from vipterm.services import records
+from vipterm.tui.base import VipModal
 from vipterm.tui.field_work import ArmedModal
 from vipterm.tui.messages import ClientRef
 from vipterm.tui.parsing import match_choice, parse_date
@@ -340,3 +341,76 @@ def correction_form(kind: str, ref: ClientRef, fact) -> FormModal:
     """The correction form for a timeline entry's kind (contact, notification, outcome)."""
     factory = {"contact": _contact_form, "notification": _notification_form, "outcome": _outcome_form}[kind]
     return factory()(ref, fact)
+
+
+# --- h: the field history ------------------------------------------------------------------------------
+
+
+class FieldHistoryModal(VipModal):
+    """Every value the client's fields have held, newest first: when (program time), field, value,
+    on whose device. Identity values are masked while the privacy mask is on."""
+
+    CLOSE_ON_LOCK = True
+    DEFAULT_CSS = """
+    FieldHistoryModal { align: center middle; }
+    FieldHistoryModal > Vertical { width: 78; max-width: 100%; height: 90%; border: thick $accent;
+                                   background: $surface; padding: 0 1; }
+    FieldHistoryModal #history-title { text-style: bold; }
+    FieldHistoryModal DataTable { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape,h", "close", "back", id="history_back")]
+
+    def __init__(self, ref: ClientRef) -> None:
+        super().__init__()
+        self.ref = ref
+        self.changes: list | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"Field history · {self.ref.pseudonym} · loading…", id="history-title", markup=False)
+            yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("when", width=16)
+        table.add_column("field", width=16)
+        table.add_column("value", width=22)
+        table.add_column("by", width=14)
+        table.focus()
+        if self.store is not None:
+            self._load(self.store)
+
+    @work(thread=True, group="field-history")
+    def _load(self, store) -> None:
+        from vipterm.services.field_history import field_history
+
+        changes = field_history(store, self.ref.client_id)
+        self.app.call_from_thread(self._loaded, changes)
+
+    def _loaded(self, changes) -> None:
+        if not self.is_attached or self.store is None:
+            return
+        self.changes = changes
+        self._show()
+
+    def _show(self) -> None:
+        from vipterm.services.field_history import IDENTIFYING
+
+        table = self.query_one(DataTable)
+        table.clear()
+        for c in self.changes or []:
+            value = "—" if c.value in (None, "") else str(c.value)
+            if c.field in IDENTIFYING and self.app.masked and value != "—":
+                value = domain.MASK
+            table.add_row(self.app.to_local(c.at).strftime("%Y-%m-%d %H:%M"), c.field.replace("_", " "), value, c.by)
+        count = len(self.changes or [])
+        self.query_one("#history-title", Static).update(
+            f"Field history · {self.ref.pseudonym} · {count} change{'s' if count != 1 else ''} · esc back")
+
+    def refresh_names(self) -> None:
+        if self.changes is not None:
+            self._show()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
