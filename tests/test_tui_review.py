@@ -235,3 +235,28 @@ async def test_the_laptop_caseload_leads_with_the_planned_notification(tmp_path)
     finally:
         coord.close()
         ana.close()
+
+
+async def test_the_review_screen_masks_names_and_clears_them_on_lock(coord):
+    from tests.tui_support import unlock
+
+    rv = review.open_review(coord)
+    review.add_candidate(coord, review.CandidateDraft(
+        review_id=rv.id, client=records.ClientDraft(first_name="Marisol", last_name="Quintana"),
+        plan=review.PlanDraft(planned_on=TODAY, worker_id="w-ana", team_roles=["peer_support"])))
+    app = make_app(coord.path, store=coord)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_review(pilot, app)
+        await wait_for(pilot, lambda: screen.view is not None)
+        assert "Marisol Quintana" in screen_text(screen)
+        await pilot.press("f2")  # the privacy mask
+        await settle(pilot)
+        assert "Marisol" not in screen_text(screen) and "Quintana" not in screen_text(screen)
+        await pilot.press("f2")
+        await settle(pilot)
+        assert "Marisol Quintana" in screen_text(screen)
+        app.action_lock()
+        await settle(pilot)
+        assert "Marisol" not in screen_text(screen) and "Quintana" not in screen_text(screen)
+        await unlock(pilot, PASSPHRASE)
+        await wait_for(pilot, lambda: app.screen is screen and "Marisol Quintana" in screen_text(screen))
