@@ -202,3 +202,24 @@ def test_the_review_tables_are_the_coordinators_in_the_write_scope():
 def test_the_value_rules_refuse_bad_review_values(tbl, col, value):
     made = 1_795_000_000_000  # late 2026
     assert validate.check_value(tbl, col, value, made) is not None
+
+
+def test_the_review_command_refuses_on_a_laptop_and_bad_input_writes_nothing(coord, store, monkeypatch, capsys):
+    from vipterm.cli import main
+
+    monkeypatch.setenv("VIPTERM_PASSPHRASE", PASSPHRASE)
+    store.close()
+    assert main(["review", "incident", "--db", str(store.path), "--day", "2026-11-20"]) == 2
+    assert "coordinator's database" in capsys.readouterr().err
+    coord_path = str(coord.path)
+    assert main(["review", "candidate", "--db", coord_path, "--first-name", "Nadia", "--worker", "Ana Peer",
+                 "--notify-on", "2026-11-24", "--team", "bystander"]) == 2
+    assert "bystander" in capsys.readouterr().err
+    assert main(["review", "candidate", "--db", coord_path, "--first-name", "Nadia", "--client", "VIP-000000",
+                 "--worker", "Ana Peer", "--notify-on", "2026-11-24"]) == 2  # new or existing, not both
+    with coord.read() as s:
+        assert s.exec(__import__("sqlmodel").select(Client)).all() == []
+        assert s.exec(__import__("sqlmodel").select(PlannedNotification)).all() == []
+    assert main(["review", "candidate", "--db", coord_path, "--first-name", "Nadia", "--worker", "Ana Peer",
+                 "--notify-on", "2026-11-24", "--json"]) == 0
+    assert '"new_client": true' in capsys.readouterr().out
