@@ -61,3 +61,28 @@ async def test_quarantine_is_reviewed_from_the_keyboard(tmp_path):
         assert field(coord, "client", ca.id, "status") == "identified"
     finally:
         world.close()
+
+
+async def test_the_laptop_is_told_how_many_clients_left_its_caseload_never_who(tmp_path):
+    from vipterm.services import sync as sync_service
+    from vipterm.tui.sync_screen import SyncScreen
+
+    world = World(tmp_path)
+    coord, a, b, ca = world.coord, world.a, world.b, world.ca
+    try:
+        records.update_client(coord, ca.id, assigned_worker_id=b.worker_id)
+        down = tmp_path / "stick"
+        down.mkdir()
+        sync_service.export(coord, down, device=a.device_id)
+        screen = SyncScreen(folder=down)
+        async with Host(a, screen).run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: "inbox" in text_of(screen, "#sync-summary"))
+            await pilot.press("i")
+            await pilot.press("y")  # an import asks first
+            await until(pilot, lambda: "left this laptop's caseload" in text_of(screen, "#sync-result"))
+            shown = text_of(screen, "#sync-result")
+            assert "1 client(s) left this laptop's caseload and were erased here" in shown
+            assert "Alma" not in shown and "Avila" not in shown and ca.id not in shown
+        assert field(a, "client", ca.id, "id") is None
+    finally:
+        world.close()
