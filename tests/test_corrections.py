@@ -279,3 +279,37 @@ def test_cli_void_and_correct(tmp_path):
         result = vipterm("clients", *args, *db)
         assert result.returncode == 2 and words in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+# --- a laptop that forges corrections -------------------------------------------------------------------
+
+
+def test_a_laptop_cannot_void_another_workers_fact(tmp_path):
+    """Worker A's laptop sends corrections voiding B's client's contact: one naming B's client (out
+    of scope: held for the coordinator), one naming A's own client with B's fact id (in scope, and
+    counted for nothing). B's contact still counts everywhere."""
+    from tests.test_sync_malicious_worker import World, forge, held
+    from vipterm.sync import merge as merge_engine
+
+    def new_row(pk, values):  # every column of a new record (its `tbl` column clashes with the helper's)
+        return [("fact_correction", pk, col, values.get(col))
+                for col in merge_engine.tables()["fact_correction"].columns[1:]]
+
+    world = World(tmp_path)
+    try:
+        contact = records.log_contact(world.b, records.ContactDraft(client_id=world.cb.id, outcome="reached"))
+        world.round()
+        month = world.coord.clock.today().strftime("%Y-%m")
+        assert build_report(world.coord, month).contacts_per_worker.total.values["reached"] == 1
+        common = dict(tbl="contact", row_id=contact.id, replacement_id=None, reason="forged",
+                      by_worker=world.a.worker_id, at="2026-11-23 15:00:00.000000", deleted_at=None)
+        forge(world.a, new_row("01a20000-0000-7000-8000-00000000f001", dict(common, client_id=world.cb.id))
+              + new_row("01a20000-0000-7000-8000-00000000f002", dict(common, client_id=world.ca.id)), rows=False)
+        world.upload(world.a)
+        reasons = [h.reason for h in held(world.coord) if h.tbl == "fact_correction"]
+        assert any("another worker" in r for r in reasons), reasons
+        assert _count(world.coord, "SELECT count(*) FROM fact_correction WHERE client_id = :c", c=world.ca.id) == 1
+        assert build_report(world.coord, month).contacts_per_worker.total.values["reached"] == 1
+        assert caseload_service.client_file(world.coord, world.cb.id).last_contact is not None
+    finally:
+        world.close()
