@@ -631,3 +631,33 @@ def test_an_older_return_bundle_imported_late_brings_no_erased_client_back(world
     assert not result.refused
     assert count(a, "SELECT count(*) FROM client WHERE id = ?", ca.id) == 0
     assert count(a, "SELECT count(*) FROM client_identity WHERE client_id = ?", ca.id) == 0
+
+
+def test_a_replaced_laptop_receives_nothing_more_and_the_new_one_gets_the_caseload(world):
+    from vipterm.domain import Role
+    from vipterm.services.database import create_store
+
+    coord, a, ca = world.coord, world.a, world.ca
+    new = create_store(world.tmp / "a2.db", PASSPHRASE, worker_name="Worker A", role=Role.WORKER)
+    try:
+        req = sync_service.enroll_request(new, world.tmp / "a2.vipreq")
+        grant = sync_service.enroll_approve(coord, req.path.read_bytes(), world.tmp / "a2.vipgrant",
+                                            fingerprint=req.fingerprint, worker=a.worker_id, replaces=a.device_id)
+        sync_service.enroll_accept(new, grant.path.read_bytes())
+        records.update_client(coord, ca.id, phone="505-555-0188")
+        out = world.tmp / "after-replace"
+        out.mkdir()
+        results = {r.for_device: r for r in sync_service.export(coord, out)}
+        assert a.device_id not in results and new.device_id in results
+        sync_service.import_bundles(new, [results[new.device_id].path])
+        assert field(new, "client_identity", ca.id, "phone") == "505-555-0188"
+        # The old laptop's later bundles are refused: it can no longer write anything.
+        forge(a, [("client", ca.id, "status", "closed")])
+        up = world.tmp / "old-up"
+        up.mkdir()
+        sync_service.export(a, up)
+        [result] = sync_service.import_bundles(coord, [up])
+        assert result.refused and result.code == "revoked"
+        assert field(coord, "client", ca.id, "status") == "identified"
+    finally:
+        new.close()
