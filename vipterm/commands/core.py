@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_doctor)
 
     clients = sub.add_parser("clients", help="list or show clients")
-    csub = clients.add_subparsers(dest="clients_cmd", required=True, metavar="list|show|assign")
+    csub = clients.add_subparsers(dest="clients_cmd", required=True, metavar="list|show|assign|update|close|reopen|history|correct|void")
     p = csub.add_parser("list", help="the caseload, most urgent first")
     add_db_argument(p)
     p.add_argument("--all", action="store_true", help="every client, not only this worker's")
