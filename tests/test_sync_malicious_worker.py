@@ -661,3 +661,19 @@ def test_a_replaced_laptop_receives_nothing_more_and_the_new_one_gets_the_caselo
         assert field(coord, "client", ca.id, "status") == "identified"
     finally:
         new.close()
+
+
+def test_a_discarded_new_client_is_erased_from_the_laptop_that_made_it(world):
+    coord, a, b = world.coord, world.a, world.b
+    theirs = records.create_client(a, records.ClientDraft(first_name="Other", assigned_worker_id=b.worker_id))
+    records.log_contact(a, records.ContactDraft(client_id=theirs.id, outcome="reached", note="met"))
+    result = world.upload(a)
+    assert result.summary["quarantined_by_reason"]["scope"] >= 1
+    entry = next(q for q in held(coord) if q.tbl == "client" and q.row_id == theirs.id)
+    assert entry.reason == "a new client assigned to another worker"
+    assert "erases it" in quarantine.discard(coord, entry.id)
+    back = world.give_back(a)
+    assert back.summary["left_caseload"] == 1
+    assert count(a, "SELECT count(*) FROM client WHERE id = ?", theirs.id) == 0
+    assert count(a, "SELECT count(*) FROM contact WHERE client_id = ?", theirs.id) == 0
+    assert count(coord, "SELECT count(*) FROM client WHERE id = ?", theirs.id) == 0

@@ -12,7 +12,7 @@ What the decisions do:
   own decision after checking its values again (a value that still breaks the rules cannot be
   accepted: fix the record instead), so it reaches the laptops like any coordinator change;
   `discard` leaves the coordinator's records as they are (the laptop was already sent the
-  coordinator's value back).
+  coordinator's value back; a new client it made is erased there at its next sync).
 - a worker's **delete** (applied: the record is hidden, its data kept): `accept` confirms it;
   `discard` restores the record, here and, at the next return bundle, on the laptop.
 - a held **bundle**: `accept` hands it to the acceptor registered for its code; `discard` drops
@@ -264,6 +264,14 @@ def discard(store: Store, entry_id: str) -> str:
             return f"delete discarded: the {tbl.replace('_', ' ')} record is restored here and, at the next sync, on the laptop"
         if kind == "bundle":
             conn.exec_driver_sql("UPDATE sync_quarantine SET data = NULL WHERE id = ?", (entry_id,))
+        if kind == "change" and tbl == "client" and not row[9] and row[5]:
+            # A new client the coordinator will not take: the laptop that made it is told to erase it
+            # (with its records) at its next return bundle, like a client that left its caseload.
+            last = int(conn.exec_driver_sql("SELECT last_hlc FROM sync_state WHERE id = 1").scalar_one())
+            conn.exec_driver_sql("INSERT OR REPLACE INTO sync_erase (device_id, client_id, sent_wm) VALUES (?, ?, ?)",
+                                 (row[5], row_id, last + 1))
+            _decide(conn, store, entry_id, "discarded", "not applied; the laptop erases it")
+            return "discarded: nothing was applied; the laptop that made this client erases it at its next sync"
         _decide(conn, store, entry_id, "discarded", "not applied")
     return "discarded: nothing was applied"
 
