@@ -41,6 +41,9 @@ def coord(tmp_path: Path):
 
 async def open_review(pilot, app) -> ReviewScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, CaseloadScreen) and app.screen.loaded)
+    from vipterm.tui.commands import system_commands
+
+    assert "Weekly review" in [c.title for c in system_commands(app, app.screen)]  # the palette has it too
     await pilot.press("v")
     await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
     return app.screen
@@ -193,6 +196,9 @@ async def test_a_laptop_says_the_review_is_the_coordinators(store):
     app = make_app(store.path, store=store)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, CaseloadScreen) and app.screen.loaded)
+        from vipterm.tui.commands import system_commands
+
+        assert "Weekly review" not in [c.title for c in system_commands(app, app.screen)]
         await pilot.press("v")
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)

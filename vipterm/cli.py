@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "vipterm.commands.app",
     "vipterm.commands.sync",
     "vipterm.commands.report",
+    "vipterm.commands.tasks",
     "vipterm.commands.workers",
     "vipterm.commands.review",
 ]

@@ -82,6 +82,8 @@ def system_commands(app, screen: Screen) -> Iterable[SystemCommand]:
                                 screen.action_assign)
             yield SystemCommand("Workers", "Workers, their laptops and caseloads; hand over (W)",
                                 screen.action_workers)
+            yield SystemCommand("Weekly review", "Incidents, candidates and planned notifications (v)",
+                                screen.action_weekly_review)
     yield SystemCommand("Sync", "Exchange bundles with the coordinator", partial(app.open_screen, "sync"))
     yield SystemCommand("Conflicts", "Review conflicting edits", partial(app.open_screen, "conflicts"))
     yield SystemCommand("Monthly report", "The program's monthly report", partial(app.open_screen, "report"))
