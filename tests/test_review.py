@@ -8,15 +8,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlmodel import select
 
 from tests.conftest import PASSPHRASE
-from vipterm import domain
 from vipterm.domain import Role
 from vipterm.errors import NeedsConfirmation, ValidationError
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records, review
 from vipterm.services.database import create_store
-from vipterm.store.models import Client, FollowUp, PlannedNotification, Review, ReviewCandidate, Worker
+from vipterm.store.models import Client, FollowUp, PlannedNotification, ReviewCandidate, Worker
 from vipterm.sync import scope as write_scope
 from vipterm.sync import validate
 
@@ -83,7 +83,7 @@ def test_a_new_candidate_who_may_be_an_existing_client_is_asked_about(coord):
         review.add_candidate(coord, again)
     assert [m.client_id for m in raised.value.matches] == [first.client_id]
     with coord.read() as s:
-        assert len(s.exec(__import__("sqlmodel").select(Client)).all()) == 1  # nothing written
+        assert len(s.exec(select(Client)).all()) == 1  # nothing written
     again.client.confirm_duplicate = True
     assert review.add_candidate(coord, again).client_id != first.client_id
 
@@ -122,8 +122,8 @@ def test_a_bad_plan_is_refused_by_field_and_writes_nothing(coord, change, field_
         review.add_candidate(coord, draft)
     assert raised.value.field == field_name
     with coord.read() as s:
-        assert s.exec(__import__("sqlmodel").select(Client)).all() == []
-        assert s.exec(__import__("sqlmodel").select(PlannedNotification)).all() == []
+        assert s.exec(select(Client)).all() == []
+        assert s.exec(select(PlannedNotification)).all() == []
 
 
 def test_the_follow_up_is_a_peer_support_workers_and_their_follow_ups_move_with_the_client(coord):
@@ -137,7 +137,7 @@ def test_the_follow_up_is_a_peer_support_workers_and_their_follow_ups_move_with_
     records.schedule_follow_up(coord, first.client_id, TODAY + timedelta(days=3), owner_id="w-ana")
     review.add_candidate(coord, review.CandidateDraft(review_id=rv.id, client_id=first.client_id, plan=_plan("w-ben")))
     with coord.read() as s:
-        owners = {f.owner_id for f in s.exec(__import__("sqlmodel").select(FollowUp)) if f.done_at is None}
+        owners = {f.owner_id for f in s.exec(select(FollowUp)) if f.done_at is None}
     assert owners == {"w-ben"}
     assert [w.name for w in review.active_workers(coord)] == ["Ana Peer", "Ben Peer"]  # not the coordinator
 
@@ -218,8 +218,8 @@ def test_the_review_command_refuses_on_a_laptop_and_bad_input_writes_nothing(coo
     assert main(["review", "candidate", "--db", coord_path, "--first-name", "Nadia", "--client", "VIP-000000",
                  "--worker", "Ana Peer", "--notify-on", "2026-11-24"]) == 2  # new or existing, not both
     with coord.read() as s:
-        assert s.exec(__import__("sqlmodel").select(Client)).all() == []
-        assert s.exec(__import__("sqlmodel").select(PlannedNotification)).all() == []
+        assert s.exec(select(Client)).all() == []
+        assert s.exec(select(PlannedNotification)).all() == []
     assert main(["review", "candidate", "--db", coord_path, "--first-name", "Nadia", "--worker", "Ana Peer",
                  "--notify-on", "2026-11-24", "--json"]) == 0
     assert '"new_client": true' in capsys.readouterr().out
