@@ -318,3 +318,26 @@ def test_clients_list_shows_the_worker_and_filters_by_worker(program, capsys, mo
 
     code, out, err = cli(capsys, "clients", "list", "--all", "--db", coord.path)
     assert code == 0 and "unassigned" in out and "Ana Ruiz" in out and "4 client(s)" in out
+
+
+def test_an_open_planned_notification_follows_the_client_to_its_new_worker(program):
+    from vipterm.store.models import PlannedNotification
+
+    folder, coord, ana, ben = program
+    client = with_history(ana, "Planned")
+    exchange(coord, [ana, ben], folder / "r1")
+    today = coord.clock.today()
+    with coord.write() as session:
+        open_plan = PlannedNotification(client_id=client, identified_on=today, planned_on=today + timedelta(days=2),
+                                        worker_id=ana.worker_id, created_by=coord.worker_id)
+        called_off = PlannedNotification(client_id=client, identified_on=today, planned_on=today + timedelta(days=1),
+                                         worker_id=ana.worker_id, status="cancelled", created_by=coord.worker_id)
+        session.add(open_plan)
+        session.add(called_off)
+    result = assignment.assign_clients(coord, [client], ben.worker_id)
+    assert result.plans_moved == 1 and result.moved == (client,)
+    assert held(coord, "SELECT worker_id FROM planned_notification WHERE id = ?", open_plan.id) == [(ben.worker_id,)]
+    assert held(coord, "SELECT worker_id FROM planned_notification WHERE id = ?", called_off.id) == [(ana.worker_id,)]
+    exchange(coord, [ana, ben], folder / "r2")
+    assert held(ben, "SELECT worker_id FROM planned_notification WHERE id = ?", open_plan.id) == [(ben.worker_id,)]
+    assert held(ana, "SELECT count(*) FROM planned_notification") == [(0,)]

@@ -77,12 +77,14 @@ def cmd_clients_assign(args) -> int:
             result = assignment.assign_clients(store, resolve_clients(store, args.client_ids), to_worker)
     if args.json:
         emit_json({"worker_id": result.worker_id, "worker": result.worker_name, "assigned": list(result.moved),
-                   "already_assigned": list(result.already), "follow_ups_moved": result.follow_ups_moved})
+                   "already_assigned": list(result.already), "follow_ups_moved": result.follow_ups_moved,
+                   "plans_moved": result.plans_moved})
         return ExitCode.OK
     n = result.count
     print(f"{n} client{'s' if n != 1 else ''} assigned to {result.worker_name}"
           + (f" ({len(result.already)} already were)" if result.already else "")
-          + (f"; {result.follow_ups_moved} open follow-up(s) moved with them" if result.follow_ups_moved else ""))
+          + (f"; {result.follow_ups_moved} open follow-up(s) moved with them" if result.follow_ups_moved else "")
+          + (f"; {result.plans_moved} planned notification(s) now theirs to follow up" if result.plans_moved else ""))
     if n:
         print("their laptops receive the change at the next `vipterm sync export` from here")
     return ExitCode.OK

@@ -23,7 +23,7 @@ from vipterm.domain import Role
 from vipterm.errors import NotFound, ValidationError, VipError, ExitCode
 from vipterm.services.database import Store
 from vipterm.services.resolve import resolve_worker
-from vipterm.store.models import Client, FollowUp, Worker
+from vipterm.store.models import Client, FollowUp, PlannedNotification, Worker
 
 CLOSED_STATUSES = ("closed", "inactive")
 
@@ -45,6 +45,7 @@ class AssignResult:
     moved: tuple[str, ...]  # client ids now assigned to the worker
     already: tuple[str, ...]  # client ids that were assigned to them already
     follow_ups_moved: int = 0
+    plans_moved: int = 0  # planned custom notifications not yet made, now the new worker's to follow up
 
     @property
     def count(self) -> int:
@@ -74,7 +75,8 @@ def _active_worker(session, worker_id: str) -> Worker:
 def assign_clients(store: Store, client_ids: list[str], worker_id: str) -> AssignResult:
     """Assign these clients to the worker (all or nothing; unknown ids refuse the whole call).
 
-    Open follow-ups of a moved client move to the new worker too: they are the caseload's tasks.
+    Open follow-ups of a moved client move to the new worker too: they are the caseload's tasks;
+    so does a planned custom notification not yet made (its follow-up worker).
     Closed clients can be assigned (a later reopen finds them with their worker).
     """
     require_coordinator(store, "assigning clients")
@@ -89,7 +91,7 @@ def assign_clients(store: Store, client_ids: list[str], worker_id: str) -> Assig
             client = clients.get(client_id)
             if client is None or client.deleted_at is not None:
                 raise NotFound(f"no client with id {client_id}")
-        follow_ups = 0
+        follow_ups = plans = 0
         for client_id in ids:
             client = clients[client_id]
             if client.assigned_worker_id == worker.id:
@@ -103,8 +105,14 @@ def assign_clients(store: Store, client_ids: list[str], worker_id: str) -> Assig
                 if fu.owner_id != worker.id:
                     fu.owner_id = worker.id
                     follow_ups += 1
+            for plan in session.exec(select(PlannedNotification).where(
+                    PlannedNotification.client_id.in_(moved), PlannedNotification.status == "planned",
+                    PlannedNotification.deleted_at.is_(None))):
+                if plan.worker_id != worker.id:
+                    plan.worker_id = worker.id
+                    plans += 1
         name = worker.display_name
-    return AssignResult(worker_id, name, tuple(moved), tuple(already), follow_ups)
+    return AssignResult(worker_id, name, tuple(moved), tuple(already), follow_ups, plans)
 
 
 def open_clients_of(store: Store, worker_id: str) -> list[str]:
