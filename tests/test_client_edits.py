@@ -10,12 +10,17 @@ import pytest
 from sqlalchemy import text
 
 from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
-from tests.test_cli import vipterm
+from tests.test_cli import vipterm as _run
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records
 from vipterm.services.database import create_store
-from tests.conftest import PASSPHRASE
+from tests.conftest import FROZEN_NOW_ISO, PASSPHRASE
+
+
+def vipterm(*args):
+    """The real command line, on the program's frozen day (not the machine's)."""
+    return _run(*args, env={"VIPTERM_NOW": FROZEN_NOW_ISO})
 
 
 def _identity(store, client_id):

@@ -246,9 +246,12 @@ def test_a_correction_naming_another_clients_fact_counts_for_nothing(store):
 def test_cli_void_and_correct(tmp_path):
     import json
 
-    from tests.conftest import PASSPHRASE
-    from tests.test_cli import vipterm
+    from tests.conftest import FROZEN_NOW_ISO, PASSPHRASE
+    from tests.test_cli import vipterm as run
     from vipterm.services.database import create_store
+
+    def vipterm(*args):  # the program's frozen day, not the machine's
+        return run(*args, env={"VIPTERM_NOW": FROZEN_NOW_ISO})
 
     path = tmp_path / "cli.db"
     store = create_store(path, PASSPHRASE, worker_name="Rosa")

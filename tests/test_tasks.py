@@ -192,3 +192,29 @@ async def test_coordinator_sees_every_worker_and_filters_by_one(tmp_path):
             await wait_for(pilot, lambda: f"follow_up:{fa.id}" in _table_keys(screen))
     finally:
         coord.close()
+
+
+def test_cli_tasks(tmp_path):
+    import json
+
+    from tests.conftest import FROZEN_NOW_ISO, PASSPHRASE
+    from tests.test_cli import vipterm as run
+    from vipterm.services.database import create_store
+
+    def vipterm(*args):  # the program's frozen day, not the machine's
+        return run(*args, env={"VIPTERM_NOW": FROZEN_NOW_ISO})
+
+    path = tmp_path / "cli.db"
+    store = create_store(path, PASSPHRASE, worker_name="Rosa")
+    made, (_ana, _bea, cid, _dan) = _program(store)
+    store.close()
+    shown = vipterm("tasks", "--db", str(path))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "OVERDUE (1)" and "TODAY (2)" in lines and "THIS WEEK (1)" in lines
+    assert any("2026-11-23 09:00" in line and cid.pseudonym in line and "court 3B" in line for line in lines)
+    assert lines[-1] == "4 open this week, 1 later"
+    data = json.loads(vipterm("tasks", "--db", str(path), "--json").stdout)
+    assert [t["id"] for t in data["tasks"]][0] == made["overdue"].id and data["later"] == 1
+    unknown = vipterm("tasks", "--db", str(path), "--worker", "Nobody")
+    assert unknown.returncode != 0 and "Nobody" in unknown.stderr and "Traceback" not in unknown.stderr
