@@ -74,9 +74,18 @@ def system_commands(app, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Attempt", "Log an attempt that did not reach the client (A)", screen.action_log_attempt)
     if isinstance(screen, ClientFileScreen):
         yield SystemCommand("Referral status", "Change the status of a referral (t)", screen.action_referral_status)
+        yield SystemCommand("Edit client", "Names, alias, birth date, phone, area, flags (e)", screen.action_edit_client)
+        yield SystemCommand("Close or reopen client", "Close with a reason, or reopen (C; asks y/n)",
+                            screen.action_close_or_reopen)
+        yield SystemCommand("Correct entry", "Correct the timeline entry under the cursor (c)", screen.action_correct_fact)
+        yield SystemCommand("Void entry", "Void the timeline entry under the cursor (x; asks why, then y/n)",
+                            screen.action_void_fact)
+        yield SystemCommand("Field history", "Every value the client's fields have held (h)", screen.action_field_history)
     if isinstance(screen, CaseloadScreen):
         yield SystemCommand("New client", "Intake a new client (n)", screen.action_new_client)
         yield SystemCommand("Mine / all", "Switch between my clients and all clients (m)", screen.action_toggle_scope)
+        yield SystemCommand("Tasks", "Open follow-ups and planned notifications: overdue, today, this week (T)",
+                            screen.action_open_tasks)
         if screen.check_action("assign", ()):  # the coordinator's: assignment and the staff
             yield SystemCommand("Assign", "Assign the marked clients, or the one in focus, to a worker (w)",
                                 screen.action_assign)
