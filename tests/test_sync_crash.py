@@ -47,6 +47,20 @@ def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
         base_versions = s.execute(text("SELECT count(*) FROM field_version")).scalar_one()
     coord.close()
     assert bundle.changes > 5000 and total_contacts > 100 and total_clients == 40
+    # "All of the bundle" is what an import left alone takes: the demo laptop also holds the other
+    # demo worker's clients, which the write scope holds in the quarantine instead.
+    reference = tmp_path / "coord-reference.db"
+    shutil.copy(template, reference)
+    store = open_store(reference, PASSPHRASE)
+    try:
+        [whole] = sync_service.import_bundles(store, [bundle.path])
+        assert not whole.refused
+        with store.read() as s:
+            total_clients = s.execute(text("SELECT count(*) FROM client")).scalar_one()
+            total_contacts = s.execute(text("SELECT count(*) FROM contact")).scalar_one()
+    finally:
+        store.close()
+    assert total_clients > 10 and total_contacts > 100
 
     rng = random.Random(1234)
     outcomes = []
