@@ -235,7 +235,7 @@ class FactCorrection(SQLModel, table=True):
     client_id: str = Field(foreign_key="client.id", index=True)
     tbl: str  # domain.CorrectableFact value
     row_id: str = Field(index=True)
-    replacement_id: str | None = None
+    replacement_id: str | None = Field(default=None, index=True)
     reason: str = ""
     by_worker: str | None = Field(default=None, foreign_key="worker.id")
     at: datetime = Field(default_factory=utcnow)

@@ -27,6 +27,7 @@ CREATE TABLE fact_correction (
 );
 CREATE INDEX ix_fact_correction_row_id ON fact_correction (row_id);
 CREATE INDEX ix_fact_correction_client_id ON fact_correction (client_id);
+CREATE INDEX ix_fact_correction_replacement_id ON fact_correction (replacement_id);
 
 -- The weekly review (coordinator-owned): the week's incidents (day, area command, source; no
 -- narrative), the candidates identified from each, and the custom notification planned for each
