@@ -316,3 +316,26 @@ def test_a_laptop_cannot_void_another_workers_fact(tmp_path):
         assert caseload_service.client_file(world.coord, world.cb.id).last_contact is not None
     finally:
         world.close()
+
+
+def test_two_corrections_of_one_fact_count_it_once(store):
+    """Two devices corrected the same contact before seeing each other's correction (as a merge
+    leaves them): the first correction's replacement counts, the other's is voided, marked."""
+    from vipterm.store.models import Contact, FactCorrection
+
+    client = _client(store)
+    when = store.clock.utcnow() - timedelta(hours=3)
+    wrong = records.log_contact(store, records.ContactDraft(client_id=client.id, occurred_at=when, outcome="no_answer"))
+    first = corrections.correct_contact(store, wrong.id, "reached after all", outcome="reached")
+    with store.write() as s:  # the other device's correction, made a minute later
+        other = Contact(client_id=client.id, worker_id=store.worker_id, occurred_at=when, outcome="reached",
+                        mode="phone", purpose="check_in", area_command="valley")
+        s.add(other)
+        s.add(FactCorrection(client_id=client.id, tbl="contact", row_id=wrong.id, replacement_id=other.id,
+                             reason="they picked up", by_worker=store.worker_id, at=first.at + timedelta(minutes=1)))
+    month = store.clock.today().strftime("%Y-%m")
+    assert build_report(store, month).contacts_per_worker.total.values == {"contacts": 1, "reached": 1, "clients": 1}
+    marks = {e.record_id: e.corrected for e in caseload_service.client_file(store, client.id).timeline}
+    assert marks[first.replacement_id] == ""
+    assert marks[other.id] == "voided: another correction of the same entry came first"
+    assert marks[wrong.id] == "superseded: reached after all"

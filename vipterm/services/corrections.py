@@ -37,11 +37,32 @@ _CLIENT_OF = {
 }
 
 
+# A correction that lost: another live correction of the same fact came first (two devices
+# corrected it before seeing each other's). Its replacement does not count, so a fact corrected
+# twice is still counted once.
+_LOST = ("EXISTS (SELECT 1 FROM fact_correction y WHERE y.row_id = x.row_id AND y.tbl = x.tbl "
+         "AND y.client_id = x.client_id AND y.deleted_at IS NULL AND (y.at < x.at OR (y.at = x.at AND y.id < x.id)))")
+
+
 def live_sql(table: str, alias: str) -> str:
-    """A SQL condition true when the fact `alias` (a row of `table`) has no live correction."""
+    """A SQL condition true when the fact `alias` (a row of `table`) has no live correction, and
+    is not the replacement entered by a correction that lost to an earlier one of the same fact."""
     client = _CLIENT_OF[table].format(a=alias)
     return (f"NOT EXISTS (SELECT 1 FROM fact_correction x WHERE x.row_id = {alias}.id "
-            f"AND x.tbl = '{table}' AND x.deleted_at IS NULL AND x.client_id = {client})")
+            f"AND x.tbl = '{table}' AND x.deleted_at IS NULL AND x.client_id = {client}) "
+            f"AND NOT EXISTS (SELECT 1 FROM fact_correction x WHERE x.replacement_id = {alias}.id "
+            f"AND x.tbl = '{table}' AND x.deleted_at IS NULL AND {_LOST})")
+
+
+def _lost_replacements(session: Session, client_id: str | None) -> dict[str, tuple]:
+    """Replacement id -> (correction id, table, at) of corrections that lost to an earlier one."""
+    sql = (f"SELECT x.replacement_id, x.id, x.tbl, x.at FROM fact_correction x WHERE x.replacement_id IS NOT NULL "
+           f"AND x.deleted_at IS NULL AND {_LOST}")
+    params = {}
+    if client_id is not None:
+        sql += " AND x.client_id = :client"
+        params["client"] = client_id
+    return {r[0]: (r[1], r[2], r[3]) for r in session.execute(text(sql), params)}
 
 
 def corrected_ids(session: Session, client_id: str | None = None) -> set[str]:
@@ -55,6 +76,7 @@ def corrected_ids(session: Session, client_id: str | None = None) -> set[str]:
             sql += " WHERE x.client_id = :client"
             params["client"] = client_id
         out.update(r[0] for r in session.execute(text(sql), params))
+    out.update(_lost_replacements(session, client_id))
     return out
 
 
@@ -84,9 +106,15 @@ def corrections_of(session: Session, client_id: str) -> dict[str, CorrectionView
     out: dict[str, CorrectionView] = {}
     for cid, tbl, row_id, replacement, reason, at in rows:
         if row_id in ids and row_id not in out:
-            when = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
-            out[row_id] = CorrectionView(cid, tbl, row_id, replacement, reason or "", when)
+            out[row_id] = CorrectionView(cid, tbl, row_id, replacement, reason or "", _when(at))
+    for replacement, (cid, tbl, at) in _lost_replacements(session, client_id).items():
+        out.setdefault(replacement, CorrectionView(cid, tbl, replacement, None,
+                                                   "another correction of the same entry came first", _when(at)))
     return out
+
+
+def _when(value) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 # --- making corrections --------------------------------------------------------------------------
