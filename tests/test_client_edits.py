@@ -242,3 +242,21 @@ def test_cli_history(cli_db):
     assert "505-555-0303" in lines[0] and "this device" in lines[0] and len(lines) == 2
     as_json = json.loads(vipterm("clients", "history", client.id, "--db", str(path), "--json").stdout)
     assert {"first_name", "phone", "area_command"} <= {c["field"] for c in as_json}
+
+
+def test_closing_on_a_laptop_and_reopening_on_the_coordinator_sync_both_ways(tmp_path):
+    coord = new_coordinator(tmp_path / "c.db")
+    laptop = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    try:
+        client = _new(laptop)
+        exchange(coord, [laptop], tmp_path / "r1")
+        records.close_client(laptop, client.id, "incarcerated")
+        exchange(coord, [laptop], tmp_path / "r2")
+        assert _client_row(coord, client.id)[4:6] == ("closed", "incarcerated")
+        records.reopen_client(coord, client.id)
+        exchange(coord, [laptop], tmp_path / "r3")
+        assert _client_row(laptop, client.id)[4:] == ("identified", None, None)
+        assert client.id in {r.client_id for r in caseload_service.caseload(laptop)}
+    finally:
+        coord.close()
+        laptop.close()
