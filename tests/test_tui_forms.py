@@ -84,6 +84,31 @@ async def _type_into(pilot, field_id: str, text: str) -> None:
 # --- contact ---------------------------------------------------------------------------------------
 
 
+def _burst(app, keys) -> None:
+    """Post keys the way a fast typist's terminal delivers them: all at once, no waits between."""
+    from bench.tui_driver import send_key
+
+    for key in keys:
+        send_key(app, key)
+
+
+async def test_keys_typed_right_after_enter_land_in_the_next_field(tui_path, tui_store):
+    # "r ⏎ note ctrl+s" in one burst: the note goes to the note, not to the outcome field.
+    row = _first_row(tui_store)
+    before = len(_contacts(tui_store, row.client_id))
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await _open(pilot, "l", ContactForm)
+        _burst(app, ["r", "enter", *"fast note, all of it", "ctrl+s"])
+        await settle(pilot, rounds=8)
+        assert isinstance(app.screen, CaseloadScreen)
+    contacts = _contacts(tui_store, row.client_id)
+    assert len(contacts) == before + 1
+    assert contacts[0].outcome == "reached" and contacts[0].note == "fast note, all of it"
+
+
+
 async def test_log_contact_in_a_handful_of_keys(tui_path, tui_store):
     row = _first_row(tui_store)
     before = len(_contacts(tui_store, row.client_id))

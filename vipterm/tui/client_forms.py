@@ -22,7 +22,7 @@ from vipterm.tui.base import VipModal
 from vipterm.tui.field_work import ArmedModal
 from vipterm.tui.messages import ClientRef
 from vipterm.tui.parsing import match_choice, parse_date
-from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow, NoteArea, TickList
+from vipterm.tui.widgets import ChoiceInput, FieldInput, FormModal, FormRow, NoteArea, TickList
 
 
 def _label(enum_cls, value: str | None) -> str:
@@ -64,12 +64,12 @@ class ClientEditForm(FormModal):
         return ""
 
     def fields(self):
-        yield FormRow("first name", Input(self._start("first_name"), id="first_name"), "first_name")
-        yield FormRow("last name", Input(self._start("last_name"), id="last_name"), "last_name")
-        yield FormRow("alias (aka)", Input(self._start("aka"), id="aka"), "aka")
-        yield FormRow("date of birth", Input(self._start("date_of_birth"), placeholder="YYYY-MM-DD, optional",
+        yield FormRow("first name", FieldInput(self._start("first_name"), id="first_name"), "first_name")
+        yield FormRow("last name", FieldInput(self._start("last_name"), id="last_name"), "last_name")
+        yield FormRow("alias (aka)", FieldInput(self._start("aka"), id="aka"), "aka")
+        yield FormRow("date of birth", FieldInput(self._start("date_of_birth"), placeholder="YYYY-MM-DD, optional",
                                              id="date_of_birth"), "date_of_birth")
-        yield FormRow("phone", Input(self._start("phone"), placeholder="optional", id="phone"), "phone")
+        yield FormRow("phone", FieldInput(self._start("phone"), placeholder="optional", id="phone"), "phone")
         yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), self._start("area_command"),
                                           id="area_command"), "area_command")
         yield FormRow("age group", ChoiceInput(domain.AgeGroup.choices(), self._start("age_group"),

@@ -38,7 +38,7 @@ from vipterm.tui.parsing import (
     parse_minutes,
     parse_when,
 )
-from vipterm.tui.widgets import ChoiceInput, FormModal, FormRow, NoteArea, TickList
+from vipterm.tui.widgets import ChoiceInput, FieldInput, FormModal, FormRow, NoteArea, TickList
 
 
 def _label(enum_cls, value: str) -> str:
@@ -86,12 +86,12 @@ class ContactForm(ClientRecordForm):
 
     def fields(self):
         app = self.app
-        yield FormRow("when", Input(app.now().strftime("%Y-%m-%d %H:%M"), id="occurred_at"), "occurred_at")
+        yield FormRow("when", FieldInput(app.now().strftime("%Y-%m-%d %H:%M"), id="occurred_at"), "occurred_at")
         yield FormRow("mode", ChoiceInput(domain.ContactMode.choices(), _label(domain.ContactMode, app.last_mode),
                                           id="mode"), "mode")
         yield FormRow("purpose", ChoiceInput(domain.ContactPurpose.choices(), domain.ContactPurpose.CHECK_IN.label,
                                              id="purpose"), "purpose")
-        yield FormRow("minutes", Input(placeholder="optional, e.g. 20 or 1h30", id="duration_min"), "duration_min")
+        yield FormRow("minutes", FieldInput(placeholder="optional, e.g. 20 or 1h30", id="duration_min"), "duration_min")
         yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), _label(domain.AreaCommand, self.ref.area_command),
                                           id="area_command"), "area_command")
         # No default: "reached" is chosen, never assumed (an unanswered call saved as reached
@@ -100,7 +100,7 @@ class ContactForm(ClientRecordForm):
                                              placeholder="r reached · n no answer · v voicemail · w wrong number"),
                       "outcome")
         yield FormRow("note", NoteArea(placeholder="what happened, what is next", id="note"), "note")
-        yield FormRow("next follow-up", Input((app.today() + timedelta(days=7)).isoformat(), id="next_follow_up",
+        yield FormRow("next follow-up", FieldInput((app.today() + timedelta(days=7)).isoformat(), id="next_follow_up",
                                               placeholder="empty for none"), "next_follow_up")
 
     def first_focus(self):
@@ -156,7 +156,7 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
     draft_form = "notification"
 
     def fields(self):
-        yield FormRow("attempt date", Input(self.app.today().isoformat(), id="attempted_on"), "attempted_on")
+        yield FormRow("attempt date", FieldInput(self.app.today().isoformat(), id="attempted_on"), "attempted_on")
         yield FormRow("setting", ChoiceInput(domain.NotificationSetting.choices(), domain.NotificationSetting.HOME.label,
                                              id="setting"), "setting")
         yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), _label(domain.AreaCommand, self.ref.area_command),
@@ -165,7 +165,7 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
                                              domain.NotificationOutcome.DELIVERED.label, id="outcome"), "outcome")
         for n in range(TEAM_ROWS):
             team = Horizontal(
-                Input(placeholder="name (empty: not there)", id=f"team-name-{n}", classes="team-name"),
+                FieldInput(placeholder="name (empty: not there)", id=f"team-name-{n}", classes="team-name"),
                 ChoiceInput(domain.TeamRole.choices(), DEFAULT_TEAM_ROLES[n].label, id=f"team-role-{n}",
                             classes="team-role"),
                 classes="team-row",
@@ -240,7 +240,7 @@ class OutcomeForm(ClientRecordForm):
     def fields(self):
         yield FormRow("what", ChoiceInput(domain.OutcomeKind.choices(), "", id="kind",
                                           placeholder="re-arrest, job, housing, …"), "kind")
-        yield FormRow("date", Input(self.app.today().isoformat(), id="occurred_on"), "occurred_on")
+        yield FormRow("date", FieldInput(self.app.today().isoformat(), id="occurred_on"), "occurred_on")
         yield FormRow("source", ChoiceInput(domain.OutcomeSource.choices(), domain.OutcomeSource.WORKER.label,
                                             id="source"), "source")
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
@@ -264,9 +264,9 @@ class FollowUpForm(ClientRecordForm):
     draft_form = "follow_up"
 
     def fields(self):
-        yield FormRow("due", Input((self.app.today() + timedelta(days=7)).isoformat(), id="due_on"), "due_on",
+        yield FormRow("due", FieldInput((self.app.today() + timedelta(days=7)).isoformat(), id="due_on"), "due_on",
                       hint=DATE_HELP)
-        yield FormRow("time", Input(placeholder="optional, e.g. 9:00 (court at nine)", id="due_time"), "due_time")
+        yield FormRow("time", FieldInput(placeholder="optional, e.g. 9:00 (court at nine)", id="due_time"), "due_time")
         yield FormRow("kind", ChoiceInput(domain.FollowUpKind.choices(), domain.FollowUpKind.CONTACT.label,
                                           id="kind"), "kind")
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
@@ -303,11 +303,11 @@ class ClientForm(ConfirmingSave, FormModal):
         return "client:new"
 
     def fields(self):
-        yield FormRow("first name", Input(id="first_name"), "first_name")
-        yield FormRow("last name", Input(id="last_name"), "last_name")
-        yield FormRow("alias (aka)", Input(id="aka"), "aka")
-        yield FormRow("date of birth", Input(placeholder="YYYY-MM-DD, optional", id="date_of_birth"), "date_of_birth")
-        yield FormRow("phone", Input(placeholder="optional", id="phone"), "phone")
+        yield FormRow("first name", FieldInput(id="first_name"), "first_name")
+        yield FormRow("last name", FieldInput(id="last_name"), "last_name")
+        yield FormRow("alias (aka)", FieldInput(id="aka"), "aka")
+        yield FormRow("date of birth", FieldInput(placeholder="YYYY-MM-DD, optional", id="date_of_birth"), "date_of_birth")
+        yield FormRow("phone", FieldInput(placeholder="optional", id="phone"), "phone")
         yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), "", id="area_command",
                                           placeholder="Southeast, Valley, … (N/A if unknown)"), "area_command")
         yield FormRow("came from", ChoiceInput(domain.ReferralSource.choices(),
@@ -315,7 +315,7 @@ class ClientForm(ConfirmingSave, FormModal):
                       "referral_source")
         yield FormRow("age group", ChoiceInput(domain.AgeGroup.choices(), "", id="age_group",
                                                placeholder="from the date of birth when empty"), "age_group")
-        yield FormRow("identified on", Input(self.app.today().isoformat(), id="identified_on"), "identified_on")
+        yield FormRow("identified on", FieldInput(self.app.today().isoformat(), id="identified_on"), "identified_on")
         flags = TickList(*[(f.label, f.value, False) for f in domain.RiskFlag], id="risk_flags")
         yield FormRow("risk flags", flags, "risk_flags", hint="space ticks a flag")
 
@@ -438,7 +438,7 @@ class AssessmentForm(ClientRecordForm):
     def fields(self):
         yield FormRow("kind", ChoiceInput(domain.AssessmentKind.choices(), domain.AssessmentKind.INTAKE.label,
                                           id="kind"), "kind")
-        yield FormRow("date", Input(self.app.today().isoformat(), id="assessed_on"), "assessed_on")
+        yield FormRow("date", FieldInput(self.app.today().isoformat(), id="assessed_on"), "assessed_on")
         yield FormRow("needs", NeedsGrid(id="needs-grid"), "levels",
                       hint="0 none 1 low 2 moderate 3 urgent · p priority · ↑↓")
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
@@ -542,7 +542,7 @@ class ReferralForm(ClientRecordForm):
     def fields(self):
         need = _label(domain.NeedDomain, self.need) if self.need else domain.NeedDomain.HOUSING.label
         yield FormRow("need", ChoiceInput(domain.NeedDomain.choices(), need, id="need_domain"), "need_domain")
-        yield FormRow("search", Input(placeholder="type to search the service directory", id="provider_search"),
+        yield FormRow("search", FieldInput(placeholder="type to search the service directory", id="provider_search"),
                       "provider_search")
         yield FormRow("provider", OptionList(id="provider_id"), "provider_id",
                       hint="↓ from the search, ↑↓ pick · providers for the need come first")
@@ -725,7 +725,7 @@ class ReferralStatusForm(ClientRecordForm):
                       hint="allowed: " + ", ".join(label for label, _ in choices))
         yield FormRow("reason", NoteArea(placeholder="why (needed for rejected, failed, cancelled)", id="reason"),
                       "reason")
-        yield FormRow("first service", Input(placeholder="YYYY-MM-DD, optional", id="first_service_on"),
+        yield FormRow("first service", FieldInput(placeholder="YYYY-MM-DD, optional", id="first_service_on"),
                       "first_service_on")
         yield FormRow("feedback", NoteArea(placeholder="what the provider said, optional", id="feedback"),
                       "feedback")

@@ -13,11 +13,10 @@ import threading
 from functools import partial
 from typing import Iterable
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from rich.segment import Segment
@@ -58,7 +57,53 @@ class ClientFormActions:
         self._form("follow_up")
 
 
-class ChoiceInput(Input):
+class FieldInput(Input):
+    """A form's one-line field. Enter moves to the next field at once, in the key handler, and
+    keys already on their way to this field (typed right after Enter, faster than the screen
+    redraws) are handed on to the field that now has the focus, in the order they were typed.
+
+    Why: Textual queues a burst of keys at the focused field before it handles the first; had
+    Enter moved the focus through a message, "r ⏎ note" would put "note" in this field.
+    On the form's last field Enter submits as usual (the form saves).
+    """
+
+    _handed_to: Widget | None = None
+
+    def _next_field(self) -> Widget | None:
+        form = self.screen
+        fields = [w for w in form.query(FIELD_SELECTOR) if w.focusable] if isinstance(form, FormModal) else []
+        if self not in fields or fields[-1] is self:
+            return None
+        return fields[fields.index(self) + 1]
+
+    async def _on_key(self, event: events.Key) -> None:
+        target = self._handed_to
+        if target is not None:
+            if self.screen.focused is self:
+                self._handed_to = None  # back here by shift+tab: keys are this field's again
+            else:
+                event.stop()
+                event.prevent_default()
+                target.post_message(events.Key(event.key, event.character))
+                return
+        if event.key == "enter":
+            following = self._next_field()
+            if following is not None:
+                event.stop()
+                event.prevent_default()
+                if isinstance(self, ChoiceInput):
+                    self.complete()
+                self._handed_to = following
+                self.screen.set_focus(following)
+                return
+        await super()._on_key(event)
+
+    def _on_focus(self, event) -> None:
+        self._handed_to = None
+        super()._on_focus(event)
+
+
+class ChoiceInput(FieldInput):
     """A text field that takes one of a fixed list of labels.
 
     Typing shows the first matching label as a suggestion; Tab (or Enter) completes it and moves
