@@ -25,4 +25,6 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# One test process per core (-n auto): the suite is mostly Argon2id unlocks and Pilot sessions,
+# each test in its own temporary folder, so they run side by side.
+exec .venv/bin/python -m pytest -p no:cacheprovider -n auto "$@"
