@@ -93,6 +93,7 @@ def test_voiding_a_reached_contact_reopens_what_it_closed_and_leaves_the_caseloa
     assert cf.last_contact is None
     [entry] = [e for e in cf.timeline if e.record_id == contact.id]
     assert entry.corrected == "voided: logged by mistake"
+    assert ("correction", "voided: logged by mistake") in entry.texts  # the detail view shows it (masked)
     # Closing the follow-up with that contact is refused now.
     with pytest.raises(ValidationError, match="corrected or voided"):
         records.complete_follow_up(store, due.id, closed_as="contact", contact_id=contact.id)

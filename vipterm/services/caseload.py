@@ -498,15 +498,18 @@ def _mark_corrected(timeline: list[TimelineEntry], corrections: dict, events: di
     for entry in timeline:
         c = corrections.get(entry.record_id)
         if c is not None and entry.kind != "referral":
-            entry = replace(entry, corrected=f"{'voided' if c.voided else 'superseded'}: {c.reason}")
+            mark = f"{'voided' if c.voided else 'superseded'}: {c.reason}"
+            # The reason is a worker's words: with the texts, which the detail view shows and masks.
+            entry = replace(entry, corrected=mark, texts=entry.texts + (("correction", mark),))
         out.append(entry)
     for history in events.values():
         for e in history:
             c = corrections.get(e.id)
             if c is not None:
+                mark = f"{'voided' if c.voided else 'superseded'}: {c.reason}"
                 out.append(TimelineEntry(e.at, "referral_event",
                                          f"referral status {domain.ReferralStatus(e.status).label}", e.id,
-                                         corrected=f"{'voided' if c.voided else 'superseded'}: {c.reason}"))
+                                         timed=True, texts=(("correction", mark),), corrected=mark))
     return out
 
 

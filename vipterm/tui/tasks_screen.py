@@ -41,6 +41,10 @@ class TaskTable(DataTable):
 
 
 class TasksScreen(FieldWorkActions, VipScreen):
+    DEFAULT_CSS = """
+    TasksScreen #tasks-table { height: 1fr; }
+    TasksScreen #tasks-help { color: $text-muted; }
+    """
     HELP_KEYS = (("enter", "open the task's client"), ("↑ ↓", "move between tasks"))
     BINDINGS = [
         Binding("escape", "back", "back", id="tasks_back"),
