@@ -357,9 +357,21 @@ FIRST_FOLLOW_UP_DAYS = 2
 
 
 class AuditAction(LabelledEnum):
+    """What an audit entry records (services/audit.py). New values only ever append: a
+    coordinator refuses an action it does not know (sync/validate.py)."""
+
     VIEW_IDENTITY = ("view_identity", "viewed identity")
     EXPORT = ("export", "exported data")
     UNMASK = ("unmask", "showed names on screen")
+    SUBJECT_EXPORT = ("subject_export", "exported a client's own record")
+    BACKUP = ("backup", "took a backup")
+    RESTORE = ("restore", "restored a backup")
+    ROOT_EXPORT = ("root_export", "exported the program's root key")
+    ENROLL = ("enroll", "enrolled a device")
+    REVOKE = ("revoke", "revoked a device")
+    REASSIGN = ("reassign", "reassigned a client")
+    PURGE = ("purge", "purged records")
+    QUARANTINE = ("quarantine", "decided a held change")
 
 
 # --- value rules -------------------------------------------------------------------------

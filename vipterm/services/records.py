@@ -380,17 +380,12 @@ def _funnel_status(session: Session, client_id: str, also_gone: set[str] = froze
     return ClientStatus.IDENTIFIED
 
 
-def record_audit(store: Store, action: domain.AuditAction, client_id: str | None = None, detail: str = "") -> None:
-    with store.write() as session:
-        session.add(
-            AuditEntry(
-                worker_id=store.worker_id,
-                device_id=store.device_id,
-                action=action.value,
-                client_id=client_id,
-                detail=detail,
-            )
-        )
+def record_audit(store: Store, action: domain.AuditAction, client_id: str | None = None, detail: str = "",
+                 session: Session | None = None) -> None:
+    """Append an audit entry (see services/audit.py, where the log lives)."""
+    from vipterm.services import audit
+
+    audit.record_audit(store, action, client_id, detail, session=session)
 
 
 # --- custom notifications ----------------------------------------------------------------------
