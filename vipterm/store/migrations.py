@@ -50,6 +50,8 @@ MIGRATIONS: list[Migration] = [
     # The coordinator's program work: closing reasons, follow-up times, corrections of facts, …
     (7, "coordinator's program work: closing reasons, follow-up times, fact corrections, weekly review",
      _sql_file("0007_program_work.sql")),
+    # Accountable records (issue 12): consents, safety plans, … (one shared file for the issue).
+    (8, "accountable records: consents, safety plans", _sql_file("0008_accountable_records.sql")),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
