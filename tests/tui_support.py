@@ -34,7 +34,8 @@ def make_app(path: Path, store=None, *, config: TuiConfig | None = None, idle_lo
         Path(path),
         store=store,
         demo=demo,
-        config=config if config is not None else TuiConfig(),
+        # No backup reminder toast over the screens under test (tests/test_backup.py tests it).
+        config=config if config is not None else TuiConfig(backup_reminder_days=0),
         idle_lock_seconds=idle_lock_seconds,
         cursor_blink=False,
     )

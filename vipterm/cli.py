@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "vipterm.commands.tasks",
     "vipterm.commands.workers",
     "vipterm.commands.review",
+    "vipterm.commands.recovery",
 ]
 
 

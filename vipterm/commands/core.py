@@ -101,8 +101,12 @@ def cmd_doctor(args) -> int:
 
     from vipterm.services.database import integrity_report
 
+    from vipterm.services.backup import last_backup_at
+
     with unlock(args) as store:
         report = integrity_report(store)
+        last_backup = last_backup_at(store)
+    report["last_backup_at"] = last_backup.isoformat() if last_backup else None
     if args.json:
         emit_json(report)
     else:
@@ -111,6 +115,8 @@ def cmd_doctor(args) -> int:
         console.print(f"integrity {report['integrity']}   foreign keys: {report['foreign_key_problems']} problem(s)")
         console.print(f"schema    {report['schema_version']} (this vipterm: {report['schema_expected']})   SQLCipher {report['cipher_version']}")
         console.print(f"device    {report['device_id']} ({report['role']})")
+        console.print(f"backup    last taken {last_backup:%Y-%m-%d %H:%M} UTC" if last_backup
+                      else "backup    never taken here (vipterm backup --to DIR)")
         for where, n in report["values_breaking_rules"].items():
             console.print(f"[bold red]{n:,} stored value(s) of {where} break the rules[/] (edit those records)")
         table = Table("table", "rows", box=None)

@@ -136,6 +136,7 @@ class VipApp(App[int]):
         if not self._unlocked_once:
             self._unlocked_once = True
             self._start_session()
+            self._remind_backup(store)
             return
         for screen in self._vip_screens():
             screen.after_unlock()
@@ -210,6 +211,15 @@ class VipApp(App[int]):
         self.notify("names masked" if masked else "names shown", timeout=2)
         if not masked and self.store is not None:
             self._audit_unmask(self.store)
+
+    @work(thread=True, exit_on_error=False, group="backup-reminder")
+    def _remind_backup(self, store) -> None:
+        """After the first unlock: a toast when the last backup is older than the setting says."""
+        from vipterm.services.backup import backup_reminder
+
+        message = backup_reminder(store, self.config.backup_reminder_days)
+        if message:
+            self.call_from_thread(self.notify, message, title="backup", severity="warning", timeout=10)
 
     @work(thread=True, exit_on_error=False, group="audit")
     def _audit_unmask(self, store) -> None:

@@ -5,6 +5,7 @@
 
     [app]
     idle_lock_minutes = 10     # 0 turns the idle lock off
+    backup_reminder_days = 7   # remind after unlocking when the last backup is older; 0: never
     theme = "textual-dark"     # textual-light, vipterm-high-contrast, or any Textual theme
 
     [keys]                     # binding id = "key[,key...]"  (see docs/keys.md)
@@ -26,6 +27,7 @@ import platformdirs
 CONFIG_ENV = "VIPTERM_CONFIG"
 DEFAULT_IDLE_LOCK_MINUTES = 10.0
 DEFAULT_THEME = "textual-dark"
+DEFAULT_BACKUP_REMINDER_DAYS = 7.0
 
 
 def default_config_path() -> Path:
@@ -39,6 +41,7 @@ def default_config_path() -> Path:
 class TuiConfig:
     idle_lock_minutes: float = DEFAULT_IDLE_LOCK_MINUTES
     theme: str = DEFAULT_THEME
+    backup_reminder_days: float = DEFAULT_BACKUP_REMINDER_DAYS
     keys: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     path: Path | None = None
@@ -67,6 +70,11 @@ def load_config(path: Path | None = None) -> TuiConfig:
         config.problems.append(f"{path.name}: idle_lock_minutes must be a number of minutes, 0 for never")
     else:
         config.idle_lock_minutes = float(minutes)
+    days = app.get("backup_reminder_days", DEFAULT_BACKUP_REMINDER_DAYS)
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or days < 0:
+        config.problems.append(f"{path.name}: backup_reminder_days must be a number of days, 0 for never")
+    else:
+        config.backup_reminder_days = float(days)
     theme = app.get("theme", DEFAULT_THEME)
     if isinstance(theme, str) and theme.strip():
         config.theme = theme.strip()

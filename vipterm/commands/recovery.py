@@ -1,0 +1,103 @@
+"""Backup and recovery subcommands: backup, restore, coordinator export-root (the `coordinator init
+--from-root` option is registered with `coordinator init` in commands/sync.py). See docs/recovery.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import getpass
+from pathlib import Path
+
+from vipterm.commands.common import add_db_argument, database_path, emit_json, read_passphrase, unlock
+from vipterm.errors import ExitCode, NoPassphrase, ValidationError
+
+RECOVERY_PASSPHRASE_ENV = "VIPTERM_RECOVERY_PASSPHRASE"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backup", help="write an encrypted snapshot of the database (safe while the app runs)")
+    add_db_argument(p)
+    p.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write the backup to")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="check a backup and write it as a new database (never over an existing one)")
+    p.add_argument("backup", type=Path, metavar="FILE", help="the backup file")
+    add_db_argument(p)
+    p.set_defaults(func=cmd_restore)
+
+
+def register_coordinator(csub: argparse._SubParsersAction) -> None:
+    p = csub.add_parser("export-root", help="write the program's root key and the coordinator's keys, encrypted "
+                                            "under a separate recovery passphrase, and a printable recovery sheet")
+    add_db_argument(p)
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the recovery file to write")
+    p.add_argument("--kept-at", default="", metavar="WHERE",
+                   help="where the recovery file and passphrase will be kept (printed on the sheet)")
+    add_recovery_passphrase_argument(p)
+    p.set_defaults(func=cmd_export_root)
+
+
+def add_recovery_passphrase_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--recovery-passphrase-file", type=Path, metavar="FILE",
+                   help=f"read the recovery passphrase from FILE (else ${RECOVERY_PASSPHRASE_ENV}, else a prompt)")
+
+
+def read_recovery_passphrase(args: argparse.Namespace, *, twice: bool) -> str:
+    """The recovery passphrase: --recovery-passphrase-file, else $VIPTERM_RECOVERY_PASSPHRASE, else a prompt."""
+    path = getattr(args, "recovery_passphrase_file", None)
+    if path:
+        try:
+            return Path(path).read_text("utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise NoPassphrase(f"cannot read the recovery passphrase file: {exc.strerror}") from None
+    env = os.environ.get(RECOVERY_PASSPHRASE_ENV)
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise NoPassphrase(f"no recovery passphrase: give --recovery-passphrase-file or set {RECOVERY_PASSPHRASE_ENV}")
+    first = getpass.getpass("Recovery passphrase: ")
+    if twice and getpass.getpass("Recovery passphrase again: ") != first:
+        raise ValidationError("the two recovery passphrases do not match; nothing was written", field="passphrase")
+    return first
+
+
+def cmd_backup(args) -> int:
+    from vipterm.services.backup import take_backup
+
+    with unlock(args) as store:
+        result = take_backup(store, args.to)
+    if args.json:
+        emit_json({"path": str(result.path), "taken_at": result.taken_at.isoformat(), "bytes": result.size})
+    else:
+        print(f"wrote {result.path} ({result.size:,} bytes, encrypted; it opens with this database's passphrase)")
+    return ExitCode.OK
+
+
+def cmd_restore(args) -> int:
+    from vipterm.services.backup import restore_backup
+
+    path = database_path(args)
+    if path.exists():
+        from vipterm.errors import DatabaseExists
+
+        raise DatabaseExists(f"{path} already exists; restore writes a new database (choose another --db)")
+    passphrase = read_passphrase(args, "Passphrase of the backed-up database: ")
+    store, info = restore_backup(args.backup, path, passphrase)
+    store.close()
+    print(f"restored {args.backup.name} to {path}")
+    print(f"device {info['device_id']} ({info['role']}), schema {info['schema_version']}; integrity ok")
+    return ExitCode.OK
+
+
+def cmd_export_root(args) -> int:
+    from vipterm.services.recovery import export_root
+
+    with unlock(args) as store:
+        recovery_passphrase = read_recovery_passphrase(args, twice=True)
+        result = export_root(store, args.out, recovery_passphrase, kept_at=args.kept_at)
+    print(f"wrote {result.path} (encrypted under the recovery passphrase)")
+    print(f"wrote {result.sheet} (the recovery sheet: print it, then delete the file)")
+    print(f"program root key fingerprint: {result.root_fingerprint}")
+    return ExitCode.OK
