@@ -316,6 +316,26 @@ ENGAGED_REFERRAL_STATUSES = frozenset(
 STALE_REFERRAL_DAYS = 14
 
 
+class ConsentKind(LabelledEnum):
+    """What a client may consent to (a consent record, schema 8)."""
+
+    SERVICES = ("services", "program services")
+    SHARE_PROVIDER = ("share_provider", "sharing with a provider")  # names the provider
+    MEDIA = ("media", "photos / media")
+    TEXT_CONTACT = ("text_contact", "contact by text")
+
+
+class ConsentMethod(LabelledEnum):
+    """How consent was given. Sharing identifying information needs it written."""
+
+    WRITTEN = ("written", "written")
+    VERBAL = ("verbal", "verbal")
+
+
+# The day a safety plan's review falls due when none is set: a plan is reviewed at least monthly.
+SAFETY_PLAN_REVIEW_DAYS = 30
+
+
 class OutcomeKind(LabelledEnum):
     RE_ARREST = ("re_arrest", "re-arrest")
     RE_VICTIMIZATION = ("re_victimization", "re-victimization")

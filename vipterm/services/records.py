@@ -707,12 +707,30 @@ class ReferralDraft:
     provider_id: str | None
     send_now: bool = True  # most referrals are sent as they are made
     reason: str = ""
+    # The referral passes the client's identifying information to the provider: sending it needs a
+    # current written consent to share with that provider (services.consent.sharing_problem).
+    shares_info: bool = False
+
+
+def _check_sharing(store: Store, client_id: str, provider_id: str | None) -> None:
+    """Refuse to send a referral that shares information without written consent to share.
+
+    A refusal, not a question: confidentiality rules require informed, written, time-limited
+    consent before identifying information is released, so there is nobody to override it in the
+    moment; the referral can be kept as a draft until the consent is recorded."""
+    from vipterm.services.consent import sharing_problem
+
+    problem = sharing_problem(store, client_id, provider_id)
+    if problem:
+        raise ValidationError(problem, field="provider_id")
 
 
 def create_referral(store: Store, draft: ReferralDraft) -> Referral:
     need = _enum(domain.NeedDomain, draft.need_domain, "need_domain")
     if draft.send_now and not draft.provider_id:
         raise ValidationError("choose a provider before sending the referral", field="provider_id")
+    if draft.send_now and draft.shares_info:
+        _check_sharing(store, draft.client_id, draft.provider_id)
     with store.write() as session:
         client = _client(session, draft.client_id)
         if draft.provider_id and session.get(Provider, draft.provider_id) is None:
@@ -721,6 +739,7 @@ def create_referral(store: Store, draft: ReferralDraft) -> Referral:
         referral = Referral(
             client_id=client.id, need_domain=need.value, provider_id=draft.provider_id,
             status=ReferralStatus.DRAFT.value, status_changed_at=now, created_by=store.worker_id,
+            shares_info=bool(draft.shares_info),
         )
         session.add(referral)
         session.add(ReferralEvent(referral_id=referral.id, status=ReferralStatus.DRAFT.value, at=now,
@@ -759,6 +778,8 @@ def set_referral_status(
         if referral is None or referral.deleted_at is not None:
             raise NotFound(f"no referral with id {referral_id}")
         current = ReferralStatus(referral.status)
+        if new is ReferralStatus.SENT and referral.shares_info:
+            _check_sharing(store, referral.client_id, referral.provider_id)
         if not domain.can_transition(current, new):
             allowed = ", ".join(s.value for s in domain.REFERRAL_TRANSITIONS[current]) or "none (it is closed)"
             raise ValidationError(

@@ -25,7 +25,7 @@ WEEK_DAYS = 7  # "this week": today and the six days after it
 
 @dataclass(frozen=True)
 class Task:
-    kind: str  # follow_up | planned_notification
+    kind: str  # follow_up | planned_notification | safety_plan (its review)
     id: str  # the follow-up's or the plan's id
     client_id: str
     pseudonym: str
@@ -113,6 +113,7 @@ def open_tasks(store: Store, *, worker_id: str | None = "mine", today: date | No
                           _name(store, plan.client_id), "", plan.worker_id, plan.worker_name, plan.planned_on,
                           plan.planned_time or None, "custom notification (planned)",
                           f"{setting} · {roles}" if roles else setting, group))
+    tasks.extend(_safety_reviews(store, worker, today))
     order = {g: n for n, g in enumerate(GROUPS)}
     tasks.sort(key=lambda t: (order[t.group], t.due_on, t.due_time or "99:99", t.kind != "planned_notification",
                               t.pseudonym, t.id))
@@ -126,6 +127,36 @@ def _open_plans(store: Store, worker: str | None) -> list:
     except ImportError:  # pragma: no cover - a vipterm without the weekly review
         return []
     return open_plans(store, worker_id=worker)
+
+
+_CLIENTS = """
+SELECT c.id, c.pseudonym, i.first_name, i.last_name, i.aka, c.area_command, c.assigned_worker_id,
+       COALESCE(w.display_name, '')
+FROM client c LEFT JOIN client_identity i ON i.client_id = c.id LEFT JOIN worker w ON w.id = c.assigned_worker_id
+WHERE c.id IN ({marks})
+"""
+
+
+def _safety_reviews(store: Store, worker: str | None, today: date) -> list[Task]:
+    """Safety plans whose review falls due this week or is overdue (services.consent). Later
+    reviews are not counted in `later`: a plan always has one, and it would only swell the count."""
+    from vipterm.services.consent import due_safety_reviews
+
+    due = due_safety_reviews(store, worker, today + timedelta(days=WEEK_DAYS - 1))
+    if not due:
+        return []
+    with store.read() as session:
+        marks = ", ".join(f":c{n}" for n in range(len(due)))
+        rows = {r[0]: r for r in session.execute(text(_CLIENTS.format(marks=marks)),
+                                                 {f"c{n}": d.client_id for n, d in enumerate(due)}).all()}
+    out = []
+    for d in due:
+        r = rows.get(d.client_id)
+        if r is None:
+            continue
+        out.append(Task("safety_plan", d.plan_id, d.client_id, r[1], display_name(r[2] or "", r[3] or "", r[4] or ""),
+                        r[5], r[6], r[7], d.review_on, None, "safety plan review", "", _group(d.review_on, today)))
+    return out
 
 
 def _name(store: Store, client_id: str) -> str:

@@ -167,6 +167,9 @@ class Referral(SQLModel, table=True):
     created_by: str | None = Field(default=None, foreign_key="worker.id")
     created_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = None
+    # Whether the referral shares the client's identifying information with the provider (schema 8):
+    # sending such a referral needs a current written consent (services.consent). Empty before.
+    shares_info: bool | None = None
 
 
 class ReferralEvent(SQLModel, table=True):
@@ -307,6 +310,47 @@ class ReviewCandidate(SQLModel, table=True):
     deleted_at: datetime | None = None
 
 
+class Consent(SQLModel, table=True):
+    """What a client consented to (schema 8): services, sharing their information with a named
+    provider for a referral, photos/media, contact by text; on which day, how (verbal, written),
+    until when, and the day it was withdrawn. Current: given, not expired, not withdrawn."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id", index=True)
+    kind: str  # domain.ConsentKind
+    provider_id: str | None = Field(default=None, foreign_key="provider.id")  # share_provider only
+    method: str = "written"  # domain.ConsentMethod
+    given_on: date
+    expires_on: date | None = None
+    withdrawn_on: date | None = None
+    note: str = ""
+    recorded_by: str | None = Field(default=None, foreign_key="worker.id")
+    withdrawn_by: str | None = Field(default=None, foreign_key="worker.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class SafetyPlan(SQLModel, table=True):
+    """A client's safety plan (schema 8), kept up to date in place: known threats or conflicts in
+    general terms, safe contacts, safe places, places to avoid, the check-in plan and the day it is
+    to be reviewed. One per client; should two laptops each start one, the newest is the plan."""
+
+    __tablename__ = "safety_plan"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    client_id: str = Field(foreign_key="client.id", index=True)
+    threats: str = ""
+    safe_contacts: str = ""
+    safe_places: str = ""
+    places_to_avoid: str = ""
+    check_in_plan: str = ""
+    review_on: date | None = None
+    created_by: str | None = Field(default=None, foreign_key="worker.id")
+    updated_by: str | None = Field(default=None, foreign_key="worker.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
 class AuditEntry(SQLModel, table=True):
     """Who viewed or exported identifiable data, and when (add-only)."""
 
@@ -424,6 +468,9 @@ SYNC_POLICY: dict[str, TablePolicy] = {
     "planned_notification": TablePolicy(PlannedNotification),
     "review_candidate": TablePolicy(ReviewCandidate),
     "fact_correction": TablePolicy(FactCorrection, add_only=True),
+    # Issue 12 (schema 8): consents (withdrawal edits one) and the safety plan (edited in place).
+    "consent": TablePolicy(Consent),
+    "safety_plan": TablePolicy(SafetyPlan),
 }
 
 # The primary-key column of each synced table (client_identity is keyed by its client).

@@ -107,6 +107,7 @@ TABLES: dict[str, TableInfo] = {}
 # Dependants, parents before children (purge deletes in reverse).
 CASCADE_ORDER = ["client", "client_identity", "notification_attempt", "contact", "assessment",
                  "assessment_item", "referral", "referral_event", "outcome", "follow_up", "fact_correction",
+                 "consent", "safety_plan",
                  # a client's planned notifications and review candidacies go with it (erase, purge)
                  "planned_notification", "review_candidate"]
 PURGEABLE = frozenset(CASCADE_ORDER)
@@ -455,7 +456,7 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
                          for via, ids in parent_ids.items()}
         client_ids: set[str] = {r for (t, r) in by_row if t == "client"}
         for tbl in ("client_identity", "notification_attempt", "contact", "assessment", "referral", "outcome",
-                    "follow_up", "fact_correction"):
+                    "follow_up", "fact_correction", "consent", "safety_plan"):
             for values in new_rows.get(tbl, {}).values():
                 client_ids.add(values.get("client_id"))
             for (value,) in link_here.get(tbl, {}).values():

@@ -42,6 +42,8 @@ CLIENT_LINK: dict[str, tuple[str, str | None]] = {
     "outcome": ("client_id", None),
     "follow_up": ("client_id", None),
     "fact_correction": ("client_id", None),
+    "consent": ("client_id", None),
+    "safety_plan": ("client_id", None),
     # the custom notifications the weekly review planned for the client (coordinator-owned)
     "planned_notification": ("client_id", None),
 }

@@ -15,6 +15,8 @@ coordinator's own device may write everything. For a worker's device (worker W):
 | follow_up | its client is assigned to W, `owner_id` = W | client assigned to W; `owner_id` / `done_by` only ever W |
 | provider (directory) | allowed (a laptop's referral may name a provider it added) | never: the directory is the coordinator's |
 | fact_correction | its client is assigned to W, `by_worker` = W | only `deleted_at`, as above |
+| consent | its client is assigned to W, `recorded_by` = W (`withdrawn_by` empty or W) | client assigned to W; `withdrawn_by` only ever W |
+| safety_plan | its client is assigned to W, `created_by` = `updated_by` = W | client assigned to W; `updated_by` only ever W |
 | audit_entry | `worker_id` = W and `device_id` = the device | never |
 | review, review_incident, review_candidate, planned_notification (the weekly review) | never: coordinator-owned | never |
 | purge | never (only the coordinator purges) | never |
@@ -45,7 +47,11 @@ ATTRIBUTION: dict[str, tuple[str, ...]] = {
     "follow_up": ("owner_id", "done_by"),
     "audit_entry": ("worker_id",),
     "fact_correction": ("by_worker",),
+    "consent": ("recorded_by", "withdrawn_by"),
+    "safety_plan": ("created_by", "updated_by"),
 }
+# Attribution columns that are empty until something happens (a follow-up done, a consent withdrawn).
+OPTIONAL_ATTRIBUTION = frozenset({"done_by", "withdrawn_by"})
 # The column that ties a record to its client (directly, or through its parent record).
 CLIENT_LINK: dict[str, str] = {
     "client": "id",
@@ -59,6 +65,8 @@ CLIENT_LINK: dict[str, str] = {
     "outcome": "client_id",
     "follow_up": "client_id",
     "fact_correction": "client_id",
+    "consent": "client_id",
+    "safety_plan": "client_id",
 }
 # Fields a worker's device may change on the records it may write (besides those tables' other fields).
 OWN_STAFF_FIELDS = frozenset({"display_name"})
@@ -109,7 +117,7 @@ def row_problem(scope: Scope, tbl: str, row: dict[str, Any], client_owner: str |
         value = row.get(col)
         if value is not None and value != w:
             return f"{tbl.replace('_', ' ')} attributed to another worker ({col})"
-        if value is None and col != "done_by":
+        if value is None and col not in OPTIONAL_ATTRIBUTION:
             return f"{tbl.replace('_', ' ')} attributed to no worker ({col})"
     if tbl in CLIENT_LINK:
         if not client_exists:

@@ -32,7 +32,9 @@ from vipterm.store.models import SYNC_POLICY
 MAX_NOTE_LENGTH = 4000  # = services.records.MAX_NOTE_LENGTH
 MAX_SHORT_TEXT = 200  # names, phones, pseudonyms and other one-line fields
 MAX_ID_LENGTH = 64  # UUIDs are 36 characters
-LONG_TEXT = frozenset({"note", "feedback", "reason", "detail", "address", "team"})
+LONG_TEXT = frozenset({"note", "feedback", "reason", "detail", "address", "team",
+                       # a safety plan's parts (schema 8)
+                       "threats", "safe_contacts", "safe_places", "places_to_avoid", "check_in_plan"})
 
 ENUMS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
     ("worker", "role"): domain.Role,
@@ -65,6 +67,8 @@ ENUMS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
     ("review_candidate", "age_group"): domain.AgeGroup,
     ("planned_notification", "setting"): domain.NotificationSetting,
     ("planned_notification", "status"): domain.PlanStatus,
+    ("consent", "kind"): domain.ConsentKind,
+    ("consent", "method"): domain.ConsentMethod,
 }
 # Comma-separated lists of enum values ("" is the empty list).
 ENUM_LISTS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
@@ -80,7 +84,7 @@ NOT_FUTURE = frozenset({
     ("referral", "first_service_on"), ("referral_event", "at"), ("outcome", "occurred_on"),
     ("follow_up", "done_at"), ("client", "closed_on"), ("fact_correction", "at"),
     ("review", "held_on"), ("review_incident", "occurred_on"), ("review_candidate", "identified_on"),
-    ("planned_notification", "identified_on"),
+    ("planned_notification", "identified_on"), ("consent", "given_on"), ("consent", "withdrawn_on"),
 })
 # A time of day, "HH:MM" (a follow-up's optional time).
 TIME_OF_DAY = frozenset({("follow_up", "due_time"), ("planned_notification", "planned_time")})

@@ -44,3 +44,7 @@ CREATE TABLE safety_plan (
 	FOREIGN KEY(updated_by) REFERENCES worker (id)
 );
 CREATE INDEX ix_safety_plan_client_id ON safety_plan (client_id);
+
+-- A referral that shares the client's identifying information with its provider (12B): sending it
+-- needs a current written consent to share with that provider. Empty on referrals made before.
+ALTER TABLE referral ADD COLUMN shares_info BOOLEAN;
