@@ -287,6 +287,13 @@ class TimelineEntry:
     # "superseded: REASON" or "voided: REASON" when a correction took this fact back (it stays
     # in the history, marked, and nothing counts it).
     corrected: str = ""
+    # Provenance (sync/origin.py): the device it was recorded on ("this device", "coordinator",
+    # "laptop 1a2b3c4d"; "" when not known: a record older than schema 8, or bulk-loaded),
+    # that device's id, and the bundle that brought it here ("" when it was recorded here).
+    device: str = ""
+    device_id: str = ""
+    bundle_id: str = ""
+    received_at: datetime | None = None
 
     @property
     def line(self) -> str:
@@ -470,6 +477,7 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
             fields=(("kind", label(domain.FollowUpKind, f.kind)), ("due", f.due_on.isoformat()), ("state", state),
                     ("closed by", who(f.done_by) if f.done_by else "—"))))
     timeline = _mark_corrected(timeline, corrections, events)
+    timeline = _with_origins(store, timeline)
     timeline.sort(key=lambda e: e.when, reverse=True)
     views.sort(key=lambda v: v.status_changed_at, reverse=True)
     name = display_name(identity.first_name, identity.last_name, identity.aka) if identity else client.pseudonym
@@ -485,6 +493,36 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         last_contact=max((c.occurred_at for c in contacts if c.id not in corrections), default=None),
         planned=tuple(_planned(p)["planned"] for p in open_plans),
     )
+
+
+# The table each timeline kind is recorded in (its provenance is looked up there).
+KIND_TABLES = {"notification": "notification_attempt", "contact": "contact", "assessment": "assessment",
+               "referral": "referral", "outcome": "outcome", "follow_up": "follow_up",
+               "referral_event": "referral_event"}
+
+
+def _with_origins(store: Store, timeline: list[TimelineEntry]) -> list[TimelineEntry]:
+    """Each entry with the device it was recorded on and the bundle that brought it here."""
+    from dataclasses import replace
+
+    from vipterm.services.audit import device_name, device_names
+    from vipterm.sync.origin import origins_of
+
+    if not timeline:
+        return timeline
+    keys = [(KIND_TABLES.get(e.kind, e.kind), e.record_id) for e in timeline]
+    with store.read() as s:
+        known = origins_of(s.connection(), keys)
+    names = device_names(store)
+    out = []
+    for entry, key in zip(timeline, keys):
+        o = known.get(key)
+        if o is None:
+            out.append(entry)  # made before schema 8, or bulk-loaded: no device is known
+        else:
+            out.append(replace(entry, device=device_name(names, o.device), device_id=o.device,
+                               bundle_id=o.bundle_id, received_at=o.at))
+    return out
 
 
 def _mark_corrected(timeline: list[TimelineEntry], corrections: dict, events: dict) -> list[TimelineEntry]:
@@ -541,7 +579,8 @@ def client_as_dict(cf: ClientFile) -> dict:
             for r in cf.referrals
         ],
         "timeline": [{"when": e.when.isoformat(), "timed": e.timed, "kind": e.kind, "summary": e.line, "note": e.note,
-                      "recorded_by": e.recorded_by, "fields": dict(e.fields),
+                      "recorded_by": e.recorded_by, "recorded_on": e.device or None, "device_id": e.device_id or None,
+                      "bundle_id": e.bundle_id or None, "fields": dict(e.fields),
                       "history": [{"what": what, "reason": text} for what, text in e.texts], "id": e.record_id}
                      for e in cf.timeline],
     }

@@ -33,7 +33,7 @@ from vipterm.sync import bundle as bundle_format
 from vipterm.sync import clock as hlc_clock
 from vipterm.sync import keys as trust
 from vipterm.sync import merge as merge_engine
-from vipterm.sync import outbox
+from vipterm.sync import origin, outbox
 from vipterm.sync.capture import Capture, record_changes
 from vipterm.sync.errors import BundleError, RosterRollback
 from vipterm.timekeeping import DEFAULT_TIME_ZONE, check_time_zone
@@ -744,7 +744,9 @@ def _export_returns(store, state, roster, to_dir, device) -> list[ExportResult]:
                 # Program settings travel with every return bundle: the laptop cuts days and
                 # months in the coordinator's time zone.
                 payload={"changes": [list(c) for c in changes], "ack": cur["received_upto"],
-                         "program": {"time_zone": store.time_zone}, "erase": erase},
+                         "program": {"time_zone": store.time_zone}, "erase": erase,
+                         # Which device made each record (provenance: the laptop shows it too).
+                         "origins": origin.origins_for(conn, {(c.tbl, c.row_id) for c in changes})},
                 signer=state.device_keys,
                 recipients=_recipients(state, [entry.age_recipient]),
                 roster_blob=state.roster_blob,
@@ -1197,6 +1199,8 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
         clock_now = merge_engine.observe_clock(conn, max(plan.max_hlc, header["created_hlc"]))
         _pause()
         merge_engine.apply_plan(conn, plan, tick=clock_now)
+        origin.record_arrivals(conn, plan.inserts, peer, bundle_id, store.clock.utcnow(),
+                               opened.payload.get("origins") if header["kind"] == "return" else None)
         _pause()
         summary = plan.summary()
         if store.role is Role.COORDINATOR:

@@ -16,6 +16,8 @@
 - `sync_sent_client`: on a coordinator, which clients' whole files were sent to which device.
 - `sync_quarantine` (schema 6): changes and bundles held for the coordinator's review.
 - `sync_erase` (schema 6): on a coordinator, clients that left a laptop's caseload, to erase there.
+- `sync_origin` (schema 8): for each record, the device that made it and the bundle it came in
+  ("" when made here): the provenance the timeline and its detail view show.
 
 The frozen SQL is `schema/0002_sync.sql`; `tests/test_migrations.py` checks they agree.
 """
@@ -181,3 +183,17 @@ class SyncErase(SQLModel, table=True):
     device_id: str = Field(primary_key=True)
     client_id: str = Field(primary_key=True)
     sent_wm: int
+
+
+class SyncOrigin(SQLModel, table=True):
+    """Where a record came from (schema 8): the device that made it, and the bundle that brought it
+    here ("" when it was made on this device). Written when the record is first captured here or
+    first inserted by an import; never changed after. A return bundle tells a laptop the device
+    each record was made on (its `origins`), so a laptop knows too, not only the coordinator."""
+
+    __tablename__ = "sync_origin"
+    tbl: str = Field(primary_key=True)
+    row_id: str = Field(primary_key=True)
+    device: str
+    bundle_id: str = ""
+    at: datetime

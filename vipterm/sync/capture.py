@@ -159,6 +159,14 @@ def record_changes(session: Session, capture: Capture, changes: list[tuple[str, 
         if _versioned(table, row_id, col, created):
             versions.append({"tbl": table, "row_id": row_id, "col": col, "hlc": stamp, "device": capture.device_id})
     conn.execute(insert(ChangeLog), rows)
+    if created:
+        # Provenance: a record made here was made on this device and came in no bundle.
+        made_at = hlc.physical_ms(stamp)
+        conn.execute(
+            text("INSERT OR IGNORE INTO sync_origin (tbl, row_id, device, bundle_id, at) "
+                 "VALUES (:tbl, :row_id, :device, '', datetime(:ms / 1000, 'unixepoch'))"),
+            [{"tbl": t, "row_id": r, "device": capture.device_id, "ms": made_at} for t, r in sorted(created)],
+        )
     if versions:
         conn.execute(
             text(

@@ -92,7 +92,10 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.reload()
 
     def _timeline_columns(self) -> None:
-        width = max(20, self.size.width - 36)
+        # Who recorded each entry and on which device: a column of its own, wider on a wide
+        # screen (enter shows it whole, with the bundle it came in).
+        by = 30 if self.size.width >= 120 else 16
+        width = max(20, self.size.width - 38 - by)
         if width == self._summary_width:
             return
         self._summary_width = width
@@ -100,6 +103,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         timeline.clear(columns=True)
         timeline.add_column("when", width=16, key="when")
         timeline.add_column("what", width=12, key="kind")
+        timeline.add_column("by", width=by, key="by")
         timeline.add_column("", width=width, key="summary")
 
     def on_resize(self) -> None:
@@ -216,7 +220,10 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             if entry.corrected:
                 how, _, why = entry.corrected.partition(": ")
                 summary = f"[{how.upper()}] {summary} (why: {self.app.shown_note(why)})"
-            timeline.add_row(when, entry.kind.replace("_", " "), summary, key=f"{entry.kind}:{entry.record_id}")
+            by = entry.recorded_by or "unknown worker"
+            if entry.device:  # not known for records made before vipterm kept it
+                by += f" · {entry.device}"
+            timeline.add_row(when, entry.kind.replace("_", " "), by, summary, key=f"{entry.kind}:{entry.record_id}")
         self.query_one("#cf-timeline-title", Static).update(f"Timeline · {len(cf.timeline)} entries")
         if self.focused is None:
             (referrals if open_refs else timeline).focus()

@@ -1,8 +1,9 @@
 """One timeline entry of the client file in full: `EntryDetailModal`.
 
 The timeline shows one line per entry, cut at the screen's edge; `enter` on it opens this modal:
-the whole note wrapped, who recorded it, when (program-local time), every field recorded, and for a
-referral each status change with its reason. Notes and reasons are hidden while the privacy mask
+the whole note wrapped, who recorded it and on which device, the bundle it came in (or that it was
+made on this device), when (program-local time), every field recorded, and for a referral each
+status change with its reason. Notes and reasons are hidden while the privacy mask
 is on, like everywhere else.
 """
 
@@ -23,6 +24,23 @@ KIND_TITLES = {
     "outcome": "Outcome",
     "follow_up": "Follow-up",
 }
+
+
+def provenance_text(entry, to_local) -> str:
+    """Who recorded the entry, on which device, and the bundle it came in (or "this device")."""
+    who = f"recorded by {entry.recorded_by or 'unknown worker'}"
+    if not entry.device:
+        # Made before vipterm kept each record's device (schema 8), or loaded in bulk.
+        return who + " · device not recorded"
+    lines = [f"{who} on {entry.device}"]
+    if entry.bundle_id:
+        came = f"came in bundle {entry.bundle_id}"
+        if entry.received_at is not None:
+            came += f", imported {to_local(entry.received_at).strftime('%Y-%m-%d %H:%M')}"
+        lines.append(came)
+    elif entry.device_id:
+        lines.append("made on this device (no bundle)")
+    return "\n".join(lines)
 
 
 class EntryDetailModal(VipModal[None]):
@@ -76,7 +94,7 @@ class EntryDetailModal(VipModal[None]):
         if self.client_label:
             title += f" · {self.client_label}"
         self.query_one("#entry-title", Static).update(title)
-        self.query_one("#entry-who", Static).update(f"recorded by {entry.recorded_by or 'unknown worker'}")
+        self.query_one("#entry-who", Static).update(provenance_text(entry, self.app.to_local))
         width = max((len(label) for label, _ in entry.fields), default=0)
         fields = "\n".join(f"{label.rjust(width)}  {value}" for label, value in entry.fields)
         self.query_one("#entry-fields", Static).update(fields or entry.summary)

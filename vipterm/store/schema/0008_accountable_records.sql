@@ -45,6 +45,16 @@ CREATE TABLE safety_plan (
 );
 CREATE INDEX ix_safety_plan_client_id ON safety_plan (client_id);
 
+-- Provenance (12A): which device made each record and the bundle that brought it (local, never synced).
+CREATE TABLE sync_origin (
+	tbl VARCHAR NOT NULL, 
+	row_id VARCHAR NOT NULL, 
+	device VARCHAR NOT NULL, 
+	bundle_id VARCHAR NOT NULL, 
+	at DATETIME NOT NULL, 
+	PRIMARY KEY (tbl, row_id)
+);
+
 -- A referral that shares the client's identifying information with its provider (12B): sending it
 -- needs a current written consent to share with that provider. Empty on referrals made before.
 ALTER TABLE referral ADD COLUMN shares_info BOOLEAN;
