@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_doctor)
 
     clients = sub.add_parser("clients", help="list or show clients")
-    csub = clients.add_subparsers(dest="clients_cmd", required=True, metavar="list|show|assign|update|close|reopen|history|correct|void")
+    csub = clients.add_subparsers(dest="clients_cmd", required=True, metavar="list|show|assign|update|close|reopen|history|correct|void|consent|safety-plan|export")
     p = csub.add_parser("list", help="the caseload, most urgent first")
     add_db_argument(p)
     p.add_argument("--all", action="store_true", help="every client, not only this worker's")
@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     register_clients(csub)  # update, close, reopen, correct, void
     from vipterm.commands.workers import register_clients  # assignment and handover (coordinator)
+
+    register_clients(csub)
+    from vipterm.commands.subject import register_clients  # consent, safety-plan, export
 
     register_clients(csub)
 
@@ -181,7 +184,11 @@ def cmd_clients_show(args) -> int:
         client_id = caseload_service.resolve_client_id(store, args.client_id)
         cf = caseload_service.client_file(store, client_id)
         record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients show")
-    data = caseload_service.client_as_dict(cf)
+        data = caseload_service.client_as_dict(cf)
+        if args.json:  # the phone, assessment levels, referral history, outcome notes, consents, safety plan
+            from vipterm.services.subject import show_extras
+
+            data.update(show_extras(store, client_id))
     if args.json:
         emit_json(data)
         return ExitCode.OK
