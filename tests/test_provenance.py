@@ -79,9 +79,10 @@ def test_a_return_bundle_cannot_make_a_laptop_believe_a_forged_device_list_of_th
         coord.close()
 
 
-async def test_the_client_file_shows_who_and_which_laptop_and_enter_adds_the_bundle(tmp_path):
-    from tests.tui_support import make_app, screen_text, settle
+async def test_the_client_file_shows_who_and_which_laptop_enter_adds_the_bundle_h_the_conflict(tmp_path, monkeypatch):
+    from tests.tui_support import make_app, screen_text, settle, wait_for
     from vipterm.tui.client_file import TimelineTable
+    from vipterm.tui.client_forms import FieldHistoryModal
     from vipterm.tui.entry_detail import EntryDetailModal
 
     coord = new_coordinator(tmp_path / "c.db")
@@ -90,6 +91,10 @@ async def test_the_client_file_shows_who_and_which_laptop_and_enter_adds_the_bun
         client = records.create_client(w1, records.ClientDraft(aka="Shared", area_command="valley"))
         records.log_contact(w1, records.ContactDraft(client.id, outcome="reached", note="met at the park"))
         exchange(coord, [w1], tmp_path / "r1")
+        records.edit_client(w1, client.id, area_command="foothills")
+        monkeypatch.setenv("VIPTERM_NOW", "2026-11-23T09:05:00-07:00")  # the coordinator's edit is later
+        records.edit_client(coord, client.id, area_command="southeast")
+        exchange(coord, [w1], tmp_path / "r2")
         [bundle] = [e.bundle_id for e in caseload.client_file(coord, client.id).timeline if e.kind == "contact"]
         app = make_app(coord.path, coord)
         async with app.run_test(size=(80, 24)) as pilot:
@@ -109,6 +114,65 @@ async def test_the_client_file_shows_who_and_which_laptop_and_enter_adds_the_bun
             shown = screen_text(app.screen)
             assert f"recorded by Worker One on laptop {w1.device_id[-8:]}" in shown
             assert f"came in bundle {bundle}" in shown
+            await pilot.press("escape")
+            await settle(pilot)
+            await pilot.press("h")
+            await settle(pilot)
+            modal = app.screen
+            assert isinstance(modal, FieldHistoryModal)
+            await wait_for(pilot, lambda: modal.changes is not None)
+            rows = [[str(c) for c in modal.query_one("#history-table").get_row_at(n)]
+                    for n in range(modal.query_one("#history-table").row_count)]
+            assert ["area command", "foothills", f"Worker One · laptop {w1.device_id[-8:]}", "lost*"] in [
+                r[1:] for r in rows]
+            assert ["area command", "southeast", "Coordinator · this device", "won*"] in [r[1:] for r in rows]
     finally:
         coord.close()
         w1.close()
+
+
+# --- field history: who, which device, and the conflict it met ------------------------------------
+
+
+def test_field_history_after_a_conflict_names_both_values_who_set_them_and_which_won(tmp_path, monkeypatch):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import PASSPHRASE
+    from vipterm.services.field_history import field_history
+
+    coord = new_coordinator(tmp_path / "c.db")
+    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    try:
+        client = records.create_client(w1, records.ClientDraft(aka="Shared", area_command="valley"))
+        exchange(coord, [w1], tmp_path / "r1")
+        records.edit_client(w1, client.id, phone="505-555-0101")
+        monkeypatch.setenv("VIPTERM_NOW", "2026-11-23T09:05:00-07:00")  # the coordinator's edit is later
+        records.edit_client(coord, client.id, phone="505-555-0202")
+        exchange(coord, [w1], tmp_path / "r2")
+        phones = field_history(coord, client.id, "phone")
+        by_value = {c.value: c for c in phones}
+        won, lost = by_value["505-555-0202"], by_value["505-555-0101"]
+        assert (won.worker, won.device_name, won.conflict, won.conflict_open) == (
+            "Coordinator", "this device", "won", True)
+        assert (lost.worker, lost.device_name, lost.device, lost.conflict) == (
+            "Worker One", f"laptop {w1.device_id[-8:]}", w1.device_id, "lost")
+        [conflict] = sync_service.list_conflicts(coord)
+        sync_service.resolve_conflict(coord, conflict.id, "current")
+        assert not any(c.conflict_open for c in field_history(coord, client.id, "phone"))
+        path = coord.path
+    finally:
+        coord.close()
+        w1.close()
+    env = {**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "vipterm", *a, "--db", str(path)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=120, env=env)
+    shown = run("clients", "history", client.id, "--field", "phone")
+    assert shown.returncode == 0, shown.stderr
+    line = next(x for x in shown.stdout.splitlines() if "505-555-0101" in x)
+    assert f"Worker One on laptop {w1.device_id[-8:]}" in line and "lost a conflict" in line
+    data = json.loads(run("clients", "history", client.id, "--field", "phone", "--json").stdout)
+    assert {(d["value"], d["conflict"], d["worker"]) for d in data} >= {
+        ("505-555-0202", "won", "Coordinator"), ("505-555-0101", "lost", "Worker One")}

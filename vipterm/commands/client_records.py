@@ -256,12 +256,15 @@ def cmd_clients_history(args) -> int:
         records.record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients history")
         shown = [(store.clock.to_local(c.at).strftime("%Y-%m-%d %H:%M"), c) for c in changes]
     if args.json:
-        emit_json([{"at": c.at.isoformat(), "field": c.field, "value": c.value, "device": c.device, "by": c.by}
+        emit_json([{"at": c.at.isoformat(), "field": c.field, "value": c.value, "device": c.device, "by": c.by,
+                    "worker": c.worker or None, "device_name": c.device_name, "conflict": c.conflict or None,
+                    "conflict_open": c.conflict_open}
                    for _, c in shown])
         return ExitCode.OK
     for when, c in shown:
         value = "—" if c.value in (None, "") else c.value
-        print(f"{when}  {c.field:<18} {value}  ({c.by})")
+        who = f"{c.worker} on {c.device_name}" if c.worker else c.device_name
+        print(f"{when}  {c.field:<18} {value}  ({who})" + (f"  {c.conflict_text}" if c.conflict else ""))
     if not shown:
         print("no recorded changes")
     return ExitCode.OK

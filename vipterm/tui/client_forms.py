@@ -348,7 +348,8 @@ def correction_form(kind: str, ref: ClientRef, fact) -> FormModal:
 
 class FieldHistoryModal(VipModal):
     """Every value the client's fields have held, newest first: when (program time), field, value,
-    on whose device. Identity values are masked while the privacy mask is on."""
+    who set it on which device, and whether it won or lost a concurrent edit. Identity values are
+    masked while the privacy mask is on."""
 
     CLOSE_ON_LOCK = True
     DEFAULT_CSS = """
@@ -373,10 +374,12 @@ class FieldHistoryModal(VipModal):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
+        # 80 columns: the modal's 74 inside hold these (plus a cell's padding each).
         table.add_column("when", width=16)
-        table.add_column("field", width=16)
-        table.add_column("value", width=22)
-        table.add_column("by", width=14)
+        table.add_column("field", width=12)
+        table.add_column("value", width=13)
+        table.add_column("by · device", width=18)
+        table.add_column("confl", width=5)
         table.focus()
         if self.store is not None:
             self._load(self.store)
@@ -403,10 +406,15 @@ class FieldHistoryModal(VipModal):
             value = "—" if c.value in (None, "") else str(c.value)
             if c.field in IDENTIFYING and self.app.masked and value != "—":
                 value = domain.MASK
-            table.add_row(self.app.to_local(c.at).strftime("%Y-%m-%d %H:%M"), c.field.replace("_", " "), value, c.by)
+            who = f"{c.worker} · {c.device_name}" if c.worker else c.device_name
+            conflict = (c.conflict + ("*" if c.conflict_open else "")) if c.conflict else ""  # *: to review
+            table.add_row(self.app.to_local(c.at).strftime("%Y-%m-%d %H:%M"), c.field.replace("_", " "), value, who,
+                          conflict)
         count = len(self.changes or [])
         self.query_one("#history-title", Static).update(
-            f"Field history · {self.ref.pseudonym} · {count} change{'s' if count != 1 else ''} · esc back")
+            f"Field history · {self.ref.pseudonym} · {count} change{'s' if count != 1 else ''}"
+            + (" · confl: won/lost a concurrent edit, * to review" if any(c.conflict for c in self.changes or [])
+               else "") + " · esc back")
 
     def refresh_names(self) -> None:
         if self.changes is not None:
