@@ -370,6 +370,15 @@ class VipApp(App[int]):
         }[kind]
         form = factory(ref, **extra)
         form.pending_draft = draft
+        if kind == "assessment":  # an urgent safety/retaliation need offers the safety plan
+            inner = done
+
+            def done(result, inner=inner) -> None:
+                from vipterm.tui.consent_forms import after_record
+
+                if inner is not None:
+                    inner(result)
+                after_record(self, ref, result)
         self.push_screen(form, done)
 
 

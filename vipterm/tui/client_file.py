@@ -55,6 +55,8 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         Binding("c", "correct_fact", "correct", id="correct_fact", show=False),
         Binding("x", "void_fact", "void", id="void_fact", show=False),
         Binding("h", "field_history", "history", id="field_history", show=False),
+        Binding("k", "consent", "consent", id="consent", show=False),
+        Binding("p", "safety_plan", "safety plan", id="safety_plan", show=False),
         Binding("f5", "reload", "reload", id="reload", show=False),
     ]
 
@@ -67,6 +69,8 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.generation = 0
         self.audited = False
         self._summary_width = 0
+        self.consents: list = []  # services.consent.ConsentRow, current first
+        self.safety_plan = None
 
     def compose(self) -> ComposeResult:
         yield Static("loading…", id="cf-header", markup=False)
@@ -126,10 +130,19 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
     def _load(self, store, generation: int, audit: bool) -> None:
         from vipterm.services import records
 
+        from vipterm.tui.consent_forms import load_consents
+
         cf = caseload_service.client_file(store, self.client_id)
         if audit:
             records.record_audit(store, domain.AuditAction.VIEW_IDENTITY, self.client_id, "tui client file")
+        self.post_message(load_consents(store, self.client_id, generation))
         self.post_message(ClientFileLoaded(cf, generation))
+
+    def on_consents_loaded(self, message) -> None:
+        if message.generation != self.generation or self.store is None:
+            return
+        self.consents, self.safety_plan = message.consents, message.plan
+        self._show_file()
 
     def on_client_file_loaded(self, message: ClientFileLoaded) -> None:
         if message.generation != self.generation or self.store is None:
@@ -174,6 +187,9 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
                 follow += f" · {len(cf.follow_ups) - 1} more open"
         last = f"last contact: {display.ago(cf.last_contact, today)}" if cf.last_contact else "last contact: never"
         lines.append(f"{follow} · {last}")
+        from vipterm.tui.consent_forms import header_line
+
+        lines.append(header_line(self.consents, self.safety_plan, today))
         self.query_one("#cf-header", Static).update("\n".join(lines))
 
         self._show_follow_ups(cf, today)
@@ -257,6 +273,11 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
     def _after_form(self, result) -> None:
         if result is not None:
             self.reload()  # the caseload beneath reloads when it is shown again
+            from vipterm.store.models import Client
+            from vipterm.tui.consent_forms import after_record
+
+            if isinstance(result, Client):  # an edit that flags retaliation risk offers a safety plan
+                after_record(self, self.ref(), result)
 
     @on(DataTable.RowSelected, "#cf-timeline")
     def _timeline_selected(self, event: DataTable.RowSelected) -> None:
@@ -307,6 +328,22 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             self.notify("the privacy mask is on: turn it off (f2) to edit who the client is", severity="warning")
             return
         self.app.push_screen(ClientEditForm(ref, cf.client, cf.identity), self._after_form)
+
+    # --- k: consent, p: safety plan ---------------------------------------------------------------
+
+    def action_consent(self) -> None:
+        from vipterm.tui.consent_forms import ConsentForm
+
+        ref = self.ref()
+        if ref is not None:
+            self.app.push_screen(ConsentForm(ref, self.consents), self._after_form)
+
+    def action_safety_plan(self) -> None:
+        from vipterm.tui.consent_forms import SafetyPlanForm
+
+        ref = self.ref()
+        if ref is not None:
+            self.app.push_screen(SafetyPlanForm(ref, self.safety_plan), self._after_form)
 
     def action_field_history(self) -> None:
         from vipterm.tui.client_forms import FieldHistoryModal
@@ -476,6 +513,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         self.client_file = None
         self.referral_rows = []
         self.timeline_rows = []
+        self.consents, self.safety_plan = [], None
         self.query_one("#cf-header", Static).update("locked")
         self.query_one(ReferralTable).clear()
         self.query_one(FollowUpTable).clear()

@@ -508,6 +508,9 @@ class AssessmentForm(ClientRecordForm):
 
 
 SEND_CHOICES = [("yes, mark it sent", "yes"), ("no, keep it as a draft", "no")]
+# Whether the referral passes the client's identifying information to the provider: sending one
+# that does needs a current written consent to share with that provider (services.consent).
+SHARE_CHOICES = [("no identifying information", "no"), ("yes, their name and details", "yes")]
 
 
 NO_PROVIDER = "no provider chosen yet"
@@ -547,6 +550,10 @@ class ReferralForm(ClientRecordForm):
         yield FormRow("provider", OptionList(id="provider_id"), "provider_id",
                       hint="↓ from the search, ↑↓ pick · providers for the need come first")
         yield Static(NO_PROVIDER, id="provider-chosen", markup=False)
+        # The consent to share with the chosen provider: on file (and until when), or what is missing.
+        yield Static("", id="consent-line", markup=False)
+        yield FormRow("shares info", ChoiceInput(SHARE_CHOICES, SHARE_CHOICES[0][0], id="shares_info"), "shares_info",
+                      hint="identifying information needs written consent to share")
         yield FormRow("send now", ChoiceInput(SEND_CHOICES, SEND_CHOICES[0][0], id="send_now"), "send_now")
         yield FormRow("note", NoteArea(placeholder="optional reason or note", id="reason"), "reason")
 
@@ -637,6 +644,28 @@ class ReferralForm(ClientRecordForm):
         else:
             line.update(f"chosen: {provider.name} · {domain.ServiceCategory(provider.category).label}")
             line.add_class("-chosen")
+        self._show_consent(provider.id if provider is not None else None)
+
+    def _show_consent(self, provider_id: str | None) -> None:
+        """Say under the provider whether a current written consent to share with it is on file."""
+        from vipterm.services.consent import sharing_consent_line
+
+        line = self.query_one("#consent-line", Static)
+        store = self.app.store
+        if provider_id is None or store is None:
+            line.update("")
+            return
+        client_id = self.ref.client_id
+
+        def run() -> None:
+            text = sharing_consent_line(store, client_id, provider_id)
+            self.app.call_from_thread(self._consent_shown, provider_id, text)
+
+        self.run_worker(run, thread=True, exclusive=True, exit_on_error=False, group="consent-line")
+
+    def _consent_shown(self, provider_id: str, text: str) -> None:
+        if self.chosen is not None and self.chosen.id == provider_id and self.is_attached:
+            self.query_one("#consent-line", Static).update(text)
 
     @on(OptionList.OptionHighlighted, "#provider_id")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -687,8 +716,9 @@ class ReferralForm(ClientRecordForm):
         # the service refuses to send without one (the message shows under the field).
         provider_id = self.chosen.id if self.chosen is not None else None
         send = match_choice(self.value("send_now"), SEND_CHOICES, "send_now") == "yes"
+        shares = match_choice(self.value("shares_info"), SHARE_CHOICES, "shares_info") == "yes"
         return records.ReferralDraft(client_id=self.ref.client_id, need_domain=need, provider_id=provider_id,
-                                     send_now=send, reason=self.value("reason"))
+                                     send_now=send, reason=self.value("reason"), shares_info=shares)
 
     def save_record(self, store, draft):
         return records.create_referral(store, draft)

@@ -164,7 +164,7 @@ class TasksScreen(FieldWorkActions, VipScreen):
         counts = " · ".join(f"{tasks.count(g)} {g}" for g in ("overdue", "today", "this week"))
         later = f" · {tasks.later} later" if tasks.later else ""
         self.query_one("#tasks-title", Static).update(f"Tasks · {scope} · {counts}{later}")
-        help_line = "enter open · d done (asks) · r reschedule · u record a planned notification · esc back"
+        help_line = "enter open · d done (asks) or review the safety plan · r reschedule · u record a planned notification · esc back"
         if self._coordinator():
             help_line += " · w one worker · a all"
         if not tasks.tasks:
@@ -216,8 +216,29 @@ class TasksScreen(FieldWorkActions, VipScreen):
         if task is not None:
             self.app.open_client(task.client_id)
 
+    def _review_safety_plan(self, task) -> None:
+        """A due safety plan review: its form, on the current plan (saving it sets the next review)."""
+        from vipterm.services.consent import safety_plan
+        from vipterm.tui.consent_forms import SafetyPlanForm
+
+        store = self.app.store
+        if store is None:
+            return
+        ref = self._ref(task)
+
+        def run() -> None:
+            plan = safety_plan(store, ref.client_id)
+            self.app.call_from_thread(
+                lambda: self.app.push_screen(SafetyPlanForm(ref, plan),
+                                             lambda result: self.reload() if result is not None else None))
+
+        self.run_worker(run, thread=True, exit_on_error=False, group="safety-plan")
+
     def action_follow_up_done(self) -> None:
         task = self.current_task()
+        if task is not None and task.kind == "safety_plan":
+            self._review_safety_plan(task)
+            return
         if task is not None and task.kind != "follow_up":
             self.notify("a planned notification is done by recording its attempt: u", severity="warning")
             return
@@ -232,6 +253,9 @@ class TasksScreen(FieldWorkActions, VipScreen):
     def action_reschedule(self) -> None:
         task = self.current_task()
         if task is None:
+            return
+        if task.kind == "safety_plan":
+            self._review_safety_plan(task)
             return
         if task.kind != "follow_up":
             self.notify("a planned notification is moved by the coordinator's review (v)", severity="warning")
