@@ -101,3 +101,36 @@ def cmd_export_root(args) -> int:
     print(f"wrote {result.sheet} (the recovery sheet: print it, then delete the file)")
     print(f"program root key fingerprint: {result.root_fingerprint}")
     return ExitCode.OK
+
+
+def cmd_init_from_root(args) -> int:
+    """`coordinator init --from-root FILE [--backup FILE]`: the lost coordinator, rebuilt."""
+    from vipterm.commands.common import new_passphrase
+    from vipterm.errors import DatabaseExists
+    from vipterm.services.recovery import init_from_root
+
+    if not args.from_root:
+        raise ValidationError("--backup is used with --from-root (a plain restore is `vipterm restore`)", field="backup")
+    if args.existing or args.escrow or args.force or args.time_zone:
+        raise ValidationError("--from-root takes the program's settings from the recovery file: leave out "
+                              "--existing, --escrow, --force and --time-zone", field="from_root")
+    path = database_path(args)
+    if path.exists():
+        raise DatabaseExists(f"{path} already exists; a recovered coordinator is written to a new database")
+    recovery_passphrase = read_recovery_passphrase(args, twice=False)
+    if args.backup:
+        passphrase = read_passphrase(args, "Passphrase of the coordinator backup: ")
+    else:
+        passphrase = new_passphrase(args, "Passphrase for the new coordinator database")
+    result = init_from_root(path, passphrase, args.from_root, recovery_passphrase, backup=args.backup)
+    store = result.store
+    try:
+        print(f"created {path}" + (" from the coordinator backup" if result.from_backup else ""))
+        print(f"device {store.device_id} (the same coordinator to every laptop)")
+        print(f"program time zone: {store.time_zone}")
+        print(f"program root key fingerprint: {result.root_fingerprint}")
+        print(f"roster version {result.roster_version}: {result.laptops} laptop(s) keep syncing; nobody is re-enrolled")
+        print("import the laptops' next bundles (vipterm sync import) to bring back their work")
+    finally:
+        store.close()
+    return ExitCode.OK

@@ -54,7 +54,7 @@ def resolve_id(store, kind: str, ref: str) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     coord = sub.add_parser("coordinator", help="coordinator set-up")
-    csub = coord.add_subparsers(dest="coordinator_cmd", required=True, metavar="init")
+    csub = coord.add_subparsers(dest="coordinator_cmd", required=True, metavar="init|export-root")
     p = csub.add_parser("init", help="create a coordinator database with the program's root key "
                                      "(or add the keys to an existing coordinator database with --existing)")
     add_db_argument(p)
@@ -66,7 +66,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-zone", default=None, metavar="ZONE",
                    help="the program's IANA time zone (default America/Denver): it cuts the report's months "
                         "and decides 'today' on every laptop, which receive it in their return bundles")
+    p.add_argument("--from-root", type=Path, metavar="FILE",
+                   help="rebuild a lost coordinator from its recovery file (coordinator export-root): laptops keep "
+                        "trusting it; see docs/recovery.md")
+    p.add_argument("--backup", type=Path, metavar="FILE",
+                   help="with --from-root: start from this coordinator backup (its passphrase is the one asked for)")
+    from vipterm.commands.recovery import add_recovery_passphrase_argument, register_coordinator
+
+    add_recovery_passphrase_argument(p)
     p.set_defaults(func=cmd_coordinator_init)
+    register_coordinator(csub)
 
     enroll = sub.add_parser("enroll", help="enroll a laptop in person (request, approve, accept)")
     esub = enroll.add_subparsers(dest="enroll_cmd", required=True, metavar="request|approve|accept")
@@ -163,6 +172,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_coordinator_init(args) -> int:
     path = database_path(args)
+    if args.from_root or args.backup:
+        from vipterm.commands.recovery import cmd_init_from_root
+
+        return cmd_init_from_root(args)
     if args.existing:
         with unlock(args) as store:
             _store, keys = sync_service.coordinator_init(path, store=store, time_zone=args.time_zone)

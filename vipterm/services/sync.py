@@ -893,7 +893,15 @@ def _sequence(store: Store, conn: Connection, opened: _Opened) -> tuple[str, str
         peer = header["source_device"]
         first, last = header["extra"]["since"] + 1, header["extra"]["upto"]
     held = outbox.peer_cursors(conn, peer)["received_upto"]
-    return outbox.sequence_verdict(held, first, last), peer, held, first, last
+    verdict = outbox.sequence_verdict(held, first, last)
+    if verdict == "gap" and header["kind"] == "worker" and store.role is Role.COORDINATOR:
+        from vipterm.services.recovery import take_first_bundle
+
+        # A coordinator rebuilt from its root key cannot know how far it had received this
+        # laptop; the laptop's first bundle since is taken as it starts (docs/recovery.md).
+        if take_first_bundle(conn, peer):
+            verdict, held = "apply", first - 1
+    return verdict, peer, held, first, last
 
 
 def _already(conn: Connection, bundle_id: str) -> bool:
@@ -1209,6 +1217,9 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
             outbox.mark_sent(conn, peer, plan.new_clients, 0)
             if last is not None:
                 outbox.update_peer(conn, peer, received_upto=last)
+                from vipterm.services.recovery import first_bundle_taken
+
+                first_bundle_taken(conn, peer)  # sequenced from here on (after a recovery)
             outbox.update_peer(conn, peer, acked_upto=opened.payload.get("ack", 0), imported_at=utcnow())
         else:
             outbox.update_peer(conn, peer, received_upto=last, acked_upto=opened.payload.get("ack", 0),
