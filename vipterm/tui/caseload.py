@@ -516,6 +516,10 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
                 self.notify(f"{client.pseudonym} added")
                 self.app.load_client_index()
                 self.app.open_client(client.id)
+                # Flagged at retaliation risk at intake: offer the safety plan (over the file).
+                from vipterm.tui.consent_forms import after_record
+
+                after_record(self, ClientRef(client.id, client.pseudonym, "", client.area_command), client)
 
         self.app.push_screen(ClientForm(), created)
 
