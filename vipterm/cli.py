@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "vipterm.commands.workers",
     "vipterm.commands.review",
     "vipterm.commands.recovery",
+    "vipterm.commands.audit",
 ]
 
 
@@ -64,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "OperationalError" and any(w in str(exc) for w in ("locked", "busy")):
             print("vipterm: the database is busy (another vipterm is writing to it); try again", file=sys.stderr)
             return int(ExitCode.ERROR)
+        if type(exc).__name__ in ("DatabaseError", "OperationalError") and any(
+                w in str(exc) for w in ("malformed", "not a database", "disk image")):
+            # SQLCipher refuses a page whose authentication fails: the file was damaged after it opened.
+            print("vipterm: the database file is damaged (part of it cannot be read); nothing was changed. "
+                  "See docs/recovery.md: a damaged database file", file=sys.stderr)
+            return int(ExitCode.CHECK_FAILED)
         return _internal_error(exc)
 
 
