@@ -164,5 +164,15 @@ def test_consents_and_safety_plans_sync_in_scope_and_a_forged_one_is_held(tmp_pa
         assert code == 0, err
         assert "PLANTED-THREAT" not in out and "signed form" not in out
         assert "consent" not in json.loads(out) and "safety_plan" not in json.loads(out)
+
+        # A retention purge erases them with their client, at the coordinator and on the laptop.
+        from vipterm.services import sync as sync_service
+
+        counts = sync_service.purge_client(coord, world.ca.id)
+        assert counts.get("consent") == 1 and counts.get("safety_plan") == 1
+        world.round()
+        for s in (coord, a):
+            assert count(s, "SELECT count(*) FROM consent WHERE client_id = ?", world.ca.id) == 0
+            assert count(s, "SELECT count(*) FROM safety_plan WHERE client_id = ?", world.ca.id) == 0
     finally:
         world.close()

@@ -130,3 +130,29 @@ async def test_a_due_safety_plan_review_is_in_the_task_view_and_d_opens_the_plan
         await wait_for(pilot, lambda: app.screen is screen)
         await settle(pilot)
         assert not [k for k in screen.rows if k.startswith("safety_plan:")]
+
+
+async def test_flagging_retaliation_risk_in_the_edit_form_offers_a_safety_plan(tui_path, tui_store):
+    from vipterm.tui.client_forms import ClientEditForm
+
+    rows = caseload_service.caseload(tui_store, today=TODAY, now=FROZEN_NOW)
+    row = next(r for r in rows if consent.safety_plan(tui_store, r.client_id) is None
+               and "retaliation_risk" not in caseload_service.client_file(tui_store, r.client_id).client.risk_flags)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_client(row.client_id)
+        await wait_for(pilot, lambda: "safety plan: none" in _header(app))
+        form = await _open(pilot, "e", ClientEditForm)
+        flags = form.query_one("#risk_flags")
+        flags.focus()
+        flags.highlighted = 0  # retaliation risk, the first flag
+        await pilot.press("space")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "retaliation risk" in str(app.screen.query_one("Static").render())
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, ClientFileScreen)
+    assert consent.safety_plan(tui_store, row.client_id) is None
+    assert "retaliation_risk" in caseload_service.client_file(tui_store, row.client_id).client.risk_flags
