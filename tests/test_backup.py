@@ -219,3 +219,19 @@ def records_of(store) -> set[str]:
 
     with store.read() as s:
         return {r[0] for r in s.execute(text("SELECT id FROM client"))}
+
+
+def test_restore_refuses_a_backup_from_a_newer_vipterm(store, tmp_path):
+    from vipterm.errors import NewerSchema
+    from vipterm.store.migrations import SCHEMA_VERSION
+
+    backup = backup_service.take_backup(store, tmp_path).path
+    conn = store_engine.connect_raw(backup, store.database.raw)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(backup) + suffix).unlink(missing_ok=True)
+    target = tmp_path / "restored.db"
+    with pytest.raises(NewerSchema):
+        backup_service.restore_backup(backup, target, PASSPHRASE)
+    assert not target.exists()

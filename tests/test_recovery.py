@@ -193,3 +193,26 @@ def test_recovery_file_without_a_backup_and_what_it_refuses(tmp_path):
     finally:
         store.close()
         laptop.close()
+
+
+def test_export_root_refuses_a_laptop_a_weak_recovery_passphrase_and_an_existing_file(tmp_path):
+    from tests.sync_support import new_coordinator, new_enrolled_worker
+    from vipterm.errors import DatabaseExists, ValidationError
+    from vipterm.services.sync import WrongRole
+
+    coord = new_coordinator(tmp_path / "c.db")
+    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Peer Worker")
+    try:
+        with pytest.raises(WrongRole):
+            recovery.export_root(laptop, tmp_path / "root.age", RECOVERY_PASSPHRASE)
+        with pytest.raises(ValidationError) as weak:
+            recovery.export_root(coord, tmp_path / "root.age", "password1")
+        assert "recovery passphrase" in weak.value.message
+        (tmp_path / "root.age").write_text("kept")
+        with pytest.raises(DatabaseExists):
+            recovery.export_root(coord, tmp_path / "root.age", RECOVERY_PASSPHRASE)
+        assert (tmp_path / "root.age").read_text() == "kept"
+        assert not (tmp_path / "root.age.sheet.txt").exists()
+    finally:
+        coord.close()
+        laptop.close()
