@@ -148,9 +148,14 @@ def cmd_clients_list(args) -> int:
         else:
             scope = None if (args.all or args.unassigned) else "mine"
         rows = caseload_service.caseload(store, worker_id=scope, include_closed=args.closed)
-    if args.unassigned:
-        rows = [r for r in rows if r.unassigned]
-    rows = caseload_service.filter_rows(rows, args.filter)
+        if args.unassigned:
+            rows = [r for r in rows if r.unassigned]
+        rows = caseload_service.filter_rows(rows, args.filter)
+        # A list of names leaves an audit entry: as JSON it is an export, on the terminal a view.
+        from vipterm.services.audit import record_audit
+
+        record_audit(store, domain.AuditAction.EXPORT if args.json else domain.AuditAction.VIEW_IDENTITY, None,
+                     f"cli clients list{' --json' if args.json else ''}, {len(rows)} client(s)")
     if args.json:
         emit_json([
             {"id": r.client_id, "pseudonym": r.pseudonym, "name": r.name, "age_group": r.age_group,
@@ -183,7 +188,10 @@ def cmd_clients_show(args) -> int:
     with unlock(args) as store:
         client_id = caseload_service.resolve_client_id(store, args.client_id)
         cf = caseload_service.client_file(store, client_id)
-        record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients show")
+        if args.json:  # the whole file, in a form that leaves the screen: an export
+            record_audit(store, domain.AuditAction.EXPORT, client_id, "cli clients show --json")
+        else:
+            record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients show")
         data = caseload_service.client_as_dict(cf)
         if args.json:  # the phone, assessment levels, referral history, outcome notes, consents, safety plan
             from vipterm.services.subject import show_extras

@@ -79,6 +79,15 @@ def cmd_report(args) -> int:
     month = parse_month(args.month)  # a bad month is refused before asking for the passphrase
     with unlock(args) as store:
         report = build_report(store, month)
+        # Every report leaves an audit entry, whatever its format or destination (staff names
+        # and small counts can identify someone): what, not the figures.
+        from vipterm.domain import AuditAction
+        from vipterm.services.audit import record_audit
+
+        record_audit(store, AuditAction.EXPORT, None,
+                     f"report {report.month_key} {args.format} to {'a file' if args.out else 'the terminal'}"
+                     + (" with staff names" if args.staff_names else "")
+                     + (" small counts suppressed" if args.suppress_small else ""))
     options = dict(suppress_small=args.suppress_small, staff_names=args.staff_names)
     if args.format == "text" and args.out is None:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")

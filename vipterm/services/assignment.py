@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlmodel import select
 
+from vipterm import domain
 from vipterm.domain import Role
 from vipterm.errors import NotFound, ValidationError, VipError, ExitCode
 from vipterm.services.database import Store
@@ -111,6 +112,12 @@ def assign_clients(store: Store, client_ids: list[str], worker_id: str) -> Assig
                 if plan.worker_id != worker.id:
                     plan.worker_id = worker.id
                     plans += 1
+        # Each reassignment is audited, in the same transaction: it stands or falls with it.
+        from vipterm.services.audit import record_audit
+
+        for client_id in moved:
+            record_audit(store, domain.AuditAction.REASSIGN, client_id, f"assigned to {worker.display_name}",
+                         session=session)
         name = worker.display_name
     return AssignResult(worker_id, name, tuple(moved), tuple(already), follow_ups, plans)
 
@@ -151,6 +158,10 @@ def unassign_clients(store: Store, client_ids: list[str]) -> int:
             if client.assigned_worker_id is not None:
                 client.assigned_worker_id = None
                 count += 1
+                from vipterm.services.audit import record_audit
+
+                record_audit(store, domain.AuditAction.REASSIGN, client_id, "unassigned (off every caseload)",
+                             session=session)
     return count
 
 

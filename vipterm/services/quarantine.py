@@ -170,7 +170,36 @@ def _set_field(session, store: Store, tbl: str, row_id: str, col: str, value: An
     return current[0] != value
 
 
+def _audit_decision(store: Store, entry_id: str, decision: str) -> None:
+    """A quarantine decision leaves an audit entry: which entry, what kind, from which device."""
+    from vipterm.domain import AuditAction
+    from vipterm.services.audit import record_audit
+
+    with store.database.engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT kind, code, tbl, row_id, device FROM sync_quarantine WHERE id = ?",
+                                   (entry_id,)).first()
+    kind, code, tbl, row_id, device = row if row is not None else ("entry", "?", "", "", "")
+    what = f"{decision} held {kind} ({code})" + (f" of {tbl.replace('_', ' ')}" if tbl else "")
+    record_audit(store, AuditAction.QUARANTINE, row_id if tbl == "client" else None,
+                 f"{what} from device {device[-8:] if device else '?'}, entry {entry_id}")
+
+
 def accept(store: Store, entry_id: str) -> str:
+    """Apply a held change as the coordinator's decision, confirm a delete, or bring in a held bundle
+    (audited)."""
+    said = _accept(store, entry_id)
+    _audit_decision(store, entry_id, "accepted")
+    return said
+
+
+def discard(store: Store, entry_id: str) -> str:
+    """Leave the records as they are, restore a deleted record, or drop a held bundle (audited)."""
+    said = _discard(store, entry_id)
+    _audit_decision(store, entry_id, "discarded")
+    return said
+
+
+def _accept(store: Store, entry_id: str) -> str:
     """Apply a held change as the coordinator's decision, confirm a delete, or bring in a held bundle."""
     if store.role is not Role.COORDINATOR:
         raise ValidationError("quarantine entries are accepted on the coordinator's database", field="quarantine")
@@ -249,7 +278,7 @@ def _fresh_pseudonym(conn) -> str:
             return candidate
 
 
-def discard(store: Store, entry_id: str) -> str:
+def _discard(store: Store, entry_id: str) -> str:
     """Leave the records as they are (a held change), restore the record (a delete), drop a held bundle."""
     if store.role is not Role.COORDINATOR:
         raise ValidationError("quarantine entries are decided on the coordinator's database", field="quarantine")

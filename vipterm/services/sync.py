@@ -400,6 +400,12 @@ def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint:
                                       program_id=store.identity.program_id,
                                       worker_name=plan.worker_name[:120])
         _write_private(path, grant.to_bytes())
+        from vipterm.services.audit import record_audit
+
+        record_audit(store, domain.AuditAction.ENROLL, None,
+                     f"{'re-issued the grant of' if plan.reissue else 'enrolled'} laptop {request.device_id} "
+                     f"for {plan.worker_name[:120]}" + (f", replacing {plan.replaces}" if plan.replaces else ""),
+                     session=session)
     return EnrollmentFile(path, trust.fingerprint(roster.root_public), request.device_id, plan)
 
 
@@ -508,6 +514,9 @@ def revoke(store: Store, device_id: str) -> int:
         except ValueError as exc:
             raise ValidationError(str(exc), field="device") from None
         _save_trust(conn, roster=trust.sign_roster(roster, state.root_keys), roster_version=roster.version)
+    from vipterm.services.audit import record_audit
+
+    record_audit(store, domain.AuditAction.REVOKE, None, f"revoked laptop {device_id} (roster version {roster.version})")
     return roster.version
 
 
@@ -1457,6 +1466,10 @@ def purge_client(store: Store, client_id: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for tbl, *_ in plan.purges:
         counts[tbl] = counts.get(tbl, 0) + 1
+    from vipterm.services.audit import record_audit
+
+    # The client's id (never a name) stays in the log: the purge erased everything else.
+    record_audit(store, domain.AuditAction.PURGE, client_id, f"retention purge: {sum(counts.values())} record(s)")
     return counts
 
 

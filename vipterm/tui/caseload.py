@@ -114,6 +114,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         Binding("T", "open_tasks", "tasks", id="tasks"),
         Binding("f5", "reload", "reload", id="reload", show=False),
         Binding("v", "weekly_review", "review", id="weekly_review", show=False),
+        Binding("U", "audit_log", "audit", id="audit_log", show=False),
         # The coordinator's assignment (check_action hides them on a laptop, where `w` filters).
         Binding("space", "toggle_mark", "mark", id="mark", show=False),
         Binding("w", "assign", "assign…", id="assign", show=False),
@@ -214,6 +215,13 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             self.notify(NOT_THE_COORDINATOR, severity="warning", timeout=6)
             return
         self.app.push_screen(ReviewScreen())
+
+    def action_audit_log(self) -> None:
+        """The audit log: every device's entries on the coordinator, this device's on a laptop."""
+        from vipterm.tui.audit_screen import AuditScreen
+
+        if self.store is not None:
+            self.app.push_screen(AuditScreen())
 
     def action_open_tasks(self) -> None:
         """The task view: every open follow-up and planned notification, overdue / today / this week."""

@@ -86,6 +86,8 @@ def system_commands(app, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Mine / all", "Switch between my clients and all clients (m)", screen.action_toggle_scope)
         yield SystemCommand("Tasks", "Open follow-ups and planned notifications: overdue, today, this week (T)",
                             screen.action_open_tasks)
+        yield SystemCommand("Audit log", "Who viewed, unmasked, exported, enrolled, reassigned, purged, decided (U)",
+                            screen.action_audit_log)
         if screen.check_action("assign", ()):  # the coordinator's: assignment and the staff
             yield SystemCommand("Assign", "Assign the marked clients, or the one in focus, to a worker (w)",
                                 screen.action_assign)
