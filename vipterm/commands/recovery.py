@@ -88,6 +88,7 @@ def cmd_restore(args) -> int:
     store.close()
     print(f"restored {args.backup.name} to {path}")
     print(f"device {info['device_id']} ({info['role']}), schema {info['schema_version']}; integrity ok")
+    print("it is the same device as the one backed up: read docs/recovery.md before syncing from it")
     return ExitCode.OK
 
 
