@@ -103,6 +103,7 @@ async def test_consent_referral_check_and_safety_plan_in_the_client_file(tui_pat
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, ClientFileScreen)
+        await wait_for(pilot, lambda: f"review {(TODAY + timedelta(days=2)).isoformat()}" in _header(app))
     plan = consent.safety_plan(tui_store, row.client_id)
     assert plan.threats == "dispute with a group" and plan.review_on == TODAY + timedelta(days=2)
 

@@ -167,9 +167,14 @@ def _check(screen, store, ref: ClientRef, why: str) -> None:
 def _ask(screen, ref: ClientRef, why: str) -> None:
     from vipterm.tui.widgets import ConfirmModal
 
+    def saved(result) -> None:
+        below = screen.app.screen  # the client file, when the plan was offered over it
+        if result is not None and hasattr(below, "reload"):
+            below.reload()
+
     def answered(yes: bool | None) -> None:
         if yes:
-            screen.app.push_screen(SafetyPlanForm(ref))
+            screen.app.push_screen(SafetyPlanForm(ref), saved)
 
     screen.app.push_screen(ConfirmModal(f"{why}: {ref.pseudonym} has no safety plan. Make one now?"), answered)
 
