@@ -176,3 +176,25 @@ def test_field_history_after_a_conflict_names_both_values_who_set_them_and_which
     data = json.loads(run("clients", "history", client.id, "--field", "phone", "--json").stdout)
     assert {(d["value"], d["conflict"], d["worker"]) for d in data} >= {
         ("505-555-0202", "won", "Coordinator"), ("505-555-0101", "lost", "Worker One")}
+
+
+def test_a_purge_erases_where_the_clients_records_came_from(tmp_path):
+    coord = new_coordinator(tmp_path / "c.db")
+    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    try:
+        client = records.create_client(w1, records.ClientDraft(aka="Gone", area_command="valley"))
+        contact = records.log_contact(w1, records.ContactDraft(client.id, outcome="reached"))
+        exchange(coord, [w1], tmp_path / "r1")
+
+        def origins(store):
+            with store.read() as s:
+                return s.execute(text("SELECT count(*) FROM sync_origin WHERE row_id IN (:c, :k)"),
+                                 {"c": client.id, "k": contact.id}).scalar_one()
+
+        assert origins(coord) == 3 and origins(w1) == 3  # client, its identity, the contact
+        sync_service.purge_client(coord, client.id)
+        exchange(coord, [w1], tmp_path / "r2")
+        assert origins(coord) == 0 and origins(w1) == 0
+    finally:
+        coord.close()
+        w1.close()

@@ -899,8 +899,10 @@ def _delete_rows(conn: Connection, by_table: dict[str, list[str]], *, keep_log_o
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             conn.exec_driver_sql(f"DELETE FROM {_q(tbl)} WHERE {_q(pk)} IN ({marks})", tuple(chunk))
-            for side in ("field_version", "change_log", "sync_conflict", "sync_touch", "sync_quarantine"):
-                # The log and the review queue hold the erased values too: they go with the row.
+            for side in ("field_version", "change_log", "sync_conflict", "sync_touch", "sync_quarantine",
+                         "sync_origin"):
+                # The log and the review queue hold the erased values too: they go with the row
+                # (and so does where it came from).
                 if side == "change_log" and keep_log_of is not None:
                     conn.exec_driver_sql(
                         f"DELETE FROM change_log WHERE tbl = ? AND row_id IN ({marks}) AND device != ?",
