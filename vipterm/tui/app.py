@@ -136,7 +136,8 @@ class VipApp(App[int]):
         if not self._unlocked_once:
             self._unlocked_once = True
             self._start_session()
-            self._remind_backup(store)
+            if not self.demo:  # a throwaway demo copy needs no backup
+                self._remind_backup(store)
             return
         for screen in self._vip_screens():
             screen.after_unlock()
