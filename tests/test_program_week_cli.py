@@ -162,7 +162,8 @@ def test_a_week_of_the_program_from_the_command_line(tmp_path):
     assert kept["plan_id"] in held(laptops["Cruz Vidal"], "planned_notification")  # the open plan follows the client
     plans = {c["client_id"]: c["plan"]
              for c in json.loads(vip("review", "show", "--db", str(coord), "--json").stdout)["candidates"]}
-    assert (plans[known]["worker"], plans[known]["serving"]) == ("Ana Ruiz", "Cruz Vidal")
+    # A handover moves the open plan's follow-up to the new worker with the client.
+    assert (plans[known]["worker"], plans[known]["serving"]) == ("Cruz Vidal", "Cruz Vidal")
 
     # --- a replacement laptop for Cruz gets the caseload back --------------------------------------
     spare = tmp_path / "laptop-spare.db"
