@@ -123,6 +123,16 @@ def test_every_export_and_every_decision_leaves_an_audit_entry(world, capsys):
     assert f"cli clients list --json, {len(json.loads(out))} client(s)" in [r.detail for r in entries(coord, "export")]
     assert vip(capsys, a, "clients", "show", ca.id, "--json")[0] == 0
     [shown] = entries(a, "export")
+    # A client's own record (both formats) and a backup: each an entry of its own.
+    for fmt in ("json", "html"):
+        code, _, err = vip(capsys, a, "clients", "export", ca.id, "--format", fmt, "--out",
+                           str(world.tmp / f"subject.{fmt}"))
+        assert code == 0, err
+    assert len([r for r in entries(a, "subject_export") if r.client_id == ca.id]) == 2
+    (world.tmp / "backups").mkdir()
+    code, _, err = vip(capsys, coord, "backup", "--to", str(world.tmp / "backups"))
+    assert code == 0, err
+    assert len(entries(coord, "backup")) == 1
     assert (shown.client_id, shown.detail, shown.device) == (ca.id, "cli clients show --json", "this device")
     # The laptop's export reaches the coordinator, in its worker's name and from its device.
     world.round()
