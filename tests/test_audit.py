@@ -155,7 +155,7 @@ def test_every_export_and_every_decision_leaves_an_audit_entry(world, capsys):
 
 
 def test_vipterm_audit_filters_and_a_laptop_sees_only_its_own(world, capsys):
-    coord, a, b, ca, cb = world.coord, world.a, world.b, world.ca, world.cb
+    coord, a, b, cb = world.coord, world.a, world.b, world.cb
     records.record_audit(a, domain.AuditAction.UNMASK)
     records.record_audit(b, domain.AuditAction.VIEW_IDENTITY, cb.id, "tui client file")
     world.round()
@@ -227,7 +227,7 @@ async def test_the_audit_screen_on_a_laptop_shows_only_its_own_device(world):
     from tests.tui_support import make_app, settle, wait_for
     from vipterm.tui.audit_screen import AuditScreen
 
-    coord, a, b, cb = world.coord, world.a, world.b, world.cb
+    a, b, cb = world.a, world.b, world.cb
     records.record_audit(b, domain.AuditAction.EXPORT, cb.id, "cli clients show --json")
     records.record_audit(a, domain.AuditAction.UNMASK)
     world.round()

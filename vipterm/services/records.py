@@ -30,7 +30,6 @@ from vipterm.services.database import Store
 from vipterm.store.models import (
     Assessment,
     AssessmentItem,
-    AuditEntry,
     Client,
     ClientIdentity,
     Contact,
