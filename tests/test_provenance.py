@@ -198,3 +198,32 @@ def test_a_purge_erases_where_the_clients_records_came_from(tmp_path):
     finally:
         coord.close()
         w1.close()
+
+
+def test_a_laptop_cannot_claim_another_device_made_its_records(tmp_path, monkeypatch):
+    """A modified vipterm on a laptop adds `origins` to its own bundle naming another laptop as
+    the maker of its contact: the coordinator ignores the list (only its own return bundles carry
+    one) and names the sending laptop."""
+    from vipterm.sync import bundle as bundle_format
+
+    coord = new_coordinator(tmp_path / "c.db")
+    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    w2 = new_enrolled_worker(coord, tmp_path / "w2.db", "Worker Two")
+    try:
+        client = records.create_client(w1, records.ClientDraft(aka="Mine", area_command="valley"))
+        contact = records.log_contact(w1, records.ContactDraft(client.id, outcome="reached"))
+        real = bundle_format.write_bundle
+
+        def forged(to_dir, *, header_fields, payload, **kw):
+            if header_fields.get("kind") == "worker":
+                payload = {**payload, "origins": [["contact", contact.id, w2.device_id],
+                                                  ["client", client.id, w2.device_id]]}
+            return real(to_dir, header_fields=header_fields, payload=payload, **kw)
+
+        monkeypatch.setattr(bundle_format, "write_bundle", forged)
+        exchange(coord, [w1, w2], tmp_path / "r1")
+        entry = _entry(caseload.client_file(coord, client.id), "contact")
+        assert entry.device_id == w1.device_id
+    finally:
+        for s in (coord, w1, w2):
+            s.close()
