@@ -242,3 +242,19 @@ async def test_the_audit_screen_on_a_laptop_shows_only_its_own_device(world):
         assert {r.device_id for r in screen.entries} == {a.device_id}
         assert screen.query_one(DataTable).row_count == len(screen.entries) >= 1
         assert "this device" in screen.query_one("#audit-title").render().plain
+
+
+def test_an_accepted_held_record_still_names_the_laptop_and_bundle_it_came_in(world):
+    from vipterm.services import caseload
+
+    coord, a, b, ca = world.coord, world.a, world.b, world.ca
+    records.update_client(coord, ca.id, assigned_worker_id=b.worker_id)
+    late = records.log_contact(a, records.ContactDraft(client_id=ca.id, outcome="reached", note="before I knew"))
+    world.give_back(a)
+    world.upload(a)
+    [q] = held(coord)
+    quarantine.accept(coord, q.id)
+    entry = next(e for e in caseload.client_file(coord, ca.id).timeline if e.record_id == late.id)
+    assert (entry.recorded_by, entry.device_id, entry.bundle_id) == ("Worker A", a.device_id, q.bundle_id)
+    [decision] = [r for r in audit.list_entries(coord) if r.action == "quarantine"]
+    assert decision.detail.startswith("accepted held change (scope) of contact")

@@ -188,8 +188,21 @@ def accept(store: Store, entry_id: str) -> str:
     """Apply a held change as the coordinator's decision, confirm a delete, or bring in a held bundle
     (audited)."""
     said = _accept(store, entry_id)
+    _keep_origin(store, entry_id)
     _audit_decision(store, entry_id, "accepted")
     return said
+
+
+def _keep_origin(store: Store, entry_id: str) -> None:
+    """A held new record, once accepted, was still made on the laptop that sent it, in that bundle
+    (the coordinator's acceptance writes it here, which would otherwise name this device)."""
+    with store.database.engine.begin() as conn:
+        row = conn.exec_driver_sql("SELECT kind, tbl, row_id, col, device, bundle_id, detected_at FROM sync_quarantine "
+                                   "WHERE id = ?", (entry_id,)).first()
+        if row is None or row[0] != "change" or not row[1] or row[3] != "" or not row[4]:
+            return
+        conn.exec_driver_sql("INSERT OR REPLACE INTO sync_origin (tbl, row_id, device, bundle_id, at) "
+                             "VALUES (?, ?, ?, ?, ?)", (row[1], row[2], row[4], row[5], row[6]))
 
 
 def discard(store: Store, entry_id: str) -> str:
