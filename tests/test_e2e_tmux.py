@@ -103,13 +103,12 @@ def test_a_worker_logs_a_contact_in_a_real_terminal(example_copy, environment):
         term.wait_for("Log contact")
         term.type("r")  # the outcome: reached; enter moves on to the note
         term.wait_for("outcome  reached")
-        term.keys("Enter")
-        time.sleep(1.0)  # what is typed before the focus has moved would land in the outcome
+        term.keys("Enter")  # typed on at once: keys after Enter belong to the note, not the outcome
         term.type(note)
         term.keys("C-s")
         screen = term.wait_for("logged")
         assert f"contact with {client['pseudonym']} logged" in screen
-        term.wait_for("— e2e")  # the reloaded timeline shows it at the top
+        term.wait_for("2026-11-23 09:00  contact")  # the reloaded timeline shows it at the top
         term.keys("C-q")
         term.wait_for("VIPTERM-EXITED-0")
     finally:
@@ -139,10 +138,7 @@ def test_a_pasted_three_line_note_is_saved_whole(example_copy, environment, tmp_
         pseudonym = next(word for word in screen.split() if word.startswith("VIP-"))
         term.type("r")  # the outcome: reached; enter moves on to the note
         term.wait_for("outcome  reached")  # "r" is in the field, "eached" suggested: it has the focus
-        term.keys("Enter")
-        # Keys are routed to the field in focus when they arrive: what is typed before the enter
-        # has moved the focus on would still land in the outcome.
-        time.sleep(1.0)
+        term.keys("Enter")  # typed or pasted on at once: what follows Enter belongs to the next field
         term.tmux("load-buffer", "-b", "note", str(clip))
         term.tmux("paste-buffer", "-p", "-b", "note", "-t", term.name)
         term.wait_for("bring the letter")  # every line is in the note field
@@ -174,8 +170,7 @@ def test_vipterm_demo_opens_a_throwaway_copy(tmp_path, environment):
         term.wait_for("Log contact")
         term.type("r")  # the outcome: reached; enter moves on to the note
         term.wait_for("outcome  reached")
-        term.keys("Enter")
-        time.sleep(1.0)  # what is typed before the focus has moved would land in the outcome
+        term.keys("Enter")  # typed or pasted on at once: what follows Enter belongs to the next field
         term.type("written to the throwaway copy only")
         term.keys("C-s")
         term.wait_for("logged")
@@ -206,10 +201,7 @@ def test_a_draft_survives_a_killed_terminal(example_copy, environment, tmp_path)
         term.wait_for("Log contact")
         term.type("r")  # the outcome: reached; enter moves on to the note
         term.wait_for("outcome  reached")  # "r" is in the field, "eached" suggested: it has the focus
-        term.keys("Enter")
-        # Keys are routed to the field in focus when they arrive: what is typed before the enter
-        # has moved the focus on would still land in the outcome.
-        time.sleep(1.0)
+        term.keys("Enter")  # typed or pasted on at once: what follows Enter belongs to the next field
         term.type(note)
         term.wait_for(note)
         deadline = time.monotonic() + 30

@@ -98,6 +98,15 @@ class FieldInput(Input):
                 return
         await super()._on_key(event)
 
+    def _on_paste(self, event: events.Paste) -> None:
+        target = self._handed_to
+        if target is not None and self.screen.focused is not self:
+            event.stop()
+            event.prevent_default()
+            target.post_message(events.Paste(event.text))  # a paste right after Enter: the next field's
+            return
+        super()._on_paste(event)
+
     def _on_focus(self, event) -> None:
         self._handed_to = None
         super()._on_focus(event)
