@@ -39,29 +39,37 @@ def database_path(args: argparse.Namespace) -> Path:
     return Path(args.db).expanduser() if getattr(args, "db", None) else default_database_path()
 
 
-def read_passphrase(args: argparse.Namespace, prompt: str = "Passphrase: ") -> str:
-    """From --passphrase-file, else $VIPTERM_PASSPHRASE, else a hidden prompt on a terminal."""
-    path = getattr(args, "passphrase_file", None)
+def passphrase_from_file(path, what: str = "passphrase") -> str:
+    """A passphrase file's first line (a trailing line break is not part of it)."""
+    try:
+        return Path(path).read_text("utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise NoPassphrase(f"cannot read the {what} file: {exc.strerror}") from None
+
+
+def given_passphrase(path, env_name: str, option: str, what: str = "passphrase") -> str | None:
+    """A passphrase given by its file option, else its environment variable; None when a person
+    may be asked at the terminal; NoPassphrase when nobody can be asked."""
     if path:
-        try:
-            return Path(path).read_text("utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise NoPassphrase(f"cannot read the passphrase file: {exc.strerror}") from None
-    env = os.environ.get(PASSPHRASE_ENV)
+        return passphrase_from_file(path, what)
+    env = os.environ.get(env_name)
     if env:
         return env
     if not sys.stdin.isatty():
-        raise NoPassphrase(f"no passphrase: give --passphrase-file or set {PASSPHRASE_ENV}")
-    return getpass.getpass(prompt)
+        raise NoPassphrase(f"no {what}: give {option} or set {env_name}")
+    return None
+
+
+def read_passphrase(args: argparse.Namespace, prompt: str = "Passphrase: ") -> str:
+    """From --passphrase-file, else $VIPTERM_PASSPHRASE, else a hidden prompt on a terminal."""
+    given = given_passphrase(getattr(args, "passphrase_file", None), PASSPHRASE_ENV, "--passphrase-file")
+    return given if given is not None else getpass.getpass(prompt)
 
 
 def new_passphrase(args: argparse.Namespace, what: str = "New passphrase") -> str:
     """A new passphrase: from the file or environment as given, or typed twice at a prompt."""
     if getattr(args, "new_passphrase_file", None):
-        try:
-            return Path(args.new_passphrase_file).read_text("utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise NoPassphrase(f"cannot read the new passphrase file: {exc.strerror}") from None
+        return passphrase_from_file(args.new_passphrase_file, "new passphrase")
     if getattr(args, "passphrase_file", None) or os.environ.get(PASSPHRASE_ENV):
         return read_passphrase(args)
     if not sys.stdin.isatty():

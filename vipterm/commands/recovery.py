@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import getpass
 from pathlib import Path
 
-from vipterm.commands.common import add_db_argument, database_path, emit_json, read_passphrase, unlock
-from vipterm.errors import ExitCode, NoPassphrase, ValidationError
+from vipterm.commands.common import (
+    add_db_argument,
+    database_path,
+    emit_json,
+    given_passphrase,
+    read_passphrase,
+    unlock,
+)
+from vipterm.errors import ExitCode, ValidationError
 
 RECOVERY_PASSPHRASE_ENV = "VIPTERM_RECOVERY_PASSPHRASE"
 
@@ -46,17 +51,10 @@ def add_recovery_passphrase_argument(p: argparse.ArgumentParser) -> None:
 
 def read_recovery_passphrase(args: argparse.Namespace, *, twice: bool) -> str:
     """The recovery passphrase: --recovery-passphrase-file, else $VIPTERM_RECOVERY_PASSPHRASE, else a prompt."""
-    path = getattr(args, "recovery_passphrase_file", None)
-    if path:
-        try:
-            return Path(path).read_text("utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise NoPassphrase(f"cannot read the recovery passphrase file: {exc.strerror}") from None
-    env = os.environ.get(RECOVERY_PASSPHRASE_ENV)
-    if env:
-        return env
-    if not sys.stdin.isatty():
-        raise NoPassphrase(f"no recovery passphrase: give --recovery-passphrase-file or set {RECOVERY_PASSPHRASE_ENV}")
+    given = given_passphrase(getattr(args, "recovery_passphrase_file", None), RECOVERY_PASSPHRASE_ENV,
+                             "--recovery-passphrase-file", "recovery passphrase")
+    if given is not None:
+        return given
     first = getpass.getpass("Recovery passphrase: ")
     if twice and getpass.getpass("Recovery passphrase again: ") != first:
         raise ValidationError("the two recovery passphrases do not match; nothing was written", field="passphrase")

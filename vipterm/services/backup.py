@@ -50,14 +50,6 @@ def backup_name(device_id: str, taken_at: datetime) -> str:
     return f"vipterm-{device_id}-{taken_at:%Y%m%d-%H%M%S}Z{BACKUP_SUFFIX}"
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _new_private(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
@@ -90,10 +82,10 @@ def take_backup(store: Store, to_dir: Path) -> BackupResult:
                 source.close()
         finally:
             target.close()
-        _fsync(tmp)
+        store_engine.fsync_path(tmp)
         _check_encrypted(tmp, raw)
         os.replace(tmp, final)
-        store_engine._fsync_dir(to_dir)
+        store_engine.fsync_path(to_dir)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -202,13 +194,13 @@ def restore_backup(backup: Path, new_db: Path, passphrase: str) -> tuple[Store, 
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
-        _fsync(tmp)
+        store_engine.fsync_path(tmp)
         for suffix in ("-wal", "-shm"):
             Path(str(tmp) + suffix).unlink(missing_ok=True)
         if new_db.exists():
             raise DatabaseExists(f"{new_db} already exists; restore writes a new database (choose another --db)")
         os.replace(tmp, new_db)
-        store_engine._fsync_dir(new_db.parent)
+        store_engine.fsync_path(new_db.parent)
     except BaseException:
         for suffix in ("", "-wal", "-shm"):
             Path(str(tmp) + suffix).unlink(missing_ok=True)
