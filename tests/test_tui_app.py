@@ -247,3 +247,20 @@ async def test_sync_conflicts_and_report_keys_open_their_screens_and_lock_clears
             await pilot.press("escape")
             await settle(pilot)
             assert isinstance(app.screen, CaseloadScreen)
+
+
+async def test_confirmation_buttons_name_their_keys():
+    # "[y]" in a label is the key to press, not a markup tag: it must be on screen.
+    from textual.app import App
+    from textual.widgets import Button
+
+    from vipterm.tui.widgets import ConfirmModal
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(ConfirmModal("Discard this draft?"))
+
+    app = Host()
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert [str(b.label) for b in app.screen.query(Button)] == ["Yes [y]", "No [n]"]

@@ -16,6 +16,7 @@ from typing import Iterable
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -272,8 +273,9 @@ class ConfirmModal(VipModal[bool]):
         with Vertical():
             yield Static(self.question, id="confirm-question", markup=False)
             with Horizontal(id="confirm-buttons"):
-                yield Button(self.yes_text, id="confirm-yes", variant="warning")
-                yield Button(self.no_text, id="confirm-no")
+                # Labels are plain text: "[y]" is the key, not a markup tag (it vanished as one).
+                yield Button(Content(self.yes_text), id="confirm-yes", variant="warning")
+                yield Button(Content(self.no_text), id="confirm-no")
 
     def on_mount(self) -> None:
         self.query_one("#confirm-yes" if self.default_yes else "#confirm-no", Button).focus()
