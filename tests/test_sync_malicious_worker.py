@@ -677,3 +677,31 @@ def test_a_discarded_new_client_is_erased_from_the_laptop_that_made_it(world):
     assert count(a, "SELECT count(*) FROM client WHERE id = ?", theirs.id) == 0
     assert count(a, "SELECT count(*) FROM contact WHERE client_id = ?", theirs.id) == 0
     assert count(coord, "SELECT count(*) FROM client WHERE id = ?", theirs.id) == 0
+
+
+def test_a_laptop_cannot_pose_as_the_coordinator_to_another_laptop(world):
+    # Laptop A signs a "return" bundle with its own real key, encrypted to laptop B, telling B to
+    # erase its client, to change the program's time zone and to take a renamed client.
+    from vipterm.store.migrations import SCHEMA_VERSION
+    from vipterm.sync import bundle as bundle_format
+    from vipterm.sync import clock as hlc_clock
+
+    attacker = sync_service.load_trust(world.a)
+    roster = attacker.roster()
+    victim = roster.entry_for_device(world.b.device_id)
+    out = world.tmp / "forged-return"
+    out.mkdir()
+    stamp = hlc_clock.tick(0, hlc_clock.wall_ms())
+    path = bundle_format.write_bundle(
+        out,
+        header_fields={"program_id": world.a.identity.program_id, "schema_version": SCHEMA_VERSION,
+                       "kind": "return", "source_device": world.a.device_id, "created_hlc": stamp,
+                       "extra": {"for_device": world.b.device_id, "since": 0, "upto": stamp}},
+        payload={"changes": [], "ack": 0, "program": {"time_zone": "Pacific/Kiritimati"},
+                 "erase": [world.cb.id], "origins": []},
+        signer=attacker.device_keys, recipients=[victim.age_recipient], roster_blob=attacker.roster_blob)
+    zone_before = world.b.time_zone
+    [result] = sync_service.import_bundles(world.b, [path])
+    assert result.refused and "coordinator" in result.message
+    assert world.b.time_zone == zone_before
+    assert count(world.b, "SELECT count(*) FROM client WHERE id = ?", world.cb.id) == 1
