@@ -69,7 +69,7 @@ async def test_mark_and_assign_on_the_coordinator(program):
         assert screen.marked == {keys[0], keys[1]}
         assert "2 marked" in title(screen)
         await pilot.press("w")
-        await wait_for(pilot, lambda: isinstance(app.screen, WorkerPickerModal) and app.screen.choices)
+        await wait_for(pilot, lambda: isinstance(app.screen, WorkerPickerModal) and app.screen.items)
         picker = app.screen
         assert "Coordinator" not in screen_text(picker)  # only peer support workers take clients
         await pilot.press("b", "e", "n")
@@ -92,7 +92,7 @@ async def test_mark_and_assign_on_the_coordinator(program):
         # No mark: the row under the cursor; `n` answers no and nothing changes.
         table.move_cursor(row=table_keys(table).index(keys[2]))
         await pilot.press("w")
-        await wait_for(pilot, lambda: isinstance(app.screen, WorkerPickerModal) and app.screen.choices)
+        await wait_for(pilot, lambda: isinstance(app.screen, WorkerPickerModal) and app.screen.items)
         await pilot.press("enter")  # the first worker: Ana Ruiz
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         question = str(app.screen.query_one("#confirm-question", Static).render())
@@ -104,7 +104,7 @@ async def test_mark_and_assign_on_the_coordinator(program):
 
         # escape in the picker: nothing.
         await pilot.press("w")
-        await wait_for(pilot, lambda: isinstance(app.screen, WorkerPickerModal) and app.screen.choices)
+        await wait_for(pilot, lambda: isinstance(app.screen, WorkerPickerModal) and app.screen.items)
         await pilot.press("z", "z", "z")
         await settle(pilot)
         assert app.screen.shown == [] and "no worker matches" in screen_text(app.screen)

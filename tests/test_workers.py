@@ -157,7 +157,7 @@ async def test_workers_screen_at_80x24(program):
 
         # h: hand over Ana's clients to Cora (picker, y/n naming the count and the worker).
         await pilot.press("h")
-        await wait_for(pilot, lambda: isinstance(app.screen, WorkerPickerModal) and app.screen.choices)
+        await wait_for(pilot, lambda: isinstance(app.screen, WorkerPickerModal) and app.screen.items)
         await pilot.press(*"cora")
         await settle(pilot)
         await pilot.press("enter")

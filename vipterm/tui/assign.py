@@ -11,115 +11,46 @@ The laptops receive the change at the coordinator's next export (the old one era
 
 from __future__ import annotations
 
-from textual import on, work
-from textual.app import ComposeResult
+from textual import work
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Input, OptionList, Static
-from textual.widgets.option_list import Option
 
 from vipterm import domain
 from vipterm.services import assignment
 from vipterm.services.assignment import AssignResult, WorkerChoice
-from vipterm.tui.base import VipModal
+from vipterm.tui.pickers import ListPicker
 from vipterm.tui.widgets import ConfirmModal
 
 
-class WorkersLoaded(Message):
-    def __init__(self, choices: list[WorkerChoice]) -> None:
-        super().__init__()
-        self.choices = choices
+class WorkerPickerModal(ListPicker):
+    """Choose the worker who takes the clients: the active peer support workers with their open
+    clients; type to filter (case and accents ignored), Enter picks."""
 
-
-class WorkerPickerModal(VipModal[WorkerChoice | None]):
-    """Choose the worker who takes the clients: type to filter, Enter picks."""
-
-    CLOSE_ON_LOCK = True
     DEFAULT_CSS = """
-    WorkerPickerModal { align: center middle; }
-    WorkerPickerModal > Vertical { width: 60; max-width: 98%; height: auto; max-height: 90%;
-                                   border: thick $accent; background: $surface; padding: 0 1; }
-    WorkerPickerModal #picker-title { text-style: bold; }
-    WorkerPickerModal OptionList { height: auto; max-height: 14; }
-    WorkerPickerModal #picker-help { color: $text-muted; }
+    WorkerPickerModal > Vertical { width: 60; }
+    WorkerPickerModal OptionList { max-height: 14; }
     """
-    BINDINGS = [
-        Binding("escape", "cancel", "cancel", id="picker_cancel"),
-        Binding("down", "move(1)", show=False),
-        Binding("up", "move(-1)", show=False),
-    ]
+    BINDINGS = [Binding("escape", "cancel", "cancel", id="picker_cancel")]
+    placeholder = "type a worker's name"
+    empty_text = "no active peer support worker: `vipterm workers add NAME` adds one"
+    no_match_text = "no worker matches"
 
     def __init__(self, title: str) -> None:
         super().__init__()
         self.title_text = title
-        self.choices: list[WorkerChoice] = []
-        self.shown: list[WorkerChoice] = []
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.title_text, id="picker-title", markup=False)
-            yield Input(placeholder="type a worker's name", id="picker-filter")
-            yield OptionList(id="picker-list")
-            yield Static("loading…", id="picker-help", markup=False)
+    def read(self, store) -> list[WorkerChoice]:
+        return assignment.assignable_workers(store)
 
-    def on_mount(self) -> None:
-        self.query_one("#picker-filter", Input).focus()
-        store = self.store
-        if store is not None:
-            self._load(store)
+    def matching(self, query: str) -> list[WorkerChoice]:
+        words = domain.fold(query).split()
+        return [c for c in self.items if all(w in domain.fold(c.name) for w in words)]
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="worker-picker")
-    def _load(self, store) -> None:
-        self.post_message(WorkersLoaded(assignment.assignable_workers(store)))
+    def label(self, item: WorkerChoice) -> str:
+        return f"{item.name}  · {item.open_clients} open client{'s' if item.open_clients != 1 else ''}"
 
-    def on_workers_loaded(self, message: WorkersLoaded) -> None:
-        self.choices = message.choices
-        self._fill()
-
-    @on(Input.Changed, "#picker-filter")
-    def _filtered(self) -> None:
-        self._fill()
-
-    def _fill(self) -> None:
-        words = domain.fold(self.query_one("#picker-filter", Input).value).split()
-        self.shown = [c for c in self.choices if all(w in domain.fold(c.name) for w in words)]
-        options = self.query_one("#picker-list", OptionList)
-        options.clear_options()
-        options.add_options([Option(f"{c.name}  · {c.open_clients} open client{'s' if c.open_clients != 1 else ''}",
-                                    id=c.id) for c in self.shown])
-        if self.shown:
-            options.highlighted = 0
-        help_line = self.query_one("#picker-help", Static)
-        if not self.choices:
-            help_line.update("no active peer support worker: `vipterm workers add NAME` adds one")
-        elif not self.shown:
-            help_line.update("no worker matches")
-        else:
-            help_line.update("enter picks · ↑↓ move · esc cancels")
-
-    def action_move(self, step: int) -> None:
-        options = self.query_one("#picker-list", OptionList)
-        if self.shown:
-            current = options.highlighted or 0
-            options.highlighted = max(0, min(len(self.shown) - 1, current + step))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted, "#picker-filter")
-    def _submitted(self) -> None:
-        self._pick(self.query_one("#picker-list", OptionList).highlighted)
-
-    @on(OptionList.OptionSelected, "#picker-list")
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        self._pick(event.option_index)
-
-    def _pick(self, index: int | None) -> None:
-        if index is None or not 0 <= index < len(self.shown):
-            self.app.bell()
-            return
-        self.dismiss(self.shown[index])
+    def option_id(self, item: WorkerChoice) -> str:
+        return item.id
 
 
 class Assigned(Message):
