@@ -12,6 +12,8 @@ import re
 import unicodedata
 from datetime import date, datetime, timezone
 
+from vipterm.errors import ValidationError
+
 
 class LabelledEnum(str, enum.Enum):
     """A string enum whose members carry a human label."""
@@ -395,6 +397,17 @@ class AuditAction(LabelledEnum):
 
 
 # --- value rules -------------------------------------------------------------------------
+
+
+def enum_for_field(enum_cls, value, field_name: str):
+    """The member `value` names (a member, a stored value or a label), or a ValidationError for
+    `field_name` listing what is accepted: the one enum rule the services and forms share."""
+    if isinstance(value, enum_cls):
+        return value
+    try:
+        return enum_cls.parse(str(value))
+    except ValueError as exc:
+        raise ValidationError(str(exc), field=field_name) from None
 
 
 def utcnow() -> datetime:

@@ -29,6 +29,7 @@ from datetime import date, timedelta
 from sqlmodel import Session, select
 
 from vipterm import domain
+from vipterm.domain import enum_for_field as _enum
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services.database import Store
 from vipterm.store.models import Client, Consent, Provider, SafetyPlan, Worker
@@ -49,13 +50,6 @@ def _client(session: Session, client_id: str) -> Client:
     if client is None or client.deleted_at is not None:
         raise NotFound(f"no client with id {client_id}")
     return client
-
-
-def _enum(enum_cls, value, field_name: str):
-    try:
-        return enum_cls.parse(str(value))
-    except ValueError as exc:
-        raise ValidationError(str(exc), field=field_name) from None
 
 
 def _text(value: str | None, field_name: str, what: str) -> str:

@@ -48,13 +48,7 @@ MAX_NOTE_LENGTH = 4000
 # --- validation helpers ---------------------------------------------------------------------
 
 
-def _enum(enum_cls, value, field_name: str):
-    if isinstance(value, enum_cls):
-        return value
-    try:
-        return enum_cls.parse(str(value))
-    except ValueError as exc:
-        raise ValidationError(str(exc), field=field_name) from None
+_enum = domain.enum_for_field
 
 
 def _required(value: str, field_name: str, label: str) -> str:

@@ -34,6 +34,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from vipterm import domain
+from vipterm.domain import enum_for_field as _enum
 from vipterm.domain import Role
 from vipterm.errors import ExitCode, NotFound, ValidationError, VipError
 from vipterm.services.database import Store
@@ -70,13 +71,6 @@ def require_coordinator(store: Store) -> None:
 def week_of(day: date) -> date:
     """The Monday of `day`'s week."""
     return day - timedelta(days=day.weekday())
-
-
-def _enum(enum_cls, value, field_name: str):
-    try:
-        return enum_cls.parse(str(value))
-    except ValueError as exc:
-        raise ValidationError(str(exc), field=field_name) from None
 
 
 # --- reviews and incidents ------------------------------------------------------------------------
