@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Field tool for violence intervention programs. Without a command, opens the app.",
     )
     add_db_argument(parser, top_level=True)
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars or notes on stderr; errors are still printed")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
