@@ -226,7 +226,10 @@ def cmd_demo_data(args) -> int:
     if args.workers < 1 or args.clients < 0:
         raise ValidationError("--workers must be at least 1 and --clients at least 0")
     passphrase = new_passphrase(args, "Passphrase for the demo database")
+    from vipterm.commands.progress import progress_for
+
     counts = generate(path, passphrase, seed=args.seed, until=args.until, capture=args.capture, force=args.force,
-                      size=DemoSize(workers=args.workers, clients=args.clients, contact_rate=args.contact_rate))
+                      size=DemoSize(workers=args.workers, clients=args.clients, contact_rate=args.contact_rate),
+                      progress=progress_for(args))
     print(f"created {path}: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
     return ExitCode.OK

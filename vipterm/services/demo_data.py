@@ -40,6 +40,7 @@ from vipterm.domain import (
 )
 from vipterm.services.database import Store, create_store
 from vipterm.timekeeping import DEFAULT_TIME_ZONE, ProgramClock
+from vipterm.progress import NO_PROGRESS, Progress, ProgressTask
 
 # The demo program is Albuquerque's: its days and months are cut in America/Denver.
 DEMO_CLOCK = ProgramClock(DEFAULT_TIME_ZONE)
@@ -150,6 +151,7 @@ def generate(
     capture: bool = False,
     force: bool = False,
     role: domain.Role = domain.Role.COORDINATOR,
+    progress: Progress = NO_PROGRESS,
 ) -> dict[str, int]:
     """Create a database at `path` filled with synthetic data; returns row counts per table."""
     rng = random.Random(seed)
@@ -174,10 +176,13 @@ def generate(
                      phone=f"505-555-01{rng.randrange(100):02d}", address="", note="", active=True, deleted_at=None)
 
     total_days = max((until - PROGRAM_START).days, 1)
-    for _ in range(size.clients):
-        # The program grows: later years identify more people (sqrt skews toward recent days).
-        day = PROGRAM_START + timedelta(days=int(total_days * (rng.random() ** 0.8)))
-        _client_story(rng, rows, day, until, worker_ids, providers, size)
+    with progress.task("making clients' histories", total=size.clients) as task:
+        for n in range(size.clients):
+            # The program grows: later years identify more people (sqrt skews toward recent days).
+            day = PROGRAM_START + timedelta(days=int(total_days * (rng.random() ** 0.8)))
+            _client_story(rng, rows, day, until, worker_ids, providers, size)
+            if n % 500 == 499:
+                task.advance(500)
 
     store = create_store(Path(path), passphrase, worker_name=STAFF_NAMES[0], role=role, force=force,
                          device_id=_uuid7(rng, start_ts), worker_id=worker_ids[0],
@@ -185,7 +190,8 @@ def generate(
     try:
         with store.write(capture=False) as session:  # the device's own worker: same for every run
             session.get(Worker, worker_ids[0]).created_at = start_ts
-        _bulk_insert(store, rows, capture)
+        with progress.task("writing the database", total=sum(len(r) for r in rows.by_model.values())) as task:
+            _bulk_insert(store, rows, capture, task)
         store.database.vacuum()  # bulk loads leave half-full pages; the example file is committed
         counts = {model.__tablename__: len(r) for model, r in rows.by_model.items()}
         counts["worker"] += 1
@@ -194,7 +200,7 @@ def generate(
     return counts
 
 
-def _bulk_insert(store: Store, rows: _Rows, capture: bool) -> None:
+def _bulk_insert(store: Store, rows: _Rows, capture: bool, task: ProgressTask) -> None:
     with store.write(capture=False) as session:
         conn = session.connection()
         dialect = conn.dialect
@@ -205,6 +211,7 @@ def _bulk_insert(store: Store, rows: _Rows, capture: bool) -> None:
             table = model.__table__
             for i in range(0, len(batch), 5000):
                 conn.execute(insert(table), batch[i:i + 5000])
+                task.advance(len(batch[i:i + 5000]))
             if capture:
                 pk = PRIMARY_KEY[table.name]
                 columns = [c for c in table.columns if c.key != pk]
