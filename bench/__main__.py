@@ -1,4 +1,5 @@
-"""`python -m bench [SCENARIO…] [--profile tiny|small|large] [--json FILE]`: run, print, write RESULTS.md."""
+"""`python -m bench [SCENARIO…] [--profile tiny|small|large] [--json FILE] [--record]`: run and print; with
+`--record`, also keep the figures in bench/results.json and re-render bench/RESULTS.md."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
                              "and is not recorded in RESULTS.md)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write this run's figures as JSON to FILE")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where generated databases are kept")
-    parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md as it is")
+    parser.add_argument("--record", action="store_true",
+                        help="also keep this run's figures in bench/results.json and re-render bench/RESULTS.md "
+                             "(without it, a run only prints and leaves the committed results alone)")
     parser.add_argument("--render", action="store_true",
                         help="run nothing: re-render RESULTS.md from bench/results.json and bench/FINDINGS.md")
     return parser
@@ -59,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in args.scenarios if s not in scenarios]
     if unknown:
         parser.error(f"unknown scenario {unknown[0]!r}; choose from {', '.join(scenarios)}")
+    if args.record and args.profile == "tiny":
+        parser.error("the tiny profile is for the smoke test and is never recorded; use --profile small or large")
     if args.render:
         document = json.loads(results.RESULTS_JSON.read_text("utf-8"))
         results.RESULTS_MD.write_text(results.render(document, list(scenarios)), "utf-8")
@@ -80,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"profile": profile.name, "machine": machine,
                                          "figures": [f.as_dict() for f in figures]}, indent=1, ensure_ascii=False),
                              "utf-8")
-    if not args.no_record and profile.name != "tiny":
+    if args.record:
         document = results.record(profile.name, figures_by_scenario, machine)
         results.RESULTS_MD.write_text(results.render(document, list(scenarios)), "utf-8")
         log(f"wrote {results.RESULTS_MD.relative_to(results.BENCH_ROOT.parent)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import results
-from bench.__main__ import main as bench_main
+from bench.__main__ import build_parser, main as bench_main
 from bench.core import PROFILES, Context, Figure, percentile
 from bench.scenarios import SCENARIO_MODULES, load
 
@@ -73,6 +73,22 @@ def test_results_file_keeps_other_scenarios_and_says_what_is_missing(tmp_path: P
 
 def test_cli_refuses_an_unknown_scenario(capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        bench_main(["no-such-scenario", "--no-record"])
+        bench_main(["no-such-scenario"])
     assert exit_info.value.code == 2
     assert "unknown scenario 'no-such-scenario'" in capsys.readouterr().err
+
+
+def test_a_plain_run_records_nothing_unless_asked() -> None:
+    parser = build_parser(["report"])
+    assert parser.parse_args([]).record is False
+    assert parser.parse_args(["--profile", "large"]).record is False
+    assert parser.parse_args(["--profile", "large", "--record"]).record is True
+
+
+def test_the_tiny_profile_is_never_recorded(capsys) -> None:
+    results_before = results.RESULTS_JSON.read_bytes(), results.RESULTS_MD.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["report", "--profile", "tiny", "--record"])
+    assert exit_info.value.code == 2
+    assert "never recorded" in capsys.readouterr().err
+    assert (results.RESULTS_JSON.read_bytes(), results.RESULTS_MD.read_bytes()) == results_before
