@@ -16,7 +16,7 @@ from datetime import date
 from pydantic import NaiveDatetime as datetime  # naive UTC by design; see the module docstring
 
 import uuid6
-from sqlalchemy import Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Index, LargeBinary, Table, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
 from vipterm.domain import utcnow
@@ -444,6 +444,17 @@ class TablePolicy:
     model: type[SQLModel]
     add_only: bool = False  # facts: inserted once, never edited, never in conflict
     coordinator_fields: frozenset[str] = frozenset()  # a worker's change to these is refused
+
+    @property
+    def table(self) -> Table:
+        """The model's SQLAlchemy table (SQLModel sets `__table__` without declaring its type)."""
+        return table_of(self.model)
+
+
+def table_of(model: SQLModel | type[SQLModel]) -> Table:
+    """The SQLAlchemy table of a table model class or instance."""
+    table: Table = getattr(model, "__table__")
+    return table
 
 
 SYNC_POLICY: dict[str, TablePolicy] = {

@@ -14,13 +14,16 @@ A rolled-back transaction takes its change rows and counter bump with it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Set as AbstractSet
+from typing import Any, Callable, cast
 
 import msgpack
-from sqlalchemy import event, inspect, insert, select, text
+from sqlalchemy import Column, Connection, Dialect, event, inspect, select, text
 from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+from sqlmodel import col as column
 
-from vipterm.store.models import PRIMARY_KEY, SYNC_POLICY, ChangeLog, SyncState
+from vipterm.store.models import PRIMARY_KEY, SYNC_POLICY, SyncState, table_of
 from vipterm.sync import clock as hlc
 
 _SYNCED_BY_CLASS = {policy.model: name for name, policy in SYNC_POLICY.items()}
@@ -44,7 +47,7 @@ class Capture:
 
 
 def pack_value(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+    return cast(bytes, msgpack.packb(value, use_bin_type=True))
 
 
 def unpack_value(blob: bytes | None) -> Any:
@@ -54,8 +57,8 @@ def unpack_value(blob: bytes | None) -> Any:
 _processors: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
 
 
-def _db_value(dialect, table: str, column, value: Any) -> Any:
-    """The value as SQLite stores it (dates as ISO text, booleans as 0/1)."""
+def stored_value(dialect: Dialect, table: str, column: Column[Any], value: Any) -> Any:
+    """The value as SQLite stores it (dates as ISO text, booleans as 0/1): what a change carries."""
     if value is None:
         return None
     key = (table, column.key)
@@ -65,9 +68,12 @@ def _db_value(dialect, table: str, column, value: Any) -> Any:
     return proc(value) if proc else value
 
 
-def _row_changes(session: Session, obj, is_new: bool) -> list[tuple[str, Any]]:
+_db_value = stored_value  # the name the demo-data generator imports it by
+
+
+def _row_changes(session: Session, obj: SQLModel, is_new: bool) -> list[tuple[str, Any]]:
     state = inspect(obj)
-    table = obj.__table__
+    table = table_of(obj)
     pk = PRIMARY_KEY[table.name]
     dialect = session.get_bind().dialect
     out = []
@@ -83,12 +89,12 @@ def _row_changes(session: Session, obj, is_new: bool) -> list[tuple[str, Any]]:
             value = hist.added[0]
             if hist.deleted and hist.deleted[0] == value:
                 continue
-        out.append((column.key, _db_value(dialect, table.name, column, value)))
+        out.append((column.key, stored_value(dialect, table.name, column, value)))
     return out
 
 
 @event.listens_for(Session, "before_flush")
-def _capture_flush(session: Session, flush_context, instances) -> None:
+def _capture_flush(session: Session, flush_context: Any, instances: Any) -> None:
     synced_new = [o for o in session.new if type(o) in _SYNCED_BY_CLASS]
     synced_dirty = [o for o in session.dirty if type(o) in _SYNCED_BY_CLASS and session.is_modified(o)]
     if any(type(o) in _SYNCED_BY_CLASS for o in session.deleted):
@@ -104,7 +110,7 @@ def _capture_flush(session: Session, flush_context, instances) -> None:
     pending: list[tuple[str, str, str, Any]] = []  # (table, row id, column, db value)
     created: set[tuple[str, str]] = set()
     for obj, is_new in [(o, True) for o in synced_new] + [(o, False) for o in synced_dirty]:
-        table = obj.__table__.name
+        table = table_of(obj).name
         row_id = getattr(obj, PRIMARY_KEY[table])
         for col, value in _row_changes(session, obj, is_new):
             pending.append((table, row_id, col, value))
@@ -115,7 +121,7 @@ def _capture_flush(session: Session, flush_context, instances) -> None:
         record_changes(session, capture, pending, created=created)
 
 
-def _versioned(table: str, row_id: str, col: str, created: set[tuple[str, str]]) -> bool:
+def _versioned(table: str, row_id: str, col: str, created: AbstractSet[tuple[str, str]]) -> bool:
     """Mutable fields carry a clock; of a fact only the tombstone does, once it is set or reset
     (a new fact needs none: it is inserted once)."""
     if not SYNC_POLICY[table].add_only:
@@ -124,55 +130,47 @@ def _versioned(table: str, row_id: str, col: str, created: set[tuple[str, str]])
 
 
 def record_changes(session: Session, capture: Capture, changes: list[tuple[str, str, str, Any]],
-                   created: set[tuple[str, str]] = frozenset()) -> int:
+                   created: AbstractSet[tuple[str, str]] = frozenset()) -> int:
     """Append `changes` (table, row id, column, db value) to the change log; returns their hlc.
 
     Also used by writers that bypass the ORM (bulk imports), so capture rules stay in one place.
     `created`: the (table, row id) of records new in this flush.
     """
     conn = session.connection()
-    state = conn.execute(select(SyncState.next_seq, SyncState.last_hlc).where(SyncState.id == 1)).one()
+    state = conn.execute(select(column(SyncState.next_seq), column(SyncState.last_hlc)).where(column(SyncState.id) == 1)).one()
     stamp = hlc.tick(state.last_hlc, capture.wall())
     seq = state.next_seq
 
-    mutable_keys = [(t, r, c) for t, r, c, _ in changes if _versioned(t, r, c, created)]
+    # A record new in this flush has no field clocks to base on yet (its id was just made): only
+    # the others are looked up, which keeps a bulk import from querying once per new row.
+    mutable_keys = [(t, r, c) for t, r, c, _ in changes if (t, r) not in created and _versioned(t, r, c, created)]
     bases = _field_versions(conn, mutable_keys)
+    # Plain tuples through the driver's executemany: a bulk import logs about a million of these.
+    device = capture.device_id
     rows = []
     versions = []
     for table, row_id, col, value in changes:
         base = bases.get((table, row_id, col))
-        rows.append(
-            {
-                "device": capture.device_id,
-                "seq": seq,
-                "hlc": stamp,
-                "tbl": table,
-                "row_id": row_id,
-                "op": "set",
-                "col": col,
-                "value": pack_value(value),
-                "base_hlc": base[0] if base else None,
-                "base_device": base[1] if base else None,
-            }
-        )
+        rows.append((device, seq, stamp, table, row_id, "set", col, pack_value(value),
+                     base[0] if base else None, base[1] if base else None))
         seq += 1
         if _versioned(table, row_id, col, created):
-            versions.append({"tbl": table, "row_id": row_id, "col": col, "hlc": stamp, "device": capture.device_id})
-    conn.execute(insert(ChangeLog), rows)
+            versions.append((table, row_id, col, stamp, device))
+    conn.exec_driver_sql(
+        "INSERT INTO change_log (device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     if created:
         # Provenance: a record made here was made on this device and came in no bundle.
         made_at = hlc.physical_ms(stamp)
-        conn.execute(
-            text("INSERT OR IGNORE INTO sync_origin (tbl, row_id, device, bundle_id, at) "
-                 "VALUES (:tbl, :row_id, :device, '', datetime(:ms / 1000, 'unixepoch'))"),
-            [{"tbl": t, "row_id": r, "device": capture.device_id, "ms": made_at} for t, r in sorted(created)],
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO sync_origin (tbl, row_id, device, bundle_id, at) "
+            "VALUES (?, ?, ?, '', datetime(? / 1000, 'unixepoch'))",
+            [(t, r, device, made_at) for t, r in sorted(created)],
         )
     if versions:
-        conn.execute(
-            text(
-                "INSERT INTO field_version (tbl, row_id, col, hlc, device) VALUES (:tbl, :row_id, :col, :hlc, :device) "
-                "ON CONFLICT (tbl, row_id, col) DO UPDATE SET hlc = excluded.hlc, device = excluded.device"
-            ),
+        conn.exec_driver_sql(
+            "INSERT INTO field_version (tbl, row_id, col, hlc, device) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (tbl, row_id, col) DO UPDATE SET hlc = excluded.hlc, device = excluded.device",
             versions,
         )
     conn.execute(
@@ -182,7 +180,7 @@ def record_changes(session: Session, capture: Capture, changes: list[tuple[str, 
     return stamp
 
 
-def _field_versions(conn, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[int, str]]:
+def _field_versions(conn: Connection, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[int, str]]:
     if not keys:
         return {}
     rows: dict[tuple[str, str, str], tuple[int, str]] = {}

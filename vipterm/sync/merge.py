@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
 
 import msgpack
 import uuid6
@@ -47,6 +47,8 @@ from vipterm.sync import clock as hlc_clock
 from vipterm.sync import quarantine as held_store
 from vipterm.sync import scope as write_scope
 from vipterm.sync import validate as rules
+
+T = TypeVar("T")
 
 CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
 
@@ -86,7 +88,7 @@ class TableInfo:
 def _table_info() -> dict[str, TableInfo]:
     info = {}
     for name, policy in SYNC_POLICY.items():
-        table = policy.model.__table__
+        table = policy.table
         pk = PRIMARY_KEY[name]
         cols = [pk] + [c.name for c in table.columns if c.name != pk]
         required = frozenset(c.name for c in table.columns if c.name != pk and not c.nullable)
@@ -137,7 +139,8 @@ def unpack(blob: bytes | None) -> Any:
 
 
 def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
 
 
 # --- reading changes from the wire ------------------------------------------------------------
@@ -152,7 +155,7 @@ def parse_changes(items: Iterable[Any], *, source_device: str | None = None,
     """
     columns = {t: frozenset(ti.columns[1:]) for t, ti in tables().items()}
     make = Change._make
-    out = []
+    out: list[Change] = []
     append = out.append
     lo, hi = seq_range if seq_range is not None else (None, None)
     for item in items:
@@ -179,7 +182,7 @@ def parse_changes(items: Iterable[Any], *, source_device: str | None = None,
                 (base_device is not None and type(base_device) is not str):
             raise InvalidChanges("a change record is malformed")
         if source_device is not None and (device != source_device or op != "set" or lo is None
-                                          or not lo <= seq <= hi):
+                                          or hi is None or not lo <= seq <= hi):
             raise InvalidChanges("bundle content does not match its header (devices or sequence numbers)")
         append(make(item))
     return out
@@ -207,7 +210,7 @@ class MergeOptions:
     record_conflicts: bool = False  # the coordinator keeps the review queue
     # Keep received changes in the change log: all (True), none (False), or those of these tables
     # (the coordinator keeps clients' and identities' changes: each field's history).
-    keep_log: bool | frozenset = False
+    keep_log: bool | frozenset[str] = False
     allow_purge: bool = True  # purges come only from a coordinator
     bundle_id: str = ""
     touch: bool = False  # mark changed rows in sync_touch (coordinator)
@@ -227,7 +230,7 @@ class MergePlan:
     versions: list[tuple[str, str, str, int, str]] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     purges: list[tuple[str, str, int, str]] = field(default_factory=list)  # (tbl, row, hlc, device), cascade included
-    refused: Counter = field(default_factory=Counter)  # "table.column" -> count
+    refused: Counter[str] = field(default_factory=Counter)  # "table.column" -> count
     reassert: list[tuple[str, str, str]] = field(default_factory=list)  # refused fields that would have won
     dropped_purged: int = 0
     ignored_add_only: int = 0
@@ -236,7 +239,7 @@ class MergePlan:
     logged: list[Change] = field(default_factory=list)
     held: list[held_store.Held] = field(default_factory=list)  # for the quarantine
     # (table, row id) -> (latest changes, values) of new records, decoded once by the admission
-    prepared: dict[tuple[str, str], tuple[dict, dict]] = field(default_factory=dict, repr=False)
+    prepared: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     @property
     def new_rows(self) -> dict[str, int]:
@@ -279,7 +282,7 @@ class MergePlan:
         }
 
 
-def _chunks(seq: list, n: int = CHUNK):
+def _chunks(seq: list[T], n: int = CHUNK) -> Iterator[list[T]]:
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
 
@@ -330,7 +333,7 @@ def _current_rows(conn: Connection, tbl: str, ids: list[str]) -> dict[str, dict[
 
 def _children(conn: Connection, tbl: str, col: str, parent_ids: list[str]) -> list[str]:
     pk = tables()[tbl].pk
-    out = []
+    out: list[str] = []
     for chunk in _chunks(parent_ids):
         marks = ",".join("?" * len(chunk))
         out.extend(r[0] for r in conn.exec_driver_sql(
@@ -360,13 +363,13 @@ def _references(tbl: str) -> tuple[tuple[str, str], ...]:
     if not _REFS:
         for name, policy in SYNC_POLICY.items():
             _REFS[name] = tuple((c.name, fk.column.table.name)
-                                for c in policy.model.__table__.columns for fk in c.foreign_keys)
+                                for c in policy.table.columns for fk in c.foreign_keys)
     return _REFS[tbl]
 
 
-def _lookup(conn: Connection, tbl: str, cols: tuple[str, ...], ids: Iterable[str]) -> dict[str, tuple]:
+def _lookup(conn: Connection, tbl: str, cols: tuple[str, ...], ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
     pk = tables()[tbl].pk
-    out: dict[str, tuple] = {}
+    out: dict[str, tuple[Any, ...]] = {}
     ids = sorted(set(ids))
     for chunk in _chunks(ids):
         marks = ",".join("?" * len(chunk))
@@ -410,7 +413,7 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
         if info[tbl].required - set(latest):
             incomplete.append((tbl, row_id))
             continue
-        values = {info[tbl].pk: row_id}
+        values: dict[str, Any] = {info[tbl].pk: row_id}
         for col in info[tbl].columns[1:]:
             values[col] = unpack(latest[col][1]) if col in latest else None
         new_rows[tbl][row_id] = values
@@ -438,13 +441,13 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
 
     # The client each record belongs to, and who that client is assigned to (worker scope only).
     owner_of_client: dict[str, str | None] = {}
-    link_here: dict[str, dict[str, tuple]] = {}
+    link_here: dict[str, dict[str, tuple[Any, ...]]] = {}
     if worker_scope:
         for tbl, link in write_scope.CLIENT_LINK.items():
             ids = [r for (t, r) in by_row if t == tbl and r in existing[tbl]]
             if ids and tbl != "client":
                 link_here[tbl] = _lookup(conn, tbl, (link,), ids)
-        parent_ids: dict[str, set[str]] = defaultdict(set)
+        parent_ids: dict[str, set[Any]] = defaultdict(set)  # may hold None until filtered
         for via, child in (("assessment", "assessment_item"), ("referral", "referral_event")):
             link = write_scope.CLIENT_LINK[child]
             for values in new_rows.get(child, {}).values():
@@ -454,7 +457,7 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
         parent_client = {via: {k: v[0] for k, v in _lookup(conn, via, ("client_id",),
                                                              [i for i in ids if isinstance(i, str)]).items()}
                          for via, ids in parent_ids.items()}
-        client_ids: set[str] = {r for (t, r) in by_row if t == "client"}
+        client_ids: set[Any] = {r for (t, r) in by_row if t == "client"}  # None is discarded below
         for tbl in ("client_identity", "notification_attempt", "contact", "assessment", "referral", "outcome",
                     "follow_up", "fact_correction", "consent", "safety_plan"):
             for values in new_rows.get(tbl, {}).values():
@@ -474,13 +477,13 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
         if tbl == "client":
             return row_id
         link = write_scope.CLIENT_LINK[tbl]
-        value = values.get(link) if values is not None else (link_here.get(tbl, {}).get(row_id) or (None,))[0]
+        value: Any = values.get(link) if values is not None else (link_here.get(tbl, {}).get(row_id) or (None,))[0]
         if tbl in ("assessment_item", "referral_event"):
             via = "assessment" if tbl == "assessment_item" else "referral"
             if value in admitted[via]:
                 return admitted[via][value].get("client_id")
             return parent_client.get(via, {}).get(value)
-        return value
+        return value if isinstance(value, str) else None  # a non-text link names no client
 
     def owner(client_id: str | None) -> tuple[str | None, bool]:
         if client_id is None:
@@ -519,6 +522,7 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
             if not code and worker_scope:
                 client_id = client_of(tbl, row_id, values) if tbl in write_scope.CLIENT_LINK else None
                 assigned, known = owner(client_id) if tbl != "client" else (None, True)
+                assert scope is not None  # worker_scope says so
                 why = write_scope.row_problem(scope, tbl, values, assigned, known)
                 if why:
                     code, reason = "scope", why
@@ -555,6 +559,7 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
                 if not code and (tbl, ch.col) == ("client", "pseudonym") and pseudonym_taken(value, row_id):
                     code, reason = "duplicate", "client.pseudonym is already another client's"
                 if not code and worker_scope:
+                    assert scope is not None  # worker_scope says so
                     why = write_scope.field_problem(scope, tbl, ch.col, value, assigned, ti.add_only, row_id)
                     if why:
                         if here is None:
@@ -654,13 +659,13 @@ def plan_merge(conn: Connection, changes: list[Change], options: MergeOptions) -
     if options.validate or options.scope is not None:
         _admit(conn, plan, by_row, existing, dropped)
 
-    for tbl, ids in ids_by_table.items():
+    for tbl, row_ids in ids_by_table.items():
         ti = info[tbl]
-        present = [r for r in dict.fromkeys(ids) if r in existing[tbl] and (tbl, r) in by_row]
+        present = [r for r in dict.fromkeys(row_ids) if r in existing[tbl] and (tbl, r) in by_row]
         versions = _field_versions(conn, tbl, present)
         rows_here = _current_rows(conn, tbl, present)
 
-        for row_id in dict.fromkeys(ids):
+        for row_id in dict.fromkeys(row_ids):
             group = by_row.get((tbl, row_id))
             if not group:
                 continue
@@ -723,8 +728,8 @@ def _replay_field(plan: MergePlan, ti: TableInfo, row_id: str, col: str, ordered
         cur_version, cur_value = v, ch.value
 
 
-def _plan_fact_edit(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change], row: dict,
-                    versions: dict) -> None:
+def _plan_fact_edit(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change], row: dict[str, Any],
+                    versions: dict[tuple[str, str], tuple[int, str]]) -> None:
     """Facts are never edited; only their tombstone moves, by the per-field rule (a restore wins too)."""
     tombstones = [ch for ch in group if ch.col == "deleted_at"]
     plan.ignored_add_only += len(group) - len(tombstones)
@@ -744,7 +749,7 @@ def _plan_fact_edit(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Cha
 
 
 def _plan_fields(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change],
-                 versions: dict, row: dict) -> None:
+                 versions: dict[tuple[str, str], tuple[int, str]], row: dict[str, Any]) -> None:
     opts = plan.options
     by_col: dict[str, list[Change]] = defaultdict(list)
     for ch in group:
@@ -799,7 +804,7 @@ def apply_plan(conn: Connection, plan: MergePlan, *, tick: int | None = None) ->
         cols = info[tbl].columns
         sql = f"INSERT INTO {_q(tbl)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
         conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
-    grouped: dict[tuple[str, tuple[str, ...]], list[tuple]] = defaultdict(list)
+    grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = defaultdict(list)
     for (tbl, row_id), values in plan.updates.items():
         cols = tuple(sorted(values))
         grouped[(tbl, cols)].append(tuple(values[c] for c in cols) + (row_id,))
@@ -934,7 +939,7 @@ def observe_clock(conn: Connection, remote_hlc: int, now_ms: int | None = None) 
     return new
 
 
-def canonical_dump(conn: Connection) -> dict[str, list[tuple]]:
+def canonical_dump(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     """Every synced table's rows, sorted by key: equal dumps mean equal synced data."""
     out = {}
     for tbl, ti in tables().items():
@@ -943,7 +948,7 @@ def canonical_dump(conn: Connection) -> dict[str, list[tuple]]:
     return out
 
 
-def reassert_fields(conn: Connection, plan: MergePlan, device_id: str, wall=None) -> int:
+def reassert_fields(conn: Connection, plan: MergePlan, device_id: str, wall: Callable[[], int] | None = None) -> int:
     """Re-assert, as a new local change, each coordinator-owned field a worker tried to change.
 
     The refused change would otherwise win on the worker's own laptop forever (its clock is
@@ -968,7 +973,8 @@ def reassert_fields(conn: Connection, plan: MergePlan, device_id: str, wall=None
     return len(values)
 
 
-def purge_rows(conn: Connection, device_id: str, tbl: str, row_ids: list[str], wall=None) -> MergePlan:
+def purge_rows(conn: Connection, device_id: str, tbl: str, row_ids: list[str],
+               wall: Callable[[], int] | None = None) -> MergePlan:
     """A retention purge made here (coordinator): terminal, forwarded to the laptops."""
     if tbl not in PURGEABLE:
         raise InvalidChanges("this kind of record cannot be purged")

@@ -91,7 +91,7 @@ def origins_of(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     return out
 
 
-def _parse(value) -> datetime | None:
+def _parse(value: Any) -> datetime | None:
     if isinstance(value, datetime) or value is None:
         return value
     try:

@@ -48,7 +48,8 @@ class Held:
 
 
 def pack_changes(changes: Iterable["Change"]) -> bytes:
-    return msgpack.packb([list(c) for c in changes], use_bin_type=True)
+    packed: bytes = msgpack.packb([list(c) for c in changes], use_bin_type=True)
+    return packed
 
 
 def unpack_changes(blob: bytes | None) -> list["Change"]:

@@ -24,7 +24,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import String
+from sqlalchemy import Connection, String
 
 from vipterm import domain
 from vipterm.store.models import SYNC_POLICY
@@ -107,11 +107,11 @@ class Problem(NamedTuple):
 class _Spec(NamedTuple):
     """Everything the rules say about one column, looked up once (the merge checks every value)."""
 
-    pytype: type
+    pytype: type[Any]
     nullable: bool
     limit: int
-    enum: frozenset | None
-    enum_list: frozenset | None
+    enum: frozenset[str] | None
+    enum_list: frozenset[str] | None
     not_future: bool
     not_empty: bool
     low: int
@@ -121,7 +121,7 @@ class _Spec(NamedTuple):
 def _columns() -> dict[tuple[str, str], _Spec]:
     out = {}
     for tbl, policy in SYNC_POLICY.items():
-        for column in policy.model.__table__.columns:
+        for column in policy.table.columns:
             col = column.name
             key = (tbl, col)
             limit = MAX_NOTE_LENGTH if col in LONG_TEXT else (
@@ -130,7 +130,7 @@ def _columns() -> dict[tuple[str, str], _Spec]:
             low, high = INT_RANGES.get(key, (-(2**63), 2**63 - 1))
             # Text columns are SQLModel's AutoString, whose python_type is `object`.
             pytype = str if isinstance(getattr(column.type, "impl", column.type), String) else column.type.python_type
-            out[key] = _Spec(pytype, column.nullable, limit,
+            out[key] = _Spec(pytype, bool(column.nullable), limit,
                              frozenset(m.value for m in enum_cls) if enum_cls else None,
                              frozenset(m.value for m in list_cls) if list_cls else None,
                              key in NOT_FUTURE, key in NOT_EMPTY, low, high)
@@ -257,13 +257,13 @@ def check_row_id(row_id: str) -> Problem | None:
     return None
 
 
-def stored_problems(conn) -> dict[str, int]:
+def stored_problems(conn: Connection) -> dict[str, int]:
     """Values already stored that break the rules ("table.column" -> how many rows), found with one
     scan per table: for `vipterm doctor`, on a database that merged before these checks existed.
     Enum members, lists of them, and the stored shape of dates, times and numbers."""
     if not _COLUMNS:
         _COLUMNS.update(_columns())
-    by_table: dict[str, list[tuple[str, str, tuple]]] = {}
+    by_table: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {}
     for (tbl, col), spec in _COLUMNS.items():
         q = f'"{col}"'
         if spec.enum is not None:
