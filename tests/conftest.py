@@ -1,13 +1,18 @@
 """Shared fixtures: real encrypted databases in temporary folders, never mocks.
 
-Unlocking costs one Argon2id derivation (~0.25 s), so the synthetic demo database is generated
-once per session and copied per test.
+Unlocking costs one Argon2id derivation (~0.25 s). A copy of a database file keeps its salt, so it
+opens with the key derived for the original: every database the fixtures hand out (an empty
+worker's, the small demo, the example, the TUI's program) is made or unlocked once per test
+process and copied per test, and the copy is opened with that raw key (`open_store_with_key`, as
+the benchmarks do). Tests about passphrases (a wrong one, `passwd`, the unlock screen) still type
+or pass the passphrase and pay the real derivation.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -19,14 +24,68 @@ import pytest
 FROZEN_NOW_ISO = "2026-11-23T09:00:00-07:00"
 os.environ["VIPTERM_NOW"] = FROZEN_NOW_ISO  # before any session fixture builds a database
 
-from vipterm.services.database import Store, create_store, open_store
+from vipterm.services.database import Store, create_store, open_store_with_key
 from vipterm.services.demo_data import DemoSize, generate
+from vipterm.store import engine
 
 PASSPHRASE = "correct horse battery"
 DEMO_PASSPHRASE = "vipterm-demo"
 DEMO_UNTIL = date(2026, 11, 23)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DB = REPO_ROOT / "vip.db.example"
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--snapshot-update", action="store_true", default=False,
+                     help="write the TUI snapshots (tests/__snapshots__) from this run instead of comparing")
+
+
+# --- derived keys, once per file salt --------------------------------------------------------------
+
+_KEYS: dict[tuple[str, bytes], engine.RawKey] = {}
+
+
+def known_key(path: Path, passphrase: str) -> engine.RawKey:
+    """The raw key of a database file, derived (real Argon2id) the first time this process meets
+    its salt with this passphrase. A wrong passphrase raises when the key is used, and is not kept."""
+    salt = engine.read_salt(Path(path))
+    key = (passphrase, salt)
+    if key not in _KEYS:
+        raw = engine.key_for_existing(Path(path), passphrase)
+        engine.verify_key(Path(path), raw)
+        _KEYS[key] = raw
+    return _KEYS[key]
+
+
+def open_known(path: Path, passphrase: str = PASSPHRASE) -> Store:
+    """Open a database whose key this process has derived before (a copy, a reopened file) without
+    deriving it again. For tests about something else than the passphrase."""
+    return open_store_with_key(Path(path), known_key(path, passphrase))
+
+
+@dataclass(frozen=True)
+class Template:
+    """A database made once per test process, and its raw key: copies open without a derivation."""
+
+    path: Path
+    raw: engine.RawKey
+
+    def copy_to(self, path: Path) -> Path:
+        """A byte-for-byte copy (mode 0600 kept) at `path`."""
+        path = Path(path)
+        shutil.copy(self.path, path)
+        return path
+
+    def open(self, path: Path) -> Store:
+        return open_store_with_key(Path(path), self.raw)
+
+
+def _template_of(path: Path, passphrase: str) -> Template:
+    """Remember a just-made file's key (one derivation), so that its copies need none."""
+    template = Template(path, known_key(path, passphrase))
+    assert not Path(str(path) + "-wal").exists() or Path(str(path) + "-wal").stat().st_size == 0, \
+        "a template must be checkpointed before it is copied"
+    return template
 
 
 @pytest.fixture(autouse=True)
@@ -40,34 +99,50 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "vip.db"
 
 
+@pytest.fixture(scope="session")
+def empty_template(tmp_path_factory) -> Template:
+    """A new, empty worker database ("Test Worker"), made once per test process."""
+    path = tmp_path_factory.mktemp("empty") / "vip.db"
+    create_store(path, PASSPHRASE, worker_name="Test Worker").close()
+    return _template_of(path, PASSPHRASE)
+
+
 @pytest.fixture
-def store(db_path: Path):
-    """A fresh, empty worker database."""
-    s = create_store(db_path, PASSPHRASE, worker_name="Test Worker")
+def store(db_path: Path, empty_template: Template):
+    """A fresh, empty worker database (a copy of the session's empty one: same ids in every test)."""
+    s = empty_template.open(empty_template.copy_to(db_path))
     yield s
     s.close()
 
 
 @pytest.fixture(scope="session")
-def small_demo_template(tmp_path_factory) -> Path:
-    """A small synthetic program (3 workers, 60 clients), generated once per test session."""
+def small_demo(tmp_path_factory) -> Template:
+    """A small synthetic program (3 workers, 60 clients), generated once per test process."""
     path = tmp_path_factory.mktemp("demo") / "demo.db"
     generate(path, DEMO_PASSPHRASE, seed=11, size=DemoSize(workers=3, clients=60), until=DEMO_UNTIL)
-    return path
+    return _template_of(path, DEMO_PASSPHRASE)
 
 
 @pytest.fixture
-def demo_path(small_demo_template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "demo.db"
-    shutil.copy(small_demo_template, path)
-    return path
+def demo_path(small_demo: Template, tmp_path: Path) -> Path:
+    return small_demo.copy_to(tmp_path / "demo.db")
 
 
 @pytest.fixture
-def demo_store(demo_path: Path):
-    s = open_store(demo_path, DEMO_PASSPHRASE)
+def demo_store(demo_path: Path, small_demo: Template):
+    s = small_demo.open(demo_path)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def tui_program(tmp_path_factory) -> Template:
+    """A realistic worker's database for the TUI tests: 6 workers, 1,500 clients (23 open for this
+    worker, 207 in all), generated once per test process. Copied per test by `tui_path`."""
+    path = tmp_path_factory.mktemp("tui") / "tui.db"
+    generate(path, DEMO_PASSPHRASE, seed=11, size=DemoSize(workers=6, clients=1500, contact_rate=0.3),
+             until=DEMO_UNTIL)
+    return _template_of(path, DEMO_PASSPHRASE)
 
 
 @pytest.fixture

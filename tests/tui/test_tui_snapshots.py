@@ -1,6 +1,7 @@
 """Snapshots of the main screens at 80×24 and 120×40, on a deterministic database with the clock
-frozen, grouped by feature. Update deliberately with `pytest --snapshot-update tests/test_tui_snapshots.py`
-and look at the SVGs before committing them."""
+frozen, grouped by feature. The stored SVGs are in tests/__snapshots__/test_tui_snapshots/ (compared by
+`snap_compare`, tests/tui/conftest.py). Update deliberately with
+`pytest --snapshot-update tests/tui/test_tui_snapshots.py` and look at the SVGs before committing them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from tests.tui_support import make_app, settle, tui_path, tui_store, tui_template  # noqa: F401
+from tests.tui_support import make_app, settle
 
 SIZES = [(80, 24), (120, 40)]
 
