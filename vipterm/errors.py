@@ -6,6 +6,7 @@ Messages never name a person: they may reach a screen in public, a log or a term
 from __future__ import annotations
 
 import enum
+import errno
 
 
 class ExitCode(enum.IntEnum):
@@ -86,6 +87,66 @@ class CheckFailed(VipError):
 
 
 class DatabaseBusy(VipError):
-    """The database stayed locked by another process past the busy timeout."""
+    """The database stayed locked by another process past the busy timeout (raised by the store's
+    engine, so callers catch a type, never a driver's message)."""
 
     exit_code = ExitCode.ERROR
+
+    def __init__(self, message: str = "the database is busy (a sync or another vipterm is writing to it); "
+                                      "try again"):
+        super().__init__(message)
+
+
+class DatabaseDamaged(VipError):
+    """Part of an open database file cannot be read: SQLCipher refused a page whose authentication
+    failed, or SQLite found its structure broken. Raised by the store's engine."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+    def __init__(self, message: str = "the database file is damaged (part of it cannot be read); nothing was "
+                                      "changed. See docs/recovery.md: a damaged database file"):
+        super().__init__(message)
+
+
+# Why a file operation failed, in a worker's words (the errno's own text is an OS's, and
+# `str(OSError)` quotes the file name, which may be anything a user typed).
+_OS_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the disk is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "the folder is not there (a removed stick?)",
+    errno.ENODEV: "the device is gone (a removed stick?)",
+    errno.EIO: "the disk could not be read or written (a removed stick?)",
+    errno.ENOTDIR: "that is not a folder",
+    errno.EISDIR: "that is a folder",
+    errno.EEXIST: "it already exists",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """One short reason for an OSError, the same wherever it is shown."""
+    return _OS_REASONS.get(exc.errno or 0) or "the disk or folder failed"
+
+
+class FileProblem(VipError):
+    """A file or folder vipterm reads or writes failed (full disk, removed stick, permissions).
+    The message says what was being done and why it failed; nothing half-written is left."""
+
+    exit_code = ExitCode.ERROR
+
+    @classmethod
+    def of(cls, exc: OSError, doing: str) -> "FileProblem":
+        """`doing` says what failed, e.g. "cannot write /media/stick/report.html" (a path is fine
+        in a message; data from inside a record is not)."""
+        error = cls(f"{doing}: {os_reason(exc)}")
+        error.errno = exc.errno
+        return error
+
+    errno: int | None = None
+
+
+class CoordinatorOnly(VipError):
+    """Work that only the coordinator's database may do was asked of a laptop's."""
+
+    exit_code = ExitCode.USAGE

@@ -34,7 +34,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
-from vipterm.errors import DatabaseExists, DatabaseMissing, NotADatabase, WrongPassphrase
+from vipterm.errors import (
+    DatabaseBusy,
+    DatabaseDamaged,
+    DatabaseExists,
+    DatabaseMissing,
+    NotADatabase,
+    VipError,
+    WrongPassphrase,
+)
+from vipterm.store.files import fsync_path  # backups flush through here too
 
 SALT_BYTES = 16
 KEY_BYTES = 32
@@ -48,6 +57,8 @@ LEGACY_PARAMS = (3, 64 * 1024, 1)
 BUSY_TIMEOUT_MS = 5000
 _PLAIN_SQLITE_MAGIC = b"SQLite format 3\x00"
 _PARAMS_TAG = b"\xa2\x1d"  # first bytes of a salt that stores its Argon2id parameters
+# SQLite's primary result codes (the low byte of an extended code) that mean something to a user.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,21 @@ def connect_raw(path: Path, raw: RawKey):
     return conn
 
 
+def typed_error(exc: BaseException) -> VipError | None:
+    """The vipterm error a driver's exception means, or None: a write lock held past the busy
+    timeout is `DatabaseBusy`, a page that fails its authentication (or a broken structure) is
+    `DatabaseDamaged`. Read from SQLite's result code, never from the message's words."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    code &= 0xFF
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return DatabaseBusy()
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return DatabaseDamaged()
+    return None
+
+
 def make_engine(path: Path, raw: RawKey) -> Engine:
     """The engine factory. `BEGIN` is emitted by us, so `immediate` sessions can take the lock."""
     path = Path(path)
@@ -183,6 +209,12 @@ def make_engine(path: Path, raw: RawKey) -> Engine:
     def _begin(conn):  # pragma: no cover - exercised by every write
         mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN"
         conn.exec_driver_sql(mode)
+
+    @event.listens_for(engine, "handle_error")
+    def _typed(context):
+        # Every statement, commit and pooled connect passes here: the one place a driver's error
+        # becomes a type the app and the CLI can tell the user about.
+        return typed_error(context.original_exception)
 
     return engine
 
@@ -235,26 +267,13 @@ def rekey_file(path: Path, old: RawKey, new_passphrase: str) -> RawKey:
         conn.execute("DETACH DATABASE rekeyed")
     finally:
         conn.close()
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(tmp)
     for suffix in ("-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     os.replace(tmp, path)
     fsync_path(path.parent)
     verify_key(path, new)
     return new
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file, or a folder's entries (a rename), to the disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Database:

@@ -14,6 +14,8 @@ put in the message, because some of those libraries echo input bytes.
 
 from __future__ import annotations
 
+from vipterm import errors
+
 
 class BundleError(Exception):
     """Base of every refusal in the sync trust / bundle-format layer."""
@@ -109,8 +111,9 @@ class TooLarge(BundleError):
     code = "too-large"
 
 
-class NewerSchema(BundleError):
-    """The bundle's database schema version is newer than ours."""
+class NewerSchema(BundleError, errors.NewerSchema):
+    """The bundle's database schema version is newer than ours: vipterm's one `NewerSchema` (as
+    for a database file, with its exit code), refused like every other bundle problem."""
 
     code = "newer-schema"
 

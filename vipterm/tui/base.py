@@ -17,39 +17,25 @@ What they give every screen, so no screen has to remember it:
 
 from __future__ import annotations
 
-import errno
 from typing import ClassVar, Generic, TypeVar
 
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
-from vipterm.errors import VipError
+from vipterm.errors import DatabaseBusy, VipError, os_reason
 
 BUSY = "the database is busy (a sync or another vipterm is writing); try again — your draft is kept"
-
-_OS_REASONS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EROFS: "the disk is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-    errno.ENOENT: "the folder is not there (a removed stick?)",
-    errno.ENODEV: "the device is gone (a removed stick?)",
-    errno.EIO: "the disk could not be read or written (a removed stick?)",
-    errno.ENOTDIR: "that is not a folder",
-}
 
 
 def describe_error(error: BaseException) -> str:
     """What the user is told about a failed worker: one line, never a raw exception text (it may
     quote a client's data or a file name)."""
+    if isinstance(error, DatabaseBusy):
+        return BUSY
     if isinstance(error, VipError):
         return error.message
-    text = str(error).lower()
-    if "database is locked" in text or "database is busy" in text:
-        return BUSY
     if isinstance(error, OSError):
-        reason = _OS_REASONS.get(error.errno or 0) or "the disk or folder failed"
-        return (f"{reason} ({type(error).__name__}); check the folder or disk and try again — "
+        return (f"{os_reason(error)} ({type(error).__name__}); check the folder or disk and try again — "
                 "nothing was lost from the screen")
     return f"that did not work ({type(error).__name__}); nothing was lost from the screen — try again"
 

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.widgets import Footer, Input, Static
 
-from vipterm.errors import NewerSchema, NotADatabase, VipError, WrongPassphrase, DatabaseMissing
+from vipterm.errors import DatabaseBusy, DatabaseMissing, NewerSchema, NotADatabase, VipError, WrongPassphrase
 from vipterm.tui.base import VipScreen
 from vipterm.tui.messages import Unlocked, UnlockFailed
 
@@ -85,6 +85,9 @@ class UnlockScreen(VipScreen):
             return
         except NewerSchema as exc:
             self.post_message(UnlockFailed(exc.message, retry=False))
+            return
+        except DatabaseBusy as exc:  # a moment later it may open
+            self.post_message(UnlockFailed(exc.message))
             return
         except VipError as exc:
             self.post_message(UnlockFailed(exc.message, retry=False))

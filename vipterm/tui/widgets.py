@@ -558,7 +558,7 @@ class FormModal(VipModal[object]):
                         group="draft", name="draft", exit_on_error=False)
 
     def _write_draft_in_thread(self, store, seq: int, fields: dict | None) -> None:
-        from vipterm.errors import VipError
+        from vipterm.errors import DatabaseBusy, VipError
         from vipterm.services import drafts
 
         with self._draft_lock:
@@ -572,10 +572,13 @@ class FormModal(VipModal[object]):
                     drafts.delete_draft(store, self.draft_key())
                     self._draft_stored = False
                 self._draft_written = seq
+            except DatabaseBusy:
+                # Another writer holds the lock: try again shortly; the form still holds every word.
+                self.app.call_from_thread(self.schedule_draft)
             except VipError:
                 return  # refused (too large to keep): trying again would not help; the form holds it
             except Exception:
-                # A busy or closing database: try again shortly; the form still holds every word.
+                # A closing database: try again shortly; the form still holds every word.
                 self.app.call_from_thread(self.schedule_draft)
 
     def _forget_draft(self, store) -> None:
