@@ -3,7 +3,7 @@
 Provides (pure: no database, no Textual, no files except the explicit
 ``write_minisign_public_key`` export helper):
 
-* :class:`DeviceKeys` – a device's Ed25519 signing key (a py-minisign key, so
+* :class:`DeviceKeys` – a device's Ed25519 signing key (a minisign key, so
   the stock ``minisign`` tool verifies our signatures) and its age X25519
   identity (pyrage).  Serialised with ``to_bytes()`` / ``from_bytes()`` for
   storage *inside* the encrypted database, never as loose files.
@@ -45,10 +45,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import minisign
 import msgpack
 import pyrage
 
+from . import minisign_format as minisign
 from .errors import (
     BundleError,
     EnrollmentInvalid,
@@ -191,10 +191,6 @@ def normalize_signing_public(value: bytes | bytearray | str) -> bytes:
     return raw
 
 
-def _public_key_obj(signing_public: bytes) -> minisign.PublicKey:
-    return minisign.PublicKey.from_base64(base64.b64encode(signing_public))
-
-
 def key_id_of(signing_public: bytes | str) -> bytes:
     """The 8-byte minisign key id embedded in a public key."""
     return normalize_signing_public(signing_public)[2:10]
@@ -210,11 +206,9 @@ def key_id_hex(key_id: bytes) -> str:
 def minisign_public_key_file(signing_public: bytes | str) -> bytes:
     """The stock ``minisign.pub`` file content for a public key (with newline)."""
     raw = normalize_signing_public(signing_public)
-    pk = _public_key_obj(raw)
     # Same comment as stock `minisign -G`, so the key id people compare is
     # the one minisign itself prints.
-    pk.untrusted_comment = f"minisign public key {key_id_hex(raw[2:10])}"
-    return bytes(pk) + b"\n"
+    return minisign.public_key_file(raw, f"minisign public key {key_id_hex(raw[2:10])}")
 
 
 def write_minisign_public_key(path: str | os.PathLike[str], signing_public: bytes | str) -> Path:
@@ -239,15 +233,15 @@ def fingerprint(signing_public: bytes | str, age_recipient: str = "") -> str:
 
 def signature_key_id(signature_bytes: bytes) -> bytes:
     """The 8-byte key id a minisign signature claims; raises SignatureInvalid."""
-    return _parse_signature(signature_bytes)._key_id
+    return _parse_signature(signature_bytes).key_id
 
 
 def _parse_signature(signature_bytes: Any) -> minisign.Signature:
     if not isinstance(signature_bytes, (bytes, bytearray)):
         raise SignatureInvalid("signature is missing")
     try:
-        return minisign.Signature.from_bytes(bytes(signature_bytes))
-    except Exception as err:  # minisign/base64/unicode errors: all "unreadable"
+        return minisign.parse_signature(bytes(signature_bytes))
+    except minisign.MinisignError as err:
         raise SignatureInvalid("signature file is unreadable") from err
 
 
@@ -260,14 +254,13 @@ def verify(data: bytes, signature_bytes: bytes, public_key_bytes: bytes | str) -
     """
     sig = _parse_signature(signature_bytes)
     try:
-        pk = _public_key_obj(normalize_signing_public(public_key_bytes))
-    except Exception as err:
+        public = normalize_signing_public(public_key_bytes)
+    except ValueError as err:
         raise SignatureInvalid("the public key is unreadable") from err
     try:
-        pk.verify(bytes(data), sig)
-    except minisign.Error as err:
+        return minisign.verify(public, bytes(data), sig)
+    except minisign.MinisignError as err:
         raise SignatureInvalid("signature does not verify") from err
-    return sig.trusted_comment
 
 
 # --------------------------------------------------------------------------
@@ -337,9 +330,6 @@ class _Signer:
     signing_secret: bytes
     signing_public: bytes
 
-    def _secret_key(self) -> minisign.SecretKey:
-        return minisign.SecretKey.from_bytes(self.signing_secret)
-
     @property
     def key_id(self) -> bytes:
         """The 8-byte minisign key id (also inside every signature)."""
@@ -358,29 +348,22 @@ class _Signer:
         # Prehashed (BLAKE2b-512, "ED") is minisign's default since 0.8 and
         # what stock `minisign -Vm` expects; it also keeps signing big
         # payloads cheap.
-        sig = self._secret_key().sign(
+        return minisign.sign(
+            self.signing_secret,
             bytes(data),
-            prehash=True,
             untrusted_comment=f"vipterm signature from key {self.key_id_hex}",
             trusted_comment=trusted_comment,
         )
-        return bytes(sig) + b"\n"
 
 
-def _new_minisign_secret() -> tuple[bytes, bytes]:
-    kp = minisign.KeyPair.generate()
+def _new_minisign_secret() -> bytes:
     # Unencrypted minisign secret key (KDF "none"): it is only ever stored
     # inside the SQLCipher database, which is the encryption at rest.
-    secret = bytes(kp.secret_key)
-    public = base64.b64decode(kp.public_key.to_base64())
-    return secret, public
+    return minisign.generate_secret()
 
 
 def _public_from_secret(secret: bytes) -> bytes:
-    sk = minisign.SecretKey.from_bytes(secret)
-    if sk.is_encrypted():
-        raise ValueError("signing key is password-encrypted")
-    return base64.b64decode(sk.get_public_key().to_base64())
+    return minisign.public_of_secret(bytes(secret))
 
 
 @dataclass(frozen=True)
@@ -407,8 +390,7 @@ class DeviceKeys(_Signer):
 
     @classmethod
     def generate(cls) -> DeviceKeys:
-        secret, _ = _new_minisign_secret()
-        return cls(signing_secret=secret, age_identity=str(pyrage.x25519.Identity.generate()))
+        return cls(signing_secret=_new_minisign_secret(), age_identity=str(pyrage.x25519.Identity.generate()))
 
     @property
     def fingerprint(self) -> str:
@@ -454,8 +436,7 @@ class RootKeys(_Signer):
 
     @classmethod
     def generate(cls) -> RootKeys:
-        secret, _ = _new_minisign_secret()
-        return cls(signing_secret=secret)
+        return cls(signing_secret=_new_minisign_secret())
 
     @property
     def fingerprint(self) -> str:
