@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.tui_support import make_app, screen_text, settle, tui_path, tui_store, tui_template  # noqa: F401
+from tests.tui_support import make_app, screen_text, settle
 from vipterm.services.report import build_report
 from vipterm.services.report_render import render
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from tests.test_tui_forms import TODAY, _error, _first_row, _open, _type_into
-from tests.tui_support import FROZEN_NOW, make_app, settle, tui_path, tui_store, tui_template, wait_for  # noqa: F401
+from tests.tui.test_tui_forms import TODAY, _error, _first_row, _open, _type_into
+from tests.tui_support import FROZEN_NOW, make_app, settle, wait_for
 from vipterm import domain
 from vipterm.services import caseload as caseload_service
 from vipterm.services import consent, records

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from textual.widgets import DataTable
 
-from tests.tui_support import make_app, screen_text, settle, tui_path, tui_store, tui_template  # noqa: F401
+from tests.tui_support import make_app, screen_text, settle
 from vipterm.services.report import build_report, clients_behind
 from vipterm.tui.report_screen import DrillDownScreen, ReportScreen, SectionTable
 

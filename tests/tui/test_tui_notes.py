@@ -12,9 +12,6 @@ from tests.tui_support import (  # noqa: F401
     FROZEN_NOW,
     make_app,
     settle,
-    tui_path,
-    tui_store,
-    tui_template,
 )
 from vipterm.errors import ValidationError
 from vipterm.services import caseload as caseload_service

@@ -13,15 +13,12 @@ from tests.tui_support import (  # noqa: F401
     FROZEN_NOW,
     make_app,
     settle,
-    tui_path,
-    tui_store,
-    tui_template,
 )
 from vipterm.services import records
 from vipterm.tui.forms import AssessmentForm, ContactForm, NotificationForm, OutcomeForm
 from vipterm.tui.widgets import FormRow, NoteArea, TickList
 
-FORMS_SOURCE = Path(__file__).resolve().parent.parent / "vipterm" / "tui" / "forms.py"
+FORMS_SOURCE = Path(__file__).resolve().parents[2] / "vipterm" / "tui" / "forms.py"
 
 
 def _error(screen, field) -> str:

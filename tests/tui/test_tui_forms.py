@@ -14,9 +14,6 @@ from tests.tui_support import (  # noqa: F401
     make_app,
     screen_text,
     settle,
-    tui_path,
-    tui_store,
-    tui_template,
 )
 from vipterm import domain
 from vipterm.services import caseload as caseload_service

@@ -127,7 +127,7 @@ def test_every_vipterm_screen_and_modal_derives_from_the_base():
     from textual.screen import Screen
 
     modules = [importlib.import_module(f"vipterm.tui.{name[:-3]}")
-               for name in sorted(os.listdir(Path(__file__).parent.parent / "vipterm" / "tui"))
+               for name in sorted(os.listdir(Path(__file__).resolve().parents[2] / "vipterm" / "tui"))
                if name.endswith(".py") and name != "__init__.py"]
     screens = {cls for module in modules for _, cls in inspect.getmembers(module, inspect.isclass)
                if issubclass(cls, Screen) and cls.__module__.startswith("vipterm.")}
