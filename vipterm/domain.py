@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
+from typing import Self, TypeVar
 from datetime import date, datetime, timezone
 
 from vipterm.errors import ValidationError
@@ -18,17 +19,19 @@ from vipterm.errors import ValidationError
 class LabelledEnum(str, enum.Enum):
     """A string enum whose members carry a human label."""
 
-    def __new__(cls, value: str, label: str | None = None):
+    label: str  # set per member in __new__ (an annotation only: not a member)
+
+    def __new__(cls, value: str, label: str | None = None) -> "LabelledEnum":
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.label = label or value.replace("_", " ")
         return obj
 
     def __str__(self) -> str:  # f-strings and CSV show the stored value
-        return self.value
+        return str.__str__(self)
 
     @classmethod
-    def parse(cls, text: str):
+    def parse(cls, text: str) -> Self:
         """Match a value or label case-insensitively; raise ValueError listing what is accepted."""
         key = text.strip().lower().replace("-", "_")
         for member in cls:
@@ -41,6 +44,9 @@ class LabelledEnum(str, enum.Enum):
     def choices(cls) -> list[tuple[str, str]]:
         """(label, value) pairs in declaration order, the shape Textual's Select takes."""
         return [(m.label, m.value) for m in cls]
+
+
+E = TypeVar("E", bound=LabelledEnum)
 
 
 class Role(LabelledEnum):
@@ -399,7 +405,7 @@ class AuditAction(LabelledEnum):
 # --- value rules -------------------------------------------------------------------------
 
 
-def enum_for_field(enum_cls, value, field_name: str):
+def enum_for_field(enum_cls: type[E], value: object, field_name: str) -> E:
     """The member `value` names (a member, a stored value or a label), or a ValidationError for
     `field_name` listing what is accepted: the one enum rule the services and forms share."""
     if isinstance(value, enum_cls):
@@ -462,10 +468,10 @@ def masked_name(name: str) -> str:
 _FOLD_EXTRA = {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ŧ": "t", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
 _EXTRA = re.compile("[" + "".join(_FOLD_EXTRA) + "]")
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")  # beyond the marks pattern: checked one by one
-_MARKS: re.Pattern | None = None
+_MARKS: re.Pattern[str] | None = None
 
 
-def _marks() -> re.Pattern:
+def _marks() -> re.Pattern[str]:
     # Built once, on first use: one character class of every combining mark of the Basic
     # Multilingual Plane, so dropping them is one regex substitution in C (a caseload of 20k
     # rows folds in tens of milliseconds, not most of a second).

@@ -17,20 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from vipterm import domain
 from vipterm.domain import Role
-from vipterm.errors import NotFound, ValidationError, VipError, ExitCode
+from vipterm.errors import CoordinatorOnly, NotFound, ValidationError
 from vipterm.services.database import Store
 from vipterm.services.resolve import resolve_worker
 from vipterm.store.models import Client, FollowUp, PlannedNotification, Worker
 
 CLOSED_STATUSES = ("closed", "inactive")
-
-
-class CoordinatorOnly(VipError):
-    exit_code = ExitCode.USAGE
 
 
 def require_coordinator(store: Store, what: str) -> None:
@@ -60,7 +56,7 @@ class WorkerChoice:
     open_clients: int
 
 
-def _active_worker(session, worker_id: str) -> Worker:
+def _active_worker(session: Session, worker_id: str) -> Worker:
     worker = session.get(Worker, worker_id)
     if worker is None or worker.deleted_at is not None:
         raise NotFound(f"no worker with id {worker_id}")
@@ -87,7 +83,7 @@ def assign_clients(store: Store, client_ids: list[str], worker_id: str) -> Assig
     with store.write() as session:
         worker = _active_worker(session, worker_id)
         moved, already = [], []
-        clients = {c.id: c for c in session.exec(select(Client).where(Client.id.in_(ids)))}
+        clients = {c.id: c for c in session.exec(select(Client).where(col(Client.id).in_(ids)))}
         for client_id in ids:
             client = clients.get(client_id)
             if client is None or client.deleted_at is not None:
@@ -102,13 +98,13 @@ def assign_clients(store: Store, client_ids: list[str], worker_id: str) -> Assig
             moved.append(client_id)
         if moved:
             for fu in session.exec(select(FollowUp).where(
-                    FollowUp.client_id.in_(moved), FollowUp.done_at.is_(None), FollowUp.deleted_at.is_(None))):
+                    col(FollowUp.client_id).in_(moved), col(FollowUp.done_at).is_(None), col(FollowUp.deleted_at).is_(None))):
                 if fu.owner_id != worker.id:
                     fu.owner_id = worker.id
                     follow_ups += 1
             for plan in session.exec(select(PlannedNotification).where(
-                    PlannedNotification.client_id.in_(moved), PlannedNotification.status == "planned",
-                    PlannedNotification.deleted_at.is_(None))):
+                    col(PlannedNotification.client_id).in_(moved), PlannedNotification.status == "planned",
+                    col(PlannedNotification.deleted_at).is_(None))):
                 if plan.worker_id != worker.id:
                     plan.worker_id = worker.id
                     plans += 1

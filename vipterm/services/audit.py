@@ -9,10 +9,11 @@ coordinator's audit screen show: a coordinator sees every device's entries, a la
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import col, select, Session
 
 from vipterm import domain
 from vipterm.services.database import Store
@@ -64,7 +65,7 @@ class AuditRow:
     client: str
     detail: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -85,7 +86,7 @@ def list_entries(store: Store, since: date | None = None, worker_id: str | None 
             q = q.where(AuditEntry.worker_id == worker_id)
         if client_id is not None:
             q = q.where(AuditEntry.client_id == client_id)
-        q = q.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        q = q.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
         if limit is not None:
             q = q.limit(limit)
         entries = session.exec(q).all()
@@ -94,7 +95,7 @@ def list_entries(store: Store, since: date | None = None, worker_id: str | None 
         clients = {}
         if client_ids:
             clients = {c.id: c.pseudonym for c in session.exec(
-                select(Client).where(Client.id.in_(client_ids))).all()}
+                select(Client).where(col(Client.id).in_(client_ids))).all()}
     devices = device_names(store)
     rows = []
     for e in entries:

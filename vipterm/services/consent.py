@@ -23,10 +23,11 @@ client said about who threatens them.
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import col, select, Session
 
 from vipterm import domain
 from vipterm.domain import enum_for_field as _enum
@@ -91,7 +92,8 @@ class ConsentRow:
         what = self.kind_label + (f" with {self.provider}" if self.provider else "")
         until = f" until {self.expires_on.isoformat()}" if self.expires_on else ""
         if self.state == "withdrawn":
-            return f"{what}: {self.method}, {self.given_on.isoformat()}; withdrawn {self.withdrawn_on.isoformat()}"
+            withdrawn = self.withdrawn_on.isoformat() if self.withdrawn_on else "?"
+            return f"{what}: {self.method}, {self.given_on.isoformat()}; withdrawn {withdrawn}"
         return f"{what}: {self.method}, {self.given_on.isoformat()}{until} ({self.state})"
 
 
@@ -161,7 +163,7 @@ def list_consents(store: Store, client_id: str, today: date | None = None) -> li
     """Every consent of the client (withdrawn and expired ones too), current ones first, newest first."""
     today = today or store.clock.today()
     with store.read() as session:
-        rows = session.exec(select(Consent).where(Consent.client_id == client_id, Consent.deleted_at.is_(None))).all()
+        rows = session.exec(select(Consent).where(Consent.client_id == client_id, col(Consent.deleted_at).is_(None))).all()
         providers = {p.id: p.name for p in session.exec(select(Provider)).all()}
         staff = {w.id: w.display_name for w in session.exec(select(Worker)).all()}
     out = []
@@ -169,7 +171,7 @@ def list_consents(store: Store, client_id: str, today: date | None = None) -> li
         kind = domain.ConsentKind(c.kind) if c.kind in domain.ConsentKind._value2member_map_ else None
         out.append(ConsentRow(c.id, c.client_id, c.kind, kind.label if kind else c.kind, c.provider_id,
                               providers.get(c.provider_id, "") if c.provider_id else "", c.method, c.given_on,
-                              c.expires_on, c.withdrawn_on, c.note, staff.get(c.recorded_by, ""),
+                              c.expires_on, c.withdrawn_on, c.note, staff.get(c.recorded_by or "", ""),
                               consent_state(c, today)))
     out.sort(key=lambda r: (not r.current, -r.given_on.toordinal(), r.id))
     return out
@@ -213,8 +215,8 @@ def safety_plan(store: Store, client_id: str) -> SafetyPlan | None:
     """The client's safety plan (the newest, should two laptops each have started one), or None."""
     with store.read() as session:
         return session.exec(select(SafetyPlan).where(SafetyPlan.client_id == client_id,
-                                                     SafetyPlan.deleted_at.is_(None))
-                            .order_by(SafetyPlan.created_at.desc(), SafetyPlan.id.desc()).limit(1)).first()
+                                                     col(SafetyPlan.deleted_at).is_(None))
+                            .order_by(col(SafetyPlan.created_at).desc(), col(SafetyPlan.id).desc()).limit(1)).first()
 
 
 def save_safety_plan(store: Store, client_id: str, *, review_on: date | None = None, **parts: str) -> SafetyPlan:
@@ -261,7 +263,7 @@ def due_safety_reviews(store: Store, worker_id: str | None, until: date) -> list
     sql = ("SELECT p.id, p.client_id, p.review_on, p.created_at FROM safety_plan p "
            "JOIN client c ON c.id = p.client_id AND c.deleted_at IS NULL AND c.status NOT IN ('closed', 'inactive') "
            "WHERE p.deleted_at IS NULL")
-    params: tuple = ()
+    params: tuple[Any, ...] = ()
     if worker_id is not None:
         sql += " AND c.assigned_worker_id = ?"
         params += (worker_id,)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import col, select, Session
 
 from vipterm import domain
 from vipterm.errors import NotFound, ValidationError
@@ -160,11 +160,11 @@ def _take_effects_back(session: Session, store: Store, table: str, fact, client_
         # another live reached contact at the same time keeps them closed.
         twins = [c for c in session.exec(select(Contact).where(
             Contact.client_id == client_id, Contact.occurred_at == fact.occurred_at,
-            Contact.outcome == domain.ContactOutcome.REACHED.value, Contact.deleted_at.is_(None)))
+            Contact.outcome == domain.ContactOutcome.REACHED.value, col(Contact.deleted_at).is_(None)))
             if c.id not in gone]
         if not twins:
             for f in session.exec(select(FollowUp).where(
-                    FollowUp.client_id == client_id, FollowUp.deleted_at.is_(None),
+                    FollowUp.client_id == client_id, col(FollowUp.deleted_at).is_(None),
                     FollowUp.closed_as == domain.FollowUpClosed.CONTACT.value,
                     FollowUp.done_at == fact.occurred_at)):
                 f.done_at = None
@@ -173,7 +173,7 @@ def _take_effects_back(session: Session, store: Store, table: str, fact, client_
     if table == "referral_event":
         referral = session.get(Referral, fact.referral_id)
         live = [e for e in session.exec(select(ReferralEvent).where(
-            ReferralEvent.referral_id == referral.id, ReferralEvent.deleted_at.is_(None))) if e.id not in gone]
+            ReferralEvent.referral_id == referral.id, col(ReferralEvent.deleted_at).is_(None))) if e.id not in gone]
         if not live:
             raise ValidationError("this is the referral's only status: it cannot be voided "
                                   "(move the referral to cancelled instead)", field="row_id")
@@ -295,7 +295,7 @@ def latest_referral_event(store: Store, referral_id: str) -> str:
             raise NotFound(f"no referral with id {referral_id}")
         gone = corrected_ids(session, referral.client_id)
         live = [e for e in session.exec(select(ReferralEvent).where(
-            ReferralEvent.referral_id == referral_id, ReferralEvent.deleted_at.is_(None))) if e.id not in gone]
+            ReferralEvent.referral_id == referral_id, col(ReferralEvent.deleted_at).is_(None))) if e.id not in gone]
     if not live:
         raise NotFound("this referral has no status change left to void")
     return max(live, key=event_order).id

@@ -11,11 +11,12 @@ it is saved or deliberately discarded. Locking the app keeps drafts.
 
 from __future__ import annotations
 
+from typing import Any
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from vipterm.errors import ValidationError
 from vipterm.services.database import Store
@@ -30,11 +31,11 @@ class FormDraftView:
     key: str
     form: str
     client_id: str | None
-    fields: dict
+    fields: dict[str, Any]
     updated_at: datetime  # naive UTC, as stored
 
 
-def save_draft(store: Store, key: str, form: str, client_id: str | None, fields: dict) -> None:
+def save_draft(store: Store, key: str, form: str, client_id: str | None, fields: dict[str, Any]) -> None:
     """Write (or replace) the draft under `key`."""
     text = json.dumps(fields, ensure_ascii=False, sort_keys=True)
     if len(text.encode("utf-8")) > MAX_DRAFT_BYTES:
@@ -62,7 +63,7 @@ def list_drafts(store: Store) -> list[FormDraftView]:
     with store.read() as session:
         rows = session.exec(
             select(FormDraft).where(FormDraft.worker_id == store.worker_id)
-            .order_by(FormDraft.updated_at.desc(), FormDraft.key)
+            .order_by(col(FormDraft.updated_at).desc(), FormDraft.key)
         ).all()
     drafts = []
     for row in rows:

@@ -28,15 +28,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from vipterm import domain
 from vipterm.domain import enum_for_field as _enum
 from vipterm.domain import Role
-from vipterm.errors import ExitCode, NotFound, ValidationError, VipError
+from vipterm.errors import CoordinatorOnly, NotFound, ValidationError
 from vipterm.services.database import Store
 from vipterm.services import assignment
 from vipterm.services.assignment import WorkerChoice
@@ -58,10 +58,6 @@ CLOSED_STATUSES = ("closed", "inactive")
 MAX_PLAN_AHEAD_DAYS = 60
 
 
-class CoordinatorOnly(VipError):
-    exit_code = ExitCode.USAGE
-
-
 def require_coordinator(store: Store) -> None:
     if store.role is not Role.COORDINATOR:
         raise CoordinatorOnly("the weekly review is kept on the coordinator's database; this laptop receives "
@@ -79,8 +75,8 @@ def week_of(day: date) -> date:
 def find_review(store: Store, week: date) -> Review | None:
     """The review of `week` (any day of it), or None when none was held (nothing is written)."""
     with store.read() as session:
-        return session.exec(select(Review).where(Review.week_of == week_of(week), Review.deleted_at.is_(None))
-                            .order_by(Review.created_at)).first()
+        return session.exec(select(Review).where(Review.week_of == week_of(week), col(Review.deleted_at).is_(None))
+                            .order_by(col(Review.created_at))).first()
 
 
 def open_review(store: Store, week: date | None = None) -> Review:
@@ -125,7 +121,7 @@ def add_incident(store: Store, review_id: str, draft: IncidentDraft) -> ReviewIn
     return incident
 
 
-def _review(session, review_id: str) -> Review:
+def _review(session: Session, review_id: str) -> Review:
     review = session.get(Review, review_id)
     if review is None or review.deleted_at is not None:
         raise NotFound(f"no review with id {review_id}")
@@ -184,7 +180,7 @@ def _check_plan(store: Store, plan: PlanDraft, review: Review) -> tuple[list[str
     return roles, time_text or None, setting
 
 
-def _check_worker(session, worker_id: str) -> Worker:
+def _check_worker(session: Session, worker_id: str | None) -> Worker:
     worker = session.get(Worker, worker_id)
     if worker is None or worker.deleted_at is not None:
         raise ValidationError("the follow-up worker is unknown", field="worker_id")
@@ -240,7 +236,7 @@ def add_candidate(store: Store, draft: CandidateDraft) -> CandidateResult:
                 raise ValidationError(f"{existing.pseudonym} is {existing.status}: reopen the client first",
                                       field="client_id")
     new_client = draft.client is not None
-    if new_client:
+    if draft.client is not None:
         intake = draft.client
         intake.assigned_worker_id = worker.id
         intake.identified_on = today
@@ -249,11 +245,13 @@ def add_candidate(store: Store, draft: CandidateDraft) -> CandidateResult:
             intake.age_group = age
         client_id = records.create_client(store, intake).id  # NeedsConfirmation: the intake's question
     else:
+        assert draft.client_id is not None  # checked above: one or the other
         client_id = draft.client_id
         # An ordinary assignment: the client's open follow-ups go to the worker too.
         assignment.assign_clients(store, [client_id], worker.id)
     with store.write() as session:
         client = session.get(Client, client_id)
+        assert client is not None  # created or checked above, in this same call
         if flags:
             merged = ",".join(dict.fromkeys([*(f for f in client.risk_flags.split(",") if f), *flags]))
             if merged != client.risk_flags:
@@ -262,8 +260,9 @@ def add_candidate(store: Store, draft: CandidateDraft) -> CandidateResult:
             client.age_group = age
         for older in session.exec(select(PlannedNotification).where(
                 PlannedNotification.client_id == client_id, PlannedNotification.status == "planned",
-                PlannedNotification.deleted_at.is_(None))):
+                col(PlannedNotification.deleted_at).is_(None))):
             older.status = domain.PlanStatus.CANCELLED.value
+        assert draft.plan.planned_on is not None  # _check_plan refuses a plan without a day
         plan = PlannedNotification(client_id=client_id, identified_on=today, planned_on=draft.plan.planned_on,
                                    planned_time=time_text, setting=setting, team_roles=",".join(roles),
                                    worker_id=worker.id, created_by=store.worker_id)
@@ -333,7 +332,7 @@ _PLAN_COLUMNS = """p.id, p.client_id, c.pseudonym, p.planned_on, p.planned_time,
     COALESCE((SELECT cw.display_name FROM worker cw WHERE cw.id = c.assigned_worker_id), '') AS serving"""
 
 
-def _plan_view(r) -> PlanView:
+def _plan_view(r: Any) -> PlanView:
     state = "cancelled" if r[10] == "cancelled" else ("attempted" if r[11] else "planned")
     return PlanView(r[0], r[1], r[2], date.fromisoformat(str(r[3])[:10]), r[4], r[5],
                     tuple(x for x in (r[6] or "").split(",") if x), r[7], r[8],
@@ -381,8 +380,8 @@ def review_view(store: Store, review_id: str) -> ReviewView:
         review = _review(session, review_id)
         held_by = session.get(Worker, review.held_by) if review.held_by else None
         incidents = tuple(session.exec(select(ReviewIncident).where(
-            ReviewIncident.review_id == review_id, ReviewIncident.deleted_at.is_(None))
-            .order_by(ReviewIncident.occurred_on, ReviewIncident.id)))
+            ReviewIncident.review_id == review_id, col(ReviewIncident.deleted_at).is_(None))
+            .order_by(col(ReviewIncident.occurred_on), col(ReviewIncident.id))))
         rows = session.execute(text(
             "SELECT k.id, k.incident_id, k.client_id, c.pseudonym, i.first_name, i.last_name, i.aka, k.new_client, "
             "k.age_group, k.risk_flags, k.plan_id FROM review_candidate k JOIN client c ON c.id = k.client_id "
@@ -410,8 +409,8 @@ def review_view(store: Store, review_id: str) -> ReviewView:
 def reviews(store: Store, limit: int = 12) -> list[Review]:
     """The latest reviews, newest week first."""
     with store.read() as session:
-        return list(session.exec(select(Review).where(Review.deleted_at.is_(None))
-                                 .order_by(Review.week_of.desc()).limit(limit)))
+        return list(session.exec(select(Review).where(col(Review.deleted_at).is_(None))
+                                 .order_by(col(Review.week_of).desc()).limit(limit)))
 
 
 def active_workers(store: Store) -> list[WorkerChoice]:
