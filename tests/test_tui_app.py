@@ -121,7 +121,7 @@ async def test_privacy_mask_replaces_names_everywhere_and_back(tui_path, tui_sto
             for row in rows:
                 assert row.name not in text
         table = app.screen_stack[-3].query_one(CaseloadTable)
-        assert [str(table.get_row(k)[2]) for k in table_keys(table)] == [r.initials for r in rows[:len(table.rows)]]
+        assert [str(table.get_row(k)[2]) for k in table_keys(table)] == [r.initials for r in rows[:table.row_count]]
         assert rows[0].initials in screen_text(app.screen)  # the form's title
         await pilot.press("f2")  # the other key for the mask
         await settle(pilot)

@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
 from tests.tui_support import make_app, screen_text, settle, table_keys, wait_for
 from vipterm.services import records
 from vipterm.tui.assign import WorkerPickerModal
-from vipterm.tui.caseload import CaseloadScreen
+from vipterm.tui.caseload import CaseloadScreen, CaseloadTable
 from vipterm.tui.widgets import ConfirmModal
 
 
@@ -47,7 +47,7 @@ async def test_mark_and_assign_on_the_coordinator(program):
         await wait_for(pilot, lambda: isinstance(app.screen, CaseloadScreen) and app.screen.loaded)
         screen = app.screen
         # The coordinator's own view: the client waiting for a worker, said so below the list.
-        assert table_keys(screen.query_one(DataTable)) == [waiting]
+        assert table_keys(screen.query_one(CaseloadTable)) == [waiting]
         assert "unassigned: w assigns" in str(screen.query_one("#caseload-preview", Static).render())
         from vipterm.tui.commands import system_commands
 
@@ -55,12 +55,12 @@ async def test_mark_and_assign_on_the_coordinator(program):
         assert "Assign" in titles and "Workers" in titles
         await pilot.press("m")
         await wait_for(pilot, lambda: screen.loaded and screen.scope == "all")
-        table = screen.query_one(DataTable)
+        table = screen.query_one(CaseloadTable)
         keys = table_keys(table)
         assert keys[0] == waiting and set(keys[1:]) == set(made)  # unassigned first
         text = screen_text(screen)
         assert "unassigned" in text and "Ana Ruiz" in text
-        assert [c.label.plain for c in table.columns.values()][3] == "worker"
+        assert [c.label for c in table.columns][3] == "worker"
         assert table.region.right <= 80
 
         # space marks the row and moves down; two rows marked.
@@ -131,7 +131,7 @@ async def test_on_a_laptop_w_starts_the_filter_and_space_marks_nothing(program):
         assert screen.query_one("#filter", Input).value == "w"
         await pilot.press("escape", "m")  # a laptop's all-clients view keeps its columns: all are its own
         await wait_for(pilot, lambda: screen.loaded and screen.scope == "all")
-        labels = [c.label.plain for c in screen.query_one(DataTable).columns.values()]
+        labels = [c.label for c in screen.query_one(CaseloadTable).columns]
         assert "worker" not in labels and "area" in labels and "last" in labels
         from vipterm.tui.commands import system_commands
 

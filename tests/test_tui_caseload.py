@@ -1,5 +1,6 @@
-"""The caseload and the client file under Pilot: urgency order, type-to-filter, mine/all, the
-capped slice with its count, one-key follow-up done, the audit of opened files, stale referrals."""
+"""The caseload and the client file under Pilot: urgency order, type-to-filter, mine/all, every
+client of the all-clients view in the list, a save redrawing one row, one-key follow-up done, the
+audit of opened files, stale referrals."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from tests.tui_support import FROZEN_NOW, make_app, screen_text, settle, table_k
 from vipterm import domain
 from vipterm.services import caseload as caseload_service
 from vipterm.store.models import AuditEntry, FollowUp
-from vipterm.tui.caseload import MAX_ROWS, CaseloadScreen, CaseloadTable
+from vipterm.tui.caseload import CaseloadScreen, CaseloadTable
 from vipterm.tui.client_file import ClientFileScreen, ReferralTable
 
 TODAY = FROZEN_NOW.date()
+
+
+def _painted(table) -> str:
+    """The table's lines as painted on screen now (header included)."""
+    return "\n".join(table.render_line(y).text for y in range(table.size.height))
 
 
 def _expected(store, scope="mine"):
@@ -85,26 +91,36 @@ async def test_mine_all_toggle(tui_path, tui_store):
         await settle(pilot)
         await pilot.press("m")
         await settle(pilot)
-        assert table_keys(app.screen.query_one(CaseloadTable)) == [r.client_id for r in everyone[:MAX_ROWS]]
+        assert table_keys(app.screen.query_one(CaseloadTable)) == [r.client_id for r in everyone]
         assert "all clients" in screen_text(app.screen)
         await pilot.press("m")
         await settle(pilot)
         assert table_keys(app.screen.query_one(CaseloadTable)) == [r.client_id for r in mine]
 
 
-async def test_a_large_caseload_shows_a_capped_slice_with_its_count(tui_path, tui_store):
+async def test_the_all_clients_view_holds_every_client_and_scrolls_to_the_last(tui_path, tui_store):
     store = tui_store
     everyone = _expected(store, "all")
-    assert len(everyone) > MAX_ROWS
+    assert len(everyone) > 100
     app = make_app(tui_path, store)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        table = app.screen.query_one(CaseloadTable)
+        table.lines_built.clear()
         await pilot.press("m")
         await settle(pilot)
-        table = app.screen.query_one(CaseloadTable)
-        assert table.row_count == MAX_ROWS
-        assert table_keys(table) == [r.client_id for r in everyone[:MAX_ROWS]]
-        assert f"{MAX_ROWS} of {len(everyone):,}" in screen_text(app.screen)
+        assert table.row_count == len(everyone)
+        assert table_keys(table) == [r.client_id for r in everyone]
+        assert f"all clients · {len(everyone):,} ·" in screen_text(app.screen)
+        # Only what is on screen is drawn: a screenful of lines, not every row (the "mine" rows
+        # were on screen, in the new columns, until the load came).
+        mine = {r.client_id for r in _expected(store)}
+        assert 0 < len(set(table.lines_built) - mine) <= table.size.height
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        assert app.screen.current_row().client_id == everyone[-1].client_id
+        assert table.scroll_offset.y == len(everyone) - (table.scrollable_content_region.height - 1)
+        assert everyone[-1].pseudonym in _painted(table)
         # Filtering searches all rows, not only the slice on screen.
         last = everyone[-1]
         await pilot.press("slash", *last.pseudonym)
@@ -204,7 +220,7 @@ async def test_stale_depends_on_the_apps_clock(tui_path, tui_store):
         table = app.screen.query_one(CaseloadTable)
         marked = [k for k, r in zip(table_keys(table), rows) if str(table.get_row(k)[-1]).endswith("!")]
         assert marked == [r.client_id for r in rows if r.stale_referrals][: len(marked)]
-        assert len(marked) == sum(1 for r in rows[:MAX_ROWS] if r.open_referrals)
+        assert len(marked) == sum(1 for r in rows if r.open_referrals)
 
 
 def test_caseload_of_given_clients_equals_their_rows_in_the_full_caseload(tui_store):
@@ -227,7 +243,7 @@ async def test_a_saved_contact_updates_only_that_clients_row(tui_path, tui_store
 
     before = _expected(tui_store)
     # One with no follow-up due behind another such: a contact schedules one, so it moves up.
-    index = next(i for i, r in enumerate(before[:MAX_ROWS]) if i > 0 and all(
+    index = next(i for i, r in enumerate(before) if i > 0 and all(
         x.urgency == caseload_service.UPCOMING and x.next_due is None for x in (r, before[i - 1])))
     target = before[index]
     app = make_app(tui_path, tui_store)
@@ -236,8 +252,11 @@ async def test_a_saved_contact_updates_only_that_clients_row(tui_path, tui_store
         screen = app.screen
         table = screen.query_one(CaseloadTable)
         table.move_cursor(row=index)
+        await pilot.pause()
         generation = screen.generation
         old_rows = screen.rows
+        built = dict(table.lines_built)
+        assert built, "the lines on screen were drawn"
         await pilot.press("l")
         await settle(pilot)
         assert isinstance(app.screen, ContactForm)
@@ -248,15 +267,19 @@ async def test_a_saved_contact_updates_only_that_clients_row(tui_path, tui_store
         after = _expected(tui_store)
         assert screen.rows is not old_rows
         assert screen.rows == after
-        assert table_keys(table) == [r.client_id for r in after[:MAX_ROWS]]
+        assert table_keys(table) == [r.client_id for r in after]
         new_index = next(i for i, r in enumerate(after) if r.client_id == target.client_id)
         assert new_index != index, "the saved client moved in the order"
         saved = after[new_index]
         assert saved.last_contact != target.last_contact
-        if new_index < MAX_ROWS:
-            cells = table.get_row(target.client_id)
-            assert str(cells[-3]) == display.ago(saved.last_contact, TODAY)
-            assert table.cursor_row == new_index, "the cursor stays on the saved client"
+        cells = table.get_row(target.client_id)
+        assert str(cells[-3]) == display.ago(saved.last_contact, TODAY)
+        assert table.cursor_row == new_index, "the cursor stays on the saved client"
+        # Only the saved client's line was drawn again; every other line came from the cache.
+        assert table.lines_built[target.client_id] == built.get(target.client_id, 0) + 1
+        assert {k: n for k, n in table.lines_built.items() if k != target.client_id} == {
+            k: n for k, n in built.items() if k != target.client_id}
+        assert display.ago(saved.last_contact, TODAY) in _painted(table)
         # Unchanged rows are the same objects: nothing else was re-read.
         untouched = {r.client_id: r for r in old_rows if r.client_id != target.client_id}
         assert all(r is untouched[r.client_id] for r in screen.rows if r.client_id != target.client_id)

@@ -20,7 +20,7 @@ from vipterm.domain import Role
 from vipterm.services import records, review
 from vipterm.services.database import create_store
 from vipterm.store.models import Client, PlannedNotification, ReviewIncident, Worker
-from vipterm.tui.caseload import CaseloadScreen
+from vipterm.tui.caseload import CaseloadScreen, CaseloadTable
 from vipterm.tui.field_work import DuplicateModal
 from vipterm.tui.review_screen import (ClientPicker, CandidateForm, IncidentForm, PlanForm, ReviewScreen,
                                        WorkerPicker)
@@ -221,7 +221,7 @@ async def test_the_laptop_caseload_leads_with_the_planned_notification(tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, CaseloadScreen) and app.screen.loaded)
             screen = app.screen
-            table = screen.query_one(DataTable)
+            table = screen.query_one(CaseloadTable)
             assert table_keys(table) == [planned.client_id, own.id]
             assert str(table.get_row_at(0)[0]) == "N"
             table.move_cursor(row=0)
@@ -235,7 +235,7 @@ async def test_the_laptop_caseload_leads_with_the_planned_notification(tmp_path)
             records.record_notification(ana, records.NotificationDraft(
                 client_id=planned.client_id, attempted_on=TODAY, outcome="not_found"))
             screen.reload()
-            await wait_for(pilot, lambda: screen.loaded and table_keys(screen.query_one(DataTable))[0] == own.id)
+            await wait_for(pilot, lambda: screen.loaded and table_keys(screen.query_one(CaseloadTable))[0] == own.id)
         with ana.read() as s:
             assert s.get(PlannedNotification, planned.plan.id).status == "planned"  # never written by the laptop
     finally:

@@ -17,6 +17,7 @@ from textual.worker import WorkerFailed
 
 from vipterm.timekeeping import DEFAULT_TIME_ZONE, FROZEN_NOW_VARIABLE
 from vipterm.tui.app import VipApp
+from vipterm.tui.caseload_table import CaseloadTable
 from vipterm.tui.config import TuiConfig
 
 # The demo fixtures hold data until 2026-11-23; the program clock is frozen on that morning
@@ -83,10 +84,15 @@ def screen_text(screen) -> str:
     for table in screen.query(DataTable):
         for row_key in table.rows:
             parts.extend(str(cell) for cell in table.get_row(row_key))
+    for caseload in screen.query(CaseloadTable):
+        for index in range(caseload.row_count):
+            parts.extend(str(cell) for cell in caseload.get_row_at(index))
     return "\n".join(parts)
 
 
-def table_keys(table: DataTable) -> list[str]:
+def table_keys(table: DataTable | CaseloadTable) -> list[str]:
+    if isinstance(table, CaseloadTable):
+        return table.row_keys()
     return [row_key.value for row_key in table.rows]
 
 

@@ -267,6 +267,55 @@ def filter_rows(rows: list[CaseloadRow], query: str) -> list[CaseloadRow]:
             if (urgencies is None or row.urgency in urgencies) and all(w in row.search_text for w in plain)]
 
 
+class CaseloadIndex:
+    """The loaded caseload rows, in order, with the filter answered from memory.
+
+    Built once from a `caseload()` query; each key typed in the filter is `filter(query)`, which
+    gives the same rows as `filter_rows` but narrows the previous answer when the new text only
+    adds to it (typing on), and remembers recent answers (backspace gives one back at once).
+    `replace` puts re-read rows in place (after a save) and forgets the answers.
+    """
+
+    MEMO = 64  # recent filter answers kept
+
+    def __init__(self, rows: list[CaseloadRow]) -> None:
+        self.rows = rows
+        self._memo: dict[str, list[CaseloadRow]] = {}
+        self._last: tuple[str, list[CaseloadRow]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def filter(self, query: str) -> list[CaseloadRow]:
+        folded = " ".join(domain.fold(query).split())
+        if not folded:
+            return self.rows
+        hit = self._memo.get(folded)
+        if hit is None:
+            base = self.rows
+            if self._last is not None and _narrows(self._last[0], folded):
+                base = self._last[1]
+            hit = filter_rows(base, folded)
+            if len(self._memo) >= self.MEMO:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[folded] = hit
+        self._last = (folded, hit)
+        return hit
+
+    def replace(self, client_ids: Iterable[str], fresh: list[CaseloadRow]) -> None:
+        """These clients' rows as re-read (`fresh`; a client missing from it left the caseload)."""
+        self.rows = replace_rows(self.rows, client_ids, fresh)
+        self._memo.clear()
+        self._last = None
+
+
+def _narrows(old: str, new: str) -> bool:
+    """True when every row matching the folded filter `new` also matches `old`, so `new` can be
+    answered from `old`'s rows: `new` only lengthens the last word or adds words ("mar" → "mart",
+    "mar t"). Urgency tokens never narrow: `!` (today) then `!!` (overdue) selects other rows."""
+    return new.startswith(old) and "!" not in new
+
+
 # --- the client file --------------------------------------------------------------------------
 
 

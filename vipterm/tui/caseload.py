@@ -1,32 +1,37 @@
 """The caseload (home screen): this worker's clients, most urgent first, filtered as you type.
 
-Rows come from `services.caseload.caseload` in a thread worker; the filter runs in Python on the
-loaded rows. The table draws a window of `MAX_ROWS` of the matching rows (filling a DataTable with
-a coordinator's 10,000+ clients would take seconds) and moves that window as the cursor reaches
-its edge (↓/↑, page keys, ctrl+home/end), so every row is reachable and none is hidden; the title
-says which rows are drawn ("61–120 of 207").
+Rows come from `services.caseload.caseload` in a thread worker and are kept in a
+`services.caseload.CaseloadIndex`; the filter is answered from it in memory on every key. The
+rows are drawn by `CaseloadTable` (tui/caseload_table.py, Textual's line API): every matching row
+is in the list and reachable by scrolling (a coordinator's 10,000 clients too), and only the lines
+on screen are painted, each built once per row. A save re-reads only the saved client's row, in a
+thread, and repaints only the lines that changed.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.message import Message
+from textual.widgets import Footer, Input, Static
 
 from vipterm.services import caseload as caseload_service
 from vipterm.domain import Role
-from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadRow
+from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadIndex, CaseloadRow
 from vipterm.tui import display
+from vipterm.tui.caseload_table import CaseloadTable, Column
 from vipterm.tui.field_work import FieldWorkActions
 from vipterm.tui.messages import CaseloadLoaded, ClientRef
 from vipterm.tui.assign import AssignFlow
 from vipterm.tui.base import VipScreen
 from vipterm.tui.widgets import ClientFormActions
 
-MAX_ROWS = 60  # rows drawn at once: a screenful and a page or two (a DataTable row costs on every key)
-WINDOW_STEP = MAX_ROWS // 2  # how far the window moves when the cursor leaves it: half, so context stays
+__all__ = ["CaseloadScreen", "CaseloadTable", "row_mark", "ref_for"]
+
 WIDE = 110  # from this many columns on, the table also shows age group and risk flags
 
 URGENCY_MARK = {OVERDUE: Text("!!", style="bold red"), DUE_TODAY: Text("!", style="bold yellow")}
@@ -42,55 +47,20 @@ def ref_for(row: CaseloadRow) -> ClientRef:
     return ClientRef(row.client_id, row.pseudonym, row.name, row.area_command)
 
 
-class CaseloadTable(DataTable):
-    """The caseload rows (a window over every matching row); Enter opens the client under the cursor.
+@dataclass
+class CaseloadRowsLoaded(Message):
+    """Some clients' rows re-read after a save (`rows` lacks a client that left the caseload)."""
 
-    A cursor key that would leave the window asks the screen to move the window instead.
-    """
-
-    def _window_move(self, step: int) -> bool:
-        """Move the cursor `step` rows from where it is, across the window's edge; True if it moved."""
-        screen = self.screen
-        if not isinstance(screen, CaseloadScreen) or not screen.shown:
-            return False
-        return screen.move_cursor_to(screen.window_start + self.cursor_row + step)
-
-    def _page_height(self) -> int:
-        return max(1, self.scrollable_content_region.height - (self.header_height if self.show_header else 0))
-
-    def action_cursor_down(self) -> None:
-        if self.cursor_row >= self.row_count - 1 and self._window_move(1):
-            return
-        super().action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        if self.cursor_row <= 0 and self._window_move(-1):
-            return
-        super().action_cursor_up()
-
-    def action_page_down(self) -> None:
-        if self.cursor_row >= self.row_count - 1 and self._window_move(self._page_height()):
-            return
-        super().action_page_down()
-
-    def action_page_up(self) -> None:
-        if self.cursor_row <= 0 and self._window_move(-self._page_height()):
-            return
-        super().action_page_up()
-
-    def action_scroll_top(self) -> None:
-        if not self._window_move(-self.screen.window_start - self.cursor_row):
-            super().action_scroll_top()
-
-    def action_scroll_bottom(self) -> None:
-        if not self._window_move(self.screen.matching - 1 - self.screen.window_start - self.cursor_row):
-            super().action_scroll_bottom()
+    client_ids: list
+    rows: list
+    scope: str
+    generation: int
 
 
 class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen):
     HELP_KEYS = (
         ("enter", "open the client (in the filter: the first match)"),
-        ("↑ ↓ pgup pgdn", "move; past the rows drawn, the next are drawn"),
+        ("↑ ↓ pgup pgdn", "move through every matching client"),
         ("^home / ^end", "first / last client in the list"),
         ("!today !overdue", "in the filter: only those due today / overdue"),
         ("esc (filter)", "clear the filter"),
@@ -125,17 +95,14 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
     def __init__(self) -> None:
         super().__init__()
         self.scope = "mine"
-        self.rows: list[CaseloadRow] = []
-        self.shown: list[CaseloadRow] = []  # the window drawn: matching rows window_start … window_start + MAX_ROWS
-        self.matching = 0
-        self.window_start = 0  # index, among the matching rows, of the window's first row
-        self._matching_rows: list[CaseloadRow] = []
+        self.index = CaseloadIndex([])
         self._query: str | None = None  # the filter of the last drawing: a new one starts at the top
+        self._today = None  # the day the drawn lines were built for ("3d ago", "in 2d")
+        self._counted: tuple | None = None  # (rows, overdue, due today) for the title
         self.generation = 0
         self.loaded = False
         self._loading = False  # a full load is running: a one-client refresh waits for it instead
         self._form_open = False  # a form opened from here: its save refreshes one row, not the caseload
-        self._drawn: tuple | None = None  # what the table shows now: (rows, wide, masked, today)
         self._wide: bool | None = None
         self.marked: set[str] = set()  # client ids marked (space) for assignment, on the coordinator
         self._owner_columns = False  # the table has the worker column (see shows_owner)
@@ -145,7 +112,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         field = Input(placeholder="/ filter: name, alias, id, area, status · !overdue !today", id="filter")
         field.cursor_blink = self.app.cursor_blink
         yield field
-        yield CaseloadTable(id="caseload-table", cursor_type="row", zebra_stripes=True)
+        yield CaseloadTable(self._cells, lambda row: row.client_id, id="caseload-table")
         yield Static("", id="caseload-preview", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
@@ -167,7 +134,6 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         wide = self.size.width >= WIDE
         if wide != self._wide:
             self._set_columns(wide)
-            self._drawn = None
             self._render_rows()
 
     @property
@@ -182,24 +148,65 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         owners = self._owner_columns = self.shows_owner
         # At 80 columns the all-clients view trades `area` and `last` for the worker's name.
         brief = owners and not wide
-        table = self.query_one(CaseloadTable)
-        table.clear(columns=True)
-        table.add_column("", width=3 if owners else 2, key="urgency")
-        table.add_column("id", width=10, key="id")
-        table.add_column("name", width=22 if wide else 16, key="name")
+        columns = [Column("urgency", "", 3 if owners else 2), Column("id", "id", 10),
+                   Column("name", "name", 22 if wide else 16)]
         if owners:
-            table.add_column("worker", width=14 if wide else 12, key="worker")
+            columns.append(Column("worker", "worker", 14 if wide else 12))
         if wide:
-            table.add_column("age", width=11, key="age")
+            columns.append(Column("age", "age", 11))
         if not brief:
-            table.add_column("area", width=9, key="area")
-        table.add_column("status", width=22 if wide else 10, key="status")
+            columns.append(Column("area", "area", 9))
+        columns.append(Column("status", "status", 22 if wide else 10))
         if not brief:
-            table.add_column("last", width=5, key="last")
-        table.add_column("next", width=5, key="next")
-        table.add_column("refs", width=4, key="refs")
+            columns.append(Column("last", "last", 5))
+        columns += [Column("next", "next", 5), Column("refs", "refs", 4)]
         if wide:
-            table.add_column("flags", width=12, key="flags")
+            columns.append(Column("flags", "flags", 12))
+        self.query_one(CaseloadTable).set_columns(columns)
+
+    def _cells(self, row: CaseloadRow) -> list[Text | str]:
+        """A row's cells as the table draws them (names through the privacy mask)."""
+        owners = self._owner_columns
+        wide = bool(self._wide)
+        today = self.app.today()
+        urgency = row_mark(row)
+        if owners:
+            urgency = Text.assemble(("✓" if row.client_id in self.marked else " ", "bold green"), urgency)
+        cells = [urgency, row.pseudonym, self.app.shown_name(row.name, row.pseudonym)]
+        if owners:
+            cells.append(Text("unassigned", style="bold magenta") if row.unassigned else row.worker_name)
+        if wide:
+            cells.append(display.age_label(row.age_group))
+        brief = owners and not wide
+        if not brief:
+            cells.append(display.area_label(row.area_command))
+        cells.append(display.status_label(row.status, short=not wide))
+        if not brief:
+            cells.append(display.ago(row.last_contact, today))
+        cells += [
+            display.due_in(row.next_due, today),
+            Text(f"{row.open_referrals}{' !' if row.stale_referrals else ''}",
+                 style="bold yellow" if row.stale_referrals else ""),
+        ]
+        if wide:
+            cells.append(display.flag_codes(row.risk_flags))
+        return cells
+
+    # --- the rows --------------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[CaseloadRow]:
+        """Every loaded row, in the caseload's order (a new list after each load or save)."""
+        return self.index.rows
+
+    @property
+    def shown(self) -> list[CaseloadRow]:
+        """The rows matching the filter, all of them in the table."""
+        return list(self.query_one(CaseloadTable).rows)
+
+    @property
+    def matching(self) -> int:
+        return self.query_one(CaseloadTable).row_count
 
     # --- data ------------------------------------------------------------------------------------
 
@@ -242,7 +249,8 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         self._load(store, self.scope, self.generation)
 
     def refresh_clients(self, client_ids: list[str]) -> None:
-        """Re-read only these clients' rows (after a save that touched them) and redraw.
+        """Re-read only these clients' rows (after a save that touched them), in a thread, and put
+        them in place: nothing else is queried, and only the lines that changed are repainted.
 
         Same rows as a full reload would give them: a client that left this scope or was closed
         disappears, the others move to their new place in the order.
@@ -253,11 +261,20 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         if not self.loaded or self._loading:
             self.reload()  # a full load is coming (or needed) anyway
             return
-        fresh = caseload_service.caseload(
-            store, worker_id="mine" if self.scope == "mine" else None,
-            client_ids=client_ids,
+        self._load_clients(store, self.scope, list(client_ids), self.generation)
+
+    @work(thread=True, exit_on_error=False, group="caseload-rows")
+    def _load_clients(self, store, scope: str, client_ids: list[str], generation: int) -> None:
+        rows = caseload_service.caseload(
+            store, worker_id="mine" if scope == "mine" else None, client_ids=client_ids,
         )
-        self.rows = caseload_service.replace_rows(self.rows, client_ids, fresh)
+        self.post_message(CaseloadRowsLoaded(client_ids, rows, scope, generation))
+
+    def on_caseload_rows_loaded(self, message: CaseloadRowsLoaded) -> None:
+        if message.generation != self.generation or message.scope != self.scope or self.store is None:
+            return  # a full load replaced the rows since (or the app was locked)
+        self.index.replace(message.client_ids, message.rows)
+        self.query_one(CaseloadTable).invalidate(message.client_ids)
         self._render_rows()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="caseload")
@@ -270,7 +287,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
     def on_caseload_loaded(self, message: CaseloadLoaded) -> None:
         if message.generation != self.generation or self.store is None:
             return  # an older load, or one that finished after a lock
-        self.rows = message.rows
+        self.index = CaseloadIndex(message.rows)
         self.loaded = True
         self._loading = False
         self._render_rows()
@@ -282,116 +299,41 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
     def _filter_changed(self) -> None:
         self._render_rows()
 
-    def _render_rows(self, cursor_at: int | None = None) -> None:
-        """Draw the window of matching rows. The window keeps the client under the cursor in view
-        (after a reload or a save), starts at the top for a new filter, or, with `cursor_at`,
-        is moved so that the matching row of that index is drawn and under the cursor."""
-        table = self.query_one(CaseloadTable)
+    def _render_rows(self) -> None:
+        """Give the table the rows matching the filter. The cursor stays on its client (after a
+        reload or a save); a new filter shows its best matches first, from the top."""
         if self.store is None or not self.loaded:
             return
-        keep = self.current_row()
-        query = self.query_one("#filter", Input).value
-        if query != self._query:
-            matching = caseload_service.filter_rows(self.rows, query)
-        else:
-            matching = self._matching_rows if cursor_at is not None else caseload_service.filter_rows(self.rows, query)
-        self._matching_rows = matching
-        self.matching = len(matching)
-        last_start = max(0, len(matching) - MAX_ROWS)
-        if cursor_at is not None:
-            cursor_at = max(0, min(cursor_at, len(matching) - 1))
-            if not self.window_start <= cursor_at < self.window_start + MAX_ROWS:
-                self.window_start = cursor_at - WINDOW_STEP if cursor_at >= self.window_start + MAX_ROWS else cursor_at - WINDOW_STEP + 1
-            keep = matching[cursor_at] if matching else None
-        elif query != self._query:
-            self.window_start = 0  # a new filter shows its best matches first
-        elif keep is not None:
-            index = next((i for i, row in enumerate(matching) if row.client_id == keep.client_id), None)
-            if index is not None and not self.window_start <= index < self.window_start + MAX_ROWS:
-                self.window_start = index - WINDOW_STEP
-        self.window_start = max(0, min(self.window_start, last_start))
-        self._query = query
-        shown = matching[self.window_start:self.window_start + MAX_ROWS]
+        table = self.query_one(CaseloadTable)
         if self._owner_columns != self.shows_owner:  # e.g. columns set while the app was locked
             self._set_columns(bool(self._wide))
-            self._drawn = None
         today = self.app.today()
-        wide = bool(self._wide)
-        drawn = (shown, wide, self.app.masked, today, self.scope, frozenset(self.marked))
-        if self._drawn is not None and self._same_drawing(self._drawn, drawn):
-            # The visible slice is unchanged (e.g. a key that only narrows the rows off screen):
-            # keep the table and its render caches, update only the count.
-            self.shown = shown
-            self.matching = len(matching)
-            if keep is not None and cursor_at is not None:
-                table.move_cursor(row=cursor_at - self.window_start)
-            self._update_title()
-            self._update_preview()
-            return
-        self.shown = shown
-        self._drawn = drawn
-        table.clear()
-        for row in self.shown:
-            owners = self.shows_owner
-            urgency = row_mark(row)
-            if owners:
-                urgency = Text.assemble(("✓" if row.client_id in self.marked else " ", "bold green"), urgency)
-            cells = [
-                urgency,
-                row.pseudonym,
-                self.app.shown_name(row.name, row.pseudonym),
-            ]
-            if owners:
-                cells.append(Text("unassigned", style="bold magenta") if row.unassigned else row.worker_name)
-            if wide:
-                cells.append(display.age_label(row.age_group))
-            brief = owners and not wide
-            if not brief:
-                cells.append(display.area_label(row.area_command))
-            cells.append(display.status_label(row.status, short=not wide))
-            if not brief:
-                cells.append(display.ago(row.last_contact, today))
-            cells += [
-                display.due_in(row.next_due, today),
-                Text(f"{row.open_referrals}{' !' if row.stale_referrals else ''}",
-                     style="bold yellow" if row.stale_referrals else ""),
-            ]
-            if wide:
-                cells.append(display.flag_codes(row.risk_flags))
-            table.add_row(*cells, key=row.client_id)
-        if keep is not None:
-            for index, row in enumerate(self.shown):
-                if row.client_id == keep.client_id:
-                    table.move_cursor(row=index)
-                    break
+        if today != self._today:
+            self._today = today
+            table.invalidate()  # "last" and "next" are counted from today
+        query = self.query_one("#filter", Input).value
+        matching = self.index.filter(query)
+        if query != self._query:
+            self._query = query
+            # The client under the cursor stays there if it is among the first matches on screen.
+            kept = table.current
+            page = max(1, table.scrollable_content_region.height - 1)
+            cursor = next((i for i, row in enumerate(matching[:page])
+                           if kept is not None and row.client_id == kept.client_id), 0)
+            table.set_rows(matching, cursor=cursor, top=True)
+        else:
+            table.set_rows(matching)
         self._update_title()
         self._update_preview()
 
-    def move_cursor_to(self, index: int) -> bool:
-        """Put the cursor on matching row `index`, moving the window if it is not drawn; False when
-        there is no such row (the cursor is at the very top or bottom already)."""
-        if not 0 <= index < self.matching:
-            index = max(0, min(index, self.matching - 1))
-            if index == self.window_start + self.query_one(CaseloadTable).cursor_row:
-                return False
-        self._render_rows(cursor_at=index)
-        return True
-
-    @staticmethod
-    def _same_drawing(old: tuple, new: tuple) -> bool:
-        old_rows, new_rows = old[0], new[0]
-        return (old[1:] == new[1:] and len(old_rows) == len(new_rows)
-                and all(a is b for a, b in zip(old_rows, new_rows)))
-
     def _update_title(self) -> None:
-        overdue = sum(1 for r in self.rows if r.urgency == OVERDUE)
-        today = sum(1 for r in self.rows if r.urgency == DUE_TODAY)
+        rows = self.rows
+        if self._counted is None or self._counted[0] is not rows:
+            self._counted = (rows, sum(1 for r in rows if r.urgency == OVERDUE),
+                             sum(1 for r in rows if r.urgency == DUE_TODAY))
+        _, overdue, today = self._counted
         scope = "my clients" if self.scope == "mine" else "all clients"
-        shown = len(self.shown)
-        if shown < self.matching:
-            count = f"{self.window_start + 1:,}–{self.window_start + shown:,} of {self.matching:,}"
-        else:
-            count = f"{self.matching:,}"
+        count = f"{self.matching:,}"
         if self.matching != len(self.rows):
             count += f" (filtered from {len(self.rows):,})"
         text = f"Caseload · {scope} · {count} · {overdue} overdue · {today} due today"
@@ -401,7 +343,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             text += " · names masked"
         self.query_one("#caseload-title", Static).update(text)
 
-    @on(DataTable.RowHighlighted)
+    @on(CaseloadTable.RowHighlighted)
     def _highlighted(self) -> None:
         self._update_preview()
 
@@ -431,13 +373,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         preview.update(" · ".join(parts))
 
     def current_row(self) -> CaseloadRow | None:
-        table = self.query_one(CaseloadTable)
-        if not self.shown or table.row_count == 0:
-            return None
-        index = table.cursor_row
-        if 0 <= index < len(self.shown):
-            return self.shown[index]
-        return None
+        return self.query_one(CaseloadTable).current
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -449,7 +385,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
         """Enter in the filter opens the best match: `/`, a few letters, Enter."""
-        if self.shown:
+        if self.matching:
             self.query_one(CaseloadTable).focus()
             self.action_open_client()
 
@@ -474,8 +410,8 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             self.query_one(CaseloadTable).focus()
             event.stop()
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(CaseloadTable.RowSelected)
+    def _row_selected(self, event: CaseloadTable.RowSelected) -> None:
         event.stop()
         self.action_open_client()
 
@@ -492,9 +428,8 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         self.scope = "all" if self.scope == "mine" else "mine"
         self.marked.clear()
         self._set_columns(bool(self._wide))
-        self._drawn = None
-        self.window_start = 0
         self.loaded = False
+        self._query = None  # the new scope's list starts at the top
         self.reload()
 
     def _form(self, kind: str) -> None:
@@ -568,9 +503,10 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             self.notify("marks are for the all-clients view: m shows all clients", severity="warning")
             return
         self.marked.symmetric_difference_update({row.client_id})
-        index = self.window_start + self.query_one(CaseloadTable).cursor_row
-        self._drawn = None
-        self._render_rows(cursor_at=min(index + 1, self.matching - 1))
+        table = self.query_one(CaseloadTable)
+        table.invalidate([row.client_id])  # its ✓ changed, not the row
+        table.move_cursor(row=table.cursor_row + 1)
+        self._update_title()
 
     def action_assign(self) -> None:
         """Assign the marked clients (or the one under the cursor) to a worker chosen in a picker."""
@@ -594,21 +530,21 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
 
     def after_assign(self, result) -> None:
         self.marked.difference_update(result.moved + result.already)
-        self._drawn = None
         self.refresh_clients(list(result.moved) + list(result.already))
 
     # --- lock and mask ---------------------------------------------------------------------------
 
     def refresh_names(self) -> None:
-        self._drawn = None
+        self.query_one(CaseloadTable).invalidate()  # names (un)masked: every line is drawn anew
         self._render_rows()
 
     def clear_for_lock(self) -> None:
         self.generation += 1  # drop any load still running
-        self.rows, self.shown, self.loaded, self._loading, self._drawn = [], [], False, False, None
+        self.index, self.loaded, self._loading, self._query = CaseloadIndex([]), False, False, None
         self.marked.clear()
-        self._matching_rows, self.window_start, self._query = [], 0, None
-        self.query_one(CaseloadTable).clear()
+        table = self.query_one(CaseloadTable)
+        table.set_rows([], top=True)
+        table.invalidate()  # no line drawn before the lock outlives it
         self.query_one("#caseload-title", Static).update("Caseload · locked")
         self.query_one("#caseload-preview", Static).update("")
         self.query_one("#filter", Input).value = ""
