@@ -54,7 +54,7 @@ class FieldChange:
 def field_history(store: Store, client_id: str, field: str | None = None) -> list[FieldChange]:
     """Every recorded value of the client's fields (or of `field`), newest first."""
     from vipterm.sync.clock import physical_ms
-    from vipterm.sync.merge import unpack
+    from vipterm.sync.values import unpack
 
     if field is not None and not any(field in cols for cols in FIELDS.values()):
         from vipterm.errors import ValidationError

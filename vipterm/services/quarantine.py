@@ -37,6 +37,7 @@ from vipterm.sync import merge as merge_engine
 from vipterm.sync import quarantine as held_store
 from vipterm.sync import validate as rules
 from vipterm.sync.capture import Capture, record_changes
+from vipterm.sync.values import pack, unpack
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _record(conn, sync_service, tbl: str, row_id: str, changes) -> str:
     # A record held whole (not here): name it by its client's pseudonym when the client is here.
     for ch in changes:
         if ch.col == "client_id":
-            client_id = merge_engine.unpack(ch.value) if ch.value is not None else None
+            client_id = unpack(ch.value) if ch.value is not None else None
             pseudonym = conn.exec_driver_sql("SELECT pseudonym FROM client WHERE id = ?", (client_id,)).scalar() \
                 if isinstance(client_id, str) else None
             if pseudonym:
@@ -117,7 +118,7 @@ def _view(conn, store: Store, row, *, with_fields: bool = False) -> QuarantineVi
     if with_fields:
         latest: dict[str, Any] = {}
         for ch in sorted(changes, key=lambda c: (c.hlc, c.device)):
-            latest[ch.col] = merge_engine.unpack(ch.value) if ch.value is not None else None
+            latest[ch.col] = unpack(ch.value) if ch.value is not None else None
         view.fields = sorted(latest.items())
     return view
 
@@ -246,7 +247,7 @@ def _accept(store: Store, entry_id: str) -> str:
             # Two laptops drew the same pseudonym: the new client gets another one, which reaches
             # its laptop as the coordinator's change.
             fresh = _fresh_pseudonym(conn)
-            changes = [c._replace(value=merge_engine.pack(fresh)) if c.col == "pseudonym" else c for c in changes]
+            changes = [c._replace(value=pack(fresh)) if c.col == "pseudonym" else c for c in changes]
         if not col:  # a whole new record: the merge checks it again (values, references, pseudonym)
             plan = merge_engine.plan_merge(conn, changes, merge_engine.MergeOptions(
                 record_conflicts=True, touch=True, bundle_id=row[4]))
@@ -268,7 +269,7 @@ def _accept(store: Store, entry_id: str) -> str:
         if SYNC_POLICY[tbl].add_only and col != "deleted_at":
             raise ValidationError("facts are never edited: this change cannot be accepted", field="quarantine")
         ch = max(changes, key=lambda c: (c.hlc, c.device))
-        value = merge_engine.unpack(ch.value)
+        value = unpack(ch.value)
         problem = rules.check_value(tbl, col, value, hlc_clock.physical_ms(ch.hlc))
         if problem is None:
             for ref_col, parent in merge_engine._references(tbl):

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from collections.abc import Set as AbstractSet
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
-import msgpack
 from sqlalchemy import Column, Connection, Dialect, event, inspect, select, text
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
@@ -25,6 +24,7 @@ from sqlmodel import col as column
 
 from vipterm.store.models import PRIMARY_KEY, SYNC_POLICY, SyncState, table_of
 from vipterm.sync import clock as hlc
+from vipterm.sync.values import pack
 
 _SYNCED_BY_CLASS = {policy.model: name for name, policy in SYNC_POLICY.items()}
 
@@ -44,14 +44,6 @@ class Capture:
     device_id: str
     wall: Callable[[], int] = hlc.wall_ms
     written: list[tuple[str, str]] = field(default_factory=list)  # (table, row id) of this session
-
-
-def pack_value(value: Any) -> bytes:
-    return cast(bytes, msgpack.packb(value, use_bin_type=True))
-
-
-def unpack_value(blob: bytes | None) -> Any:
-    return None if blob is None else msgpack.unpackb(blob, raw=False)
 
 
 _processors: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
@@ -151,7 +143,7 @@ def record_changes(session: Session, capture: Capture, changes: list[tuple[str, 
     versions = []
     for table, row_id, col, value in changes:
         base = bases.get((table, row_id, col))
-        rows.append((device, seq, stamp, table, row_id, "set", col, pack_value(value),
+        rows.append((device, seq, stamp, table, row_id, "set", col, pack(value),
                      base[0] if base else None, base[1] if base else None))
         seq += 1
         if _versioned(table, row_id, col, created):

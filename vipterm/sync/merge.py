@@ -37,7 +37,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
 
-import msgpack
 import uuid6
 from sqlalchemy.engine import Connection
 
@@ -47,13 +46,11 @@ from vipterm.sync import clock as hlc_clock
 from vipterm.sync import quarantine as held_store
 from vipterm.sync import scope as write_scope
 from vipterm.sync import validate as rules
+from vipterm.sync.values import InvalidChanges, pack, unpack
 
 T = TypeVar("T")
 
 CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
-
-_ALLOWED_VALUE_TYPES = (type(None), bool, int, float, str, bytes)
-
 
 class Change(NamedTuple):
     """One field change as logged and as carried in bundles (a 10-item list on the wire)."""
@@ -68,10 +65,6 @@ class Change(NamedTuple):
     value: bytes | None  # msgpack of the database value
     base_hlc: int | None
     base_device: str | None
-
-
-class InvalidChanges(ValueError):
-    """The change records are malformed (unknown table or column, incomplete new row, ...)."""
 
 
 @dataclass(frozen=True)
@@ -125,22 +118,6 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def unpack(blob: bytes | None) -> Any:
-    """A change value as the database stores it; refuses anything but a plain scalar."""
-    if blob is None:
-        return None
-    try:
-        value = msgpack.unpackb(blob, raw=False)
-    except Exception:
-        raise InvalidChanges("a change value is malformed") from None
-    if not isinstance(value, _ALLOWED_VALUE_TYPES):
-        raise InvalidChanges("a change value is malformed")
-    return value
-
-
-def pack(value: Any) -> bytes:
-    packed: bytes = msgpack.packb(value, use_bin_type=True)
-    return packed
 
 
 # --- reading changes from the wire ------------------------------------------------------------

@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-import msgpack
 import uuid6
 from sqlalchemy.engine import Connection
+
+from vipterm.sync.values import pack, unpack_records
 
 if TYPE_CHECKING:
     from vipterm.sync.merge import Change
@@ -48,16 +49,13 @@ class Held:
 
 
 def pack_changes(changes: Iterable["Change"]) -> bytes:
-    packed: bytes = msgpack.packb([list(c) for c in changes], use_bin_type=True)
-    return packed
+    return pack([list(c) for c in changes])
 
 
 def unpack_changes(blob: bytes | None) -> list["Change"]:
     from vipterm.sync.merge import Change  # merge imports this module
 
-    if not blob:
-        return []
-    return [Change(*item) for item in msgpack.unpackb(blob, raw=False)]
+    return [Change(*item) for item in unpack_records(blob)]
 
 
 def hold(conn: Connection, items: list[Held], *, bundle_id: str, now: str,
