@@ -11,7 +11,15 @@ from sqlalchemy import text
 from tests.conftest import PASSPHRASE, REPO_ROOT
 from tests.test_cli import vipterm
 from vipterm.errors import ValidationError
-from vipterm.services.csv_import import COLUMNS, KINDS, import_csv, parse_date, parse_datetime
+from vipterm.progress import Progress, ProgressTask
+from vipterm.services import records
+from vipterm.services.csv_import import (
+    COLUMNS,
+    KINDS,
+    import_csv,
+    parse_date,
+    parse_datetime,
+)
 from vipterm.services.database import create_store
 
 EXAMPLES = REPO_ROOT / "docs" / "examples"
@@ -91,8 +99,10 @@ def test_bad_rows_are_reported_row_by_row_and_nothing_is_written(store, tmp_path
         assert result.written == 0
         assert counts(store) == before  # all or nothing: the good row 2 was not written either
     by_cell = {(e.row, e.column): e.message for e in result.errors}
-    assert "not one of: delivered, refused, not_found, in_custody, deferred" in by_cell[(4, "outcome")]
-    assert "southeast" in by_cell[(4, "area_command")] and "'Downtown'" in by_cell[(4, "area_command")]
+    # The lists people read are labels: `not found`, `N/A` (never the stored `not_found`, `na`).
+    assert "not one of: delivered, refused, not found, in custody, deferred" in by_cell[(4, "outcome")]
+    assert by_cell[(4, "area_command")] == ("'Downtown' is not one of: Southeast, Northeast, Northwest, Foothills, "
+                                            "Southwest, Valley, N/A")
     assert "not a client" in by_cell[(4, "client")] and "future" in by_cell[(5, "attempted_on")]
     assert str(result.errors[0]).startswith("row 3, column attempted_on:")
 
@@ -191,13 +201,19 @@ def test_cli_import_dry_run_then_import(tmp_path):
     dry = vipterm("import-csv", "--db", str(db), "clients", str(EXAMPLES / "clients.csv"), "--dry-run")
     assert dry.returncode == 0 and "no problems" in dry.stdout and "nothing was written" in dry.stdout
     real = vipterm("import-csv", "--db", str(db), "clients", str(EXAMPLES / "clients.csv"))
-    assert real.returncode == 0 and "imported 4 clients" in real.stdout
+    assert real.returncode == 0 and real.stdout == "imported 4 clients row(s)\n" and real.stderr == ""
     again = vipterm("import-csv", "--db", str(db), "clients", str(EXAMPLES / "clients.csv"), "--json")
-    assert again.returncode == 2  # the pseudonyms exist now: every row refused, nothing written
+    assert again.returncode == 0 and again.stderr == ""  # the same clients again: duplicates, nothing written
     import json
 
     data = json.loads(again.stdout)
-    assert data["written"] == 0 and [e["row"] for e in data["errors"]] == [2, 3, 4, 5]
+    assert list(data)[:3] == ["version", "kind", "status"] and data["version"] == 1
+    assert data["status"] == "imported" and data["written"] == 0 and data["duplicates"] == 4
+    assert [d["row"] for d in data["duplicate_rows"]] == [2, 3, 4, 5] and data["problems"] == []
+    text_again = vipterm("import-csv", "--db", str(db), "clients", str(EXAMPLES / "clients.csv"), "--dry-run")
+    assert text_again.stdout.splitlines() == [
+        "already in the database, skipped: rows 2-5",
+        "4 clients row(s) checked: no problems, 0 new; 4 duplicate row(s) skipped (dry run: nothing was written)"]
     bad_kind = vipterm("import-csv", "--db", str(db), "appointments", str(EXAMPLES / "clients.csv"))
     assert bad_kind.returncode == 2 and bad_kind.stderr.count("\n") == 1 and "Traceback" not in bad_kind.stderr
 
@@ -281,3 +297,214 @@ def test_a_dry_run_runs_the_services_and_writes_nothing(store, tmp_path):
                         f"{client.pseudonym},2026-11-20 10:00,phone,reached\n"), dry_run=True)
     assert result.ok and result.written == 0
     assert counts(store) == before
+
+
+# --- matching, duplicates, batches, progress (issue 13) ------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["IdentifiedOn", "identified on", "identified-on", "IDENTIFIED_ON"])
+def test_headers_match_ignoring_case_spaces_and_hyphens(store, tmp_path, header):
+    path = write(tmp_path, "clients.csv", f"Client,First Name,{header},Area-Command\nVIP-9,Ana,2021-01-04,N/A\n")
+    result = import_csv(store, "clients", path)
+    assert result.errors == [] and result.written == 1
+
+
+def test_listed_values_match_ignoring_case_spaces_and_hyphens(store, tmp_path):
+    path = write(tmp_path, "clients.csv", (
+        "client,first_name,identified_on,area_command,age_group,referral_source,risk_flags\n"
+        "VIP-1,Ana,2021-01-04,South East,18-24,Shooting-Review,On Probation / Parole; RECENT gunshot victim\n"
+        "VIP-2,Ben,2021-01-04,South-East,30 and over,crime_data,\n"
+        "VIP-3,Cy,2021-01-04,southeast,under18,SELF,\n"
+        "VIP-4,Di,2021-01-04,n/a,,,\n"))
+    result = import_csv(store, "clients", path)
+    assert result.errors == [] and result.written == 4, [str(e) for e in result.errors]
+    with store.read() as session:
+        rows = dict(session.execute(text(
+            "SELECT pseudonym, area_command || ' ' || age_group || ' ' || referral_source || ' ' || risk_flags "
+            "FROM client")).all())
+    assert rows == {"VIP-1": "southeast 18_24 shooting_review on_supervision,recent_gunshot_victim",
+                    "VIP-2": "southeast 30_plus crime_data ", "VIP-3": "southeast under_18 self ",
+                    "VIP-4": "na unknown other "}
+
+
+def test_the_summary_counts_rows_with_problems(store, tmp_path):
+    path = write(tmp_path, "clients.csv", "client,first_name,identified_on,area_command\n"
+                                          "VIP-1,,2099-01-01,Downtown\nVIP-2,Ben,2021-01-01,\nVIP-3,Cy,soon,\n")
+    result = import_csv(store, "clients", path)
+    assert len(result.errors) == 4 and result.rows_with_problems == 2 and result.rows == 3
+    from vipterm.commands.report import import_lines
+
+    assert import_lines(result)[-1] == "4 problem(s) in 2 of 3 row(s); nothing was imported"
+    assert result.status.value == "refused"
+
+
+def _history(tmp_path) -> dict[str, Path]:
+    """The hand-computed report fixture's history (tests/test_report_fixture.py), one file per kind."""
+    from tests import test_report_fixture as fixture
+
+    files = {}
+    for kind, content in (("clients", fixture.CLIENTS), ("notifications", fixture.NOTIFICATIONS),
+                          ("contacts", fixture.CONTACTS), ("referrals", fixture.REFERRALS),
+                          ("outcomes", fixture.OUTCOMES)):
+        files[kind] = write(tmp_path, f"{kind}.csv", content)
+    return files
+
+
+def _reports(store) -> str:
+    from vipterm.services.report import build_report
+    from vipterm.services.report_render import render
+
+    return "".join(render(build_report(store, month), "csv") for month in ("2022-05", "2022-07", "2022-08"))
+
+
+def test_a_history_imported_twice_keeps_the_same_counts(store, tmp_path):
+    with store.write() as session:
+        from vipterm.store.models import Worker
+
+        session.add(Worker(display_name="Second Worker"))
+    files = _history(tmp_path)
+    first = {kind: import_csv(store, kind, path) for kind, path in files.items()}
+    assert all(r.errors == [] and r.written == r.rows > 0 and not r.duplicates for r in first.values())
+    before, report = counts(store), _reports(store)
+    for dry_run in (True, False):
+        for kind, path in files.items():
+            again = import_csv(store, kind, path, dry_run=dry_run)
+            # Every row is recognised as already there: reported with a count, skipped, nothing written.
+            assert again.errors == [] and again.written == 0, [str(e) for e in again.errors]
+            assert [d.row for d in again.duplicates] == list(range(2, first[kind].rows + 2))
+            assert again.in_database == first[kind].rows and again.new_rows == 0
+        assert counts(store) == before  # the change log too: nothing to sync
+    assert _reports(store) == report
+
+
+def test_identical_rows_in_one_file_are_reported_and_written_once(store, tmp_path):
+    client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
+    path = write(tmp_path, "n.csv", (
+        "client,attempted_on,outcome,setting,messages,team_roles\n"
+        f"{client.pseudonym},2026-11-02,delivered,home,offer of help,peer support\n"
+        f"{client.pseudonym},2026-11-03,refused,home,,\n"
+        f"{client.pseudonym},11/02/2026,Delivered,HOME,Offer-of-help,Peer Support\n"))  # row 2 again
+    for dry_run in (True, False):
+        result = import_csv(store, "notifications", path, dry_run=dry_run)
+        assert result.errors == [] and [(d.row, d.repeats_row) for d in result.duplicates] == [(4, 2)]
+        assert str(result.duplicates[0]) == "row 4: repeats row 2; skipped"
+    assert result.written == 2
+    with store.read() as session:
+        assert session.execute(text("SELECT count(*) FROM notification_attempt")).scalar_one() == 2
+
+
+def test_clients_are_recognised_by_case_id_else_by_folded_name_birth_date_and_day(store, tmp_path):
+    first = write(tmp_path, "a.csv", "client,first_name,last_name,date_of_birth,identified_on\n"
+                                     "VIP-7,José,Peña,1999-02-03,2021-01-04\n"
+                                     ",Rosa,Baca-Lujan,,2021-02-01\n")
+    assert import_csv(store, "clients", first).written == 2
+    again = write(tmp_path, "b.csv", "Client,First Name,Last Name,Date of Birth,Identified On\n"
+                                     "VIP-7,jose,PENA,02/03/1999,2021-01-04\n"      # same case id, same person
+                                     ",ROSA,baca lujan,,02/01/2021\n"              # no case id: same name and day
+                                     ",Rosa,Baca-Lujan,,2021-03-01\n"              # identified another day: new
+                                     "VIP-7,Josefa,Peña,1999-02-03,2021-01-04\n")  # the case id, another person
+    result = import_csv(store, "clients", again)
+    assert [(e.row, e.column) for e in result.errors] == [(5, "client")]
+    assert "already a client" in result.errors[0].message and "Josefa" not in result.errors[0].message
+    assert [d.row for d in result.duplicates] == [2, 3] and result.written == 0
+
+
+def _follow_ups(store, client_id):
+    with store.read() as session:
+        return sorted(session.execute(text(
+            "SELECT due_on, done_at IS NOT NULL, closed_as, note FROM follow_up WHERE client_id = :c"),
+            {"c": client_id}).all())
+
+
+def test_batched_rows_keep_the_services_rules_row_by_row(store, tmp_path, monkeypatch):
+    """Several rows of the same client, across small batches, end as the services typed one by one do."""
+    from datetime import date, datetime
+
+    from vipterm.services import csv_import
+
+    monkeypatch.setattr(csv_import, "BATCH_ROWS", 2)  # many batches from a few rows
+    typed = [records.create_client(store, records.ClientDraft(first_name=f"T{i}")) for i in range(2)]
+    imported = [records.create_client(store, records.ClientDraft(first_name=f"I{i}")) for i in range(2)]
+    history = [(0, "2026-10-01", "delivered"), (1, "2026-10-02", "not_found"), (0, "2026-10-05", "refused"),
+               (1, "2026-10-06", "delivered"), (0, "2026-10-09", "delivered"), (1, "2026-10-20", "delivered")]
+    contacts = [(0, "2026-10-10 09:00", "reached"), (1, "2026-10-14 10:00", "no_answer"),
+                (1, "2026-10-27 10:00", "reached"), (0, "2026-10-12 11:00", "reached")]
+    for who, day, outcome in history:
+        delivered = outcome == "delivered"
+        records.record_notification(store, records.NotificationDraft(
+            client_id=typed[who].id, attempted_on=date.fromisoformat(day), outcome=outcome,
+            team=[("peer support", "peer_support")] if delivered else [], messages=["offer_of_help"] if delivered else [],
+            confirm_same_day=True, as_recorded=True))
+    for who, when, outcome in contacts:
+        records.log_contact(store, records.ContactDraft(
+            client_id=typed[who].id, occurred_at=store.clock.to_utc(datetime.fromisoformat(when)), outcome=outcome))
+    notifications = write(tmp_path, "n.csv", "client,attempted_on,outcome,messages,team_roles\n" + "".join(
+        f"{imported[who].pseudonym},{day},{outcome},{'offer of help' if outcome == 'delivered' else ''},"
+        f"{'peer support' if outcome == 'delivered' else ''}\n" for who, day, outcome in history))
+    contact_sheet = write(tmp_path, "c.csv", "client,occurred_at,outcome\n" + "".join(
+        f"{imported[who].pseudonym},{when},{outcome}\n" for who, when, outcome in contacts))
+    assert import_csv(store, "notifications", notifications).written == 6
+    assert import_csv(store, "contacts", contact_sheet).written == 4
+    with store.read() as session:
+        status = dict(session.execute(text("SELECT id, status FROM client")).all())
+
+    def closed(rows):  # the replaced follow-ups are closed at "now": compare what, not when
+        return [(due, done, how, note) for due, done, how, note in rows]
+
+    for t, i in zip(typed, imported):
+        assert closed(_follow_ups(store, t.id)) == closed(_follow_ups(store, i.id))
+        assert status[t.id] == status[i.id]
+    assert len(_follow_ups(store, imported[1].id)) == 2
+
+
+class _Recorder(Progress):
+    """Progress that keeps what it is told: (label, completed, total) at every change."""
+
+    def __init__(self):
+        self.seen = []
+
+    def task(self, label, total=None):
+        seen = self.seen
+
+        class Task(ProgressTask):
+            def _changed(self):
+                seen.append((self.label, self.completed, self.total))
+
+        return Task(label, total)
+
+
+def test_progress_is_reported_per_batch(store, tmp_path, monkeypatch):
+    from vipterm.services import csv_import
+
+    monkeypatch.setattr(csv_import, "BATCH_ROWS", 2)
+    path = write(tmp_path, "clients.csv", "client,first_name,identified_on\n" + "".join(
+        f"VIP-{n},Name{n},2021-01-0{n}\n" for n in range(1, 6)))
+    recorder = _Recorder()
+    assert import_csv(store, "clients", path, progress=recorder).written == 5
+    assert [s for s in recorder.seen if s[0] == "importing clients"] == [
+        ("importing clients", 2, 5), ("importing clients", 4, 5), ("importing clients", 5, 5)]
+    assert [s for s in recorder.seen if s[0] == "checking clients"][-1] == ("checking clients", 5, 5)
+
+
+def test_imported_clients_are_captured_field_by_field_like_typed_ones(store, tmp_path):
+    """The bulk insert logs what the ORM hook logs: one entry per field, its stored value, a clock."""
+    path = write(tmp_path, "c.csv", "client,first_name,date_of_birth,identified_on\nVIP-1,Ana,1990-05-06,2021-01-04\n")
+    assert import_csv(store, "clients", path).written == 1
+    typed = records.create_client(store, records.ClientDraft(first_name="Ben"))
+    from vipterm.sync.values import unpack as unpack_value
+
+    with store.read() as session:
+        imported_id = session.execute(text("SELECT id FROM client WHERE pseudonym = 'VIP-1'")).scalar_one()
+        for client_id in (imported_id, typed.id):
+            for table, key in (("client", "id"), ("client_identity", "client_id")):
+                logged = {col: unpack_value(v) for col, v in session.execute(text(
+                    "SELECT col, value FROM change_log WHERE tbl = :t AND row_id = :r"), {"t": table, "r": client_id})}
+                stored = dict(session.execute(text(f"SELECT * FROM {table} WHERE {key} = :r"), {"r": client_id})
+                              .mappings().one())
+                stored.pop(key)
+                assert logged == stored
+                clocks = session.execute(text("SELECT count(*) FROM field_version WHERE tbl = :t AND row_id = :r"),
+                                         {"t": table, "r": client_id}).scalar_one()
+                assert clocks == len(stored)
+            assert session.execute(text("SELECT count(*) FROM sync_origin WHERE row_id = :r"),
+                                   {"r": client_id}).scalar_one() == 2

@@ -13,6 +13,7 @@ SCENARIO_MODULES = (
     "merge",
     "report",
     "memory",
+    "import_csv",
 )
 
 

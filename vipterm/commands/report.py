@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from vipterm.commands.common import add_db_argument, emit_json, unlock
-from vipterm.errors import ExitCode, VipError, ValidationError
+from vipterm.errors import ExitCode, ValidationError
 
 
 # Spelled out here so that building the parser imports no service (start-up time); a test checks
@@ -27,7 +26,7 @@ KINDS = ("clients", "notifications", "contacts", "referrals", "outcomes")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="the monthly informational report (aggregates only)",
                        description="The monthly informational report for a month, computed as of its last day. "
-                                   "Every number is defined in docs/metrics.md.")
+                                   "Every number is defined in `vipterm help metrics`.")
     add_db_argument(p)
     p.add_argument("--month", required=True, metavar="YYYY-MM", help="the report's month, e.g. 2022-11")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
@@ -40,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("import-csv", help="import a program's history from a spreadsheet (CSV)",
                        description="Validate every row of a CSV file and import them all, or none. "
-                                   "Columns: docs/import-csv.md; examples: docs/examples/.")
+                                   "Columns: `vipterm help import-csv`; example files: the examples/ folder in "
+                                   "`vipterm help --path`.")
     add_db_argument(p)
     p.add_argument("kind", metavar="KIND", help=f"what the file holds: {', '.join(KINDS)}")
     p.add_argument("file", type=Path, metavar="FILE", help="the CSV file, as a spreadsheet saves it")
@@ -49,27 +49,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_import_csv)
 
 
-def _write_atomically(path: Path, content: str) -> None:
-    """Temp file in the same folder, fsync, rename: a reader never sees half a report."""
+def _write_out(path: Path, content: str) -> None:
+    """The report file, all or nothing; a missing folder or a folder given as the file is refused."""
+    from vipterm.store.files import write_atomically
+
     path = path.expanduser()
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ValidationError(f"the folder {folder} does not exist", field="out")
     if path.is_dir():
         raise ValidationError(f"{path} is a folder", field="out")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise VipError(f"cannot write in {folder}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise VipError(f"cannot write {path}: {exc.strerror}") from None
+    write_atomically(path, content)
 
 
 def cmd_report(args) -> int:
@@ -98,28 +88,64 @@ def cmd_report(args) -> int:
     if args.out is None:
         sys.stdout.write(content)
     else:
-        _write_atomically(args.out, content)
+        _write_out(args.out, content)
         print(f"wrote the {args.format} report for {report.month_key} to {args.out}", file=sys.stderr)
     return ExitCode.OK
 
 
 def cmd_import_csv(args) -> int:
-    from vipterm.services.csv_import import import_csv, parse_kind
+    """The result (summary, problems, duplicates) on stdout; progress on stderr (a terminal only)."""
+    from vipterm.commands.progress import progress_for
+    from vipterm.services.csv_import import ImportStatus, import_csv, parse_kind
 
     kind = parse_kind(args.kind)
     if not args.file.exists():
         raise ValidationError(f"no file at {args.file}", field="file")
     with unlock(args) as store:
-        result = import_csv(store, kind, args.file, dry_run=args.dry_run)
+        result = import_csv(store, kind, args.file, dry_run=args.dry_run, progress=progress_for(args))
+        clock = store.clock
     if args.json:
-        emit_json(result.as_dict())
+        emit_json(result.as_dict(), clock)
     else:
-        for error in result.errors:
-            print(str(error))
-        if result.errors:
-            print(f"{len(result.errors)} problem(s) in {result.rows} row(s); nothing was imported", file=sys.stderr)
-        elif args.dry_run:
-            print(f"{result.rows} {kind} row(s) checked: no problems (dry run: nothing was written)")
-        else:
-            print(f"imported {result.written} {kind} row(s)")
-    return ExitCode.USAGE if result.errors else ExitCode.OK
+        for line in import_lines(result):
+            print(line)
+    return ExitCode.USAGE if result.status is ImportStatus.REFUSED else ExitCode.OK
+
+
+def _row_ranges(rows: list[int]) -> str:
+    """Row numbers as ranges: `2-5, 9, 12-40` (a re-imported file can repeat 50,000 rows)."""
+    parts: list[str] = []
+    ordered = sorted(rows)
+    start = prev = ordered[0]
+    for number in ordered[1:] + [None]:
+        if number is not None and number == prev + 1:
+            prev = number
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if number is not None:
+            start = prev = number
+    return ", ".join(parts)
+
+
+def import_lines(result) -> list[str]:
+    """What import-csv prints: each problem, the duplicates set aside, then one summary line."""
+    from vipterm.services.csv_import import ImportStatus
+
+    lines = [str(error) for error in result.errors]
+    lines += [str(d) for d in result.duplicates if d.repeats_row is not None]
+    in_database = [d.row for d in result.duplicates if d.repeats_row is None]
+    if in_database:
+        lines.append(f"already in the database, skipped: row{'s' if len(in_database) > 1 else ''} "
+                     f"{_row_ranges(in_database)}")
+    duplicates = len(result.duplicates)
+    skipped = f"; {duplicates} duplicate row(s) skipped" if duplicates else ""
+    if result.status is ImportStatus.REFUSED:
+        where = (f"in {result.rows_with_problems} of {result.rows} row(s)" if result.rows_with_problems
+                 else "in the header")
+        lines.append(f"{len(result.errors)} problem(s) {where}; nothing was imported")
+    elif result.status is ImportStatus.CHECKED:
+        lines.append(f"{result.rows} {result.kind} row(s) checked: no problems, {result.new_rows} new{skipped} "
+                     "(dry run: nothing was written)")
+    else:
+        lines.append(f"imported {result.written} {result.kind} row(s){skipped}")
+    return lines

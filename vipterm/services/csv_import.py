@@ -1,14 +1,23 @@
 """Spreadsheet import of a program's history: clients, custom notifications, contacts, referrals, outcomes.
 
-`import_csv(store, kind, path, dry_run=...)` reads one CSV file (as a spreadsheet saves it),
-validates every row, and either reports every problem (row number, column, what is wrong) and
-writes nothing, or writes every row in one captured transaction: all or nothing, and each row
-lands in the change log like any other write, so the import syncs to the coordinator.
+`import_csv(store, kind, path, dry_run=..., progress=...)` reads one CSV file (as a spreadsheet
+saves it), validates every row, recognises rows that are already in the database or repeat an
+earlier row of the file (duplicates: reported with a count and skipped, so importing a file twice
+changes nothing), and either reports every problem (row number, column, what is wrong) and writes
+nothing, or writes the new rows in one captured transaction: all or nothing, and each row lands in
+the change log like any other write, so the import syncs to the coordinator.
+
+Rows are written in batches. Clients are inserted in bulk and captured through
+`vipterm.sync.capture.record_changes` (one change-log entry per field, as the ORM hook writes).
+Notifications, contacts and outcomes go through the app's own services
+(`records.record_notification`, `log_contact`, `record_outcome`) inside the one transaction; a
+batch never holds two rows of the same client (a client's rows are taken in file order, one per
+batch), so the session is flushed once per batch instead of once per row without any row seeing
+another's unflushed state.
 
 Columns are documented in docs/import-csv.md, with an example file per kind in docs/examples/.
-Value rules come from `vipterm.domain` and `services/records.py` (enums matched
-case-insensitively by value or label; notes capped; no dates in the future); the rows are then
-built the way `records.py` builds them, with the dates the spreadsheet gives instead of "now".
+Value rules come from `vipterm.domain` and `services/records.py` (enums matched by value or label,
+ignoring case, spaces, hyphens and other punctuation; notes capped; no dates in the future).
 
 Error messages never repeat the value of an identifying column (names, alias, date of birth,
 phone, notes): they may be read over a shoulder or land in a terminal's scrollback.
@@ -17,29 +26,43 @@ phone, notes): they may be read over a shoulder or land in a terminal's scrollba
 from __future__ import annotations
 
 import csv
+import enum
 import io
-import re
+import json
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import select
 
 from vipterm import domain
 from vipterm.domain import ClientStatus, NotificationOutcome, ReferralStatus
 from vipterm.errors import NotFound, ValidationError
+from vipterm.progress import NO_PROGRESS, Progress
 from vipterm.services import records
 from vipterm.services.database import Store
-from vipterm.services.records import MAX_NOTE_LENGTH, _advance_status, _pseudonym
+from vipterm.services.records import (
+    MAX_NOTE_LENGTH,
+    _advance_status,
+    _pseudonym,
+    clean_note,
+)
 from vipterm.store.models import (
     Client,
     ClientIdentity,
+    Contact,
+    NotificationAttempt,
+    Outcome,
     Provider,
     Referral,
     ReferralEvent,
     Worker,
     new_id,
 )
+from vipterm.sync.capture import Capture, record_changes, stored_value
 
 KINDS = ("clients", "notifications", "contacts", "referrals", "outcomes")
 KIND_ALIASES = {"custom_notifications": "notifications", "notification": "notifications", "client": "clients",
@@ -81,6 +104,16 @@ TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p")
 # Events imported with a date only are placed at noon, so a time zone never moves them a day.
 NOON = time(12, 0)
 DATE_HELP = "use YYYY-MM-DD or MM/DD/YYYY"
+# Rows written per batch: one flush (and one change-log stamp) each; bounded memory.
+BATCH_ROWS = 2000
+
+
+class ImportStatus(str, enum.Enum):
+    """What an import did: the machine value of `ImportResult.status` (and of `--json`)."""
+
+    IMPORTED = "imported"  # the new rows were written (possibly none: every row was a duplicate)
+    CHECKED = "checked"  # a dry run without problems: nothing was written
+    REFUSED = "refused"  # problems were found: nothing was written
 
 
 @dataclass(frozen=True)
@@ -94,6 +127,19 @@ class RowError:
         return f"{where}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """A row that is skipped: already in the database, or a repeat of an earlier row of the file."""
+
+    row: int
+    repeats_row: int | None = None  # the earlier row of the same file; None = already in the database
+
+    def __str__(self) -> str:
+        if self.repeats_row is None:
+            return f"row {self.row}: already in the database; skipped"
+        return f"row {self.row}: repeats row {self.repeats_row}; skipped"
+
+
 @dataclass
 class ImportResult:
     kind: str
@@ -101,25 +147,67 @@ class ImportResult:
     errors: list[RowError] = field(default_factory=list)
     written: int = 0
     dry_run: bool = False
+    duplicates: list[Duplicate] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
-    def as_dict(self) -> dict:
-        return {"kind": self.kind, "rows": self.rows, "dry_run": self.dry_run, "written": self.written,
-                "errors": [{"row": e.row, "column": e.column, "message": e.message} for e in self.errors]}
+    @property
+    def status(self) -> ImportStatus:
+        if self.errors:
+            return ImportStatus.REFUSED
+        return ImportStatus.CHECKED if self.dry_run else ImportStatus.IMPORTED
 
+    @property
+    def rows_with_problems(self) -> int:
+        """Data rows with at least one problem (a header problem is not a row's)."""
+        return len({e.row for e in self.errors if e.row > 1})
 
-class _RowProblems(Exception):
-    pass
+    @property
+    def header_problems(self) -> int:
+        return sum(1 for e in self.errors if e.row == 1)
+
+    @property
+    def in_database(self) -> int:
+        return sum(1 for d in self.duplicates if d.repeats_row is None)
+
+    @property
+    def repeated_in_file(self) -> int:
+        return sum(1 for d in self.duplicates if d.repeats_row is not None)
+
+    @property
+    def new_rows(self) -> int:
+        """Rows that are neither duplicates nor wrong: what a real run writes."""
+        return self.rows - len(self.duplicates) - self.rows_with_problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as data (the `--json` shape of import-csv, see docs/import-csv.md)."""
+        return {"kind": self.kind, "status": self.status, "dry_run": self.dry_run, "rows": self.rows,
+                "written": self.written, "new": max(self.new_rows, 0) if not self.errors else None,
+                "duplicates": len(self.duplicates), "already_in_database": self.in_database,
+                "repeated_in_file": self.repeated_in_file, "rows_with_problems": self.rows_with_problems,
+                "problems": [{"row": e.row, "column": e.column, "message": e.message} for e in self.errors],
+                "duplicate_rows": [{"row": d.row, "repeats_row": d.repeats_row} for d in self.duplicates]}
 
 
 # --- parsing values -------------------------------------------------------------------------------
 
 
+def fold(text_value: str) -> str:
+    """The matching key of a header, a listed value or a name: case, accents, spaces, hyphens,
+    underscores and other punctuation ignored (`South-East` = `south east` = `SOUTHEAST`)."""
+    decomposed = unicodedata.normalize("NFKD", text_value)
+    return "".join(c for c in decomposed.casefold() if c.isalnum())
+
+
 def parse_date(text_value: str) -> date:
     value = " ".join(text_value.strip().split())
+    if len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:  # the usual export, without strptime's cost (a history has hundreds of thousands)
+            return date(int(value[:4]), int(value[5:7]), int(value[8:]))
+        except ValueError:
+            pass
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(value, fmt).date()
@@ -155,21 +243,32 @@ def parse_datetime(text_value: str) -> datetime:
     raise ValueError("use YYYY-MM-DD HH:MM, MM/DD/YYYY HH:MM or a date alone")
 
 
-def _normalise_word(text_value: str) -> str:
-    return re.sub(r"[\s\-/_.]+", "_", text_value.strip().lower()).strip("_")
+_ENUM_KEYS: dict[type, dict[str, Any]] = {}
 
 
 def match_enum(enum_cls, text_value: str):
-    """A member by value or label, ignoring case, spaces, hyphens and slashes; ValueError if none."""
-    wanted = _normalise_word(text_value)
-    for member in enum_cls:
-        if wanted in (_normalise_word(member.value), _normalise_word(member.label)):
-            return member
-    raise ValueError(text_value)
+    """A member by value or label, ignoring case, spaces, hyphens and punctuation; ValueError if none."""
+    keys = _ENUM_KEYS.get(enum_cls)
+    if keys is None:
+        keys = _ENUM_KEYS[enum_cls] = {}
+        for member in enum_cls:
+            keys.setdefault(fold(member.value), member)
+            keys.setdefault(fold(member.label), member)
+    member = keys.get(fold(text_value))
+    if member is None:
+        raise ValueError(text_value)
+    return member
+
+
+def accepted(enum_cls) -> str:
+    """The accepted values of a list, as people read them (labels: `N/A`, `not found`)."""
+    return ", ".join(m.label for m in enum_cls)
 
 
 class _Row:
     """One data row: typed getters that collect problems instead of stopping at the first."""
+
+    __slots__ = ("errors", "number", "values")
 
     def __init__(self, number: int, values: dict[str, str]):
         self.number = number
@@ -194,13 +293,13 @@ class _Row:
         value = (self.values.get(column) or "").strip()
         if not value:
             if required:
-                self.error(column, f"is empty; accepted: {', '.join(m.value for m in enum_cls)}")
+                self.error(column, f"is empty; accepted: {accepted(enum_cls)}")
             return default
         try:
             return match_enum(enum_cls, value)
         except ValueError:
             shown = "the value" if column in IDENTIFYING else repr(value)
-            self.error(column, f"{shown} is not one of: {', '.join(m.value for m in enum_cls)}")
+            self.error(column, f"{shown} is not one of: {accepted(enum_cls)}")
             return default
 
     def enum_list(self, column: str, enum_cls) -> list:
@@ -217,7 +316,7 @@ class _Row:
         try:
             return match_enum(enum_cls, part)
         except ValueError:
-            self.error(column, f"{part.strip()!r} is not one of: {', '.join(m.value for m in enum_cls)}")
+            self.error(column, f"{part.strip()!r} is not one of: {accepted(enum_cls)}")
             return None
 
     def date(self, column: str, *, required: bool = False, today: date) -> date | None:
@@ -273,11 +372,20 @@ class _Row:
 # --- reading the file ---------------------------------------------------------------------------
 
 
-def _normalise_header(name: str) -> str:
-    return name.strip().lower().replace(" ", "_").replace("-", "_").lstrip("\ufeff")
+def header_name(cell: str, kind: str) -> str:
+    """The column a header cell names: matched ignoring case, spaces, hyphens and underscores
+    (`IdentifiedOn`, `identified on`, `Identified-On` = `identified_on`); an unknown one is kept
+    as written (stripped), for the message that refuses it."""
+    required, optional = COLUMNS[kind]
+    cell = cell.lstrip("\ufeff").strip()
+    key = fold(cell)
+    for column in required + optional:
+        if fold(column) == key:
+            return column
+    return cell
 
 
-def read_rows(path: Path) -> tuple[list[str], list[_Row]]:
+def read_rows(path: Path, kind: str) -> tuple[list[str], list[_Row]]:
     """Header and rows of a CSV file saved by a spreadsheet (UTF-8 with or without BOM, or Windows-1252)."""
     try:
         raw = Path(path).read_bytes()
@@ -300,15 +408,15 @@ def read_rows(path: Path) -> tuple[list[str], list[_Row]]:
         delimiter = ","
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     try:
-        header = [_normalise_header(h) for h in next(reader)]
+        header = [header_name(h, kind) for h in next(reader)]
+        width = len(header)
         rows = []
         for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue  # blank lines at the end of a sheet
-            values = {header[i]: cells[i] for i in range(min(len(header), len(cells)))}
-            row = _Row(number, values)
-            if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-                row.error("", f"has {len(cells)} cells but the header has {len(header)} columns")
+            row = _Row(number, dict(zip(header, cells)))
+            if len(cells) > width and any(c.strip() for c in cells[width:]):
+                row.error("", f"has {len(cells)} cells but the header has {width} columns")
             rows.append(row)
     except csv.Error as exc:
         raise ValidationError(f"{path} is not a readable CSV file ({exc})", field="file") from None
@@ -333,21 +441,47 @@ def _check_header(kind: str, header: list[str]) -> list[RowError]:
 # --- what each kind builds ------------------------------------------------------------------------
 
 
+@dataclass
+class _Planned:
+    """A valid row, ready to write: what makes it the same record as another (`key`), whose it is
+    (`client_id`: a batch holds one row per client), and how it is written."""
+
+    row: _Row
+    key: tuple
+    client_id: str | None = None
+    write: Callable[[Any], None] | None = None  # through the services, in the import's session
+    data: tuple[dict, dict] | None = None  # clients: the client and identity rows, inserted in bulk
+
+
+def _identity_key(first: str, last: str, aka: str, dob: date | None, identified_on: date | None) -> tuple:
+    """How a client without a case id is recognised: folded names and alias, date of birth and the
+    day they were identified."""
+    return (fold(first), fold(last), fold(aka), dob, identified_on)
+
+
 class _Context:
     """What rows refer to: clients by pseudonym (or id), workers and providers by name."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, kind: str):
         self.store = store
         self.clock = store.clock
         self.now = store.clock.utcnow()
         self.today = store.clock.today()
+        self.identities: dict[str, tuple] = {}  # clients kind: client id -> identity key
         with store.read() as session:
-            self.clients = {}
+            self.clients: dict[str, tuple[str, str]] = {}
             for cid, pseudonym, area in session.exec(
                 select(Client.id, Client.pseudonym, Client.area_command).where(Client.deleted_at.is_(None))
             ):
                 self.clients[pseudonym.upper()] = (cid, area)
                 self.clients[cid.upper()] = (cid, area)
+            if kind == "clients":
+                for cid, first, last, aka, dob, identified_on in session.exec(
+                    select(ClientIdentity.client_id, ClientIdentity.first_name, ClientIdentity.last_name,
+                           ClientIdentity.aka, ClientIdentity.date_of_birth, Client.identified_on)
+                    .join(Client, Client.id == ClientIdentity.client_id).where(Client.deleted_at.is_(None))
+                ):
+                    self.identities[cid] = _identity_key(first, last, aka, dob, identified_on)
             self.workers = {}
             for wid, name in session.exec(select(Worker.id, Worker.display_name).where(Worker.deleted_at.is_(None))):
                 self.workers.setdefault(name.strip().lower(), wid)
@@ -358,6 +492,7 @@ class _Context:
                 self.providers.setdefault(name.strip().lower(), (pid, category))
         self.planned_providers: dict[str, tuple[None, str]] = {}
         self.new_providers: dict[str, Provider] = {}
+        self.file_pseudonyms: dict[str, tuple] = {}  # clients kind: case id -> identity key in this file
 
     def client(self, row: _Row) -> tuple[str, str] | None:
         key = row.text("client", required=True)
@@ -379,12 +514,12 @@ class _Context:
         return wid
 
 
-def _at(ctx: "_Context", day: date) -> datetime:
+def _at(ctx: _Context, day: date) -> datetime:
     """A row that gives only a day happened at noon, program time (stored UTC)."""
     return ctx.clock.to_utc(datetime.combine(day, NOON))
 
 
-def _build_client(ctx: _Context, row: _Row, seen: set[str]):
+def _build_client(ctx: _Context, row: _Row) -> _Planned | None:
     identified_on = row.date("identified_on", required=True, today=ctx.today)
     first, last, aka = row.text("first_name"), row.text("last_name"), row.text("aka")
     if not (first or last or aka):
@@ -400,28 +535,33 @@ def _build_client(ctx: _Context, row: _Row, seen: set[str]):
         age_group = domain.age_group_for(dob, identified_on)
     worker_id = ctx.worker(row)
     pseudonym = row.text("client", limit=40)
-    if pseudonym:
-        if pseudonym.upper() in ctx.clients:
-            row.error("client", f"{pseudonym!r} is already a client in this database")
-        elif pseudonym.upper() in seen:
-            row.error("client", f"{pseudonym!r} appears twice in the file")
-        seen.add(pseudonym.upper())
+    who = _identity_key(first, last, aka, dob, identified_on)
+    if pseudonym and not row.errors:
+        # The program's case id names the client: the same case id with the same person is a
+        # duplicate (skipped); with another person it is a problem.
+        existing = ctx.clients.get(pseudonym.upper())
+        in_file = ctx.file_pseudonyms.setdefault(pseudonym.upper(), who)
+        if existing is not None and ctx.identities.get(existing[0]) != who:
+            row.error("client", f"{pseudonym!r} is already a client in this database, with another name, "
+                                "date of birth or identification day")
+        elif in_file != who:
+            row.error("client", f"{pseudonym!r} appears twice in the file, for different people")
     if row.errors:
         return None
+    client_id = new_id()
+    created_at = _at(ctx, identified_on)
+    client = {"id": client_id, "pseudonym": pseudonym or _pseudonym(client_id), "age_group": age_group.value,
+              "area_command": area.value, "referral_source": source.value, "status": status.value,
+              "risk_flags": ",".join(f.value for f in flags), "assigned_worker_id": worker_id,
+              "identified_on": identified_on, "created_at": created_at, "deleted_at": None,
+              "closed_reason": None, "closed_on": None}
+    identity = {"client_id": client_id, "first_name": first, "last_name": last, "aka": aka, "date_of_birth": dob,
+                "phone": phone, "deleted_at": None}
+    key = ("id", pseudonym.upper(), who) if pseudonym else ("who", who)
+    return _Planned(row, key, client_id, data=(client, identity))
 
-    def make(session):
-        client = Client(age_group=age_group.value, area_command=area.value, referral_source=source.value,
-                        status=status.value, risk_flags=",".join(f.value for f in flags),
-                        assigned_worker_id=worker_id, identified_on=identified_on, pseudonym="",
-                        created_at=_at(ctx, identified_on))
-        client.pseudonym = pseudonym or _pseudonym(client.id)
-        session.add(client)
-        session.add(ClientIdentity(client_id=client.id, first_name=first, last_name=last, aka=aka,
-                                   date_of_birth=dob, phone=phone))
-    return make
 
-
-def _build_notification(ctx: _Context, row: _Row, seen):
+def _build_notification(ctx: _Context, row: _Row) -> _Planned | None:
     found = ctx.client(row)
     attempted_on = row.date("attempted_on", required=True, today=ctx.today)
     outcome = row.enum("outcome", NotificationOutcome, required=True)
@@ -434,19 +574,22 @@ def _build_notification(ctx: _Context, row: _Row, seen):
     if row.errors:
         return None
     client_id, client_area = found
+    area_value = area.value if area else client_area
+    key = (client_id, attempted_on, outcome.value, setting.value, area_value, frozenset(m.value for m in messages),
+           frozenset(r.value for r in roles), clean_note(note), worker_id)
 
-    def make(session):
+    def write(session):
         # The app's own rules and effects (funnel, first follow-up), with the history's dates.
         records.record_notification(ctx.store, records.NotificationDraft(
             client_id=client_id, attempted_on=attempted_on, outcome=outcome.value, setting=setting.value,
-            area_command=(area.value if area else client_area),
+            area_command=area_value,
             # Imported history names roles only: the people on the team are not in the spreadsheet.
             team=[(r.label, r.value) for r in roles], messages=[m.value for m in messages], note=note,
             confirm_same_day=True, recorded_by=worker_id, as_recorded=True), session=session)
-    return make
+    return _Planned(row, key, client_id, write)
 
 
-def _build_contact(ctx: _Context, row: _Row, seen):
+def _build_contact(ctx: _Context, row: _Row) -> _Planned | None:
     found = ctx.client(row)
     occurred_at = row.datetime("occurred_at", required=True, now=ctx.now, clock=ctx.clock)
     mode = row.enum("mode", domain.ContactMode, domain.ContactMode.IN_PERSON)
@@ -460,14 +603,17 @@ def _build_contact(ctx: _Context, row: _Row, seen):
     if row.errors:
         return None
     client_id, client_area = found
+    area_value = area.value if area else client_area
+    key = (client_id, occurred_at, mode.value, purpose.value, outcome.value, duration, area_value, clean_note(note),
+           worker_id)
 
-    def make(session):
+    def write(session):
         # Through the app's own service: a reached contact closes the follow-ups due by its day.
         records.log_contact(ctx.store, records.ContactDraft(
             client_id=client_id, occurred_at=occurred_at, mode=mode.value, purpose=purpose.value,
-            outcome=outcome.value, duration_min=duration, area_command=(area.value if area else client_area),
+            outcome=outcome.value, duration_min=duration, area_command=area_value,
             note=note, worker_id=worker_id), session=session)
-    return make
+    return _Planned(row, key, client_id, write)
 
 
 # The statuses a referral passes through before each final status, when imported from one row.
@@ -477,7 +623,7 @@ _NEEDS_STATUS_ON = {ReferralStatus.REJECTED, ReferralStatus.ON_HOLD, ReferralSta
                     ReferralStatus.FAILED, ReferralStatus.CANCELLED}
 
 
-def _build_referral(ctx: _Context, row: _Row, seen):
+def _build_referral(ctx: _Context, row: _Row) -> _Planned | None:
     found = ctx.client(row)
     need = row.enum("need", domain.NeedDomain, required=True)
     status = row.enum("status", ReferralStatus, required=True)
@@ -546,19 +692,21 @@ def _build_referral(ctx: _Context, row: _Row, seen):
     if row.errors:
         return None
     client_id, _area = found
+    served_on = next((d for st, d in events if st is ReferralStatus.IN_PROGRESS), None)
+    key = (client_id, need.value, fold(provider_name), status.value, events[0][1], events[-1][1], served_on,
+           clean_note(feedback), worker_id)
 
-    def make(session):
+    def write(session):
         nonlocal provider_id
         if provider_id is None and provider_name:
-            key = provider_name.lower()
-            provider = ctx.new_providers.get(key)
+            name_key = provider_name.lower()
+            provider = ctx.new_providers.get(name_key)
             if provider is None:
-                provider = Provider(name=provider_name, category=ctx.planned_providers[key][1])
+                provider = Provider(name=provider_name, category=ctx.planned_providers[name_key][1])
                 session.add(provider)
-                ctx.new_providers[key] = provider
+                ctx.new_providers[name_key] = provider
             provider_id = provider.id
         last_at = _at(ctx, events[-1][1])
-        served_on = next((d for st, d in events if st is ReferralStatus.IN_PROGRESS), None)
         referral = Referral(client_id=client_id, need_domain=need.value, provider_id=provider_id, status=status.value,
                             status_changed_at=last_at, first_service_on=served_on, feedback=feedback,
                             created_by=worker_id, created_at=_at(ctx, events[0][1]))
@@ -570,10 +718,10 @@ def _build_referral(ctx: _Context, row: _Row, seen):
                                       reason=reason if st is status else ""))
         if any(st in domain.ENGAGED_REFERRAL_STATUSES for st, _ in events):
             _advance_status(session.get(Client, client_id), ClientStatus.ENGAGED)
-    return make
+    return _Planned(row, key, client_id, write)
 
 
-def _build_outcome(ctx: _Context, row: _Row, seen):
+def _build_outcome(ctx: _Context, row: _Row) -> _Planned | None:
     found = ctx.client(row)
     kind = row.enum("kind", domain.OutcomeKind, required=True)
     occurred_on = row.date("occurred_on", required=True, today=ctx.today)
@@ -583,15 +731,71 @@ def _build_outcome(ctx: _Context, row: _Row, seen):
     if row.errors:
         return None
     client_id, _area = found
+    key = (client_id, kind.value, occurred_on, source.value, clean_note(note), worker_id)
 
-    def make(session):
+    def write(session):
         records.record_outcome(ctx.store, client_id, kind.value, occurred_on, source.value, note,
                                recorded_by=worker_id, session=session)
-    return make
+    return _Planned(row, key, client_id, write)
 
 
 _BUILDERS = {"clients": _build_client, "notifications": _build_notification, "contacts": _build_contact,
              "referrals": _build_referral, "outcomes": _build_outcome}
+
+
+# --- what is in the database already ----------------------------------------------------------------
+
+
+def _chunks(items: list, size: int = 500) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _existing_keys(store: Store, kind: str, ctx: _Context, client_ids: list[str]) -> set[tuple]:
+    """The keys (as `_Planned.key`) of the live records of these clients, to recognise a row that
+    is already in the database."""
+    keys: set[tuple] = set()
+    if kind == "clients":
+        by_id = {cid: pseudonym for pseudonym, (cid, _area) in ctx.clients.items() if pseudonym != cid.upper()}
+        for cid, who in ctx.identities.items():
+            keys.add(("who", who))
+            if cid in by_id:
+                keys.add(("id", by_id[cid], who))
+        return keys
+    with store.read() as session:
+        for ids in _chunks(client_ids):
+            if kind == "notifications":
+                for row in session.exec(select(
+                        NotificationAttempt.client_id, NotificationAttempt.attempted_on, NotificationAttempt.outcome,
+                        NotificationAttempt.setting, NotificationAttempt.area_command, NotificationAttempt.messages,
+                        NotificationAttempt.team, NotificationAttempt.note, NotificationAttempt.recorded_by).where(
+                        NotificationAttempt.client_id.in_(ids), NotificationAttempt.deleted_at.is_(None))):
+                    cid, day, outcome, setting, area, messages, team, note, by = row
+                    roles = frozenset(member.get("role") for member in json.loads(team or "[]"))
+                    keys.add((cid, day, outcome, setting, area, frozenset(m for m in messages.split(",") if m),
+                              roles, note, by))
+            elif kind == "contacts":
+                for row in session.exec(select(
+                        Contact.client_id, Contact.occurred_at, Contact.mode, Contact.purpose, Contact.outcome,
+                        Contact.duration_min, Contact.area_command, Contact.note, Contact.worker_id).where(
+                        Contact.client_id.in_(ids), Contact.deleted_at.is_(None))):
+                    keys.add(tuple(row))
+            elif kind == "outcomes":
+                for row in session.exec(select(
+                        Outcome.client_id, Outcome.kind, Outcome.occurred_on, Outcome.source, Outcome.note,
+                        Outcome.recorded_by).where(Outcome.client_id.in_(ids), Outcome.deleted_at.is_(None))):
+                    keys.add(tuple(row))
+            elif kind == "referrals":
+                names = {pid: name for name, (pid, _category) in ctx.providers.items()}
+                for row in session.exec(select(
+                        Referral.client_id, Referral.need_domain, Referral.provider_id, Referral.status,
+                        Referral.created_at, Referral.status_changed_at, Referral.first_service_on,
+                        Referral.feedback, Referral.created_by).where(
+                        Referral.client_id.in_(ids), Referral.deleted_at.is_(None))):
+                    cid, need, pid, status, created, changed, served, feedback, by = row
+                    keys.add((cid, need, fold(names.get(pid, "")), status, ctx.clock.local_day(created),
+                              ctx.clock.local_day(changed), served, feedback, by))
+    return keys
 
 
 def parse_kind(kind: str) -> str:
@@ -602,44 +806,144 @@ def parse_kind(kind: str) -> str:
     return key
 
 
-def import_csv(store: Store, kind: str, path: Path, *, dry_run: bool = False) -> ImportResult:
-    """Validate every row; unless `dry_run` or any row is wrong, write them all in one transaction."""
+# --- the import -----------------------------------------------------------------------------------
+
+
+def import_csv(store: Store, kind: str, path: Path, *, dry_run: bool = False,
+               progress: Progress = NO_PROGRESS) -> ImportResult:
+    """Validate every row and set duplicates aside; unless `dry_run` or any row is wrong, write the
+    new rows in one transaction (in batches). `progress` hears of each batch checked and written."""
     kind = parse_kind(kind)
-    header, rows = read_rows(Path(path))
+    header, rows = read_rows(Path(path), kind)
     result = ImportResult(kind=kind, rows=len(rows), dry_run=dry_run)
     result.errors += _check_header(kind, header)
     if result.errors:
         return result
     if not rows:
         raise ValidationError(f"{path} has a header but no rows", field="file")
-    ctx = _Context(store)
+    ctx = _Context(store, kind)
     build = _BUILDERS[kind]
-    seen: set[str] = set()
-    makers = []
-    for row in rows:
-        maker = build(ctx, row, seen)
-        result.errors += row.errors
-        makers.append((row, maker))
+    planned: list[_Planned] = []
+    with progress.task(f"checking {kind}", total=len(rows)) as task:
+        for n, row in enumerate(rows, 1):
+            item = build(ctx, row)
+            result.errors += row.errors
+            if item is not None:
+                planned.append(item)
+            if n % BATCH_ROWS == 0:
+                task.advance(BATCH_ROWS)
+        task.advance(len(rows) % BATCH_ROWS)
+    fresh = _set_duplicates_aside(store, kind, ctx, planned, result)
     if result.errors:
         return result
-    # Every row is written through the services in one transaction; a row the services refuse is
-    # reported like a parse error, and then (as for a dry run) the whole transaction is undone.
     try:
         with store.write() as session:
-            for n, (row, make) in enumerate(makers, 1):
-                try:
-                    make(session)
-                except (ValidationError, NotFound) as exc:
-                    result.errors.append(RowError(row.number, _column_of(kind, getattr(exc, "field", None)),
-                                                  str(exc)))
-                if n % 2000 == 0:
-                    session.flush()  # bounded memory; still one transaction
+            _roomy_cache(session)
+            with progress.task(f"importing {kind}", total=len(fresh)) as task:
+                for batch in _batches(fresh):
+                    if kind == "clients":
+                        _insert_clients(session, batch)
+                    else:
+                        _write_through_services(session, kind, batch, result)
+                    task.advance(len(batch))
             if result.errors or dry_run:
                 raise _UndoImport
     except _UndoImport:
+        result.errors.sort(key=lambda e: e.row)
         return result
-    result.written = len(makers)
+    result.written = len(fresh)
     return result
+
+
+# Page cache for the import's connection while it writes (KiB): a file's worth of new pages stays
+# in memory instead of being encrypted, spilled and read back again (SQLCipher's default is 2 MiB).
+IMPORT_CACHE_KIB = 256 * 1024
+
+
+def _roomy_cache(session) -> None:
+    """A large page cache for this connection, until it goes back to the pool (reset there)."""
+    conn = session.connection()
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+    session.info["restore_cache_size"] = before
+
+
+def _set_duplicates_aside(store: Store, kind: str, ctx: _Context, planned: list[_Planned],
+                          result: ImportResult) -> list[_Planned]:
+    """The rows to write: those neither already in the database nor repeating an earlier row."""
+    client_ids = list(dict.fromkeys(p.client_id for p in planned if p.client_id))
+    existing = _existing_keys(store, kind, ctx, client_ids)
+    first_row: dict[tuple, int] = {}
+    fresh = []
+    for item in planned:
+        if item.key in existing:
+            result.duplicates.append(Duplicate(item.row.number))
+        elif item.key in first_row:
+            result.duplicates.append(Duplicate(item.row.number, first_row[item.key]))
+        else:
+            first_row[item.key] = item.row.number
+            fresh.append(item)
+    return fresh
+
+
+def _batches(planned: list[_Planned]) -> Iterable[list[_Planned]]:
+    """Batches of at most BATCH_ROWS rows in which no client appears twice. A client's rows keep
+    their file order (its first row goes in an earlier batch than its second), so each row sees
+    the effects of the client's earlier rows, flushed, exactly as one-row-at-a-time would."""
+    rounds: list[list[_Planned]] = []
+    depth: dict[str | None, int] = {}
+    for item in planned:
+        level = depth.get(item.client_id, 0)
+        depth[item.client_id] = level + 1
+        if level == len(rounds):
+            rounds.append([])
+        rounds[level].append(item)
+    for same_round in rounds:
+        yield from _chunks(same_round, BATCH_ROWS)
+
+
+def _insert_clients(session, batch: list[_Planned]) -> None:
+    """New clients and their identities inserted in bulk, each field captured in the change log
+    (one entry per field and a field clock, as the ORM's capture hook writes them)."""
+    capture = session.info.get("capture")
+    if not isinstance(capture, Capture):
+        raise TypeError("the import writes through Store.write(), whose session captures changes")
+    conn = session.connection()
+    dialect = conn.dialect
+    changes: list[tuple[str, str, str, Any]] = []
+    created: set[tuple[str, str]] = set()
+    # Table names as plain text: SQLAlchemy's name type costs the driver a lookup per parameter.
+    for part, name, model, pk in ((0, "client", Client, "id"), (1, "client_identity", ClientIdentity, "client_id")):
+        columns = list(model.__table__.columns)
+        keys = [c.key for c in columns]
+        logged = [(c, k) for c, k in zip(columns, keys) if k != pk]
+        stored_rows = []
+        for item in batch:
+            values = item.data[part]
+            row_id = values[pk]
+            stored = {k: stored_value(dialect, name, c, values[k]) for c, k in zip(columns, keys)}
+            stored_rows.append(tuple(stored.values()))
+            created.add((name, row_id))
+            changes.extend((name, row_id, k, stored[k]) for c, k in logged)
+        conn.exec_driver_sql(f"INSERT INTO {name} ({', '.join(keys)}) VALUES ({', '.join('?' for _ in keys)})",
+                             stored_rows)
+    record_changes(session, capture, changes, created=created)
+
+
+def _write_through_services(session, kind: str, batch: list[_Planned], result: ImportResult) -> None:
+    """One batch through the services, flushed once: no row of the batch shares a client with
+    another, so none needs to see another's unflushed records."""
+    # The batch's clients in the session at once (one query), so the services find them there.
+    held = session.exec(select(Client).where(Client.id.in_([item.client_id for item in batch]))).all()
+    with session.no_autoflush:
+        for item in batch:
+            try:
+                item.write(session)
+            except (ValidationError, NotFound) as exc:
+                result.errors.append(RowError(item.row.number, _column_of(kind, getattr(exc, "field", None)),
+                                              str(exc)))
+    session.flush()
+    del held
 
 
 class _UndoImport(Exception):
