@@ -16,7 +16,7 @@ import pytest
 from textual.command import CommandPalette
 
 from tests.conftest import PASSPHRASE
-from tests.tui_support import make_app, screen_text, settle, table_keys
+from tests.tui_support import make_app, screen_text, settle, table_keys, wait_for_palette_hits
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records
 from vipterm.store.models import FollowUp
@@ -102,8 +102,7 @@ async def test_caseload_filter_and_palette_find_the_accented_name(store, db_path
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"guero")
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await wait_for_palette_hits(pilot)
         shown = " ".join(str(option.prompt) for option in app.screen.query_one("CommandList").options)
         assert "Núñez" in shown
         await pilot.press("enter")
@@ -227,8 +226,7 @@ async def test_mask_hides_notes_aliases_and_an_aliases_emoji(store, db_path):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"guero")
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await wait_for_palette_hits(pilot)
         assert isinstance(app.screen, CommandPalette)
         shown = " ".join(str(option.prompt) for option in app.screen.query_one("CommandList").options)
         assert client.pseudonym in shown and "•••" in shown

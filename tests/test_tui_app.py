@@ -15,6 +15,7 @@ from tests.tui_support import (  # noqa: F401
     screen_text,
     settle,
     table_keys,
+    wait_for_palette_hits,
     tui_path,
     tui_store,
     tui_template,
@@ -49,8 +50,7 @@ async def test_palette_finds_any_client_by_name_and_opens_them(tui_path, tui_sto
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*target.pseudonym)
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await wait_for_palette_hits(pilot)
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ClientFileScreen)
@@ -63,7 +63,7 @@ async def test_palette_runs_actions_by_name(tui_path, tui_store):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+p", *"log contact")
-        await pilot.pause(0.3)
+        await wait_for_palette_hits(pilot)
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ContactForm)
@@ -138,8 +138,7 @@ async def test_mask_also_hides_names_in_the_palette(tui_path, tui_store):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("f2", "ctrl+p", *target.pseudonym)
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await wait_for_palette_hits(pilot)
         palette = app.screen
         shown = " ".join(str(option.prompt) for option in palette.query_one("CommandList").options)
         assert target.pseudonym in shown and target.initials in shown

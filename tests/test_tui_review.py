@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input
 
 from tests.conftest import PASSPHRASE
 from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
-from tests.tui_support import make_app, screen_text, settle, table_keys, wait_for
+from tests.tui_support import make_app, screen_text, settle, table_keys, wait_armed, wait_for
 from vipterm.domain import Role
 from vipterm.services import records, review
 from vipterm.services.database import create_store
@@ -129,7 +129,7 @@ async def test_a_review_from_the_keyboard(coord):
         await wait_for(pilot, lambda: isinstance(app.screen, WorkerPicker) and app.screen.loaded)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DuplicateModal))
-        await pilot.pause(0.6)  # the question ignores keys typed ahead of it
+        await wait_armed(pilot)  # the question ignores keys typed ahead of it
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is form)
         assert form.query_one("#first_name", Input).value == "Marco"

@@ -1,7 +1,8 @@
 """Helpers for the TUI tests: the app on a real encrypted database with a frozen clock, and ways
 to wait for its thread workers and read what is on screen.
 
-Imported by tests/test_tui_*.py; not a test module itself.
+Imported by the TUI tests (tests/tui/ and a few elsewhere); not a test module itself. Their
+fixtures are in tests/tui/conftest.py.
 """
 
 from __future__ import annotations
@@ -64,6 +65,28 @@ async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
     await settle(pilot)
 
 
+async def wait_armed(pilot) -> None:
+    """Wait until the question on screen takes answers: an ArmedModal ignores keys for its first
+    ARM_SECONDS on screen (keys typed ahead are not answers)."""
+    modal = pilot.app.screen
+    await wait_for(pilot, lambda: time.monotonic() - modal._opened >= modal.ARM_SECONDS)
+
+
+async def wait_for_palette_hits(pilot) -> None:
+    """Wait until the command palette lists its hits for what was typed, the first highlighted
+    (it searches in a worker and fills its list when the search ends)."""
+    from textual.command import CommandList, CommandPalette
+
+    def listed() -> bool:
+        palette = pilot.app.screen
+        if not isinstance(palette, CommandPalette):
+            return False
+        hits = palette.query_one(CommandList)
+        return hits.option_count > 0 and hits.highlighted is not None
+
+    await wait_for(pilot, listed)
+
+
 async def unlock(pilot, passphrase: str) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: bool(app.screen.query("#passphrase")))
@@ -96,36 +119,16 @@ def table_keys(table: DataTable | CaseloadTable) -> list[str]:
     return [row_key.value for row_key in table.rows]
 
 
-# --- a realistic worker's database: 6 workers, 1,500 clients (23 open for this worker, 207 in all) ----
+# --- the worker's database, for TUI test files outside tests/tui/ ------------------------------------
 
-import shutil  # noqa: E402
+# tests/tui/conftest.py defines them; a test file elsewhere imports these names to use them. The
+# database itself is the session's `tui_program` (tests/conftest.py): made once, copied per test.
+from tests.tui.conftest import tui_path, tui_store  # noqa: E402, F401
 
 import pytest  # noqa: E402
 
-from tests.conftest import DEMO_PASSPHRASE, DEMO_UNTIL  # noqa: E402
-
 
 @pytest.fixture(scope="session")
-def tui_template(tmp_path_factory) -> Path:
-    from vipterm.services.demo_data import DemoSize, generate
-
-    path = tmp_path_factory.mktemp("tui") / "tui.db"
-    generate(path, DEMO_PASSPHRASE, seed=11, size=DemoSize(workers=6, clients=1500, contact_rate=0.3),
-             until=DEMO_UNTIL)
-    return path
-
-
-@pytest.fixture
-def tui_path(tui_template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "tui.db"
-    shutil.copy(tui_template, path)
-    return path
-
-
-@pytest.fixture
-def tui_store(tui_path: Path):
-    from vipterm.services.database import open_store
-
-    store = open_store(tui_path, DEMO_PASSPHRASE)
-    yield store
-    store.close()
+def tui_template(tui_program) -> Path:
+    """The session's worker database file (copy it; `tui_path` does)."""
+    return tui_program.path

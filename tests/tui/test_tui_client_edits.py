@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import text
 from textual.widgets import Input, OptionList
 
-from tests.tui_support import make_app, screen_text, settle, wait_for
+from tests.tui_support import make_app, screen_text, settle, wait_armed, wait_for
 from vipterm.services import records
 from vipterm.tui.client_file import ClientFileScreen
 from vipterm.tui.client_forms import ClientEditForm, CloseReasonModal
@@ -106,7 +106,7 @@ async def test_close_asks_why_then_yes_and_reopen_asks_yes(db_path, store):
         await pilot.press("C")
         await settle(pilot)
         assert isinstance(app.screen, CloseReasonModal)
-        await pilot.pause(0.6)  # the question arms
+        await wait_armed(pilot)
         await pilot.press("2")  # moved away
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal)
@@ -115,7 +115,7 @@ async def test_close_asks_why_then_yes_and_reopen_asks_yes(db_path, store):
         assert _row(store, client.id)[5] == "identified"
         await pilot.press("C")
         await settle(pilot)
-        await pilot.pause(0.6)
+        await wait_armed(pilot)
         options = app.screen.query_one(OptionList)
         options.highlighted = 5  # lost contact
         await pilot.press("enter")

@@ -14,6 +14,7 @@ from tests.tui_support import (  # noqa: F401
     make_app,
     screen_text,
     settle,
+    wait_armed,
 )
 from vipterm import domain
 from vipterm.services import caseload as caseload_service
@@ -42,7 +43,6 @@ from vipterm.tui.forms import (
     ReferralForm,
     ReferralStatusForm,
 )
-from vipterm.tui.field_work import ARM_SECONDS
 from vipterm.tui.widgets import ConfirmModal, FormRow, NoteArea
 
 TODAY = FROZEN_NOW.date()
@@ -533,7 +533,7 @@ async def test_follow_up_done_from_the_client_file(tui_path, tui_store):
         await settle(pilot)
         await pilot.press("d")
         await settle(pilot)
-        await pilot.pause(ARM_SECONDS + 0.1)
+        await wait_armed(pilot)
         await pilot.press("y")  # done without a contact
         await settle(pilot)
         assert "done without a contact" in " ".join(n.message for n in app._notifications)

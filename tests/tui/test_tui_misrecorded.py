@@ -14,6 +14,7 @@ from tests.tui_support import (  # noqa: F401
     make_app,
     screen_text,
     settle,
+    wait_armed,
 )
 from vipterm import domain
 from vipterm.services import caseload as caseload_service
@@ -172,7 +173,7 @@ def _contact_rows(store, client_id):
 
 async def _armed(pilot):
     await settle(pilot)
-    await pilot.pause(ARM_SECONDS + 0.1)
+    await wait_armed(pilot)
 
 
 async def test_a_name_typed_on_the_caseload_changes_nothing(tui_path, tui_store, monkeypatch):
@@ -279,10 +280,9 @@ async def test_done_in_the_client_file_closes_the_follow_up_under_the_cursor_onl
         assert court.id in [f.id for f in _open_ids(tui_store, row.client_id)]
         modal = app.screen
         assert isinstance(modal, FollowUpDoneModal)
-        modal._opened -= 5
         options = modal.query_one(OptionList)
         assert options.get_option_at_index(options.highlighted).id == court.id
-        await pilot.pause(ARM_SECONDS + 0.1)
+        await wait_armed(pilot)
         await pilot.press("y")
         await settle(pilot)
     assert court.id not in [f.id for f in _open_ids(tui_store, row.client_id)]
@@ -482,7 +482,7 @@ async def test_intake_lists_possible_duplicates_and_creates_only_on_y(tui_path, 
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, DuplicateModal)
-        await pilot.pause(ARM_SECONDS + 0.1)
+        await wait_armed(pilot)
         await pilot.press("y")  # one explicit key: create anyway
         await settle(pilot)
         assert isinstance(app.screen, ClientFileScreen) and app.screen.client_id != jose.id
