@@ -61,7 +61,7 @@ async def test_a_review_from_the_keyboard(coord):
         assert "no review of this week yet" in screen_text(screen)
 
         # ? lists the review's keys, once each, within 80 columns.
-        from tests.test_help_keys import _help_rows
+        from tests.tui.test_help_keys import _help_rows
 
         rows = await _help_rows(pilot)
         descriptions = [d for _, d in rows]

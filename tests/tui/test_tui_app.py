@@ -16,9 +16,6 @@ from tests.tui_support import (  # noqa: F401
     settle,
     table_keys,
     wait_for_palette_hits,
-    tui_path,
-    tui_store,
-    tui_template,
 )
 from vipterm import domain
 from vipterm.services import caseload as caseload_service

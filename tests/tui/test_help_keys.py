@@ -8,7 +8,7 @@ import re
 from textual.widgets import DataTable
 
 from tests.conftest import REPO_ROOT
-from tests.tui_support import make_app, settle, tui_path, tui_store, tui_template  # noqa: F401
+from tests.tui_support import make_app, settle
 from vipterm.tui.caseload import CaseloadScreen
 from vipterm.tui.client_file import ClientFileScreen
 from vipterm.tui.conflicts_screen import ConflictsScreen
