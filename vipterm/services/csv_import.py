@@ -29,6 +29,7 @@ import csv
 import enum
 import io
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ from vipterm.store.models import (
     Worker,
     new_id,
 )
-from vipterm.sync.capture import Capture, record_changes, stored_value
+from vipterm.sync.capture import Capture, record_changes, value_processor
 
 KINDS = ("clients", "notifications", "contacts", "referrals", "outcomes")
 KIND_ALIASES = {"custom_notifications": "notifications", "notification": "notifications", "client": "clients",
@@ -194,9 +195,14 @@ class ImportResult:
 # --- parsing values -------------------------------------------------------------------------------
 
 
+_NOT_ASCII_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
 def fold(text_value: str) -> str:
     """The matching key of a header, a listed value or a name: case, accents, spaces, hyphens,
     underscores and other punctuation ignored (`South-East` = `south east` = `SOUTHEAST`)."""
+    if text_value.isascii():
+        return _NOT_ASCII_ALNUM.sub("", text_value.lower())
     decomposed = unicodedata.normalize("NFKD", text_value)
     return "".join(c for c in decomposed.casefold() if c.isalnum())
 
@@ -254,9 +260,12 @@ def match_enum(enum_cls, text_value: str):
         for member in enum_cls:
             keys.setdefault(fold(member.value), member)
             keys.setdefault(fold(member.label), member)
-    member = keys.get(fold(text_value))
+    member = keys.get(text_value)  # as written before: the same spelling recurs row after row
     if member is None:
-        raise ValueError(text_value)
+        member = keys.get(fold(text_value))
+        if member is None:
+            raise ValueError(text_value)
+        keys[text_value] = member
     return member
 
 
@@ -916,15 +925,18 @@ def _insert_clients(session, batch: list[_Planned]) -> None:
     for part, name, model, pk in ((0, "client", Client, "id"), (1, "client_identity", ClientIdentity, "client_id")):
         columns = list(model.__table__.columns)
         keys = [c.key for c in columns]
-        logged = [(c, k) for c, k in zip(columns, keys) if k != pk]
+        processors = [value_processor(dialect, name, c) for c in columns]
+        at = keys.index(pk)
+        logged = [(n, k) for n, k in enumerate(keys) if k != pk]
         stored_rows = []
         for item in batch:
             values = item.data[part]
-            row_id = values[pk]
-            stored = {k: stored_value(dialect, name, c, values[k]) for c, k in zip(columns, keys)}
-            stored_rows.append(tuple(stored.values()))
+            stored = tuple(values[k] if p is None or values[k] is None else p(values[k])
+                           for k, p in zip(keys, processors))
+            stored_rows.append(stored)
+            row_id = stored[at]
             created.add((name, row_id))
-            changes.extend((name, row_id, k, stored[k]) for c, k in logged)
+            changes.extend([(name, row_id, k, stored[n]) for n, k in logged])
         conn.exec_driver_sql(f"INSERT INTO {name} ({', '.join(keys)}) VALUES ({', '.join('?' for _ in keys)})",
                              stored_rows)
     record_changes(session, capture, changes, created=created)

@@ -49,14 +49,19 @@ class Capture:
 _processors: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
 
 
+def value_processor(dialect: Dialect, table: str, column: Column[Any]) -> Callable[[Any], Any] | None:
+    """What turns a column's Python value into the value SQLite stores (None: nothing to do)."""
+    key = (table, column.key)
+    if key not in _processors:
+        _processors[key] = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return _processors[key]
+
+
 def stored_value(dialect: Dialect, table: str, column: Column[Any], value: Any) -> Any:
     """The value as SQLite stores it (dates as ISO text, booleans as 0/1): what a change carries."""
     if value is None:
         return None
-    key = (table, column.key)
-    if key not in _processors:
-        _processors[key] = column.type.dialect_impl(dialect).bind_processor(dialect)
-    proc = _processors[key]
+    proc = value_processor(dialect, table, column)
     return proc(value) if proc else value
 
 
@@ -141,9 +146,13 @@ def record_changes(session: Session, capture: Capture, changes: list[tuple[str, 
     device = capture.device_id
     rows = []
     versions = []
+    packed: dict[tuple[type, Any], bytes] = {}  # values repeat (None, areas, days): packed once
     for table, row_id, col, value in changes:
         base = bases.get((table, row_id, col))
-        rows.append((device, seq, stamp, table, row_id, "set", col, pack(value),
+        blob = packed.get((type(value), value))
+        if blob is None:
+            blob = packed[(type(value), value)] = pack(value)
+        rows.append((device, seq, stamp, table, row_id, "set", col, blob,
                      base[0] if base else None, base[1] if base else None))
         seq += 1
         if _versioned(table, row_id, col, created):
