@@ -1,6 +1,7 @@
 """`vipterm report` (the monthly informational report) and `vipterm import-csv` (a program's history).
 
-    vipterm report --month 2022-11 [--format text|csv|json|html] [--out FILE] [--suppress-small] [--staff-names]
+    vipterm report --month 2022-11 [--through 2023-06] [--format text|csv|json|html] [--out FILE] [--suppress-small]
+                   [--staff-names]
     vipterm import-csv KIND FILE [--dry-run] [--json]
 
 Both only print aggregates or row numbers: never a client's name, alias, birth date, phone or note.
@@ -29,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Every number is defined in `vipterm help metrics`.")
     add_db_argument(p)
     p.add_argument("--month", required=True, metavar="YYYY-MM", help="the report's month, e.g. 2022-11")
+    p.add_argument("--through", metavar="YYYY-MM",
+                   help="a range: one report for each month from --month through this one (text, csv or json; "
+                        "csv and json hold them all in one file, with progress on a terminal)")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
     p.add_argument("--suppress-small", action="store_true",
@@ -63,22 +67,37 @@ def _write_out(path: Path, content: str) -> None:
 
 
 def cmd_report(args) -> int:
-    from vipterm.services.report import build_report, parse_month
+    from vipterm.commands.progress import progress_for
+    from vipterm.services.report import build_reports, month_range, parse_month
     from vipterm.services.report_render import render, render_text
 
-    month = parse_month(args.month)  # a bad month is refused before asking for the passphrase
+    # A bad month or range is refused before asking for the passphrase.
+    months = month_range(args.month, args.through) if args.through else [parse_month(args.month)]
+    if len(months) > 1 and args.format == "html":
+        raise ValidationError("an HTML report is one month's page: leave out --through, or use --format text, "
+                              "csv or json for a range", field="format")
     with unlock(args) as store:
-        report = build_report(store, month)
+        reports = build_reports(store, months, progress_for(args))
         # Every report leaves an audit entry, whatever its format or destination (staff names
         # and small counts can identify someone): what, not the figures.
         from vipterm.domain import AuditAction
         from vipterm.services.audit import record_audit
 
+        span = reports[0].month_key + (f" through {reports[-1].month_key}" if len(reports) > 1 else "")
         record_audit(store, AuditAction.EXPORT, None,
-                     f"report {report.month_key} {args.format} to {'a file' if args.out else 'the terminal'}"
+                     f"report {span} {args.format} to {'a file' if args.out else 'the terminal'}"
                      + (" with staff names" if args.staff_names else "")
                      + (" small counts suppressed" if args.suppress_small else ""))
     options = dict(suppress_small=args.suppress_small, staff_names=args.staff_names)
+    if len(reports) > 1:
+        content = _render_range(reports, args.format, options)
+        if args.out is None:
+            sys.stdout.write(content)
+        else:
+            _write_out(args.out, content)
+            print(f"wrote the {args.format} reports for {span} to {args.out}", file=sys.stderr)
+        return ExitCode.OK
+    report = reports[0]
     if args.format == "text" and args.out is None:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         width = min(os.get_terminal_size().columns, 110) if sys.stdout.isatty() else 100
@@ -91,6 +110,21 @@ def cmd_report(args) -> int:
         _write_out(args.out, content)
         print(f"wrote the {args.format} report for {report.month_key} to {args.out}", file=sys.stderr)
     return ExitCode.OK
+
+
+def _render_range(reports, fmt: str, options: dict) -> str:
+    """Several months in one output: CSV rows under one header (each row names its month), a JSON
+    list of the monthly reports, or the text reports one after another."""
+    import json
+
+    from vipterm.services.report_render import render, report_as_dict
+
+    if fmt == "json":
+        return json.dumps([report_as_dict(r, **options) for r in reports], indent=2, ensure_ascii=False) + "\n"
+    pages = [render(r, fmt, **options) for r in reports]
+    if fmt == "csv":
+        return pages[0] + "".join(page.split("\n", 1)[1] for page in pages[1:])
+    return "\n".join(pages)
 
 
 def cmd_import_csv(args) -> int:

@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Mapping
+from datetime import date, datetime, timedelta, timezone
+from typing import Mapping, Sequence
 
 from sqlalchemy import text
 
 from vipterm import domain
 from vipterm.domain import AgeGroup, AreaCommand, ServiceCategory
 from vipterm.errors import NotFound, ValidationError
+from vipterm.progress import NO_PROGRESS, Progress
 from vipterm.services.corrections import live_sql
 from vipterm.services.database import Store
 from vipterm.timekeeping import ProgramClock
@@ -485,10 +486,23 @@ def _program_day_functions(session, clock: ProgramClock) -> None:
     """`local_day(ts)`: a stored UTC time's program-local date ('YYYY-MM-DD'); `day_start_utc(d)`:
     the stored instant at which a program-local day begins. SQLite knows no IANA zones, so the
     report's SQL calls these (once per referral or per person, never per contact)."""
+    # Called for every referral event time the report keeps (tens of thousands on a large
+    # program), so the zone's offset is looked up once per UTC day; a day on which the offset
+    # changes (daylight saving) converts each time exactly instead.
+    offsets: dict[str, timedelta | None] = {}
+
     def local_day(stamp):
         if stamp is None:
             return None
-        return clock.local_day(datetime.fromisoformat(stamp)).isoformat()
+        utc_day = stamp[:10]
+        if utc_day not in offsets:
+            start = datetime.fromisoformat(utc_day).replace(tzinfo=timezone.utc)
+            seen = {clock.zone.utcoffset(start + timedelta(hours=h)) for h in (0, 6, 12, 18, 24)}
+            offsets[utc_day] = seen.pop() if len(seen) == 1 else None
+        offset = offsets[utc_day]
+        if offset is None:
+            return clock.local_day(datetime.fromisoformat(stamp)).isoformat()
+        return (datetime.fromisoformat(stamp) + offset).date().isoformat()
 
     def day_start_utc(day):
         if day is None:
@@ -500,30 +514,55 @@ def _program_day_functions(session, clock: ProgramClock) -> None:
     raw.create_function("day_start_utc", 1, day_start_utc, deterministic=True)
 
 
-def _statement(ctes: list[str], final: str) -> str:
+# The correction checks the SQL above makes per fact. Each is two index probes per row (a
+# hundred thousand rows on a large program); on a database with no live correction (the usual
+# case) every one of them is true, so the statement leaves them out: same numbers, less work.
+_LIVE_CHECKS = tuple(live_sql(table, alias) for table, alias in (
+    ("referral_event", "e"), ("notification_attempt", "n"), ("contact", "t"), ("outcome", "o")))
+
+
+def _any_live_correction(session) -> bool:
+    return session.execute(text("SELECT EXISTS (SELECT 1 FROM fact_correction WHERE deleted_at IS NULL)")).scalar()
+
+
+def _statement(session, ctes: list[str], final: str) -> str:
     """WITH <the facts>, <ctes> <final>."""
-    return "WITH " + ",".join([_FACTS, *(c for c in ctes if c)]) + "\n" + final
+    sql = "WITH " + ",".join([_FACTS, *(c for c in ctes if c)]) + "\n" + final
+    if not _any_live_correction(session):
+        for check in _LIVE_CHECKS:
+            sql = sql.replace(check, "1")
+    return sql
 
 
-def _members_query(key: str, outer: str) -> str:
+def _members_query(session, key: str, outer: str) -> str:
     """One table's membership as the CTE `members`, then `outer` over it."""
     ctes, select = _MEMBERSHIP[key]
-    return _statement([ctes, f"\nmembers AS MATERIALIZED ({select})"], outer)
+    return _statement(session, [ctes, f"\nmembers AS MATERIALIZED ({select})"], outer)
+
+
+# The tables with a total row: only these need their counts over all rows.
+_TOTAL_ROWS = frozenset({"notifications_by_area", "age_summary", "services", "contacts_per_worker", "weekly_review"})
 
 
 def _all_counts(session, params: dict) -> dict[str, tuple[dict, dict]]:
-    """Every table's {(row, col): count} and {col: count over all rows}, in one statement.
+    """Every table's {(row, col): count} and (for a table with a total row) {col: count over all
+    rows}, in one statement.
 
     Cells of the time-to-service table are keyed (row, col, days): a histogram for the medians.
     """
     ctes, counts = [], []
     for key, (own_ctes, select) in _MEMBERSHIP.items():
-        ctes += [own_ctes, f"\nm_{key} AS MATERIALIZED ({select})"]
+        # A membership read twice (cells and total row) is computed once; one read only once can
+        # stream into its count.
+        twice = key in _TOTAL_ROWS
+        ctes += [own_ctes, f"\nm_{key} AS {'' if twice else 'NOT '}MATERIALIZED ({select})"]
         counts.append(f"SELECT '{key}', row_key, col, days, COUNT(DISTINCT item) FROM m_{key} "
                       "GROUP BY row_key, col, days")
-        counts.append(f"SELECT '{key}', NULL, col, NULL, COUNT(DISTINCT item) FROM m_{key} GROUP BY col")
+        if twice:
+            counts.append(f"SELECT '{key}', NULL, col, NULL, COUNT(DISTINCT item) FROM m_{key} GROUP BY col")
     result: dict[str, tuple[dict, dict]] = {key: ({}, {}) for key in _MEMBERSHIP}
-    for key, row_key, col, days, n in session.execute(text(_statement(ctes, "\nUNION ALL\n".join(counts))), params):
+    for key, row_key, col, days, n in session.execute(text(_statement(session, ctes, "\nUNION ALL\n".join(counts))),
+                                                         params):
         cells, totals = result[key]
         if row_key is None:
             totals[col] = n
@@ -548,51 +587,99 @@ def _rate(num: int | None, den: int | None) -> float | None:
     return num / den if num is not None and den else None
 
 
-def build_report(store: Store, month: date | str) -> MonthlyReport:
+def build_report(store: Store, month: date | str, progress: Progress = NO_PROGRESS) -> MonthlyReport:
     """Every section of the monthly report for `month` (a first-of-month date or 'YYYY-MM')."""
     if isinstance(month, str):
         month = parse_month(month)
+    return build_reports(store, [month], progress)[0]
+
+
+def build_reports(store: Store, months: Sequence[date], progress: Progress = NO_PROGRESS) -> list[MonthlyReport]:
+    """The monthly report of each of `months`, in that order (a report over a range of months:
+    about a second each on a large program, so it reports progress, one step per month)."""
+    reports = []
+    with progress.task("building monthly reports", total=len(months)) as task:
+        for month in months:
+            reports.append(_build_one(store, month.replace(day=1)))
+            task.advance(1)
+    return reports
+
+
+def month_range(first: date | str, last: date | str) -> list[date]:
+    """Every month from `first` to `last`, both included ('YYYY-MM' or first-of-month dates)."""
+    first = parse_month(first) if isinstance(first, str) else first.replace(day=1)
+    last = parse_month(last) if isinstance(last, str) else last.replace(day=1)
+    if last < first:
+        raise ValidationError(f"the range ends ({month_key(last)}) before it starts ({month_key(first)})",
+                              field="month")
+    months = [first]
+    while months[-1] < last:
+        months.append(add_months(months[-1], 1))
+    return months
+
+
+def _build_one(store: Store, month: date) -> MonthlyReport:
     w = Windows.for_month(month)
-    params = w.params(store.clock)
     with store.read() as session:
         _program_day_functions(session, store.clock)
-        counts = _all_counts(session, params)
+        counts = _all_counts(session, w.params(store.clock))
         workers = session.execute(text(
             "SELECT id, display_name, active, deleted_at FROM worker ORDER BY display_name, id"
         )).all()
+    running = _running_points(counts["running_success_rate"][0], w)
+    today = store.clock.today()  # in the program time zone: a month is over after its last local day
+    return MonthlyReport(
+        month=w.month,
+        as_of=w.as_of,
+        partial_as_of=today if today <= w.as_of else None,
+        fiscal_year_start=w.fiscal_year_start,
+        age_summary_month=w.prev2_month,
+        first_notification_month=running[0].month if running else None,
+        notifications_by_area=_notifications_table(w, *counts["notifications_by_area"]),
+        running_success=running,
+        age_summary=_age_summary_table(w, *counts["age_summary"]),
+        services=_services_table(w, *counts["services"]),
+        funnel=_funnel_table(counts["funnel"][0]),
+        closed_loop=_closed_loop_table(counts["closed_loop"][0]),
+        time_to_service=_time_to_service_table(counts["time_to_service"][0]),
+        after_notification=_after_notification_table(counts["after_notification"][0]),
+        contacts_per_worker=_contacts_per_worker_table(workers, *counts["contacts_per_worker"]),
+        weekly_review=_weekly_review_table(w, *counts["weekly_review"]),
+    )
 
-    notif_cells, notif_totals = counts["notifications_by_area"]
-    age_cells, age_totals = counts["age_summary"]
-    svc_cells, svc_totals = counts["services"]
-    funnel_cells, _ = counts["funnel"]
-    loop_cells, _ = counts["closed_loop"]
-    after_cells, _ = counts["after_notification"]
-    worker_cells, worker_totals = counts["contacts_per_worker"]
-    days_cells, _ = counts["time_to_service"]
-    running_cells, _ = counts["running_success_rate"]
 
-    m_label = w.month.strftime("%b").upper()
-    notifications = ReportTable(
+# One builder per section: each turns its membership's counts ({(row, col): n} and, where the
+# table has a total row, {col: n}) into the table that is shown.
+
+
+def _short_month(day: date) -> str:
+    return day.strftime("%b").upper()
+
+
+def _notifications_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
+    return ReportTable(
         key="notifications_by_area",
         title="Custom notifications by area command",
         unit="notifications",
         definition="Custom notifications delivered (attempts with outcome delivered), by the attempt's area command "
                    "and the month of the attempt; FYTD from 1 July.",
         columns=(
-            Column("m", m_label),
-            Column("m1", w.prev_month.strftime("%b").upper()),
-            Column("m2", w.prev2_month.strftime("%b").upper()),
+            Column("m", _short_month(w.month)),
+            Column("m1", _short_month(w.prev_month)),
+            Column("m2", _short_month(w.prev2_month)),
             Column("fytd", "FYTD"),
         ),
-        rows=tuple(Row(a.value, a.label, _values(notif_cells, a.value, _NOTIFICATION_COLUMNS)) for a in AreaCommand),
-        total=Row("total", "Total", {c: notif_totals.get(c, 0) for c in _NOTIFICATION_COLUMNS}),
+        rows=tuple(Row(a.value, a.label, _values(cells, a.value, _NOTIFICATION_COLUMNS)) for a in AreaCommand),
+        total=Row("total", "Total", {c: totals.get(c, 0) for c in _NOTIFICATION_COLUMNS}),
     )
 
-    def age_row(key, label, cells):
-        notified, engaged = cells.get("notified", 0), cells.get("engaged", 0)
+
+def _age_summary_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
+    def age_row(key, label, counts):
+        notified, engaged = counts.get("notified", 0), counts.get("engaged", 0)
         return Row(key, label, {"notified": notified, "engaged": engaged, "rate": _rate(engaged, notified)})
 
-    age_summary = ReportTable(
+    return ReportTable(
         key="age_summary",
         title=f"{w.prev2_month.strftime('%B').capitalize()} summary by age group",
         unit="people",
@@ -600,43 +687,50 @@ def build_report(store: Store, month: date | str) -> MonthlyReport:
                    f"and those of them engaged with a service by {w.as_of.isoformat()}.",
         columns=(Column("notified", "Notified"), Column("engaged", "Engaged"),
                  Column("rate", "Success rate", "rate", ("engaged", "notified"))),
-        rows=tuple(age_row(g.value, g.label, {c: age_cells.get((g.value, c), 0) for c in ("notified", "engaged")})
+        rows=tuple(age_row(g.value, g.label, {c: cells.get((g.value, c), 0) for c in ("notified", "engaged")})
                    for g in AgeGroup),
-        total=age_row("total", "Total", age_totals),
+        total=age_row("total", "Total", totals),
     )
 
-    service_rows = [Row(c.value, c.label, _values(svc_cells, c.value, ("m", "fytd"))) for c in ServiceCategory]
-    service_rows.append(Row(UNSPECIFIED_CATEGORY, "no provider recorded",
-                            _values(svc_cells, UNSPECIFIED_CATEGORY, ("m", "fytd"))))
-    services = ReportTable(
+
+def _services_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
+    rows = [Row(c.value, c.label, _values(cells, c.value, ("m", "fytd"))) for c in ServiceCategory]
+    rows.append(Row(UNSPECIFIED_CATEGORY, "no provider recorded", _values(cells, UNSPECIFIED_CATEGORY, ("m", "fytd"))))
+    return ReportTable(
         key="services",
         title="Services connected to",
         unit="people",
         definition="People with a referral, in the provider's service category, that first reached accepted, "
                    "in progress or completed in the window.",
-        columns=(Column("m", m_label), Column("fytd", "FYTD")),
-        rows=tuple(service_rows),
-        total=Row("total", "Any service (people)", {c: svc_totals.get(c, 0) for c in ("m", "fytd")}),
+        columns=(Column("m", _short_month(w.month)), Column("fytd", "FYTD")),
+        rows=tuple(rows),
+        total=Row("total", "Any service (people)", {c: totals.get(c, 0) for c in ("m", "fytd")}),
     )
 
-    funnel_labels = (("identified", "Identified"), ("attempted", "Notification attempted"),
-                     ("notified", "Notified"), ("engaged", "Engaged with a service"),
-                     ("completed", "Completed a referral"))
-    funnel = ReportTable(
+
+_FUNNEL_STAGES = (("identified", "Identified"), ("attempted", "Notification attempted"),
+                  ("notified", "Notified"), ("engaged", "Engaged with a service"),
+                  ("completed", "Completed a referral"))
+
+
+def _funnel_table(cells: dict) -> ReportTable:
+    return ReportTable(
         key="funnel",
         title="Program funnel",
         unit="people",
         definition="People identified in the window, and how far each got by the end of the month; "
                    "each stage is a subset of the one before.",
         columns=(Column("fytd", "Identified FYTD"), Column("ptd", "Since the start")),
-        rows=tuple(Row(k, label, _values(funnel_cells, k, ("fytd", "ptd"))) for k, label in funnel_labels),
+        rows=tuple(Row(k, label, _values(cells, k, ("fytd", "ptd"))) for k, label in _FUNNEL_STAGES),
     )
 
+
+def _closed_loop_table(cells: dict) -> ReportTable:
     def loop_row(key, label):
-        sent, known = loop_cells.get((key, "sent"), 0), loop_cells.get((key, "known"), 0)
+        sent, known = cells.get((key, "sent"), 0), cells.get((key, "known"), 0)
         return Row(key, label, {"sent": sent, "known": known, "rate": _rate(known, sent)})
 
-    closed_loop = ReportTable(
+    return ReportTable(
         key="closed_loop",
         title="Referral closed-loop rate",
         unit="referrals",
@@ -647,16 +741,18 @@ def build_report(store: Store, month: date | str) -> MonthlyReport:
         rows=(loop_row("fytd", "Sent FYTD"), loop_row("ptd", "Sent since the start")),
     )
 
+
+def _time_to_service_table(cells: dict) -> ReportTable:
     def days_row(key, label):
         return Row(key, label, {
-            "notified": days_cells.get((key, "notified"), 0),
-            "contact_n": days_cells.get((key, "contact_n"), 0),
-            "contact_days": _median(days_cells, key, "contact_n"),
-            "service_n": days_cells.get((key, "service_n"), 0),
-            "service_days": _median(days_cells, key, "service_n"),
+            "notified": cells.get((key, "notified"), 0),
+            "contact_n": cells.get((key, "contact_n"), 0),
+            "contact_days": _median(cells, key, "contact_n"),
+            "service_n": cells.get((key, "service_n"), 0),
+            "service_days": _median(cells, key, "service_n"),
         })
 
-    time_to_service = ReportTable(
+    return ReportTable(
         key="time_to_service",
         title="Days from notification to first contact and first service",
         unit="people",
@@ -668,14 +764,16 @@ def build_report(store: Store, month: date | str) -> MonthlyReport:
         rows=(days_row("fytd", "Notified FYTD"), days_row("last12", "Notified in the last 12 months")),
     )
 
+
+def _after_notification_table(cells: dict) -> ReportTable:
     def after_row(key, label):
-        n = after_cells.get((key, "notified"), 0)
-        arrested = after_cells.get((key, "re_arrest"), 0)
-        victimized = after_cells.get((key, "re_victimization"), 0)
+        n = cells.get((key, "notified"), 0)
+        arrested = cells.get((key, "re_arrest"), 0)
+        victimized = cells.get((key, "re_victimization"), 0)
         return Row(key, label, {"notified": n, "re_arrest": arrested, "re_arrest_rate": _rate(arrested, n),
                                 "re_victimization": victimized, "re_victimization_rate": _rate(victimized, n)})
 
-    after_notification = ReportTable(
+    return ReportTable(
         key="after_notification",
         title="Re-arrest and re-victimization after notification",
         unit="people",
@@ -688,19 +786,22 @@ def build_report(store: Store, month: date | str) -> MonthlyReport:
         rows=(after_row("fytd", "Notified FYTD"), after_row("ptd", "Notified since the start")),
     )
 
-    worker_rows = []
+
+def _contacts_per_worker_table(workers, cells: dict, totals: dict) -> ReportTable:
+    columns = ("contacts", "reached", "clients")
+    rows = []
     seen = set()
     for worker_id, name, active, deleted_at in workers:
-        has_contacts = (worker_id, "contacts") in worker_cells
+        has_contacts = (worker_id, "contacts") in cells
         if not has_contacts and (deleted_at is not None or not active):
             continue
         seen.add(worker_id)
-        worker_rows.append(Row(worker_id, name, _values(worker_cells, worker_id, ("contacts", "reached", "clients"))))
-    orphan_keys = sorted({row_key for row_key, _ in worker_cells} - seen)
-    for row_key in orphan_keys:  # contacts by no worker, or by a worker row not (yet) on this database
-        worker_rows.append(Row(row_key, "not recorded" if row_key == UNATTRIBUTED_WORKER else "unknown worker",
-                               _values(worker_cells, row_key, ("contacts", "reached", "clients"))))
-    contacts_per_worker = ReportTable(
+        rows.append(Row(worker_id, name, _values(cells, worker_id, columns)))
+    for row_key in sorted({row_key for row_key, _ in cells} - seen):
+        # contacts by no worker, or by a worker row not (yet) on this database
+        rows.append(Row(row_key, "not recorded" if row_key == UNATTRIBUTED_WORKER else "unknown worker",
+                        _values(cells, row_key, columns)))
+    return ReportTable(
         key="contacts_per_worker",
         title="Contacts per worker",
         unit="contacts",
@@ -708,32 +809,8 @@ def build_report(store: Store, month: date | str) -> MonthlyReport:
                    "clients contacted, by the worker who logged them.",
         columns=(Column("contacts", "Contacts", "work"), Column("reached", "Reached", "work"),
                  Column("clients", "Clients", "work")),
-        rows=tuple(worker_rows),
-        total=Row("total", "All workers", {c: worker_totals.get(c, 0) for c in ("contacts", "reached", "clients")}),
-    )
-
-    review_cells, review_totals = counts["weekly_review"]
-    weekly_review = _weekly_review_table(w, review_cells, review_totals)
-
-    running = _running_points(running_cells, w)
-    today = store.clock.today()  # in the program time zone: a month is over after its last local day
-    return MonthlyReport(
-        month=w.month,
-        as_of=w.as_of,
-        partial_as_of=today if today <= w.as_of else None,
-        fiscal_year_start=w.fiscal_year_start,
-        age_summary_month=w.prev2_month,
-        first_notification_month=running[0].month if running else None,
-        notifications_by_area=notifications,
-        running_success=running,
-        age_summary=age_summary,
-        services=services,
-        funnel=funnel,
-        closed_loop=closed_loop,
-        time_to_service=time_to_service,
-        after_notification=after_notification,
-        contacts_per_worker=contacts_per_worker,
-        weekly_review=weekly_review,
+        rows=tuple(rows),
+        total=Row("total", "All workers", {c: totals.get(c, 0) for c in columns}),
     )
 
 
@@ -832,7 +909,7 @@ def clients_behind(store: Store, month: date | str, table_key: str, row_key: str
     params = dict(w.params(store.clock), row_key=row_key, col=column_key)
     with store.read() as session:
         _program_day_functions(session, store.clock)
-        query = _members_query(table_key, f"SELECT DISTINCT client_id FROM members WHERE {where}")
+        query = _members_query(session, table_key, f"SELECT DISTINCT client_id FROM members WHERE {where}")
         ids = [r[0] for r in session.execute(text(query), params)]
         return _drill_clients(session, ids)
 
