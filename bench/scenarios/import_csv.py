@@ -47,6 +47,10 @@ CLIENT_COLUMNS = ("client", "first_name", "last_name", "date_of_birth", "phone",
 NOTIFICATION_COLUMNS = ("client", "attempted_on", "outcome", "setting", "messages", "team_roles")
 
 
+def subject_missing() -> str | None:
+    return None
+
+
 def write_clients(path: Path, n: int) -> None:
     rnd = random.Random(SEED)
     first = ("Ana", "Luis", "Marcus", "Keisha", "Jordan", "Tomás", "Dante", "Rosa", "Andre", "Maya")
