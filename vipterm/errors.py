@@ -5,6 +5,7 @@ Messages never name a person: they may reach a screen in public, a log or a term
 
 from __future__ import annotations
 
+from typing import Any
 import enum
 import errno
 
@@ -73,7 +74,7 @@ class NeedsConfirmation(ValidationError):
     possible duplicate client): the form asks the question and saves again with the answer;
     a script sees a refusal with this message."""
 
-    def __init__(self, message: str, field: str | None = None, matches: tuple = ()):
+    def __init__(self, message: str, field: str | None = None, matches: tuple[Any, ...] = ()):
         super().__init__(message, field)
         self.matches = matches  # what the question is about (e.g. possible duplicates)
 

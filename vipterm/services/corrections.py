@@ -17,11 +17,12 @@ correction, and what the old fact had done taken back).
 
 from __future__ import annotations
 
+from typing import Any, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlmodel import col, select, Session
+from sqlmodel import Session, col, select
 
 from vipterm import domain
 from vipterm.errors import NotFound, ValidationError
@@ -54,7 +55,7 @@ def live_sql(table: str, alias: str) -> str:
             f"AND x.tbl = '{table}' AND x.deleted_at IS NULL AND {_LOST})")
 
 
-def _lost_replacements(session: Session, client_id: str | None) -> dict[str, tuple]:
+def _lost_replacements(session: Session, client_id: str | None) -> dict[str, tuple[Any, ...]]:
     """Replacement id -> (correction id, table, at) of corrections that lost to an earlier one."""
     sql = (f"SELECT x.replacement_id, x.id, x.tbl, x.at FROM fact_correction x WHERE x.replacement_id IS NOT NULL "
            f"AND x.deleted_at IS NULL AND {_LOST}")
@@ -113,7 +114,7 @@ def corrections_of(session: Session, client_id: str) -> dict[str, CorrectionView
     return out
 
 
-def _when(value) -> datetime:
+def _when(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
@@ -126,7 +127,7 @@ def _fact_client(session: Session, table: str, row_id: str) -> tuple[object, str
 
     model = {"contact": Contact, "notification_attempt": NotificationAttempt, "outcome": Outcome,
              "referral_event": ReferralEvent}[table]
-    fact = session.get(model, row_id)
+    fact: Any = session.get(model, row_id)  # one of four models
     if fact is None or fact.deleted_at is not None:
         raise NotFound(f"no {domain.CorrectableFact(table).label} with id {row_id}")
     if table == "referral_event":
@@ -146,7 +147,7 @@ def _reason(reason: str) -> str:
     return text_
 
 
-def _take_effects_back(session: Session, store: Store, table: str, fact, client_id: str) -> None:
+def _take_effects_back(session: Session, store: Store, table: str, fact: Any, client_id: str) -> None:
     """Undo what the fact did to mutable records: follow-ups a reached contact closed open again;
     a referral's status goes back to its latest live event; the client's funnel status is where
     the remaining facts put it."""
@@ -172,6 +173,7 @@ def _take_effects_back(session: Session, store: Store, table: str, fact, client_
                 f.closed_as = None
     if table == "referral_event":
         referral = session.get(Referral, fact.referral_id)
+        assert referral is not None  # an event's referral is never removed (tombstones only)
         live = [e for e in session.exec(select(ReferralEvent).where(
             ReferralEvent.referral_id == referral.id, col(ReferralEvent.deleted_at).is_(None))) if e.id not in gone]
         if not live:
@@ -190,7 +192,8 @@ def _take_effects_back(session: Session, store: Store, table: str, fact, client_
             client.status = status
 
 
-def _correct(store: Store, table: str, row_id: str, reason: str, replace=None) -> FactCorrection:
+def _correct(store: Store, table: str, row_id: str, reason: str,
+             replace: Callable[[Session, str], Any] | None = None) -> FactCorrection:
     """Void the fact, or (with `replace(session)`, which enters the new fact and returns it)
     supersede it, in one transaction."""
     try:
@@ -217,14 +220,15 @@ def void_fact(store: Store, table: str, row_id: str, reason: str) -> FactCorrect
     return _correct(store, table, row_id, reason)
 
 
-def correct_contact(store: Store, contact_id: str, reason: str, **changes) -> FactCorrection:
+def correct_contact(store: Store, contact_id: str, reason: str, **changes: Any) -> FactCorrection:
     """Enter a contact in place of `contact_id`: the old one's values, with `changes` (fields of
     `records.ContactDraft`); the old one is superseded. Follow-ups follow the new one."""
     from vipterm.services import records
     from vipterm.store.models import Contact
 
-    def replace(session, client_id):
+    def replace(session: Session, client_id: str) -> Any:
         old = session.get(Contact, contact_id)
+        assert old is not None  # _correct found it live in this session
         draft = records.ContactDraft(client_id=client_id, occurred_at=old.occurred_at, mode=old.mode,
                                      purpose=old.purpose, outcome=old.outcome, duration_min=old.duration_min,
                                      area_command=old.area_command, note=old.note, worker_id=store.worker_id)
@@ -237,7 +241,7 @@ def correct_contact(store: Store, contact_id: str, reason: str, **changes) -> Fa
     return _correct(store, "contact", contact_id, reason, replace)
 
 
-def correct_notification(store: Store, attempt_id: str, reason: str, **changes) -> FactCorrection:
+def correct_notification(store: Store, attempt_id: str, reason: str, **changes: Any) -> FactCorrection:
     """Enter a notification attempt in place of `attempt_id` (its values, with `changes`: fields of
     `records.NotificationDraft`). Team and messages belong to a delivered one only: a correction
     to another outcome drops them."""
@@ -246,8 +250,9 @@ def correct_notification(store: Store, attempt_id: str, reason: str, **changes) 
     from vipterm.services import records
     from vipterm.store.models import NotificationAttempt
 
-    def replace(session, client_id):
+    def replace(session: Session, client_id: str) -> Any:
         old = session.get(NotificationAttempt, attempt_id)
+        assert old is not None  # _correct found it live in this session
         draft = records.NotificationDraft(
             client_id=client_id, attempted_on=old.attempted_on, outcome=old.outcome, setting=old.setting,
             area_command=old.area_command, team=[(m["name"], m["role"]) for m in json.loads(old.team or "[]")],
@@ -267,14 +272,15 @@ def correct_notification(store: Store, attempt_id: str, reason: str, **changes) 
     return _correct(store, "notification_attempt", attempt_id, reason, replace)
 
 
-def correct_outcome(store: Store, outcome_id: str, reason: str, **changes) -> FactCorrection:
+def correct_outcome(store: Store, outcome_id: str, reason: str, **changes: Any) -> FactCorrection:
     """Record an outcome in place of `outcome_id` (its kind, date, source and note, with `changes`)."""
     from vipterm.services import records
     from vipterm.store.models import Outcome
 
-    def replace(session, client_id):
+    def replace(session: Session, client_id: str) -> Any:
         old = session.get(Outcome, outcome_id)
-        values = dict(kind=old.kind, occurred_on=old.occurred_on, source=old.source, note=old.note)
+        assert old is not None  # _correct found it live in this session
+        values: dict[str, Any] = dict(kind=old.kind, occurred_on=old.occurred_on, source=old.source, note=old.note)
         for name, value in changes.items():
             if name not in values:
                 raise ValidationError(f"{name.replace('_', ' ')} cannot be corrected", field=name)

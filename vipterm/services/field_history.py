@@ -65,9 +65,9 @@ def field_history(store: Store, client_id: str, field: str | None = None) -> lis
         if session.execute(text("SELECT 1 FROM client WHERE id = :c AND deleted_at IS NULL"),
                            {"c": client_id}).first() is None:
             raise NotFound(f"no client with id {client_id}")
-        rows = session.execute(text(
+        rows: list[Any] = list(session.execute(text(
             "SELECT device, hlc, tbl, col, value FROM change_log WHERE op = 'set' AND row_id = :c "
-            "AND tbl IN ('client', 'client_identity') ORDER BY hlc DESC, device, seq DESC"), {"c": client_id}).all()
+            "AND tbl IN ('client', 'client_identity') ORDER BY hlc DESC, device, seq DESC"), {"c": client_id}).all())
         workers = dict(session.execute(text("SELECT id, display_name FROM worker")).all())
         # Concurrent edits the merge settled (the coordinator's review queue): which value was
         # kept and which lost. The losing value is listed even where the change log lacks it.
@@ -78,7 +78,6 @@ def field_history(store: Store, client_id: str, field: str | None = None) -> lis
     labels = device_names(store)
     outcome: dict[tuple[str, int, str], tuple[str, bool]] = {}
     seen = {(col, hlc, device) for device, hlc, _tbl, col, _blob in rows}
-    rows = list(rows)
     for tbl, col, kept_hlc, kept_device, lost_hlc, lost_device, lost_value, status in conflicts:
         open_ = status == "open"
         outcome[(col, int(kept_hlc), kept_device)] = ("won", open_)

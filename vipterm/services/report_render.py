@@ -15,6 +15,7 @@ The JSON shape is stable and documented in docs/metrics.md ("JSON shape").
 
 from __future__ import annotations
 
+from typing import Any, Literal
 import csv
 import html
 import io
@@ -67,7 +68,7 @@ def suppressed_columns(table: ReportTable, row: Row, suppress_small: bool) -> se
     return hidden
 
 
-def format_value(kind: str, value) -> str:
+def format_value(kind: str, value: Any) -> str:
     if value is None:
         return "—"
     if kind == "rate":
@@ -125,8 +126,10 @@ def _rich_table(table: ReportTable, suppress_small: bool) -> Table:
 def _running_text(report: MonthlyReport, suppress_small: bool, months: int = 12) -> Table:
     table = running_table(report)
     out = Table(title="VIP RUNNING SUCCESS RATE", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
-    for name, justify in (("month", "left"), ("notified", "right"), ("engaged", "right"), ("rate", "right"),
-                          ("0 ─── 25 ─── 50 ─── 75 ─── 100%", "left")):
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("month", "left"), ("notified", "right"), ("engaged", "right"), ("rate", "right"),
+        ("0 ─── 25 ─── 50 ─── 75 ─── 100%", "left"))
+    for name, justify in columns:
         out.add_column(name, justify=justify)
     for row in table.rows[-months:]:
         hidden = suppressed_columns(table, row, suppress_small)
@@ -196,16 +199,16 @@ def render_csv(report: MonthlyReport, *, suppress_small: bool = False, staff_nam
 # --- JSON --------------------------------------------------------------------------------------------
 
 
-def report_as_dict(report: MonthlyReport, *, suppress_small: bool = False, staff_names: bool = False) -> dict:
+def report_as_dict(report: MonthlyReport, *, suppress_small: bool = False, staff_names: bool = False) -> dict[str, Any]:
     """The documented, stable JSON shape (docs/metrics.md)."""
     report = prepare(report, staff_names=staff_names)
 
-    def row_dict(table, row):
+    def row_dict(table: Any, row: Any) -> dict[str, Any]:
         hidden = suppressed_columns(table, row, suppress_small)
         values = {c.key: (None if c.key in hidden else row.values.get(c.key)) for c in table.columns}
         return {"key": row.key, "label": row.label, "values": values, "suppressed": sorted(hidden)}
 
-    def table_dict(table):
+    def table_dict(table: Any) -> dict[str, Any]:
         return {
             "title": table.title,
             "unit": table.unit,
@@ -299,7 +302,7 @@ def _day(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
-def _esc(value) -> str:
+def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
@@ -418,7 +421,8 @@ def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_na
     running_rows = running_table(report)
     latest_row = running_rows.rows[-1] if running_rows.rows else None
     if latest is not None and latest_row is not None and "rate" not in suppressed_columns(
-            running_rows, latest_row, suppress_small) and latest.rate is not None:
+            running_rows, latest_row, suppress_small) and latest.rate is not None \
+            and report.first_notification_month is not None:
         headline = (f'<div class="big">{latest.rate * 100:.0f}%<small> of the {latest.notified:,} people notified '
                     f"since {_esc(month_label(date.fromisoformat(report.first_notification_month + '-01')))} have "
                     f"engaged with at least one service</small></div>")

@@ -109,7 +109,7 @@ def resolve_worker(store: Store, ref: str) -> str:
         raise ValidationError(f"{len(by_name)} staff members are named {spec!r}: give the worker's id "
                               "(`vipterm workers list`)", field="worker")
     if by_name:
-        return by_name[0]
+        return str(by_name[0])
     try:
         return match_prefix([r[0] for r in rows], spec, "worker")
     except NotFound:

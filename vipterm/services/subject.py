@@ -17,6 +17,7 @@ names of a notification's team. Nothing of any other client is read.
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
 import html
 import json
 from datetime import date, datetime
@@ -61,7 +62,8 @@ class _Staff:
     """Staff ids -> names, or -> "staff member N" when redacted (numbered as first met)."""
 
     def __init__(self, names: dict[str, str], redact: bool):
-        self.names, self.redact, self.seen = names, redact, {}
+        self.names, self.redact = names, redact
+        self.seen: dict[str, str] = {}
 
     def __call__(self, worker_id: str | None) -> str | None:
         if not worker_id:
@@ -82,14 +84,14 @@ class _Staff:
         return self.seen[key]
 
 
-def _rows(conn, tbl: str, where: str, params: tuple) -> list[dict]:
+def _rows(conn: Connection, tbl: str, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
     cur = conn.exec_driver_sql(f'SELECT * FROM "{tbl}" WHERE {where}', params)
     cols = list(cur.keys())
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-def _clean(row: dict, staff: _Staff, providers: dict[str, str], tbl: str) -> dict:
-    out = {}
+def _clean(row: dict[str, Any], staff: _Staff, providers: dict[str, str], tbl: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for col, value in row.items():
         if col in STAFF_COLUMNS:
             out[col] = staff(value)
@@ -107,7 +109,7 @@ def _clean(row: dict, staff: _Staff, providers: dict[str, str], tbl: str) -> dic
     return out
 
 
-def subject_record(store: Store, client_id: str, *, redact_staff: bool = False) -> dict:
+def subject_record(store: Store, client_id: str, *, redact_staff: bool = False) -> dict[str, Any]:
     """Everything held about the client (see the module docstring), as JSON-ready data."""
     from vipterm.services.field_history import field_history
     from vipterm.sync.outbox import CLIENT_LINK
@@ -118,9 +120,9 @@ def subject_record(store: Store, client_id: str, *, redact_staff: bool = False) 
         if not client_rows:
             raise NotFound(f"no client with id {client_id}")
         staff = _Staff(dict(conn.exec_driver_sql("SELECT id, display_name FROM worker").all()), redact_staff)
-        providers = dict(conn.exec_driver_sql("SELECT id, name FROM provider").all())
+        providers: dict[str, str] = dict(conn.exec_driver_sql("SELECT id, name FROM provider").all())
         identity = _rows(conn, "client_identity", "client_id = ?", (client_id,))
-        records: dict[str, list[dict]] = {}
+        records: dict[str, list[dict[str, Any]]] = {}
         parents: dict[str, list[str]] = {}
         for tbl, (col, via) in CLIENT_LINK.items():
             if tbl in ("client", "client_identity") or via is not None:
@@ -129,7 +131,7 @@ def subject_record(store: Store, client_id: str, *, redact_staff: bool = False) 
             records[tbl] = [_clean(r, staff, providers, tbl) for r in rows]
             parents[tbl] = [r["id"] for r in rows]
         for child, (parent, col, key) in CHILDREN.items():
-            by_parent: dict[str, list[dict]] = {}
+            by_parent: dict[str, list[dict[str, Any]]] = {}
             for pid in parents.get(parent, []):
                 kids = _rows(conn, child, f'"{col}" = ? ORDER BY rowid', (pid,))
                 by_parent[pid] = [_clean(k, staff, providers, child) for k in kids]
@@ -183,7 +185,7 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _kv(rec: dict, skip=()) -> str:
+def _kv(rec: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
     rows = []
     for key, value in rec.items():
         if key in skip or isinstance(value, list) and value and isinstance(value[0], dict) and key != "team":
@@ -193,7 +195,7 @@ def _kv(rec: dict, skip=()) -> str:
     return f"<table{cls}>" + "".join(rows) + "</table>"
 
 
-def render_html(record: dict) -> str:
+def render_html(record: dict[str, Any]) -> str:
     """A printable page of the record: every value escaped, no script, no external resource."""
     client = record["client"]
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -233,7 +235,7 @@ def render_html(record: dict) -> str:
 
 
 def write_subject_export(store: Store, client_id: str, out: Path, fmt: str, *, redact_staff: bool = False,
-                         force: bool = False) -> dict:
+                         force: bool = False) -> dict[str, Any]:
     """Write the client's record to `out` as json or html, and audit the export. Returns the record."""
     if fmt not in ("json", "html"):
         raise ValidationError("the format is json or html", field="format")
@@ -255,23 +257,24 @@ def write_subject_export(store: Store, client_id: str, out: Path, fmt: str, *, r
 
 def _audit(store: Store, client_id: str, detail: str) -> None:
     action = getattr(domain.AuditAction, "SUBJECT_EXPORT", domain.AuditAction.EXPORT)
-    try:
-        from vipterm.services.audit import record_audit
-    except ImportError:  # pragma: no cover - the audit service is the normal path
-        from vipterm.services.records import record_audit
+    from vipterm.services.audit import record_audit
+
     record_audit(store, action, client_id, detail)
 
 
 # --- clients show --json -------------------------------------------------------------------------
 
 
-def show_extras(store: Store, client_id: str) -> dict:
+def show_extras(store: Store, client_id: str) -> dict[str, Any]:
     """What `clients show --json` adds to the client file: the phone, every assessment with its
     levels, every referral with its status history and feedback, every outcome with its note,
     consents and the safety plan."""
     record = subject_record(store, client_id)
     recs = record["records"]
-    alive = lambda rows: [r for r in rows if not r.get("deleted_at")]  # noqa: E731
+
+    def alive(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in rows if not r.get("deleted_at")]
+
     return {
         "phone": (record["identity"] or {}).get("phone", ""),
         "assessments": [{"id": a["id"], "kind": a["kind"], "assessed_on": a["assessed_on"], "by": a["assessed_by"],
@@ -288,5 +291,5 @@ def show_extras(store: Store, client_id: str) -> dict:
         "outcomes": [{"id": o["id"], "kind": o["kind"], "occurred_on": o["occurred_on"], "source": o["source"],
                       "note": o["note"], "recorded_by": o["recorded_by"]} for o in alive(recs.get("outcome", []))],
         "consents": alive(record["consents"]),
-        "safety_plan": (alive(record["safety_plan"]) or [None])[-1],
+        "safety_plan": next(iter(alive(record["safety_plan"])[-1:]), None),
     }

@@ -9,6 +9,7 @@ later than this week are counted, not listed (`TaskList.later`).
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -75,7 +76,7 @@ def _group(day: date, today: date) -> str | None:
     return None
 
 
-def _day(value) -> date:
+def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
@@ -120,7 +121,7 @@ def open_tasks(store: Store, *, worker_id: str | None = "mine", today: date | No
     return TaskList(tuple(tasks), later, today)
 
 
-def _open_plans(store: Store, worker: str | None) -> list:
+def _open_plans(store: Store, worker: str | None) -> list[Any]:
     """Planned custom notifications not yet attempted (the weekly review's, when it exists)."""
     try:
         from vipterm.services.review import open_plans
@@ -152,10 +153,11 @@ def _safety_reviews(store: Store, worker: str | None, today: date) -> list[Task]
     out = []
     for d in due:
         r = rows.get(d.client_id)
-        if r is None:
+        group = _group(d.review_on, today) if d.review_on is not None else None
+        if r is None or d.review_on is None or group is None:  # due reviews fall within the week
             continue
         out.append(Task("safety_plan", d.plan_id, d.client_id, r[1], display_name(r[2] or "", r[3] or "", r[4] or ""),
-                        r[5], r[6], r[7], d.review_on, None, "safety plan review", "", _group(d.review_on, today)))
+                        r[5], r[6], r[7], d.review_on, None, "safety plan review", "", group))
     return out
 
 

@@ -15,10 +15,12 @@ hand the clients over first (services.assignment.handover), so nobody is left wi
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import text
+from sqlmodel import Session
 
 from vipterm.errors import ValidationError
 from vipterm.services.assignment import open_clients_of, require_coordinator
@@ -82,7 +84,7 @@ class WorkerSummary:
         return "today" if days <= 0 else f"{days}d ago"
 
 
-def _dt(value) -> datetime | None:
+def _dt(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
@@ -128,13 +130,13 @@ def worker_summaries(store: Store, *, include_inactive: bool = False) -> list[Wo
     return out
 
 
-def summary_as_dict(w: WorkerSummary) -> dict:
+def summary_as_dict(w: WorkerSummary) -> dict[str, Any]:
     """The JSON shape of `vipterm workers list --json`."""
     return {
         "id": w.id, "name": w.name, "role": w.role, "active": w.active,
         "open_clients": w.open_clients, "overdue_follow_ups": w.overdue_follow_ups,
         "contacts_this_month": w.contacts_this_month,
-        "last_bundle_at": w.last_bundle().isoformat() if w.last_bundle() else None,
+        "last_bundle_at": last.isoformat() if (last := w.last_bundle()) else None,
         "devices": [{"device_id": d.device_id, "role": d.role, "enrolled_at": d.enrolled_at,
                      "revoked_at": d.revoked_at,
                      "last_bundle_at": d.last_bundle_at.isoformat() if d.last_bundle_at else None,
@@ -152,7 +154,7 @@ def _clean_name(name: str) -> str:
     return name
 
 
-def _name_taken(session, name: str, except_id: str | None = None) -> bool:
+def _name_taken(session: Session, name: str, except_id: str | None = None) -> bool:
     from vipterm import domain
 
     for wid, other in session.execute(text("SELECT id, display_name FROM worker WHERE deleted_at IS NULL")):
@@ -220,6 +222,7 @@ def deactivate_worker(store: Store, worker_id: str) -> DeactivateResult:
             field="worker")
     with store.write() as session:
         row = session.get(Worker, worker_id)
+        assert row is not None  # found above; staff rows are never removed
         row.active = False
         name = row.display_name
     devices = tuple(e.device_id for e in roster_entries(store) if e.worker_id == worker_id and e.revoked_at is None)

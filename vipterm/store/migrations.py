@@ -9,6 +9,7 @@ refused before anything is read or written.
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
 from importlib import resources
 from typing import Callable
 
@@ -68,7 +69,7 @@ def check_version(version: int, what: str = "this database") -> None:
         )
 
 
-def migrate(engine) -> list[int]:
+def migrate(engine: Engine) -> list[int]:
     """Bring the schema up to date; returns the versions applied."""
     with engine.connect() as conn:
         version = current_version(conn)
