@@ -302,22 +302,22 @@ def test_clients_list_shows_the_worker_and_filters_by_worker(program, capsys, mo
 
     code, out, err = cli(capsys, "clients", "list", "--all", "--json", "--db", coord.path)
     assert code == 0, err
-    rows = json.loads(out)
+    rows = json.loads(out)["clients"]
     assert rows[0]["id"] == waiting and rows[0]["worker"] is None and rows[0]["worker_id"] is None
     assert {r["id"]: r["worker"] for r in rows[1:]} == {**{c: "Ana Ruiz" for c in anas}, **{c: "Ben Okafor" for c in bens}}
 
     code, out, err = cli(capsys, "clients", "list", "--worker", "ana ruiz", "--json", "--db", coord.path)
     assert code == 0, err
-    assert {r["id"] for r in json.loads(out)} == anas
+    assert {r["id"] for r in json.loads(out)["clients"]} == anas
     code, out, err = cli(capsys, "clients", "list", "--worker", ben.worker_id[:20], "--json", "--db", coord.path)
-    assert {r["id"] for r in json.loads(out)} == bens
+    assert {r["id"] for r in json.loads(out)["clients"]} == bens
     code, out, err = cli(capsys, "clients", "list", "--unassigned", "--json", "--db", coord.path)
-    assert [r["id"] for r in json.loads(out)] == [waiting]
+    assert [r["id"] for r in json.loads(out)["clients"]] == [waiting]
     code, out, err = cli(capsys, "clients", "list", "--worker", "Nobody", "--db", coord.path)
     assert code == 9 and "no worker named 'Nobody'" in err
 
     code, out, err = cli(capsys, "clients", "list", "--all", "--db", coord.path)
-    assert code == 0 and "unassigned" in out and "Ana Ruiz" in out and "4 client(s)" in out
+    assert code == 0 and "unassigned" in out and "Ana Ruiz" in out and "4 client(s)" in err
 
 
 def test_an_open_planned_notification_follows_the_client_to_its_new_worker(program):

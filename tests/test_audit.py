@@ -98,7 +98,7 @@ def test_a_laptop_cannot_forge_alter_or_remove_another_devices_audit_entries(wor
     assert len(decisions) == 5 and all(r.detail.startswith("discarded held change") for r in decisions)
     code, out, err = vip(capsys, coord, "audit", "--worker", "Worker B", "--json")
     assert code == 0, err
-    assert b_entry.id in {r["id"] for r in json.loads(out)}
+    assert b_entry.id in {r["id"] for r in json.loads(out)["entries"]}
 
 
 def test_every_export_and_every_decision_leaves_an_audit_entry(world, capsys):
@@ -120,7 +120,7 @@ def test_every_export_and_every_decision_leaves_an_audit_entry(world, capsys):
     assert "report 2026-11 html to a file" in details and "report 2026-11 html to the terminal" in details
     code, out, _ = vip(capsys, coord, "clients", "list", "--all", "--json")
     assert code == 0
-    assert f"cli clients list --json, {len(json.loads(out))} client(s)" in [r.detail for r in entries(coord, "export")]
+    assert f"cli clients list --json, {len(json.loads(out)['clients'])} client(s)" in [r.detail for r in entries(coord, "export")]
     assert vip(capsys, a, "clients", "show", ca.id, "--json")[0] == 0
     [shown] = entries(a, "export")
     # A client's own record (both formats) and a backup: each an entry of its own.
@@ -151,7 +151,7 @@ def test_every_export_and_every_decision_leaves_an_audit_entry(world, capsys):
     # `vipterm audit --client` finds a purged client's entries by its full id.
     code, out, err = vip(capsys, coord, "audit", "--client", ca.id, "--json")
     assert code == 0, err
-    assert {"purge", "reassign", "export"} <= {r["action"] for r in json.loads(out)}
+    assert {"purge", "reassign", "export"} <= {r["action"] for r in json.loads(out)["entries"]}
 
 
 def test_vipterm_audit_filters_and_a_laptop_sees_only_its_own(world, capsys):
@@ -161,16 +161,15 @@ def test_vipterm_audit_filters_and_a_laptop_sees_only_its_own(world, capsys):
     world.round()
     code, out, err = vip(capsys, a, "audit", "--json")
     assert code == 0, err
-    assert {r["device_id"] for r in json.loads(out)} == {a.device_id}
+    assert {r["device_id"] for r in json.loads(out)["entries"]} == {a.device_id}
     code, out, err = vip(capsys, coord, "audit", "--json")
-    assert {a.device_id, b.device_id} <= {r["device_id"] for r in json.loads(out)}
+    assert {a.device_id, b.device_id} <= {r["device_id"] for r in json.loads(out)["entries"]}
     code, out, err = vip(capsys, coord, "audit", "--client", cb.id)
     assert code == 0 and "Worker B" in out and "viewed identity" in out and "Worker A" not in out
-    lines = out.splitlines()
-    assert lines[-1].endswith("audit entry") or lines[-1].endswith("audit entries")
+    assert err.strip().endswith("audit entry") or err.strip().endswith("audit entries")  # a note, on stderr
     assert "Beto" not in out and "Baca" not in out  # pseudonyms only, never a name
     code, out, err = vip(capsys, coord, "audit", "--since", "2026-11-24", "--json")
-    assert code == 0 and json.loads(out) == []
+    assert code == 0 and json.loads(out)["entries"] == []
     code, out, err = vip(capsys, coord, "audit", "--since", "yesterday")
     assert code == 2 and "--since takes a day as YYYY-MM-DD" in err and "Traceback" not in err
     code, out, err = vip(capsys, coord, "audit", "--worker", "Nobody Here")

@@ -146,10 +146,10 @@ def test_passwd_changes_the_passphrase(tmp_path):
 def test_clients_list_and_show_json(example_copy):
     listing = vipterm("clients", "list", "--all", "--json", "--db", str(example_copy), passphrase=DEMO_PASSPHRASE)
     assert listing.returncode == 0, listing.stderr
-    rows = json.loads(listing.stdout)
+    rows = json.loads(listing.stdout)["clients"]
     assert rows and {"id", "pseudonym", "name", "urgency", "next_due"} <= set(rows[0])
     urgencies = [r["urgency"] for r in rows]
-    order = {"overdue": 0, "due today": 1, "upcoming": 2}
+    order = {"overdue": 0, "due_today": 1, "upcoming": 2}
     assert urgencies == sorted(urgencies, key=order.get)
     shown = vipterm("clients", "show", rows[0]["pseudonym"], "--json", "--db", str(example_copy), passphrase=DEMO_PASSPHRASE)
     assert shown.returncode == 0, shown.stderr

@@ -196,7 +196,7 @@ def test_cli_close_and_reopen(cli_db):
     closed = vipterm("clients", "close", client.pseudonym, "--db", str(path), "--reason", "lost-contact")
     assert closed.returncode == 0, closed.stderr
     assert "lost contact" in closed.stdout
-    listed = json.loads(vipterm("clients", "list", "--db", str(path), "--json").stdout)
+    listed = json.loads(vipterm("clients", "list", "--db", str(path), "--json").stdout)["clients"]
     assert client.id not in {r["id"] for r in listed}
     bad = vipterm("clients", "close", client.pseudonym, "--db", str(path), "--reason", "bored")
     assert bad.returncode == 2 and "'bored' is not one of" in bad.stderr
@@ -204,7 +204,7 @@ def test_cli_close_and_reopen(cli_db):
     assert again.returncode == 2 and "already closed" in again.stderr
     reopened = vipterm("clients", "reopen", client.pseudonym, "--db", str(path))
     assert reopened.returncode == 0 and "identified" in reopened.stdout
-    listed = json.loads(vipterm("clients", "list", "--db", str(path), "--json").stdout)
+    listed = json.loads(vipterm("clients", "list", "--db", str(path), "--json").stdout)["clients"]
     assert client.id in {r["id"] for r in listed}
 
 
@@ -240,7 +240,7 @@ def test_cli_history(cli_db):
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert "505-555-0303" in lines[0] and "this device" in lines[0] and len(lines) == 2
-    as_json = json.loads(vipterm("clients", "history", client.id, "--db", str(path), "--json").stdout)
+    as_json = json.loads(vipterm("clients", "history", client.id, "--db", str(path), "--json").stdout)["changes"]
     assert {"first_name", "phone", "area_command"} <= {c["field"] for c in as_json}
 
 

@@ -83,7 +83,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_a_worker_logs_a_contact_in_a_real_terminal(example_copy, environment):
     listed = _cli("clients", "list", "--json", "--db", str(example_copy), env=environment)
     assert listed.returncode == 0, listed.stderr
-    client = json.loads(listed.stdout)[-1]
+    client = json.loads(listed.stdout)["clients"][-1]
     note = f"e2e check-in at the park {os.getpid()}"
 
     term = Terminal(example_copy.parent, [sys.executable, "-m", "vipterm", "--db", str(example_copy)], environment)

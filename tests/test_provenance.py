@@ -173,7 +173,7 @@ def test_field_history_after_a_conflict_names_both_values_who_set_them_and_which
     assert shown.returncode == 0, shown.stderr
     line = next(x for x in shown.stdout.splitlines() if "505-555-0101" in x)
     assert f"Worker One on laptop {w1.device_id[-8:]}" in line and "lost a conflict" in line
-    data = json.loads(run("clients", "history", client.id, "--field", "phone", "--json").stdout)
+    data = json.loads(run("clients", "history", client.id, "--field", "phone", "--json").stdout)["changes"]
     assert {(d["value"], d["conflict"], d["worker"]) for d in data} >= {
         ("505-555-0202", "won", "Coordinator"), ("505-555-0101", "lost", "Worker One")}
 

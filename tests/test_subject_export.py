@@ -145,7 +145,7 @@ def test_consent_and_safety_plan_on_the_command_line(planted, capsys):
     code, out, err = vip(capsys, db, "clients", "consent", client_id, "add", "media", "--given", "someday")
     assert code == 2 and "not a date" in err
     code, out, err = vip(capsys, db, "clients", "consent", client_id, "list", "--json")
-    rows = json.loads(out)
+    rows = json.loads(out)["consents"]
     assert {r["kind"] for r in rows} == {"share_provider", "text_contact"} and all(r["state"] == "current" for r in rows)
     text_id = next(r["id"] for r in rows if r["kind"] == "text_contact")
     code, out, err = vip(capsys, db, "clients", "consent", client_id, "withdraw", text_id[:13])
@@ -156,7 +156,7 @@ def test_consent_and_safety_plan_on_the_command_line(planted, capsys):
                          "--avoid", "the park on 4th")
     assert code == 0 and "2026-11-27" in out and "park" not in out, err
     code, out, err = vip(capsys, db, "clients", "safety-plan", client_id, "--json")
-    plan = json.loads(out)
+    plan = json.loads(out)["safety_plan"]
     assert plan["places_to_avoid"] == "the park on 4th" and plan["threats"] == "PLANTA1234-threats"
     code, out, err = vip(capsys, db, "tasks", "--json")
     assert code == 0, err

@@ -213,7 +213,7 @@ def test_cli_tasks(tmp_path):
     lines = shown.stdout.splitlines()
     assert lines[0] == "OVERDUE (1)" and "TODAY (2)" in lines and "THIS WEEK (1)" in lines
     assert any("2026-11-23 09:00" in line and cid.pseudonym in line and "court 3B" in line for line in lines)
-    assert lines[-1] == "4 open this week, 1 later"
+    assert shown.stderr.strip() == "4 open this week, 1 later"  # a note, on stderr
     data = json.loads(vipterm("tasks", "--db", str(path), "--json").stdout)
     assert [t["id"] for t in data["tasks"]][0] == made["overdue"].id and data["later"] == 1
     unknown = vipterm("tasks", "--db", str(path), "--worker", "Nobody")

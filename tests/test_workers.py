@@ -46,7 +46,7 @@ def test_workers_list_shows_laptops_caseloads_and_this_months_work(program, caps
     folder, coord, ana, ben, anas = program
     code, out, err = cli(capsys, "workers", "list", "--json", "--db", coord.path)
     assert code == 0, err
-    rows = {r["name"]: r for r in json.loads(out)}
+    rows = {r["name"]: r for r in json.loads(out)["workers"]}
     assert set(rows) == {"Ana Ruiz", "Ben Okafor", "Coordinator"}
     a = rows["Ana Ruiz"]
     assert a["open_clients"] == 3 and a["contacts_this_month"] == 6 and a["overdue_follow_ups"] == 0
@@ -56,17 +56,17 @@ def test_workers_list_shows_laptops_caseloads_and_this_months_work(program, caps
 
     # Three days later the follow-up due tomorrow is overdue; next month's count starts again.
     monkeypatch.setenv("VIPTERM_NOW", "2026-11-26T09:00:00-07:00")
-    rows = {r["name"]: r for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])}
+    rows = {r["name"]: r for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])["workers"]}
     overdue = held(coord, "SELECT count(DISTINCT client_id) FROM follow_up WHERE done_at IS NULL "
                           "AND due_on < '2026-11-26' AND client_id IN (?, ?, ?)", *anas)[0][0]
     assert overdue >= 1  # at least the one due tomorrow
     assert rows["Ana Ruiz"]["overdue_follow_ups"] == overdue and rows["Ben Okafor"]["overdue_follow_ups"] <= 1
     monkeypatch.setenv("VIPTERM_NOW", "2026-12-02T09:00:00-07:00")
-    rows = {r["name"]: r for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])}
+    rows = {r["name"]: r for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])["workers"]}
     assert rows["Ana Ruiz"]["contacts_this_month"] == 0
 
     code, out, err = cli(capsys, "workers", "list", "--db", coord.path)
-    assert code == 0 and "Ana Ruiz" in out and ana.device_id[:8] in out and "3 worker(s)" in out
+    assert code == 0 and "Ana Ruiz" in out and ana.device_id[:8] in out and "3 worker(s)" in err
 
 
 def test_workers_add_rename_deactivate(program, capsys):
@@ -90,14 +90,14 @@ def test_workers_add_rename_deactivate(program, capsys):
     code, out, err = cli(capsys, "workers", "deactivate", "Ana Ruiz", "--to", "Cora Díaz-Ortiz", "--db", coord.path)
     assert code == 0, err
     assert "3 client(s) handed over to Cora Díaz-Ortiz" in out and "Ana Ruiz deactivated" in out
-    assert ana.device_id[:13] in out  # her laptop is still enrolled: said, with how to revoke it
+    assert ana.device_id in err  # her laptop is still enrolled: said, with how to revoke it
     assert held(coord, "SELECT active FROM worker WHERE id = ?", ana.worker_id) == [(0,)]
     # An inactive worker takes no clients and is no longer listed (unless --all).
     code, _, err = cli(capsys, "clients", "assign", anas[0], "--to", "Ana Ruiz", "--db", coord.path)
     assert code == 2 and "not active" in err
-    names = [r["name"] for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])]
+    names = [r["name"] for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])["workers"]]
     assert "Ana Ruiz" not in names
-    rows = json.loads(cli(capsys, "workers", "list", "--all", "--json", "--db", coord.path)[1])
+    rows = json.loads(cli(capsys, "workers", "list", "--all", "--json", "--db", coord.path)[1])["workers"]
     assert {r["name"]: r["active"] for r in rows}["Ana Ruiz"] is False
 
     # The rename reaches the laptops' staff lists with the next return bundle.

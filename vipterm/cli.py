@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from vipterm.errors import ExitCode, VipError
 
@@ -25,7 +26,61 @@ COMMAND_MODULES = [
     "vipterm.commands.review",
     "vipterm.commands.recovery",
     "vipterm.commands.audit",
+    "vipterm.commands.meta",
 ]
+
+QUIET_HELP = "no progress bars or notes on stderr; results and errors are still printed"
+
+
+def version() -> str:
+    """The installed distribution's version; the package's own when it is not installed (a checkout)."""
+    from importlib.metadata import PackageNotFoundError, version as dist_version
+
+    try:
+        return dist_version("vipterm")
+    except PackageNotFoundError:
+        from vipterm import __version__
+
+        return __version__
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: the version is looked up only when asked for (start-up stays cheap)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"vipterm {version()}")
+        parser.exit()
+
+
+def _subparsers(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                yield child
+                yield from _subparsers(child)
+
+
+# What shtab completes for an argument that names a file or a folder (its own FILE and DIRECTORY
+# values, spelled out so that building the parser does not import it).
+_COMPLETE_FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f",
+                  "fish": "(__fish_complete_path (commandline -ct))", "powershell": "_shtab_powershell_compgen_files"}
+_COMPLETE_DIR = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d",
+                 "fish": "(__fish_complete_directories)", "powershell": "_shtab_powershell_compgen_dirs"}
+
+
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """Every command also takes `-q/--quiet` (after the command as before it), and arguments that
+    name files complete as files in the shell."""
+    for p in [parser, *_subparsers(parser)]:
+        if p is not parser and "--quiet" not in p._option_string_actions:
+            p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+        for action in p._actions:
+            if action.type is Path and not hasattr(action, "complete"):
+                wants_dir = action.metavar == "DIR" or action.dest in ("to", "archive")
+                action.complete = _COMPLETE_DIR if wants_dir else _COMPLETE_FILE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,11 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Field tool for violence intervention programs. Without a command, opens the app.",
     )
     add_db_argument(parser, top_level=True)
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bars or notes on stderr; errors are still printed")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    parser.add_argument("--version", action=_VersionAction, help="print vipterm's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _finish(parser)
     return parser
 
 

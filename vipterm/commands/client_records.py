@@ -11,7 +11,7 @@ import argparse
 from datetime import date, datetime
 
 from vipterm import domain
-from vipterm.commands.common import add_db_argument, emit_json, unlock
+from vipterm.commands.common import add_db_argument, emit_json, note, unlock
 from vipterm.errors import ExitCode, NotFound, ValidationError
 
 # --option -> service field; "" clears a text field or the date of birth.
@@ -53,7 +53,7 @@ def register_clients(csub: argparse._SubParsersAction) -> None:
     add_db_argument(p)
     p.add_argument("client_id", help="client id, unique id prefix or pseudonym")
     p.add_argument("--field", help="only this field (e.g. phone, area_command, status)")
-    p.add_argument("--json", action="store_true", help="machine-readable output (times in UTC)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_clients_history)
 
     kinds = ", ".join(FACT_KINDS)
@@ -255,18 +255,18 @@ def cmd_clients_history(args) -> int:
         changes = field_history(store, client_id, args.field)
         records.record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients history")
         shown = [(store.clock.to_local(c.at).strftime("%Y-%m-%d %H:%M"), c) for c in changes]
-    if args.json:
-        emit_json([{"at": c.at.isoformat(), "field": c.field, "value": c.value, "device": c.device, "by": c.by,
-                    "worker": c.worker or None, "device_name": c.device_name, "conflict": c.conflict or None,
-                    "conflict_open": c.conflict_open}
-                   for _, c in shown])
-        return ExitCode.OK
+        if args.json:
+            emit_json([{"at": c.at, "field": c.field, "value": c.value, "device": c.device, "by": c.by,
+                        "worker": c.worker or None, "device_name": c.device_name, "conflict": c.conflict or None,
+                        "conflict_open": c.conflict_open}
+                       for _, c in shown], store.clock, key="changes")
+            return ExitCode.OK
     for when, c in shown:
         value = "—" if c.value in (None, "") else c.value
         who = f"{c.worker} on {c.device_name}" if c.worker else c.device_name
         print(f"{when}  {c.field:<18} {value}  ({who})" + (f"  {c.conflict_text}" if c.conflict else ""))
     if not shown:
-        print("no recorded changes")
+        note(args, "no recorded changes")
     return ExitCode.OK
 
 

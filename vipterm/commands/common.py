@@ -10,8 +10,12 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
-from pathlib import Path
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime, timezone, tzinfo
+from enum import Enum
+from pathlib import Path, PurePath
 from typing import Any
 
 from typing import TYPE_CHECKING
@@ -21,6 +25,7 @@ from vipterm.paths import default_database_path
 
 if TYPE_CHECKING:  # the services (SQLAlchemy, SQLModel) load only when a command runs
     from vipterm.services.database import Store
+    from vipterm.timekeeping import ProgramClock
 
 PASSPHRASE_ENV = "VIPTERM_PASSPHRASE"
 
@@ -90,6 +95,139 @@ def unlock(args: argparse.Namespace) -> "Store":
     return open_store(path, read_passphrase(args))
 
 
-def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str, ensure_ascii=False)
+# The version of the --json shape (docs/cli-json.md): raised when a field changes meaning or goes
+# away; adding a field does not raise it.
+JSON_VERSION = 1
+
+# A stored time written as text: naive (stored UTC) or with its offset.
+_DATETIME_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def _is_time_key(key: str) -> bool:
+    return key in ("at", "when") or key.endswith("_at")
+
+
+def json_time(moment: datetime, zone: tzinfo) -> str:
+    """A stored time (naive UTC, or aware) as ISO 8601 with the program zone's offset."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def json_value(value: Any, zone: tzinfo, key: str = "") -> Any:
+    """One value in the --json shape: times with an offset, enum members as their machine value,
+    days as YYYY-MM-DD, paths as text; dicts and lists converted all the way down."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return json_time(value, zone)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): json_value(v, zone, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_value(v, zone, key) for v in value]
+    if isinstance(value, str):
+        # Services hand some times over as text already (stored UTC): a time-named field gets its offset.
+        if _is_time_key(key) and _DATETIME_TEXT.match(value):
+            return json_time(datetime.fromisoformat(value.replace("Z", "+00:00")), zone)
+        return value
+    if isinstance(value, PurePath):
+        return str(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return json_value(asdict(value), zone, key)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return str(value)
+
+
+def emit_json(data: Any, clock: "ProgramClock | None" = None, *, key: str | None = None) -> None:
+    """Print `data` on stdout in the one --json shape of every command (docs/cli-json.md): an object
+    whose first field is `version`; a listing's rows go under `key`. Times carry the program
+    zone's offset (from `clock`, the store's; UTC when no database was opened)."""
+    zone = clock.zone if clock is not None else timezone.utc
+    if key is not None:
+        payload: dict[str, Any] = {"version": JSON_VERSION, key: data}
+    elif isinstance(data, dict):
+        payload = {"version": JSON_VERSION, **{k: v for k, v in data.items() if k != "version"}}
+    else:
+        raise TypeError("emit_json: a listing needs a key to go under")
+    json.dump(json_value(payload, zone), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+def note(args: argparse.Namespace | None, message: str) -> None:
+    """A message for the person at the terminal (a hint, a reminder, a what-next) on stderr;
+    `--quiet` silences it. Results go to stdout and errors are always printed."""
+    from vipterm.commands.progress import quiet
+
+    if not quiet(args):
+        print(message, file=sys.stderr)
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+SHORT_ID = 8  # the shortest prefix shown for an id on a terminal (every command accepts 4 or more)
+
+
+def on_terminal(stream: Any = None) -> bool:
+    stream = stream if stream is not None else sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def unique_prefixes(ids: list[str], universe: list[str] | None = None, minimum: int = SHORT_ID) -> dict[str, str]:
+    """Each id's shortest prefix (at least `minimum` characters) that no other id of `universe`
+    (default: `ids`) starts with: what a table shows, and what every command accepts back."""
+    others = sorted(set(universe if universe is not None else ids) | set(ids))
+    position = {value: i for i, value in enumerate(others)}
+
+    def shared(a: str, b: str) -> int:
+        n = 0
+        for x, y in zip(a.lower(), b.lower()):
+            if x != y:
+                break
+            n += 1
+        return n
+
+    out = {}
+    for value in ids:
+        i = position[value]
+        longest = max((shared(value, others[j]) for j in (i - 1, i + 1) if 0 <= j < len(others)), default=0)
+        out[value] = value[:max(minimum, longest + 1)]
+    return out
+
+
+def short_id(value: str | None, prefixes: dict[str, str]) -> str:
+    """On a terminal, an id's unique prefix; in a pipe or a file, the whole id."""
+    if not value:
+        return ""
+    return prefixes.get(value, value) if on_terminal() else value
+
+
+def print_table(headers: list[str], rows: list[list[Any]], *, whole: tuple[str, ...] = ()) -> None:
+    """A table of results on stdout. On a terminal: columns without lines between them, long
+    values wrapping onto more lines (never cut); the `whole` columns (ids as unique prefixes,
+    see `short_id`; pseudonyms, dates) stay on one line. In a pipe or a file: a header line, then one
+    tab-separated line per row, every value whole."""
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    if not on_terminal():
+        def clean(value: str) -> str:  # a tab or line break inside a value would split its row
+            return " ".join(value.split())
+
+        sys.stdout.write("\t".join(headers) + "\n")
+        for row in cells:
+            sys.stdout.write("\t".join(clean(v) for v in row) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for i, header in enumerate(headers):
+        if header in whole:
+            table.add_column(header, no_wrap=True, min_width=max([len(header), *(len(row[i]) for row in cells)]))
+        else:
+            table.add_column(header, overflow="fold")
+    for row in cells:
+        table.add_row(*(Text(v) for v in row))  # Text: a name with [brackets] is not read as markup
+    Console(highlight=False).print(table)

@@ -12,6 +12,8 @@ from vipterm.commands.common import (
     database_path,
     emit_json,
     new_passphrase,
+    note,
+    print_table,
     read_passphrase,
     unlock,
 )
@@ -100,7 +102,6 @@ def cmd_passwd(args) -> int:
 
 def cmd_doctor(args) -> int:
     from rich.console import Console
-    from rich.table import Table
 
     from vipterm.services.database import integrity_report
 
@@ -109,33 +110,31 @@ def cmd_doctor(args) -> int:
     with unlock(args) as store:
         report = integrity_report(store)
         last_backup = last_backup_at(store)
-    report["last_backup_at"] = last_backup.isoformat() if last_backup else None
+    report["last_backup_at"] = last_backup
     if args.json:
-        emit_json(report)
+        emit_json(report, store.clock)
     else:
         console = Console()
         console.print(f"database  {database_path(args)}")
         console.print(f"integrity {report['integrity']}   foreign keys: {report['foreign_key_problems']} problem(s)")
         console.print(f"schema    {report['schema_version']} (this vipterm: {report['schema_expected']})   SQLCipher {report['cipher_version']}")
         console.print(f"device    {report['device_id']} ({report['role']})")
-        console.print(f"backup    last taken {last_backup:%Y-%m-%d %H:%M} UTC" if last_backup
-                      else "backup    never taken here (vipterm backup --to DIR)")
+        console.print(f"backup    last taken {store.clock.to_local(last_backup):%Y-%m-%d %H:%M} ({store.time_zone})"
+                      if last_backup else "backup    never taken here (vipterm backup --to DIR)")
         for where, n in report["values_breaking_rules"].items():
             console.print(f"[bold red]{n:,} stored value(s) of {where} break the rules[/] (edit those records)")
-        table = Table("table", "rows", box=None)
-        for name, count in report["counts"].items():
-            table.add_row(name, f"{count:,}")
-        console.print(table)
+        print_table(["table", "rows"], [[name, f"{count:,}"] for name, count in report["counts"].items()])
         console.print("healthy" if report["healthy"] else "[bold red]PROBLEMS FOUND[/]")
     if not report["healthy"]:
         raise CheckFailed("the database failed its checks (see above)")
     return ExitCode.OK
 
 
-def cmd_clients_list(args) -> int:
-    from rich.console import Console
-    from rich.table import Table
+# Machine values of a caseload row's urgency (--json); the table shows the labels.
+URGENCY_VALUE = {0: "overdue", 1: "due_today", 2: "upcoming"}
 
+
+def cmd_clients_list(args) -> int:
     from vipterm.services import caseload as caseload_service
 
     from vipterm.services.resolve import resolve_worker
@@ -161,21 +160,18 @@ def cmd_clients_list(args) -> int:
             {"id": r.client_id, "pseudonym": r.pseudonym, "name": r.name, "age_group": r.age_group,
              "area_command": r.area_command, "status": r.status, "risk_flags": list(r.risk_flags),
              "last_contact": r.last_contact, "next_due": r.next_due, "open_referrals": r.open_referrals,
-             "stale_referrals": r.stale_referrals, "urgency": caseload_service.URGENCY_LABEL[r.urgency] or "upcoming",
+             "stale_referrals": r.stale_referrals, "urgency": URGENCY_VALUE[r.urgency],
              "worker_id": r.assigned_worker_id, "worker": r.worker_name or None}
             for r in rows
-        ])
+        ], store.clock, key="clients")
         return ExitCode.OK
-    table = Table("due", "pseudonym", "name", "worker", "area", "status", "last contact", "next due", "refs")
-    for r in rows:
-        table.add_row(
-            caseload_service.URGENCY_LABEL[r.urgency], r.pseudonym, r.name, r.worker_name or "unassigned",
-            domain.AreaCommand(r.area_command).label,
-            domain.ClientStatus(r.status).label, r.last_contact.strftime("%Y-%m-%d") if r.last_contact else "—",
-            r.next_due.isoformat() if r.next_due else "—", str(r.open_referrals),
-        )
-    Console().print(table)
-    print(f"{len(rows):,} client(s)")
+    print_table(["due", "pseudonym", "name", "worker", "area", "status", "last contact", "next due", "refs"], [
+        [caseload_service.URGENCY_LABEL[r.urgency], r.pseudonym, r.name, r.worker_name or "unassigned",
+         domain.AreaCommand(r.area_command).label, domain.ClientStatus(r.status).label,
+         store.clock.to_local(r.last_contact).strftime("%Y-%m-%d") if r.last_contact else "—",
+         r.next_due.isoformat() if r.next_due else "—", str(r.open_referrals)]
+        for r in rows], whole=("pseudonym", "last contact", "next due"))
+    note(args, f"{len(rows):,} client(s)")
     return ExitCode.OK
 
 
@@ -193,12 +189,21 @@ def cmd_clients_show(args) -> int:
         else:
             record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients show")
         data = caseload_service.client_as_dict(cf)
+        data["last_contact"] = cf.last_contact  # a stored time: --json gives it its offset
         if args.json:  # the phone, assessment levels, referral history, outcome notes, consents, safety plan
-            from vipterm.services.subject import show_extras
+            from vipterm.services.subject import show_extras, subject_record
 
             data.update(show_extras(store, client_id))
+            # A timeline entry's fields as stored (machine values), not as the screen words them.
+            stored = {row["id"]: row for rows in subject_record(store, client_id)["records"].values() for row in rows}
+            for entry in data["timeline"]:
+                row = stored.get(entry["id"]) or {}
+                entry["fields"] = {k: v for k, v in row.items() if k not in ("id", "client_id", "deleted_at")}
     if args.json:
-        emit_json(data)
+        for entry in data["timeline"]:
+            if not entry["timed"]:  # a day is a day: no time of day to carry an offset
+                entry["when"] = entry["when"][:10]
+        emit_json(data, store.clock)
         return ExitCode.OK
     console = Console()
     console.print(f"[bold]{data['pseudonym']}[/]  {data['name']}  · {data['age_group']} · {data['area_command']} · {data['status']}")
@@ -206,7 +211,7 @@ def cmd_clients_show(args) -> int:
     for f in data["follow_ups"]:
         console.print(f"follow-up {f['due_on']} {f['kind']}{' OVERDUE' if f['overdue'] else ''}")
     for e in data["timeline"]:
-        # --json keeps stored UTC; people read program-local time. A day is a day (no time to shift).
+        # --json carries the offset; people read program-local time. A day is a day (no time to shift).
         if e["timed"]:
             shown = store.clock.to_local(datetime.fromisoformat(e["when"])).strftime("%Y-%m-%d %H:%M")
         else:

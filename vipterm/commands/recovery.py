@@ -1,5 +1,5 @@
 """Backup and recovery subcommands: backup, restore, coordinator export-root (the `coordinator init
---from-root` option is registered with `coordinator init` in commands/sync.py). See docs/recovery.md."""
+--from-root` option is registered with `coordinator init` in commands/sync.py). See `vipterm help recovery`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from vipterm.commands.common import (
     database_path,
     emit_json,
     given_passphrase,
+    note,
     read_passphrase,
     unlock,
 )
@@ -62,12 +63,13 @@ def read_recovery_passphrase(args: argparse.Namespace, *, twice: bool) -> str:
 
 
 def cmd_backup(args) -> int:
+    from vipterm.commands.progress import progress_for
     from vipterm.services.backup import take_backup
 
     with unlock(args) as store:
-        result = take_backup(store, args.to)
+        result = take_backup(store, args.to, progress=progress_for(args))
     if args.json:
-        emit_json({"path": str(result.path), "taken_at": result.taken_at.isoformat(), "bytes": result.size})
+        emit_json({"path": result.path, "taken_at": result.taken_at, "bytes": result.size}, store.clock)
     else:
         print(f"wrote {result.path} ({result.size:,} bytes, encrypted; it opens with this database's passphrase)")
     return ExitCode.OK
@@ -86,7 +88,7 @@ def cmd_restore(args) -> int:
     store.close()
     print(f"restored {args.backup.name} to {path}")
     print(f"device {info['device_id']} ({info['role']}), schema {info['schema_version']}; integrity ok")
-    print("it is the same device as the one backed up: read docs/recovery.md before syncing from it")
+    note(args, "it is the same device as the one backed up: read `vipterm help recovery` before syncing from it")
     return ExitCode.OK
 
 
@@ -129,7 +131,7 @@ def cmd_init_from_root(args) -> int:
         print(f"program time zone: {store.time_zone}")
         print(f"program root key fingerprint: {result.root_fingerprint}")
         print(f"roster version {result.roster_version}: {result.laptops} laptop(s) keep syncing; nobody is re-enrolled")
-        print("import the laptops' next bundles (vipterm sync import) to bring back their work")
+        note(args, "import the laptops' next bundles (vipterm sync import) to bring back their work")
     finally:
         store.close()
     return ExitCode.OK

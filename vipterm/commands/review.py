@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
-from vipterm.commands.common import add_db_argument, emit_json, unlock
+from vipterm.commands.common import add_db_argument, emit_json, note, short_id, unique_prefixes, unlock
 from vipterm.errors import NeedsConfirmation, ValidationError
 
 
@@ -86,10 +86,10 @@ def _plan_dict(plan) -> dict | None:
     if plan is None:
         return None
     return {"id": plan.id, "client_id": plan.client_id, "pseudonym": plan.pseudonym,
-            "planned_on": plan.planned_on.isoformat(), "planned_time": plan.planned_time, "setting": plan.setting,
+            "planned_on": plan.planned_on, "planned_time": plan.planned_time, "setting": plan.setting,
             "team_roles": list(plan.team_roles), "worker_id": plan.worker_id, "worker": plan.worker_name,
             "serving": plan.serving_name,
-            "identified_on": plan.identified_on.isoformat(), "state": plan.state}
+            "identified_on": plan.identified_on, "state": plan.state}
 
 
 def cmd_show(args) -> int:
@@ -100,25 +100,27 @@ def cmd_show(args) -> int:
         week = review.week_of(args.week or store.clock.today())
         found = review.find_review(store, week)
         view = review.review_view(store, found.id) if found else None
-    if args.json:
-        emit_json({
-            "week_of": week.isoformat(),
-            "review_id": view.review.id if view else None,
-            "incidents": [{"id": i.id, "day": i.occurred_on.isoformat(), "area_command": i.area_command,
-                           "source": i.source} for i in (view.incidents if view else ())],
-            # Pseudonyms only: a script's output may end up in a file.
-            "candidates": [{"id": c.id, "client_id": c.client_id, "pseudonym": c.pseudonym, "new_client": c.new_client,
-                            "incident_id": c.incident_id, "age_group": c.age_group, "risk_flags": list(c.risk_flags),
-                            "plan": _plan_dict(c.plan)} for c in (view.candidates if view else ())],
-        })
-        return 0
+        if args.json:
+            emit_json({
+                "week_of": week,
+                "review_id": view.review.id if view else None,
+                "incidents": [{"id": i.id, "day": i.occurred_on, "area_command": i.area_command,
+                               "source": i.source} for i in (view.incidents if view else ())],
+                # Pseudonyms only: a script's output may end up in a file.
+                "candidates": [{"id": c.id, "client_id": c.client_id, "pseudonym": c.pseudonym,
+                                "new_client": c.new_client, "incident_id": c.incident_id, "age_group": c.age_group,
+                                "risk_flags": list(c.risk_flags), "plan": _plan_dict(c.plan)}
+                               for c in (view.candidates if view else ())],
+            }, store.clock)
+            return 0
     print(f"week of {week.isoformat()}" + (f" · held by {view.held_by_name}" if view and view.held_by_name else ""))
     if view is None:
-        print("no review of this week yet")
+        note(args, "no review of this week yet")
         return 0
     print(f"incidents ({len(view.incidents)}):")
+    prefixes = unique_prefixes([i.id for i in view.incidents])
     for i in view.incidents:
-        print(f"  {i.id[:8]}  {i.occurred_on.isoformat()}  {i.area_command:<10} {i.source}")
+        print(f"  {short_id(i.id, prefixes)}  {i.occurred_on.isoformat()}  {i.area_command:<10} {i.source}")
     print(f"candidates ({len(view.candidates)}):")
     for c in view.candidates:
         plan = f"{c.plan.summary} · {c.plan.serving_name or c.plan.worker_name} · {c.plan.state}" if c.plan \
@@ -128,14 +130,13 @@ def cmd_show(args) -> int:
 
 
 def _incident_id(store, review_id: str, ref: str | None) -> str | None:
+    """An incident of this review from its id or a unique prefix (services.resolve's rules and messages)."""
     from vipterm.services import review
+    from vipterm.services.resolve import match_prefix
 
     if not ref:
         return None
-    matches = [i.id for i in review.review_view(store, review_id).incidents if i.id.startswith(ref.strip())]
-    if len(matches) != 1:
-        raise ValidationError(f"no single incident of this review matches {ref!r}", field="incident")
-    return matches[0]
+    return match_prefix([i.id for i in review.review_view(store, review_id).incidents], ref, "incident")
 
 
 def cmd_incident(args) -> int:
@@ -145,7 +146,7 @@ def cmd_incident(args) -> int:
         rv = review.open_review(store, args.week)
         incident = review.add_incident(store, rv.id, review.IncidentDraft(args.day, args.area, args.source))
     if args.json:
-        emit_json({"id": incident.id, "review_id": rv.id, "week_of": rv.week_of.isoformat()})
+        emit_json({"id": incident.id, "review_id": rv.id, "week_of": rv.week_of}, store.clock)
     else:
         print(f"incident {incident.id} added to the review of the week of {rv.week_of.isoformat()}")
     return 0
@@ -183,7 +184,8 @@ def cmd_candidate(args) -> int:
                                     "a new client anyway", field="first_name", matches=exc.matches) from None
     if args.json:
         emit_json({"candidate_id": result.candidate.id, "client_id": result.client_id, "pseudonym": result.pseudonym,
-                   "new_client": result.new_client, "plan_id": result.plan.id, "worker": result.worker_name})
+                   "new_client": result.new_client, "plan_id": result.plan.id, "worker": result.worker_name},
+                  store.clock)
     else:
         print(f"{result.pseudonym}: {'new client, ' if result.new_client else ''}notification planned "
               f"{args.notify_on.isoformat()}{' ' + result.plan.planned_time if result.plan.planned_time else ''}, "
@@ -194,18 +196,16 @@ def cmd_candidate(args) -> int:
 def cmd_cancel(args) -> int:
     from sqlmodel import select
 
-    from vipterm.errors import NotFound
     from vipterm.services import review
+    from vipterm.services.resolve import MIN_PREFIX, match_prefix
     from vipterm.store.models import PlannedNotification
 
     with unlock(args) as store:
         review.require_coordinator(store)
         ref = args.plan_id.strip()
         with store.read() as session:
-            ids = session.exec(select(PlannedNotification.id).where(PlannedNotification.id.startswith(ref))).all() \
-                if len(ref) >= 8 else []
-        if len(ids) != 1:
-            raise NotFound(f"no single planned notification matches {ref!r}")
-        plan = review.cancel_plan(store, ids[0])
+            ids = session.exec(select(PlannedNotification.id).where(PlannedNotification.id.startswith(ref.lower()))
+                               .limit(1000)).all() if len(ref) >= MIN_PREFIX else []
+        plan = review.cancel_plan(store, match_prefix(list(ids), ref, "planned notification"))
     print(f"planned notification {plan.id} called off")
     return 0

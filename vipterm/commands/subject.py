@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from vipterm import domain
-from vipterm.commands.common import add_db_argument, emit_json, unlock
+from vipterm.commands.common import add_db_argument, emit_json, note, short_id, unique_prefixes, unlock
 from vipterm.errors import ExitCode, NotFound, ValidationError
 
 
@@ -119,16 +119,17 @@ def cmd_consent_list(args) -> int:
     with unlock(args) as store:
         client_id = _client(store, args.client_id)
         rows = consent.list_consents(store, client_id)
-    if args.json:
-        emit_json([{"id": r.id, "kind": r.kind, "provider_id": r.provider_id, "provider": r.provider or None,
-                    "method": r.method, "given_on": r.given_on, "expires_on": r.expires_on,
-                    "withdrawn_on": r.withdrawn_on, "state": r.state, "note": r.note, "recorded_by": r.recorded_by}
-                   for r in rows])
-        return ExitCode.OK
+        if args.json:
+            emit_json([{"id": r.id, "kind": r.kind, "provider_id": r.provider_id, "provider": r.provider or None,
+                        "method": r.method, "given_on": r.given_on, "expires_on": r.expires_on,
+                        "withdrawn_on": r.withdrawn_on, "state": r.state, "note": r.note,
+                        "recorded_by": r.recorded_by} for r in rows], store.clock, key="consents")
+            return ExitCode.OK
+    prefixes = unique_prefixes([r.id for r in rows])
     for r in rows:
-        print(f"{r.id[:13]}  {r.summary}")
+        print(f"{short_id(r.id, prefixes)}  {r.summary}")
     if not rows:
-        print("no consents recorded")
+        note(args, "no consents recorded")
     return ExitCode.OK
 
 
@@ -174,17 +175,18 @@ def cmd_safety_plan(args) -> int:
             print(f"saved the safety plan of {pseudonym}; next review {plan.review_on.isoformat()}")
             return ExitCode.OK
         plan = consent.safety_plan(store, client_id)
+        clock = store.clock
     if plan is None:
         if args.json:
-            emit_json(None)
+            emit_json({"client_id": client_id, "pseudonym": pseudonym, "safety_plan": None}, clock)
         else:
-            print(f"{pseudonym} has no safety plan")
+            note(args, f"{pseudonym} has no safety plan")
         return ExitCode.OK
     data = {name: getattr(plan, name) for name in consent.PLAN_PARTS}
     data.update(id=plan.id, review_on=plan.review_on.isoformat() if plan.review_on else None,
-                updated_at=plan.updated_at.isoformat())
+                updated_at=plan.updated_at)
     if args.json:
-        emit_json(data)
+        emit_json({"client_id": client_id, "pseudonym": pseudonym, "safety_plan": data}, clock)
         return ExitCode.OK
     for name in consent.PLAN_PARTS:
         print(f"{consent.PLAN_LABELS[name]}:\n  {data[name] or '—'}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from vipterm.commands.common import add_db_argument, emit_json, unlock
+from vipterm.commands.common import add_db_argument, emit_json, note, unlock
 from vipterm.errors import ExitCode
 
 
@@ -32,20 +32,20 @@ def cmd_tasks(args) -> int:
         else:
             worker = None if store.role is Role.COORDINATOR else "mine"
         tasks = open_tasks(store, worker_id=worker)
-    if args.json:
-        emit_json({"today": tasks.today.isoformat(), "later": tasks.later, "tasks": [
-            {"group": t.group, "kind": t.kind, "id": t.id, "client_id": t.client_id, "pseudonym": t.pseudonym,
-             "due_on": t.due_on.isoformat(), "due_time": t.due_time, "what": t.what, "note": t.note,
-             "worker": t.worker_name} for t in tasks.tasks]})
-        return ExitCode.OK
+        if args.json:  # a group's machine value: "this_week", not the heading "this week"
+            emit_json({"today": tasks.today, "later": tasks.later, "tasks": [
+                {"group": t.group.replace(" ", "_"), "kind": t.kind, "id": t.id, "client_id": t.client_id,
+                 "pseudonym": t.pseudonym, "due_on": t.due_on, "due_time": t.due_time, "what": t.what,
+                 "note": t.note, "worker": t.worker_name} for t in tasks.tasks]}, store.clock)
+            return ExitCode.OK
     for group in GROUPS:
         members = [t for t in tasks.tasks if t.group == group]
         if not members:
             continue
         print(f"{group.upper()} ({len(members)})")
         for t in members:
-            note = " ".join(t.note.split())
-            note = note if len(note) <= 40 else note[:39] + "…"
-            print(f"  {t.when:<16}  {t.pseudonym:<10}  {t.what:<30}  {t.worker_name:<14}  {note}".rstrip())
-    print(f"{len(tasks.tasks)} open this week" + (f", {tasks.later} later" if tasks.later else ""))
+            text = " ".join(t.note.split())
+            text = text if len(text) <= 40 else text[:39] + "…"
+            print(f"  {t.when:<16}  {t.pseudonym:<10}  {t.what:<30}  {t.worker_name:<14}  {text}".rstrip())
+    note(args, f"{len(tasks.tasks)} open this week" + (f", {tasks.later} later" if tasks.later else ""))
     return ExitCode.OK

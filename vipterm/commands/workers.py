@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from vipterm.commands.common import add_db_argument, emit_json, unlock
+from vipterm.commands.common import add_db_argument, emit_json, note, print_table, short_id, unique_prefixes, unlock
 from vipterm.errors import ExitCode, ValidationError
 
 
@@ -78,7 +78,7 @@ def cmd_clients_assign(args) -> int:
     if args.json:
         emit_json({"worker_id": result.worker_id, "worker": result.worker_name, "assigned": list(result.moved),
                    "already_assigned": list(result.already), "follow_ups_moved": result.follow_ups_moved,
-                   "plans_moved": result.plans_moved})
+                   "plans_moved": result.plans_moved}, store.clock)
         return ExitCode.OK
     n = result.count
     print(f"{n} client{'s' if n != 1 else ''} assigned to {result.worker_name}"
@@ -86,7 +86,7 @@ def cmd_clients_assign(args) -> int:
           + (f"; {result.follow_ups_moved} open follow-up(s) moved with them" if result.follow_ups_moved else "")
           + (f"; {result.plans_moved} planned notification(s) now theirs to follow up" if result.plans_moved else ""))
     if n:
-        print("their laptops receive the change at the next `vipterm sync export` from here")
+        note(args, "their laptops receive the change at the next `vipterm sync export` from here")
     return ExitCode.OK
 
 
@@ -98,19 +98,19 @@ def cmd_workers_list(args) -> int:
         workers_service.require_coordinator(store, "the workers list")
         rows = workers_service.worker_summaries(store, include_inactive=args.all)
         zone_today = store.clock.today()
-    if args.json:
-        emit_json([workers_service.summary_as_dict(r) for r in rows])
-        return ExitCode.OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("worker", "id", "laptops", "last bundle", "clients", "overdue", "contacts (month)")
-    for r in rows:
-        table.add_row(r.name + ("" if r.active else " (inactive)"), r.id[:13], r.devices_line(),
-                      r.last_bundle_line(zone_today), str(r.open_clients), str(r.overdue_follow_ups),
-                      str(r.contacts_this_month))
-    Console().print(table)
-    print(f"{len(rows)} worker(s)")
+        if args.json:
+            emit_json([workers_service.summary_as_dict(r) for r in rows], store.clock, key="workers")
+            return ExitCode.OK
+        # Every staff row a command accepts, so that a shown prefix names one worker.
+        with store.read() as session:
+            every_id = [r[0] for r in session.connection().exec_driver_sql(
+                "SELECT id FROM worker WHERE deleted_at IS NULL")]
+    prefixes = unique_prefixes([r.id for r in rows], every_id)
+    print_table(["worker", "id", "laptops", "last bundle", "clients", "overdue", "contacts (month)"], [
+        [r.name + ("" if r.active else " (inactive)"), short_id(r.id, prefixes), r.devices_line(),
+         r.last_bundle_line(zone_today), str(r.open_clients), str(r.overdue_follow_ups), str(r.contacts_this_month)]
+        for r in rows], whole=("id",))
+    note(args, f"{len(rows)} worker(s)")
     return ExitCode.OK
 
 
@@ -120,7 +120,7 @@ def cmd_workers_add(args) -> int:
     with unlock(args) as store:
         worker = workers_service.add_worker(store, args.name)
     if getattr(args, "json", False):
-        emit_json({"id": worker.id, "name": worker.display_name})
+        emit_json({"id": worker.id, "name": worker.display_name}, store.clock)
     else:
         print(f"added {worker.display_name} ({worker.id})")
     return ExitCode.OK
@@ -153,7 +153,8 @@ def cmd_workers_deactivate(args) -> int:
         result = workers_service.deactivate_worker(store, worker_id)
     if moved is not None:
         print(f"{moved.count} client(s) handed over to {moved.worker_name}")
-    print(f"{result.name} deactivated"
-          + (f"; their laptop(s) {', '.join(d[:13] for d in result.active_devices)} are still enrolled: "
-             "`vipterm revoke DEVICE` when one is handed back or lost" if result.active_devices else ""))
+    print(f"{result.name} deactivated")
+    if result.active_devices:
+        note(args, f"their laptop(s) {', '.join(result.active_devices)} are still enrolled: "
+                   "`vipterm revoke DEVICE` when one is handed back or lost")
     return ExitCode.OK
