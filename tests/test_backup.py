@@ -235,3 +235,21 @@ def test_restore_refuses_a_backup_from_a_newer_vipterm(store, tmp_path):
     with pytest.raises(NewerSchema):
         backup_service.restore_backup(backup, target, PASSPHRASE)
     assert not target.exists()
+
+
+def test_backup_reports_its_steps_to_the_progress_it_is_given(store, tmp_path):
+    from vipterm.progress import Progress, ProgressTask
+
+    class Seen(Progress):
+        def __init__(self):
+            self.tasks: list[ProgressTask] = []
+
+        def task(self, label, total=None):
+            self.tasks.append(ProgressTask(label, total))
+            return self.tasks[-1]
+
+    seen = Seen()
+    result = backup_service.take_backup(store, tmp_path, progress=seen)
+    [task] = seen.tasks
+    assert task.total == task.completed == 3 and "backing up" in task.label
+    assert result.path.exists() and backup_service.check_backup(result.path, store.database.raw)["role"]

@@ -27,8 +27,10 @@ import sqlcipher3.dbapi2 as sqlcipher
 
 from vipterm import domain
 from vipterm.errors import CheckFailed, DatabaseExists, NewerSchema, NotADatabase, ValidationError, WrongPassphrase
+from vipterm.progress import NO_PROGRESS, Progress
 from vipterm.services.database import Store, open_store
 from vipterm.store import engine as store_engine
+from vipterm.store.files import fsync_path
 from vipterm.store.migrations import SCHEMA_VERSION
 from vipterm.store.models import Meta
 
@@ -56,8 +58,11 @@ def _new_private(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def take_backup(store: Store, to_dir: Path) -> BackupResult:
-    """Write a snapshot of `store` into the folder `to_dir` (which must exist); audited."""
+def take_backup(store: Store, to_dir: Path, *, progress: Progress = NO_PROGRESS) -> BackupResult:
+    """Write a snapshot of `store` into the folder `to_dir` (which must exist); audited.
+
+    `progress` counts the steps: the copy (one step, for one consistent snapshot: its pages
+    cannot be counted as they go without giving that up), flushing it to the disk, checking it."""
     to_dir = Path(to_dir).expanduser()
     if not to_dir.is_dir():
         raise ValidationError(f"{to_dir} is not a folder", field="to")
@@ -69,23 +74,27 @@ def take_backup(store: Store, to_dir: Path) -> BackupResult:
     tmp.unlink(missing_ok=True)
     raw = store.database.raw
     try:
-        _new_private(tmp)
-        target = sqlcipher.connect(str(tmp), isolation_level=None)
-        try:
-            target.execute("PRAGMA cipher_log_level = NONE")
-            target.execute(f"PRAGMA key = {raw.pragma_value()}")
-            source = store.database.engine.raw_connection()
+        with progress.task("backing up (copy, flush, check)", total=3) as task:
+            _new_private(tmp)
+            target = sqlcipher.connect(str(tmp), isolation_level=None)
             try:
-                # pages=-1: one step, so the copy is one read transaction (one consistent state).
-                source.driver_connection.backup(target, pages=-1)
+                target.execute("PRAGMA cipher_log_level = NONE")
+                target.execute(f"PRAGMA key = {raw.pragma_value()}")
+                source = store.database.engine.raw_connection()
+                try:
+                    # pages=-1: one step, so the copy is one read transaction (one consistent state).
+                    source.driver_connection.backup(target, pages=-1)
+                finally:
+                    source.close()
             finally:
-                source.close()
-        finally:
-            target.close()
-        store_engine.fsync_path(tmp)
-        _check_encrypted(tmp, raw)
-        os.replace(tmp, final)
-        store_engine.fsync_path(to_dir)
+                target.close()
+            task.advance()
+            fsync_path(tmp)
+            task.advance()
+            _check_encrypted(tmp, raw)
+            os.replace(tmp, final)
+            fsync_path(to_dir)
+            task.advance()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -194,13 +203,13 @@ def restore_backup(backup: Path, new_db: Path, passphrase: str) -> tuple[Store, 
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
-        store_engine.fsync_path(tmp)
+        fsync_path(tmp)
         for suffix in ("-wal", "-shm"):
             Path(str(tmp) + suffix).unlink(missing_ok=True)
         if new_db.exists():
             raise DatabaseExists(f"{new_db} already exists; restore writes a new database (choose another --db)")
         os.replace(tmp, new_db)
-        store_engine.fsync_path(new_db.parent)
+        fsync_path(new_db.parent)
     except BaseException:
         for suffix in ("", "-wal", "-shm"):
             Path(str(tmp) + suffix).unlink(missing_ok=True)
