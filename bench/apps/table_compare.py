@@ -175,6 +175,8 @@ async def _child(widget: str, data: Path) -> dict:
             show(table, new_rows)
 
     class CompareApp(App):
+        CSS = "#table { height: 1fr; }"  # as the caseload screen sizes its table
+
         def compose(self):
             yield Input(id="filter")
             yield make()

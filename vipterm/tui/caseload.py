@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -45,6 +46,19 @@ def row_mark(row: CaseloadRow) -> Text | str:
 
 def ref_for(row: CaseloadRow) -> ClientRef:
     return ClientRef(row.client_id, row.pseudonym, row.name, row.area_command)
+
+
+class FilterInput(Input):
+    """The caseload's filter field: an Input whose typing does not lay the whole screen out again.
+
+    Input sizes its scrollable width to its text on every key, and a changed size is a layout of
+    the screen (every widget placed and repainted: a third of a key's time). Here that width is
+    at least the field's own, so it changes only for a text longer than the field.
+    """
+
+    @property
+    def content_width(self) -> int:
+        return max(super().content_width, self.scrollable_content_region.width)
 
 
 @dataclass
@@ -99,6 +113,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         self._query: str | None = None  # the filter of the last drawing: a new one starts at the top
         self._today = None  # the day the drawn lines were built for ("3d ago", "in 2d")
         self._counted: tuple | None = None  # (rows, overdue, due today) for the title
+        self._texts: dict[str, str] = {}  # what the title and the preview show now
         self.generation = 0
         self.loaded = False
         self._loading = False  # a full load is running: a one-client refresh waits for it instead
@@ -109,7 +124,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
 
     def compose(self) -> ComposeResult:
         yield Static("Caseload", id="caseload-title", markup=False)
-        field = Input(placeholder="/ filter: name, alias, id, area, status · !overdue !today", id="filter")
+        field = FilterInput(placeholder="/ filter: name, alias, id, area, status · !overdue !today", id="filter")
         field.cursor_blink = self.app.cursor_blink
         yield field
         yield CaseloadTable(self._cells, lambda row: row.client_id, id="caseload-table")
@@ -341,20 +356,19 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             text += f" · {len(self.marked)} marked"
         if self.app.masked:
             text += " · names masked"
-        self.query_one("#caseload-title", Static).update(text)
+        self._set_text("#caseload-title", text)
 
     @on(CaseloadTable.RowHighlighted)
     def _highlighted(self) -> None:
         self._update_preview()
 
     def _update_preview(self) -> None:
-        preview = self.query_one("#caseload-preview", Static)
         row = self.current_row()
         if row is None:
             empty = "no clients match the filter" if self.rows else (
                 "no clients assigned to you — m shows all clients, n adds one" if self.scope == "mine"
                 else "no clients yet — n adds one")
-            preview.update(empty if self.loaded else "loading…")
+            self._set_text("#caseload-preview", empty if self.loaded else "loading…")
             return
         parts = [row.pseudonym, display.age_label(row.age_group), display.status_label(row.status)]
         if row.unassigned:  # only the coordinator holds clients of no worker
@@ -370,7 +384,19 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             parts.append(refs)
         if row.next_due:
             parts.append(f"next due {row.next_due.isoformat()}")
-        preview.update(" · ".join(parts))
+        self._set_text("#caseload-preview", " · ".join(parts))
+
+    def _set_text(self, selector: str, text: str) -> None:
+        """Put `text` in the title or the preview; lay the screen out again only when the preview's
+        height changes (one line, or two for a long one), not on every key."""
+        widget = self.query_one(selector, Static)
+        old = self._texts.get(selector)
+        if old == text:
+            return
+        self._texts[selector] = text
+        width = max(1, widget.scrollable_content_region.width)
+        lines = lambda value: 1 if value is None or cell_len(value) <= width else 2  # noqa: E731
+        widget.update(text, layout=selector != "#caseload-title" and lines(old) != lines(text))
 
     def current_row(self) -> CaseloadRow | None:
         return self.query_one(CaseloadTable).current
@@ -545,8 +571,8 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         table = self.query_one(CaseloadTable)
         table.set_rows([], top=True)
         table.invalidate()  # no line drawn before the lock outlives it
-        self.query_one("#caseload-title", Static).update("Caseload · locked")
-        self.query_one("#caseload-preview", Static).update("")
+        self._set_text("#caseload-title", "Caseload · locked")
+        self._set_text("#caseload-preview", "")
         self.query_one("#filter", Input).value = ""
 
     def after_unlock(self) -> None:

@@ -142,6 +142,7 @@ class CaseloadTable(ScrollView, can_focus=True):
         self._cursor = 0
         self._lines: LRUCache[Hashable, tuple[Any, Strip]] = LRUCache(CACHE_ROWS)
         self._header: Strip | None = None
+        self._styles: dict[str, Style] = {}  # line styles by component, until the styles change
         # How often each row's line was built: a row drawn once and kept is built once (tests
         # check that a save rebuilds only the saved client's line).
         self.lines_built: Counter[Hashable] = Counter()
@@ -291,12 +292,33 @@ class CaseloadTable(ScrollView, can_focus=True):
     # --- painting --------------------------------------------------------------------------------
 
     def _update_virtual_size(self) -> None:
-        width = sum(c.width + 2 * CELL_PADDING for c in self.columns)
-        self.virtual_size = Size(width, len(self._rows) + 1)
+        size = Size(sum(c.width + 2 * CELL_PADDING for c in self.columns), len(self._rows) + 1)
+        if size == self.virtual_size:
+            return
+        height = self.styles.height
+        if size.width != self.virtual_size.width or height is None or height.is_auto or not self.container_size:
+            self.virtual_size = size  # the widget's own size may follow: lay the screen out again
+            return
+        # A height set by CSS (the caseload's `1fr`) does not follow the rows: a new row count needs
+        # new scrollbars, not a layout of the whole screen. (Showing or hiding a scrollbar still
+        # lays out: those are layout reactives.)
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._header = None  # the header's line carries the widget's style (rows get it per paint)
+        self._styles.clear()
+
+    def _style(self, component: str) -> Style:
+        style = self._styles.get(component)
+        if style is None:
+            style = self.rich_style
+            if component:
+                style += self.get_component_rich_style(component)
+            self._styles[component] = style
+        return style
 
     def _on_resize(self, event: events.Resize) -> None:
         self._scroll_to_cursor()
@@ -327,7 +349,7 @@ class CaseloadTable(ScrollView, can_focus=True):
     def _header_line(self) -> Strip:
         if self._header is None:
             text = self._line_text([c.label for c in self.columns])
-            style = self.rich_style + self.get_component_rich_style("caseload-table--header")
+            style = self._style("caseload-table--header")
             self._header = Strip(list(text.render(self.app.console)), text.cell_len).apply_style(style)
         return self._header
 
@@ -345,16 +367,14 @@ class CaseloadTable(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         if y == 0:
             line = self._header_line()
-            return line.crop_extend(scroll_x, scroll_x + width, self.rich_style + self.get_component_rich_style(
-                "caseload-table--header"))
+            return line.crop_extend(scroll_x, scroll_x + width, self._style("caseload-table--header"))
         index = scroll_y + y - 1
         if index >= len(self._rows):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._style(""))
         if index == self._cursor:
             component = "caseload-table--cursor"
         else:
             component = "caseload-table--even-row" if index % 2 else "caseload-table--odd-row"
-        style: Style = self.rich_style + self.get_component_rich_style(component)
         line = self._row_line(self._rows[index]).crop_extend(scroll_x, scroll_x + width, None)
-        return line.apply_style(style)
+        return line.apply_style(self._style(component))
 
