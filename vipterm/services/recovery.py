@@ -23,13 +23,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyrage
+from sqlalchemy import Connection
 
 from vipterm import domain
 from vipterm.domain import Role
 from vipterm.errors import DatabaseExists, NotADatabase, ValidationError, WrongPassphrase
 from vipterm.services.database import Store, create_store, passphrase_problem
+from vipterm.store.files import write_atomically
 from vipterm.sync import keys as trust
 from vipterm.sync.errors import BundleError
 
@@ -67,7 +70,7 @@ def export_root(store: Store, out: Path, recovery_passphrase: str, *, kept_at: s
 
     sync_service._require_role(store, Role.COORDINATOR, "exporting the program root key")
     state, roster = sync_service._enrolled(store)
-    if state.root_keys is None:
+    if state.root_keys is None or state.device_keys is None or state.roster_blob is None:
         raise ValidationError("this coordinator database holds no program root key")
     _check_recovery_passphrase(recovery_passphrase)
     out = Path(out).expanduser()
@@ -89,7 +92,7 @@ def export_root(store: Store, out: Path, recovery_passphrase: str, *, kept_at: s
         "time_zone": store.time_zone, "workers": workers,
     }
     data = pyrage.passphrase.encrypt(json.dumps(doc).encode("utf-8"), recovery_passphrase)
-    sync_service._write_private(out, data)
+    write_atomically(out, data)
     active = [e for e in roster.active_entries() if e.role == "worker"]
     sheet_text = "\n".join([
         "VIPTERM PROGRAM RECOVERY SHEET",
@@ -116,7 +119,7 @@ def export_root(store: Store, out: Path, recovery_passphrase: str, *, kept_at: s
         "See docs/recovery.md.",
         "",
     ])
-    sync_service._write_private(sheet, sheet_text.encode("utf-8"))
+    write_atomically(sheet, sheet_text.encode("utf-8"))
     from vipterm.services.audit import record_audit
 
     record_audit(store, domain.AuditAction.ROOT_EXPORT, None, f"root key exported to {out.name}")
@@ -125,7 +128,7 @@ def export_root(store: Store, out: Path, recovery_passphrase: str, *, kept_at: s
 
 @dataclass(frozen=True)
 class _Recovery:
-    doc: dict
+    doc: dict[str, Any]
     device_keys: trust.DeviceKeys
     root_keys: trust.RootKeys
     roster_blob: bytes
@@ -216,9 +219,9 @@ def init_from_root(path: Path, passphrase: str, recovery_file: Path, recovery_pa
 
         with store.write() as session:
             for worker_id, w in names.items():
-                if session.get(Worker, worker_id) is None and isinstance(w.get("display_name"), str):
+                if worker_id and session.get(Worker, worker_id) is None and isinstance(w.get("display_name"), str):
                     session.add(Worker(id=worker_id, display_name=w["display_name"],
-                                       role=w.get("role") if w.get("role") in ("worker", "coordinator") else "worker",
+                                       role=str(w["role"]) if w.get("role") in ("worker", "coordinator") else "worker",
                                        active=bool(w.get("active", True))))
     except BaseException:
         store.close()
@@ -226,7 +229,7 @@ def init_from_root(path: Path, passphrase: str, recovery_file: Path, recovery_pa
     return RecoveredCoordinator(store, rec.root_keys.fingerprint, version, len(laptops), backup is not None)
 
 
-def take_first_bundle(conn, peer: str) -> bool:
+def take_first_bundle(conn: Connection, peer: str) -> bool:
     """True while a recovered coordinator waits for that laptop's first bundle of changes: it is
     taken whatever sequence number it starts at (a bundle without changes does not end the wait).
     Called by the import's sequence check."""
@@ -240,7 +243,7 @@ def take_first_bundle(conn, peer: str) -> bool:
     return isinstance(peers, list) and peer in peers
 
 
-def first_bundle_taken(conn, peer: str) -> None:
+def first_bundle_taken(conn: Connection, peer: str) -> None:
     row = conn.exec_driver_sql("SELECT value FROM meta WHERE key = ?", (REBUILD_PEERS_KEY,)).first()
     if row is None:
         return

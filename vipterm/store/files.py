@@ -1,21 +1,25 @@
 """The files vipterm writes beside its database: one atomic write and one flush to the disk.
 
-`write_atomically` is how every report, bundle, key file, recovery sheet and client export
-reaches its folder: a temporary file in that same folder (mode 0600 from the moment it exists,
-since most of these hold what only their user may read), written, flushed, renamed over the
-target, then the folder flushed, so that a crash or a pulled USB stick leaves the old file or the
-new one, never half of one (at most a stray `.<name>.*.tmp`). `fsync_path` is the one flush of a
-file, or of a folder's entries after a rename.
+`write_atomically` (bytes or text) and `atomic_file` (a file to stream into) are how every
+report, bundle, key file, recovery sheet and client export reaches its folder: a temporary file
+in that same folder (mode 0600 from the moment it exists, since most of these hold what only
+their user may read), written, flushed, renamed over the target, then the folder flushed, so
+that a crash or a pulled USB stick leaves the old file or the new one, never half of one (at most
+a stray `.<name>.*.tmp`). `fsync_path` is the one flush of a file, or of a folder's entries after
+a rename.
 
-A failure of the disk or folder is a `FileProblem` naming the path and the reason; the original
-`OSError` text is not used (it is the OS's wording and may differ per platform).
+A failure of the disk or folder in `write_atomically` is a `FileProblem` naming the path and the
+reason; the original `OSError` text is not used (it is the OS's wording and may differ per
+platform).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from vipterm.errors import FileProblem
 
@@ -35,30 +39,37 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes | str) -> Path:
-    """Write `data` (text is UTF-8, with its newlines as given) to `path`, all or nothing, mode
-    0600. Replaces an existing file: callers that must not overwrite check first. Raises
-    `FileProblem` when the folder or the disk refuses."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that replaces `path` whole, mode 0600, when the block ends without an error
+    (then it is flushed, renamed and the folder flushed); on any error the temporary file is
+    removed and `path` is as it was. For a caller that writes as it builds (a bundle streams its
+    members); its OSError is the caller's to word. Replaces an existing file: callers that must
+    not overwrite check first."""
     path = Path(path)
-    folder = path.parent
-    content = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise FileProblem.of(exc, f"cannot write {path}") from None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException as exc:
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise FileProblem.of(exc, f"cannot write {path}") from None
         raise
     try:
-        fsync_path(folder)
+        fsync_path(path.parent)
     except OSError:
-        pass  # the file is complete under its name; only the rename's durability is in doubt
-    return path
+        pass  # a folder some file systems cannot flush: the file is complete under its name
+
+
+def write_atomically(path: Path, data: bytes | str) -> Path:
+    """Write `data` (text as UTF-8, its newlines as given) to `path` through `atomic_file`. Raises
+    `FileProblem` naming the path and the reason when the folder or the disk refuses."""
+    content = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        with atomic_file(path) as fh:
+            fh.write(content)
+    except OSError as exc:
+        raise FileProblem.of(exc, f"cannot write {path}") from None
+    return Path(path)
