@@ -79,7 +79,7 @@ def test_clients_list_filter_on_the_command_line(store, db_path, people):
                                  "--db", str(db_path)], capture_output=True, text=True, env=env, timeout=120,
                                 stdin=subprocess.DEVNULL)
         assert result.returncode == 0, result.stderr
-        return {row["id"] for row in json.loads(result.stdout)}
+        return {row["id"] for row in json.loads(result.stdout)["clients"]}
 
     assert listing("nunez") == {people["guero"]}
     assert listing("GUERO") == {people["guero"]}
