@@ -14,3 +14,8 @@ def default_database_path() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(platformdirs.user_data_dir("vipterm", appauthor=False)) / "vipterm.db"
+
+
+def demo_cache_folder() -> Path:
+    """Where an installed vipterm keeps the demo database it generates (the user cache folder)."""
+    return Path(platformdirs.user_cache_dir("vipterm", appauthor=False))

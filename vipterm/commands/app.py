@@ -21,6 +21,7 @@ from pathlib import Path
 
 from vipterm.commands.common import database_path
 from vipterm.errors import DatabaseMissing
+from vipterm.paths import demo_cache_folder
 from vipterm.progress import NO_PROGRESS, Progress
 
 EXAMPLE_NAME = "vip.db.example"
@@ -43,13 +44,6 @@ def example_path() -> Path:
     import vipterm
 
     return Path(vipterm.__file__).resolve().parent.parent / EXAMPLE_NAME
-
-
-def demo_cache_folder() -> Path:
-    """Where an installed vipterm keeps its generated demo (the user cache folder)."""
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("vipterm", appauthor=False))
 
 
 def cached_demo(progress: Progress = NO_PROGRESS, folder: Path | None = None) -> Path:

@@ -115,14 +115,21 @@ def _create_private(path: Path) -> None:
     """An empty file, mode 0600 (SQLite gives its -wal and -shm files the same mode)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
-    os.chmod(path, 0o600)  # whatever the umask
+    _private_mode(path, 0o600)  # whatever the umask
 
 
 def _private_folder(folder: Path) -> None:
     """Create the database's folder 0700 when vipterm is the one creating it."""
     if not folder.exists():
         folder.mkdir(parents=True, mode=0o700)
-        os.chmod(folder, 0o700)
+        _private_mode(folder, 0o700)
+
+
+def _private_mode(path: Path, mode: int) -> None:
+    # Windows has no owner/group/other bits (chmod there only sets the read-only flag); a file is
+    # kept private by the ACL of the user's profile folder, where platformdirs puts the database.
+    if os.name != "nt":
+        os.chmod(path, mode)
 
 
 @dataclass(frozen=True)
