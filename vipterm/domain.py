@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from typing import Self, TypeVar
 from datetime import date, datetime, timezone
+from typing import Self, TypeVar
 
 from vipterm.errors import ValidationError
 
@@ -44,6 +44,18 @@ class LabelledEnum(str, enum.Enum):
     def choices(cls) -> list[tuple[str, str]]:
         """(label, value) pairs in declaration order, the shape Textual's Select takes."""
         return [(m.label, m.value) for m in cls]
+
+    @classmethod
+    def label_of(cls, value: object, unknown: str | None = None) -> str:
+        """The label of a stored value: the one way a screen or a report shows one. A value this
+        vipterm does not know (a newer vipterm's, synced in) shows as itself, or as `unknown`
+        when given; None and "" show as `unknown` or ""."""
+        if value is None or value == "":
+            return unknown or ""
+        try:
+            return cls(value).label
+        except ValueError:
+            return str(value) if unknown is None else unknown
 
 
 E = TypeVar("E", bound=LabelledEnum)

@@ -5,9 +5,9 @@ Messages never name a person: they may reach a screen in public, a log or a term
 
 from __future__ import annotations
 
-from typing import Any
 import enum
 import errno
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):

@@ -9,11 +9,11 @@ coordinator's audit screen show: a coordinator sees every device's entries, a la
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlmodel import col, select, Session
+from sqlmodel import Session, col, select
 
 from vipterm import domain
 from vipterm.services.database import Store
@@ -99,10 +99,7 @@ def list_entries(store: Store, since: date | None = None, worker_id: str | None 
     devices = device_names(store)
     rows = []
     for e in entries:
-        try:
-            label = domain.AuditAction(e.action).label
-        except ValueError:
-            label = e.action
+        label = domain.AuditAction.label_of(e.action)
         rows.append(AuditRow(
             id=e.id, at=e.at.isoformat(), action=e.action, action_label=label,
             worker_id=e.worker_id, worker=workers.get(e.worker_id, "") if e.worker_id else "",

@@ -23,11 +23,11 @@ client said about who threatens them.
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from sqlmodel import col, select, Session
+from sqlmodel import Session, col, select
 
 from vipterm import domain
 from vipterm.domain import enum_for_field as _enum

@@ -17,9 +17,9 @@ correction, and what the old fact had done taken back).
 
 from __future__ import annotations
 
-from typing import Any, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Callable
 
 from sqlalchemy import text
 from sqlmodel import Session, col, select
@@ -152,8 +152,8 @@ def _take_effects_back(session: Session, store: Store, table: str, fact: Any, cl
     a referral's status goes back to its latest live event; the client's funnel status is where
     the remaining facts put it."""
     from vipterm.services import records
-    from vipterm.store.models import Client, Contact, FollowUp, Referral, ReferralEvent
     from vipterm.services.caseload import event_order
+    from vipterm.store.models import Client, Contact, FollowUp, Referral, ReferralEvent
 
     gone = corrected_ids(session, client_id) | {fact.id}
     if table == "contact" and fact.outcome == domain.ContactOutcome.REACHED.value:
@@ -292,8 +292,8 @@ def correct_outcome(store: Store, outcome_id: str, reason: str, **changes: Any) 
 
 def latest_referral_event(store: Store, referral_id: str) -> str:
     """The id of the referral's latest live status change (what `void` on a referral takes back)."""
-    from vipterm.store.models import Referral, ReferralEvent
     from vipterm.services.caseload import event_order
+    from vipterm.store.models import Referral, ReferralEvent
 
     with store.read() as session:
         referral = session.get(Referral, referral_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -90,7 +90,7 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -215,22 +215,22 @@ def change_passphrase(path: Path, old_passphrase: str, new_passphrase: str) -> N
     store_engine.rekey_file(Path(path), raw, new_passphrase)
 
 
-def integrity_report(store: Store) -> dict:
+def integrity_report(store: Store) -> dict[str, Any]:
     """What `vipterm doctor` prints: integrity, schema, counts per table."""
     from vipterm.store.models import SYNC_POLICY
 
     with store.read() as session:
-        integrity = session.exec(text("PRAGMA integrity_check")).scalar_one()
-        fk_problems = session.exec(text("PRAGMA foreign_key_check")).all()
-        version = session.exec(text("PRAGMA user_version")).scalar_one()
+        integrity = session.execute(text("PRAGMA integrity_check")).scalar_one()
+        fk_problems = session.execute(text("PRAGMA foreign_key_check")).all()
+        version = session.execute(text("PRAGMA user_version")).scalar_one()
         counts = {
-            name: session.exec(text(f"SELECT count(*) FROM {name} WHERE deleted_at IS NULL")).scalar_one()
+            name: session.execute(text(f"SELECT count(*) FROM {name} WHERE deleted_at IS NULL")).scalar_one()
             for name in SYNC_POLICY
         }
-        pending = session.exec(
-            text("SELECT count(*) FROM change_log WHERE device = :d"), params={"d": store.device_id}
+        pending = session.execute(
+            text("SELECT count(*) FROM change_log WHERE device = :d"), {"d": store.device_id}
         ).scalar_one()
-        cipher = session.exec(text("PRAGMA cipher_version")).scalar_one()
+        cipher = session.execute(text("PRAGMA cipher_version")).scalar_one()
         from vipterm.sync.validate import stored_problems
 
         # Values a merge took before every change was checked (a forged status, a number as a date).

@@ -11,10 +11,10 @@ it is saved or deliberately discarded. Locking the app keeps drafts.
 
 from __future__ import annotations
 
-from typing import Any
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col, select
 

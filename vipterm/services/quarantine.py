@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import Any, Callable
 
 import uuid6
+from sqlalchemy import Connection
+from sqlmodel import Session
 
 from vipterm.domain import Role
 from vipterm.errors import NotFound, ValidationError
@@ -75,7 +77,7 @@ BUNDLE_ACCEPTORS: dict[str, Callable[[Store, bytes, QuarantineView], str]] = {}
 _COLS = "id, kind, code, reason, bundle_id, device, worker_id, tbl, row_id, col, status, detected_at, decision, decided_at"
 
 
-def _labels(conn, store: Store):
+def _labels(conn: Connection, store: Store) -> tuple[Any, Any]:
     from vipterm.services import sync as sync_service
 
     state = sync_service._trust(conn)
@@ -86,12 +88,12 @@ def _labels(conn, store: Store):
     return sync_service, roster
 
 
-def _record(conn, sync_service, tbl: str, row_id: str, changes) -> str:
+def _record(conn: Connection, sync_service: Any, tbl: str, row_id: str, changes: list[Any]) -> str:
     if not tbl:
         return "whole bundle"
     pk = merge_engine.tables()[tbl].pk
     if conn.exec_driver_sql(f'SELECT 1 FROM "{tbl}" WHERE "{pk}" = ?', (row_id,)).first() is not None:
-        return sync_service._record_label(conn, tbl, row_id)
+        return str(sync_service._record_label(conn, tbl, row_id))
     # A record held whole (not here): name it by its client's pseudonym when the client is here.
     for ch in changes:
         if ch.col == "client_id":
@@ -103,7 +105,7 @@ def _record(conn, sync_service, tbl: str, row_id: str, changes) -> str:
     return f"new {tbl.replace('_', ' ')} {row_id[-8:]}"
 
 
-def _view(conn, store: Store, row, *, with_fields: bool = False) -> QuarantineView:
+def _view(conn: Connection, store: Store, row: Any, *, with_fields: bool = False) -> QuarantineView:
     sync_service, roster = _labels(conn, store)
     (id_, kind, code, reason, bundle_id, device, worker_id, tbl, row_id, col, status, detected_at, decision,
      decided_at) = row
@@ -136,7 +138,7 @@ def count_open(store: Store) -> int:
         return int(conn.exec_driver_sql("SELECT count(*) FROM sync_quarantine WHERE status = 'open'").scalar_one())
 
 
-def _entry(conn, entry_id: str):
+def _entry(conn: Connection, entry_id: str) -> Any:
     row = conn.exec_driver_sql(f"SELECT {_COLS} FROM sync_quarantine WHERE id = ?", (entry_id,)).first()
     if row is None:
         raise NotFound(f"no quarantine entry with id {entry_id}")
@@ -149,17 +151,17 @@ def show(store: Store, entry_id: str) -> QuarantineView:
         return _view(conn, store, _entry(conn, entry_id), with_fields=True)
 
 
-def _decide(conn, store: Store, entry_id: str, status: str, decision: str) -> None:
+def _decide(conn: Connection, store: Store, entry_id: str, status: str, decision: str) -> None:
     conn.exec_driver_sql("UPDATE sync_quarantine SET status = ?, decision = ?, decided_at = ? WHERE id = ?",
                          (status, decision, store.clock.utcnow().isoformat(sep=" "), entry_id))
 
 
-def _require_open(row) -> None:
+def _require_open(row: Any) -> None:
     if row[10] != "open":
         raise ValidationError(f"this entry is already {row[10]}", field="quarantine")
 
 
-def _set_field(session, store: Store, tbl: str, row_id: str, col: str, value: Any) -> bool:
+def _set_field(session: Session, store: Store, tbl: str, row_id: str, col: str, value: Any) -> bool:
     """Write one field as the coordinator's own change (captured, so it reaches the laptops)."""
     conn = session.connection()
     pk = merge_engine.tables()[tbl].pk
@@ -168,7 +170,7 @@ def _set_field(session, store: Store, tbl: str, row_id: str, col: str, value: An
         raise NotFound("the record of this entry no longer exists")
     conn.exec_driver_sql(f'UPDATE "{tbl}" SET "{col}" = ? WHERE "{pk}" = ?', (value, row_id))
     record_changes(session, Capture(store.device_id), [(tbl, row_id, col, value)])
-    return current[0] != value
+    return bool(current[0] != value)
 
 
 def _audit_decision(store: Store, entry_id: str, decision: str) -> None:
@@ -285,7 +287,7 @@ def _accept(store: Store, entry_id: str) -> str:
     return f"accepted: {tbl}.{col} now holds the laptop's value; it reaches the laptops at the next sync"
 
 
-def _fresh_pseudonym(conn) -> str:
+def _fresh_pseudonym(conn: Connection) -> str:
     while True:
         candidate = "VIP-" + uuid6.uuid7().hex[-6:].upper()
         if conn.exec_driver_sql("SELECT 1 FROM client WHERE pseudonym = ?", (candidate,)).first() is None:
@@ -328,7 +330,7 @@ def quarantine_bundle(store: Store, raw: bytes, *, code: str, reason: str, bundl
             "SELECT id FROM sync_quarantine WHERE kind = 'bundle' AND bundle_id = ? AND status = 'open'",
             (bundle_id,)).scalar()
         if existing:
-            return existing
+            return str(existing)
         return held_store.hold_bundle(conn, raw, code=code, reason=reason, bundle_id=bundle_id, device=device,
                                       worker_id=worker_id, now=store.clock.utcnow().isoformat(sep=" "))
 

@@ -15,13 +15,13 @@ The JSON shape is stable and documented in docs/metrics.md ("JSON shape").
 
 from __future__ import annotations
 
-from typing import Any, Literal
 import csv
 import html
 import io
 import json
 from dataclasses import replace
 from datetime import date
+from typing import Any, Literal
 
 from rich import box
 from rich.console import Console

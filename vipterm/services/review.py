@@ -34,12 +34,12 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from vipterm import domain
-from vipterm.domain import enum_for_field as _enum
 from vipterm.domain import Role
+from vipterm.domain import enum_for_field as _enum
 from vipterm.errors import CoordinatorOnly, NotFound, ValidationError
-from vipterm.services.database import Store
 from vipterm.services import assignment
 from vipterm.services.assignment import WorkerChoice
+from vipterm.services.database import Store
 from vipterm.store.models import (
     Client,
     PlannedNotification,

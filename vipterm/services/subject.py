@@ -17,16 +17,18 @@ names of a notification's team. Nothing of any other client is read.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
 import html
 import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+
 from vipterm import domain
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services.database import Store
+from vipterm.store.files import write_atomically
 
 FORMAT_VERSION = 1
 # Columns that name a staff member (a worker row's id).
@@ -247,10 +249,7 @@ def write_subject_export(store: Store, client_id: str, out: Path, fmt: str, *, r
     record = subject_record(store, client_id, redact_staff=redact_staff)
     text = json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n" if fmt == "json" \
         else render_html(record)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o600)  # it is a person's whole record
-    tmp.replace(out)
+    write_atomically(out, text)  # 0600 from the start: it is a person's whole record
     _audit(store, client_id, f"subject export {fmt}" + (", staff redacted" if redact_staff else ""))
     return record
 

@@ -9,9 +9,9 @@ later than this week are counted, not listed (`TaskList.later`).
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import text
 
@@ -99,7 +99,7 @@ def open_tasks(store: Store, *, worker_id: str | None = "mine", today: date | No
         if group is None:
             later += 1
             continue
-        kind = domain.FollowUpKind(r[11]).label if r[11] in domain.FollowUpKind._value2member_map_ else r[11]
+        kind = domain.FollowUpKind.label_of(r[11])
         tasks.append(Task("follow_up", r[0], r[1], r[2], display_name(r[3] or "", r[4] or "", r[5] or ""), r[6],
                           r[7], r[8], due, r[10], kind, r[12] or "", group))
     for plan in _open_plans(store, worker):
@@ -108,8 +108,7 @@ def open_tasks(store: Store, *, worker_id: str | None = "mine", today: date | No
             later += 1
             continue
         roles = ", ".join(domain.TeamRole(x).label for x in plan.team_roles if x in domain.TeamRole._value2member_map_)
-        setting = domain.NotificationSetting(plan.setting).label \
-            if plan.setting in domain.NotificationSetting._value2member_map_ else plan.setting
+        setting = domain.NotificationSetting.label_of(plan.setting)
         tasks.append(Task("planned_notification", plan.id, plan.client_id, plan.pseudonym,
                           _name(store, plan.client_id), "", plan.worker_id, plan.worker_name, plan.planned_on,
                           plan.planned_time or None, "custom notification (planned)",

@@ -15,9 +15,9 @@ hand the clients over first (services.assignment.handover), so nobody is left wi
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import Session

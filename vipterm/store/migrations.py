@@ -9,10 +9,10 @@ refused before anything is read or written.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
 from importlib import resources
 from typing import Callable
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from vipterm.errors import NewerSchema
