@@ -14,16 +14,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from datetime import date
 
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import open_known
 from tests.sync_support import PASSPHRASE, enroll, new_coordinator
 from vipterm.domain import Role
 from vipterm.services import sync as sync_service
-from vipterm.services.database import open_store
 from vipterm.services.demo_data import DemoSize, generate
 
 
@@ -34,7 +33,7 @@ def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
              capture=True, role=Role.WORKER)
     template = tmp_path / "coord-template.db"
     coord = new_coordinator(template)
-    worker = open_store(worker_path, PASSPHRASE)
+    worker = open_known(worker_path, PASSPHRASE)
     enroll(coord, worker, tmp_path)
     out = tmp_path / "out"
     out.mkdir()
@@ -51,7 +50,7 @@ def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
     # demo worker's clients, which the write scope holds in the quarantine instead.
     reference = tmp_path / "coord-reference.db"
     shutil.copy(template, reference)
-    store = open_store(reference, PASSPHRASE)
+    store = open_known(reference, PASSPHRASE)
     try:
         [whole] = sync_service.import_bundles(store, [bundle.path])
         assert not whole.refused
@@ -71,12 +70,14 @@ def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
         shutil.copy(template, target)
         proc = subprocess.Popen([sys.executable, "-m", "vipterm", "sync", "import", "--db", str(target), str(bundle.path)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # Spread over the whole run (start-up, unlock, verify, the transaction, after the commit).
-        time.sleep(0.3 + attempt * 0.85 + rng.uniform(0, 0.5))
-        if proc.poll() is None:
+        # Spread over the whole run (start-up, unlock, verify, the transaction, after the commit): the
+        # kill comes at that moment, unless the importer has finished by then.
+        try:
+            proc.wait(timeout=0.3 + attempt * 0.85 + rng.uniform(0, 0.5))
+        except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
-        store = open_store(target, PASSPHRASE)
+        store = open_known(target, PASSPHRASE)
         try:
             with store.read() as s:
                 assert s.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
