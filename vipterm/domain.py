@@ -53,7 +53,7 @@ class LabelledEnum(str, enum.Enum):
         if value is None or value == "":
             return unknown or ""
         try:
-            return cls(value).label
+            return cls(str(value)).label
         except ValueError:
             return str(value) if unknown is None else unknown
 

@@ -9,13 +9,13 @@ nothing written), then writes in one captured transaction.
 from __future__ import annotations
 
 import json
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any, Iterator
 
-from typing import Iterator
-
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from vipterm import domain
 from vipterm.domain import (
@@ -169,8 +169,8 @@ def possible_duplicates(store: Store, draft: ClientDraft, limit: int = 20) -> li
     with store.read() as session:
         rows = session.exec(
             select(ClientIdentity, Client)
-            .join(Client, Client.id == ClientIdentity.client_id)
-            .where(Client.deleted_at.is_(None), ClientIdentity.deleted_at.is_(None))
+            .join(Client, col(Client.id) == col(ClientIdentity.client_id))
+            .where(col(Client.deleted_at).is_(None), col(ClientIdentity.deleted_at).is_(None))
         ).all()
     found = []
     for identity, client in rows:
@@ -269,7 +269,7 @@ EDITABLE_FIELDS = ("first_name", "last_name", "aka", "date_of_birth", "phone", "
 _SHORT_TEXT = 200  # = sync.validate.MAX_SHORT_TEXT: names and phones arrive at other devices checked by it
 
 
-def edit_client(store: Store, client_id: str, **changes) -> Client:
+def edit_client(store: Store, client_id: str, **changes: Any) -> Client:
     """Edit a client's identity and program fields (`EDITABLE_FIELDS`); every change is captured
     and syncs like any other, so each field keeps its history in the change log."""
     other = sorted(set(changes) - set(EDITABLE_FIELDS))
@@ -278,7 +278,7 @@ def edit_client(store: Store, client_id: str, **changes) -> Client:
     return update_client(store, client_id, **changes)
 
 
-def update_client(store: Store, client_id: str, **changes) -> Client:
+def update_client(store: Store, client_id: str, **changes: Any) -> Client:
     """Change some fields of a client or its identity; only what differs is captured."""
     unknown = set(changes) - CLIENT_FIELDS - IDENTITY_FIELDS
     if unknown:
@@ -351,24 +351,24 @@ def reopen_client(store: Store, client_id: str) -> Client:
     return client
 
 
-def _funnel_status(session: Session, client_id: str, also_gone: set[str] = frozenset()) -> ClientStatus:
+def _funnel_status(session: Session, client_id: str, also_gone: AbstractSet[str] = frozenset()) -> ClientStatus:
     """How far the client's live records take them along the funnel (corrected facts, and those
     in `also_gone` being corrected now, not counted)."""
     from vipterm.services.corrections import corrected_ids
 
     gone = corrected_ids(session, client_id) | set(also_gone)
     events = session.exec(
-        select(ReferralEvent.id, ReferralEvent.status).join(Referral, Referral.id == ReferralEvent.referral_id)
-        .where(Referral.client_id == client_id, Referral.deleted_at.is_(None), ReferralEvent.deleted_at.is_(None))
+        select(ReferralEvent.id, ReferralEvent.status).join(Referral, col(Referral.id) == col(ReferralEvent.referral_id))
+        .where(Referral.client_id == client_id, col(Referral.deleted_at).is_(None), col(ReferralEvent.deleted_at).is_(None))
     ).all()
     if any(status in {s.value for s in domain.ENGAGED_REFERRAL_STATUSES} and eid not in gone for eid, status in events):
         return ClientStatus.ENGAGED
     attempts = session.exec(select(NotificationAttempt.id, NotificationAttempt.outcome).where(
-        NotificationAttempt.client_id == client_id, NotificationAttempt.deleted_at.is_(None))).all()
-    attempts = [outcome for aid, outcome in attempts if aid not in gone]
-    if NotificationOutcome.DELIVERED.value in attempts:
+        NotificationAttempt.client_id == client_id, col(NotificationAttempt.deleted_at).is_(None))).all()
+    outcomes = [outcome for aid, outcome in attempts if aid not in gone]
+    if NotificationOutcome.DELIVERED.value in outcomes:
         return ClientStatus.NOTIFIED
-    if attempts:
+    if outcomes:
         return ClientStatus.NOTIFICATION_ATTEMPTED
     return ClientStatus.IDENTIFIED
 
@@ -438,7 +438,7 @@ def record_notification(store: Store, draft: NotificationDraft, *, session: Sess
                 select(NotificationAttempt.id).where(
                     NotificationAttempt.client_id == client.id,
                     NotificationAttempt.attempted_on == draft.attempted_on,
-                    NotificationAttempt.deleted_at.is_(None),
+                    col(NotificationAttempt.deleted_at).is_(None),
                 )
             ).all() if a not in gone]
             if same_day:
@@ -535,8 +535,8 @@ def log_contact(store: Store, draft: ContactDraft, *, session: Session | None = 
                 select(FollowUp).where(
                     FollowUp.client_id == client.id,
                     FollowUp.kind == domain.FollowUpKind.CONTACT.value,
-                    FollowUp.done_at.is_(None),
-                    FollowUp.deleted_at.is_(None),
+                    col(FollowUp.done_at).is_(None),
+                    col(FollowUp.deleted_at).is_(None),
                     FollowUp.due_on <= contact_day,
                 )
             ):
@@ -558,8 +558,8 @@ def _schedule_automatic(session: Session, store: Store, client_id: str, due_on: 
         select(FollowUp).where(
             FollowUp.client_id == client_id,
             FollowUp.kind == domain.FollowUpKind.CONTACT.value,
-            FollowUp.done_at.is_(None),
-            FollowUp.deleted_at.is_(None),
+            col(FollowUp.done_at).is_(None),
+            col(FollowUp.deleted_at).is_(None),
         )
     ).all()
     if not replace and open_contact:
@@ -598,7 +598,7 @@ def last_contact_mode(store: Store) -> str:
         mode = session.exec(
             select(Contact.mode)
             .where(Contact.worker_id == store.worker_id)
-            .order_by(Contact.created_at.desc(), Contact.id.desc())
+            .order_by(col(Contact.created_at).desc(), col(Contact.id).desc())
             .limit(1)
         ).first()
     return mode or domain.ContactMode.IN_PERSON.value
@@ -653,10 +653,10 @@ def record_assessment(store: Store, draft: AssessmentDraft) -> Assessment:
 def latest_assessment_levels(store: Store, client_id: str, before: date | None = None) -> dict[str, tuple[int, bool]]:
     """Levels and priorities of the client's latest assessment (the grid shows them beside)."""
     with store.read() as session:
-        query = select(Assessment).where(Assessment.client_id == client_id, Assessment.deleted_at.is_(None))
+        query = select(Assessment).where(Assessment.client_id == client_id, col(Assessment.deleted_at).is_(None))
         if before is not None:
             query = query.where(Assessment.assessed_on <= before)
-        latest = session.exec(query.order_by(Assessment.assessed_on.desc(), Assessment.id.desc()).limit(1)).first()
+        latest = session.exec(query.order_by(col(Assessment.assessed_on).desc(), col(Assessment.id).desc()).limit(1)).first()
         if latest is None:
             return {}
         items = session.exec(select(AssessmentItem).where(AssessmentItem.assessment_id == latest.id)).all()
@@ -679,7 +679,7 @@ def search_providers(store: Store, text: str = "", need: str | None = None, limi
     """Active providers matching `text`; those serving `need` first."""
     with store.read() as session:
         providers = session.exec(
-            select(Provider).where(Provider.active.is_(True), Provider.deleted_at.is_(None)).order_by(Provider.name)
+            select(Provider).where(col(Provider.active).is_(True), col(Provider.deleted_at).is_(None)).order_by(Provider.name)
         ).all()
     words = text.lower().split()
     serving = set()
@@ -781,7 +781,7 @@ def set_referral_status(
         if new in (ReferralStatus.REJECTED, ReferralStatus.FAILED, ReferralStatus.CANCELLED) and not reason.strip():
             raise ValidationError(f"say why the referral is {new.label}", field="reason")
         history = session.exec(select(ReferralEvent).where(ReferralEvent.referral_id == referral.id,
-                                                           ReferralEvent.deleted_at.is_(None))).all()
+                                                           col(ReferralEvent.deleted_at).is_(None))).all()
         last = max(history, key=event_order, default=None)
         seq = max((e.seq or 0 for e in history), default=0)
         seq = max(seq, len(history)) + 1
@@ -857,7 +857,7 @@ def schedule_follow_up(store: Store, client_id: str, due_on: date, kind: str = "
 _KEEP = object()
 
 
-def reschedule_follow_up(store: Store, follow_up_id: str, due_on: date, due_time=_KEEP) -> FollowUp:
+def reschedule_follow_up(store: Store, follow_up_id: str, due_on: date, due_time: Any = _KEEP) -> FollowUp:
     """Move an open follow-up to another day (and time: None clears it; not given keeps it)."""
     if due_on < store.clock.today():
         raise ValidationError("the new date is in the past", field="due_on")
@@ -924,8 +924,8 @@ def open_follow_ups(store: Store, client_id: str) -> list[FollowUp]:
         client = _client(session, client_id)
         return list(session.exec(
             select(FollowUp)
-            .where(FollowUp.client_id == client.id, FollowUp.done_at.is_(None), FollowUp.deleted_at.is_(None))
-            .order_by(FollowUp.due_on, FollowUp.id)
+            .where(FollowUp.client_id == client.id, col(FollowUp.done_at).is_(None), col(FollowUp.deleted_at).is_(None))
+            .order_by(col(FollowUp.due_on), col(FollowUp.id))
         ))
 
 
@@ -935,8 +935,8 @@ def complete_next_follow_up(store: Store, client_id: str, when: datetime | None 
         client = _client(session, client_id)
         follow_up = session.exec(
             select(FollowUp)
-            .where(FollowUp.client_id == client.id, FollowUp.done_at.is_(None), FollowUp.deleted_at.is_(None))
-            .order_by(FollowUp.due_on, FollowUp.id)
+            .where(FollowUp.client_id == client.id, col(FollowUp.done_at).is_(None), col(FollowUp.deleted_at).is_(None))
+            .order_by(col(FollowUp.due_on), col(FollowUp.id))
             .limit(1)
         ).first()
         if follow_up is None:
