@@ -12,7 +12,6 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, timezone, tzinfo
 from enum import Enum
 from pathlib import Path, PurePath
@@ -134,6 +133,8 @@ def json_value(value: Any, zone: tzinfo, key: str = "") -> Any:
         return value
     if isinstance(value, PurePath):
         return str(value)
+    from dataclasses import asdict, is_dataclass  # here: dataclasses loads inspect, start-up stays cheap
+
     if is_dataclass(value) and not isinstance(value, type):
         return json_value(asdict(value), zone, key)
     if value is None or isinstance(value, (bool, int, float)):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
 from pathlib import Path
 
 from vipterm.errors import ExitCode, NotFound
@@ -48,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def guides_folder():
     """Where the guides are: inside the installed package, else the checkout's docs/ folder."""
+    from importlib import resources  # here: building the parser stays cheap
+
     installed = resources.files("vipterm") / "docs"
     if installed.is_dir():
         return installed
