@@ -1,5 +1,6 @@
 """The command palette (`ctrl+p`): find any client by name, alias or id and open them, and run
-any action by name.
+any action of the screen in front by name: the actions are its active bindings (as help's list
+is), so a rebound key, a coordinator's action or a new binding shows there without a second list.
 
 Clients are searched in the app's in-memory index (loaded in a worker after unlock), first by
 the caseload's word filter, then ranked by Textual's fuzzy matcher on the few that remain, so a
@@ -49,52 +50,67 @@ class ClientCommands(Provider):
         yield  # pragma: no cover - nothing to list before typing: names stay off the screen
 
 
+# The palette's words for an action: a title to find it by, and what it does. Which actions are
+# offered, under which keys, and whether they are allowed here (a coordinator's only) comes from
+# the bindings active on the screen, as help's list does; an action without words here is
+# offered under its binding's description.
+WORDS: dict[str, tuple[str, str]] = {
+    "lock": ("Lock", "Lock now"),
+    "toggle_mask": ("Privacy mask", "Show names as initials, or show them again"),
+    "cycle_theme": ("Next theme", "dark → light → high contrast"),
+    "help": ("Help", "Keys of this screen"),
+    "log_contact": ("Log contact", "Log a contact with the client in focus"),
+    "notification": ("Custom notification", "Record a notification attempt"),
+    "assessment": ("Needs assessment", "Assess the client's needs"),
+    "referral": ("Referral", "Refer the client to a provider"),
+    "outcome": ("Outcome", "Record an outcome"),
+    "follow_up": ("Follow-up", "Schedule a follow-up"),
+    "follow_up_done": ("Follow-up done", "Close a follow-up: asks which and what happened"),
+    "log_attempt": ("Attempt", "Log an attempt that did not reach the client"),
+    "referral_status": ("Referral status", "Change the status of a referral"),
+    "edit_client": ("Edit client", "Names, alias, birth date, phone, area, flags"),
+    "close_or_reopen": ("Close or reopen client", "Close with a reason, or reopen (asks y/n)"),
+    "correct_fact": ("Correct entry", "Correct the timeline entry under the cursor"),
+    "void_fact": ("Void entry", "Void the timeline entry under the cursor (asks why, then y/n)"),
+    "field_history": ("Field history", "Every value the client's fields have held"),
+    "new_client": ("New client", "Intake a new client"),
+    "toggle_scope": ("Mine / all", "Switch between my clients and all clients"),
+    "open_tasks": ("Tasks", "Open follow-ups and planned notifications: overdue, today, this week"),
+    "audit_log": ("Audit log", "Who viewed, unmasked, exported, enrolled, reassigned, purged, decided"),
+    "assign": ("Assign", "Assign the marked clients, or the one in focus, to a worker"),
+    "workers": ("Workers", "Workers, their laptops and caseloads; hand over"),
+    "weekly_review": ("Weekly review", "Incidents, candidates and planned notifications"),
+    "app.open_screen('sync')": ("Sync", "Exchange bundles with the coordinator"),
+    "app.open_screen('conflicts')": ("Conflicts", "Review conflicting edits"),
+    "app.open_screen('report')": ("Monthly report", "The program's monthly report"),
+}
+# Offered from every screen, beside the bindings of the one in front (their keys live on the caseload).
+EVERYWHERE = ("app.open_screen('sync')", "app.open_screen('conflicts')", "app.open_screen('report')")
+# Textual's palette has its own entries for these.
+NOT_OFFERED = frozenset({"quit", "command_palette"})
+THEMES = ("textual-dark", "textual-light", "vipterm-high-contrast")
+
+
 def system_commands(app, screen: Screen) -> Iterable[SystemCommand]:
-    """The app's own actions, by name."""
+    """The actions of the screen's and the app's vipterm bindings active on `screen` (allowed
+    ones only), then the screens every screen can open, then the themes by name."""
     if app.store is None:
         return
-    from vipterm.tui.caseload import CaseloadScreen
-    from vipterm.tui.client_file import ClientFileScreen
+    from vipterm.tui.help import vipterm_bindings
 
-    yield SystemCommand("Lock", "Lock now (ctrl+l)", app.action_lock)
-    yield SystemCommand("Privacy mask", "Show names as initials, or show them again", app.action_toggle_mask)
-    yield SystemCommand("Next theme", "dark → light → high contrast (ctrl+t)", app.action_cycle_theme)
-    for theme in ("textual-dark", "textual-light", "vipterm-high-contrast"):
+    offered: set[str] = set()
+    for active in vipterm_bindings(app, screen):
+        action = active.binding.action
+        if active.node not in (screen, app) or not active.enabled or action in NOT_OFFERED or action in offered:
+            continue  # a focused widget's keys move its cursor: nothing to run by name
+        offered.add(action)
+        description = active.binding.description or action.replace("_", " ")
+        title, does = WORDS.get(action, (description.rstrip("…").capitalize(), description))
+        yield SystemCommand(title, f"{does} ({app.get_key_display(active.binding)})",
+                            partial(app.run_action, action, active.node))
+    for action in EVERYWHERE:
+        if action not in offered:
+            title, does = WORDS[action]
+            yield SystemCommand(title, does, partial(app.run_action, action, app))
+    for theme in THEMES:
         yield SystemCommand(f"Theme: {theme}", "Switch to this theme", partial(setattr, app, "theme", theme))
-    yield SystemCommand("Help", "Keys of this screen (?)", app.action_help)
-    if isinstance(screen, (CaseloadScreen, ClientFileScreen)):
-        yield SystemCommand("Log contact", "Log a contact with the client in focus (l)", screen.action_log_contact)
-        yield SystemCommand("Custom notification", "Record a notification attempt (u)", screen.action_notification)
-        yield SystemCommand("Needs assessment", "Assess the client's needs (a)", screen.action_assessment)
-        yield SystemCommand("Referral", "Refer the client to a provider (r)", screen.action_referral)
-        yield SystemCommand("Outcome", "Record an outcome (o)", screen.action_outcome)
-        yield SystemCommand("Follow-up", "Schedule a follow-up (f)", screen.action_follow_up)
-        yield SystemCommand("Follow-up done", "Close a follow-up: asks which and what happened (d)",
-                            screen.action_follow_up_done)
-        yield SystemCommand("Attempt", "Log an attempt that did not reach the client (A)", screen.action_log_attempt)
-    if isinstance(screen, ClientFileScreen):
-        yield SystemCommand("Referral status", "Change the status of a referral (t)", screen.action_referral_status)
-        yield SystemCommand("Edit client", "Names, alias, birth date, phone, area, flags (e)", screen.action_edit_client)
-        yield SystemCommand("Close or reopen client", "Close with a reason, or reopen (C; asks y/n)",
-                            screen.action_close_or_reopen)
-        yield SystemCommand("Correct entry", "Correct the timeline entry under the cursor (c)", screen.action_correct_fact)
-        yield SystemCommand("Void entry", "Void the timeline entry under the cursor (x; asks why, then y/n)",
-                            screen.action_void_fact)
-        yield SystemCommand("Field history", "Every value the client's fields have held (h)", screen.action_field_history)
-    if isinstance(screen, CaseloadScreen):
-        yield SystemCommand("New client", "Intake a new client (n)", screen.action_new_client)
-        yield SystemCommand("Mine / all", "Switch between my clients and all clients (m)", screen.action_toggle_scope)
-        yield SystemCommand("Tasks", "Open follow-ups and planned notifications: overdue, today, this week (T)",
-                            screen.action_open_tasks)
-        yield SystemCommand("Audit log", "Who viewed, unmasked, exported, enrolled, reassigned, purged, decided (U)",
-                            screen.action_audit_log)
-        if screen.check_action("assign", ()):  # the coordinator's: assignment and the staff
-            yield SystemCommand("Assign", "Assign the marked clients, or the one in focus, to a worker (w)",
-                                screen.action_assign)
-            yield SystemCommand("Workers", "Workers, their laptops and caseloads; hand over (W)",
-                                screen.action_workers)
-            yield SystemCommand("Weekly review", "Incidents, candidates and planned notifications (v)",
-                                screen.action_weekly_review)
-    yield SystemCommand("Sync", "Exchange bundles with the coordinator", partial(app.open_screen, "sync"))
-    yield SystemCommand("Conflicts", "Review conflicting edits", partial(app.open_screen, "conflicts"))
-    yield SystemCommand("Monthly report", "The program's monthly report", partial(app.open_screen, "report"))

@@ -9,7 +9,7 @@ The table fits an 80-column terminal.
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
@@ -34,6 +34,17 @@ def _declared_by_vipterm(node, binding: Binding) -> bool:
     return False
 
 
+def vipterm_bindings(app, screen: Screen) -> list[ActiveBinding]:
+    """vipterm's bindings active on `screen` (under the keys the keymap gives them): the screen's
+    own first, then the focused widget's, then the app's. What help lists and the palette runs."""
+
+    def rank(active: ActiveBinding) -> int:
+        return 0 if active.node is screen else 2 if active.node is app else 1
+
+    return [active for active in sorted(screen.active_bindings.values(), key=rank)
+            if _declared_by_vipterm(active.node, active.binding)]
+
+
 def screen_keys(app, screen: Screen) -> list[tuple[str, str]]:
     """(keys, description) of vipterm's keys active on `screen`, each key and each description
     once: the screen's own first, then the focused widget's, then the app's, then the screen's
@@ -48,13 +59,9 @@ def screen_keys(app, screen: Screen) -> list[tuple[str, str]]:
         listed_keys.update(fresh)
         described.setdefault(description, []).extend(fresh)
 
-    def rank(active) -> int:
-        return 0 if active.node is screen else 2 if active.node is app else 1
-
-    for active in sorted(screen.active_bindings.values(), key=rank):
+    for active in vipterm_bindings(app, screen):
         binding = active.binding
-        if _declared_by_vipterm(active.node, binding):
-            add([app.get_key_display(binding)], binding.description or binding.action.replace("_", " "))
+        add([app.get_key_display(binding)], binding.description or binding.action.replace("_", " "))
     if isinstance(screen, ScreenHooks):
         for keys, description in screen.HELP_KEYS:
             add([keys], description)
