@@ -1,9 +1,13 @@
-"""The core is importable without the TUI: scripts and the coordinator's batch jobs never load Textual."""
+"""The core is importable without the TUI: scripts and the coordinator's batch jobs never load Textual;
+and the import contracts (layers, no Textual below the TUI) hold."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 CORE_MODULES = [
     "vipterm.cli",
@@ -32,20 +36,13 @@ def test_core_imports_without_textual():
     assert result.stdout.strip() == "", f"Textual was imported by the core: {result.stdout.strip()}"
 
 
-def test_layers_point_down():
-    """store/ and sync/ never import services/ or tui/; services/ never imports tui/."""
-    import pathlib
-    import re
-
-    root = pathlib.Path(__file__).resolve().parent.parent / "vipterm"
-    forbidden = {"store": ("vipterm.services", "vipterm.tui", "vipterm.sync", "vipterm.commands"),
-                 "sync": ("vipterm.services", "vipterm.tui", "vipterm.commands"),
-                 "services": ("vipterm.tui", "vipterm.commands", "textual")}
-    problems = []
-    for layer, names in forbidden.items():
-        for path in (root / layer).rglob("*.py"):
-            for line in path.read_text().splitlines():
-                m = re.match(r"\s*(?:from|import)\s+([\w.]+)", line)
-                if m and m.group(1).startswith(names):
-                    problems.append(f"{path.relative_to(root)}: {line.strip()}")
-    assert problems == []
+def test_the_import_contracts_hold():
+    """pyproject.toml [tool.importlinter], checked by import-linter (a test extra): the layers
+    point down (CLI and TUI → services → sync → store → domain) and nothing below the TUI imports
+    Textual, counting imports inside functions. See docs/architecture.md."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    assert lint_imports.exists(), "import-linter is missing: pip install -e '.[test]'"
+    result = subprocess.run([str(lint_imports), "--no-cache", "--no-logo"], capture_output=True, text=True,
+                            timeout=120, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
