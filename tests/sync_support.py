@@ -107,12 +107,15 @@ def make_follow_up(s: Session, fid: str, client_id: str, owner: str) -> None:
 
 # --- encrypted stores enrolled with a real coordinator -------------------------------------------
 
+import atexit  # noqa: E402
 import hashlib  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from vipterm.domain import Role  # noqa: E402
 from vipterm.services import sync as sync_service  # noqa: E402
-from vipterm.services.database import Store, create_store  # noqa: E402
+from vipterm.services.database import Store, create_store, open_store_with_key  # noqa: E402
 
 PASSPHRASE = "correct horse battery"
 
@@ -126,6 +129,34 @@ def new_enrolled_worker(coord: Store, path: Path, name: str = "Worker") -> Store
     worker = create_store(path, PASSPHRASE, worker_name=name, role=Role.WORKER)
     enroll(coord, worker, path.parent)
     return worker
+
+
+_PROGRAMS: dict[tuple, tuple[Path, list[tuple[str, object]]]] = {}
+
+
+def enrolled_program(folder: Path, coordinator: str, *laptops: tuple[str, str]) -> tuple[Store, list[Store]]:
+    """A coordinator (file name `coordinator`) and laptops enrolled with it in person, one per
+    (file name, worker name), opened in `folder`. The first call in a test process builds them
+    through the real flows (`new_coordinator`, `new_enrolled_worker`); every call hands out fresh
+    copies of those files, opened with the keys derived when they were made."""
+    key = (coordinator, laptops)
+    if key not in _PROGRAMS:
+        origin = Path(tempfile.mkdtemp(prefix="vipterm-test-program-"))
+        atexit.register(shutil.rmtree, origin, True)
+        coord = new_coordinator(origin / coordinator)
+        stores = [coord, *(new_enrolled_worker(coord, origin / name, worker) for name, worker in laptops)]
+        files = [(store.path.name, store.database.raw) for store in stores]
+        for store in stores:
+            store.close()
+        _PROGRAMS[key] = (origin, files)
+    origin, files = _PROGRAMS[key]
+    opened = []
+    for name, raw in files:
+        for suffix in ("", "-wal"):  # closing checkpoints the log; a leftover one goes with its file
+            if (origin / (name + suffix)).exists():
+                shutil.copy(origin / (name + suffix), folder / (name + suffix))
+        opened.append(open_store_with_key(folder / name, raw))
+    return opened[0], opened[1:]
 
 
 def enroll(coord: Store, worker: Store, folder: Path, worker_spec: str | None = None) -> None:

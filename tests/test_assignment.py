@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.sync_support import PASSPHRASE, exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import PASSPHRASE, enrolled_program, exchange
 from vipterm.cli import main
 from vipterm.domain import Role
 from vipterm.services import assignment, records
@@ -55,9 +55,7 @@ def with_history(worker, first_name: str) -> str:
 
 @pytest.fixture
 def program(tmp_path: Path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    ana = new_enrolled_worker(coord, tmp_path / "ana.db", "Ana Ruiz")
-    ben = new_enrolled_worker(coord, tmp_path / "ben.db", "Ben Okafor")
+    coord, (ana, ben) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana Ruiz"), ("ben.db", "Ben Okafor"))
     yield tmp_path, coord, ana, ben
     for s in (coord, ana, ben):
         s.close()

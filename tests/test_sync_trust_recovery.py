@@ -20,7 +20,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from tests.sync_support import PASSPHRASE, dump_store, file_state, new_coordinator, new_enrolled_worker
+from tests.sync_support import PASSPHRASE, dump_store, enrolled_program, file_state
 from vipterm.services import records
 from vipterm.services import sync as sync_service
 from vipterm.sync import bundle as bundle_format
@@ -33,9 +33,7 @@ DAY_MS = 86_400_000
 
 @pytest.fixture
 def program(tmp_path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    one = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
-    two = new_enrolled_worker(coord, tmp_path / "w2.db", "Worker Two")
+    coord, (one, two) = enrolled_program(tmp_path, "coord.db", ("w1.db", "Worker One"), ("w2.db", "Worker Two"))
     out = tmp_path / "out"
     out.mkdir()
     yield coord, one, two, out

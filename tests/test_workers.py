@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from tests.sync_support import PASSPHRASE, exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import PASSPHRASE, enrolled_program, exchange
 from tests.test_assignment import cli, held, with_history
 from tests.tui_support import make_app, screen_text, settle, table_keys, wait_for
 from vipterm.services import records
@@ -30,9 +30,7 @@ def _env(monkeypatch):
 
 @pytest.fixture
 def program(tmp_path: Path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    ana = new_enrolled_worker(coord, tmp_path / "ana.db", "Ana Ruiz")
-    ben = new_enrolled_worker(coord, tmp_path / "ben.db", "Ben Okafor")
+    coord, (ana, ben) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana Ruiz"), ("ben.db", "Ben Okafor"))
     anas = [with_history(ana, f"Anas{n}") for n in range(3)]
     records.schedule_follow_up(ana, anas[0], ana.clock.today() + timedelta(days=1), note="court")
     with_history(ben, "Bens")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, Static
 
-from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import enrolled_program, exchange
 from tests.tui_support import make_app, screen_text, settle, table_keys, wait_for
 from vipterm.services import records
 from vipterm.tui.assign import WorkerPickerModal
@@ -24,9 +24,7 @@ def owner_of(store, client_id: str) -> str | None:
 
 @pytest.fixture
 def program(tmp_path: Path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    ana = new_enrolled_worker(coord, tmp_path / "ana.db", "Ana Ruiz")
-    ben = new_enrolled_worker(coord, tmp_path / "ben.db", "Ben Okafor")
+    coord, (ana, ben) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana Ruiz"), ("ben.db", "Ben Okafor"))
     made = [records.create_client(ana, records.ClientDraft(first_name=f"Person{n}", last_name="Testcase")).id
             for n in range(3)]
     exchange(coord, [ana, ben], tmp_path / "round")
