@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 
 from vipterm.services import caseload as caseload_service
+from vipterm import domain
 from vipterm.domain import Role
 from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadIndex, CaseloadRow
 from vipterm.tui import display
@@ -114,6 +115,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         self._today = None  # the day the drawn lines were built for ("3d ago", "in 2d")
         self._counted: tuple | None = None  # (rows, overdue, due today) for the title
         self._texts: dict[str, str] = {}  # what the title and the preview show now
+        self._to_top = False  # the next drawing shows the list from its first row, cursor there
         self.generation = 0
         self.loaded = False
         self._loading = False  # a full load is running: a one-client refresh waits for it instead
@@ -191,10 +193,10 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         if owners:
             cells.append(Text("unassigned", style="bold magenta") if row.unassigned else row.worker_name)
         if wide:
-            cells.append(display.age_label(row.age_group))
+            cells.append(domain.AgeGroup.label_of(row.age_group))
         brief = owners and not wide
         if not brief:
-            cells.append(display.area_label(row.area_command))
+            cells.append(domain.AreaCommand.label_of(row.area_command))
         cells.append(display.status_label(row.status, short=not wide))
         if not brief:
             cells.append(display.ago(row.last_contact, today))
@@ -328,7 +330,11 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             table.invalidate()  # "last" and "next" are counted from today
         query = self.query_one("#filter", Input).value
         matching = self.index.filter(query)
-        if query != self._query:
+        if self._to_top:
+            self._to_top = False
+            self._query = query
+            table.set_rows(matching, cursor=0, top=True)
+        elif query != self._query:
             self._query = query
             # The client under the cursor stays there if it is among the first matches on screen.
             kept = table.current
@@ -370,7 +376,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
                 else "no clients yet — n adds one")
             self._set_text("#caseload-preview", empty if self.loaded else "loading…")
             return
-        parts = [row.pseudonym, display.age_label(row.age_group), display.status_label(row.status)]
+        parts = [row.pseudonym, domain.AgeGroup.label_of(row.age_group), display.status_label(row.status)]
         if row.unassigned:  # only the coordinator holds clients of no worker
             parts.insert(1, "unassigned: w assigns")
         if row.planned:
@@ -455,7 +461,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         self.marked.clear()
         self._set_columns(bool(self._wide))
         self.loaded = False
-        self._query = None  # the new scope's list starts at the top
+        self._to_top = True  # the other scope's list starts at its first row
         self.reload()
 
     def _form(self, kind: str) -> None:

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -371,10 +372,11 @@ class CaseloadTable(ScrollView, can_focus=True):
         index = scroll_y + y - 1
         if index >= len(self._rows):
             return Strip.blank(width, self._style(""))
-        if index == self._cursor:
-            component = "caseload-table--cursor"
-        else:
-            component = "caseload-table--even-row" if index % 2 else "caseload-table--odd-row"
         line = self._row_line(self._rows[index]).crop_extend(scroll_x, scroll_x + width, None)
+        if index == self._cursor:
+            # The cursor's colours win over a cell's own (a red `!!` stays readable), as in DataTable.
+            segments = Segment.apply_style(list(line), post_style=self._style("caseload-table--cursor"))
+            return Strip(segments, line.cell_length)
+        component = "caseload-table--odd-row" if index % 2 else "caseload-table--even-row"
         return line.apply_style(self._style(component))
 
