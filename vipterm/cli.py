@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from vipterm.errors import ExitCode, VipError
+from vipterm.errors import ExitCode, VipError, database_error, os_reason
 
 # Subcommand modules, each with register(subparsers).
 COMMAND_MODULES = [
@@ -118,17 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return int(ExitCode.OK)
+    except OSError as exc:  # a file or folder no service wrapped (each names its own where it can)
+        print(f"vipterm: a file or folder could not be used: {os_reason(exc)}; nothing more was changed",
+              file=sys.stderr)
+        return int(ExitCode.ERROR)
     except Exception as exc:
-        # SQLAlchemy is matched by name: importing it here would slow every start-up.
-        if type(exc).__name__ == "OperationalError" and any(w in str(exc) for w in ("locked", "busy")):
-            print("vipterm: the database is busy (another vipterm is writing to it); try again", file=sys.stderr)
-            return int(ExitCode.ERROR)
-        if type(exc).__name__ in ("DatabaseError", "OperationalError") and any(
-                w in str(exc) for w in ("malformed", "not a database", "disk image")):
-            # SQLCipher refuses a page whose authentication fails: the file was damaged after it opened.
-            print("vipterm: the database file is damaged (part of it cannot be read); nothing was changed. "
-                  "See docs/recovery.md: a damaged database file", file=sys.stderr)
-            return int(ExitCode.CHECK_FAILED)
+        typed = database_error(exc)  # what a raw database connection raised (the engine's are typed)
+        if typed is not None:
+            print(f"vipterm: {typed.message}", file=sys.stderr)
+            return int(typed.exit_code)
         return _internal_error(exc)
 
 

@@ -109,6 +109,26 @@ class DatabaseDamaged(VipError):
         super().__init__(message)
 
 
+# SQLite's primary result codes (the low byte of an extended code) that mean something to a user.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
+
+
+def database_error(exc: BaseException) -> VipError | None:
+    """The vipterm error a database driver's exception means, or None: a write lock held past the
+    busy timeout is `DatabaseBusy`, a page that fails its authentication (or a broken structure)
+    is `DatabaseDamaged`. Read from SQLite's result code, never from the message's words. The
+    store's engine applies it to every statement; the CLI to what a raw connection raised."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return None
+    code &= 0xFF
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return DatabaseBusy()
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return DatabaseDamaged()
+    return None
+
+
 # Why a file operation failed, in a worker's words (the errno's own text is an OS's, and
 # `str(OSError)` quotes the file name, which may be anything a user typed).
 _OS_REASONS = {

@@ -30,19 +30,11 @@ from typing import Iterator
 import sqlcipher3.dbapi2 as sqlcipher
 from argon2.low_level import Type, hash_secret_raw
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
-from vipterm.errors import (
-    DatabaseBusy,
-    DatabaseDamaged,
-    DatabaseExists,
-    DatabaseMissing,
-    NotADatabase,
-    VipError,
-    WrongPassphrase,
-)
+from vipterm.errors import DatabaseExists, DatabaseMissing, NotADatabase, VipError, WrongPassphrase, database_error
 from vipterm.store.files import fsync_path  # backups flush through here too
 
 SALT_BYTES = 16
@@ -57,8 +49,6 @@ LEGACY_PARAMS = (3, 64 * 1024, 1)
 BUSY_TIMEOUT_MS = 5000
 _PLAIN_SQLITE_MAGIC = b"SQLite format 3\x00"
 _PARAMS_TAG = b"\xa2\x1d"  # first bytes of a salt that stores its Argon2id parameters
-# SQLite's primary result codes (the low byte of an extended code) that mean something to a user.
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
 
 
 @dataclass(frozen=True)
@@ -185,21 +175,6 @@ def connect_raw(path: Path, raw: RawKey):
     return conn
 
 
-def typed_error(exc: BaseException) -> VipError | None:
-    """The vipterm error a driver's exception means, or None: a write lock held past the busy
-    timeout is `DatabaseBusy`, a page that fails its authentication (or a broken structure) is
-    `DatabaseDamaged`. Read from SQLite's result code, never from the message's words."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        return None
-    code &= 0xFF
-    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
-        return DatabaseBusy()
-    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-        return DatabaseDamaged()
-    return None
-
-
 def make_engine(path: Path, raw: RawKey) -> Engine:
     """The engine factory. `BEGIN` is emitted by us, so `immediate` sessions can take the lock."""
     path = Path(path)
@@ -218,10 +193,10 @@ def make_engine(path: Path, raw: RawKey) -> Engine:
         conn.exec_driver_sql(mode)
 
     @event.listens_for(engine, "handle_error")
-    def _typed(context):
+    def _typed(context: ExceptionContext) -> VipError | None:
         # Every statement, commit and pooled connect passes here: the one place a driver's error
         # becomes a type the app and the CLI can tell the user about.
-        return typed_error(context.original_exception)
+        return database_error(context.original_exception)
 
     return engine
 
