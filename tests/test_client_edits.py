@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import enrolled_program, exchange
 from tests.test_cli import vipterm as _run
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services import caseload as caseload_service
@@ -89,8 +89,7 @@ def test_editing_an_unknown_client_is_not_found(store):
 
 
 def test_an_edit_on_a_laptop_reaches_the_coordinator_in_a_real_bundle(tmp_path):
-    coord = new_coordinator(tmp_path / "c.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    coord, (laptop,) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"))
     try:
         client = _new(laptop)
         exchange(coord, [laptop], tmp_path / "r1")
@@ -214,8 +213,7 @@ def test_cli_close_and_reopen(cli_db):
 def test_each_edit_shows_in_the_field_history_on_the_coordinator(tmp_path):
     from vipterm.services.field_history import field_history
 
-    coord = new_coordinator(tmp_path / "c.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    coord, (laptop,) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"))
     try:
         client = _new(laptop)
         records.edit_client(laptop, client.id, phone="505-555-0101")
@@ -245,8 +243,7 @@ def test_cli_history(cli_db):
 
 
 def test_closing_on_a_laptop_and_reopening_on_the_coordinator_sync_both_ways(tmp_path):
-    coord = new_coordinator(tmp_path / "c.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    coord, (laptop,) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"))
     try:
         client = _new(laptop)
         exchange(coord, [laptop], tmp_path / "r1")

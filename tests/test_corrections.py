@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import enrolled_program, exchange
 from tests.test_report_fixture import program, values  # noqa: F401  (the hand-computed program)
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services import caseload as caseload_service
@@ -207,8 +207,7 @@ def test_voiding_a_referral_status_change_puts_the_referral_back(store):
 
 
 def test_a_correction_on_a_laptop_reaches_the_coordinator_and_its_report(tmp_path):
-    coord = new_coordinator(tmp_path / "c.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    coord, (laptop,) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"))
     try:
         client = _client(laptop)
         contact = records.log_contact(laptop, records.ContactDraft(client_id=client.id, outcome="reached"))

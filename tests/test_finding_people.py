@@ -240,12 +240,11 @@ async def test_mask_hides_notes_aliases_and_an_aliases_emoji(store, db_path):
 
 
 async def test_mask_hides_the_values_of_conflicts(tmp_path):
-    from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+    from tests.sync_support import enrolled_program, exchange
     from vipterm.services import sync as sync_service
     from vipterm.tui.conflicts_screen import ConflictsScreen
 
-    coord = new_coordinator(tmp_path / "c.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Worker One")
+    coord, (laptop,) = enrolled_program(tmp_path, "c.db", ("w.db", "Worker One"))
     try:
         client = records.create_client(laptop, records.ClientDraft(first_name="José", aka="Flaco"))
         exchange(coord, [laptop], tmp_path / "r1")

@@ -15,7 +15,7 @@ import tarfile
 import msgpack
 import pytest
 
-from tests.sync_support import PASSPHRASE, new_coordinator, new_enrolled_worker
+from tests.sync_support import PASSPHRASE, enrolled_program
 from vipterm.services import records
 from vipterm.services import sync as sync_service
 
@@ -32,8 +32,7 @@ def vip(*args):
 
 @pytest.fixture
 def program(tmp_path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "laptop.db", "Worker One")
+    coord, (laptop,) = enrolled_program(tmp_path, "coord.db", ("laptop.db", "Worker One"))
     records.create_client(laptop, records.ClientDraft(first_name="Test", last_name="Person", area_command="valley"))
     out = tmp_path / "stick"
     out.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import enrolled_program, exchange, new_coordinator
 from vipterm.services import caseload, records
 from vipterm.services import sync as sync_service
 
@@ -15,9 +15,7 @@ def _entry(cf, kind):
 
 
 def test_a_contact_shows_its_worker_device_and_bundle_on_the_coordinator_and_back(tmp_path):
-    coord = new_coordinator(tmp_path / "c.db")
-    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
-    w2 = new_enrolled_worker(coord, tmp_path / "w2.db", "Worker Two")
+    coord, (w1, w2) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"), ("w2.db", "Worker Two"))
     try:
         client = records.create_client(w1, records.ClientDraft(aka="Shared", area_command="valley"))
         records.log_contact(w1, records.ContactDraft(client.id, outcome="reached", note="met at the park"))
@@ -85,8 +83,7 @@ async def test_the_client_file_shows_who_and_which_laptop_enter_adds_the_bundle_
     from vipterm.tui.client_forms import FieldHistoryModal
     from vipterm.tui.entry_detail import EntryDetailModal
 
-    coord = new_coordinator(tmp_path / "c.db")
-    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    coord, (w1,) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"))
     try:
         client = records.create_client(w1, records.ClientDraft(aka="Shared", area_command="valley"))
         records.log_contact(w1, records.ContactDraft(client.id, outcome="reached", note="met at the park"))
@@ -143,8 +140,7 @@ def test_field_history_after_a_conflict_names_both_values_who_set_them_and_which
     from tests.conftest import PASSPHRASE
     from vipterm.services.field_history import field_history
 
-    coord = new_coordinator(tmp_path / "c.db")
-    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    coord, (w1,) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"))
     try:
         client = records.create_client(w1, records.ClientDraft(aka="Shared", area_command="valley"))
         exchange(coord, [w1], tmp_path / "r1")
@@ -179,8 +175,7 @@ def test_field_history_after_a_conflict_names_both_values_who_set_them_and_which
 
 
 def test_a_purge_erases_where_the_clients_records_came_from(tmp_path):
-    coord = new_coordinator(tmp_path / "c.db")
-    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    coord, (w1,) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"))
     try:
         client = records.create_client(w1, records.ClientDraft(aka="Gone", area_command="valley"))
         contact = records.log_contact(w1, records.ContactDraft(client.id, outcome="reached"))
@@ -206,9 +201,7 @@ def test_a_laptop_cannot_claim_another_device_made_its_records(tmp_path, monkeyp
     one) and names the sending laptop."""
     from vipterm.sync import bundle as bundle_format
 
-    coord = new_coordinator(tmp_path / "c.db")
-    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
-    w2 = new_enrolled_worker(coord, tmp_path / "w2.db", "Worker Two")
+    coord, (w1, w2) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"), ("w2.db", "Worker Two"))
     try:
         client = records.create_client(w1, records.ClientDraft(aka="Mine", area_command="valley"))
         contact = records.log_contact(w1, records.ContactDraft(client.id, outcome="reached"))

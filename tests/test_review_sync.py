@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from sqlmodel import select
 
-from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import enrolled_program, exchange
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records, review
 from vipterm.services import sync as sync_service
@@ -19,9 +19,7 @@ TODAY = date(2026, 11, 23)
 
 
 def test_a_planned_notification_reaches_the_laptop_and_leaves_its_top_once_attempted(tmp_path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    ana = new_enrolled_worker(coord, tmp_path / "ana.db", "Ana")
-    ben = new_enrolled_worker(coord, tmp_path / "ben.db", "Ben")
+    coord, (ana, ben) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana"), ("ben.db", "Ben"))
     try:
         rv = review.open_review(coord)
         incident = review.add_incident(coord, rv.id, review.IncidentDraft(TODAY - timedelta(days=1), "valley",
@@ -69,8 +67,7 @@ def test_a_planned_notification_reaches_the_laptop_and_leaves_its_top_once_attem
 
 
 def test_a_laptop_cannot_write_the_coordinators_plans(tmp_path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    ana = new_enrolled_worker(coord, tmp_path / "ana.db", "Ana")
+    coord, (ana,) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana"))
     try:
         rv = review.open_review(coord)
         planned = review.add_candidate(coord, review.CandidateDraft(

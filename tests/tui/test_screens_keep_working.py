@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
-from tests.sync_support import new_coordinator, new_enrolled_worker
+from tests.sync_support import enrolled_program
 from tests.tui_support import make_app, settle
 from vipterm.services import records
 from vipterm.tui.base import ScreenHooks, VipModal, VipScreen, describe_error
@@ -46,8 +46,7 @@ async def test_an_export_that_fails_with_an_oserror_says_so_and_the_keys_work_ag
     folder = _unwritable_folder()
     if folder is None:
         pytest.skip("no folder here refuses writes with an OSError (needs Linux /sys)")
-    coord = new_coordinator(tmp_path / "c.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Worker One")
+    coord, (laptop,) = enrolled_program(tmp_path, "c.db", ("w.db", "Worker One"))
     stick = tmp_path / "stick"
     stick.mkdir()
     try:

@@ -517,13 +517,12 @@ async def test_the_duplicate_list_respects_the_privacy_mask(tui_path, tui_store)
 
 
 async def test_conflict_keys_and_sync_import_ask_before_changing_anything(tmp_path):
-    from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+    from tests.sync_support import enrolled_program, exchange
     from vipterm.services import sync as sync_service
     from vipterm.tui.conflicts_screen import ConflictsScreen
     from vipterm.tui.sync_screen import SyncScreen
 
-    coord = new_coordinator(tmp_path / "c.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Worker One")
+    coord, (laptop,) = enrolled_program(tmp_path, "c.db", ("w.db", "Worker One"))
     try:
         a = records.create_client(laptop, records.ClientDraft(aka="First", area_command="valley"))
         exchange(coord, [laptop], tmp_path / "r1")

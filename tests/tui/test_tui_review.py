@@ -14,7 +14,7 @@ from sqlmodel import select
 from textual.widgets import DataTable, Input
 
 from tests.conftest import PASSPHRASE
-from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import enrolled_program, exchange
 from tests.tui_support import make_app, screen_text, settle, table_keys, wait_armed, wait_for
 from vipterm.domain import Role
 from vipterm.services import records, review
@@ -207,8 +207,7 @@ async def test_a_laptop_says_the_review_is_the_coordinators(store):
 
 
 async def test_the_laptop_caseload_leads_with_the_planned_notification(tmp_path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    ana = new_enrolled_worker(coord, tmp_path / "ana.db", "Ana")
+    coord, (ana,) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana"))
     try:
         own = records.create_client(ana, records.ClientDraft(first_name="Due", last_name="Today"))
         records.schedule_follow_up(ana, own.id, TODAY)
