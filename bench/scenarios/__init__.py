@@ -14,6 +14,7 @@ SCENARIO_MODULES = (
     "report",
     "memory",
     "import_csv",
+    "first_open",
 )
 
 

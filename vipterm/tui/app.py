@@ -10,7 +10,9 @@ screen module is imported when it is first opened, so start-up stays light.
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -34,6 +36,23 @@ from vipterm.timekeeping import ProgramClock
 from vipterm.tui.themes import HIGH_CONTRAST, THEME_CYCLE
 
 DEMO_PASSPHRASE = "vipterm-demo"
+
+# The modules of the screens a worker opens soonest after unlock (the assessment and other forms,
+# the client file, the report, the palette's actions). Each is imported on first use so that
+# start-up stays light; the warm-up imports them in the background once the caseload is painted,
+# so that their first opening is as quick as the later ones.
+WARM_MODULES = (
+    "vipterm.tui.forms",
+    "vipterm.tui.client_file",
+    "vipterm.tui.consent_forms",
+    "vipterm.tui.report_screen",
+    "vipterm.tui.help",
+    "vipterm.tui.widgets",
+    "vipterm.services.report_render",
+    "vipterm.services.consent",
+    "textual.widgets._tabbed_content",
+    "textual.widgets._text_area",
+)
 
 
 class VipApp(App[int]):
@@ -75,6 +94,10 @@ class VipApp(App[int]):
         self.client_index: list = []  # every client (CaseloadRow), for the palette
         self._last_activity = time.monotonic()
         self._unlocked_once = store is not None
+        self._session_work_started = False  # drafts, reminder, warm-up: once, after the first paint
+        self._remind_after_paint = False
+        # Set when the warm-up after unlock is done (or had nothing to do).
+        self.warmed = threading.Event()
         self.register_theme(HIGH_CONTRAST)
 
     # --- time -----------------------------------------------------------------------------------
@@ -122,10 +145,10 @@ class VipApp(App[int]):
     def _start_session(self) -> None:
         from vipterm.tui.caseload import CaseloadScreen
 
-        self.push_screen(CaseloadScreen())  # the palette's index loads once the caseload is shown
-        from vipterm.tui.drafts import offer_drafts
-
-        offer_drafts(self)  # what a crash left unsaved in a form, offered back
+        # The palette's index, the drafts to offer and the warm-up start once the caseload is
+        # painted (`load_client_index`); at the latest after a few seconds, should it never load.
+        self.push_screen(CaseloadScreen())
+        self.set_timer(5.0, self._start_session_work)
 
     def unlocked(self, store, last_mode: str) -> None:
         """The unlock screen proved the passphrase: start, or return to where the lock left off."""
@@ -135,9 +158,8 @@ class VipApp(App[int]):
         self.pop_screen()
         if not self._unlocked_once:
             self._unlocked_once = True
+            self._remind_after_paint = not self.demo  # a throwaway demo copy needs no backup
             self._start_session()
-            if not self.demo:  # a throwaway demo copy needs no backup
-                self._remind_backup(store)
             return
         for screen in self._vip_screens():
             screen.after_unlock()
@@ -237,8 +259,58 @@ class VipApp(App[int]):
 
     # --- data the whole app shares -------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="client-index")
     def load_client_index(self) -> None:
+        """Load the palette's index of every client in a thread, once the screen has painted what
+        it shows now (the caseload calls this when its rows are in: 10,000 rows read beside its
+        first paint would delay it). The first time, the rest of what can wait for that paint
+        starts then too: drafts to offer, the backup reminder, the warm-up."""
+        self.call_after_refresh(self._after_paint)
+
+    def _after_paint(self) -> None:
+        if self.store is None:
+            return
+        self._load_client_index()
+        self._start_session_work()
+
+    def _start_session_work(self) -> None:
+        store = self.store
+        if store is None or self._session_work_started:
+            return
+        self._session_work_started = True
+        from vipterm.tui.drafts import offer_drafts
+
+        offer_drafts(self)  # what a crash left unsaved in a form, offered back
+        if self._remind_after_paint:
+            self._remind_backup(store)
+        self._warm_up(store, self._client_in_focus())
+
+    def _client_in_focus(self) -> str | None:
+        row = getattr(self.screen, "current_row", lambda: None)()
+        return getattr(row, "client_id", None)
+
+    @work(thread=True, exit_on_error=False, group="warm-up")
+    def _warm_up(self, store, client_id: str | None) -> None:
+        """Import the modules of the screens opened next and run their queries once (reads only,
+        never the write lock), so that SQLAlchemy has compiled them and the pages they read are
+        in the cache. Only ever an optimisation: what fails here fails again, and is reported,
+        when the screen itself is opened."""
+        try:
+            for name in WARM_MODULES:
+                importlib.import_module(name)
+            if client_id is not None:
+                from vipterm.services import caseload, consent, records
+
+                caseload.client_file(store, client_id)
+                consent.list_consents(store, client_id)
+                consent.safety_plan(store, client_id)
+                records.latest_assessment_levels(store, client_id)
+        except Exception:  # see the docstring: the screen reports it when opened
+            pass
+        finally:
+            self.warmed.set()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="client-index")
+    def _load_client_index(self) -> None:
         from vipterm.services import caseload
 
         store = self.store
