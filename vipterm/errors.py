@@ -110,7 +110,7 @@ class DatabaseDamaged(VipError):
 
 
 # SQLite's primary result codes (the low byte of an extended code) that mean something to a user.
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CORRUPT, SQLITE_NOTADB = 5, 6, 11, 26
 
 
 def database_error(exc: BaseException) -> VipError | None:
@@ -122,9 +122,9 @@ def database_error(exc: BaseException) -> VipError | None:
     if not isinstance(code, int):
         return None
     code &= 0xFF
-    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+    if code in (SQLITE_BUSY, SQLITE_LOCKED):
         return DatabaseBusy()
-    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+    if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
         return DatabaseDamaged()
     return None
 

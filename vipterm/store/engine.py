@@ -34,7 +34,15 @@ from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
-from vipterm.errors import DatabaseExists, DatabaseMissing, NotADatabase, VipError, WrongPassphrase, database_error
+from vipterm.errors import (
+    SQLITE_NOTADB,
+    DatabaseExists,
+    DatabaseMissing,
+    NotADatabase,
+    VipError,
+    WrongPassphrase,
+    database_error,
+)
 from vipterm.store.files import fsync_path  # backups flush through here too
 
 SALT_BYTES = 16
@@ -169,7 +177,8 @@ def connect_raw(path: Path, raw: RawKey):
         _configure(conn, raw)
     except sqlcipher.DatabaseError as exc:
         conn.close()
-        if "not a database" in str(exc):
+        # The first read with a wrong key fails its page check: "not a database" to SQLite.
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == SQLITE_NOTADB:
             raise WrongPassphrase("wrong passphrase, or the file is not a vipterm database") from None
         raise
     return conn
