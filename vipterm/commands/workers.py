@@ -106,8 +106,17 @@ def cmd_workers_list(args) -> int:
             every_id = [r[0] for r in session.connection().exec_driver_sql(
                 "SELECT id FROM worker WHERE deleted_at IS NULL")]
     prefixes = unique_prefixes([r.id for r in rows], every_id)
+    devices = unique_prefixes([d.device_id for r in rows for d in r.devices])
+
+    def laptops(r) -> str:  # each enrolled laptop by its id (a unique prefix on a terminal), as devices_line
+        if not r.enrolled_devices:
+            return "none"
+        revoked = len(r.devices) - len(r.enrolled_devices)
+        return ", ".join(short_id(d.device_id, devices) + (f" ({d.pending} pending)" if d.pending else "")
+                         for d in r.enrolled_devices) + (f" +{revoked} revoked" if revoked else "")
+
     print_table(["worker", "id", "laptops", "last bundle", "clients", "overdue", "contacts (month)"], [
-        [r.name + ("" if r.active else " (inactive)"), short_id(r.id, prefixes), r.devices_line(),
+        [r.name + ("" if r.active else " (inactive)"), short_id(r.id, prefixes), laptops(r),
          r.last_bundle_line(zone_today), str(r.open_clients), str(r.overdue_follow_ups), str(r.contacts_this_month)]
         for r in rows], whole=("id",))
     note(args, f"{len(rows)} worker(s)")
