@@ -328,7 +328,7 @@ OPEN_REFERRAL_STATUSES = frozenset(
     {ReferralStatus.DRAFT, ReferralStatus.SENT, ReferralStatus.ACCEPTED,
      ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD}
 )
-# "Engaged" (DESIGN.md §4): at least one referral that reached one of these.
+# "Engaged" (docs/metrics.md): at least one referral that reached one of these.
 ENGAGED_REFERRAL_STATUSES = frozenset(
     {ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.COMPLETED}
 )

@@ -5,7 +5,7 @@ and are never deleted physically: `deleted_at` is a tombstone that syncs like an
 Enum-valued columns hold the `vipterm.domain` enum values as plain text. Timestamps are naive UTC
 (annotated `NaiveDatetime`, which SQLModel stores without an offset).
 
-`SYNC_POLICY` says, per synced table, how the merge treats it (see DESIGN.md §5).
+`SYNC_POLICY` says, per synced table, how the merge treats it (see docs/sync.md, "Merge rules").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Provides `plan_merge` (read-only: what a batch of changes would do — used by `
 `apply_plan` (the writes, set-based with executemany), `merge` (both), `canonical_dump` (the
 synced data of a database as sorted rows, to compare replicas) and `Change`, the record format.
 
-Rules (DESIGN.md §5, docs/sync.md):
+Rules (docs/sync.md "Merge rules"; why: docs/architecture.md):
 - Per field of a mutable table the highest `(hlc, device)` wins. Applying the same change twice,
   or changes in any order, ends in the same state.
 - A concurrent edit — the winner's base clock is not the field's current clock, or a new change
