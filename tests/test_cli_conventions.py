@@ -168,3 +168,13 @@ def test_help_prints_a_guide_and_refuses_an_unknown_one():
     assert Path(vipterm("help", "--path", passphrase=None).stdout.strip(), "examples", "clients.csv").is_file()
     unknown = vipterm("help", "nothing", passphrase=None)
     assert unknown.returncode == 9 and "there are: cli-json" in unknown.stderr
+
+
+def test_a_result_written_where_asked_leaves_stdout_empty(example, tmp_path):
+    client = demo("clients", "list", db=example).stdout.splitlines()[1].split("\t")[1]
+    target = tmp_path / "record.json"
+    exported = demo("clients", "export", client, "--format", "json", "--out", str(target), db=example)
+    assert exported.returncode == 0 and exported.stdout == "" and f"wrote the record of {client}" in exported.stderr
+    assert target.is_file()
+    quiet = demo("clients", "export", client, "--format", "json", "--out", str(target), "--force", "-q", db=example)
+    assert quiet.returncode == 0 and quiet.stdout == quiet.stderr == ""

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from vipterm.commands.common import add_db_argument, emit_json, unlock
+from vipterm.commands.common import add_db_argument, emit_json, note, unlock
 from vipterm.errors import ExitCode, ValidationError
 
 
@@ -95,7 +95,7 @@ def cmd_report(args) -> int:
             sys.stdout.write(content)
         else:
             _write_out(args.out, content)
-            print(f"wrote the {args.format} reports for {span} to {args.out}", file=sys.stderr)
+            note(args, f"wrote the {args.format} reports for {span} to {args.out}")
         return ExitCode.OK
     report = reports[0]
     if args.format == "text" and args.out is None:
@@ -108,7 +108,7 @@ def cmd_report(args) -> int:
         sys.stdout.write(content)
     else:
         _write_out(args.out, content)
-        print(f"wrote the {args.format} report for {report.month_key} to {args.out}", file=sys.stderr)
+        note(args, f"wrote the {args.format} report for {report.month_key} to {args.out}")
     return ExitCode.OK
 
 

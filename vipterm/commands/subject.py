@@ -202,5 +202,6 @@ def cmd_export(args) -> int:
         write_subject_export(store, client_id, args.out, args.format, redact_staff=args.redact_staff,
                              force=args.force)
         pseudonym = _pseudonym(store, client_id)
-    print(f"wrote the record of {pseudonym} ({args.format}) to {args.out}")
+    # The record went where --out said: stdout stays empty, as for `report --out` (docs/cli-json.md).
+    note(args, f"wrote the record of {pseudonym} ({args.format}) to {args.out}")
     return ExitCode.OK
