@@ -45,7 +45,8 @@ from vipterm.sync.bundle import (
     write_bundle,
 )
 from vipterm.sync.errors import KNOWN_CODES, BundleError
-from vipterm.sync.keys import DeviceKeys, Roster, RootKeys, RosterEntry, open_roster, sign_roster
+from vipterm.sync.keys import DeviceKeys, RootKeys
+from vipterm.sync.roster import Roster, RosterEntry, open_roster, sign_roster
 
 PROGRAM = "prog-0190a1b2"
 

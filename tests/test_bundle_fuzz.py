@@ -35,7 +35,8 @@ from vipterm.sync.bundle import (
     trusted_comment_for,
 )
 from vipterm.sync.errors import KNOWN_CODES, BundleError
-from vipterm.sync.keys import DeviceKeys, Roster, RootKeys, RosterEntry, sign_roster
+from vipterm.sync.keys import DeviceKeys, RootKeys
+from vipterm.sync.roster import Roster, RosterEntry, sign_roster
 
 SEED = 20250601
 ITERATIONS = 8000

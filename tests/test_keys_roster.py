@@ -9,6 +9,7 @@ import sys
 import msgpack
 import pytest
 
+from vipterm.sync.enrollment import EnrollmentGrant, EnrollmentRequest
 from vipterm.sync.errors import (
     BundleError,
     EnrollmentInvalid,
@@ -21,21 +22,21 @@ from vipterm.sync.errors import (
 )
 from vipterm.sync.keys import (
     DeviceKeys,
-    EnrollmentGrant,
-    EnrollmentRequest,
-    KeyStatus,
-    Roster,
     RootKeys,
-    RosterEntry,
     fingerprint,
     key_id_hex,
     key_id_of,
     minisign_public_key_file,
     normalize_signing_public,
+    verify,
+)
+from vipterm.sync.roster import (
+    KeyStatus,
+    Roster,
+    RosterEntry,
     open_roster,
     peek_roster,
     sign_roster,
-    verify,
 )
 
 T0 = "2025-01-01T09:00:00+00:00"
@@ -374,7 +375,7 @@ def test_all_refusals_are_bundle_errors() -> None:
 
 def test_sync_layer_imports_no_textual_or_database() -> None:
     code = (
-        "import sys, vipterm.sync.keys, vipterm.sync.bundle, vipterm.sync.errors\n"
+        "import sys, vipterm.sync.keys, vipterm.sync.roster, vipterm.sync.enrollment, vipterm.sync.bundle, vipterm.sync.errors\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'sqlalchemy', 'sqlmodel', 'sqlcipher3')"
         " or m.startswith(('vipterm.store', 'vipterm.tui', 'vipterm.services')))\n"
         "print(bad); sys.exit(1 if bad else 0)\n"

@@ -21,15 +21,13 @@ from vipterm.sync.bundle import read_bundle, write_bundle
 from vipterm.sync.errors import BundleError
 from vipterm.sync.keys import (
     DeviceKeys,
-    Roster,
     RootKeys,
-    RosterEntry,
     minisign_public_key_file,
     normalize_signing_public,
-    sign_roster,
     verify,
     write_minisign_public_key,
 )
+from vipterm.sync.roster import Roster, RosterEntry, sign_roster
 
 TOOLS = ("tar", "minisign", "age", "zstd")
 _missing = [t for t in TOOLS if shutil.which(t) is None]

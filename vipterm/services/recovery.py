@@ -34,6 +34,7 @@ from vipterm.errors import DatabaseExists, NotADatabase, ValidationError, WrongP
 from vipterm.services.database import Store, create_store, passphrase_problem
 from vipterm.store.files import write_atomically
 from vipterm.sync import keys as trust
+from vipterm.sync import roster as rosters
 from vipterm.sync.errors import BundleError
 
 FORMAT = "vipterm-root-recovery"
@@ -132,7 +133,7 @@ class _Recovery:
     device_keys: trust.DeviceKeys
     root_keys: trust.RootKeys
     roster_blob: bytes
-    roster: trust.Roster
+    roster: rosters.Roster
 
 
 def read_recovery_file(path: Path, recovery_passphrase: str) -> _Recovery:
@@ -155,7 +156,7 @@ def read_recovery_file(path: Path, recovery_passphrase: str) -> _Recovery:
         device_keys = trust.DeviceKeys.from_bytes(bytes.fromhex(doc["device_keys"]))
         root_keys = trust.RootKeys.from_bytes(bytes.fromhex(doc["root_keys"]))
         roster_blob = bytes.fromhex(doc["roster"])
-        roster = trust.open_roster(roster_blob, root_keys.signing_public, None)
+        roster = rosters.open_roster(roster_blob, root_keys.signing_public, None)
         for name in ("program_id", "device_id", "worker_id", "time_zone", "escrow_recipient"):
             if not isinstance(doc.get(name), str):
                 raise bad
