@@ -86,7 +86,8 @@ def check_recipient(value: Any, what: str = "age recipient") -> str:
 
 
 def pack_doc(fmt: str, body: dict[str, Any]) -> bytes:
-    return msgpack.packb({"format": fmt, "format_version": DOC_VERSION, **body}, use_bin_type=True)
+    packed: bytes = msgpack.packb({"format": fmt, "format_version": DOC_VERSION, **body}, use_bin_type=True)
+    return packed
 
 
 def unpack_doc(data: Any, fmt: str) -> dict[str, Any]:

@@ -99,7 +99,8 @@ class EnrollmentRequest:
         }
 
     def _body(self) -> bytes:
-        return msgpack.packb(self._fields(), use_bin_type=True)
+        packed: bytes = msgpack.packb(self._fields(), use_bin_type=True)
+        return packed
 
     def _comment(self) -> str:
         return f"vipterm-enroll-request v1 device:{self.device_id}"
