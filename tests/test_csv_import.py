@@ -508,3 +508,11 @@ def test_imported_clients_are_captured_field_by_field_like_typed_ones(store, tmp
                 assert clocks == len(stored)
             assert session.execute(text("SELECT count(*) FROM sync_origin WHERE row_id = :r"),
                                    {"r": client_id}).scalar_one() == 2
+
+
+def test_the_import_gives_its_connection_back_with_the_usual_page_cache(store, tmp_path):
+    with store.read() as session:
+        usual = session.execute(text("PRAGMA cache_size")).scalar_one()
+    assert import_csv(store, "clients", EXAMPLES / "clients.csv").written == 4
+    with store.write() as session:  # the pool hands back the connection the import wrote with
+        assert session.execute(text("PRAGMA cache_size")).scalar_one() == usual

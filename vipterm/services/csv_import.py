@@ -847,14 +847,19 @@ def import_csv(store: Store, kind: str, path: Path, *, dry_run: bool = False,
         return result
     try:
         with store.write() as session:
-            _roomy_cache(session)
-            with progress.task(f"importing {kind}", total=len(fresh)) as task:
-                for batch in _batches(fresh):
-                    if kind == "clients":
-                        _insert_clients(session, batch)
-                    else:
-                        _write_through_services(session, kind, batch, result)
-                    task.advance(len(batch))
+            usual_cache = _roomy_cache(session)
+            try:
+                with progress.task(f"importing {kind}", total=len(fresh)) as task:
+                    for batch in _batches(fresh):
+                        if kind == "clients":
+                            _insert_clients(session, batch)
+                        else:
+                            _write_through_services(session, kind, batch, result)
+                        task.advance(len(batch))
+            finally:
+                # Back to the usual size before the connection returns to the pool (the pages
+                # written are flushed by the commit either way).
+                session.connection().exec_driver_sql(f"PRAGMA cache_size = {int(usual_cache)}")
             if result.errors or dry_run:
                 raise _UndoImport
     except _UndoImport:
@@ -869,12 +874,12 @@ def import_csv(store: Store, kind: str, path: Path, *, dry_run: bool = False,
 IMPORT_CACHE_KIB = 256 * 1024
 
 
-def _roomy_cache(session) -> None:
-    """A large page cache for this connection, until it goes back to the pool (reset there)."""
+def _roomy_cache(session) -> int:
+    """A large page cache for the import's connection; returns the setting it had."""
     conn = session.connection()
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    usual = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
     conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-    session.info["restore_cache_size"] = before
+    return int(usual)
 
 
 def _set_duplicates_aside(store: Store, kind: str, ctx: _Context, planned: list[_Planned],
