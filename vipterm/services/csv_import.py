@@ -843,8 +843,8 @@ def import_csv(store: Store, kind: str, path: Path, *, dry_run: bool = False,
                 task.advance(BATCH_ROWS)
         task.advance(len(rows) % BATCH_ROWS)
     fresh = _set_duplicates_aside(store, kind, ctx, planned, result)
-    if result.errors:
-        return result
+    if result.errors or not fresh:
+        return result  # problems, or every row already there: nothing to write, no write lock taken
     try:
         with store.write() as session:
             usual_cache = _roomy_cache(session)
