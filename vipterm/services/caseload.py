@@ -201,8 +201,7 @@ def _planned(packed: str | None) -> dict:
     day, time_text, setting, roles = packed.split("|", 3)
     labels = ", ".join(domain.TeamRole(r).label for r in roles.split(",") if r in domain.TeamRole._value2member_map_)
     when = day[:10] + (f" {time_text}" if time_text else "")
-    setting_label = domain.NotificationSetting(setting).label \
-        if setting in domain.NotificationSetting._value2member_map_ else setting
+    setting_label = domain.NotificationSetting.label_of(setting)
     return {"planned_on": date.fromisoformat(day[:10]), "planned": f"{when} · {setting_label} · {labels}"}
 
 
@@ -453,39 +452,33 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         """A stored UTC moment as the program's wall time (what the worker's clock said)."""
         return store.clock.to_local(moment).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
-    def label(enum_cls, value) -> str:
-        try:
-            return enum_cls(value).label
-        except ValueError:
-            return str(value)
-
     timeline: list[TimelineEntry] = []
     for n in notes:
         team = ", ".join(m["role"].replace("_", " ") for m in json.loads(n.team or "[]"))
-        summary = f"custom notification {domain.NotificationOutcome(n.outcome).label} · {domain.NotificationSetting(n.setting).label}"
+        summary = f"custom notification {domain.NotificationOutcome.label_of(n.outcome)} · {domain.NotificationSetting.label_of(n.setting)}"
         members = json.loads(n.team or "[]")
-        fields = (("attempted on", n.attempted_on.isoformat()), ("outcome", label(domain.NotificationOutcome, n.outcome)),
-                  ("setting", label(domain.NotificationSetting, n.setting)), ("area", label(domain.AreaCommand, n.area_command)),
-                  ("team", "; ".join(f"{m.get('name', '')} ({label(domain.TeamRole, m.get('role', ''))})"
+        fields = (("attempted on", n.attempted_on.isoformat()), ("outcome", domain.NotificationOutcome.label_of(n.outcome)),
+                  ("setting", domain.NotificationSetting.label_of(n.setting)), ("area", domain.AreaCommand.label_of(n.area_command)),
+                  ("team", "; ".join(f"{m.get('name', '')} ({domain.TeamRole.label_of(m.get('role', ''))})"
                                      for m in members) or "—"),
-                  ("messages", ", ".join(label(domain.NotificationMessage, m) for m in n.messages.split(",") if m) or "—"))
+                  ("messages", ", ".join(domain.NotificationMessage.label_of(m) for m in n.messages.split(",") if m) or "—"))
         timeline.append(TimelineEntry(_at(n.attempted_on), "notification", summary + (f" · team: {team}" if team else ""),
                                       n.id, n.note or "", who(n.recorded_by), fields=fields))
     for c in contacts:
-        summary = f"contact {domain.ContactMode(c.mode).label} · {domain.ContactPurpose(c.purpose).label} · {domain.ContactOutcome(c.outcome).label}"
-        fields = (("mode", label(domain.ContactMode, c.mode)), ("purpose", label(domain.ContactPurpose, c.purpose)),
-                  ("outcome", label(domain.ContactOutcome, c.outcome)),
+        summary = f"contact {domain.ContactMode.label_of(c.mode)} · {domain.ContactPurpose.label_of(c.purpose)} · {domain.ContactOutcome.label_of(c.outcome)}"
+        fields = (("mode", domain.ContactMode.label_of(c.mode)), ("purpose", domain.ContactPurpose.label_of(c.purpose)),
+                  ("outcome", domain.ContactOutcome.label_of(c.outcome)),
                   ("minutes", str(c.duration_min) if c.duration_min is not None else "—"),
-                  ("area", label(domain.AreaCommand, c.area_command)))
+                  ("area", domain.AreaCommand.label_of(c.area_command)))
         timeline.append(TimelineEntry(c.occurred_at, "contact", summary, c.id, c.note or "", who(c.worker_id),
                                       timed=True, fields=fields))
     for a in assessments:
-        urgent = [domain.NeedDomain(i.domain).label for i in items.get(a.id, []) if i.level >= 2]
-        summary = f"{domain.AssessmentKind(a.kind).label} assessment" + (f" · needs: {', '.join(urgent)}" if urgent else "")
+        urgent = [domain.NeedDomain.label_of(i.domain) for i in items.get(a.id, []) if i.level >= 2]
+        summary = f"{domain.AssessmentKind.label_of(a.kind)} assessment" + (f" · needs: {', '.join(urgent)}" if urgent else "")
         levels = sorted(items.get(a.id, []), key=lambda i: list(domain.NeedDomain).index(domain.NeedDomain(i.domain))
                         if i.domain in domain.NeedDomain._value2member_map_ else 99)
-        fields = (("kind", label(domain.AssessmentKind, a.kind)), ("assessed on", a.assessed_on.isoformat()),
-                  *((label(domain.NeedDomain, i.domain),
+        fields = (("kind", domain.AssessmentKind.label_of(a.kind)), ("assessed on", a.assessed_on.isoformat()),
+                  *((domain.NeedDomain.label_of(i.domain),
                      f"{i.level} {domain.NEED_LEVELS.get(i.level, '')}" + (" · client's priority" if i.client_priority else ""))
                     for i in levels))
         timeline.append(TimelineEntry(_at(a.assessed_on), "assessment", summary, a.id, a.note or "", who(a.assessed_by),
@@ -500,30 +493,30 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         # The note written with the referral is its first event's reason; later reasons are shown
         # with their status change (when, who, why).
         first_note = history_events[0].reason if history_events else ""
-        fields = (("need", label(domain.NeedDomain, r.need_domain)), ("provider", provider),
-                  ("status", label(domain.ReferralStatus, r.status) + (" (stale)" if stale else "")),
+        fields = (("need", domain.NeedDomain.label_of(r.need_domain)), ("provider", provider),
+                  ("status", domain.ReferralStatus.label_of(r.status) + (" (stale)" if stale else "")),
                   ("first service", r.first_service_on.isoformat() if r.first_service_on else "—"))
-        texts = tuple((f"{label(domain.ReferralStatus, e.status)} · {local(e.at, seconds=True)} · {who(e.by_worker)}",
+        texts = tuple((f"{domain.ReferralStatus.label_of(e.status)} · {local(e.at, seconds=True)} · {who(e.by_worker)}",
                        e.reason or "") for e in history_events)
         if r.feedback:
             texts += (("provider's feedback", r.feedback),)
         timeline.append(TimelineEntry(
             r.created_at, "referral",
-            f"referral {domain.NeedDomain(r.need_domain).label} → {provider} · now {domain.ReferralStatus(r.status).label}"
+            f"referral {domain.NeedDomain.label_of(r.need_domain)} → {provider} · now {domain.ReferralStatus.label_of(r.status)}"
             + (" · STALE" if stale else ""), r.id, first_note or "", who(r.created_by), timed=True, fields=fields,
             texts=texts))
     for o in outcomes:
         timeline.append(TimelineEntry(_at(o.occurred_on), "outcome",
-                                      f"outcome {domain.OutcomeKind(o.kind).label} ({domain.OutcomeSource(o.source).label})", o.id,
+                                      f"outcome {domain.OutcomeKind.label_of(o.kind)} ({domain.OutcomeSource.label_of(o.source)})", o.id,
                                       o.note or "", who(o.recorded_by),
-                                      fields=(("what", label(domain.OutcomeKind, o.kind)), ("on", o.occurred_on.isoformat()),
-                                              ("source", label(domain.OutcomeSource, o.source)))))
+                                      fields=(("what", domain.OutcomeKind.label_of(o.kind)), ("on", o.occurred_on.isoformat()),
+                                              ("source", domain.OutcomeSource.label_of(o.source)))))
     for f in planned:
         state = "open" if f.done_at is None else f"done {local(f.done_at)}"
         timeline.append(TimelineEntry(
-            f.created_at, "follow_up", f"follow-up {label(domain.FollowUpKind, f.kind)} due {f.due_on.isoformat()} · "
+            f.created_at, "follow_up", f"follow-up {domain.FollowUpKind.label_of(f.kind)} due {f.due_on.isoformat()} · "
             + ("open" if f.done_at is None else "done"), f.id, f.note or "", who(f.owner_id), timed=True,
-            fields=(("kind", label(domain.FollowUpKind, f.kind)), ("due", f.due_on.isoformat()), ("state", state),
+            fields=(("kind", domain.FollowUpKind.label_of(f.kind)), ("due", f.due_on.isoformat()), ("state", state),
                     ("closed by", who(f.done_by) if f.done_by else "—"))))
     timeline = _mark_corrected(timeline, corrections, events)
     timeline = _with_origins(store, timeline)
@@ -595,7 +588,7 @@ def _mark_corrected(timeline: list[TimelineEntry], corrections: dict, events: di
             if c is not None:
                 mark = f"{'voided' if c.voided else 'superseded'}: {c.reason}"
                 out.append(TimelineEntry(e.at, "referral_event",
-                                         f"referral status {domain.ReferralStatus(e.status).label}", e.id,
+                                         f"referral status {domain.ReferralStatus.label_of(e.status)}", e.id,
                                          timed=True, texts=(("correction", mark),), corrected=mark))
     return out
 

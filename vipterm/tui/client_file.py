@@ -170,7 +170,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             status += f" on {c.closed_on.isoformat()}" if c.closed_on else ""
         lines = [
             f"{c.pseudonym}  {self.app.shown_name(cf.name, c.pseudonym)}   [{status}]",
-            f"{display.age_label(c.age_group)} · {display.area_label(c.area_command)} · worker {cf.worker_name}"
+            f"{domain.AgeGroup.label_of(c.age_group)} · {domain.AreaCommand.label_of(c.area_command)} · worker {cf.worker_name}"
             f" · identified {c.identified_on.isoformat()}",
             "flags: " + (display.flag_labels(flags) or "none"),
         ]

@@ -25,13 +25,6 @@ from vipterm.tui.parsing import match_choice, parse_date
 from vipterm.tui.widgets import ChoiceInput, FieldInput, FormModal, FormRow, NoteArea, TickList
 
 
-def _label(enum_cls, value: str | None) -> str:
-    try:
-        return enum_cls(value).label if value else ""
-    except ValueError:
-        return ""
-
-
 class ClientEditForm(FormModal):
     """Edit who the client is and the program fields. Only fields that differ from what the file
     showed are sent, so an edit changes (and syncs) exactly what was changed. It keeps no crash
@@ -56,11 +49,11 @@ class ClientEditForm(FormModal):
         if name in records.IDENTITY_FIELDS:
             return getattr(i, name) or "" if i is not None else ""
         if name == "area_command":
-            return _label(domain.AreaCommand, c.area_command)
+            return domain.AreaCommand.label_of(c.area_command, "")
         if name == "age_group":
-            return _label(domain.AgeGroup, c.age_group)
+            return domain.AgeGroup.label_of(c.age_group, "")
         if name == "referral_source":
-            return _label(domain.ReferralSource, c.referral_source)
+            return domain.ReferralSource.label_of(c.referral_source, "")
         return ""
 
     def fields(self):
@@ -252,11 +245,11 @@ def _contact_form():
         def prefill(self) -> None:
             f = self.fact
             self._set("occurred_at", self.app.to_local(f.occurred_at).strftime("%Y-%m-%d %H:%M"))
-            self._set("mode", _label(domain.ContactMode, f.mode))
-            self._set("purpose", _label(domain.ContactPurpose, f.purpose))
+            self._set("mode", domain.ContactMode.label_of(f.mode, ""))
+            self._set("purpose", domain.ContactPurpose.label_of(f.purpose, ""))
             self._set("duration_min", str(f.duration_min) if f.duration_min is not None else "")
-            self._set("area_command", _label(domain.AreaCommand, f.area_command))
-            self._set("outcome", _label(domain.ContactOutcome, f.outcome))
+            self._set("area_command", domain.AreaCommand.label_of(f.area_command, ""))
+            self._set("outcome", domain.ContactOutcome.label_of(f.outcome, ""))
             self._set("note", f.note or "")
             self._set("next_follow_up", "")  # a correction schedules nothing unless asked to
 
@@ -279,9 +272,9 @@ def _outcome_form():
 
         def prefill(self) -> None:
             f = self.fact
-            self._set("kind", _label(domain.OutcomeKind, f.kind))
+            self._set("kind", domain.OutcomeKind.label_of(f.kind, ""))
             self._set("occurred_on", f.occurred_on.isoformat())
-            self._set("source", _label(domain.OutcomeSource, f.source))
+            self._set("source", domain.OutcomeSource.label_of(f.source, ""))
             self._set("note", f.note or "")
 
         def save_record(self, store, draft):
@@ -305,15 +298,15 @@ def _notification_form():
         def prefill(self) -> None:
             f = self.fact
             self._set("attempted_on", f.attempted_on.isoformat())
-            self._set("setting", _label(domain.NotificationSetting, f.setting))
-            self._set("area_command", _label(domain.AreaCommand, f.area_command))
-            self._set("outcome", _label(domain.NotificationOutcome, f.outcome))
+            self._set("setting", domain.NotificationSetting.label_of(f.setting, ""))
+            self._set("area_command", domain.AreaCommand.label_of(f.area_command, ""))
+            self._set("outcome", domain.NotificationOutcome.label_of(f.outcome, ""))
             team = json.loads(f.team or "[]")
             for n in range(TEAM_ROWS):
                 member = team[n] if n < len(team) else None
                 self._set(f"team-name-{n}", member["name"] if member else "")
                 if member:
-                    self._set(f"team-role-{n}", _label(domain.TeamRole, member["role"]))
+                    self._set(f"team-role-{n}", domain.TeamRole.label_of(member["role"], ""))
             messages = self.query_one("#messages", SelectionList)
             messages.deselect_all()
             for m in (f.messages or "").split(","):

@@ -69,8 +69,7 @@ class ArmedModal(VipModal):
 
 
 def follow_up_label(follow_up, today) -> str:
-    kind = domain.FollowUpKind(follow_up.kind).label if follow_up.kind in domain.FollowUpKind._value2member_map_ \
-        else follow_up.kind
+    kind = domain.FollowUpKind.label_of(follow_up.kind)
     days = (follow_up.due_on - today).days
     when = "due today" if days == 0 else (f"{-days} d overdue" if days < 0 else f"in {days} d")
     at = getattr(follow_up, "due_time", None)

@@ -41,13 +41,6 @@ from vipterm.tui.parsing import (
 from vipterm.tui.widgets import ChoiceInput, FieldInput, FormModal, FormRow, NoteArea, TickList
 
 
-def _label(enum_cls, value: str) -> str:
-    try:
-        return enum_cls(value).label
-    except ValueError:
-        return ""
-
-
 class ClientRecordForm(FormModal):
     """A form about one client: its title names them (initials while the mask is on)."""
 
@@ -87,12 +80,12 @@ class ContactForm(ClientRecordForm):
     def fields(self):
         app = self.app
         yield FormRow("when", FieldInput(app.now().strftime("%Y-%m-%d %H:%M"), id="occurred_at"), "occurred_at")
-        yield FormRow("mode", ChoiceInput(domain.ContactMode.choices(), _label(domain.ContactMode, app.last_mode),
+        yield FormRow("mode", ChoiceInput(domain.ContactMode.choices(), domain.ContactMode.label_of(app.last_mode, ""),
                                           id="mode"), "mode")
         yield FormRow("purpose", ChoiceInput(domain.ContactPurpose.choices(), domain.ContactPurpose.CHECK_IN.label,
                                              id="purpose"), "purpose")
         yield FormRow("minutes", FieldInput(placeholder="optional, e.g. 20 or 1h30", id="duration_min"), "duration_min")
-        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), _label(domain.AreaCommand, self.ref.area_command),
+        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), domain.AreaCommand.label_of(self.ref.area_command, ""),
                                           id="area_command"), "area_command")
         # No default: "reached" is chosen, never assumed (an unanswered call saved as reached
         # used to close the overdue follow-up). r + enter picks it; A logs an attempt faster.
@@ -159,7 +152,7 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
         yield FormRow("attempt date", FieldInput(self.app.today().isoformat(), id="attempted_on"), "attempted_on")
         yield FormRow("setting", ChoiceInput(domain.NotificationSetting.choices(), domain.NotificationSetting.HOME.label,
                                              id="setting"), "setting")
-        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), _label(domain.AreaCommand, self.ref.area_command),
+        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), domain.AreaCommand.label_of(self.ref.area_command, ""),
                                           id="area_command"), "area_command")
         yield FormRow("outcome", ChoiceInput(domain.NotificationOutcome.choices(),
                                              domain.NotificationOutcome.DELIVERED.label, id="outcome"), "outcome")
@@ -543,7 +536,7 @@ class ReferralForm(ClientRecordForm):
         self._need_shown: str | None = None
 
     def fields(self):
-        need = _label(domain.NeedDomain, self.need) if self.need else domain.NeedDomain.HOUSING.label
+        need = domain.NeedDomain.label_of(self.need, "") if self.need else domain.NeedDomain.HOUSING.label
         yield FormRow("need", ChoiceInput(domain.NeedDomain.choices(), need, id="need_domain"), "need_domain")
         yield FormRow("search", FieldInput(placeholder="type to search the service directory", id="provider_search"),
                       "provider_search")

@@ -103,19 +103,12 @@ class DrillDownScreen(VipModal[None]):
         for client in self.clients:
             table.add_row(
                 client.pseudonym,
-                _label(domain.AgeGroup, client.age_group),
-                _label(domain.AreaCommand, client.area_command),
-                _label(domain.ClientStatus, client.status),
+                domain.AgeGroup.label_of(client.age_group),
+                domain.AreaCommand.label_of(client.area_command),
+                domain.ClientStatus.label_of(client.status),
                 key=client.client_id,
             )
         table.focus()
-
-
-def _label(enum_cls, value: str) -> str:
-    try:
-        return enum_cls(value).label
-    except ValueError:
-        return value
 
 
 class ReportScreen(VipScreen):

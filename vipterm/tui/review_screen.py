@@ -147,7 +147,7 @@ class ReviewScreen(VipScreen):
         for c in view.candidates:
             per_incident[c.incident_id] = per_incident.get(c.incident_id, 0) + 1
         for inc in view.incidents:
-            incidents.add_row(inc.occurred_on.isoformat(), display.area_label(inc.area_command),
+            incidents.add_row(inc.occurred_on.isoformat(), domain.AreaCommand.label_of(inc.area_command),
                               domain.IncidentSource(inc.source).label, str(per_incident.get(inc.id, 0)), key=inc.id)
         for c in view.candidates:
             plan = c.plan
