@@ -56,27 +56,9 @@ def due_in(day: date | None, today: date) -> str:
     return f"{days:+d}d"
 
 
-def area_label(value: str) -> str:
-    try:
-        return domain.AreaCommand(value).label
-    except ValueError:
-        return value
-
-
-def age_label(value: str) -> str:
-    try:
-        return domain.AgeGroup(value).label
-    except ValueError:
-        return value
-
-
 def status_label(value: str, short: bool = False) -> str:
-    if short:
-        return SHORT_STATUS.get(value, value)
-    try:
-        return domain.ClientStatus(value).label
-    except ValueError:
-        return value
+    """A client's status; `short` for the caseload's narrow column."""
+    return SHORT_STATUS.get(value, value) if short else domain.ClientStatus.label_of(value)
 
 
 def flag_codes(flags: tuple[str, ...] | list[str]) -> str:
@@ -84,10 +66,4 @@ def flag_codes(flags: tuple[str, ...] | list[str]) -> str:
 
 
 def flag_labels(flags: tuple[str, ...] | list[str]) -> str:
-    labels = []
-    for f in flags:
-        try:
-            labels.append(domain.RiskFlag(f).label)
-        except ValueError:
-            labels.append(f)
-    return ", ".join(labels)
+    return ", ".join(domain.RiskFlag.label_of(f) for f in flags)
