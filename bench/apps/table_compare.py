@@ -44,6 +44,7 @@ def export_rows(profile_name: str, out: Path, keys: int) -> int:
     from bench.datasets import Datasets
     from vipterm.services import caseload as caseload_service
     from vipterm.services.database import open_store
+    from vipterm import domain
     from vipterm.tui import display
 
     profile = PROFILES[profile_name]
@@ -57,7 +58,7 @@ def export_rows(profile_name: str, out: Path, keys: int) -> int:
             store.close()
     data = [[r.client_id, r.search_text,
              ["!!" if r.urgency == caseload_service.OVERDUE else "!" if r.urgency == caseload_service.DUE_TODAY else "",
-              r.pseudonym, r.name, display.area_label(r.area_command), display.status_label(r.status, short=True),
+              r.pseudonym, r.name, domain.AreaCommand.label_of(r.area_command), display.status_label(r.status, short=True),
               display.ago(r.last_contact, today), display.due_in(r.next_due, today),
               f"{r.open_referrals}{' !' if r.stale_referrals else ''}"]] for r in rows]
     out.write_text(json.dumps({"rows": data, "keys": keystrokes(keys)}))
