@@ -62,6 +62,24 @@ class FilterInput(Input):
         return max(super().content_width, self.scrollable_content_region.width)
 
 
+class SteadyFooter(Footer):
+    """The key bar, rebuilt only when the keys it shows change.
+
+    Footer rebuilds all its keys (a dozen widgets mounted, then a layout of the screen) whenever the
+    screen's bindings are updated, which includes every return to the caseload from a form.
+    """
+
+    _shown: tuple | None = None
+
+    def bindings_changed(self, screen) -> None:
+        shown = tuple((key, binding.key, binding.description, binding.action, enabled, tooltip)
+                      for key, (_node, binding, enabled, tooltip) in screen.active_bindings.items() if binding.show)
+        if shown == self._shown and self.children:
+            return
+        self._shown = shown
+        super().bindings_changed(screen)
+
+
 @dataclass
 class CaseloadRowsLoaded(Message):
     """Some clients' rows re-read after a save (`rows` lacks a client that left the caseload)."""
@@ -131,7 +149,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         yield field
         yield CaseloadTable(self._cells, lambda row: row.client_id, id="caseload-table")
         yield Static("", id="caseload-preview", markup=False)
-        yield Footer(compact=True, show_command_palette=False)
+        yield SteadyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._set_columns(self.size.width >= WIDE)
