@@ -74,7 +74,9 @@ class NeedsConfirmation(ValidationError):
     possible duplicate client): the form asks the question and saves again with the answer;
     a script sees a refusal with this message."""
 
-    def __init__(self, message: str, field: str | None = None, matches: tuple[Any, ...] = ()):
+    def __init__(
+        self, message: str, field: str | None = None, matches: tuple[Any, ...] = ()
+    ):
         super().__init__(message, field)
         self.matches = matches  # what the question is about (e.g. possible duplicates)
 
@@ -93,8 +95,11 @@ class DatabaseBusy(VipError):
 
     exit_code = ExitCode.ERROR
 
-    def __init__(self, message: str = "the database is busy (a sync or another vipterm is writing to it); "
-                                      "try again"):
+    def __init__(
+        self,
+        message: str = "the database is busy (a sync or another vipterm is writing to it); "
+        "try again",
+    ):
         super().__init__(message)
 
 
@@ -104,8 +109,11 @@ class DatabaseDamaged(VipError):
 
     exit_code = ExitCode.CHECK_FAILED
 
-    def __init__(self, message: str = "the database file is damaged (part of it cannot be read); nothing was "
-                                      "changed. See docs/recovery.md: a damaged database file"):
+    def __init__(
+        self,
+        message: str = "the database file is damaged (part of it cannot be read); nothing was "
+        "changed. See docs/recovery.md: a damaged database file",
+    ):
         super().__init__(message)
 
 
@@ -157,7 +165,7 @@ class FileProblem(VipError):
     exit_code = ExitCode.ERROR
 
     @classmethod
-    def of(cls, exc: OSError, doing: str) -> "FileProblem":
+    def of(cls, exc: OSError, doing: str) -> FileProblem:
         """`doing` says what failed, e.g. "cannot write /media/stick/report.html" (a path is fine
         in a message; data from inside a record is not)."""
         error = cls(f"{doing}: {os_reason(exc)}")

@@ -33,7 +33,7 @@ def unpack(blob: bytes | None) -> Any:
         return None
     try:
         value = msgpack.unpackb(blob, raw=False)
-    except Exception:
+    except (ValueError, TypeError, msgpack.UnpackException):
         raise InvalidChanges("a change value is malformed") from None
     if not isinstance(value, _ALLOWED_VALUE_TYPES):
         raise InvalidChanges("a change value is malformed")
@@ -46,9 +46,10 @@ def unpack_records(blob: bytes | None) -> list[list[Any]]:
         return []
     try:
         records = msgpack.unpackb(blob, raw=False)
-    except Exception:
+    except (ValueError, TypeError, msgpack.UnpackException):
         raise InvalidChanges("a change record is malformed") from None
-    if not isinstance(records, list) or not all(isinstance(r, (list, tuple)) for r in records):
+    if not isinstance(records, list) or not all(
+        isinstance(r, (list, tuple)) for r in records
+    ):
         raise InvalidChanges("a change record is malformed")
     return [list(r) for r in records]
-

@@ -10,13 +10,12 @@ coordinator's 20k clients stay instant. While the mask is on, hits show initials
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from functools import partial
-from typing import Iterable
 
 from textual.app import SystemCommand
 from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
-
 
 MAX_CLIENT_HITS = 20
 
@@ -29,7 +28,9 @@ class ClientCommands(Provider):
         if app.store is None or not query.strip():
             return
         from vipterm.domain import fold
-        from vipterm.services.caseload import filter_rows  # here, not at import: start-up stays light
+        from vipterm.services.caseload import (
+            filter_rows,  # here, not at import: start-up stays light
+        )
 
         # Ranked on folded text too, so "nunez" ranks "Núñez" as high as "Nunez" would.
         matcher = self.matcher(fold(query))
