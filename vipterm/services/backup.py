@@ -30,7 +30,7 @@ from vipterm.errors import CheckFailed, DatabaseExists, NewerSchema, NotADatabas
 from vipterm.progress import NO_PROGRESS, Progress
 from vipterm.services.database import Store, open_store
 from vipterm.store import engine as store_engine
-from vipterm.store.files import fsync_path
+from vipterm.store.files import create_private, fsync_path, private_mode
 from vipterm.store.migrations import SCHEMA_VERSION
 from vipterm.store.models import Meta
 
@@ -52,12 +52,6 @@ def backup_name(device_id: str, taken_at: datetime) -> str:
     return f"vipterm-{device_id}-{taken_at:%Y%m%d-%H%M%S}Z{BACKUP_SUFFIX}"
 
 
-def _new_private(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
 def take_backup(store: Store, to_dir: Path, *, progress: Progress = NO_PROGRESS) -> BackupResult:
     """Write a snapshot of `store` into the folder `to_dir` (which must exist); audited.
 
@@ -75,7 +69,7 @@ def take_backup(store: Store, to_dir: Path, *, progress: Progress = NO_PROGRESS)
     raw = store.database.raw
     try:
         with progress.task("backing up (copy, flush, check)", total=3) as task:
-            _new_private(tmp)
+            create_private(tmp)
             target = sqlcipher.connect(str(tmp), isolation_level=None)
             try:
                 target.execute("PRAGMA cipher_log_level = NONE")
@@ -194,9 +188,9 @@ def restore_backup(backup: Path, new_db: Path, passphrase: str) -> tuple[Store, 
     for suffix in ("", "-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
     try:
-        _new_private(tmp)
+        create_private(tmp)
         shutil.copyfile(backup, tmp)
-        os.chmod(tmp, 0o600)
+        private_mode(tmp, 0o600)
         info = check_backup(tmp, raw)
         conn = store_engine.connect_raw(tmp, raw)
         try:

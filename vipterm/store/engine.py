@@ -43,7 +43,7 @@ from vipterm.errors import (
     WrongPassphrase,
     database_error,
 )
-from vipterm.store.files import fsync_path  # backups flush through here too
+from vipterm.store.files import create_private, fsync_path, private_mode
 
 SALT_BYTES = 16
 KEY_BYTES = 32
@@ -109,25 +109,11 @@ def derive_key(passphrase: str, salt: bytes, params: KdfParams | None = None) ->
     )
 
 
-def _create_private(path: Path) -> None:
-    """An empty file, mode 0600 (SQLite gives its -wal and -shm files the same mode)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
-    _private_mode(path, 0o600)  # whatever the umask
-
-
 def _private_folder(folder: Path) -> None:
     """Create the database's folder 0700 when vipterm is the one creating it."""
     if not folder.exists():
         folder.mkdir(parents=True, mode=0o700)
-        _private_mode(folder, 0o700)
-
-
-def _private_mode(path: Path, mode: int) -> None:
-    # Windows has no owner/group/other bits (chmod there only sets the read-only flag); a file is
-    # kept private by the ACL of the user's profile folder, where platformdirs puts the database.
-    if os.name != "nt":
-        os.chmod(path, mode)
+        private_mode(folder, 0o700)
 
 
 @dataclass(frozen=True)
@@ -230,7 +216,7 @@ def create_file(path: Path, passphrase: str, *, force: bool = False) -> RawKey:
         Path(str(path) + suffix).unlink(missing_ok=True)
     salt = new_salt()
     raw = RawKey(derive_key(passphrase, salt), salt)
-    _create_private(path)
+    create_private(path)
     conn = connect_raw(path, raw)
     conn.close()
     return raw
@@ -247,7 +233,7 @@ def rekey_file(path: Path, old: RawKey, new_passphrase: str) -> RawKey:
     new = RawKey(derive_key(new_passphrase, salt), salt)
     tmp = path.with_name(path.name + ".rekey-tmp")
     tmp.unlink(missing_ok=True)
-    _create_private(tmp)
+    create_private(tmp)
     conn = connect_raw(path, old)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -6,7 +6,7 @@ in that same folder (mode 0600 from the moment it exists, since most of these ho
 their user may read), written, flushed, renamed over the target, then the folder flushed, so
 that a crash or a pulled USB stick leaves the old file or the new one, never half of one (at most
 a stray `.<name>.*.tmp`). `fsync_path` is the one flush of a file, or of a folder's entries after
-a rename.
+a rename; `create_private` the one way to make an empty 0600 file (a database, a backup).
 
 A failure of the disk or folder in `write_atomically` is a `FileProblem` naming the path and the
 reason; the original `OSError` text is not used (it is the OS's wording and may differ per
@@ -25,6 +25,22 @@ from typing import BinaryIO
 from vipterm.errors import FileProblem
 
 _WINDOWS = os.name == "nt"
+
+
+def private_mode(path: Path, mode: int) -> None:
+    """Set a file's or folder's mode whatever the umask (0600 for a file, 0700 for a folder)."""
+    # Windows has no owner/group/other bits (chmod there only sets the read-only flag); a file is
+    # kept private by the ACL of the user's profile folder, where platformdirs puts the database.
+    if not _WINDOWS:
+        os.chmod(path, mode)
+
+
+def create_private(path: Path) -> None:
+    """A new, empty file, mode 0600 (SQLite gives a database's -wal and -shm files the same
+    mode); refuses one that exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    private_mode(path, 0o600)
 
 
 def fsync_path(path: Path) -> None:
