@@ -116,7 +116,7 @@ def test_record_sync_states_on_a_laptop(tmp_path):
         up.mkdir()
         [res] = sync_service.export(w1, up)
         assert sync_service.record_sync_states(w1, "client", [client.id]) == {client.id: "exported"}
-        assert sync_service.sync_status(w1)["exported_unacknowledged"] > 0
+        assert sync_service.sync_status(w1).exported_unacknowledged > 0
         sync_service.import_bundles(coord, [res.path])
         down = tmp_path / "down"
         down.mkdir()
@@ -124,7 +124,7 @@ def test_record_sync_states_on_a_laptop(tmp_path):
         sync_service.import_bundles(w1, [down])
         assert sync_service.record_sync_states(w1, "client", [client.id]) == {client.id: "synced"}
         status = sync_service.sync_status(w1)
-        assert status["pending_changes"] == 0 and status["exported_unacknowledged"] == 0
+        assert status.pending_changes == 0 and status.exported_unacknowledged == 0
         with w1.read() as s:  # the acknowledged outbox was pruned
             assert s.execute(text("SELECT count(*) FROM change_log")).scalar_one() == 0
     finally:

@@ -118,7 +118,7 @@ def _passphrase(monkeypatch):
 def assert_lists_work(capsys, store, client_id):
     code, out, err = vip(capsys, store, "clients", "list", "--all", "--json")
     assert code == 0 and "internal error" not in err, err
-    assert client_id in {r["id"] for r in json.loads(out)}
+    assert client_id in {r["id"] for r in json.loads(out)["clients"]}
     code, out, err = vip(capsys, store, "clients", "show", client_id, "--json")
     assert code == 0 and "internal error" not in err, err
     code, out, err = vip(capsys, store, "report", "--month", "2026-11", "--format", "json")
@@ -164,7 +164,7 @@ def test_invalid_values_are_held_and_the_rest_of_the_bundle_applies(world, capsy
         assert q.device == a.device_id and q.bundle_id == result.bundle_id and q.sent_by == "Worker A"
         assert q.record.startswith("client VIP-")
     assert_lists_work(capsys, coord, ca.id)
-    assert sync_service.sync_status(coord)["quarantine_open"] == 2
+    assert sync_service.sync_status(coord).quarantine_open == 2
     code, out, err = vip(capsys, coord, "sync", "status")
     assert code == 0 and "held in the quarantine 2" in out
     # The laptop held its forged values; the return bundle brings it back to the coordinator's.
@@ -426,7 +426,7 @@ def test_the_coordinator_accepts_or_discards_held_changes(world, capsys):
     world.upload(a)
     code, out, err = vip(capsys, coord, "sync", "quarantine", "list", "--json")
     assert code == 0, err
-    entries = {e["tbl"]: e for e in json.loads(out)}
+    entries = {e["tbl"]: e for e in json.loads(out)["entries"]}
     assert set(entries) == {"client", "contact"}
     assert entries["contact"]["reason"] == "a record about a client assigned to another worker"
     assert entries["contact"]["device"] == a.device_id and entries["contact"]["bundle_id"]
@@ -441,7 +441,7 @@ def test_the_coordinator_accepts_or_discards_held_changes(world, capsys):
     code, out, err = vip(capsys, coord, "sync", "quarantine", "discard", entries["client"]["id"])
     assert code == 0 and "discarded" in out
     code, out, err = vip(capsys, coord, "sync", "quarantine", "list", "--json")
-    assert json.loads(out) == []
+    assert json.loads(out)["entries"] == []
     code, out, err = vip(capsys, coord, "sync", "quarantine", "accept", entries["client"]["id"])
     assert code == 2 and "already discarded" in err
     code, out, err = vip(capsys, coord, "sync", "quarantine", "show", "no-such-entry")

@@ -189,7 +189,7 @@ def test_gap_waits_in_the_inbox_until_filled(program, tmp_path):
     [waiting] = sync_service.import_bundles(coord, [second.path])
     assert waiting.status == "waiting (gap)" and not waiting.refused
     status = sync_service.sync_status(coord)
-    assert [b["bundle_id"] for b in status["inbox"]] == [second.bundle_id]
+    assert [b.bundle_id for b in status.inbox] == [second.bundle_id]
     with coord.read() as s:  # the waiting bundle is kept whole and encrypted: no plaintext of it
         blob = s.execute(text("SELECT data FROM sync_inbox")).scalar_one()
         assert blob == second.path.read_bytes()
@@ -197,7 +197,7 @@ def test_gap_waits_in_the_inbox_until_filled(program, tmp_path):
     [applied] = sync_service.import_bundles(coord, [first.path])
     assert applied.status == "applied"
     assert [r.status for r in applied.released] == ["applied"]
-    assert sync_service.sync_status(coord)["inbox"] == []
+    assert sync_service.sync_status(coord).inbox == []
     with coord.read() as s:
         assert s.execute(text("SELECT count(*) FROM client")).scalar_one() == 2
 

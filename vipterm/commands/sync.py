@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import sys
+
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from vipterm.commands.common import add_db_argument, database_path, emit_json, new_passphrase, unlock
+from vipterm.commands.common import (add_db_argument, database_path, emit_json, new_passphrase, note, print_table,
+                                     short_id, unique_prefixes, unlock)
 from vipterm.errors import DatabaseExists, ExitCode, ValidationError
 from vipterm.timekeeping import check_time_zone
 
@@ -68,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "and decides 'today' on every laptop, which receive it in their return bundles")
     p.add_argument("--from-root", type=Path, metavar="FILE",
                    help="rebuild a lost coordinator from its recovery file (coordinator export-root): laptops keep "
-                        "trusting it; see docs/recovery.md")
+                        "trusting it; see `vipterm help recovery`")
     p.add_argument("--backup", type=Path, metavar="FILE",
                    help="with --from-root: start from this coordinator backup (its passphrase is the one asked for)")
     from vipterm.commands.recovery import add_recovery_passphrase_argument, register_coordinator
@@ -126,6 +128,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rebase", action="store_true",
                    help="a laptop whose clock ran ahead (its date was wrong): bring it back first (see `sync rebase`)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    # How many changes go in one bundle before the next one starts (tests; the default suits every laptop).
+    p.add_argument("--bundle-changes", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_sync_export)
     p = ssub.add_parser("rebase", help="a laptop whose date was wrong (ahead), now fixed: bring its sync clock "
                                        "and pending changes back to now so the coordinator accepts them")
@@ -198,7 +202,7 @@ def cmd_coordinator_init(args) -> int:
     print(f"device {keys.device_id}")
     print(f"program time zone: {store.time_zone}")
     print(f"program root key fingerprint: {keys.root_fingerprint}")
-    print("laptops compare this fingerprint when they accept their enrollment")
+    note(args, "laptops compare this fingerprint when they accept their enrollment")
     return ExitCode.OK
 
 
@@ -208,13 +212,11 @@ def cmd_enroll_request(args) -> int:
     print(f"wrote {result.path}")
     print(f"device {result.device_id}")
     print(f"fingerprint: {result.fingerprint}")
-    print("show this fingerprint to the coordinator, who types it when approving")
+    note(args, "show this fingerprint to the coordinator, who types it when approving")
     return ExitCode.OK
 
 
 def cmd_enroll_approve(args) -> int:
-    import sys
-
     try:
         data = args.request.read_bytes()
     except OSError as exc:
@@ -226,7 +228,7 @@ def cmd_enroll_approve(args) -> int:
         if not interactive:
             raise ValidationError("give --fingerprint (as shown on the laptop) and --worker NAME|ID to approve",
                                   field="fingerprint" if not fingerprint else "worker")
-        print(f"device {request.device_id}")
+        print(f"device {request.device_id}", file=sys.stderr)
         if not fingerprint:
             fingerprint = input("Fingerprint shown on the laptop: ")
         if not (worker or args.replaces):
@@ -236,20 +238,24 @@ def cmd_enroll_approve(args) -> int:
             args.replaces = resolve_device(store, args.replaces)
         plan = sync_service.preview_approval(store, data, fingerprint=fingerprint, worker=worker,
                                              replaces=args.replaces)
-        # Say who the laptop will be before anything is written.
+        # Say who the laptop will be before anything is written (on stderr: what the prompt asks about).
         who = f"{plan.worker_name} (new worker)" if plan.new_worker else f"{plan.worker_name} ({plan.worker_id})"
-        print(f"device      {plan.device_id}")
-        print(f"fingerprint {plan.fingerprint}")
-        print(f"serves      {who}")
+
+        def say(text: str) -> None:  # with --yes, part of the result; before a prompt, what it asks about
+            print(text, file=sys.stdout if args.yes else sys.stderr)
+
+        say(f"device      {plan.device_id}")
+        say(f"fingerprint {plan.fingerprint}")
+        say(f"serves      {who}")
         if plan.replaces:
-            print(f"replaces    device {plan.replaces}, which is revoked")
+            say(f"replaces    device {plan.replaces}, which is revoked")
         if plan.reissue:
-            print("this laptop is enrolled already: the enrollment file is written again")
+            say("this laptop is enrolled already: the enrollment file is written again")
         if not args.yes:
             if not interactive:
                 raise ValidationError("add --yes to approve without a prompt", field="yes")
             if input("Approve? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("nothing was changed")
+                print("nothing was changed", file=sys.stderr)
                 return ExitCode.OK
         result = sync_service.enroll_approve(store, data, args.out, fingerprint=fingerprint, worker=worker,
                                              replaces=args.replaces)
@@ -269,20 +275,18 @@ def cmd_enroll_accept(args) -> int:
         name = sync_service.worker_name(store)
     print(f"enrolled: this laptop serves {name} ({store.worker_id})")
     print(f"program root key fingerprint: {root}")
-    print("check that it matches the one shown on the coordinator's screen")
+    note(args, "check that it matches the one shown on the coordinator's screen")
     return ExitCode.OK
 
 
 def cmd_keys_export(args) -> int:
-    import sys
-
     if args.include_age_identity and not args.yes:
         if not sys.stdin.isatty():
             raise ValidationError("the age identity opens every laptop's bundles: add --yes to write it", field="yes")
-        print("The age identity is a secret: whoever holds the file can read every laptop's bundles.")
-        print("Write it only to a RAM-backed folder (/dev/shm) and delete it after the check.")
+        print("The age identity is a secret: whoever holds the file can read every laptop's bundles.", file=sys.stderr)
+        print("Write it only to a RAM-backed folder (/dev/shm) and delete it after the check.", file=sys.stderr)
         if input("Write the coordinator's age identity? [y/N] ").strip().lower() not in ("y", "yes"):
-            print("nothing was written")
+            print("nothing was written", file=sys.stderr)
             return ExitCode.OK
     with unlock(args) as store:
         result = sync_service.export_keys(store, args.out, include_age_identity=args.include_age_identity)
@@ -302,37 +306,40 @@ def cmd_revoke(args) -> int:
 
 
 def cmd_sync_export(args) -> int:
-    import sys
+    from vipterm.commands.progress import progress_for
+    from vipterm.sync.bundle import Limits
 
+    limits = Limits() if args.bundle_changes is None else Limits(bundle_changes=max(1, args.bundle_changes))
     with unlock(args) as store:
         if args.device:
             args.device = resolve_device(store, args.device)
         try:
             results = sync_service.export(store, args.to, only_new=args.only_new, device=args.device,
-                                          rebase_clock=args.rebase)
+                                          rebase_clock=args.rebase, limits=limits, progress=progress_for(args))
         except sync_service.ClockAhead as exc:
             if not sys.stdin.isatty():
                 raise
-            print(exc.message)
+            print(exc.message, file=sys.stderr)
             if input("Bring the clock back to now and export? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("nothing was exported")
+                print("nothing was exported", file=sys.stderr)
                 return ExitCode.USAGE
             results = sync_service.export(store, args.to, only_new=args.only_new, device=args.device,
-                                          rebase_clock=True)
+                                          rebase_clock=True, limits=limits, progress=progress_for(args))
     if args.json:
         emit_json([{"file": str(r.path), "bundle_id": r.bundle_id, "for_device": r.for_device, "changes": r.changes,
-                    "seq_first": r.seq_first, "seq_last": r.seq_last} for r in results])
+                    "seq_first": r.seq_first, "seq_last": r.seq_last} for r in results], store.clock, key="bundles")
         return ExitCode.OK
     for r in results:
         print(f"wrote {r.path} ({r.changes:,} change record(s) for device {r.for_device})")
     if not results:
-        print("no laptops are enrolled: nothing to export")
+        note(args, "no laptops are enrolled: nothing to export")
+    elif store.role.value == "worker" and len(results) > 1:
+        note(args, f"{len(results)} bundles in sequence (too many changes for one): take them all; the "
+                   "coordinator imports them in any order")
     return ExitCode.OK
 
 
 def cmd_sync_rebase(args) -> int:
-    import sys
-
     with unlock(args) as store:
         days = sync_service.clock_ahead_days(store)
         if days <= 0:
@@ -342,9 +349,10 @@ def cmd_sync_rebase(args) -> int:
             if not sys.stdin.isatty():
                 raise ValidationError("add --yes to rebase without a prompt", field="yes")
             print(f"the sync clock is {days:.1f} day(s) ahead of this computer's date and time "
-                  f"({store.clock.local_now():%Y-%m-%d %H:%M} program time now): check the date is right before going on")
+                  f"({store.clock.local_now():%Y-%m-%d %H:%M} program time now): check the date is right before going on",
+                  file=sys.stderr)
             if input("Bring pending changes back to now? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("nothing was changed")
+                print("nothing was changed", file=sys.stderr)
                 return ExitCode.OK
         result = sync_service.rebase(store)
     print(f"rebased: {result.changes:,} pending change(s) and {result.fields:,} field clock(s) now dated now; "
@@ -353,14 +361,16 @@ def cmd_sync_rebase(args) -> int:
 
 
 def cmd_sync_import(args) -> int:
+    from vipterm.commands.progress import progress_for
     from vipterm.sync.bundle import Limits
 
     limits = Limits() if args.max_changes is None else Limits(max_changes=max(1, args.max_changes))
     with unlock(args) as store:
         results = sync_service.import_bundles(store, args.sources, dry_run=args.dry_run, limits=limits,
-                                              archive_dir=args.archive, accept_revoked=args.accept_revoked)
+                                              archive_dir=args.archive, accept_revoked=args.accept_revoked,
+                                              progress=progress_for(args))
     if args.json:
-        emit_json([r.as_dict() for r in results])
+        emit_json([r.as_dict() for r in results], store.clock, key="results")
     else:
         console = Console(highlight=False)
         skipped = sync_service.skipped_line(results)
@@ -422,14 +432,14 @@ def cmd_quarantine_list(args) -> int:
 
     with unlock(args) as store:
         items = quarantine.list_quarantine(store, include_decided=args.all)
-    if args.json:
-        emit_json([q.as_dict() for q in items])
-        return ExitCode.OK
-    table = Table("id", "kind", "record", "reason", "sent by", "bundle", "status", box=None)
-    for q in items:
-        table.add_row(q.id, q.kind, q.record, q.reason, q.sent_by, q.bundle_id, q.status)
-    Console(highlight=False).print(table)
-    print(f"{len(items)} entr{'y' if len(items) == 1 else 'ies'}")
+        if args.json:
+            emit_json([q.as_dict() for q in items], store.clock, key="entries")
+            return ExitCode.OK
+        prefixes = unique_prefixes([q.id for q in items], _all_ids(store, "sync_quarantine") if items else [])
+    print_table(["id", "kind", "record", "reason", "sent by", "bundle", "status"],
+                [[short_id(q.id, prefixes), q.kind, q.record, q.reason, q.sent_by, q.bundle_id, q.status]
+                 for q in items], whole=("id",))
+    note(args, f"{len(items)} entr{'y' if len(items) == 1 else 'ies'}")
     return ExitCode.OK
 
 
@@ -438,9 +448,9 @@ def cmd_quarantine_show(args) -> int:
 
     with unlock(args) as store:
         q = quarantine.show(store, resolve_id(store, "quarantine", args.entry_id))
-    if args.json:
-        emit_json(q.as_dict())
-        return ExitCode.OK
+        if args.json:
+            emit_json(q.as_dict(), store.clock)
+            return ExitCode.OK
     console = Console(highlight=False)
     for label, value in (("entry", q.id), ("kind", q.kind), ("record", q.record), ("reason", q.reason),
                          ("sent by", f"{q.sent_by} (device {q.device})"), ("bundle", q.bundle_id),
@@ -471,56 +481,61 @@ def cmd_quarantine_discard(args) -> int:
 def cmd_sync_status(args) -> int:
     with unlock(args) as store:
         status = sync_service.sync_status(store)
-    if args.json:
-        emit_json(status)
-        return ExitCode.OK
-    print(f"device {status['device_id']} ({status['role']})")
-    if not status["enrolled"]:
-        print("not enrolled" if status["role"] == "worker" else "no keys yet: run `vipterm coordinator init --existing`")
+        if args.json:
+            emit_json(status.as_dict(), store.clock)
+            return ExitCode.OK
+    print(f"device {status.device_id} ({status.role})")
+    if not status.enrolled:
+        print("not enrolled" if status.role == "worker" else "no keys yet: run `vipterm coordinator init --existing`")
     else:
-        print(f"device fingerprint {status['device_fingerprint']}")
-        print(f"program root key   {status['root_fingerprint']} (roster version {status['roster_version']})")
-    print(f"last export {status['last_export_at'] or '—'}   last import {status['last_import_at'] or '—'}")
-    if status["role"] == "worker":
-        print(f"pending changes {status['pending_changes']:,}   exported, not yet acknowledged "
-              f"{status['exported_unacknowledged']:,}")
+        print(f"device fingerprint {status.device_fingerprint}")
+        print(f"program root key   {status.root_fingerprint} (roster version {status.roster_version})")
+    print(f"last export {status.last_export_at or '—'}   last import {status.last_import_at or '—'}")
+    if status.role == "worker":
+        print(f"pending changes {status.pending_changes:,}   exported, not yet acknowledged "
+              f"{status.exported_unacknowledged:,}")
     else:
-        print(f"open conflicts {status['open_conflicts']}   held in the quarantine {status['quarantine_open']}"
-              + ("  (`vipterm sync quarantine list`)" if status["quarantine_open"] else ""))
-    if status["inbox"]:
-        print(f"inbox: {len(status['inbox'])} bundle(s) waiting for an earlier one")
-        for b in status["inbox"]:
+        print(f"open conflicts {status.open_conflicts}   held in the quarantine {status.quarantine_open}"
+              + ("  (`vipterm sync quarantine list`)" if status.quarantine_open else ""))
+    if status.inbox:
+        print(f"inbox: {len(status.inbox)} bundle(s) waiting for an earlier one")
+        for b in status.inbox:
             # Only a laptop's bundle is ranged by sequence numbers; a return bundle's range is clocks.
-            where = f" (seq {b['seq_first']}..{b['seq_last']})" if b.get("kind") == "worker" else ""
-            who = next((d.get("worker") for d in status["devices"] if d["device_id"] == b["source_device"]), None)
-            print(f"  {b['bundle_id']} from {b['source_device']}" + (f" ({who})" if who else "") + where)
-    if status["devices"]:
-        table = Table("device", "worker", "role", "fingerprint", "last bundle", "revoked", box=None)
-        for d in status["devices"]:
-            last = str(d["last_bundle_at"])[:16] if d.get("last_bundle_at") else "—"
-            table.add_row(d["device_id"], d.get("worker") or "—", d["role"], d["fingerprint"], last,
-                          d["revoked_at"] or "")
-        Console().print(table)
+            where = f" (seq {b.seq_first}..{b.seq_last})" if b.kind == "worker" else ""
+            who = next((d.worker for d in status.devices if d.device_id == b.source_device), None)
+            print(f"  {b.bundle_id} from {b.source_device}" + (f" ({who})" if who else "") + where)
+    if status.devices:
+        prefixes = unique_prefixes([d.device_id for d in status.devices])
+        print_table(["device", "worker", "role", "fingerprint", "last bundle", "revoked"], [
+            [short_id(d.device_id, prefixes), d.worker or "—", d.role, d.fingerprint,
+             str(d.last_bundle_at)[:16] if d.last_bundle_at else "—", d.revoked_at or ""]
+            for d in status.devices], whole=("device",))
     return ExitCode.OK
 
 
 def cmd_conflicts_list(args) -> int:
     with unlock(args) as store:
         items = sync_service.list_conflicts(store, include_resolved=args.all)
-    if args.json:
-        emit_json([{"id": c.id, "record": c.record, "table": c.tbl, "row_id": c.row_id, "field": c.col,
-                    "current": c.current_value, "current_by": c.current_by, "current_at": c.current_at,
-                    "other": c.other_value, "other_by": c.other_by, "other_at": c.other_at, "status": c.status}
-                   for c in items])
-        return ExitCode.OK
-    table = Table("id", "record", "field", "current value", "by, when", "other value", "by, when", box=None)
-    for c in items:
-        table.add_row(c.id, c.record, c.col, sync_service.value_text(c.current_value),
-                      f"{c.current_by}, {c.current_at:%Y-%m-%d %H:%M}", sync_service.value_text(c.other_value),
-                      f"{c.other_by}, {c.other_at:%Y-%m-%d %H:%M}")
-    Console().print(table)
-    print(f"{len(items)} conflict(s)")
+        if args.json:
+            emit_json([{"id": c.id, "record": c.record, "table": c.tbl, "row_id": c.row_id, "field": c.col,
+                        "current": c.current_value, "current_by": c.current_by, "current_at": c.current_at,
+                        "other": c.other_value, "other_by": c.other_by, "other_at": c.other_at, "status": c.status}
+                       for c in items], store.clock, key="conflicts")
+            return ExitCode.OK
+        prefixes = unique_prefixes([c.id for c in items], _all_ids(store, "sync_conflict") if items else [])
+    print_table(["id", "record", "field", "current value", "by, when", "other value", "by, when"], [
+        [short_id(c.id, prefixes), c.record, c.col, sync_service.value_text(c.current_value),
+         f"{c.current_by}, {c.current_at:%Y-%m-%d %H:%M}", sync_service.value_text(c.other_value),
+         f"{c.other_by}, {c.other_at:%Y-%m-%d %H:%M}"] for c in items],
+                whole=("id",))
+    note(args, f"{len(items)} conflict(s)")
     return ExitCode.OK
+
+
+def _all_ids(store, table: str) -> list[str]:
+    """Every id of a table a command resolves against: a prefix shown is unique among them all."""
+    with store.read() as session:
+        return [r[0] for r in session.connection().exec_driver_sql(f"SELECT id FROM {table}")]
 
 
 def cmd_conflicts_resolve(args) -> int:
@@ -536,12 +551,10 @@ def cmd_conflicts_resolve(args) -> int:
 
 def cmd_purge_client(args) -> int:
     if not args.yes:
-        import sys
-
         if not sys.stdin.isatty():
             raise ValidationError("a purge cannot be undone: add --yes to confirm", field="yes")
         if input(f"Erase client {args.client_id} and everything about them, here and on every laptop? [y/N] ").lower() != "y":
-            print("nothing was changed")
+            print("nothing was changed", file=sys.stderr)
             return ExitCode.OK
     with unlock(args) as store:
         counts = sync_service.purge_client(store, resolve_client(store, args.client_id))

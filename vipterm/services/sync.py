@@ -26,7 +26,9 @@ from sqlalchemy.engine import Connection
 from vipterm import domain
 from vipterm.domain import Role, utcnow
 from vipterm.errors import ExitCode, NotFound, ValidationError, VipError
+from vipterm.progress import NO_PROGRESS, Progress
 from vipterm.services.database import Store, create_store
+from vipterm.store.files import write_atomically
 from vipterm.store.migrations import SCHEMA_VERSION
 from vipterm.store.models import SYNC_POLICY
 from vipterm.sync import bundle as bundle_format
@@ -36,6 +38,7 @@ from vipterm.sync import merge as merge_engine
 from vipterm.sync import origin, outbox
 from vipterm.sync.capture import Capture, record_changes
 from vipterm.sync.errors import BundleError, RosterRollback
+from vipterm.sync.values import pack, unpack
 from vipterm.timekeeping import DEFAULT_TIME_ZONE, check_time_zone
 
 PAUSE_ENV = "VIPTERM_TEST_IMPORT_PAUSE"  # test only: seconds to sleep between import steps
@@ -194,16 +197,6 @@ def _out_file(out: Path, default_name: str) -> Path:
     return out
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def enroll_request(store: Store, out: Path) -> EnrollmentFile:
     """On a laptop: make (or reuse) this device's keys and write the enrollment request file."""
     _require_role(store, Role.WORKER, "an enrollment request")
@@ -217,7 +210,7 @@ def enroll_request(store: Store, out: Path) -> EnrollmentFile:
     request = trust.EnrollmentRequest.create(keys, device_id=store.device_id, worker_id=store.worker_id,
                                              worker_name_hint=name[:120].replace("\n", " "))
     path = _out_file(out, f"enroll-{store.device_id}.vipreq")
-    _write_private(path, request.to_bytes())
+    write_atomically(path, request.to_bytes())
     return EnrollmentFile(path, request.fingerprint, store.device_id)
 
 
@@ -399,7 +392,7 @@ def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint:
                                       coordinator_signing_public=device.signing_public,
                                       program_id=store.identity.program_id,
                                       worker_name=plan.worker_name[:120])
-        _write_private(path, grant.to_bytes())
+        write_atomically(path, grant.to_bytes())
         from vipterm.services.audit import record_audit
 
         record_audit(store, domain.AuditAction.ENROLL, None,
@@ -460,8 +453,6 @@ def _adopt_worker(conn: Connection, store: Store, new_id: str, name: str) -> Non
     every reference (records and their pending changes) re-pointed, and the old row's own entries
     dropped from the change log (a staff row is the coordinator's to send), sequence renumbered
     without gaps."""
-    from vipterm.sync.capture import pack_value
-
     old_id = store.worker_id
     me = store.device_id
     old_name = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?", (old_id,)).scalar()
@@ -470,7 +461,7 @@ def _adopt_worker(conn: Connection, store: Store, new_id: str, name: str) -> Non
             "INSERT INTO worker (id, display_name, role, active, created_at, deleted_at) "
             "SELECT ?, ?, 'worker', 1, created_at, NULL FROM worker WHERE id = ?",
             (new_id, (name or old_name or "Peer support worker"), old_id))
-    packed_old, packed_new = pack_value(old_id), pack_value(new_id)
+    packed_old, packed_new = pack(old_id), pack(new_id)
     tables = [r[0] for r in conn.exec_driver_sql(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
     for tbl in tables:
@@ -570,7 +561,7 @@ def export_keys(store: Store, out: Path, *, include_age_identity: bool = False) 
     identity_path = None
     if include_age_identity:
         identity_path = out / f"age-identity-{store.device_id}.txt"
-        _write_private(identity_path, state.device_keys.age_identity_file().encode("ascii"))
+        write_atomically(identity_path, state.device_keys.age_identity_file().encode("ascii"))
     return KeysExport(out, files, identity_path)
 
 
@@ -677,9 +668,23 @@ def rebase(store: Store) -> RebaseResult:
     return RebaseResult(days, int(changed), int(field_count))
 
 
+class ExportFailed(VipError):
+    """A bundle could not be written (over a bundle's limits, an unusable recipient, a header
+    that cannot be sent): nothing was recorded as exported and no bundle was left behind."""
+
+    exit_code = ExitCode.ERROR
+
+
 def export(store: Store, to_dir: Path, *, only_new: bool = False, device: str | None = None,
-           rebase_clock: bool = False) -> list[ExportResult]:
-    """A laptop writes its next bundle; a coordinator writes one return bundle per laptop.
+           rebase_clock: bool = False, limits: bundle_format.Limits = bundle_format.Limits(),
+           progress: Progress = NO_PROGRESS) -> list[ExportResult]:
+    """A laptop writes its next bundle(s); a coordinator writes one return bundle per laptop.
+
+    A laptop's outbox larger than one bundle (`limits.bundle_changes` changes or
+    `limits.bundle_plaintext_bytes` of data) is written as several bundles in sequence, each
+    covering the next range of sequence numbers: the coordinator applies them in order, and one
+    that arrives before its predecessor waits in the inbox. The outbox is streamed from the
+    change log a chunk at a time, so memory stays flat however many changes are pending.
 
     A laptop whose sync clock is more than a day ahead of its date (the date was wrong, and was
     fixed) refuses to export until its clock is rebased (`rebase_clock=True`, or `rebase()`):
@@ -695,76 +700,153 @@ def export(store: Store, to_dir: Path, *, only_new: bool = False, device: str | 
                 raise ClockAhead(f"this laptop's sync clock is {days:.0f} day(s) ahead of its date and time (was the "
                                  "date wrong?): run `vipterm sync rebase` first, or `vipterm sync export --rebase`")
             rebase(store)
-    if store.role is Role.COORDINATOR:
-        return _export_returns(store, state, roster, to_dir, device)
-    return [_export_worker(store, state, roster, to_dir, only_new)]
+    # Bundles written in a transaction that did not commit: removed, since the ledger does not
+    # know them (the next export sends their changes again).
+    uncommitted: list[Path] = []
+    try:
+        if store.role is Role.COORDINATOR:
+            return _export_returns(store, state, roster, to_dir, device, limits, progress, uncommitted)
+        return _export_worker(store, state, roster, to_dir, only_new, limits, progress, uncommitted)
+    except BaseException as exc:
+        for path in uncommitted:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, ValueError):  # a change record the bundle writer cannot encode
+            raise ExportFailed(f"the bundle could not be written ({exc}); it was not exported") from None
+        raise
 
 
-def _export_worker(store, state, roster, to_dir, only_new) -> ExportResult:
+def _write_bundle(to_dir: Path, what: str, **kwargs: Any) -> Path:
+    """`bundle.write_bundle`, its refusals (ValueError: over a bundle's limits, an unusable
+    recipient) and disk errors as `ExportFailed`."""
+    try:
+        return bundle_format.write_bundle(to_dir, **kwargs)
+    except ValueError as exc:
+        raise ExportFailed(f"{what} could not be written ({exc}); it was not exported") from None
+    except OSError as exc:
+        raise ExportFailed(f"{what} could not be written in {to_dir} ({exc.strerror or exc}); "
+                           "it was not exported") from None
+
+
+def _pack(limits: bundle_format.Limits) -> bundle_format.PackedChanges:
+    return bundle_format.PackedChanges(limits)
+
+
+def _next_bundle_starts(part: bundle_format.PackedChanges, previous: tuple[Any, ...], row: tuple[Any, ...],
+                        limits: bundle_format.Limits) -> bool:
+    """Whether a full bundle ends before `row` (outbox rows: device, seq, hlc, tbl, row id, ...).
+
+    A bundle ends between two writes (two clocks): what one save wrote — a new record's fields, an
+    assessment and its items — arrives together, as it was made. One write larger than a bundle
+    (a spreadsheet import) is cut between records, never inside one: a new record is never half
+    in one bundle; only a single record edited more than the reader's limit allows is cut anyway.
+    """
+    if not part.full():
+        return False
+    if row[2] != previous[2]:
+        return True
+    overfull = part.count >= 2 * limits.bundle_changes or part.size >= 2 * limits.bundle_plaintext_bytes
+    if overfull and (row[3], row[4]) != (previous[3], previous[4]):
+        return True
+    return part.count >= limits.max_changes or part.size >= limits.max_plaintext_bytes // 2
+
+
+def _export_worker(store, state, roster, to_dir, only_new, limits, progress, uncommitted) -> list[ExportResult]:
     coordinator = _coordinator_entry(roster)
+    recipients = _recipients(state, roster.coordinator_recipients())
     with _writer(store) as conn:
         cur = outbox.peer_cursors(conn, coordinator.device_id)
         after = max(cur["acked_upto"], cur["exported_upto"] if only_new else 0)
-        changes = outbox.pending_changes(conn, store.device_id, after)
         state_row = conn.exec_driver_sql("SELECT next_seq, last_hlc FROM sync_state WHERE id = 1").one()
-        last_seq = int(state_row[0]) - 1
-        first = last = None
-        if changes:
-            first, last = after + 1, last_seq
-        created = max([int(state_row[1])] + [c.hlc for c in changes])
-        path = bundle_format.write_bundle(
-            to_dir,
-            header_fields={"program_id": store.identity.program_id, "schema_version": SCHEMA_VERSION,
-                           "kind": "worker", "source_device": store.device_id, "created_hlc": created,
-                           "seq_first": first, "seq_last": last},
-            payload={"changes": [list(c) for c in changes], "ack": cur["received_upto"]},
-            signer=state.device_keys,
-            recipients=_recipients(state, roster.coordinator_recipients()),
-        )
-        bundle_id = bundle_format.bundle_id_from_path(path)
-        _record_out(conn, bundle_id, "worker", coordinator.device_id, first, last, len(changes))
+        last_seq, device_clock = int(state_row[0]) - 1, int(state_row[1])
+        total = outbox.count_pending(conn, store.device_id, after)
+        results: list[ExportResult] = []
+
+        def write_part(part: bundle_format.PackedChanges, clock: int, first: int | None, last: int | None) -> None:
+            path = _write_bundle(
+                to_dir, "the bundle",
+                header_fields={"program_id": store.identity.program_id, "schema_version": SCHEMA_VERSION,
+                               "kind": "worker", "source_device": store.device_id, "created_hlc": clock,
+                               "seq_first": first, "seq_last": last},
+                payload={"ack": cur["received_upto"]}, changes=part,
+                signer=state.device_keys, recipients=recipients, limits=limits)
+            uncommitted.append(path)
+            bundle_id = bundle_format.bundle_id_from_path(path)
+            _record_out(conn, bundle_id, "worker", coordinator.device_id, first, last, part.count)
+            results.append(ExportResult(path, bundle_id, coordinator.device_id, part.count, first, last))
+
+        part, clock, first, previous = _pack(limits), device_clock, after + 1, None
+        with progress.task("exporting changes", total=total) as task:
+            for rows in outbox.iter_pending(conn, store.device_id, after):
+                for row in rows:
+                    if previous is not None and _next_bundle_starts(part, previous, row, limits):
+                        # Bundles in sequence: each covers the numbers up to its last change, the
+                        # next starts right after.
+                        write_part(part, clock, first, previous[1])
+                        part, clock, first = _pack(limits), device_clock, previous[1] + 1
+                    part.add(row)
+                    clock = max(clock, row[2])  # a bundle's clock is at least its newest change's
+                    previous = row
+                task.advance(len(rows))
+            # The last part reaches the last sequence number this laptop gave out; with nothing
+            # pending, one bundle that only acknowledges.
+            if previous is not None:
+                write_part(part, clock, first, last_seq)
+            else:
+                write_part(part, clock, None, None)
         outbox.update_peer(conn, coordinator.device_id, exported_upto=last_seq, exported_at=utcnow())
-    return ExportResult(path, bundle_id, coordinator.device_id, len(changes), first, last)
+    uncommitted.clear()
+    return results
 
 
-def _export_returns(store, state, roster, to_dir, device) -> list[ExportResult]:
+def _export_returns(store, state, roster, to_dir, device, limits, progress, uncommitted) -> list[ExportResult]:
     targets = [e for e in roster.active_entries() if e.role == "worker"]
     if device is not None:
         targets = [e for e in targets if e.device_id == device]
         if not targets:
             raise NotFound(f"no active laptop {device} on the roster")
     results = []
-    for entry in targets:
-        with _writer(store) as conn:
-            cur = outbox.peer_cursors(conn, entry.device_id)
-            last = conn.exec_driver_sql("SELECT last_hlc FROM sync_state WHERE id = 1").scalar_one()
-            watermark = hlc_clock.tick(int(last), hlc_clock.wall_ms())
-            conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ? WHERE id = 1", (watermark,))
-            since = cur["acked_upto"]
-            erase = outbox.erase_notices(conn, for_device=entry.device_id, since=since, watermark=watermark,
-                                         caseload=outbox.caseload_client_ids(conn, entry.worker_id))
-            changes, whole = outbox.return_changes(conn, for_device=entry.device_id, worker_id=entry.worker_id,
-                                                   since=since, coordinator_device=store.device_id)
-            path = bundle_format.write_bundle(
-                to_dir,
-                header_fields={"program_id": store.identity.program_id, "schema_version": SCHEMA_VERSION,
-                               "kind": "return", "source_device": store.device_id, "created_hlc": watermark,
-                               "extra": {"for_device": entry.device_id, "since": since, "upto": watermark}},
-                # Program settings travel with every return bundle: the laptop cuts days and
-                # months in the coordinator's time zone.
-                payload={"changes": [list(c) for c in changes], "ack": cur["received_upto"],
-                         "program": {"time_zone": store.time_zone}, "erase": erase,
-                         # Which device made each record (provenance: the laptop shows it too).
-                         "origins": origin.origins_for(conn, {(c.tbl, c.row_id) for c in changes})},
-                signer=state.device_keys,
-                recipients=_recipients(state, [entry.age_recipient]),
-                roster_blob=state.roster_blob,
-            )
-            bundle_id = bundle_format.bundle_id_from_path(path)
-            outbox.mark_sent(conn, entry.device_id, whole, watermark)
-            _record_out(conn, bundle_id, "return", entry.device_id, since + 1, watermark, len(changes))
-            outbox.update_peer(conn, entry.device_id, exported_upto=watermark, exported_at=utcnow())
-        results.append(ExportResult(path, bundle_id, entry.device_id, len(changes)))
+    with progress.task("writing return bundles", total=len(targets)) as task:
+        for entry in targets:
+            with _writer(store) as conn:
+                cur = outbox.peer_cursors(conn, entry.device_id)
+                last = conn.exec_driver_sql("SELECT last_hlc FROM sync_state WHERE id = 1").scalar_one()
+                watermark = hlc_clock.tick(int(last), hlc_clock.wall_ms())
+                conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ? WHERE id = 1", (watermark,))
+                since = cur["acked_upto"]
+                erase = outbox.erase_notices(conn, for_device=entry.device_id, since=since, watermark=watermark,
+                                             caseload=outbox.caseload_client_ids(conn, entry.worker_id))
+                changes, whole = outbox.return_changes(conn, for_device=entry.device_id, worker_id=entry.worker_id,
+                                                       since=since, coordinator_device=store.device_id)
+                packed = _pack(limits)
+                for change in changes:
+                    packed.add(change)
+                # A return bundle is one snapshot ranged by the coordinator's clock (since, upto]: it
+                # is never split (a second part with the same range would be taken for a replay).
+                path = _write_bundle(
+                    to_dir, f"the return bundle for device {entry.device_id}",
+                    header_fields={"program_id": store.identity.program_id, "schema_version": SCHEMA_VERSION,
+                                   "kind": "return", "source_device": store.device_id, "created_hlc": watermark,
+                                   "extra": {"for_device": entry.device_id, "since": since, "upto": watermark}},
+                    # Program settings travel with every return bundle: the laptop cuts days and
+                    # months in the coordinator's time zone.
+                    payload={"ack": cur["received_upto"],
+                             "program": {"time_zone": store.time_zone}, "erase": erase,
+                             # Which device made each record (provenance: the laptop shows it too).
+                             "origins": origin.origins_for(conn, {(c.tbl, c.row_id) for c in changes})},
+                    changes=packed,
+                    signer=state.device_keys,
+                    recipients=_recipients(state, [entry.age_recipient]),
+                    roster_blob=state.roster_blob,
+                    limits=limits,
+                )
+                uncommitted.append(path)
+                bundle_id = bundle_format.bundle_id_from_path(path)
+                outbox.mark_sent(conn, entry.device_id, whole, watermark)
+                _record_out(conn, bundle_id, "return", entry.device_id, since + 1, watermark, len(changes))
+                outbox.update_peer(conn, entry.device_id, exported_upto=watermark, exported_at=utcnow())
+            uncommitted.clear()  # committed: this laptop's bundle stays whatever happens next
+            results.append(ExportResult(path, bundle_id, entry.device_id, len(changes)))
+            task.advance(1)
     return results
 
 
@@ -979,8 +1061,11 @@ def skipped_line(results: list["ImportResult"]) -> str:
 
 def import_bundles(store: Store, sources: list[Path], *, dry_run: bool = False,
                    limits: bundle_format.Limits = bundle_format.Limits(),
-                   archive_dir: Path | None = None, accept_revoked: bool = False) -> list[ImportResult]:
+                   archive_dir: Path | None = None, accept_revoked: bool = False,
+                   progress: Progress = NO_PROGRESS) -> list[ImportResult]:
     """Import bundle files (folders: every *.vipb in them, oldest first). One result per file.
+
+    `progress` counts the change records of the bundles as each one is done (from their headers).
 
     From a folder (a shared USB stick) only what is addressed here is imported: bundles for other
     devices, this device's own outgoing bundles and anything that is not a regular file are
@@ -996,36 +1081,50 @@ def import_bundles(store: Store, sources: list[Path], *, dry_run: bool = False,
             files.extend((f, True) for f in sorted(source.glob(f"*{bundle_format.SUFFIX}")))
         else:
             files.append((source, False))
+    counts = {path: _declared_changes(path, limits) for path, _ in files}
     results = []
-    for path, from_folder in files:
-        if not _regular_file(path):
-            if from_folder:
-                results.append(ImportResult(path.name, SKIPPED, "not a regular file", code="skipped-not-file"))
-            else:
-                results.append(ImportResult(path.name, "refused", "not a regular file; it was not read",
-                                            code="unreadable"))
-            continue
-        if from_folder and me_recipient:
-            why = _not_addressed_here(path, store.device_id, me_recipient, limits)
-            if why:
-                results.append(ImportResult(path.name, SKIPPED, _SKIP_WORDS[why], code=why))
-                continue
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            results.append(ImportResult(path.name, "refused", f"cannot read the file ({exc.strerror})", code="unreadable"))
-            continue
-        try:
-            result = import_bytes(store, raw, name=path.name, dry_run=dry_run, limits=limits,
-                                  accept_revoked=accept_revoked)
-        except SyncRefused as exc:
-            result = ImportResult(path.name, "refused", exc.message, code=exc.code)
-        results.append(result)
-        if archive_dir is not None and result.status in ("applied", "waiting (gap)", "already imported", "nothing new"):
-            # Only after the commit: a crash before this line leaves the file where it was.
-            Path(archive_dir).mkdir(parents=True, exist_ok=True)
-            shutil.move(str(path), str(Path(archive_dir) / path.name))
+    with progress.task("importing changes", total=sum(counts.values())) as task:
+        for path, from_folder in files:
+            results.append(_import_file(store, path, from_folder, me_recipient, dry_run=dry_run, limits=limits,
+                                        archive_dir=archive_dir, accept_revoked=accept_revoked))
+            task.advance(counts[path])
     return results
+
+
+def _declared_changes(path: Path, limits: bundle_format.Limits) -> int:
+    """How many change records a bundle file says it holds (0 when it cannot tell): for progress only."""
+    if not _regular_file(path):
+        return 0
+    try:
+        return int(bundle_format.peek_header(path, limits)["change_count"])
+    except (BundleError, OSError):
+        return 0
+
+
+def _import_file(store: Store, path: Path, from_folder: bool, me_recipient: str | None, *, dry_run: bool,
+                 limits: bundle_format.Limits, archive_dir: Path | None, accept_revoked: bool) -> ImportResult:
+    if not _regular_file(path):
+        if from_folder:
+            return ImportResult(path.name, SKIPPED, "not a regular file", code="skipped-not-file")
+        return ImportResult(path.name, "refused", "not a regular file; it was not read", code="unreadable")
+    if from_folder and me_recipient:
+        why = _not_addressed_here(path, store.device_id, me_recipient, limits)
+        if why:
+            return ImportResult(path.name, SKIPPED, _SKIP_WORDS[why], code=why)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return ImportResult(path.name, "refused", f"cannot read the file ({exc.strerror})", code="unreadable")
+    try:
+        result = import_bytes(store, raw, name=path.name, dry_run=dry_run, limits=limits,
+                              accept_revoked=accept_revoked)
+    except SyncRefused as exc:
+        result = ImportResult(path.name, "refused", exc.message, code=exc.code)
+    if archive_dir is not None and result.status in ("applied", "waiting (gap)", "already imported", "nothing new"):
+        # Only after the commit: a crash before this line leaves the file where it was.
+        Path(archive_dir).mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(Path(archive_dir) / path.name))
+    return result
 
 
 def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: bool = False,
@@ -1376,9 +1475,9 @@ def list_conflicts(store: Store, *, include_resolved: bool = False) -> list[Conf
                 f'SELECT "{r[3]}" FROM "{r[1]}" WHERE "{merge_engine.tables()[r[1]].pk}" = ?', (r[2],)).first()
             out.append(ConflictView(
                 id=r[0], tbl=r[1], row_id=r[2], col=r[3], record=_record_label(conn, r[1], r[2]),
-                current_value=current[0] if current else merge_engine.unpack(r[4]),
+                current_value=current[0] if current else unpack(r[4]),
                 current_by=_who(conn, roster, r[6]), current_at=_when(r[5]),
-                other_value=merge_engine.unpack(r[7]), other_by=_who(conn, roster, r[9]), other_at=_when(r[8]),
+                other_value=unpack(r[7]), other_by=_who(conn, roster, r[9]), other_at=_when(r[8]),
                 status=r[10], detected_at=r[11]))
     return out
 
@@ -1436,7 +1535,7 @@ def resolve_conflict(store: Store, conflict_id: str, choice: str, value: Any = N
         if choice == "current":
             new = current[0]
         elif choice == "other":
-            new = merge_engine.unpack(lost)
+            new = unpack(lost)
         else:
             new = _parse_for_column(tbl, col, value)
         column = SYNC_POLICY[tbl].model.__table__.columns[col]
@@ -1476,9 +1575,71 @@ def purge_client(store: Store, client_id: str) -> dict[str, int]:
 # --- status ------------------------------------------------------------------------------------------
 
 
-def sync_status(store: Store) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DeviceStatus:
+    """A device on the roster: the worker it serves (by staff name), when its last bundle arrived."""
+
+    device_id: str
+    role: str  # "worker" | "coordinator"
+    worker_id: str
+    worker: str | None  # the staff name, None when the staff list does not have it (yet)
+    fingerprint: str
+    revoked_at: str | None
+    last_bundle_at: str | None
+
+
+@dataclass(frozen=True)
+class InboxBundle:
+    """A bundle waiting in the inbox for an earlier one (a gap)."""
+
+    bundle_id: str
+    source_device: str
+    seq_first: int | None
+    seq_last: int | None
+    received_at: str
+    kind: str  # "worker" (ranged by sequence numbers) | "return" (ranged by the coordinator's clock)
+
+
+@dataclass(frozen=True)
+class PeerCursors:
+    """What this device holds of a peer, and what the peer acknowledged (`sync_peer`)."""
+
+    device_id: str
+    received_upto: int
+    acked_upto: int
+    exported_upto: int
+    last_import_at: str | None
+    last_export_at: str | None
+
+
+@dataclass(frozen=True)
+class SyncStatus:
     """What the sync screen and `vipterm sync status` show: ids, counts and, for each device, the
     name of the worker it serves (staff names only, never a client's)."""
+
+    role: str
+    device_id: str
+    enrolled: bool
+    device_fingerprint: str | None
+    root_fingerprint: str | None
+    roster_version: int
+    devices: list[DeviceStatus]
+    pending_changes: int  # a laptop's changes in no bundle yet
+    exported_unacknowledged: int  # a laptop's changes in a bundle the coordinator has not acknowledged
+    last_import_at: str | None
+    last_export_at: str | None
+    inbox: list[InboxBundle]
+    open_conflicts: int
+    quarantine_open: int
+    peers: list[PeerCursors]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `--json` shape: the fields, with devices, inbox and peers as lists of objects."""
+        return dataclasses.asdict(self)
+
+
+def sync_status(store: Store) -> SyncStatus:
+    """This device's sync state (see `SyncStatus`)."""
     state = load_trust(store)
     roster = None
     if state.roster_blob:
@@ -1487,13 +1648,12 @@ def sync_status(store: Store) -> dict[str, Any]:
         except BundleError:
             roster = None
     with store.database.engine.connect() as conn:
-        peers = [dict(zip(("device_id", "received_upto", "acked_upto", "exported_upto", "last_import_at",
-                           "last_export_at"), r))
-                 for r in conn.exec_driver_sql("SELECT device_id, received_upto, acked_upto, exported_upto, "
-                                               "last_import_at, last_export_at FROM sync_peer ORDER BY device_id")]
-        inbox = [dict(zip(("bundle_id", "source_device", "seq_first", "seq_last", "received_at", "kind"), r))
-                 for r in conn.exec_driver_sql("SELECT bundle_id, source_device, seq_first, seq_last, received_at, "
-                                               "kind FROM sync_inbox ORDER BY received_at")]
+        peers = [PeerCursors(*r) for r in conn.exec_driver_sql(
+            "SELECT device_id, received_upto, acked_upto, exported_upto, last_import_at, last_export_at "
+            "FROM sync_peer ORDER BY device_id")]
+        inbox = [InboxBundle(*r) for r in conn.exec_driver_sql(
+            "SELECT bundle_id, source_device, seq_first, seq_last, received_at, kind FROM sync_inbox "
+            "ORDER BY received_at")]
         open_conflicts = conn.exec_driver_sql("SELECT count(*) FROM sync_conflict WHERE status = 'open'").scalar_one()
         held = conn.exec_driver_sql("SELECT count(*) FROM sync_quarantine WHERE status = 'open'").scalar_one()
         staff = dict(conn.exec_driver_sql("SELECT id, display_name FROM worker").all())
@@ -1507,28 +1667,27 @@ def sync_status(store: Store) -> dict[str, Any]:
             unacked = outbox.count_pending(conn, store.device_id, cur["acked_upto"]) - pending
     devices = []
     if roster is not None:
+        last_bundle = {p.device_id: p.last_import_at for p in peers}
         for e in roster.entries:
-            last_bundle = next((p["last_import_at"] for p in peers if p["device_id"] == e.device_id), None)
-            devices.append({"device_id": e.device_id, "role": e.role, "worker_id": e.worker_id,
-                            "worker": staff.get(e.worker_id), "fingerprint": e.fingerprint,
-                            "revoked_at": e.revoked_at, "last_bundle_at": last_bundle})
-    return {
-        "role": store.role.value,
-        "device_id": store.device_id,
-        "enrolled": state.device_keys is not None and roster is not None,
-        "device_fingerprint": state.device_keys.fingerprint if state.device_keys else None,
-        "root_fingerprint": roster.root_fingerprint if roster else None,
-        "roster_version": state.roster_version,
-        "devices": devices,
-        "pending_changes": pending,
-        "exported_unacknowledged": unacked,
-        "last_import_at": last_in,
-        "last_export_at": last_out,
-        "inbox": inbox,
-        "open_conflicts": int(open_conflicts),
-        "quarantine_open": int(held),
-        "peers": peers,
-    }
+            devices.append(DeviceStatus(e.device_id, e.role, e.worker_id, staff.get(e.worker_id), e.fingerprint,
+                                        e.revoked_at, last_bundle.get(e.device_id)))
+    return SyncStatus(
+        role=store.role.value,
+        device_id=store.device_id,
+        enrolled=state.device_keys is not None and roster is not None,
+        device_fingerprint=state.device_keys.fingerprint if state.device_keys else None,
+        root_fingerprint=roster.root_fingerprint if roster else None,
+        roster_version=state.roster_version,
+        devices=devices,
+        pending_changes=pending,
+        exported_unacknowledged=unacked,
+        last_import_at=last_in,
+        last_export_at=last_out,
+        inbox=inbox,
+        open_conflicts=int(open_conflicts),
+        quarantine_open=int(held),
+        peers=peers,
+    )
 
 
 def record_sync_states(store: Store, tbl: str, row_ids: list[str]) -> dict[str, str]:

@@ -5,12 +5,16 @@ Provides:
 * :func:`build_bundle` – the bundle as bytes, in memory.
 * :func:`write_bundle` – build, then write ``<bundle_id>.vipb`` atomically
   (temp file, fsync, rename, fsync of the directory).
+* :class:`PackedChanges` – change records encoded as they stream in (for a
+  bundle of many changes: the records are never all held as Python objects).
 * :func:`read_bundle` – parse, authenticate, decrypt, decompress and decode
   a bundle entirely in memory, refusing anything wrong with a
-  :class:`~vipterm.sync.errors.BundleError` subclass.
-* :func:`verify_bundle` – the checks of :func:`read_bundle` up to decryption
-  (signature, header binding, content hashes): cheap, used to recognise a
-  genuine copy of a bundle already imported.
+  :class:`~vipterm.sync.errors.BundleError` subclass.  Three steps, each
+  usable alone: :func:`verify_signer` (structure, header, who signed it),
+  :func:`verify_content` (the hashes the signed header binds) and
+  :func:`decrypt_payload` (recipient, limits, age, zstd, msgpack).
+* :func:`verify_bundle` – the first two steps (no decryption): cheap, used to
+  recognise a genuine copy of a bundle already imported.
 * :func:`peek_header` – the unverified header, for listing an inbox.
 * :func:`peek_roster_blob` – the unverified attached roster, to open with
   ``keys.open_roster`` before reading a bundle signed by a newly enrolled
@@ -34,7 +38,6 @@ import json
 import os
 import re
 import tarfile
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -46,6 +49,8 @@ import msgpack
 import pyrage
 import uuid6
 import zstandard
+
+from vipterm.store.files import atomic_file
 
 from .errors import (
     BadFormat,
@@ -77,11 +82,16 @@ __all__ = [
     "ROSTER_NAME",
     "Limits",
     "OpenedBundle",
+    "PackedChanges",
     "KeyLookup",
     "build_bundle",
     "write_bundle",
     "read_bundle",
     "verify_bundle",
+    "verify_signer",
+    "verify_content",
+    "decrypt_payload",
+    "SignedBundle",
     "VerifiedBundle",
     "peek_header",
     "peek_roster_blob",
@@ -133,6 +143,10 @@ class Limits:
     max_changes: int = 1_000_000  # len(payload["changes"])
     max_container_len: int = 1_000_000  # any other msgpack array / map
     max_zstd_window_bytes: int = 1 << 23  # zstd decoder memory cap
+    # Writing only: where an export starts another bundle.  Far below the reading caps, so that
+    # neither the writer nor the importer holds more than a few tens of MB of one bundle.
+    bundle_changes: int = 200_000  # change records per bundle
+    bundle_plaintext_bytes: int = 32 << 20  # msgpack plaintext per bundle
 
 
 @dataclass(frozen=True)
@@ -200,8 +214,14 @@ def pack_members(members: list[tuple[str, bytes]], *, mtime: int | None = None) 
     hand neither leaks the writer's user name nor leaves world-readable files.
     """
     buf = io.BytesIO()
+    _write_members(buf, members, mtime=mtime)
+    return buf.getvalue()
+
+
+def _write_members(fileobj: Any, members: list[tuple[str, bytes]], *, mtime: int | None = None) -> None:
+    """Write the ustar archive of :func:`pack_members` straight into ``fileobj`` (no copy)."""
     now = int(time.time()) if mtime is None else mtime
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+    with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.USTAR_FORMAT) as tf:
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -210,7 +230,6 @@ def pack_members(members: list[tuple[str, bytes]], *, mtime: int | None = None) 
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def _is_int(value: Any) -> bool:
@@ -323,20 +342,24 @@ def _header_to_bytes(header: dict[str, Any]) -> bytes:
     return (json.dumps(header, indent=2, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
 
 
-def _unpack_payload(plaintext: bytes, limits: Limits) -> dict[str, Any]:
+def _unpack_options(limits: Limits) -> dict[str, Any]:
+    """msgpack decoding limits: explicit caps, no ext types, str map keys."""
     container = max(limits.max_container_len, limits.max_changes + 1)
+    return dict(
+        raw=False,
+        use_list=True,
+        strict_map_key=True,  # map keys are str/bytes only
+        max_str_len=limits.max_plaintext_bytes,
+        max_bin_len=limits.max_plaintext_bytes,
+        max_array_len=container,
+        max_map_len=container,
+        max_ext_len=0,  # no ext types (no timestamps, no custom objects)
+    )
+
+
+def _unpack_payload(plaintext: bytes, limits: Limits) -> dict[str, Any]:
     try:
-        payload = msgpack.unpackb(
-            plaintext,
-            raw=False,
-            use_list=True,
-            strict_map_key=True,  # map keys are str/bytes only
-            max_str_len=limits.max_plaintext_bytes,
-            max_bin_len=limits.max_plaintext_bytes,
-            max_array_len=container,
-            max_map_len=container,
-            max_ext_len=0,  # no ext types (no timestamps, no custom objects)
-        )
+        payload = msgpack.unpackb(plaintext, **_unpack_options(limits))
     except Exception as err:  # msgpack raises ValueError subclasses, TypeError, StackError...
         raise BadFormat("bundle content is not valid vipterm data") from err
     if not isinstance(payload, dict) or not all(isinstance(k, str) for k in payload):
@@ -355,24 +378,115 @@ def _unpack_payload(plaintext: bytes, limits: Limits) -> dict[str, Any]:
 # writing
 
 
-def build_bundle(
+class PackedChanges:
+    """The ``changes`` list of one bundle, msgpack-encoded record by record as it streams in.
+
+    Only the encoded bytes are kept (about 130 bytes a change), never the records as Python
+    objects, so a bundle of 200,000 changes costs ~26 MB instead of the ~1 GB of a list of lists.
+    Every sealed MiB is decoded once with the reader's rules and dropped, so the writer still
+    never writes what a reader would refuse.  ``count`` and ``size`` say how full it is.
+    """
+
+    _SEAL_BYTES = 1 << 20
+
+    def __init__(self, limits: Limits = Limits()) -> None:
+        self._limits = limits
+        self._packer = msgpack.Packer(use_bin_type=True, datetime=False)
+        self._chunks: list[bytes] = []
+        self._open = bytearray()
+        self._open_count = 0
+        self.count = 0
+        self.size = 0
+
+    def add(self, record: Any) -> None:
+        """Append one change record (a sequence of plain values: written as a msgpack array)."""
+        try:
+            data = self._packer.pack(tuple(record))
+        except (TypeError, ValueError, OverflowError) as err:
+            raise ValueError(f"a change record cannot be sent: {err}") from err
+        self._open += data
+        self._open_count += 1
+        self.count += 1
+        self.size += len(data)
+        if len(self._open) >= self._SEAL_BYTES:
+            self._seal()
+
+    def full(self) -> bool:
+        """Whether this bundle should take no more changes (the writer's per-bundle budget)."""
+        limits = self._limits
+        return (self.count >= min(limits.bundle_changes, limits.max_changes)
+                or self.size >= min(limits.bundle_plaintext_bytes, limits.max_plaintext_bytes))
+
+    def _seal(self) -> None:
+        if not self._open:
+            return
+        chunk = bytes(self._open)
+        unpacker = msgpack.Unpacker(**_unpack_options(self._limits), max_buffer_size=len(chunk))
+        unpacker.feed(chunk)
+        try:
+            decoded = sum(1 for _ in unpacker)
+        except Exception as err:  # msgpack's own errors: what a reader would refuse
+            raise ValueError(f"a change record cannot be sent: {err}") from err
+        if decoded != self._open_count:
+            raise ValueError("a change record cannot be sent")
+        self._chunks.append(chunk)
+        self._open.clear()
+        self._open_count = 0
+
+    def chunks(self) -> list[bytes]:
+        self._seal()
+        return self._chunks
+
+
+def _plaintext(payload: dict[str, Any], changes: PackedChanges | None, limits: Limits
+               ) -> tuple[list[bytes], int]:
+    """The msgpack plaintext as pieces (never joined), and the change count.
+
+    With ``changes``, the plaintext is exactly ``msgpack.packb({"changes": [...], **payload})``:
+    the same bytes a payload holding the list itself would give.
+    """
+    if changes is None:
+        plaintext = msgpack.packb(payload, use_bin_type=True, datetime=False)
+        if len(plaintext) > limits.max_plaintext_bytes:
+            raise ValueError("payload is larger than Limits.max_plaintext_bytes; split it into several bundles")
+        # Decode it exactly as a reader will, so we never write a bundle that we
+        # ourselves would refuse (non-str map keys, over-long lists, ...).
+        try:
+            _unpack_payload(plaintext, limits)
+        except BundleError as err:
+            raise ValueError(f"payload cannot be sent: {err}") from err
+        listed = payload.get("changes")
+        return [plaintext], 0 if listed is None else len(listed)
+    if "changes" in payload:
+        raise ValueError("the changes go in PackedChanges or in the payload, not both")
+    if changes.count > limits.max_changes:
+        raise ValueError("payload has more changes than Limits.max_changes; split it into several bundles")
+    rest = msgpack.packb(payload, use_bin_type=True, datetime=False)
+    try:
+        _unpack_payload(rest, limits)
+    except BundleError as err:
+        raise ValueError(f"payload cannot be sent: {err}") from err
+    packer = msgpack.Packer(use_bin_type=True, datetime=False)
+    head = packer.pack_map_header(len(payload) + 1) + packer.pack("changes") + packer.pack_array_header(changes.count)
+    # `rest` is a map header followed by the entries: keep the entries only.
+    entries = rest[len(packer.pack_map_header(len(payload))):]
+    pieces = [head, *changes.chunks(), entries]
+    if sum(len(p) for p in pieces) > limits.max_plaintext_bytes:
+        raise ValueError("payload is larger than Limits.max_plaintext_bytes; split it into several bundles")
+    return pieces, changes.count
+
+
+def _seal_bundle(
     *,
     header_fields: dict[str, Any],
     payload: dict[str, Any],
     signer: DeviceKeys,
     recipients: list[str],
-    roster_blob: bytes | None = None,
-    limits: Limits = Limits(),
-) -> tuple[str, bytes]:
-    """Build a bundle in memory; return ``(bundle_id, tar bytes)``.
-
-    ``header_fields`` must hold program_id, schema_version, kind,
-    source_device, created_hlc; may hold seq_first, seq_last, extra (a JSON
-    dict, authenticated but NOT encrypted: no personal data there) and
-    bundle_id (default: a new UUIDv7).  ``payload`` is a dict with str keys
-    whose optional ``"changes"`` list sets ``change_count``.  Raises
-    ValueError/TypeError on bad input or if the result would exceed ``limits``.
-    """
+    roster_blob: bytes | None,
+    limits: Limits,
+    changes: PackedChanges | None,
+) -> tuple[str, list[tuple[str, bytes]]]:
+    """Encode, compress, encrypt and sign: the bundle id and its tar members."""
     unknown = set(header_fields) - set(_CALLER_REQUIRED) - set(_CALLER_OPTIONAL)
     if unknown:
         raise ValueError(f"unknown or computed header fields: {sorted(unknown)}")
@@ -393,20 +507,22 @@ def build_bundle(
     if roster_blob is not None and not isinstance(roster_blob, bytes):
         raise TypeError("roster_blob must be bytes")
 
-    plaintext = msgpack.packb(payload, use_bin_type=True, datetime=False)
-    if len(plaintext) > limits.max_plaintext_bytes:
-        raise ValueError("payload is larger than Limits.max_plaintext_bytes; split it into several bundles")
-    # Decode it exactly as a reader will, so we never write a bundle that we
-    # ourselves would refuse (non-str map keys, over-long lists, ...).
-    try:
-        _unpack_payload(plaintext, limits)
-    except BundleError as err:
-        raise ValueError(f"payload cannot be sent: {err}") from err
-    changes = payload.get("changes")
-    compressed = zstandard.ZstdCompressor(
-        level=_ZSTD_LEVEL, write_content_size=True, write_checksum=True
-    ).compress(plaintext)
+    pieces, change_count = _plaintext(payload, changes, limits)
+    plaintext_size = sum(len(p) for p in pieces)
+    digest = hashlib.sha256()
+    compressed_buf = io.BytesIO()
+    # One frame with its content size and checksum, fed piece by piece: the plaintext is never
+    # joined into one more copy.
+    cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_content_size=True, write_checksum=True)
+    with cctx.stream_writer(compressed_buf, size=plaintext_size, closefd=False) as writer:
+        for piece in pieces:
+            digest.update(piece)
+            writer.write(piece)
+    del pieces
+    compressed = compressed_buf.getvalue()
+    del compressed_buf
     payload_age = pyrage.encrypt(compressed, recipient_objs)
+    del compressed
 
     bundle_id = header_fields.get("bundle_id") or str(uuid6.uuid7())
     header = {
@@ -420,9 +536,9 @@ def build_bundle(
         "created_hlc": header_fields["created_hlc"],
         "seq_first": header_fields.get("seq_first"),
         "seq_last": header_fields.get("seq_last"),
-        "change_count": 0 if changes is None else len(changes),
-        "plaintext_size": len(plaintext),
-        "plaintext_sha256": hashlib.sha256(plaintext).hexdigest(),
+        "change_count": change_count,
+        "plaintext_size": plaintext_size,
+        "plaintext_sha256": digest.hexdigest(),
         "payload_sha256": hashlib.sha256(payload_age).hexdigest(),
         "roster_sha256": None if roster_blob is None else hashlib.sha256(roster_blob).hexdigest(),
         "recipients": list(recipients),
@@ -440,23 +556,37 @@ def build_bundle(
     members = [(HEADER_NAME, header_bytes), (PAYLOAD_NAME, payload_age), (SIGNATURE_NAME, signature)]
     if roster_blob is not None:
         members.append((ROSTER_NAME, roster_blob))
+    return bundle_id, members
+
+
+def build_bundle(
+    *,
+    header_fields: dict[str, Any],
+    payload: dict[str, Any],
+    signer: DeviceKeys,
+    recipients: list[str],
+    roster_blob: bytes | None = None,
+    limits: Limits = Limits(),
+    changes: PackedChanges | None = None,
+) -> tuple[str, bytes]:
+    """Build a bundle in memory; return ``(bundle_id, tar bytes)``.
+
+    ``header_fields`` must hold program_id, schema_version, kind,
+    source_device, created_hlc; may hold seq_first, seq_last, extra (a JSON
+    dict, authenticated but NOT encrypted: no personal data there) and
+    bundle_id (default: a new UUIDv7).  ``payload`` is a dict with str keys
+    whose optional ``"changes"`` list sets ``change_count``; or the changes
+    come already encoded in ``changes`` (then the payload has no
+    ``"changes"`` key).  Raises ValueError/TypeError on bad input or if the
+    result would exceed ``limits``.
+    """
+    bundle_id, members = _seal_bundle(header_fields=header_fields, payload=payload, signer=signer,
+                                      recipients=recipients, roster_blob=roster_blob, limits=limits,
+                                      changes=changes)
     data = pack_members(members)
     if len(data) > limits.max_bundle_bytes:
         raise ValueError("bundle is larger than Limits.max_bundle_bytes; split it")
     return bundle_id, data
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_bundle(
@@ -468,37 +598,25 @@ def write_bundle(
     recipients: list[str],
     roster_blob: bytes | None = None,
     limits: Limits = Limits(),
+    changes: PackedChanges | None = None,
 ) -> Path:
     """Build a bundle and write ``out_dir/<bundle_id>.vipb`` atomically.
 
     Temp file (mode 0600) in ``out_dir``, fsync, ``os.replace``, fsync of the
     directory: a crash leaves either no bundle or the whole bundle (and
     possibly a stray ``.tmp`` file, never a half bundle under the final name).
+    The tar is written straight into the temp file (no copy in memory).
     """
     out_dir = Path(out_dir)
-    bundle_id, data = build_bundle(
-        header_fields=header_fields,
-        payload=payload,
-        signer=signer,
-        recipients=recipients,
-        roster_blob=roster_blob,
-        limits=limits,
-    )
+    bundle_id, members = _seal_bundle(header_fields=header_fields, payload=payload, signer=signer,
+                                      recipients=recipients, roster_blob=roster_blob, limits=limits,
+                                      changes=changes)
     final = out_dir / f"{bundle_id}{SUFFIX}"
-    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{bundle_id}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, final)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(out_dir)
+    with atomic_file(final) as f:
+        _write_members(f, members)
+        f.flush()
+        if f.tell() > limits.max_bundle_bytes:
+            raise ValueError("bundle is larger than Limits.max_bundle_bytes; split it")
     return final
 
 
@@ -634,8 +752,8 @@ def _decompress_capped(compressed: bytes, cap: int, limits: Limits) -> bytes:
 
 
 @dataclass(frozen=True)
-class VerifiedBundle:
-    """A bundle whose signature, header binding and content hashes verified (not decrypted)."""
+class SignedBundle:
+    """A bundle whose structure, header and signature verified (step one of reading)."""
 
     header: dict[str, Any]
     members: dict[str, bytes]
@@ -643,24 +761,30 @@ class VerifiedBundle:
     raw: bytes  # the file as read
 
 
+@dataclass(frozen=True)
+class VerifiedBundle(SignedBundle):
+    """A bundle whose signature, header binding and content hashes verified (not decrypted)."""
+
+
 def _altered() -> BadSignature:
     return BadSignature("signature does not verify: the bundle was damaged or altered")
 
 
-def verify_bundle(
+def verify_signer(
     source: Path | str | bytes,
     *,
     key_lookup: KeyLookup,
     limits: Limits = Limits(),
     expected_program_id: str | None = None,
     allow_revoked: bool = False,
-) -> VerifiedBundle:
-    """Everything :func:`read_bundle` checks before decrypting: structure, header, signer,
-    signature and its binding of the header, program, source device, payload and roster hashes.
+) -> SignedBundle:
+    """Reading, step one: structure, header, and who signed it (steps 1–9 of the spec).
 
-    Cheap (no decryption): it is what decides that a file is a copy of a bundle already imported.
-    ``allow_revoked`` accepts a revoked signer's key (to recognise a copy of a bundle imported
-    before the revocation, or for a coordinator's explicit decision to review one).
+    Size; tar and members; header format and fields; signer on the roster; a newer format version
+    (believed only when a known signer signed exactly this header); signer not revoked (unless
+    ``allow_revoked``); signature and trusted comment bind this payload and header; program
+    (with ``expected_program_id``); signer is the header's source_device and, for "return"
+    bundles, a coordinator.
     """
     raw = _read_source(source, limits)
     found = _iter_members(io.BytesIO(raw), limits)
@@ -672,7 +796,6 @@ def verify_bundle(
     except NewerFormat as err:
         header, newer = None, err
 
-    # --- who signed it ----------------------------------------------------
     signature = found[SIGNATURE_NAME]
     try:
         key_id = signature_key_id(signature)
@@ -722,51 +845,47 @@ def verify_bundle(
         raise SignerMismatch("bundle is signed by a different device than the one it names")
     if header["kind"] == "return" and status.role != "coordinator":
         raise SignerMismatch("a return bundle must be signed by a coordinator device")
+    return SignedBundle(header=header, members=found, signer=status, raw=raw)
 
-    # --- content bound by the (now authenticated) header -------------------
-    if hashlib.sha256(payload_age).hexdigest() != header["payload_sha256"]:
+
+def verify_content(signed: SignedBundle) -> VerifiedBundle:
+    """Reading, step two: the encrypted payload and the attached roster are the ones the signed
+    header names (step 10, tampered)."""
+    header, found = signed.header, signed.members
+    if hashlib.sha256(found[PAYLOAD_NAME]).hexdigest() != header["payload_sha256"]:
         raise Tampered("encrypted content does not match its signed hash")
     roster_blob = found.get(ROSTER_NAME)
     if (None if roster_blob is None else hashlib.sha256(roster_blob).hexdigest()) != header["roster_sha256"]:
         raise Tampered("roster attached to the bundle does not match its signed hash")
-    return VerifiedBundle(header=header, members=found, signer=status, raw=raw)
+    return VerifiedBundle(header=header, members=found, signer=signed.signer, raw=signed.raw)
 
 
-def read_bundle(
+def verify_bundle(
     source: Path | str | bytes,
     *,
-    identity: DeviceKeys,
     key_lookup: KeyLookup,
     limits: Limits = Limits(),
     expected_program_id: str | None = None,
     allow_revoked: bool = False,
-) -> OpenedBundle:
-    """Verify and open a bundle entirely in memory (nothing is written).
+) -> VerifiedBundle:
+    """Everything :func:`read_bundle` checks before decrypting: :func:`verify_signer`, then
+    :func:`verify_content`.
 
-    Checks, in order, each with its own error (see docs/bundle-format.md):
-    size; tar and members (not-a-bundle, truncated when the file ends early,
-    bad-format, too-large); header format (not-a-bundle) and fields
-    (bad-format); signer on the roster (unknown-signer, or wrong-program when
-    the unknown signer's header also names another program); a newer format
-    version (newer-format only when a known signer signed exactly this header,
-    else bad-signature); signer not revoked (revoked); signature and trusted
-    comment bind this payload and header (bad-signature: "damaged or
-    altered"); program (wrong-program, only if ``expected_program_id``);
-    signer is the header's source_device and, for "return" bundles, a
-    coordinator (signer-mismatch); payload/roster hashes (tampered) — all of
-    these in :func:`verify_bundle`; then we are a recipient
-    (not-for-us); declared sizes within limits (too-large); decryption
-    (not-for-us); capped decompression (too-large); plaintext hash
-    (tampered); msgpack structure (bad-format); change count (too-large,
-    bad-format).  The schema version is the caller's to check:
-    :func:`check_schema_version`.
+    Cheap (no decryption): it is what decides that a file is a copy of a bundle already imported.
+    ``allow_revoked`` accepts a revoked signer's key (to recognise a copy of a bundle imported
+    before the revocation, or for a coordinator's explicit decision to review one).
     """
-    verified = verify_bundle(source, key_lookup=key_lookup, limits=limits,
-                             expected_program_id=expected_program_id, allow_revoked=allow_revoked)
+    return verify_content(verify_signer(source, key_lookup=key_lookup, limits=limits,
+                                        expected_program_id=expected_program_id, allow_revoked=allow_revoked))
+
+
+def decrypt_payload(verified: VerifiedBundle, *, identity: DeviceKeys, limits: Limits = Limits()) -> OpenedBundle:
+    """Reading, step three (steps 11–17): we are a recipient (not-for-us); declared sizes within
+    limits (too-large); age decryption (not-for-us, bad-format); capped decompression
+    (too-large, bad-format); plaintext size and hash (tampered); msgpack structure (bad-format);
+    change count (too-large, bad-format)."""
     header, status = verified.header, verified.signer
-    raw_sha256 = hashlib.sha256(verified.raw).hexdigest()
     payload_age = verified.members[PAYLOAD_NAME]
-    roster_blob = verified.members.get(ROSTER_NAME)
     assert status.signing_public is not None
 
     if identity.age_recipient not in header["recipients"]:
@@ -804,7 +923,29 @@ def read_bundle(
         header=header,
         payload=payload,
         signer_key=status.signing_public,
-        raw_sha256=raw_sha256,
+        raw_sha256=hashlib.sha256(verified.raw).hexdigest(),
         signer=status,
-        roster_blob=roster_blob,
+        roster_blob=verified.members.get(ROSTER_NAME),
     )
+
+
+def read_bundle(
+    source: Path | str | bytes,
+    *,
+    identity: DeviceKeys,
+    key_lookup: KeyLookup,
+    limits: Limits = Limits(),
+    expected_program_id: str | None = None,
+    allow_revoked: bool = False,
+) -> OpenedBundle:
+    """Verify and open a bundle entirely in memory (nothing is written).
+
+    Three steps, each with its own errors (docs/bundle-format.md §7, in that order):
+    :func:`verify_signer` (size, structure, header, signer, signature, program, source device),
+    :func:`verify_content` (payload and roster hashes), :func:`decrypt_payload` (recipient,
+    limits, decryption, capped decompression, plaintext hash, msgpack, change count).  The
+    schema version is the caller's to check: :func:`check_schema_version`.
+    """
+    verified = verify_bundle(source, key_lookup=key_lookup, limits=limits,
+                             expected_program_id=expected_program_id, allow_revoked=allow_revoked)
+    return decrypt_payload(verified, identity=identity, limits=limits)

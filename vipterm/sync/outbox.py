@@ -1,7 +1,7 @@
 """What goes into a bundle, and the cursors that say what each side already holds.
 
 Provides:
-- `pending_changes` / `prune_outbox`: a worker's outbox is its own rows of `change_log` after the
+- `pending_changes` / `iter_pending` / `prune_outbox`: a worker's outbox is its own rows of `change_log` after the
   sequence number the coordinator acknowledged; acknowledged rows are pruned.
 - `sequence_verdict`: for a worker's bundle at the coordinator (per-device sequence numbers) and a
   return bundle at a worker (coordinator watermarks): apply, replay (nothing new) or gap (wait).
@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from sqlalchemy.engine import Connection
 
-from vipterm.sync.merge import CHUNK, Change, _chunks, _q, pack, tables
+from vipterm.sync.merge import CHUNK, Change, _chunks, _q, tables
+from vipterm.sync.values import pack
 
 Verdict = Literal["apply", "replay", "gap"]
 
@@ -53,13 +54,25 @@ ALWAYS_SENT = ("worker", "provider")  # the staff list and the service directory
 # --- the worker's outbox -----------------------------------------------------------------------
 
 
+_OUTBOX_SQL = ("SELECT device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device FROM change_log "
+               "WHERE device = ? AND seq > ? ORDER BY seq")
+OUTBOX_CHUNK = 5_000  # rows read at a time when streaming the outbox into bundles
+
+
 def pending_changes(conn: Connection, device_id: str, after_seq: int) -> list[Change]:
-    rows = conn.exec_driver_sql(
-        "SELECT device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device FROM change_log "
-        "WHERE device = ? AND seq > ? ORDER BY seq",
-        (device_id, after_seq),
-    )
-    return [Change(*r) for r in rows]
+    return [Change(*r) for r in conn.exec_driver_sql(_OUTBOX_SQL, (device_id, after_seq))]
+
+
+def iter_pending(conn: Connection, device_id: str, after_seq: int, chunk: int = OUTBOX_CHUNK
+                 ) -> Iterator[list[tuple[Any, ...]]]:
+    """The outbox in sequence order, `chunk` rows at a time (rows in `Change` order): an export
+    of a million changes never holds them all."""
+    result = conn.exec_driver_sql(_OUTBOX_SQL, (device_id, after_seq))
+    try:
+        while rows := result.fetchmany(chunk):
+            yield [tuple(r) for r in rows]
+    finally:
+        result.close()
 
 
 def prune_outbox(conn: Connection, device_id: str, upto_seq: int) -> int:
