@@ -14,13 +14,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE, open_known
 from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
 from vipterm.errors import ValidationError
 from vipterm.services import caseload as caseload_service
 from vipterm.services import csv_import, records, report
 from vipterm.services import sync as sync_service
-from vipterm.services.database import open_store
 from vipterm.timekeeping import ProgramClock, system_now
 
 
@@ -169,7 +168,7 @@ def test_the_coordinators_time_zone_reaches_laptops_in_return_bundles(tmp_path):
     finally:
         coord.close()
         laptop.close()
-    with open_store(path, PASSPHRASE) as reopened:  # kept in the database, not just in memory
+    with open_known(path, PASSPHRASE) as reopened:  # kept in the database, not just in memory
         assert reopened.clock.time_zone == "America/Chicago"
 
 
@@ -189,7 +188,7 @@ def test_an_existing_store_without_a_zone_setting_opens_in_the_default(db_path, 
     with store.database.write(capture=False) as session:
         session.execute(text("DELETE FROM meta WHERE key = 'time_zone'"))
     store.close()
-    with open_store(db_path, PASSPHRASE) as reopened:
+    with open_known(db_path, PASSPHRASE) as reopened:
         assert reopened.clock.time_zone == "America/Denver"
 
 

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import DEMO_PASSPHRASE
+from tests.conftest import DEMO_PASSPHRASE, open_known
 from tests.test_cli import vipterm
 from vipterm.domain import utcnow
 from vipterm.services import records
-from vipterm.services.database import open_store
 from vipterm.services.report import build_report
 from vipterm.services.report_render import FORMATS, SUPPRESSED_TEXT, render, report_as_dict
 
@@ -28,7 +27,7 @@ SENTINEL_NAME = ("Quetzalli", "Abeyta-Oyelaran", "Sentinelito", "505-555-0199")
 
 @pytest.fixture
 def example_store(example_copy: Path):
-    store = open_store(example_copy, DEMO_PASSPHRASE)
+    store = open_known(example_copy, DEMO_PASSPHRASE)
     # One person whose identity and note are certainly in the data, dated inside a report month.
     first, last, aka, phone = SENTINEL_NAME
     client = records.create_client(store, records.ClientDraft(

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from textual.widgets import Input
 
-from tests.conftest import DEMO_PASSPHRASE
+from tests.conftest import DEMO_PASSPHRASE, open_known
 from tests.tui_support import make_app, screen_text, settle, unlock, wait_for
 from vipterm.services import caseload as caseload_service
-from vipterm.services.database import open_store
 from vipterm.tui.caseload import CaseloadScreen
 from vipterm.tui.forms import ContactForm
 from vipterm.tui.unlock import UnlockScreen
@@ -79,7 +78,7 @@ async def test_a_plain_sqlite_file_is_refused_without_retry(tmp_path):
 
 
 async def test_a_newer_schema_is_refused_clearly(demo_path):
-    with open_store(demo_path, DEMO_PASSPHRASE) as store:
+    with open_known(demo_path, DEMO_PASSPHRASE) as store:
         with store.database.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA user_version = 99")
             conn.commit()
@@ -168,7 +167,7 @@ async def test_a_draft_survives_the_lock_and_saves_after_unlock(demo_path):
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
-    with open_store(demo_path, DEMO_PASSPHRASE) as store:
+    with open_known(demo_path, DEMO_PASSPHRASE) as store:
         cf = caseload_service.client_file(store, client_id)
     assert any(note == e.note for e in cf.timeline if e.kind == "contact")
 
