@@ -283,3 +283,26 @@ async def test_a_saved_contact_updates_only_that_clients_row(tui_path, tui_store
         # Unchanged rows are the same objects: nothing else was re-read.
         untouched = {r.client_id: r for r in old_rows if r.client_id != target.client_id}
         assert all(r is untouched[r.client_id] for r in screen.rows if r.client_id != target.client_id)
+
+
+async def test_the_privacy_mask_redraws_every_line_with_initials_and_back(tui_path, tui_store):
+    expected = _expected(tui_store)
+    named = [r for r in expected if r.name]
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(CaseloadTable)
+        shown = _painted(table)
+        assert named[0].name[:12] in shown
+        await pilot.press("ctrl+backslash")
+        await settle(pilot)
+        masked = _painted(table)
+        for row in named:
+            # The name column is 16 wide at 100 columns: the start of each name is enough to spot it.
+            assert row.name[:10] not in masked, "a cached line outlived the mask"
+            aka = row.name.partition("“")[2].rstrip("”")
+            assert not aka or aka not in masked
+        assert named[0].initials in masked and "names masked" in screen_text(app.screen)
+        await pilot.press("ctrl+backslash")
+        await settle(pilot)
+        assert _painted(table) == shown

@@ -344,6 +344,8 @@ class CaseloadTable(ScrollView, can_focus=True):
         self.lines_built[key] += 1
         text = self._line_text(self._cells(row))
         strip = Strip(list(text.render(self.app.console)), text.cell_len)
+        if cached is not None:
+            self._lines.discard(key)  # Textual's LRUCache keeps the first value set for a key
         self._lines[key] = (row, strip)
         return strip
 
