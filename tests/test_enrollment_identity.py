@@ -274,7 +274,7 @@ def test_cli_approve_shows_worker_and_fingerprint_and_needs_yes_in_scripts(tmp_p
     no_yes = vip("enroll", "approve", "--db", coord_db, req, "--fingerprint", fingerprint, "--worker", "Dee Chosen",
                  "--out", stick)
     assert no_yes.returncode == 2 and "--yes" in no_yes.stderr
-    assert "serves      Dee Chosen (new worker)" in no_yes.stdout and fingerprint in no_yes.stdout
+    assert "serves      Dee Chosen (new worker)" in no_yes.stderr and fingerprint in no_yes.stderr
     assert not list(stick.glob("*.vipgrant"))  # shown, nothing written
     no_worker = vip("enroll", "approve", "--db", coord_db, req, "--fingerprint", fingerprint, "--yes", "--out", stick)
     assert no_worker.returncode == 2 and "--worker" in no_worker.stderr

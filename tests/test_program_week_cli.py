@@ -92,11 +92,11 @@ def test_a_week_of_the_program_from_the_command_line(tmp_path):
         vip("sync", "import", "--db", str(coord), str(up))
         back = tmp_path / f"back-{label}"
         back.mkdir()
-        returned = json.loads(vip("sync", "export", "--db", str(coord), "--to", str(back), "--json").stdout)
+        returned = json.loads(vip("sync", "export", "--db", str(coord), "--to", str(back), "--json").stdout)["bundles"]
         by_device = {item["for_device"]: item["file"] for item in returned}
         for name in who:
             [outcome] = json.loads(vip("sync", "import", "--db", str(laptops[name]), by_device[devices[name]],
-                                       "--json").stdout)
+                                       "--json").stdout)["results"]
             assert outcome["status"] == "applied", outcome
 
     # A client Ben already serves (entered on his laptop), who comes up again in this week's review.

@@ -68,11 +68,11 @@ def test_lost_coordinator_rebuilt_from_root_export_and_backup(tmp_path):
         back.mkdir()
         for laptop in laptops:
             vip("sync", "export", "--db", str(laptop), "--to", str(out))
-        results = json.loads(vip("sync", "import", "--db", str(coordinator), str(out), "--json").stdout)
+        results = json.loads(vip("sync", "import", "--db", str(coordinator), str(out), "--json").stdout)["results"]
         assert {r["status"] for r in results} == {"applied"}, results
         vip("sync", "export", "--db", str(coordinator), "--to", str(back))
         for laptop in laptops:
-            results = json.loads(vip("sync", "import", "--db", str(laptop), str(back), "--json").stdout)
+            results = json.loads(vip("sync", "import", "--db", str(laptop), str(back), "--json").stdout)["results"]
             assert [r["status"] for r in results if r["status"] != "skipped"] == ["applied"], results
 
     early = [new_client(laptop, f"Early{i}") for i, laptop in enumerate(laptops)]

@@ -94,21 +94,21 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
             shutil.copy(f, inbox / f.name)
         # shuffled order, with one duplicate copy
         order = [str(inbox / f.name) for f in files + files[:1]]
-        results = json.loads(vip("sync", "import", "--db", str(coord), *order, "--json").stdout)
+        results = json.loads(vip("sync", "import", "--db", str(coord), *order, "--json").stdout)["results"]
         back = tmp_path / f"back-{label}"
         back.mkdir()
-        returned = json.loads(vip("sync", "export", "--db", str(coord), "--to", str(back), "--json").stdout)
+        returned = json.loads(vip("sync", "export", "--db", str(coord), "--to", str(back), "--json").stdout)["bundles"]
         assert len(returned) == 3
         for item in returned:
             laptop = device_of[item["for_device"]]
             if try_all:  # every laptop imports the whole folder: its own opens, the others' are skipped
-                outcomes = json.loads(vip("sync", "import", "--db", str(laptop), str(back), "--json").stdout)
+                outcomes = json.loads(vip("sync", "import", "--db", str(laptop), str(back), "--json").stdout)["results"]
                 assert sorted(o["status"] for o in outcomes) == ["applied", "skipped", "skipped"]
                 other = next(r["file"] for r in returned if r["for_device"] != item["for_device"])
                 named = vip("sync", "import", "--db", str(laptop), other, "--json", ok=False)
-                assert named.returncode == 7 and json.loads(named.stdout)[0]["code"] == "not-for-us"
+                assert named.returncode == 7 and json.loads(named.stdout)["results"][0]["code"] == "not-for-us"
             else:
-                [outcome] = json.loads(vip("sync", "import", "--db", str(laptop), item["file"], "--json").stdout)
+                [outcome] = json.loads(vip("sync", "import", "--db", str(laptop), item["file"], "--json").stdout)["results"]
                 assert outcome["status"] == "applied"
         return results
 
@@ -130,12 +130,12 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
     with_store(laptops[2], lambda s: records.update_client(s, shared, area_command="southeast"))
     round_trip("3", only_new=True)
 
-    conflicts = json.loads(vip("conflicts", "list", "--db", str(coord), "--json").stdout)
+    conflicts = json.loads(vip("conflicts", "list", "--db", str(coord), "--json").stdout)["conflicts"]
     assert len(conflicts) == 1 and conflicts[0]["field"] == "area_command"
     assert {conflicts[0]["current"], conflicts[0]["other"]} == {"foothills", "southeast"}
     assert "Client" not in json.dumps(conflicts)  # names never appear: records by pseudonym
     vip("conflicts", "resolve", "--db", str(coord), conflicts[0]["id"], "--value", "northwest")
-    assert json.loads(vip("conflicts", "list", "--db", str(coord), "--json").stdout) == []
+    assert json.loads(vip("conflicts", "list", "--db", str(coord), "--json").stdout)["conflicts"] == []
     round_trip("4")
 
     # The coordinator has every laptop's clients; each laptop has exactly its caseload; all agree.
