@@ -2,8 +2,9 @@
 
 After an untimed unlock, for each sample: the cursor goes to a caseload row, `l` opens the contact
 form with its defaults (untimed), a note is put in the note field (untimed), then the clock runs
-from posting `ctrl+s` until the form has closed, the caseload has reloaded from the database and the new
-frame is painted. Afterwards the contacts are counted in the file: every save must be there.
+from posting `ctrl+s` until the form has closed, the caseload holds the saved client's row as re-read
+from the database (its rows are a new list) and the new frame is painted. Afterwards the contacts are
+counted in the file: every save must be there.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ async def _session(path, saves: int) -> tuple[list[float], int]:
             form.query_one("#outcome", Input).value = "reached"  # said, never assumed
             form.query_one("#note", TextArea).text = f"benchmark check-in {n}"
             await tui_driver.paint(pilot)
-            old_rows = screen.rows  # a reload replaces the list: "updated" = a new list is rendered
+            old_rows = screen.rows  # the re-read row goes into a new list: "updated" = a new list is drawn
             start = time.perf_counter()
             tui_driver.send_key(app, "ctrl+s")
             await tui_driver.wait_until(lambda: app.screen is screen and screen.rows is not old_rows,

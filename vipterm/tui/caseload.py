@@ -88,6 +88,7 @@ class CaseloadRowsLoaded(Message):
     rows: list
     scope: str
     generation: int
+    read: int  # the number of the re-read: an older one finishing later must not undo a newer
 
 
 class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen):
@@ -134,6 +135,8 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         self._counted: tuple | None = None  # (rows, overdue, due today) for the title
         self._texts: dict[str, str] = {}  # what the title and the preview show now
         self._to_top = False  # the next drawing shows the list from its first row, cursor there
+        self._reads = 0  # one-client re-reads started (after saves)
+        self._read_of: dict[str, int] = {}  # client id → the newest re-read put in
         self.generation = 0
         self.loaded = False
         self._loading = False  # a full load is running: a one-client refresh waits for it instead
@@ -296,18 +299,22 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         if not self.loaded or self._loading:
             self.reload()  # a full load is coming (or needed) anyway
             return
-        self._load_clients(store, self.scope, list(client_ids), self.generation)
+        self._reads += 1
+        self._load_clients(store, self.scope, list(client_ids), self.generation, self._reads)
 
     @work(thread=True, exit_on_error=False, group="caseload-rows")
-    def _load_clients(self, store, scope: str, client_ids: list[str], generation: int) -> None:
+    def _load_clients(self, store, scope: str, client_ids: list[str], generation: int, read: int) -> None:
         rows = caseload_service.caseload(
             store, worker_id="mine" if scope == "mine" else None, client_ids=client_ids,
         )
-        self.post_message(CaseloadRowsLoaded(client_ids, rows, scope, generation))
+        self.post_message(CaseloadRowsLoaded(client_ids, rows, scope, generation, read))
 
     def on_caseload_rows_loaded(self, message: CaseloadRowsLoaded) -> None:
         if message.generation != self.generation or message.scope != self.scope or self.store is None:
             return  # a full load replaced the rows since (or the app was locked)
+        if any(self._read_of.get(c, 0) > message.read for c in message.client_ids):
+            return  # two saves of one client: the later read is in already
+        self._read_of.update(dict.fromkeys(message.client_ids, message.read))
         self.index.replace(message.client_ids, message.rows)
         self.query_one(CaseloadTable).invalidate(message.client_ids)
         self._render_rows()
