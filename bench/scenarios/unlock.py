@@ -33,13 +33,14 @@ async def _one_round(path) -> dict[str, float]:
     return times
 
 
-def _kdf_seconds(path) -> float:
+def _kdf_seconds(path) -> tuple[float, float]:
+    """Argon2id alone: (wall-clock, CPU) seconds."""
     from vipterm.store import engine
 
     salt = engine.read_salt(path)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     engine.derive_key(PASSPHRASE, salt)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def _caseload_query_seconds(path) -> float:
@@ -67,14 +68,16 @@ def run(ctx: Context) -> list[Figure]:
     profile = ctx.profile
     path = ctx.datasets().copy(profile.caseload, ctx.work_dir / "unlock")
     tui_driver.run_async(_one_round, path)  # untimed: migrates the copy if needed, warms the file cache
-    totals, kdfs, indexes, queries = [], [], [], []
+    totals, kdfs, indexes, queries, rest_cpu = [], [], [], [], []
     rows = index_rows = 0
     for n in range(profile.unlock_rounds):
         times = tui_driver.run_async(_one_round, path)
         totals.append(times["shown"])
         indexes.append(times["index"])
         rows, index_rows = int(times["rows"]), int(times["index_rows"])
-        kdfs.append(_kdf_seconds(path))
+        kdf_wall, kdf_cpu = _kdf_seconds(path)
+        kdfs.append(kdf_wall)
+        rest_cpu.append(times["shown_cpu"] - kdf_cpu)
         queries.append(_caseload_query_seconds(path))
     total, kdf = median(totals), median(kdfs)
     size = f"{size_words(profile.caseload)}; {rows:,} open clients in the caseload, {index_rows:,} in the index"
@@ -88,6 +91,10 @@ def run(ctx: Context) -> list[Figure]:
         Figure(NAME, "  the rest: open, migrate check, caseload, paint (median)", "s", rest, samples=len(totals),
                target=f"≤ {REST_TARGET_S} s", holds=rest <= REST_TARGET_S,
                note="drafts, backup reminder, palette index and warm-up start after the first paint"),
+        Figure(NAME, "  the rest, in CPU time of all the app's threads (median)", "s", median(rest_cpu),
+               samples=len(rest_cpu), target=f"≤ {REST_TARGET_S} s", holds=median(rest_cpu) <= REST_TARGET_S,
+               note="submit → shown in process CPU time minus Argon2id's: what the rest would take on an idle "
+                    "machine, little inflated by other processes' load (wall-clock time is)"),
         Figure(NAME, "  caseload query alone (median)", "s", median(queries), samples=len(queries), size=size),
         Figure(NAME, "submit → all-clients index loaded (median)", "s", median(indexes), samples=len(indexes), size=size,
                note="the palette's index, loaded in a thread once the caseload is painted"),

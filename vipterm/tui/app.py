@@ -142,12 +142,17 @@ class VipApp(App[int]):
         else:
             self.push_screen(UnlockScreen(self.path, demo=self.demo))
 
-    def _start_session(self) -> None:
+    def _start_session(self, *, replacing_unlock: bool = False) -> None:
         from vipterm.tui.caseload import CaseloadScreen
 
+        if replacing_unlock:
+            # The caseload takes the unlock screen's place: popping it first would resume (lay
+            # out and paint) Textual's empty default screen beneath, for nothing.
+            self.switch_screen(CaseloadScreen())
+        else:
+            self.push_screen(CaseloadScreen())
         # The palette's index, the drafts to offer and the warm-up start once the caseload is
         # painted (`load_client_index`); at the latest after a few seconds, should it never load.
-        self.push_screen(CaseloadScreen())
         self.set_timer(5.0, self._start_session_work)
 
     def unlocked(self, store, last_mode: str) -> None:
@@ -155,12 +160,12 @@ class VipApp(App[int]):
         self.store = store
         self.last_mode = last_mode
         self._last_activity = time.monotonic()
-        self.pop_screen()
         if not self._unlocked_once:
             self._unlocked_once = True
             self._remind_after_paint = not self.demo  # a throwaway demo copy needs no backup
-            self._start_session()
+            self._start_session(replacing_unlock=True)
             return
+        self.pop_screen()
         for screen in self._vip_screens():
             screen.after_unlock()
 
