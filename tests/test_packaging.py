@@ -93,7 +93,7 @@ def dist(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.network
-def test_the_sdist_carries_the_tests_and_the_wheel_the_guides_but_not_the_example(dist):
+def test_the_sdist_carries_the_tests_and_the_wheel_the_guides_but_not_the_example(dist, tmp_path):
     with tarfile.open(dist["sdist"]) as sdist:
         root = sdist.getnames()[0].split("/")[0]
         names = {name.removeprefix(root + "/") for name in sdist.getnames()}
@@ -118,6 +118,18 @@ def test_the_sdist_carries_the_tests_and_the_wheel_the_guides_but_not_the_exampl
     assert guides and guides - inside == set()  # what `vipterm help`, the TUI and migrations read
     assert not any(n.startswith("tests/") or n.endswith(".db.example") for n in inside)
     assert dist["wheel"].stat().st_size < 2_000_000  # the demo is generated, not shipped
+
+    # The unpacked sdist runs its own tests (a quick pair; CI runs the whole suite from the tree).
+    with tarfile.open(dist["sdist"]) as sdist:
+        sdist.extractall(tmp_path, filter="data")
+    unpacked = tmp_path / root
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "0",
+                          "tests/test_minisign_format.py", "tests/test_portability.py"],
+                         cwd=unpacked, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0 and " passed" in ran.stdout, ran.stdout[-3000:] + ran.stderr[-3000:]
+    where = subprocess.run([sys.executable, "-c", "import vipterm; print(vipterm.__file__)"], cwd=unpacked,
+                           capture_output=True, text=True, timeout=60)
+    assert where.stdout.strip().startswith(str(unpacked))  # the sdist's own code, not this checkout
 
 
 # --- the wheel in a fresh environment ------------------------------------------------------------
