@@ -168,3 +168,23 @@ def test_import_csv_json(vip, tmp_path):
     sheet.write_text("client,first_name,last_name,identified_on\nVIP-0001,Ana,Example,2021-08-02\n")
     checked = shape(vip("import-csv", "clients", str(sheet), "--dry-run", "--json", db=db)[0])
     assert checked["rows"] == 1 and checked["written"] == 0
+
+
+def test_one_conversion_for_every_command():
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from vipterm import domain
+    from vipterm.commands.common import json_value
+
+    denver = ZoneInfo("America/Denver")
+    assert json_value({
+        "at": "2026-11-10 17:08:00",  # stored UTC, handed over as text by a service
+        "occurred_at": datetime(2026, 7, 1, 15, 0),  # stored UTC: summer offset
+        "due_on": date(2026, 11, 14),  # a day stays a day
+        "area_command": domain.AreaCommand.SOUTHEAST,  # the member's value, not its label
+        "note": "2026-11-10 17:08:00",  # free text is never rewritten
+        "path": Path("/tmp/x"),
+    }, denver) == {"at": "2026-11-10T10:08:00-07:00", "occurred_at": "2026-07-01T09:00:00-06:00",
+                   "due_on": "2026-11-14", "area_command": "southeast", "note": "2026-11-10 17:08:00",
+                   "path": "/tmp/x"}

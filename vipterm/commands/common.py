@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from enum import Enum
 from pathlib import Path, PurePath
 from typing import Any
@@ -109,7 +109,7 @@ def _is_time_key(key: str) -> bool:
 def json_time(moment: datetime, zone: tzinfo) -> str:
     """A stored time (naive UTC, or aware) as ISO 8601 with the program zone's offset."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(zone).isoformat(timespec="seconds")
 
 
@@ -129,7 +129,7 @@ def json_value(value: Any, zone: tzinfo, key: str = "") -> Any:
     if isinstance(value, str):
         # Services hand some times over as text already (stored UTC): a time-named field gets its offset.
         if _is_time_key(key) and _DATETIME_TEXT.match(value):
-            return json_time(datetime.fromisoformat(value.replace("Z", "+00:00")), zone)
+            return json_time(datetime.fromisoformat(value), zone)  # 3.11 reads a trailing Z too
         return value
     if isinstance(value, PurePath):
         return str(value)
@@ -146,7 +146,7 @@ def emit_json(data: Any, clock: "ProgramClock | None" = None, *, key: str | None
     """Print `data` on stdout in the one --json shape of every command (docs/cli-json.md): an object
     whose first field is `version`; a listing's rows go under `key`. Times carry the program
     zone's offset (from `clock`, the store's; UTC when no database was opened)."""
-    zone = clock.zone if clock is not None else timezone.utc
+    zone = clock.zone if clock is not None else UTC
     if key is not None:
         payload: dict[str, Any] = {"version": JSON_VERSION, key: data}
     elif isinstance(data, dict):
