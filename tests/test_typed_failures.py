@@ -103,7 +103,7 @@ def test_a_page_damaged_after_opening_is_database_damaged(store, db_path):
         == int(DatabaseDamaged.exit_code)
         == int(ExitCode.CHECK_FAILED)
     ), result.stderr
-    assert "damaged" in result.stderr and "docs/recovery.md" in result.stderr
+    assert "damaged" in result.stderr and "vipterm help recovery" in result.stderr
     assert "Traceback" not in result.stderr and "DatabaseError" not in result.stderr
 
 

@@ -112,7 +112,7 @@ class DatabaseDamaged(VipError):
     def __init__(
         self,
         message: str = "the database file is damaged (part of it cannot be read); nothing was "
-        "changed. See docs/recovery.md: a damaged database file",
+        "changed. See `vipterm help recovery`: a damaged database file",
     ):
         super().__init__(message)
 

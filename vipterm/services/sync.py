@@ -951,7 +951,7 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: trust.Roster,
         if not rebase_clock:
             raise SyncRefused(
                 "the bundle's clock is more than a day ahead of this computer's: not imported "
-                "(check the date and time on both computers; docs/sync.md: a clock that ran ahead)", "clock-ahead")
+                "(check the date and time on both computers; `vipterm help sync`: a clock that ran ahead)", "clock-ahead")
         now_ms = hlc_clock.wall_ms()
         mapping = _restamp([header["created_hlc"]] + [c.hlc for c in changes] + [c.base_hlc for c in changes],
                            now_ms)
