@@ -30,7 +30,7 @@ from vipterm.errors import CheckFailed, DatabaseExists, NewerSchema, NotADatabas
 from vipterm.progress import NO_PROGRESS, Progress
 from vipterm.services.database import Store, open_store
 from vipterm.store import engine as store_engine
-from vipterm.store.files import create_private, fsync_path, private_mode
+from vipterm.store.files import create_private, fsync_path, private_folder, private_mode, remove_database
 from vipterm.store.migrations import SCHEMA_VERSION
 from vipterm.store.models import Meta
 
@@ -183,10 +183,9 @@ def restore_backup(backup: Path, new_db: Path, passphrase: str) -> tuple[Store, 
         raise NotADatabase(f"no backup file at {backup}")
     salt = store_engine.read_salt(backup)  # refuses plaintext SQLite and what is too small
     raw = store_engine.RawKey(store_engine.derive_key(passphrase, salt), salt)
-    store_engine._private_folder(new_db.parent)
+    private_folder(new_db.parent)
     tmp = new_db.with_name(new_db.name + ".restore-tmp")
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    remove_database(tmp)
     try:
         create_private(tmp)
         shutil.copyfile(backup, tmp)
@@ -198,15 +197,13 @@ def restore_backup(backup: Path, new_db: Path, passphrase: str) -> tuple[Store, 
         finally:
             conn.close()
         fsync_path(tmp)
-        for suffix in ("-wal", "-shm"):
-            Path(str(tmp) + suffix).unlink(missing_ok=True)
+        remove_database(tmp, sidecars_only=True)
         if new_db.exists():
             raise DatabaseExists(f"{new_db} already exists; restore writes a new database (choose another --db)")
         os.replace(tmp, new_db)
         fsync_path(new_db.parent)
     except BaseException:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(tmp) + suffix).unlink(missing_ok=True)
+        remove_database(tmp)
         raise
     store = open_store(new_db, passphrase)
     from vipterm.services.audit import record_audit

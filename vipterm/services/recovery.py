@@ -32,7 +32,7 @@ from vipterm import domain
 from vipterm.domain import Role
 from vipterm.errors import DatabaseExists, NotADatabase, ValidationError, WrongPassphrase
 from vipterm.services.database import Store, create_store, passphrase_problem
-from vipterm.store.files import write_atomically
+from vipterm.store.files import remove_database, write_atomically
 from vipterm.sync import keys as trust
 from vipterm.sync import roster as rosters
 from vipterm.sync.errors import BundleError
@@ -194,8 +194,7 @@ def init_from_root(path: Path, passphrase: str, recovery_file: Path, recovery_pa
         if (info["role"] != Role.COORDINATOR.value or info["program_id"] != doc["program_id"]
                 or info["device_id"] != doc["device_id"]):
             store.close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
+            remove_database(path)
             raise ValidationError("the backup is not of this program's coordinator; nothing was kept", field="backup")
     else:
         own = names.get(doc["worker_id"], {})

@@ -43,7 +43,7 @@ from vipterm.errors import (
     WrongPassphrase,
     database_error,
 )
-from vipterm.store.files import create_private, fsync_path, private_mode
+from vipterm.store.files import create_private, fsync_path, private_folder, remove_database
 
 SALT_BYTES = 16
 KEY_BYTES = 32
@@ -107,13 +107,6 @@ def derive_key(passphrase: str, salt: bytes, params: KdfParams | None = None) ->
         hash_len=KEY_BYTES,
         type=Type.ID,
     )
-
-
-def _private_folder(folder: Path) -> None:
-    """Create the database's folder 0700 when vipterm is the one creating it."""
-    if not folder.exists():
-        folder.mkdir(parents=True, mode=0o700)
-        private_mode(folder, 0o700)
 
 
 @dataclass(frozen=True)
@@ -211,9 +204,8 @@ def create_file(path: Path, passphrase: str, *, force: bool = False) -> RawKey:
     path = Path(path)
     if path.exists() and not force:
         raise DatabaseExists(f"{path} already exists (use --force to replace it)")
-    _private_folder(path.parent)
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
+    private_folder(path.parent)
+    remove_database(path)
     salt = new_salt()
     raw = RawKey(derive_key(passphrase, salt), salt)
     create_private(path)
@@ -245,8 +237,7 @@ def rekey_file(path: Path, old: RawKey, new_passphrase: str) -> RawKey:
     finally:
         conn.close()
     fsync_path(tmp)
-    for suffix in ("-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
+    remove_database(path, sidecars_only=True)
     os.replace(tmp, path)
     fsync_path(path.parent)
     verify_key(path, new)

@@ -43,6 +43,21 @@ def create_private(path: Path) -> None:
     private_mode(path, 0o600)
 
 
+def private_folder(folder: Path) -> None:
+    """Create a database's folder 0700 when vipterm is the one creating it (one that exists is
+    the user's: left as it is)."""
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+        private_mode(folder, 0o700)
+
+
+def remove_database(path: Path, *, sidecars_only: bool = False) -> None:
+    """Remove a database file and its -wal and -shm files (or only those two), wherever they are
+    missing already: a half-made copy, or the journal of a file about to be replaced."""
+    for suffix in ("-wal", "-shm") if sidecars_only else ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
 def fsync_path(path: Path) -> None:
     """Flush a file, or a folder's entries (a rename), to the disk."""
     if _WINDOWS and Path(path).is_dir():
