@@ -13,9 +13,7 @@ def test_a_stored_value_shows_its_label():
 
 def test_a_value_from_a_newer_vipterm_shows_as_itself_or_as_asked():
     assert domain.ContactMode.label_of("video_call") == "video_call"
-    assert (
-        domain.ContactMode.label_of("video_call", "") == ""
-    )  # a form starts empty instead
+    assert domain.ContactMode.label_of("video_call", "") == ""  # a form starts empty instead
 
 
 def test_nothing_stored_shows_nothing():

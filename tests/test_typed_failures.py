@@ -35,12 +35,8 @@ def _vipterm(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_second_program_holding_the_write_lock_is_a_busy_database_not_a_traceback(
-    store, db_path
-):
-    client = records.create_client(
-        store, records.ClientDraft(first_name="Kept", area_command="valley")
-    )
+def test_a_second_program_holding_the_write_lock_is_a_busy_database_not_a_traceback(store, db_path):
+    client = records.create_client(store, records.ClientDraft(first_name="Kept", area_command="valley"))
     store.close()
     # Another vipterm (here: another connection, as a sync in the app would be) holds the write lock.
     holder = store_engine.connect_raw(db_path, store.database.raw)
@@ -62,9 +58,7 @@ def test_a_second_program_holding_the_write_lock_is_a_busy_database_not_a_traceb
     assert result.stderr.startswith("vipterm: the database is busy"), result.stderr
     assert "Traceback" not in result.stderr and "OperationalError" not in result.stderr
     # Nothing was changed, and once the lock is gone the same command works.
-    again = _vipterm(
-        "clients", "close", client.id, "--reason", "moved_away", "--db", str(db_path)
-    )
+    again = _vipterm("clients", "close", client.id, "--reason", "moved_away", "--db", str(db_path))
     assert again.returncode == 0, again.stderr
 
 
@@ -73,36 +67,24 @@ def test_a_held_lock_reaches_a_service_as_database_busy(store, db_path):
     holder.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(DatabaseBusy):
-            records.create_client(
-                store, records.ClientDraft(first_name="Waits", area_command="valley")
-            )
+            records.create_client(store, records.ClientDraft(first_name="Waits", area_command="valley"))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert records.create_client(
-        store, records.ClientDraft(first_name="Later", area_command="valley")
-    ).id
+    assert records.create_client(store, records.ClientDraft(first_name="Later", area_command="valley")).id
 
 
 def test_a_page_damaged_after_opening_is_database_damaged(store, db_path):
     for n in range(40):  # enough rows for pages beyond the first
-        records.create_client(
-            store, records.ClientDraft(first_name=f"Row{n}", area_command="valley")
-        )
+        records.create_client(store, records.ClientDraft(first_name=f"Row{n}", area_command="valley"))
     store.database.vacuum()
     store.close()
     data = bytearray(db_path.read_bytes())
-    for page in range(
-        2, len(data) // 4096
-    ):  # every page but the first fails SQLCipher's HMAC
+    for page in range(2, len(data) // 4096):  # every page but the first fails SQLCipher's HMAC
         data[page * 4096 + 200 : page * 4096 + 260] = os.urandom(60)
     db_path.write_bytes(bytes(data))
     result = _vipterm("clients", "list", "--all", "--db", str(db_path))
-    assert (
-        result.returncode
-        == int(DatabaseDamaged.exit_code)
-        == int(ExitCode.CHECK_FAILED)
-    ), result.stderr
+    assert result.returncode == int(DatabaseDamaged.exit_code) == int(ExitCode.CHECK_FAILED), result.stderr
     assert "damaged" in result.stderr and "vipterm help recovery" in result.stderr
     assert "Traceback" not in result.stderr and "DatabaseError" not in result.stderr
 
@@ -113,14 +95,9 @@ def test_a_bundle_from_a_newer_schema_is_the_same_newer_schema_error():
 
     with pytest.raises(NewerSchema) as info:
         check_schema_version({"schema_version": 10**6}, 8)
-    assert (
-        isinstance(info.value, sync_errors.BundleError)
-        and info.value.code == "newer-schema"
-    )
+    assert isinstance(info.value, sync_errors.BundleError) and info.value.code == "newer-schema"
     assert "newer vipterm" in info.value.message
-    assert (
-        info.value.exit_code is ExitCode.NEWER_SCHEMA
-    )  # README: a database *or bundle* from a newer vipterm
+    assert info.value.exit_code is ExitCode.NEWER_SCHEMA  # README: a database *or bundle* from a newer vipterm
 
 
 def test_a_file_that_cannot_be_written_is_a_file_problem_naming_the_path_and_reason(
@@ -131,15 +108,10 @@ def test_a_file_that_cannot_be_written_is_a_file_problem_naming_the_path_and_rea
     stick = tmp_path / "stick"
     stick.mkdir()
     target = stick / "reports" / "report.html"
-    stick.rename(
-        tmp_path / "pulled"
-    )  # the stick is pulled before the report is written
+    stick.rename(tmp_path / "pulled")  # the stick is pulled before the report is written
     with pytest.raises(FileProblem) as info:
         write_atomically(target, "<html></html>")
-    assert (
-        info.value.message
-        == f"cannot write {target}: the folder is not there (a removed stick?)"
-    )
+    assert info.value.message == f"cannot write {target}: the folder is not there (a removed stick?)"
     assert info.value.exit_code is ExitCode.ERROR
 
 
@@ -149,11 +121,7 @@ def test_an_atomic_write_replaces_the_file_whole_and_private(tmp_path):
     target = tmp_path / "report.csv"
     target.write_text("old")
     write_atomically(target, "new,\r\nrow\r\n")
-    assert (
-        target.read_bytes() == b"new,\r\nrow\r\n"
-    )  # written as given: a CSV keeps its CRLF
-    assert [p.name for p in tmp_path.iterdir()] == [
-        "report.csv"
-    ]  # no temporary file left
+    assert target.read_bytes() == b"new,\r\nrow\r\n"  # written as given: a CSV keeps its CRLF
+    assert [p.name for p in tmp_path.iterdir()] == ["report.csv"]  # no temporary file left
     if os.name != "nt":
         assert target.stat().st_mode & 0o777 == 0o600

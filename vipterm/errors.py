@@ -74,9 +74,7 @@ class NeedsConfirmation(ValidationError):
     possible duplicate client): the form asks the question and saves again with the answer;
     a script sees a refusal with this message."""
 
-    def __init__(
-        self, message: str, field: str | None = None, matches: tuple[Any, ...] = ()
-    ):
+    def __init__(self, message: str, field: str | None = None, matches: tuple[Any, ...] = ()):
         super().__init__(message, field)
         self.matches = matches  # what the question is about (e.g. possible duplicates)
 
@@ -97,8 +95,7 @@ class DatabaseBusy(VipError):
 
     def __init__(
         self,
-        message: str = "the database is busy (a sync or another vipterm is writing to it); "
-        "try again",
+        message: str = "the database is busy (a sync or another vipterm is writing to it); try again",
     ):
         super().__init__(message)
 

@@ -16,20 +16,14 @@ def _commands(app) -> dict[str, str]:
     return {c.title: c.help for c in system_commands(app, app.screen)}
 
 
-async def test_the_palette_offers_the_screens_bindings_under_their_keys(
-    tui_path, tui_store, tmp_path
-):
+async def test_the_palette_offers_the_screens_bindings_under_their_keys(tui_path, tui_store, tmp_path):
     settings = tmp_path / "config.toml"
     settings.write_text('[keys]\nlog_contact = "k"\n')
     app = make_app(tui_path, tui_store, config=load_config(settings))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(
-            pilot, lambda: isinstance(app.screen, CaseloadScreen) and app.screen.loaded
-        )
+        await wait_for(pilot, lambda: isinstance(app.screen, CaseloadScreen) and app.screen.loaded)
         caseload = _commands(app)
-        assert caseload["Log contact"].endswith(
-            "(k)"
-        )  # the rebound key, as help shows it
+        assert caseload["Log contact"].endswith("(k)")  # the rebound key, as help shows it
         assert any(keys == "k" for keys, _ in screen_keys(app, app.screen))
         assert "New client" in caseload and "Correct entry" not in caseload
         await pilot.press("enter")
@@ -37,6 +31,4 @@ async def test_the_palette_offers_the_screens_bindings_under_their_keys(
         await settle(pilot)
         client_file = _commands(app)
         assert "Correct entry" in client_file and "New client" not in client_file
-        assert {"Sync", "Conflicts", "Monthly report", "Help", "Lock"} <= set(
-            client_file
-        )  # from anywhere
+        assert {"Sync", "Conflicts", "Monthly report", "Help", "Lock"} <= set(client_file)  # from anywhere

@@ -48,8 +48,6 @@ def unpack_records(blob: bytes | None) -> list[list[Any]]:
         records = msgpack.unpackb(blob, raw=False)
     except (ValueError, TypeError, msgpack.UnpackException):
         raise InvalidChanges("a change record is malformed") from None
-    if not isinstance(records, list) or not all(
-        isinstance(r, (list, tuple)) for r in records
-    ):
+    if not isinstance(records, list) or not all(isinstance(r, (list, tuple)) for r in records):
         raise InvalidChanges("a change record is malformed")
     return [list(r) for r in records]

@@ -43,8 +43,13 @@ class ClientCommands(Provider):
             scored.append((score, shown, row))
         scored.sort(key=lambda item: -item[0])
         for score, shown, row in scored[:MAX_CLIENT_HITS]:
-            yield Hit(score, matcher.highlight(shown) if not app.masked else shown,
-                      partial(app.open_client, row.client_id), text=shown, help="open the client file")
+            yield Hit(
+                score,
+                matcher.highlight(shown) if not app.masked else shown,
+                partial(app.open_client, row.client_id),
+                text=shown,
+                help="open the client file",
+            )
 
     async def discover(self) -> Hits:
         return
@@ -107,8 +112,9 @@ def system_commands(app, screen: Screen) -> Iterable[SystemCommand]:
         offered.add(action)
         description = active.binding.description or action.replace("_", " ")
         title, does = WORDS.get(action, (description.rstrip("…").capitalize(), description))
-        yield SystemCommand(title, f"{does} ({app.get_key_display(active.binding)})",
-                            partial(app.run_action, action, active.node))
+        yield SystemCommand(
+            title, f"{does} ({app.get_key_display(active.binding)})", partial(app.run_action, action, active.node)
+        )
     for action in EVERYWHERE:
         if action not in offered:
             title, does = WORDS[action]

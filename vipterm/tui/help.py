@@ -41,8 +41,11 @@ def vipterm_bindings(app, screen: Screen) -> list[ActiveBinding]:
     def rank(active: ActiveBinding) -> int:
         return 0 if active.node is screen else 2 if active.node is app else 1
 
-    return [active for active in sorted(screen.active_bindings.values(), key=rank)
-            if _declared_by_vipterm(active.node, active.binding)]
+    return [
+        active
+        for active in sorted(screen.active_bindings.values(), key=rank)
+        if _declared_by_vipterm(active.node, active.binding)
+    ]
 
 
 def screen_keys(app, screen: Screen) -> list[tuple[str, str]]:
@@ -81,8 +84,9 @@ class HelpScreen(VipModal[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
-            yield Static(f"Keys · {type(self.origin).__name__.replace('Screen', '').replace('Form', ' form')}",
-                         id="help-title")
+            yield Static(
+                f"Keys · {type(self.origin).__name__.replace('Screen', '').replace('Form', ' form')}", id="help-title"
+            )
             yield DataTable(id="help-keys", cursor_type="row", show_header=False)
             yield Static("Rebind keys in config.toml [keys] (see docs/keys.md) · esc closes", id="help-foot")
 
