@@ -29,8 +29,9 @@ DATA = b"vipterm test vector\n"
 def test_a_key_stored_by_earlier_versions_loads_and_signs_the_same_bytes():
     assert m.public_of_secret(OLD_SECRET) == OLD_PUBLIC
     # Ed25519 is deterministic: the same key, data and comments give the very same file.
-    again = m.sign(OLD_SECRET, DATA, trusted_comment="vipterm-test v1",
-                   untrusted_comment="vipterm signature from key X")
+    again = m.sign(
+        OLD_SECRET, DATA, trusted_comment="vipterm-test v1", untrusted_comment="vipterm signature from key X"
+    )
     assert again == OLD_SIGNATURE
     assert m.verify(OLD_PUBLIC, DATA, m.parse_signature(OLD_SIGNATURE)) == "vipterm-test v1"
 

@@ -39,8 +39,9 @@ def _people(path: Path) -> tuple[list, tuple]:
     store = open_known(path, DEMO_PASSPHRASE)
     try:
         with store.database.session() as session:
-            clients = session.execute(text("SELECT client_id, first_name, last_name FROM client_identity"
-                                           " ORDER BY client_id")).all()
+            clients = session.execute(
+                text("SELECT client_id, first_name, last_name FROM client_identity ORDER BY client_id")
+            ).all()
             contacts = tuple(session.execute(text("SELECT count(*), max(id), max(note) FROM contact")).one())
     finally:
         store.close()
@@ -79,14 +80,18 @@ def dist(tmp_path_factory) -> dict[str, Path]:
             fcntl.flock(lock, fcntl.LOCK_EX)
         except ImportError:  # no flock (Windows): each process builds its own
             shared = tmp_path_factory.mktemp("dist")
-        found = {kind: sorted(shared.glob(pattern)) for kind, pattern in (("sdist", "*.tar.gz"),
-                                                                            ("wheel", "*.whl"))}
+        found = {kind: sorted(shared.glob(pattern)) for kind, pattern in (("sdist", "*.tar.gz"), ("wheel", "*.whl"))}
         if not (found["sdist"] and found["wheel"]):
-            built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(shared), str(REPO_ROOT)],
-                                   capture_output=True, text=True, timeout=600)
+            built = subprocess.run(
+                [sys.executable, "-m", "build", "--outdir", str(shared), str(REPO_ROOT)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-            found = {kind: sorted(shared.glob(pattern)) for kind, pattern in (("sdist", "*.tar.gz"),
-                                                                                ("wheel", "*.whl"))}
+            found = {
+                kind: sorted(shared.glob(pattern)) for kind, pattern in (("sdist", "*.tar.gz"), ("wheel", "*.whl"))
+            }
     finally:
         lock.close()
     return {kind: files[-1] for kind, files in found.items()}
@@ -97,12 +102,27 @@ def test_the_sdist_carries_the_tests_and_the_wheel_the_guides_but_not_the_exampl
     with tarfile.open(dist["sdist"]) as sdist:
         root = sdist.getnames()[0].split("/")[0]
         names = {name.removeprefix(root + "/") for name in sdist.getnames()}
-    for needed in ("pyproject.toml", "LICENSE", "CHANGELOG.md", "README.md", "MANIFEST.in", "vip.db.example",
-                   "tests/conftest.py", "tests/tui_support.py", "tests/sync_support.py", "tests/tui/conftest.py",
-                   "bench/__main__.py", "docs/metrics.md", "scripts/test.sh"):
+    for needed in (
+        "pyproject.toml",
+        "LICENSE",
+        "CHANGELOG.md",
+        "README.md",
+        "MANIFEST.in",
+        "vip.db.example",
+        "tests/conftest.py",
+        "tests/tui_support.py",
+        "tests/sync_support.py",
+        "tests/tui/conftest.py",
+        "bench/__main__.py",
+        "docs/metrics.md",
+        "scripts/test.sh",
+    ):
         assert needed in names, needed
-    tests_here = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "tests").rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts}
+    tests_here = {
+        str(p.relative_to(REPO_ROOT))
+        for p in (REPO_ROOT / "tests").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert tests_here - names == set()  # every test file, snapshot and helper
     assert any(name.endswith(".svg") and "__snapshots__" in name for name in names)
     assert not any("__pycache__" in name or name.startswith("bench/.cache") for name in names)
@@ -113,8 +133,11 @@ def test_the_sdist_carries_the_tests_and_the_wheel_the_guides_but_not_the_exampl
     assert f"Version: {vipterm.__version__}" in metadata
     assert "License-Expression: MIT" in metadata and "Requires-Python: >=3.11" in metadata
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in inside)
-    guides = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "vipterm").rglob("*")
-              if p.suffix in (".md", ".tcss", ".sql")}
+    guides = {
+        str(p.relative_to(REPO_ROOT))
+        for p in (REPO_ROOT / "vipterm").rglob("*")
+        if p.suffix in (".md", ".tcss", ".sql")
+    }
     assert guides and guides - inside == set()  # what `vipterm help`, the TUI and migrations read
     assert not any(n.startswith("tests/") or n.endswith(".db.example") for n in inside)
     assert dist["wheel"].stat().st_size < 2_000_000  # the demo is generated, not shipped
@@ -123,12 +146,32 @@ def test_the_sdist_carries_the_tests_and_the_wheel_the_guides_but_not_the_exampl
     with tarfile.open(dist["sdist"]) as sdist:
         sdist.extractall(tmp_path, filter="data")
     unpacked = tmp_path / root
-    ran = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "0",
-                          "tests/test_minisign_format.py", "tests/test_portability.py"],
-                         cwd=unpacked, capture_output=True, text=True, timeout=300)
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-n",
+            "0",
+            "tests/test_minisign_format.py",
+            "tests/test_portability.py",
+        ],
+        cwd=unpacked,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ran.returncode == 0 and " passed" in ran.stdout, ran.stdout[-3000:] + ran.stderr[-3000:]
-    where = subprocess.run([sys.executable, "-c", "import vipterm; print(vipterm.__file__)"], cwd=unpacked,
-                           capture_output=True, text=True, timeout=60)
+    where = subprocess.run(
+        [sys.executable, "-c", "import vipterm; print(vipterm.__file__)"],
+        cwd=unpacked,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert where.stdout.strip().startswith(str(unpacked))  # the sdist's own code, not this checkout
 
 
@@ -144,20 +187,37 @@ def test_the_wheel_installs_in_a_fresh_environment_and_the_demo_opens(dist, tmp_
     env_dir = tmp_path / "env"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
-    installed = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(dist["wheel"])],
-                               capture_output=True, text=True, timeout=600)
+    installed = subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", str(dist["wheel"])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
-    version = subprocess.run([str(bin_dir / "python"), "-c",
-                              "import importlib.metadata as m, vipterm; print(m.version('vipterm'), vipterm.__file__)"],
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    version = subprocess.run(
+        [
+            str(bin_dir / "python"),
+            "-c",
+            "import importlib.metadata as m, vipterm; print(m.version('vipterm'), vipterm.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert version.stdout.split()[0] == vipterm.__version__
     assert str(env_dir) in version.stdout  # the installed copy, not this checkout
 
     home = tmp_path / "home"
-    environment = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
-                   "XDG_DATA_HOME": str(home / ".local/share"), "XDG_CONFIG_HOME": str(home / ".config"),
-                   "TERM": "xterm-256color", "PATH": f"{bin_dir}:/usr/bin:/bin",
-                   "VIPTERM_NOW": os.environ["VIPTERM_NOW"]}
+    environment = {
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "TERM": "xterm-256color",
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "VIPTERM_NOW": os.environ["VIPTERM_NOW"],
+    }
     term = Terminal(tmp_path, [str(bin_dir / "vipterm"), "demo"], environment)
     try:
         term.wait_for(f"the passphrase is {DEMO_PASSPHRASE}", timeout=120)  # generated on first use
@@ -190,9 +250,25 @@ def test_every_dependency_has_a_binary_wheel_for_each_platform(dist, tmp_path, p
     def resolve(target: str) -> list[str]:
         platforms = [arg for tag in TARGETS[target] for arg in ("--platform", tag)]
         resolved = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--only-binary=:all:",
-             "--python-version", python, *platforms, "--target", str(tmp_path / target), str(dist["wheel"])],
-            capture_output=True, text=True, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--quiet",
+                "--only-binary=:all:",
+                "--python-version",
+                python,
+                *platforms,
+                "--target",
+                str(tmp_path / target),
+                str(dist["wheel"]),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         return [] if resolved.returncode == 0 else [ln for ln in resolved.stderr.splitlines() if "ERROR" in ln][-3:]
 
     # The targets side by side: each is mostly waiting on the package index.

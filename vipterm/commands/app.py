@@ -33,9 +33,13 @@ DEMO_CONTACT_RATE = 0.85
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="open the app on a throwaway copy of the synthetic demo database")
-    p.add_argument("--example", type=Path, metavar="PATH",
-                   help=f"the demo database to copy (default: {EXAMPLE_NAME} in a checkout, else the demo "
-                        "generated into your cache folder on first use)")
+    p.add_argument(
+        "--example",
+        type=Path,
+        metavar="PATH",
+        help=f"the demo database to copy (default: {EXAMPLE_NAME} in a checkout, else the demo "
+        "generated into your cache folder on first use)",
+    )
     p.set_defaults(func=cmd_demo)
 
 
@@ -64,8 +68,14 @@ def cached_demo(progress: Progress = NO_PROGRESS, folder: Path | None = None) ->
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".demo-", dir=folder) as work:
         made = Path(work) / "demo.db"
-        generate(made, DEMO_PASSPHRASE, seed=DEMO_SEED, until=DEMO_UNTIL,
-                 size=DemoSize(contact_rate=DEMO_CONTACT_RATE), progress=progress)
+        generate(
+            made,
+            DEMO_PASSPHRASE,
+            seed=DEMO_SEED,
+            until=DEMO_UNTIL,
+            size=DemoSize(contact_rate=DEMO_CONTACT_RATE),
+            progress=progress,
+        )
         os.replace(made, target)
     for old in folder.glob("demo-*.db"):
         if old != target:
@@ -76,8 +86,9 @@ def cached_demo(progress: Progress = NO_PROGRESS, folder: Path | None = None) ->
 def cmd_open(args: argparse.Namespace) -> int:
     path = database_path(args)
     if not path.exists():
-        raise DatabaseMissing(f"no database at {path}: create one with `vipterm init --db {path}`, "
-                              "or try the app with `vipterm demo`")
+        raise DatabaseMissing(
+            f"no database at {path}: create one with `vipterm init --db {path}`, or try the app with `vipterm demo`"
+        )
     from vipterm.tui.app import run_app
 
     return run_app(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
@@ -48,7 +48,7 @@ ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 def utc_now_iso() -> str:
     """Current UTC time as an ISO 8601 string with offset, second precision."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def check_id(value: Any, what: str) -> str:
@@ -84,7 +84,6 @@ def check_recipient(value: Any, what: str = "age recipient") -> str:
     return value
 
 
-
 def pack_doc(fmt: str, body: dict[str, Any]) -> bytes:
     packed: bytes = msgpack.packb({"format": fmt, "format_version": DOC_VERSION, **body}, use_bin_type=True)
     return packed
@@ -114,9 +113,7 @@ def unpack_doc(data: Any, fmt: str) -> dict[str, Any]:
     if type(version) is not int or version < 1:
         raise WrongFileType(f"vipterm {label} is damaged (format version)")
     if version > DOC_VERSION:
-        raise NewerFormat(
-            f"{label} format version {version} is newer than this vipterm supports; update vipterm"
-        )
+        raise NewerFormat(f"{label} format version {version} is newer than this vipterm supports; update vipterm")
     return doc
 
 

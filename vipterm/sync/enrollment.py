@@ -110,9 +110,7 @@ class EnrollmentRequest:
         try:
             comment = verify(self._body(), self.signature, self.signing_public)
         except SignatureInvalid as err:
-            raise EnrollmentInvalid(
-                "enrollment request signature does not verify: the request was altered"
-            ) from err
+            raise EnrollmentInvalid("enrollment request signature does not verify: the request was altered") from err
         if comment != self._comment():
             raise EnrollmentInvalid("enrollment request signature does not verify: the request was altered")
 

@@ -87,7 +87,7 @@ def _comment(line: bytes, prefix: str) -> str:
         raise MinisignError("a comment is not text") from None
     if not text.startswith(prefix):
         raise MinisignError(f"expected a line starting {prefix!r}")
-    return text[len(prefix):]
+    return text[len(prefix) :]
 
 
 def _lines(data: bytes, count: int, what: str) -> list[bytes]:
@@ -106,8 +106,17 @@ def generate_secret() -> bytes:
     signing = nacl.signing.SigningKey.generate()
     seed, public = bytes(signing), signing.verify_key.encode()
     key_id = secrets.token_bytes(KEY_ID_LEN)
-    body = (PURE + _KDF_NONE + _CHECKSUM_B2 + bytes(_SALT_LEN) + bytes(16)
-            + key_id + seed + public + _checksum(key_id, seed, public))
+    body = (
+        PURE
+        + _KDF_NONE
+        + _CHECKSUM_B2
+        + bytes(_SALT_LEN)
+        + bytes(16)
+        + key_id
+        + seed
+        + public
+        + _checksum(key_id, seed, public)
+    )
     return f"{UNTRUSTED_PREFIX}minisign secret key\n".encode() + base64.b64encode(body)
 
 
@@ -126,9 +135,9 @@ def _open_secret(secret: bytes) -> _Secret:
         raise MinisignError("secret key: not an Ed25519 minisign key")
     if raw[2:4] != _KDF_NONE:
         raise MinisignError("secret key is password-encrypted")
-    keynum = raw[2 * 3 + _SALT_LEN + 16:]
-    key_id, seed = keynum[:KEY_ID_LEN], keynum[KEY_ID_LEN:KEY_ID_LEN + _KEY_LEN]
-    public = keynum[KEY_ID_LEN + _KEY_LEN:KEY_ID_LEN + 2 * _KEY_LEN]
+    keynum = raw[2 * 3 + _SALT_LEN + 16 :]
+    key_id, seed = keynum[:KEY_ID_LEN], keynum[KEY_ID_LEN : KEY_ID_LEN + _KEY_LEN]
+    public = keynum[KEY_ID_LEN + _KEY_LEN : KEY_ID_LEN + 2 * _KEY_LEN]
     if not hmac.compare_digest(_checksum(key_id, seed, public), keynum[-_CHECKSUM_LEN:]):
         raise MinisignError("secret key: checksum mismatch")
     signing = nacl.signing.SigningKey(seed)
@@ -157,12 +166,17 @@ def sign(secret: bytes, data: bytes, *, trusted_comment: str, untrusted_comment:
         raise MinisignError("trusted comment too long")
     signature = key.signing.sign(hashlib.blake2b(bytes(data)).digest()).signature
     global_signature = key.signing.sign(signature + trusted_comment.encode()).signature
-    return b"\n".join((
-        (UNTRUSTED_PREFIX + untrusted_comment).encode(),
-        base64.b64encode(PREHASHED + key.key_id + signature),
-        (TRUSTED_PREFIX + trusted_comment).encode(),
-        base64.b64encode(global_signature),
-    )) + b"\n"
+    return (
+        b"\n".join(
+            (
+                (UNTRUSTED_PREFIX + untrusted_comment).encode(),
+                base64.b64encode(PREHASHED + key.key_id + signature),
+                (TRUSTED_PREFIX + trusted_comment).encode(),
+                base64.b64encode(global_signature),
+            )
+        )
+        + b"\n"
+    )
 
 
 def parse_signature(data: bytes) -> Signature:
@@ -174,8 +188,7 @@ def parse_signature(data: bytes) -> Signature:
         raise MinisignError("signature: unsupported algorithm")
     trusted = _comment(lines[2], TRUSTED_PREFIX)
     global_signature = _b64(lines[3], _SIG_LEN, "global signature")
-    return Signature(head[:2], head[2:2 + KEY_ID_LEN], head[2 + KEY_ID_LEN:], trusted,
-                     global_signature, untrusted)
+    return Signature(head[:2], head[2 : 2 + KEY_ID_LEN], head[2 + KEY_ID_LEN :], trusted, global_signature, untrusted)
 
 
 def verify(public: bytes, data: bytes, signature: Signature) -> str:
@@ -183,11 +196,11 @@ def verify(public: bytes, data: bytes, signature: Signature) -> str:
     trusted comment; return the trusted comment. Raises MinisignError."""
     if len(public) != PUBLIC_KEY_LEN or public[:2] != PURE:
         raise MinisignError("not a minisign Ed25519 public key")
-    if not hmac.compare_digest(public[2:2 + KEY_ID_LEN], signature.key_id):
+    if not hmac.compare_digest(public[2 : 2 + KEY_ID_LEN], signature.key_id):
         raise MinisignError("signature made by another key")
     message = hashlib.blake2b(bytes(data)).digest() if signature.algorithm == PREHASHED else bytes(data)
     try:
-        key = nacl.signing.VerifyKey(public[2 + KEY_ID_LEN:])
+        key = nacl.signing.VerifyKey(public[2 + KEY_ID_LEN :])
         key.verify(message, signature.signature)
         key.verify(signature.signature + signature.trusted_comment.encode(), signature.global_signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError):

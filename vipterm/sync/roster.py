@@ -295,9 +295,7 @@ def _parse_roster_blob(blob: Any) -> tuple[bytes, bytes, Roster]:
     body = doc_field(doc, "body", bytes, label)
     sig = doc_field(doc, "signature", bytes, label)
     try:
-        roster = Roster.from_dict(
-            msgpack.unpackb(body, raw=False, strict_map_key=True, max_ext_len=0)
-        )
+        roster = Roster.from_dict(msgpack.unpackb(body, raw=False, strict_map_key=True, max_ext_len=0))
     except Exception as err:
         # A body signed by the root always parses, so this is damage or
         # forgery; say so rather than "wrong file".
@@ -341,7 +339,6 @@ def open_roster(
         raise RosterBadSignature("roster signature does not verify: the roster was altered")
     if held_version is not None and roster.version < held_version:
         raise RosterRollback(
-            f"roster version {roster.version} is older than version {held_version} "
-            f"already held; refusing rollback"
+            f"roster version {roster.version} is older than version {held_version} already held; refusing rollback"
         )
     return roster
