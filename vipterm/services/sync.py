@@ -477,7 +477,10 @@ def _adopt_worker(conn: Connection, store: Store, new_id: str, name: str) -> Non
     conn.exec_driver_sql("DELETE FROM worker WHERE id = ?", (old_id,))
     # Sequence numbers must stay gapless (the coordinator waits for a missing one): renumber.
     conn.exec_driver_sql("DROP TABLE IF EXISTS temp.vip_renumber")
-    conn.exec_driver_sql("CREATE TEMP TABLE vip_renumber AS SELECT id, ROW_NUMBER() OVER (ORDER BY seq) AS rn "
+    # Keyed by the change's id: the UPDATE below looks each row up (without the key, a scan per
+    # row: hours for a laptop enrolled with a million pending changes).
+    conn.exec_driver_sql("CREATE TEMP TABLE vip_renumber (id INTEGER PRIMARY KEY, rn INTEGER NOT NULL)")
+    conn.exec_driver_sql("INSERT INTO temp.vip_renumber (id, rn) SELECT id, ROW_NUMBER() OVER (ORDER BY seq) "
                          "FROM change_log WHERE device = ?", (me,))
     conn.exec_driver_sql("UPDATE change_log SET seq = -(SELECT rn FROM temp.vip_renumber r WHERE r.id = change_log.id) "
                          "WHERE device = ?", (me,))
