@@ -15,7 +15,7 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from tests.sync_support import PASSPHRASE, enroll, new_coordinator, new_enrolled_worker
+from tests.sync_support import PASSPHRASE, enroll, enrolled_program, new_coordinator
 from vipterm.domain import Role
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services import records
@@ -47,8 +47,7 @@ def request_for(store, folder, keys=None):
 
 @pytest.fixture
 def program(tmp_path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    ana = new_enrolled_worker(coord, tmp_path / "ana.db", "Ana Worker")
+    coord, (ana,) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana Worker"))
     client = records.create_client(ana, records.ClientDraft(first_name="Secret", last_name="Person",
                                                             area_command="valley", phone="555-0100"))
     up, down = tmp_path / "up", tmp_path / "down"

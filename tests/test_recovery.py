@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.sync_support import PASSPHRASE
+from tests.sync_support import PASSPHRASE, enrolled_program
 from vipterm.errors import NotADatabase, WrongPassphrase
 from vipterm.services import records
 from vipterm.services import recovery
@@ -138,10 +138,7 @@ def test_lost_coordinator_rebuilt_from_root_export_and_backup(tmp_path):
 
 
 def test_recovery_file_without_a_backup_and_what_it_refuses(tmp_path):
-    from tests.sync_support import enroll, new_coordinator, new_enrolled_worker
-
-    coord = new_coordinator(tmp_path / "c.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Peer Worker")
+    coord, (laptop,) = enrolled_program(tmp_path, "c.db", ("w.db", "Peer Worker"))
     from vipterm.services import sync as sync_service
 
     records.create_client(laptop, records.ClientDraft(first_name="Synced", area_command="valley"))
@@ -196,12 +193,10 @@ def test_recovery_file_without_a_backup_and_what_it_refuses(tmp_path):
 
 
 def test_export_root_refuses_a_laptop_a_weak_recovery_passphrase_and_an_existing_file(tmp_path):
-    from tests.sync_support import new_coordinator, new_enrolled_worker
     from vipterm.errors import DatabaseExists, ValidationError
     from vipterm.services.sync import WrongRole
 
-    coord = new_coordinator(tmp_path / "c.db")
-    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Peer Worker")
+    coord, (laptop,) = enrolled_program(tmp_path, "c.db", ("w.db", "Peer Worker"))
     try:
         with pytest.raises(WrongRole):
             recovery.export_root(laptop, tmp_path / "root.age", RECOVERY_PASSPHRASE)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import enrolled_program, exchange, new_coordinator, new_enrolled_worker
 from vipterm.domain import utcnow
 from vipterm.services import records, report
 from vipterm.services import sync as sync_service
@@ -24,8 +24,7 @@ def _client_field(store, client_id, col):
 
 
 def test_concurrent_edit_is_queued_resolved_and_synced_back(tmp_path):
-    coord = new_coordinator(tmp_path / "c.db")
-    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
+    coord, (w1,) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"))
     try:
         client = records.create_client(w1, records.ClientDraft(aka="Shared", area_command="valley"))
         exchange(coord, [w1], tmp_path / "r1")
@@ -49,9 +48,7 @@ def test_concurrent_edit_is_queued_resolved_and_synced_back(tmp_path):
 
 
 def test_worker_change_to_an_assignment_is_refused_and_undone_on_the_laptop(tmp_path):
-    coord = new_coordinator(tmp_path / "c.db")
-    w1 = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
-    w2 = new_enrolled_worker(coord, tmp_path / "w2.db", "Worker Two")
+    coord, (w1, w2) = enrolled_program(tmp_path, "c.db", ("w1.db", "Worker One"), ("w2.db", "Worker Two"))
     try:
         client = records.create_client(w1, records.ClientDraft(aka="Mine"))  # creating: assigned to w1, accepted
         exchange(coord, [w1, w2], tmp_path / "r1")

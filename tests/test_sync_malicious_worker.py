@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync_support import PASSPHRASE, exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import PASSPHRASE, enrolled_program, exchange
 from vipterm import cli
 from vipterm.errors import NotFound
 from vipterm.services import quarantine, records
@@ -30,9 +30,7 @@ STAMP = "2026-11-20 10:00:00.000000"
 class World:
     def __init__(self, tmp: Path):
         self.tmp = tmp
-        self.coord = new_coordinator(tmp / "c.db")
-        self.a = new_enrolled_worker(self.coord, tmp / "a.db", "Worker A")
-        self.b = new_enrolled_worker(self.coord, tmp / "b.db", "Worker B")
+        self.coord, (self.a, self.b) = enrolled_program(tmp, "c.db", ("a.db", "Worker A"), ("b.db", "Worker B"))
         self.ca = records.create_client(self.a, records.ClientDraft(first_name="Alma", last_name="Avila",
                                                                     phone="505-555-0111", area_command="valley"))
         self.cb = records.create_client(self.b, records.ClientDraft(first_name="Beto", last_name="Baca",

@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from tests.sync_support import PASSPHRASE, dump_store, file_state, new_coordinator, new_enrolled_worker
+from tests.sync_support import PASSPHRASE, dump_store, enrolled_program, file_state, new_coordinator, new_enrolled_worker
 from vipterm.domain import Role
 from vipterm.services import records
 from vipterm.services import sync as sync_service
@@ -24,9 +24,7 @@ from vipterm.sync import keys as trust
 
 @pytest.fixture
 def program(tmp_path):
-    coord = new_coordinator(tmp_path / "coord.db")
-    worker = new_enrolled_worker(coord, tmp_path / "w1.db", "Worker One")
-    other = new_enrolled_worker(coord, tmp_path / "w2.db", "Worker Two")
+    coord, (worker, other) = enrolled_program(tmp_path, "coord.db", ("w1.db", "Worker One"), ("w2.db", "Worker Two"))
     records.create_client(worker, records.ClientDraft(first_name="Test", last_name="Person", area_command="valley"))
     out = tmp_path / "out"
     out.mkdir()
