@@ -69,7 +69,8 @@ from .errors import (
     UnknownSigner,
     WrongProgram,
 )
-from .keys import DeviceKeys, KeyStatus, key_id_hex, signature_key_id, verify
+from .keys import DeviceKeys, key_id_hex, signature_key_id, verify
+from .roster import KeyStatus
 
 __all__ = [
     "FORMAT",
