@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -418,16 +417,12 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         self._set_text("#caseload-preview", " · ".join(parts))
 
     def _set_text(self, selector: str, text: str) -> None:
-        """Put `text` in the title or the preview; lay the screen out again only when the preview's
-        height changes (one line, or two for a long one), not on every key."""
-        widget = self.query_one(selector, Static)
-        old = self._texts.get(selector)
-        if old == text:
+        """Put `text` in the title or the preview, both of fixed height (vipterm.tcss), so without a
+        layout of the screen on every key."""
+        if self._texts.get(selector) == text:
             return
         self._texts[selector] = text
-        width = max(1, widget.scrollable_content_region.width)
-        lines = lambda value: 1 if value is None or cell_len(value) <= width else 2  # noqa: E731
-        widget.update(text, layout=selector != "#caseload-title" and lines(old) != lines(text))
+        self.query_one(selector, Static).update(text, layout=False)
 
     def current_row(self) -> CaseloadRow | None:
         return self.query_one(CaseloadTable).current
