@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vipterm import domain
+from vipterm.services.demo_data import DemoSize
 
 from bench.core import PASSPHRASE, Context
 
@@ -57,14 +58,15 @@ class SyncCast:
         return path, open_store_with_key(path, self.coordinator_raw)
 
 
-def prepare(ctx: Context, folder: str) -> SyncCast:
+def prepare(ctx: Context, folder: str, pending: DemoSize | None = None) -> SyncCast:
+    """The cast, with the laptop's outbox made from `pending` (default: the profile's)."""
     from vipterm.services import sync
     from vipterm.services.database import open_store, open_store_with_key
 
     work = ctx.work_dir / folder
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    worker_path = ctx.datasets().copy(ctx.profile.pending, work, role=domain.Role.WORKER, capture=True,
+    worker_path = ctx.datasets().copy(pending or ctx.profile.pending, work, role=domain.Role.WORKER, capture=True,
                                       name="worker.db")
     worker = open_store(worker_path, PASSPHRASE)  # migrates the copy to the current schema
     worker_raw = worker.database.raw
