@@ -35,12 +35,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
-from sqlmodel import select
+from sqlalchemy import select as select_columns
+from sqlmodel import Session, col, select
 
 from vipterm import domain
-from vipterm.domain import ClientStatus, NotificationOutcome, ReferralStatus
+from vipterm.domain import ClientStatus, E, LabelledEnum, NotificationOutcome, ReferralStatus
 from vipterm.errors import NotFound, ValidationError
 from vipterm.progress import NO_PROGRESS, Progress
 from vipterm.services import records
@@ -48,6 +49,7 @@ from vipterm.services.database import Store
 from vipterm.services.records import (
     MAX_NOTE_LENGTH,
     _advance_status,
+    _client,
     _pseudonym,
     clean_note,
 )
@@ -62,8 +64,12 @@ from vipterm.store.models import (
     ReferralEvent,
     Worker,
     new_id,
+    table_of,
 )
 from vipterm.sync.capture import Capture, record_changes, value_processor
+from vipterm.timekeeping import ProgramClock
+
+T = TypeVar("T")
 
 KINDS = ("clients", "notifications", "contacts", "referrals", "outcomes")
 KIND_ALIASES = {"custom_notifications": "notifications", "notification": "notifications", "client": "clients",
@@ -249,18 +255,19 @@ def parse_datetime(text_value: str) -> datetime:
     raise ValueError("use YYYY-MM-DD HH:MM, MM/DD/YYYY HH:MM or a date alone")
 
 
-_ENUM_KEYS: dict[type, dict[str, Any]] = {}
+# Per list: its members by spelling (each list's dict holds members of that list only).
+_ENUM_KEYS: dict[type[LabelledEnum], dict[str, Any]] = {}
 
 
-def match_enum(enum_cls, text_value: str):
+def match_enum(enum_cls: type[E], text_value: str) -> E:
     """A member by value or label, ignoring case, spaces, hyphens and punctuation; ValueError if none."""
     keys = _ENUM_KEYS.get(enum_cls)
     if keys is None:
         keys = _ENUM_KEYS[enum_cls] = {}
-        for member in enum_cls:
-            keys.setdefault(fold(member.value), member)
-            keys.setdefault(fold(member.label), member)
-    member = keys.get(text_value)  # as written before: the same spelling recurs row after row
+        for each in enum_cls:
+            keys.setdefault(fold(each.value), each)
+            keys.setdefault(fold(each.label), each)
+    member: E | None = keys.get(text_value)  # as written before: the same spelling recurs row after row
     if member is None:
         member = keys.get(fold(text_value))
         if member is None:
@@ -269,7 +276,7 @@ def match_enum(enum_cls, text_value: str):
     return member
 
 
-def accepted(enum_cls) -> str:
+def accepted(enum_cls: type[LabelledEnum]) -> str:
     """The accepted values of a list, as people read them (labels: `N/A`, `not found`)."""
     return ", ".join(m.label for m in enum_cls)
 
@@ -298,7 +305,13 @@ class _Row:
     def note(self, column: str = "note") -> str:
         return self.text(column, limit=MAX_NOTE_LENGTH)
 
-    def enum(self, column: str, enum_cls, default=None, *, required: bool = False):
+    @overload
+    def enum(self, column: str, enum_cls: type[E], default: E, *, required: bool = False) -> E: ...
+
+    @overload
+    def enum(self, column: str, enum_cls: type[E], default: None = None, *, required: bool = False) -> E | None: ...
+
+    def enum(self, column: str, enum_cls: type[E], default: E | None = None, *, required: bool = False) -> E | None:
         value = (self.values.get(column) or "").strip()
         if not value:
             if required:
@@ -311,9 +324,9 @@ class _Row:
             self.error(column, f"{shown} is not one of: {accepted(enum_cls)}")
             return default
 
-    def enum_list(self, column: str, enum_cls) -> list:
+    def enum_list(self, column: str, enum_cls: type[E]) -> list[E]:
         value = (self.values.get(column) or "").strip()
-        out = []
+        out: list[E] = []
         for part in value.replace(";", ",").split(","):
             if part.strip():
                 member = self._one(column, enum_cls, part)
@@ -321,7 +334,7 @@ class _Row:
                     out.append(member)
         return out
 
-    def _one(self, column, enum_cls, part):
+    def _one(self, column: str, enum_cls: type[E], part: str) -> E | None:
         try:
             return match_enum(enum_cls, part)
         except ValueError:
@@ -346,7 +359,7 @@ class _Row:
             self.error(column, "is before 1900")
         return day
 
-    def datetime(self, column: str, *, required: bool = False, now: datetime, clock) -> datetime | None:
+    def datetime(self, column: str, *, required: bool = False, now: datetime, clock: ProgramClock) -> datetime | None:
         value = (self.values.get(column) or "").strip()
         if not value:
             if required:
@@ -419,7 +432,7 @@ def read_rows(path: Path, kind: str) -> tuple[list[str], list[_Row]]:
     try:
         header = [header_name(h, kind) for h in next(reader)]
         width = len(header)
-        rows = []
+        rows: list[_Row] = []
         for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue  # blank lines at the end of a sheet
@@ -434,7 +447,7 @@ def read_rows(path: Path, kind: str) -> tuple[list[str], list[_Row]]:
 
 def _check_header(kind: str, header: list[str]) -> list[RowError]:
     required, optional = COLUMNS[kind]
-    errors = []
+    errors: list[RowError] = []
     known = set(required) | set(optional)
     for name in header:
         if name and name not in known:
@@ -456,13 +469,17 @@ class _Planned:
     (`client_id`: a batch holds one row per client), and how it is written."""
 
     row: _Row
-    key: tuple
+    key: tuple[Any, ...]
     client_id: str | None = None
-    write: Callable[[Any], None] | None = None  # through the services, in the import's session
-    data: tuple[dict, dict] | None = None  # clients: the client and identity rows, inserted in bulk
+    write: Callable[[Session], None] | None = None  # through the services, in the import's session
+    data: tuple[dict[str, Any], dict[str, Any]] | None = None  # clients: the client and identity rows, inserted in bulk
 
 
-def _identity_key(first: str, last: str, aka: str, dob: date | None, identified_on: date | None) -> tuple:
+# Folded first name, last name and alias, date of birth, day identified.
+IdentityKey = tuple[str, str, str, date | None, date | None]
+
+
+def _identity_key(first: str, last: str, aka: str, dob: date | None, identified_on: date | None) -> IdentityKey:
     """How a client without a case id is recognised: folded names and alias, date of birth and the
     day they were identified."""
     return (fold(first), fold(last), fold(aka), dob, identified_on)
@@ -476,32 +493,37 @@ class _Context:
         self.clock = store.clock
         self.now = store.clock.utcnow()
         self.today = store.clock.today()
-        self.identities: dict[str, tuple] = {}  # clients kind: client id -> identity key
+        self.identities: dict[str, IdentityKey] = {}  # clients kind: client id -> identity key
         with store.read() as session:
             self.clients: dict[str, tuple[str, str]] = {}
             for cid, pseudonym, area in session.exec(
-                select(Client.id, Client.pseudonym, Client.area_command).where(Client.deleted_at.is_(None))
+                select(Client.id, Client.pseudonym, Client.area_command).where(col(Client.deleted_at).is_(None))
             ):
                 self.clients[pseudonym.upper()] = (cid, area)
                 self.clients[cid.upper()] = (cid, area)
             if kind == "clients":
-                for cid, first, last, aka, dob, identified_on in session.exec(
-                    select(ClientIdentity.client_id, ClientIdentity.first_name, ClientIdentity.last_name,
-                           ClientIdentity.aka, ClientIdentity.date_of_birth, Client.identified_on)
-                    .join(Client, Client.id == ClientIdentity.client_id).where(Client.deleted_at.is_(None))
+                # Six columns: SQLAlchemy's select (SQLModel's is typed up to four).
+                for cid, first, last, aka, dob, identified_on in session.execute(
+                    select_columns(col(ClientIdentity.client_id), col(ClientIdentity.first_name),
+                                   col(ClientIdentity.last_name), col(ClientIdentity.aka),
+                                   col(ClientIdentity.date_of_birth), col(Client.identified_on))
+                    .join(Client, col(Client.id) == col(ClientIdentity.client_id))
+                    .where(col(Client.deleted_at).is_(None))
                 ):
                     self.identities[cid] = _identity_key(first, last, aka, dob, identified_on)
-            self.workers = {}
-            for wid, name in session.exec(select(Worker.id, Worker.display_name).where(Worker.deleted_at.is_(None))):
+            self.workers: dict[str, str] = {}
+            for wid, name in session.exec(
+                select(Worker.id, Worker.display_name).where(col(Worker.deleted_at).is_(None))
+            ):
                 self.workers.setdefault(name.strip().lower(), wid)
-            self.providers = {}
+            self.providers: dict[str, tuple[str, str]] = {}
             for pid, name, category in session.exec(
-                select(Provider.id, Provider.name, Provider.category).where(Provider.deleted_at.is_(None))
+                select(Provider.id, Provider.name, Provider.category).where(col(Provider.deleted_at).is_(None))
             ):
                 self.providers.setdefault(name.strip().lower(), (pid, category))
         self.planned_providers: dict[str, tuple[None, str]] = {}
         self.new_providers: dict[str, Provider] = {}
-        self.file_pseudonyms: dict[str, tuple] = {}  # clients kind: case id -> identity key in this file
+        self.file_pseudonyms: dict[str, IdentityKey] = {}  # clients kind: case id -> identity key in this file
 
     def client(self, row: _Row) -> tuple[str, str] | None:
         key = row.text("client", required=True)
@@ -540,8 +562,6 @@ def _build_client(ctx: _Context, row: _Row) -> _Planned | None:
     flags = row.enum_list("risk_flags", domain.RiskFlag)
     status = row.enum("status", ClientStatus, ClientStatus.IDENTIFIED)
     age_group = row.enum("age_group", domain.AgeGroup)
-    if age_group is None and identified_on is not None:
-        age_group = domain.age_group_for(dob, identified_on)
     worker_id = ctx.worker(row)
     pseudonym = row.text("client", limit=40)
     who = _identity_key(first, last, aka, dob, identified_on)
@@ -555,8 +575,10 @@ def _build_client(ctx: _Context, row: _Row) -> _Planned | None:
                                 "date of birth or identification day")
         elif in_file != who:
             row.error("client", f"{pseudonym!r} appears twice in the file, for different people")
-    if row.errors:
+    if row.errors or identified_on is None:  # a missing identified_on is one of the row's problems
         return None
+    if age_group is None:
+        age_group = domain.age_group_for(dob, identified_on)
     client_id = new_id()
     created_at = _at(ctx, identified_on)
     client = {"id": client_id, "pseudonym": pseudonym or _pseudonym(client_id), "age_group": age_group.value,
@@ -566,7 +588,7 @@ def _build_client(ctx: _Context, row: _Row) -> _Planned | None:
               "closed_reason": None, "closed_on": None}
     identity = {"client_id": client_id, "first_name": first, "last_name": last, "aka": aka, "date_of_birth": dob,
                 "phone": phone, "deleted_at": None}
-    key = ("id", pseudonym.upper(), who) if pseudonym else ("who", who)
+    key: tuple[Any, ...] = ("id", pseudonym.upper(), who) if pseudonym else ("who", who)
     return _Planned(row, key, client_id, data=(client, identity))
 
 
@@ -580,14 +602,15 @@ def _build_notification(ctx: _Context, row: _Row) -> _Planned | None:
     roles = row.enum_list("team_roles", domain.TeamRole)
     note = row.note()
     worker_id = ctx.worker(row)
-    if row.errors:
+    # A missing client, day or outcome is one of the row's problems.
+    if row.errors or found is None or attempted_on is None or outcome is None:
         return None
     client_id, client_area = found
     area_value = area.value if area else client_area
     key = (client_id, attempted_on, outcome.value, setting.value, area_value, frozenset(m.value for m in messages),
            frozenset(r.value for r in roles), clean_note(note), worker_id)
 
-    def write(session):
+    def write(session: Session) -> None:
         # The app's own rules and effects (funnel, first follow-up), with the history's dates.
         records.record_notification(ctx.store, records.NotificationDraft(
             client_id=client_id, attempted_on=attempted_on, outcome=outcome.value, setting=setting.value,
@@ -609,14 +632,15 @@ def _build_contact(ctx: _Context, row: _Row) -> _Planned | None:
     area = row.enum("area_command", domain.AreaCommand)
     worker_id = ctx.worker(row)
     note = row.note()
-    if row.errors:
+    # A missing client, time or outcome is one of the row's problems.
+    if row.errors or found is None or occurred_at is None or outcome is None:
         return None
     client_id, client_area = found
     area_value = area.value if area else client_area
     key = (client_id, occurred_at, mode.value, purpose.value, outcome.value, duration, area_value, clean_note(note),
            worker_id)
 
-    def write(session):
+    def write(session: Session) -> None:
         # Through the app's own service: a reached contact closes the follow-ups due by its day.
         records.log_contact(ctx.store, records.ContactDraft(
             client_id=client_id, occurred_at=occurred_at, mode=mode.value, purpose=purpose.value,
@@ -646,7 +670,7 @@ def _build_referral(ctx: _Context, row: _Row) -> _Planned | None:
     feedback = row.note("feedback")
     worker_id = ctx.worker(row)
 
-    provider_id = None
+    provider_id: str | None = None
     if provider_name:
         known = ctx.providers.get(provider_name.lower()) or ctx.planned_providers.get(provider_name.lower())
         if known is None and category is not None:
@@ -661,7 +685,9 @@ def _build_referral(ctx: _Context, row: _Row) -> _Planned | None:
     elif status is not None and status is not ReferralStatus.DRAFT:
         row.error("provider", "is empty: a sent referral names its provider")
 
-    events: list[tuple[ReferralStatus, date]] = []
+    # Each status the referral passes through, with its day (None where a needed date is missing:
+    # that is one of the row's problems).
+    events: list[tuple[ReferralStatus, date | None]] = []
     if status is not None:
         if status is not ReferralStatus.DRAFT and sent_on is None:
             row.error("sent_on", f"is needed for a {status.label} referral ({DATE_HELP})")
@@ -698,14 +724,19 @@ def _build_referral(ctx: _Context, row: _Row) -> _Planned | None:
             row.error("first_service_on", f"is given but a {status.label} referral has not started")
         if not row.errors and events and events[-1][0] is not status:
             row.error("status", f"the dates given do not lead to {status.label}")
-    if row.errors:
+    # A missing client, need or status is one of the row's problems.
+    if row.errors or found is None or need is None or status is None:
         return None
     client_id, _area = found
-    served_on = next((d for st, d in events if st is ReferralStatus.IN_PROGRESS), None)
-    key = (client_id, need.value, fold(provider_name), status.value, events[0][1], events[-1][1], served_on,
+    timeline: list[tuple[ReferralStatus, date]] = []
+    for st, day in events:
+        assert day is not None  # a row without problems has every date its status needs (checked above)
+        timeline.append((st, day))
+    served_on = next((d for st, d in timeline if st is ReferralStatus.IN_PROGRESS), None)
+    key = (client_id, need.value, fold(provider_name), status.value, timeline[0][1], timeline[-1][1], served_on,
            clean_note(feedback), worker_id)
 
-    def write(session):
+    def write(session: Session) -> None:
         nonlocal provider_id
         if provider_id is None and provider_name:
             name_key = provider_name.lower()
@@ -715,18 +746,18 @@ def _build_referral(ctx: _Context, row: _Row) -> _Planned | None:
                 session.add(provider)
                 ctx.new_providers[name_key] = provider
             provider_id = provider.id
-        last_at = _at(ctx, events[-1][1])
+        last_at = _at(ctx, timeline[-1][1])
         referral = Referral(client_id=client_id, need_domain=need.value, provider_id=provider_id, status=status.value,
                             status_changed_at=last_at, first_service_on=served_on, feedback=feedback,
-                            created_by=worker_id, created_at=_at(ctx, events[0][1]))
+                            created_by=worker_id, created_at=_at(ctx, timeline[0][1]))
         session.add(referral)
-        for n, (st, day) in enumerate(events):
+        for n, (st, day) in enumerate(timeline):
             # Events of one day keep their order: a second apart.
             session.add(ReferralEvent(id=new_id(), referral_id=referral.id, status=st.value,
                                       at=_at(ctx, day) + timedelta(seconds=n), by_worker=worker_id,
                                       reason=reason if st is status else ""))
-        if any(st in domain.ENGAGED_REFERRAL_STATUSES for st, _ in events):
-            _advance_status(session.get(Client, client_id), ClientStatus.ENGAGED)
+        if any(st in domain.ENGAGED_REFERRAL_STATUSES for st, _ in timeline):
+            _advance_status(_client(session, client_id), ClientStatus.ENGAGED)
     return _Planned(row, key, client_id, write)
 
 
@@ -737,33 +768,35 @@ def _build_outcome(ctx: _Context, row: _Row) -> _Planned | None:
     source = row.enum("source", domain.OutcomeSource, domain.OutcomeSource.WORKER)
     note = row.note()
     worker_id = ctx.worker(row)
-    if row.errors:
+    # A missing client, kind or day is one of the row's problems.
+    if row.errors or found is None or kind is None or occurred_on is None:
         return None
     client_id, _area = found
     key = (client_id, kind.value, occurred_on, source.value, clean_note(note), worker_id)
 
-    def write(session):
+    def write(session: Session) -> None:
         records.record_outcome(ctx.store, client_id, kind.value, occurred_on, source.value, note,
                                recorded_by=worker_id, session=session)
     return _Planned(row, key, client_id, write)
 
 
-_BUILDERS = {"clients": _build_client, "notifications": _build_notification, "contacts": _build_contact,
-             "referrals": _build_referral, "outcomes": _build_outcome}
+_BUILDERS: dict[str, Callable[[_Context, _Row], _Planned | None]] = {
+    "clients": _build_client, "notifications": _build_notification, "contacts": _build_contact,
+    "referrals": _build_referral, "outcomes": _build_outcome}
 
 
 # --- what is in the database already ----------------------------------------------------------------
 
 
-def _chunks(items: list, size: int = 500) -> Iterable[list]:
+def _chunks(items: list[T], size: int = 500) -> Iterable[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
-def _existing_keys(store: Store, kind: str, ctx: _Context, client_ids: list[str]) -> set[tuple]:
+def _existing_keys(store: Store, kind: str, ctx: _Context, client_ids: list[str]) -> set[tuple[Any, ...]]:
     """The keys (as `_Planned.key`) of the live records of these clients, to recognise a row that
     is already in the database."""
-    keys: set[tuple] = set()
+    keys: set[tuple[Any, ...]] = set()
     if kind == "clients":
         by_id = {cid: pseudonym for pseudonym, (cid, _area) in ctx.clients.items() if pseudonym != cid.upper()}
         for cid, who in ctx.identities.items():
@@ -771,36 +804,41 @@ def _existing_keys(store: Store, kind: str, ctx: _Context, client_ids: list[str]
             if cid in by_id:
                 keys.add(("id", by_id[cid], who))
         return keys
+    # More than four columns: SQLAlchemy's select (SQLModel's is typed up to four).
     with store.read() as session:
         for ids in _chunks(client_ids):
             if kind == "notifications":
-                for row in session.exec(select(
-                        NotificationAttempt.client_id, NotificationAttempt.attempted_on, NotificationAttempt.outcome,
-                        NotificationAttempt.setting, NotificationAttempt.area_command, NotificationAttempt.messages,
-                        NotificationAttempt.team, NotificationAttempt.note, NotificationAttempt.recorded_by).where(
-                        NotificationAttempt.client_id.in_(ids), NotificationAttempt.deleted_at.is_(None))):
+                for row in session.execute(select_columns(
+                        col(NotificationAttempt.client_id), col(NotificationAttempt.attempted_on),
+                        col(NotificationAttempt.outcome), col(NotificationAttempt.setting),
+                        col(NotificationAttempt.area_command), col(NotificationAttempt.messages),
+                        col(NotificationAttempt.team), col(NotificationAttempt.note),
+                        col(NotificationAttempt.recorded_by)).where(
+                        col(NotificationAttempt.client_id).in_(ids), col(NotificationAttempt.deleted_at).is_(None))):
                     cid, day, outcome, setting, area, messages, team, note, by = row
                     roles = frozenset(member.get("role") for member in json.loads(team or "[]"))
                     keys.add((cid, day, outcome, setting, area, frozenset(m for m in messages.split(",") if m),
                               roles, note, by))
             elif kind == "contacts":
-                for row in session.exec(select(
-                        Contact.client_id, Contact.occurred_at, Contact.mode, Contact.purpose, Contact.outcome,
-                        Contact.duration_min, Contact.area_command, Contact.note, Contact.worker_id).where(
-                        Contact.client_id.in_(ids), Contact.deleted_at.is_(None))):
+                for row in session.execute(select_columns(
+                        col(Contact.client_id), col(Contact.occurred_at), col(Contact.mode), col(Contact.purpose),
+                        col(Contact.outcome), col(Contact.duration_min), col(Contact.area_command),
+                        col(Contact.note), col(Contact.worker_id)).where(
+                        col(Contact.client_id).in_(ids), col(Contact.deleted_at).is_(None))):
                     keys.add(tuple(row))
             elif kind == "outcomes":
-                for row in session.exec(select(
-                        Outcome.client_id, Outcome.kind, Outcome.occurred_on, Outcome.source, Outcome.note,
-                        Outcome.recorded_by).where(Outcome.client_id.in_(ids), Outcome.deleted_at.is_(None))):
+                for row in session.execute(select_columns(
+                        col(Outcome.client_id), col(Outcome.kind), col(Outcome.occurred_on), col(Outcome.source),
+                        col(Outcome.note), col(Outcome.recorded_by)).where(
+                        col(Outcome.client_id).in_(ids), col(Outcome.deleted_at).is_(None))):
                     keys.add(tuple(row))
             elif kind == "referrals":
                 names = {pid: name for name, (pid, _category) in ctx.providers.items()}
-                for row in session.exec(select(
-                        Referral.client_id, Referral.need_domain, Referral.provider_id, Referral.status,
-                        Referral.created_at, Referral.status_changed_at, Referral.first_service_on,
-                        Referral.feedback, Referral.created_by).where(
-                        Referral.client_id.in_(ids), Referral.deleted_at.is_(None))):
+                for row in session.execute(select_columns(
+                        col(Referral.client_id), col(Referral.need_domain), col(Referral.provider_id),
+                        col(Referral.status), col(Referral.created_at), col(Referral.status_changed_at),
+                        col(Referral.first_service_on), col(Referral.feedback), col(Referral.created_by)).where(
+                        col(Referral.client_id).in_(ids), col(Referral.deleted_at).is_(None))):
                     cid, need, pid, status, created, changed, served, feedback, by = row
                     keys.add((cid, need, fold(names.get(pid, "")), status, ctx.clock.local_day(created),
                               ctx.clock.local_day(changed), served, feedback, by))
@@ -874,7 +912,7 @@ def import_csv(store: Store, kind: str, path: Path, *, dry_run: bool = False,
 IMPORT_CACHE_KIB = 256 * 1024
 
 
-def _roomy_cache(session) -> int:
+def _roomy_cache(session: Session) -> int:
     """A large page cache for the import's connection; returns the setting it had."""
     conn = session.connection()
     usual = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
@@ -887,8 +925,8 @@ def _set_duplicates_aside(store: Store, kind: str, ctx: _Context, planned: list[
     """The rows to write: those neither already in the database nor repeating an earlier row."""
     client_ids = list(dict.fromkeys(p.client_id for p in planned if p.client_id))
     existing = _existing_keys(store, kind, ctx, client_ids)
-    first_row: dict[tuple, int] = {}
-    fresh = []
+    first_row: dict[tuple[Any, ...], int] = {}
+    fresh: list[_Planned] = []
     for item in planned:
         if item.key in existing:
             result.duplicates.append(Duplicate(item.row.number))
@@ -916,7 +954,7 @@ def _batches(planned: list[_Planned]) -> Iterable[list[_Planned]]:
         yield from _chunks(same_round, BATCH_ROWS)
 
 
-def _insert_clients(session, batch: list[_Planned]) -> None:
+def _insert_clients(session: Session, batch: list[_Planned]) -> None:
     """New clients and their identities inserted in bulk, each field captured in the change log
     (one entry per field and a field clock, as the ORM's capture hook writes them)."""
     capture = session.info.get("capture")
@@ -928,13 +966,15 @@ def _insert_clients(session, batch: list[_Planned]) -> None:
     created: set[tuple[str, str]] = set()
     # Table names as plain text: SQLAlchemy's name type costs the driver a lookup per parameter.
     for part, name, model, pk in ((0, "client", Client, "id"), (1, "client_identity", ClientIdentity, "client_id")):
-        columns = list(model.__table__.columns)
+        columns = list(table_of(model).columns)
         keys = [c.key for c in columns]
         processors = [value_processor(dialect, name, c) for c in columns]
         at = keys.index(pk)
         logged = [(n, k) for n, k in enumerate(keys) if k != pk]
         stored_rows = []
         for item in batch:
+            if item.data is None:
+                raise TypeError("a client row is planned with its data (_build_client)")
             values = item.data[part]
             stored = tuple(values[k] if p is None or values[k] is None else p(values[k])
                            for k, p in zip(keys, processors))
@@ -947,13 +987,15 @@ def _insert_clients(session, batch: list[_Planned]) -> None:
     record_changes(session, capture, changes, created=created)
 
 
-def _write_through_services(session, kind: str, batch: list[_Planned], result: ImportResult) -> None:
+def _write_through_services(session: Session, kind: str, batch: list[_Planned], result: ImportResult) -> None:
     """One batch through the services, flushed once: no row of the batch shares a client with
     another, so none needs to see another's unflushed records."""
     # The batch's clients in the session at once (one query), so the services find them there.
-    held = session.exec(select(Client).where(Client.id.in_([item.client_id for item in batch]))).all()
+    held = session.exec(select(Client).where(col(Client.id).in_([item.client_id for item in batch]))).all()
     with session.no_autoflush:
         for item in batch:
+            if item.write is None:
+                raise TypeError("a row written through the services is planned with its write")
             try:
                 item.write(session)
             except (ValidationError, NotFound) as exc:
