@@ -31,6 +31,7 @@ from sqlalchemy import text
 import vipterm
 from tests.conftest import DEMO_PASSPHRASE, EXAMPLE_DB, REPO_ROOT, open_known
 from vipterm.commands.app import cached_demo
+from vipterm.errors import FileProblem
 
 # --- the generated demo --------------------------------------------------------------------------
 
@@ -59,6 +60,13 @@ def test_an_installed_vipterm_generates_the_same_demo_once_into_its_cache(tmp_pa
     assert sorted(p.name for p in cache.iterdir()) == [made.name]  # no temporary left, the stale one gone
     stamp = made.stat().st_mtime_ns
     assert cached_demo(folder=cache) == made and made.stat().st_mtime_ns == stamp  # made once
+
+
+def test_a_cache_folder_that_cannot_be_written_is_a_clear_refusal(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with pytest.raises(FileProblem, match="cannot write the demo database into"):
+        cached_demo(folder=blocked / "cache")
 
 
 # --- the built distributions ---------------------------------------------------------------------

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from vipterm.commands.common import database_path
-from vipterm.errors import DatabaseMissing
+from vipterm.errors import DatabaseMissing, FileProblem
 from vipterm.paths import demo_cache_folder
 from vipterm.progress import NO_PROGRESS, Progress
 
@@ -65,21 +65,33 @@ def cached_demo(progress: Progress = NO_PROGRESS, folder: Path | None = None) ->
     target = folder / f"demo-{vipterm.__version__}.db"
     if target.is_file():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".demo-", dir=folder) as work:
-        made = Path(work) / "demo.db"
-        generate(
-            made,
-            DEMO_PASSPHRASE,
-            seed=DEMO_SEED,
-            until=DEMO_UNTIL,
-            size=DemoSize(contact_rate=DEMO_CONTACT_RATE),
-            progress=progress,
-        )
-        os.replace(made, target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".demo-", dir=folder, ignore_cleanup_errors=True) as work:
+            made = Path(work) / "demo.db"
+            generate(
+                made,
+                DEMO_PASSPHRASE,
+                seed=DEMO_SEED,
+                until=DEMO_UNTIL,
+                size=DemoSize(contact_rate=DEMO_CONTACT_RATE),
+                progress=progress,
+            )
+            try:
+                os.replace(made, target)
+            except OSError:
+                # Another first run renamed its copy in first and has it open (Windows will not
+                # replace an open file): that copy is the same demo.
+                if not target.is_file():
+                    raise
+    except OSError as exc:
+        raise FileProblem.of(exc, f"cannot write the demo database into {folder}") from None
     for old in folder.glob("demo-*.db"):
         if old != target:
-            old.unlink(missing_ok=True)
+            try:
+                old.unlink(missing_ok=True)
+            except OSError:
+                pass  # open in another vipterm (Windows): removed by a later run
     return target
 
 
@@ -107,7 +119,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         source = cached_demo(progress_for(args))
     from vipterm.tui.app import run_app
 
-    with tempfile.TemporaryDirectory(prefix="vipterm-demo-") as folder:
+    # The throwaway copy goes when the app closes (Windows may still hold a file for a moment: the
+    # temporary folder is then left for the system to clear, never an error at exit).
+    with tempfile.TemporaryDirectory(prefix="vipterm-demo-", ignore_cleanup_errors=True) as folder:
         copy = Path(folder) / "demo.db"
-        shutil.copyfile(source, copy)
+        try:
+            shutil.copyfile(source, copy)
+        except OSError as exc:
+            raise FileProblem.of(exc, f"cannot copy the demo database {source}") from None
         return run_app(copy, demo=True)
