@@ -269,7 +269,7 @@ def test_cli_void_and_correct(tmp_path):
     shown = json.loads(vipterm("clients", "show", client.pseudonym, *db, "--json").stdout)
     kinds = sorted((e["kind"], e["summary"].split(" · ")[-1]) for e in shown["timeline"])
     assert ("contact", "reached — talked") in kinds
-    assert shown["last_contact"].startswith("2026-11-23T15:15")  # 08:15 in Albuquerque, stored UTC
+    assert shown["last_contact"] == "2026-11-23T08:15:00-07:00"  # 08:15 in Albuquerque, with its offset
     # Refusals: a field of another kind, nothing to correct, a short id, a corrected fact, no reason.
     for args, words in (
         (("correct", "outcome", mistaken.id, "--reason", "x", "--mode", "phone"), "not a field"),
