@@ -21,7 +21,7 @@ from vipterm.errors import NotFound, ValidationError
 from vipterm.services import records
 from vipterm.services import sync as sync_service
 from vipterm.services.database import create_store, open_store
-from vipterm.sync import keys as trust
+from vipterm.sync import enrollment
 
 
 def clients_on(store) -> int:
@@ -39,7 +39,7 @@ def request_for(store, folder, keys=None):
         folder = folder / "requests"
         folder.mkdir(exist_ok=True)
         return sync_service.enroll_request(store, folder / f"req-{store.device_id}-{os.urandom(4).hex()}.vipreq")
-    req = trust.EnrollmentRequest.create(keys, device_id=store.device_id, worker_id=store.worker_id)
+    req = enrollment.EnrollmentRequest.create(keys, device_id=store.device_id, worker_id=store.worker_id)
     path = folder / f"req-{store.device_id}.vipreq"
     path.write_bytes(req.to_bytes())
     return sync_service.EnrollmentFile(path, req.fingerprint, store.device_id)

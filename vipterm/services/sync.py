@@ -33,9 +33,10 @@ from vipterm.store.migrations import SCHEMA_VERSION
 from vipterm.store.models import SYNC_POLICY
 from vipterm.sync import bundle as bundle_format
 from vipterm.sync import clock as hlc_clock
+from vipterm.sync import documents, enrollment, origin, outbox
 from vipterm.sync import keys as trust
 from vipterm.sync import merge as merge_engine
-from vipterm.sync import origin, outbox
+from vipterm.sync import roster as rosters
 from vipterm.sync.capture import Capture, record_changes
 from vipterm.sync.errors import BundleError, RosterRollback
 from vipterm.sync.values import pack, unpack
@@ -74,10 +75,10 @@ class TrustState:
     pinned_root: bytes | None
     escrow_recipient: str
 
-    def roster(self) -> trust.Roster | None:
+    def roster(self) -> rosters.Roster | None:
         if self.roster_blob is None:
             return None
-        return trust.open_roster(self.roster_blob, self.pinned_root, None)
+        return rosters.open_roster(self.roster_blob, self.pinned_root, None)
 
 
 def _trust(conn: Connection) -> TrustState:
@@ -113,7 +114,7 @@ def _require_role(store: Store, role: Role, what: str) -> None:
         raise WrongRole(f"{what} is done on the {role.value}'s database; this one is a {store.role.value}'s")
 
 
-def _enrolled(store: Store) -> tuple[TrustState, trust.Roster]:
+def _enrolled(store: Store) -> tuple[TrustState, rosters.Roster]:
     state = load_trust(store)
     if state.device_keys is None or state.roster_blob is None:
         if store.role is Role.COORDINATOR:
@@ -143,12 +144,12 @@ def _setup_coordinator(store: Store) -> CoordinatorKeys:
             raise ValidationError("this coordinator database already has its program root key")
         root = trust.RootKeys.generate()
         device = state.device_keys or trust.DeviceKeys.generate()
-        entry = trust.RosterEntry(device_id=store.device_id, worker_id=store.worker_id, role="coordinator",
+        entry = rosters.RosterEntry(device_id=store.device_id, worker_id=store.worker_id, role="coordinator",
                                   signing_public=device.signing_public, age_recipient=device.age_recipient,
-                                  enrolled_at=trust.utc_now_iso())
-        roster = trust.Roster.new(store.identity.program_id, root.signing_public).with_entry(entry)
+                                  enrolled_at=documents.utc_now_iso())
+        roster = rosters.Roster.new(store.identity.program_id, root.signing_public).with_entry(entry)
         _save_trust(conn, device_keys=device.to_bytes(), root_keys=root.to_bytes(),
-                    roster=trust.sign_roster(roster, root), roster_version=roster.version,
+                    roster=rosters.sign_roster(roster, root), roster_version=roster.version,
                     pinned_root=root.signing_public)
     return CoordinatorKeys(root.fingerprint, device.fingerprint, store.device_id)
 
@@ -173,7 +174,7 @@ def set_escrow_recipient(store: Store, recipient: str) -> None:
     recipient = recipient.strip()
     if recipient:
         try:
-            trust._check_recipient(recipient)
+            documents.check_recipient(recipient)
         except ValueError:
             raise ValidationError("the escrow recipient is not an age1... X25519 recipient", field="escrow") from None
     with _writer(store) as conn:
@@ -207,16 +208,16 @@ def enroll_request(store: Store, out: Path) -> EnrollmentFile:
             keys = trust.DeviceKeys.generate()
             _save_trust(conn, device_keys=keys.to_bytes())
         name = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?", (store.worker_id,)).scalar() or ""
-    request = trust.EnrollmentRequest.create(keys, device_id=store.device_id, worker_id=store.worker_id,
+    request = enrollment.EnrollmentRequest.create(keys, device_id=store.device_id, worker_id=store.worker_id,
                                              worker_name_hint=name[:120].replace("\n", " "))
     path = _out_file(out, f"enroll-{store.device_id}.vipreq")
     write_atomically(path, request.to_bytes())
     return EnrollmentFile(path, request.fingerprint, store.device_id)
 
 
-def read_request(data: bytes) -> trust.EnrollmentRequest:
+def read_request(data: bytes) -> enrollment.EnrollmentRequest:
     try:
-        return trust.EnrollmentRequest.from_bytes(data)
+        return enrollment.EnrollmentRequest.from_bytes(data)
     except BundleError as exc:
         raise SyncRefused(str(exc), exc.code) from None
 
@@ -276,7 +277,7 @@ def _choose_worker(conn: Connection, spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
-def _plan_approval(conn: Connection, state: TrustState, roster: trust.Roster, request: trust.EnrollmentRequest,
+def _plan_approval(conn: Connection, state: TrustState, roster: rosters.Roster, request: enrollment.EnrollmentRequest,
                    worker: str | None, replaces: str | None) -> ApprovalPlan:
     """Every check of an approval, writing nothing. Ids and keys a laptop declares are never trusted:
     a request that reuses an enrolled (or revoked) device's id or keys is refused."""
@@ -374,20 +375,20 @@ def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint:
                 session.add(row)
                 session.flush()
                 worker_id = plan.worker_id = row.id
-            now = trust.utc_now_iso()
+            now = documents.utc_now_iso()
             if plan.replaces:
                 roster = roster.revoke(plan.replaces, now)
-            entry = trust.RosterEntry(device_id=request.device_id, worker_id=worker_id, role="worker",
+            entry = rosters.RosterEntry(device_id=request.device_id, worker_id=worker_id, role="worker",
                                       signing_public=request.signing_public, age_recipient=request.age_recipient,
                                       enrolled_at=now)
             try:
                 roster = roster.with_entry(entry)
             except ValueError as exc:
                 raise SyncRefused(f"cannot enroll this device: {exc}", "roster") from None
-            blob = trust.sign_roster(roster, state.root_keys)
+            blob = rosters.sign_roster(roster, state.root_keys)
             _save_trust(conn, roster=blob, roster_version=roster.version)
         device = state.device_keys
-        grant = trust.EnrollmentGrant(roster_blob=blob, coordinator_device_id=store.device_id,
+        grant = enrollment.EnrollmentGrant(roster_blob=blob, coordinator_device_id=store.device_id,
                                       coordinator_age_recipient=device.age_recipient,
                                       coordinator_signing_public=device.signing_public,
                                       program_id=store.identity.program_id,
@@ -402,9 +403,9 @@ def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint:
     return EnrollmentFile(path, trust.fingerprint(roster.root_public), request.device_id, plan)
 
 
-def read_grant(data: bytes) -> trust.EnrollmentGrant:
+def read_grant(data: bytes) -> enrollment.EnrollmentGrant:
     try:
-        return trust.EnrollmentGrant.from_bytes(data)
+        return enrollment.EnrollmentGrant.from_bytes(data)
     except BundleError as exc:
         raise SyncRefused(str(exc), exc.code) from None
 
@@ -502,12 +503,12 @@ def revoke(store: Store, device_id: str) -> int:
         if device_id == store.device_id:
             raise ValidationError("the coordinator cannot revoke its own device", field="device")
         try:
-            roster = roster.revoke(device_id, trust.utc_now_iso())
+            roster = roster.revoke(device_id, documents.utc_now_iso())
         except KeyError:
             raise NotFound(f"no device {device_id} on the roster") from None
         except ValueError as exc:
             raise ValidationError(str(exc), field="device") from None
-        _save_trust(conn, roster=trust.sign_roster(roster, state.root_keys), roster_version=roster.version)
+        _save_trust(conn, roster=rosters.sign_roster(roster, state.root_keys), roster_version=roster.version)
     from vipterm.services.audit import record_audit
 
     record_audit(store, domain.AuditAction.REVOKE, None, f"revoked laptop {device_id} (roster version {roster.version})")
@@ -568,7 +569,7 @@ def export_keys(store: Store, out: Path, *, include_age_identity: bool = False) 
     return KeysExport(out, files, identity_path)
 
 
-def roster_entries(store: Store) -> list[trust.RosterEntry]:
+def roster_entries(store: Store) -> list[rosters.RosterEntry]:
     state = load_trust(store)
     roster = state.roster() if state.roster_blob else None
     return list(roster.entries) if roster else []
@@ -587,7 +588,7 @@ class ExportResult:
     seq_last: int | None = None
 
 
-def _coordinator_entry(roster: trust.Roster) -> trust.RosterEntry:
+def _coordinator_entry(roster: rosters.Roster) -> rosters.RosterEntry:
     for entry in roster.active_entries():
         if entry.role == "coordinator":
             return entry
@@ -909,7 +910,7 @@ def _restamp(stamps: Iterable[int | None], now_ms: int) -> dict[int, int]:
     return mapping
 
 
-def _open(store: Store, raw: bytes, state: TrustState, roster: trust.Roster,
+def _open(store: Store, raw: bytes, state: TrustState, roster: rosters.Roster,
           limits: bundle_format.Limits, *, allow_revoked: bool = False, rebase_clock: bool = False) -> _Opened:
     """Everything that can refuse a bundle, in memory, writing nothing.
 
@@ -968,7 +969,7 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: trust.Roster,
     return _Opened(header, payload, changes, opened.roster_blob, raw, scope=_scope_of(roster, header))
 
 
-def _scope_of(roster: trust.Roster, header: dict[str, Any]):
+def _scope_of(roster: rosters.Roster, header: dict[str, Any]):
     """The write scope of a laptop's bundle: the worker its roster entry binds the device to."""
     if header["kind"] != "worker":
         return None
@@ -1198,7 +1199,7 @@ def _quarantine_service():
     return quarantine
 
 
-def _hold_bundle(store: Store, raw: bytes, exc: SyncRefused, state: TrustState, roster: trust.Roster,
+def _hold_bundle(store: Store, raw: bytes, exc: SyncRefused, state: TrustState, roster: rosters.Roster,
                  limits: bundle_format.Limits, *, name: str, accept_revoked: bool) -> ImportResult:
     """A laptop bundle whose clock is ahead, or (with --accept-revoked) one from a revoked device:
     fully verified, then held whole (still encrypted) in the quarantine for the coordinator's
@@ -1376,7 +1377,7 @@ def _take_roster(conn: Connection, state: TrustState, blob: bytes | None) -> str
     if blob is None:
         return ""
     try:
-        roster = trust.open_roster(blob, state.pinned_root, state.roster_version or None)
+        roster = rosters.open_roster(blob, state.pinned_root, state.roster_version or None)
     except RosterRollback:
         return "attached roster is older than the one held: kept the newer one"
     except BundleError as exc:
@@ -1431,7 +1432,7 @@ class ConflictView:
     detected_at: Any
 
 
-def _who(conn: Connection, roster: trust.Roster | None, device: str) -> str:
+def _who(conn: Connection, roster: rosters.Roster | None, device: str) -> str:
     entry = roster.entry_for_device(device) if roster else None
     if entry is None:
         return f"device {device[-8:]}"

@@ -17,7 +17,7 @@ Provides:
   recognise a genuine copy of a bundle already imported.
 * :func:`peek_header` – the unverified header, for listing an inbox.
 * :func:`peek_roster_blob` – the unverified attached roster, to open with
-  ``keys.open_roster`` before reading a bundle signed by a newly enrolled
+  ``roster.open_roster`` before reading a bundle signed by a newly enrolled
   coordinator device.
 * :func:`bundle_id_from_path`, :func:`check_schema_version`,
   :func:`trusted_comment_for`, :func:`pack_members`, :class:`Limits`,
@@ -160,7 +160,7 @@ class OpenedBundle:
     bytes as read (differs between copies whose unsigned tar padding differs:
     de-duplicate by ``header["bundle_id"]``, not by this); ``roster_blob`` the
     optional ``roster.bin`` (hash-bound via the header, still to be opened with
-    ``keys.open_roster``).
+    ``roster.open_roster``).
     """
 
     header: dict[str, Any]
@@ -718,7 +718,7 @@ def peek_roster_blob(source: Path | str | bytes, limits: Limits = Limits()) -> b
     """The attached ``roster.bin``, NOT verified (None if the bundle has none).
 
     For a return bundle signed by a coordinator device that only the attached
-    (newer) roster lists: open it first with ``keys.open_roster(blob,
+    (newer) roster lists: open it first with ``roster.open_roster(blob,
     pinned_root, held_version)`` — the root signature makes it trustworthy on
     its own — then pass the new roster's ``key_status`` to :func:`read_bundle`,
     which also checks the blob is the one the bundle's header names.
