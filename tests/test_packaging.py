@@ -141,14 +141,15 @@ def test_the_sdist_carries_the_tests_and_the_wheel_the_guides_but_not_the_exampl
     assert f"Version: {vipterm.__version__}" in metadata
     assert "License-Expression: MIT" in metadata and "Requires-Python: >=3.11" in metadata
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in inside)
-    # What `vipterm help`, the TUI and migrations read (vipterm/docs may be a link to docs/: followed).
+    # What `vipterm help` (guides, example spreadsheets), the TUI and migrations read (vipterm/docs may
+    # be a link to docs/: followed).
     data = {
         Path(folder, name).relative_to(REPO_ROOT).as_posix()
         for folder, _, names in os.walk(REPO_ROOT / "vipterm", followlinks=True)
         for name in names
-        if name.endswith((".md", ".tcss", ".sql"))
+        if name.endswith((".md", ".csv", ".tcss", ".sql"))
     }
-    assert {".md", ".tcss", ".sql"} <= {Path(n).suffix for n in data}
+    assert {".md", ".csv", ".tcss", ".sql"} <= {Path(n).suffix for n in data}
     assert data - inside == set()
     assert not any(n.startswith("tests/") or n.endswith(".db.example") for n in inside)
     assert dist["wheel"].stat().st_size < 2_000_000  # the demo is generated, not shipped
