@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import open_known
 from tests.sync_support import PASSPHRASE
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records, review
-from vipterm.services.database import open_store
 
 TODAY = date(2026, 11, 23)  # conftest freezes the program clock (VIPTERM_NOW) for the subprocesses too
 
@@ -42,7 +42,7 @@ def vip(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
 
 
 def with_store(path: Path, fn):
-    store = open_store(path, PASSPHRASE)
+    store = open_known(path, PASSPHRASE)  # the key derived the first time this file is read here
     try:
         return fn(store)
     finally:

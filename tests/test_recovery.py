@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import open_known
 from tests.sync_support import PASSPHRASE, enrolled_program
 from vipterm.errors import NotADatabase, WrongPassphrase
 from vipterm.services import records
 from vipterm.services import recovery
-from vipterm.services.database import open_store
 
 RECOVERY_PASSPHRASE = "lighthouse granite ferry morning"
 
@@ -34,12 +34,12 @@ def vip(*args: str, ok: bool = True, **extra_env: str) -> subprocess.CompletedPr
 
 
 def client_ids(path: Path) -> set[str]:
-    with open_store(path, PASSPHRASE) as store, store.read() as s:
+    with open_known(path, PASSPHRASE) as store, store.read() as s:
         return {r[0] for r in s.execute(text("SELECT id FROM client"))}
 
 
 def new_client(path: Path, name: str) -> str:
-    with open_store(path, PASSPHRASE) as store:
+    with open_known(path, PASSPHRASE) as store:
         return records.create_client(store, records.ClientDraft(first_name=name, area_command="valley")).id
 
 
@@ -132,7 +132,7 @@ def test_lost_coordinator_rebuilt_from_root_export_and_backup(tmp_path):
     assert after_backup in client_ids(laptops[0])
     from vipterm.services.audit import list_entries
 
-    with open_store(new, PASSPHRASE) as store:
+    with open_known(new, PASSPHRASE) as store:
         actions = [e.action for e in list_entries(store)]
     assert {"root_export", "restore"} <= set(actions)  # audited (the export came with the backup)
 
