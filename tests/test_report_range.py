@@ -77,3 +77,31 @@ def test_cli_refuses_a_bad_range_in_one_line(example_copy, extra, message):
     result = vipterm("report", "--db", str(example_copy), "--month", "2022-11", *extra, passphrase=DEMO_PASSPHRASE)
     assert result.returncode == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("zone", ["America/Denver", "Asia/Kolkata", "Australia/Lord_Howe", "America/Havana",
+                                  "Pacific/Kiritimati", "UTC"])
+def test_the_reports_local_day_is_the_clocks_around_every_change_of_offset(store, zone):
+    """The report's SQL `local_day()` (one zone lookup per UTC day) gives the program clock's
+    local date for stored times around midnight and around every daylight-saving change."""
+    import json
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import text
+
+    from vipterm.services.report import _program_day_functions
+    from vipterm.timekeeping import ProgramClock
+
+    clock = ProgramClock(zone)
+    stamps = []
+    start = datetime(2025, 1, 1)
+    for day in range(0, 400):
+        for hour in range(24):
+            for minute in (0, 29, 30, 44, 45):
+                moment = start + timedelta(days=day, hours=hour, minutes=minute)
+                stamps += [moment, moment - timedelta(microseconds=1)]
+    with store.read() as session:
+        _program_day_functions(session, clock)
+        got = session.execute(text("SELECT local_day(value) FROM json_each(:stamps) ORDER BY key"), {
+            "stamps": json.dumps([m.isoformat(sep=" ", timespec="microseconds") for m in stamps])}).scalars().all()
+    assert got == [clock.local_day(m).isoformat() for m in stamps]

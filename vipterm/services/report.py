@@ -482,27 +482,47 @@ review_candidates AS MATERIALIZED (
         WHERE to_attempt IS NOT NULL""")
 
 
+def _clock_text(span: timedelta) -> str:
+    """A span under a day as the time of day it reaches from midnight: 'HH:MM:SS'."""
+    seconds = int(span.total_seconds())
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
 def _program_day_functions(session, clock: ProgramClock) -> None:
     """`local_day(ts)`: a stored UTC time's program-local date ('YYYY-MM-DD'); `day_start_utc(d)`:
     the stored instant at which a program-local day begins. SQLite knows no IANA zones, so the
     report's SQL calls these (once per referral or per person, never per contact)."""
     # Called for every referral event time the report keeps (tens of thousands on a large
-    # program), so the zone's offset is looked up once per UTC day; a day on which the offset
+    # program), so the zone is asked once per UTC day: on a day with one offset, the local date
+    # is the UTC date or its neighbour, depending only on whether the time of day is before the
+    # hour at which local midnight falls ("07:00:00" in UTC−7). A day on which the offset
     # changes (daylight saving) converts each time exactly instead.
-    offsets: dict[str, timedelta | None] = {}
+    days: dict[str, tuple[str, str, str] | None] = {}
+
+    def utc_day_rule(utc_day: str) -> tuple[str, str, str] | None:
+        start = datetime.fromisoformat(utc_day).replace(tzinfo=timezone.utc)
+        offsets = {clock.zone.utcoffset(start + timedelta(hours=h)) for h in (0, 6, 12, 18, 24)}
+        if len(offsets) != 1:
+            return None
+        offset = offsets.pop()
+        day = start.date()
+        if offset < timedelta(0):  # before local midnight: still the day before
+            return _clock_text(-offset), (day - timedelta(days=1)).isoformat(), day.isoformat()
+        if offset > timedelta(0):  # from local midnight on: already the next day
+            return _clock_text(timedelta(days=1) - offset), day.isoformat(), (day + timedelta(days=1)).isoformat()
+        return "", day.isoformat(), day.isoformat()
 
     def local_day(stamp):
         if stamp is None:
             return None
         utc_day = stamp[:10]
-        if utc_day not in offsets:
-            start = datetime.fromisoformat(utc_day).replace(tzinfo=timezone.utc)
-            seen = {clock.zone.utcoffset(start + timedelta(hours=h)) for h in (0, 6, 12, 18, 24)}
-            offsets[utc_day] = seen.pop() if len(seen) == 1 else None
-        offset = offsets[utc_day]
-        if offset is None:
+        if utc_day not in days:
+            days[utc_day] = utc_day_rule(utc_day)
+        rule = days[utc_day]
+        if rule is None:
             return clock.local_day(datetime.fromisoformat(stamp)).isoformat()
-        return (datetime.fromisoformat(stamp) + offset).date().isoformat()
+        turn, before, after = rule
+        return before if stamp[11:] < turn else after
 
     def day_start_utc(day):
         if day is None:
