@@ -10,8 +10,10 @@ or pass the passphrase and pay the real derivation.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -78,6 +80,23 @@ class Template:
 
     def open(self, path: Path) -> Store:
         return open_store_with_key(Path(path), self.raw)
+
+
+_MADE: dict[tuple, Template] = {}
+
+
+def made_store(path: Path, passphrase: str = PASSPHRASE, **create) -> Store:
+    """What `create_store(path, passphrase, **create)` gives, made once per test process for these
+    arguments and copied to `path` for each test (so every copy has the same ids), opened with its
+    derived key. For a test that needs one new database, not several distinct ones."""
+    key = (passphrase, tuple(sorted((name, str(value)) for name, value in create.items())))
+    if key not in _MADE:
+        origin = Path(tempfile.mkdtemp(prefix="vipterm-test-store-")) / "vip.db"
+        atexit.register(shutil.rmtree, origin.parent, True)
+        create_store(origin, passphrase, **create).close()
+        _MADE[key] = _template_of(origin, passphrase)
+    template = _MADE[key]
+    return template.open(template.copy_to(path))
 
 
 def _template_of(path: Path, passphrase: str) -> Template:

@@ -26,10 +26,9 @@ from datetime import date
 
 import pytest
 
-from tests.conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE, made_store
 from vipterm.domain import Role
 from vipterm.services import records, review
-from vipterm.services.database import create_store
 from vipterm.services.report import build_report, clients_behind
 from vipterm.store.models import Client, Worker
 
@@ -41,7 +40,7 @@ def at(monkeypatch, day: str) -> date:
 
 @pytest.fixture
 def program(tmp_path, monkeypatch):
-    s = create_store(tmp_path / "coord.db", PASSPHRASE, worker_name="Coordinator", role=Role.COORDINATOR)
+    s = made_store(tmp_path / "coord.db", PASSPHRASE, worker_name="Coordinator", role=Role.COORDINATOR)
     with s.write() as session:
         session.add(Worker(id="w-ana", display_name="Ana"))
     people = {}

@@ -10,12 +10,11 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from tests.conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE, made_store
 from vipterm.domain import Role
 from vipterm.errors import NeedsConfirmation, ValidationError
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records, review
-from vipterm.services.database import create_store
 from vipterm.store.models import Client, FollowUp, PlannedNotification, ReviewCandidate, Worker
 from vipterm.sync import scope as write_scope
 from vipterm.sync import validate
@@ -25,7 +24,7 @@ TODAY = date(2026, 11, 23)  # the frozen program day (a Monday)
 
 @pytest.fixture
 def coord(tmp_path):
-    s = create_store(tmp_path / "coord.db", PASSPHRASE, worker_name="Coordinator", role=Role.COORDINATOR)
+    s = made_store(tmp_path / "coord.db", PASSPHRASE, worker_name="Coordinator", role=Role.COORDINATOR)
     with s.write() as session:
         session.add(Worker(id="w-ana", display_name="Ana Peer"))
         session.add(Worker(id="w-ben", display_name="Ben Peer"))
