@@ -39,12 +39,12 @@ COLUMNS = [("", 2), ("id", 10), ("name", 16), ("area", 9), ("status", 10), ("las
 # --- the parent: rows out of the bench database, one child per widget ------------------------------
 
 def export_rows(profile_name: str, out: Path, keys: int) -> int:
-    from bench.scenarios.filter_keys import keystrokes
     from bench.core import PASSPHRASE, PROFILES
     from bench.datasets import Datasets
+    from bench.scenarios.filter_keys import keystrokes
+    from vipterm import domain
     from vipterm.services import caseload as caseload_service
     from vipterm.services.database import open_store
-    from vipterm import domain
     from vipterm.tui import display
 
     profile = PROFILES[profile_name]
@@ -203,7 +203,8 @@ async def _child(widget: str, data: Path) -> dict:
             seen = len(rendered)
             start = time.perf_counter()
             tui_driver.send_key(app, key)
-            await tui_driver.wait_until(lambda: len(rendered) > seen and rendered[-1] == text, 30, repr(text))
+            await tui_driver.wait_until(lambda seen=seen, text=text: len(rendered) > seen and rendered[-1] == text,
+                                        30, repr(text))
             tui_driver.paint_now(app)
             samples.append(time.perf_counter() - start)
         current = list(rows)
