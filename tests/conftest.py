@@ -93,14 +93,17 @@ def made_store(path: Path, passphrase: str = PASSPHRASE, **create) -> Store:
     if key not in _MADE:
         origin = Path(tempfile.mkdtemp(prefix="vipterm-test-store-")) / "vip.db"
         atexit.register(shutil.rmtree, origin.parent, True)
-        create_store(origin, passphrase, **create).close()
-        _MADE[key] = _template_of(origin, passphrase)
+        _MADE[key] = _template_of(origin, passphrase, create_store(origin, passphrase, **create))
     template = _MADE[key]
     return template.open(template.copy_to(path))
 
 
-def _template_of(path: Path, passphrase: str) -> Template:
-    """Remember a just-made file's key (one derivation), so that its copies need none."""
+def _template_of(path: Path, passphrase: str, made: Store | None = None) -> Template:
+    """Remember a just-made file's key, so that its copies need none: the key of the store that
+    made it (`made`, closed here), else one derivation."""
+    if made is not None:
+        _KEYS[(passphrase, made.database.raw.salt)] = made.database.raw
+        made.close()
     template = Template(path, known_key(path, passphrase))
     assert not Path(str(path) + "-wal").exists() or Path(str(path) + "-wal").stat().st_size == 0, \
         "a template must be checkpointed before it is copied"
@@ -122,8 +125,7 @@ def db_path(tmp_path: Path) -> Path:
 def empty_template(tmp_path_factory) -> Template:
     """A new, empty worker database ("Test Worker"), made once per test process."""
     path = tmp_path_factory.mktemp("empty") / "vip.db"
-    create_store(path, PASSPHRASE, worker_name="Test Worker").close()
-    return _template_of(path, PASSPHRASE)
+    return _template_of(path, PASSPHRASE, create_store(path, PASSPHRASE, worker_name="Test Worker"))
 
 
 @pytest.fixture
