@@ -73,6 +73,12 @@ async def test_every_row_of_thousands_is_reachable_and_only_a_screenful_is_drawn
         assert table.cursor_row == 0
         await pilot.press("ctrl+end", "down")
         assert table.cursor_row == ROWS - 1
+        # A click puts the cursor on a row; a click on the row under the cursor selects it.
+        await pilot.press("ctrl+home")
+        await pilot.click(CaseloadTable, offset=(3, 4))  # line 0 is the header: line 4 is row 3
+        assert table.cursor_row == 3 and app.selected == [rows[-1].key]
+        await pilot.click(CaseloadTable, offset=(3, 4))
+        assert app.selected == [rows[-1].key, rows[3].key]
         # The cursor line is built once: moving over rows repaints them from their cached lines.
         built = sum(table.lines_built.values())
         await pilot.press("up", "up", "down", "down")
