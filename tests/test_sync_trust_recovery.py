@@ -344,7 +344,7 @@ def vip(*args):
 async def test_sync_screen_import_from_a_shared_stick_counts_what_it_skipped(program, tmp_path):
     from textual.widgets import Static
 
-    from tests.tui_support import make_app
+    from tests.tui_support import make_app, wait_for
     from vipterm.tui.sync_screen import SyncScreen
 
     coord, one, two, _out = program
@@ -363,7 +363,7 @@ async def test_sync_screen_import_from_a_shared_stick_counts_what_it_skipped(pro
     signal.alarm(60)
     try:
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: app.screen is screen)
             await pilot.press("i", "y")
             deadline = time.monotonic() + 20
             while "applied" not in result():

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from textual.widgets import Input
 
 from tests.sync_support import new_coordinator
-from tests.tui_support import make_app, screen_text, settle, wait_for
+from tests.tui_support import make_app, screen_text, settle, wait_armed, wait_for
 from vipterm.services import records
 from vipterm.services.tasks import open_tasks
 from vipterm.store.models import FollowUp, PlannedNotification, Worker
@@ -131,7 +131,7 @@ async def test_task_view_done_reschedule_and_open(db_path, store):
         await pilot.press("d")
         await settle(pilot)
         assert isinstance(app.screen, FollowUpDoneModal)
-        await pilot.pause(0.6)  # the question arms
+        await wait_armed(pilot)
         await pilot.press("y")
         await settle(pilot)
         await wait_for(pilot, lambda: f"follow_up:{made['overdue'].id}" not in _table_keys(screen))
