@@ -2,10 +2,12 @@
 
 Unlocking costs one Argon2id derivation (~0.25 s). A copy of a database file keeps its salt, so it
 opens with the key derived for the original: every database the fixtures hand out (an empty
-worker's, the small demo, the example, the TUI's program) is made or unlocked once per test
-process and copied per test, and the copy is opened with that raw key (`open_store_with_key`, as
-the benchmarks do). Tests about passphrases (a wrong one, `passwd`, the unlock screen) still type
-or pass the passphrase and pay the real derivation.
+worker's, the small demo, the TUI's worker database, `made_store`'s, and sync_support's
+`enrolled_program`) is made once per test process and copied per test, and the copy is opened
+with that raw key (`open_store_with_key`, as the benchmarks do); `open_known` reopens a file with
+the key derived the first time this process met its salt. Tests about passphrases (a wrong one,
+`passwd`, the unlock screen) and every vipterm command a test runs still take the passphrase and
+pay the real derivation.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ _KEYS: dict[tuple[str, bytes], engine.RawKey] = {}
 
 def known_key(path: Path, passphrase: str) -> engine.RawKey:
     """The raw key of a database file, derived (real Argon2id) the first time this process meets
-    its salt with this passphrase. A wrong passphrase raises when the key is used, and is not kept."""
+    its salt with this passphrase. A wrong passphrase raises WrongPassphrase and is not kept."""
     salt = engine.read_salt(Path(path))
     key = (passphrase, salt)
     if key not in _KEYS:
