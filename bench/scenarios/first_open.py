@@ -25,7 +25,7 @@ from bench.core import PASSPHRASE, REPO_ROOT, Context, Figure, median, size_word
 
 NAME = "first_open"
 DESCRIPTION = "first opening of each form and screen vs a later one (fresh process per round)"
-ROUNDS = {"tiny": 1, "small": 3, "large": 5}
+ROUNDS = {"tiny": 1, "small": 3, "large": 7}
 # The noise of one opening on a shared machine is tens of milliseconds, and a few percent of a
 # screen that computes something (the report): a first opening within this of a later one is
 # "as fast".
