@@ -142,7 +142,7 @@ def test_cli_backup_restore_doctor(store, db_path, tmp_path, capsys, monkeypatch
     out.mkdir()
     assert main(["backup", "--db", str(db_path), "--to", str(out)]) == 0
     assert main(["doctor", "--db", str(db_path), "--json"]) == 0
-    assert '"last_backup_at": "2026-11-23T16:00:00"' in capsys.readouterr().out
+    assert '"last_backup_at": "2026-11-23T09:00:00-07:00"' in capsys.readouterr().out  # the program's time
     backup = next(out.iterdir())
     assert main(["restore", str(backup), "--db", str(tmp_path / "new.db")]) == 0
     assert main(["restore", str(backup), "--db", str(db_path)]) == int(DatabaseExists.exit_code)
