@@ -1,7 +1,8 @@
 """The monthly informational report, computed from the program's records.
 
 `build_report(store, month)` returns a `MonthlyReport`: every section of the city's monthly
-report (seed 003) plus the extra sections of issue 5, each a small table of exact numbers.
+report (seed 003) plus the extra sections of issue 5, each a small table of exact numbers;
+`build_reports(store, months, progress)` one per month of a range (`month_range(first, last)`).
 `clients_behind(store, month, table, row, column)` returns the pseudonymous clients behind one
 count of it (the TUI's drill-down).
 
