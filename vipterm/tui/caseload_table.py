@@ -45,6 +45,7 @@ class CaseloadTable(ScrollView, can_focus=True):
     """Rows of one line each under a header line; a row cursor; Enter or a click selects."""
 
     ALLOW_SELECT = False
+    HELP_LISTS_BINDINGS = False  # its keys are navigation, which the screen's help describes (tui/help.py)
     COMPONENT_CLASSES = {
         "caseload-table--header",
         "caseload-table--cursor",

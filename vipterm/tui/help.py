@@ -45,6 +45,8 @@ def vipterm_bindings(app, screen: Screen) -> list[ActiveBinding]:
         active
         for active in sorted(screen.active_bindings.values(), key=rank)
         if _declared_by_vipterm(active.node, active.binding)
+        # A widget's own navigation keys (the caseload table's arrows) are described by its screen.
+        and getattr(active.node, "HELP_LISTS_BINDINGS", True)
     ]
 
 
