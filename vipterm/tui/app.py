@@ -38,9 +38,10 @@ from vipterm.tui.themes import HIGH_CONTRAST, THEME_CYCLE
 DEMO_PASSPHRASE = "vipterm-demo"
 
 # The modules of the screens a worker opens soonest after unlock (the assessment and other forms,
-# the client file, the report, the palette's actions). Each is imported on first use so that
-# start-up stays light; the warm-up imports them in the background once the caseload is painted,
-# so that their first opening is as quick as the later ones.
+# the client file, the report, the palette's actions), with the Textual widgets they import. Each
+# is imported on first use so that start-up stays light; the warm-up imports them in the
+# background once the caseload is painted, so that their first opening is as quick as the later
+# ones.
 WARM_MODULES = (
     "vipterm.tui.forms",
     "vipterm.tui.client_file",
@@ -50,8 +51,6 @@ WARM_MODULES = (
     "vipterm.tui.widgets",
     "vipterm.services.report_render",
     "vipterm.services.consent",
-    "textual.widgets._tabbed_content",
-    "textual.widgets._text_area",
 )
 
 
@@ -301,7 +300,10 @@ class VipApp(App[int]):
         when the screen itself is opened."""
         try:
             for name in WARM_MODULES:
-                importlib.import_module(name)
+                try:
+                    importlib.import_module(name)
+                except ImportError:
+                    pass  # a module that moved: its screen imports what it needs when opened
             if client_id is not None:
                 from vipterm.services import caseload, consent, records
 
