@@ -69,6 +69,13 @@ def test_cli_range_as_csv_and_json(example_copy, tmp_path):
     assert "2022-09 through 2022-11" in result.stderr
 
 
+def test_cli_range_as_text_prints_each_month(example_copy):
+    result = vipterm("report", "--db", str(example_copy), "--month", "2022-10", "--through", "2022-11",
+                     passphrase=DEMO_PASSPHRASE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.index("REPORT — OCTOBER 2022") < result.stdout.index("REPORT — NOVEMBER 2022")
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--through", "2022-10"], "before it starts"),
     (["--through", "2022-12", "--format", "html"], "HTML report is one month"),

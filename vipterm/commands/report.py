@@ -89,6 +89,11 @@ def cmd_report(args) -> int:
                      + (" with staff names" if args.staff_names else "")
                      + (" small counts suppressed" if args.suppress_small else ""))
     options = dict(suppress_small=args.suppress_small, staff_names=args.staff_names)
+    if args.format == "text" and args.out is None:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        width = min(os.get_terminal_size().columns, 110) if sys.stdout.isatty() else 100
+        sys.stdout.write("\n".join(render_text(r, width=width, color=color, **options) for r in reports))
+        return ExitCode.OK
     if len(reports) > 1:
         content = _render_range(reports, args.format, options)
         if args.out is None:
@@ -98,11 +103,6 @@ def cmd_report(args) -> int:
             note(args, f"wrote the {args.format} reports for {span} to {args.out}")
         return ExitCode.OK
     report = reports[0]
-    if args.format == "text" and args.out is None:
-        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        width = min(os.get_terminal_size().columns, 110) if sys.stdout.isatty() else 100
-        sys.stdout.write(render_text(report, width=width, color=color, **options))
-        return ExitCode.OK
     content = render(report, args.format, **options)
     if args.out is None:
         sys.stdout.write(content)
