@@ -16,6 +16,8 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -84,6 +86,21 @@ class Template:
         return open_store_with_key(Path(path), self.raw)
 
 
+@contextmanager
+def at_the_frozen_moment() -> Iterator[None]:
+    """The suite's frozen clock while a database shared by later tests is made, whatever moment the
+    test that first asks for it has moved to (the copies must not depend on which test that was)."""
+    before = os.environ.get("VIPTERM_NOW")
+    os.environ["VIPTERM_NOW"] = FROZEN_NOW_ISO
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("VIPTERM_NOW", None)
+        else:
+            os.environ["VIPTERM_NOW"] = before
+
+
 _MADE: dict[tuple, Template] = {}
 
 
@@ -95,7 +112,8 @@ def made_store(path: Path, passphrase: str = PASSPHRASE, **create) -> Store:
     if key not in _MADE:
         origin = Path(tempfile.mkdtemp(prefix="vipterm-test-store-")) / "vip.db"
         atexit.register(shutil.rmtree, origin.parent, True)
-        _MADE[key] = _template_of(origin, passphrase, create_store(origin, passphrase, **create))
+        with at_the_frozen_moment():
+            _MADE[key] = _template_of(origin, passphrase, create_store(origin, passphrase, **create))
     template = _MADE[key]
     return template.open(template.copy_to(path))
 

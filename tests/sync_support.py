@@ -113,6 +113,7 @@ import shutil  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from tests.conftest import at_the_frozen_moment  # noqa: E402
 from vipterm.domain import Role  # noqa: E402
 from vipterm.services import sync as sync_service  # noqa: E402
 from vipterm.services.database import Store, create_store, open_store_with_key  # noqa: E402
@@ -143,8 +144,9 @@ def enrolled_program(folder: Path, coordinator: str, *laptops: tuple[str, str]) 
     if key not in _PROGRAMS:
         origin = Path(tempfile.mkdtemp(prefix="vipterm-test-program-"))
         atexit.register(shutil.rmtree, origin, True)
-        coord = new_coordinator(origin / coordinator)
-        stores = [coord, *(new_enrolled_worker(coord, origin / name, worker) for name, worker in laptops)]
+        with at_the_frozen_moment():
+            coord = new_coordinator(origin / coordinator)
+            stores = [coord, *(new_enrolled_worker(coord, origin / name, worker) for name, worker in laptops)]
         files = [(store.path.name, store.database.raw) for store in stores]
         for store in stores:
             store.close()
