@@ -10,6 +10,7 @@ screen module is imported when it is first opened, so start-up stays light.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import threading
@@ -95,6 +96,7 @@ class VipApp(App[int]):
         self._unlocked_once = store is not None
         self._session_work_started = False  # drafts, reminder, warm-up: once, after the first paint
         self._remind_after_paint = False
+        self._frozen = False  # the session's long-lived objects are out of the full collections
         # Set when the warm-up after unlock is done (or had nothing to do).
         self.warmed = threading.Event()
         self.register_theme(HIGH_CONTRAST)
@@ -329,6 +331,24 @@ class VipApp(App[int]):
     def _set_client_index(self, store, rows) -> None:
         if store is self.store:  # a lock in between drops the answer
             self.client_index = rows
+            self._freeze_long_lived()
+
+    def _freeze_long_lived(self) -> None:
+        """Once the caseload and the palette's index are in, most of what exists lives as long as
+        the session: collect once, then keep it out of Python's full garbage collections, which
+        otherwise walk all of it (70–200 ms each, several a minute while forms open and close:
+        the slowest contact saves; bench/FINDINGS.md). Objects freed by reference count go as
+        before; `on_unmount` undoes it."""
+        if self._frozen:
+            return
+        self._frozen = True
+        gc.collect()
+        gc.freeze()
+
+    def on_unmount(self) -> None:
+        if self._frozen:
+            self._frozen = False
+            gc.unfreeze()  # what the app held can be collected again once it is gone
 
     def open_client(self, client_id: str) -> None:
         from vipterm.tui.client_file import ClientFileScreen
