@@ -44,9 +44,12 @@ def make_app(path: Path, store=None, *, config: TuiConfig | None = None, idle_lo
 
 
 async def settle(pilot, rounds: int = 4) -> None:
-    """Wait until the workers are done and their messages handled (handlers may start more)."""
+    """Wait until the workers are done and their messages handled (handlers may start more): up to
+    `rounds` rounds, fewer when a round finds every worker already finished."""
     app = pilot.app
-    for _ in range(rounds):
+    for round_ in range(rounds):
+        if round_ and all(worker.is_finished for worker in app.workers):
+            break  # the last round's messages started no new work
         try:
             await app.workers.wait_for_complete()
         except WorkerFailed:
