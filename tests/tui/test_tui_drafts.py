@@ -108,6 +108,34 @@ async def test_typing_keeps_a_draft_and_saving_deletes_it(tui_path, tui_store):
     assert drafts.list_drafts(tui_store) == []
 
 
+async def test_a_save_that_fails_in_the_database_keeps_the_draft(tui_path, tui_store):
+    # The draft is deleted in the save's own transaction: a save refused inside it (the client was
+    # removed meanwhile) rolls the deletion back with the contact.
+    row = _first_row(tui_store)
+    with tui_store.read() as session:
+        contacts = session.execute(text("SELECT count(*) FROM contact")).scalar_one()
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, ContactForm)
+        app.screen.query_one("#outcome").value = "reached"
+        app.screen.query_one("#note", NoteArea).focus()
+        await pilot.press(*"kept when the save fails")
+        await _wait_for_draft(pilot, tui_store, lambda found: found and "fails" in found[0].fields["note"])
+        with tui_store.write(capture=False) as session:
+            session.execute(text("UPDATE client SET deleted_at = '2026-01-01 00:00:00' WHERE id = :id"),
+                            {"id": row.client_id})
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ContactForm)
+        assert not app.screen.saving
+    assert [d.fields["note"] for d in drafts.list_drafts(tui_store)] == ["kept when the save fails"]
+    with tui_store.read() as session:
+        assert session.execute(text("SELECT count(*) FROM contact")).scalar_one() == contacts
+
+
 async def test_discarding_the_form_discards_the_draft_and_a_lock_keeps_it(tui_path, tui_store):
     app = make_app(tui_path)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlalchemy import text
+from sqlmodel import Session, col, select
 
 from vipterm.errors import ValidationError
 from vipterm.services.database import Store
@@ -53,9 +54,13 @@ def save_draft(store: Store, key: str, form: str, client_id: str | None, fields:
 
 def delete_draft(store: Store, key: str) -> None:
     with store.write(capture=False) as session:
-        draft = session.get(FormDraft, key)
-        if draft is not None:
-            session.delete(draft)
+        delete_draft_in(session, key)
+
+
+def delete_draft_in(session: Session, key: str) -> None:
+    """Delete the draft under `key` in the caller's transaction: a form's save deletes its draft
+    in the save's own transaction (one commit; a failed save rolls the deletion back with it)."""
+    session.execute(text("DELETE FROM form_draft WHERE key = :key"), {"key": key})
 
 
 def list_drafts(store: Store) -> list[FormDraftView]:

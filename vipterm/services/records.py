@@ -528,40 +528,47 @@ def log_contact(store: Store, draft: ContactDraft, *, session: Session | None = 
             area_command=area.value,
             note=note,
         )
+        # The client's open contact follow-ups, read once (before the contact joins the session,
+        # so this read flushes nothing of it): the save is then written in one flush at commit,
+        # one pass of change capture. Reached closes those due by the contact's day; the rest
+        # decide the next automatic follow-up.
+        still_open: list[FollowUp] = []
+        for open_follow_up in session.exec(
+            select(FollowUp).where(
+                FollowUp.client_id == client.id,
+                FollowUp.kind == domain.FollowUpKind.CONTACT.value,
+                col(FollowUp.done_at).is_(None),
+                col(FollowUp.deleted_at).is_(None),
+            )
+        ).all():
+            if outcome is domain.ContactOutcome.REACHED and open_follow_up.due_on <= contact_day:
+                open_follow_up.done_at = occurred_at
+                open_follow_up.done_by = worker_id
+                open_follow_up.closed_as = domain.FollowUpClosed.CONTACT.value
+            else:
+                still_open.append(open_follow_up)
         session.add(contact)
-        if outcome is domain.ContactOutcome.REACHED:
-            # A reached client's contact follow-ups due by now are done.
-            for due in session.exec(
-                select(FollowUp).where(
-                    FollowUp.client_id == client.id,
-                    FollowUp.kind == domain.FollowUpKind.CONTACT.value,
-                    col(FollowUp.done_at).is_(None),
-                    col(FollowUp.deleted_at).is_(None),
-                    FollowUp.due_on <= contact_day,
-                )
-            ):
-                due.done_at = occurred_at
-                due.done_by = worker_id
-                due.closed_as = domain.FollowUpClosed.CONTACT.value
         if draft.next_follow_up is not None:
             _schedule_automatic(session, store, client.id, draft.next_follow_up,
-                                replace=outcome is domain.ContactOutcome.REACHED)
+                                replace=outcome is domain.ContactOutcome.REACHED, open_contact=still_open)
     return contact
 
 
 def _schedule_automatic(session: Session, store: Store, client_id: str, due_on: date, *, replace: bool,
-                        note: str = "") -> FollowUp | None:
+                        note: str = "", open_contact: list[FollowUp] | None = None) -> FollowUp | None:
     """Add an automatic contact follow-up. With `replace`, it replaces the client's open automatic
     follow-ups (closed as replaced, so they don't pile up); without, it is added only if no contact
-    follow-up is open (an unanswered call never pushes a due follow-up later)."""
-    open_contact = session.exec(
-        select(FollowUp).where(
-            FollowUp.client_id == client_id,
-            FollowUp.kind == domain.FollowUpKind.CONTACT.value,
-            col(FollowUp.done_at).is_(None),
-            col(FollowUp.deleted_at).is_(None),
-        )
-    ).all()
+    follow-up is open (an unanswered call never pushes a due follow-up later). `open_contact`: the
+    client's open contact follow-ups when the caller has just read them (else they are read here)."""
+    if open_contact is None:
+        open_contact = list(session.exec(
+            select(FollowUp).where(
+                FollowUp.client_id == client_id,
+                FollowUp.kind == domain.FollowUpKind.CONTACT.value,
+                col(FollowUp.done_at).is_(None),
+                col(FollowUp.deleted_at).is_(None),
+            )
+        ).all())
     if not replace and open_contact:
         return None
     now = store.clock.utcnow()

@@ -116,8 +116,10 @@ class ContactForm(ClientRecordForm):
             next_follow_up=follow,
         )
 
-    def save_record(self, store, draft):
-        return records.log_contact(store, draft)
+    SAVE_JOINS_TRANSACTION = True
+
+    def save_record(self, store, draft, session=None):
+        return records.log_contact(store, draft, session=session)
 
     def _saved(self, result) -> None:
         self.app.last_mode = result.mode
@@ -212,8 +214,10 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
             confirm_same_day=self.take_confirmation(),
         )
 
-    def save_record(self, store, draft):
-        return records.record_notification(store, draft)
+    SAVE_JOINS_TRANSACTION = True
+
+    def save_record(self, store, draft, session=None):
+        return records.record_notification(store, draft, session=session)
 
     def _saved(self, result) -> None:
         if result.outcome == domain.NotificationOutcome.DELIVERED.value:
