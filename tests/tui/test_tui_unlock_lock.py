@@ -40,6 +40,25 @@ async def test_wrong_passphrase_says_so_lets_retry_and_touches_nothing(demo_path
         assert isinstance(app.screen, CaseloadScreen)
 
 
+async def test_first_unlock_shows_the_caseload_read_beside_the_passphrase_check(demo_path):
+    """The caseload screen is built while the passphrase is checked and comes with its rows: the
+    same rows as the caseload query, loaded once (no second read when it is first shown), with
+    its keys in the key bar."""
+    app = make_app(demo_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await unlock(pilot, "not the passphrase")  # a failed try keeps the screen built for the next
+        await unlock(pilot, DEMO_PASSPHRASE)
+        await wait_for(pilot, lambda: isinstance(app.screen, CaseloadScreen) and app.screen.loaded)
+        await settle(pilot)
+        screen = app.screen
+        expected = caseload_service.caseload(app.store)
+        assert expected, "the demo worker has clients"
+        assert [r.client_id for r in screen.rows] == [r.client_id for r in expected]
+        assert screen.generation == 1  # read once, with the unlock
+        keys = [key.description for key in screen.query("FooterKey")]
+        assert "log" in keys and "filter" in keys
+
+
 async def test_empty_passphrase_asks_for_one(demo_path):
     app = make_app(demo_path)
     async with app.run_test(size=(80, 24)) as pilot:

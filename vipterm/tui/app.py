@@ -96,6 +96,7 @@ class VipApp(App[int]):
         self._unlocked_once = store is not None
         self._session_work_started = False  # drafts, reminder, warm-up: once, after the first paint
         self._remind_after_paint = False
+        self._prepared = None  # the caseload screen, built while the first passphrase is checked
         self._frozen = False  # the session's long-lived objects are out of the full collections
         # Set when the warm-up after unlock is done (or had nothing to do).
         self.warmed = threading.Event()
@@ -143,28 +144,45 @@ class VipApp(App[int]):
         else:
             self.push_screen(UnlockScreen(self.path, demo=self.demo))
 
-    def _start_session(self, *, replacing_unlock: bool = False) -> None:
+    def prepare_session(self) -> None:
+        """Build the caseload screen (import, compose, mount, style) while the first passphrase is
+        checked: Argon2id leaves the interpreter free for a quarter of a second, and this work
+        would otherwise come after it, between the key and the caseload's first paint."""
         from vipterm.tui.caseload import CaseloadScreen
 
+        if self._unlocked_once or self._prepared is not None:
+            return
+        self._prepared = CaseloadScreen()
+        self._get_screen(self._prepared)  # started now (Textual's switch_screen would do it later)
+
+    def _start_session(self, *, replacing_unlock: bool = False, rows: list | None = None) -> None:
+        from vipterm.tui.caseload import CaseloadScreen
+
+        screen, self._prepared = self._prepared, None
+        if screen is None:
+            screen = CaseloadScreen(rows)
+        else:
+            screen.take_rows(rows)
         if replacing_unlock:
             # The caseload takes the unlock screen's place: popping it first would resume (lay
             # out and paint) Textual's empty default screen beneath, for nothing.
-            self.switch_screen(CaseloadScreen())
+            self.switch_screen(screen)
         else:
-            self.push_screen(CaseloadScreen())
+            self.push_screen(screen)
         # The palette's index, the drafts to offer and the warm-up start once the caseload is
         # painted (`load_client_index`); at the latest after a few seconds, should it never load.
         self.set_timer(5.0, self._start_session_work)
 
-    def unlocked(self, store, last_mode: str) -> None:
-        """The unlock screen proved the passphrase: start, or return to where the lock left off."""
+    def unlocked(self, store, last_mode: str, caseload: list | None = None) -> None:
+        """The unlock screen proved the passphrase: start, or return to where the lock left off.
+        `caseload`: the caseload's rows, when the unlock read them (the first unlock)."""
         self.store = store
         self.last_mode = last_mode
         self._last_activity = time.monotonic()
         if not self._unlocked_once:
             self._unlocked_once = True
             self._remind_after_paint = not self.demo  # a throwaway demo copy needs no backup
-            self._start_session(replacing_unlock=True)
+            self._start_session(replacing_unlock=True, rows=caseload)
             return
         self.pop_screen()
         for screen in self._vip_screens():

@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from vipterm.services import caseload as caseload_service
 from vipterm import domain
@@ -26,6 +26,7 @@ from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadIndex, Caseloa
 from vipterm.tui import display
 from vipterm.tui.caseload_table import CaseloadTable, Column
 from vipterm.tui.field_work import FieldWorkActions
+from vipterm.tui.key_bar import SteadyFooter
 from vipterm.tui.messages import CaseloadLoaded, ClientRef
 from vipterm.tui.assign import AssignFlow
 from vipterm.tui.base import VipScreen
@@ -59,24 +60,6 @@ class FilterInput(Input):
     @property
     def content_width(self) -> int:
         return max(super().content_width, self.scrollable_content_region.width)
-
-
-class SteadyFooter(Footer):
-    """The key bar, rebuilt only when the keys it shows change.
-
-    Footer rebuilds all its keys (a dozen widgets mounted, then a layout of the screen) whenever the
-    screen's bindings are updated, which includes every return to the caseload from a form.
-    """
-
-    _shown: tuple | None = None
-
-    def bindings_changed(self, screen) -> None:
-        shown = tuple((key, binding.key, binding.description, binding.action, enabled, tooltip)
-                      for key, (_node, binding, enabled, tooltip) in screen.active_bindings.items() if binding.show)
-        if shown == self._shown and self.children:
-            return
-        self._shown = shown
-        super().bindings_changed(screen)
 
 
 @dataclass
@@ -125,8 +108,13 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
     ]
     COORDINATOR_ACTIONS = frozenset({"toggle_mark", "assign", "workers"})
 
-    def __init__(self) -> None:
+    def __init__(self, rows: list[CaseloadRow] | None = None) -> None:
+        """`rows`: this worker's caseload as `caseload()` gives it, read already (the unlock reads
+        it beside the passphrase check); the screen then shows it in its first paint."""
         super().__init__()
+        self._first_rows = rows
+        self._mounted = False
+        self._resumed = False  # shown once already (the first showing needs no reload)
         self.scope = "mine"
         self.index = CaseloadIndex([])
         self._query: str | None = None  # the filter of the last drawing: a new one starts at the top
@@ -154,13 +142,33 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         yield SteadyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self._set_columns(self.size.width >= WIDE)
+        # The app's width: a screen built before it is shown has no size of its own yet.
+        self._set_columns(self.app.size.width >= WIDE)
         self.query_one(CaseloadTable).focus()
-        self.reload()
+        self._mounted = True
+        rows, self._first_rows = self._first_rows, None
+        self.take_rows(rows)
+
+    def take_rows(self, rows: list[CaseloadRow] | None) -> None:
+        """Show these rows (the caseload as `caseload()` read it), or load them if None. A screen
+        built while the passphrase was checked gets them once the app is unlocked."""
+        if not self._mounted:
+            self._first_rows = rows  # `on_mount` takes them
+            return
+        if self.store is None:
+            return  # built ahead of the unlock: the rows come with it
+        if rows is not None:
+            self.generation += 1
+            self.on_caseload_loaded(CaseloadLoaded(rows, self.scope, self.generation))
+        else:
+            self.reload()
 
     def on_screen_resume(self) -> None:
         # Back from a client file, a sync or a report: what they changed shows at once.
         # Back from a form opened here: `_after_form` refreshes just that client's row.
+        if not self._resumed:
+            self._resumed = True  # shown for the first time: its rows are loaded, or loading
+            return
         if self._form_open:
             self._form_open = False
             return

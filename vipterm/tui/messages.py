@@ -28,6 +28,9 @@ class ClientRef:
 class Unlocked(Message):
     store: Any  # vipterm.services.database.Store
     last_mode: str
+    # The first unlock reads the caseload too, in the same thread, so that the caseload screen is
+    # composed with its rows; None when it was not read (after a lock, or the read failed).
+    caseload: list | None = None
 
 
 @dataclass

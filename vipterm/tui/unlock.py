@@ -14,10 +14,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from vipterm.errors import DatabaseBusy, DatabaseMissing, NewerSchema, NotADatabase, VipError, WrongPassphrase
 from vipterm.tui.base import VipScreen
+from vipterm.tui.key_bar import SteadyFooter
 from vipterm.tui.messages import Unlocked, UnlockFailed
 
 
@@ -52,7 +53,7 @@ class UnlockScreen(VipScreen):
                     yield Static(f"Demo (throwaway copy): the passphrase is {DEMO_PASSPHRASE}",
                                  id="unlock-demo", markup=False)
                 yield Static(f"database: {self.path.name} · ctrl+q quits", id="unlock-path", markup=False)
-        yield Footer(compact=True, show_command_palette=False)
+        yield SteadyFooter(compact=True, show_command_palette=False)
 
     def action_clear(self) -> None:
         self.query_one("#passphrase", Input).value = ""
@@ -69,6 +70,8 @@ class UnlockScreen(VipScreen):
         self.busy = True
         self._say("unlocking…")
         self._unlock(passphrase)
+        if not self.relock:
+            self.app.call_after_refresh(self.app.prepare_session)  # after "unlocking…" is shown
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="unlock")
     def _unlock(self, passphrase: str) -> None:
@@ -97,7 +100,21 @@ class UnlockScreen(VipScreen):
         except Exception:
             store.close()
             raise
-        self.post_message(Unlocked(store, last_mode))
+        rows = None if self.relock else self._first_caseload(store)
+        self.post_message(Unlocked(store, last_mode, rows))
+
+    @staticmethod
+    def _first_caseload(store) -> list | None:
+        """The caseload's rows for its first showing, read here while the screen waits anyway: in
+        the caseload's own worker they were read while the screen was being built and painted,
+        both slowed by sharing one interpreter. A failure is the caseload's to report, when it
+        loads the rows itself."""
+        from vipterm.services import caseload
+
+        try:
+            return caseload.caseload(store)
+        except Exception:
+            return None
 
     def on_unlock_failed(self, message: UnlockFailed) -> None:
         self.busy = False
@@ -113,7 +130,7 @@ class UnlockScreen(VipScreen):
     def on_unlocked(self, message: Unlocked) -> None:
         self.busy = False
         self.query_one("#passphrase", Input).value = ""
-        self.app.unlocked(message.store, message.last_mode)
+        self.app.unlocked(message.store, message.last_mode, message.caseload)
 
     def worker_failed(self, error: BaseException, message: str) -> bool:
         self.busy = False  # Enter works again
