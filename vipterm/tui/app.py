@@ -145,9 +145,10 @@ class VipApp(App[int]):
             self.push_screen(UnlockScreen(self.path, demo=self.demo))
 
     def prepare_session(self) -> None:
-        """Build the caseload screen (import, compose, mount, style) while the first passphrase is
-        checked: Argon2id leaves the interpreter free for a quarter of a second, and this work
-        would otherwise come after it, between the key and the caseload's first paint."""
+        """Build the caseload screen (compose, mount, style) while the first passphrase is checked:
+        Argon2id leaves the interpreter free for a quarter of a second, and this work would
+        otherwise come after it, between the key and the caseload's first paint. The unlock
+        worker imports the screen's modules first and then asks for this."""
         from vipterm.tui.caseload import CaseloadScreen
 
         if self._unlocked_once or self._prepared is not None:

@@ -14,12 +14,17 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
+from textual.message import Message
 from textual.widgets import Input, Static
 
 from vipterm.errors import DatabaseBusy, DatabaseMissing, NewerSchema, NotADatabase, VipError, WrongPassphrase
 from vipterm.tui.base import VipScreen
 from vipterm.tui.key_bar import SteadyFooter
 from vipterm.tui.messages import Unlocked, UnlockFailed
+
+
+class PrepareSession(Message):
+    """The first passphrase is being checked: the app may build the caseload screen meanwhile."""
 
 
 class UnlockScreen(VipScreen):
@@ -70,14 +75,19 @@ class UnlockScreen(VipScreen):
         self.busy = True
         self._say("unlocking…")
         self._unlock(passphrase)
-        if not self.relock:
-            self.app.call_after_refresh(self.app.prepare_session)  # after "unlocking…" is shown
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="unlock")
     def _unlock(self, passphrase: str) -> None:
         from vipterm.services import records
         from vipterm.services.database import open_store
 
+        if not self.relock:
+            # The caseload screen is built while Argon2id runs (`VipApp.prepare_session`). Its
+            # modules are imported here first, in the one thread importing now: two threads
+            # importing the same modules at once can deadlock on Python's import locks.
+            import vipterm.tui.caseload  # noqa: F401
+
+            self.post_message(PrepareSession())
         try:
             store = open_store(self.path, passphrase)
         except WrongPassphrase:
@@ -115,6 +125,9 @@ class UnlockScreen(VipScreen):
             return caseload.caseload(store)
         except Exception:
             return None
+
+    def on_prepare_session(self, message: PrepareSession) -> None:
+        self.app.prepare_session()
 
     def on_unlock_failed(self, message: UnlockFailed) -> None:
         self.busy = False
