@@ -34,9 +34,10 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from vipterm import domain
 from vipterm.domain import AgeGroup, AreaCommand, ServiceCategory
@@ -220,7 +221,7 @@ class MonthlyReport:
     weekly_review: ReportTable | None = None
     tables: tuple[ReportTable, ...] = field(default=(), repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "tables", (
             self.notifications_by_area, self.age_summary, self.services, self.funnel,
             self.closed_loop, self.time_to_service, self.after_notification, self.contacts_per_worker,
@@ -489,7 +490,7 @@ def _clock_text(span: timedelta) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _program_day_functions(session, clock: ProgramClock) -> None:
+def _program_day_functions(session: Session, clock: ProgramClock) -> None:
     """`local_day(ts)`: a stored UTC time's program-local date ('YYYY-MM-DD'); `day_start_utc(d)`:
     the stored instant at which a program-local day begins. SQLite knows no IANA zones, so the
     report's SQL calls these (once per referral or per person, never per contact)."""
@@ -506,6 +507,8 @@ def _program_day_functions(session, clock: ProgramClock) -> None:
         if len(offsets) != 1:
             return None
         offset = offsets.pop()
+        if offset is None:  # a zone always has an offset; None only for a naive zone
+            return None
         day = start.date()
         if offset < timedelta(0):  # before local midnight: still the day before
             return _clock_text(-offset), (day - timedelta(days=1)).isoformat(), day.isoformat()
@@ -513,7 +516,7 @@ def _program_day_functions(session, clock: ProgramClock) -> None:
             return _clock_text(timedelta(days=1) - offset), day.isoformat(), (day + timedelta(days=1)).isoformat()
         return "", day.isoformat(), day.isoformat()
 
-    def local_day(stamp):
+    def local_day(stamp: str | None) -> str | None:
         if stamp is None:
             return None
         utc_day = stamp[:10]
@@ -525,12 +528,13 @@ def _program_day_functions(session, clock: ProgramClock) -> None:
         turn, before, after = rule
         return before if stamp[11:] < turn else after
 
-    def day_start_utc(day):
+    def day_start_utc(day: str | None) -> str | None:
         if day is None:
             return None
         return clock.day_start_utc(date.fromisoformat(day[:10])).isoformat(sep=" ", timespec="microseconds")
 
     raw = session.connection().connection.driver_connection
+    assert raw is not None  # an open session's connection has its driver connection
     raw.create_function("local_day", 1, local_day, deterministic=True)
     raw.create_function("day_start_utc", 1, day_start_utc, deterministic=True)
 
@@ -542,11 +546,11 @@ _LIVE_CHECKS = tuple(live_sql(table, alias) for table, alias in (
     ("referral_event", "e"), ("notification_attempt", "n"), ("contact", "t"), ("outcome", "o")))
 
 
-def _any_live_correction(session) -> bool:
-    return session.execute(text("SELECT EXISTS (SELECT 1 FROM fact_correction WHERE deleted_at IS NULL)")).scalar()
+def _any_live_correction(session: Session) -> bool:
+    return bool(session.execute(text("SELECT EXISTS (SELECT 1 FROM fact_correction WHERE deleted_at IS NULL)")).scalar())
 
 
-def _statement(session, ctes: list[str], final: str) -> str:
+def _statement(session: Session, ctes: list[str], final: str) -> str:
     """WITH <the facts>, <ctes> <final>."""
     sql = "WITH " + ",".join([_FACTS, *(c for c in ctes if c)]) + "\n" + final
     if not _any_live_correction(session):
@@ -555,7 +559,7 @@ def _statement(session, ctes: list[str], final: str) -> str:
     return sql
 
 
-def _members_query(session, key: str, outer: str) -> str:
+def _members_query(session: Session, key: str, outer: str) -> str:
     """One table's membership as the CTE `members`, then `outer` over it."""
     ctes, select = _MEMBERSHIP[key]
     return _statement(session, [ctes, f"\nmembers AS MATERIALIZED ({select})"], outer)
@@ -565,7 +569,7 @@ def _members_query(session, key: str, outer: str) -> str:
 _TOTAL_ROWS = frozenset({"notifications_by_area", "age_summary", "services", "contacts_per_worker", "weekly_review"})
 
 
-def _all_counts(session, params: dict) -> dict[str, tuple[dict, dict]]:
+def _all_counts(session: Session, params: dict[Any, Any]) -> dict[str, tuple[dict[Any, Any], dict[Any, Any]]]:
     """Every table's {(row, col): count} and (for a table with a total row) {col: count over all
     rows}, in one statement.
 
@@ -581,7 +585,7 @@ def _all_counts(session, params: dict) -> dict[str, tuple[dict, dict]]:
                       "GROUP BY row_key, col, days")
         if twice:
             counts.append(f"SELECT '{key}', NULL, col, NULL, COUNT(DISTINCT item) FROM m_{key} GROUP BY col")
-    result: dict[str, tuple[dict, dict]] = {key: ({}, {}) for key in _MEMBERSHIP}
+    result: dict[str, tuple[dict[Any, Any], dict[Any, Any]]] = {key: ({}, {}) for key in _MEMBERSHIP}
     for key, row_key, col, days, n in session.execute(text(_statement(session, ctes, "\nUNION ALL\n".join(counts))),
                                                          params):
         cells, totals = result[key]
@@ -600,7 +604,7 @@ def _all_counts(session, params: dict) -> dict[str, tuple[dict, dict]]:
 _NOTIFICATION_COLUMNS = ("m", "m1", "m2", "fytd")
 
 
-def _values(cells: dict, row_key: str, columns, default=0) -> dict:
+def _values(cells: dict[Any, Any], row_key: str, columns: Sequence[str], default: Any = 0) -> dict[str, Any]:
     return {c: cells.get((row_key, c), default) for c in columns}
 
 
@@ -677,7 +681,7 @@ def _short_month(day: date) -> str:
     return day.strftime("%b").upper()
 
 
-def _notifications_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
+def _notifications_table(w: Windows, cells: dict[Any, Any], totals: dict[Any, Any]) -> ReportTable:
     return ReportTable(
         key="notifications_by_area",
         title="Custom notifications by area command",
@@ -695,8 +699,8 @@ def _notifications_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
     )
 
 
-def _age_summary_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
-    def age_row(key, label, counts):
+def _age_summary_table(w: Windows, cells: dict[Any, Any], totals: dict[Any, Any]) -> ReportTable:
+    def age_row(key: str, label: str, counts: Mapping[str, int]) -> Row:
         notified, engaged = counts.get("notified", 0), counts.get("engaged", 0)
         return Row(key, label, {"notified": notified, "engaged": engaged, "rate": _rate(engaged, notified)})
 
@@ -714,7 +718,7 @@ def _age_summary_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
     )
 
 
-def _services_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
+def _services_table(w: Windows, cells: dict[Any, Any], totals: dict[Any, Any]) -> ReportTable:
     rows = [Row(c.value, c.label, _values(cells, c.value, ("m", "fytd"))) for c in ServiceCategory]
     rows.append(Row(UNSPECIFIED_CATEGORY, "no provider recorded", _values(cells, UNSPECIFIED_CATEGORY, ("m", "fytd"))))
     return ReportTable(
@@ -734,7 +738,7 @@ _FUNNEL_STAGES = (("identified", "Identified"), ("attempted", "Notification atte
                   ("completed", "Completed a referral"))
 
 
-def _funnel_table(cells: dict) -> ReportTable:
+def _funnel_table(cells: dict[Any, Any]) -> ReportTable:
     return ReportTable(
         key="funnel",
         title="Program funnel",
@@ -746,8 +750,8 @@ def _funnel_table(cells: dict) -> ReportTable:
     )
 
 
-def _closed_loop_table(cells: dict) -> ReportTable:
-    def loop_row(key, label):
+def _closed_loop_table(cells: dict[Any, Any]) -> ReportTable:
+    def loop_row(key: str, label: str) -> Row:
         sent, known = cells.get((key, "sent"), 0), cells.get((key, "known"), 0)
         return Row(key, label, {"sent": sent, "known": known, "rate": _rate(known, sent)})
 
@@ -763,8 +767,8 @@ def _closed_loop_table(cells: dict) -> ReportTable:
     )
 
 
-def _time_to_service_table(cells: dict) -> ReportTable:
-    def days_row(key, label):
+def _time_to_service_table(cells: dict[Any, Any]) -> ReportTable:
+    def days_row(key: str, label: str) -> Row:
         return Row(key, label, {
             "notified": cells.get((key, "notified"), 0),
             "contact_n": cells.get((key, "contact_n"), 0),
@@ -786,8 +790,8 @@ def _time_to_service_table(cells: dict) -> ReportTable:
     )
 
 
-def _after_notification_table(cells: dict) -> ReportTable:
-    def after_row(key, label):
+def _after_notification_table(cells: dict[Any, Any]) -> ReportTable:
+    def after_row(key: str, label: str) -> Row:
         n = cells.get((key, "notified"), 0)
         arrested = cells.get((key, "re_arrest"), 0)
         victimized = cells.get((key, "re_victimization"), 0)
@@ -808,7 +812,7 @@ def _after_notification_table(cells: dict) -> ReportTable:
     )
 
 
-def _contacts_per_worker_table(workers, cells: dict, totals: dict) -> ReportTable:
+def _contacts_per_worker_table(workers: Sequence[Any], cells: dict[Any, Any], totals: dict[Any, Any]) -> ReportTable:
     columns = ("contacts", "reached", "clients")
     rows = []
     seen = set()
@@ -835,9 +839,9 @@ def _contacts_per_worker_table(workers, cells: dict, totals: dict) -> ReportTabl
     )
 
 
-def _weekly_review_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
+def _weekly_review_table(w: Windows, cells: dict[Any, Any], totals: dict[Any, Any]) -> ReportTable:
     """One row per week with a day in M (its days in M only), and the month's total."""
-    def values(counts: dict, median: float | None) -> dict:
+    def values(counts: dict[Any, Any], median: float | None) -> dict[str, Any]:
         return {"candidates": counts.get("candidates", 0), "new": counts.get("new", 0),
                 "attempted": counts.get("attempted", 0), "attempt_days": median}
 
@@ -850,7 +854,7 @@ def _weekly_review_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
                         values({c: cells.get((key, c), 0) for c in ("candidates", "new", "attempted")},
                                _median(cells, key, "attempted"))))
         monday += timedelta(days=7)
-    every: dict = {}  # the month's histogram of days, every week together
+    every: dict[Any, Any] = {}  # the month's histogram of days, every week together
     for key, n in cells.items():
         if len(key) == 3:
             every[(None, key[1], key[2])] = every.get((None, key[1], key[2]), 0) + n
@@ -868,7 +872,7 @@ def _weekly_review_table(w: Windows, cells: dict, totals: dict) -> ReportTable:
     )
 
 
-def _median(cells: dict, row_key: str, col: str) -> float | None:
+def _median(cells: dict[Any, Any], row_key: str | None, col: str) -> float | None:
     """The median of one cell's histogram of days ({(row, col, days): people})."""
     values: list[int] = []
     for key, n in sorted(cells.items(), key=lambda item: item[0][2] if len(item[0]) == 3 else -1):
@@ -877,7 +881,7 @@ def _median(cells: dict, row_key: str, col: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _running_points(cells: dict, w: Windows) -> tuple[RunningPoint, ...]:
+def _running_points(cells: dict[Any, Any], w: Windows) -> tuple[RunningPoint, ...]:
     """Cumulate the monthly increments from the first notification month to the report month."""
     notified_in = {r: n for (r, c), n in cells.items() if c == "notified"}
     engaged_in = {r: n for (r, c), n in cells.items() if c == "engaged"}
@@ -944,10 +948,10 @@ def _numerator(table_key: str, column_key: str) -> str:
     return rates.get(column_key, {}).get(table_key, column_key)
 
 
-def _drill_clients(session, ids: list[str]) -> list[DrillClient]:
+def _drill_clients(session: Session, ids: list[str]) -> list[DrillClient]:
     if not ids:
         return []
-    found = []
+    found: list[Any] = []
     # Chunks keep under SQLite's bound-parameter limit at a coordinator's 20k clients.
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
