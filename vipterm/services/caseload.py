@@ -12,9 +12,10 @@ from bisect import insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from vipterm import domain
 from vipterm.domain import OPEN_REFERRAL_STATUSES, STALE_REFERRAL_DAYS
@@ -41,13 +42,13 @@ OVERDUE, DUE_TODAY, UPCOMING = 0, 1, 2
 URGENCY_LABEL = {OVERDUE: "overdue", DUE_TODAY: "due today", UPCOMING: ""}
 
 
-def _date(value) -> date | None:
+def _date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
 
 
-def _datetime(value) -> datetime | None:
+def _datetime(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
@@ -137,7 +138,7 @@ def caseload(
     today = today or store.clock.today()
     now = now or store.clock.utcnow()
     sql = _CASELOAD_SQL
-    params: dict = {"stale_before": (now - timedelta(days=STALE_REFERRAL_DAYS)).isoformat(sep=" ")}
+    params: dict[str, Any] = {"stale_before": (now - timedelta(days=STALE_REFERRAL_DAYS)).isoformat(sep=" ")}
     if worker_id == "mine" and store.role is domain.Role.COORDINATOR:
         sql += " AND (c.assigned_worker_id = :worker OR c.assigned_worker_id IS NULL)"
         params["worker"] = store.worker_id
@@ -194,7 +195,7 @@ def caseload(
     return rows
 
 
-def _planned(packed: str | None) -> dict:
+def _planned(packed: str | None) -> dict[str, Any]:
     """A row's planned notification from the query's 'day|time|setting|roles' (see review.PlanView)."""
     if not packed:
         return {}
@@ -205,7 +206,7 @@ def _planned(packed: str | None) -> dict:
     return {"planned_on": date.fromisoformat(day[:10]), "planned": f"{when} · {setting_label} · {labels}"}
 
 
-def sort_key(row: CaseloadRow) -> tuple:
+def sort_key(row: CaseloadRow) -> tuple[Any, ...]:
     """The caseload's order: unassigned clients first (they wait for the coordinator), then
     urgency, then earliest due, then longest since the last contact."""
     # A planned notification not yet attempted leads, soonest first (the weekly review's plans).
@@ -391,7 +392,7 @@ class ClientFile:
         return self.follow_ups[0] if self.follow_ups else None
 
 
-def event_order(event: ReferralEvent) -> tuple:
+def event_order(event: ReferralEvent) -> tuple[Any, ...]:
     """The order of a referral's events: as entered (`seq`), then time and id. Events without a
     `seq` (made by a vipterm before schema 4 and synced later) come after the numbered ones."""
     return (event.seq if event.seq is not None else 1 << 30, event.at, event.id)
@@ -412,19 +413,22 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
             raise NotFound(f"no client with id {client_id}")
         identity = s.get(ClientIdentity, client_id)
         worker = s.get(Worker, client.assigned_worker_id) if client.assigned_worker_id else None
-        alive = lambda model: model.deleted_at.is_(None)  # noqa: E731
+
+        def alive(model: Any) -> Any:
+            return col(model.deleted_at).is_(None)
+
         notes = s.exec(select(NotificationAttempt).where(NotificationAttempt.client_id == client_id, alive(NotificationAttempt))).all()
         contacts = s.exec(select(Contact).where(Contact.client_id == client_id, alive(Contact))).all()
         assessments = s.exec(select(Assessment).where(Assessment.client_id == client_id, alive(Assessment))).all()
-        items = {}
+        items: dict[str, Any] = {}
         if assessments:
-            for item in s.exec(select(AssessmentItem).where(AssessmentItem.assessment_id.in_([a.id for a in assessments]))):
+            for item in s.exec(select(AssessmentItem).where(col(AssessmentItem.assessment_id).in_([a.id for a in assessments]))):
                 items.setdefault(item.assessment_id, []).append(item)
         referrals = s.exec(select(Referral).where(Referral.client_id == client_id, alive(Referral))).all()
         providers = {p.id: p.name for p in s.exec(select(Provider))}
-        events = {}
+        events: dict[str, Any] = {}
         if referrals:
-            for ev in s.exec(select(ReferralEvent).where(ReferralEvent.referral_id.in_([r.id for r in referrals]))):
+            for ev in s.exec(select(ReferralEvent).where(col(ReferralEvent.referral_id).in_([r.id for r in referrals]))):
                 events.setdefault(ev.referral_id, []).append(ev)
             for history in events.values():
                 history.sort(key=event_order)  # as entered, not by a time that may be cut to the minute
@@ -435,13 +439,13 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
             f"FROM planned_notification p WHERE p.client_id = :c AND {OPEN_PLAN_SQL} ORDER BY p.planned_on"),
             {"c": client_id}).scalars().all()
         follow_ups = s.exec(
-            select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), FollowUp.done_at.is_(None)).order_by(FollowUp.due_on)
+            select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), col(FollowUp.done_at).is_(None)).order_by(col(FollowUp.due_on))
         ).all()
         # A follow-up scheduled by hand with a note is something a worker wrote: it is in the
         # timeline, open or done (every open one, automatic ones included, is listed above it too).
         planned = s.exec(
             select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), FollowUp.note != "",
-                                   FollowUp.auto.is_not(True))
+                                   col(FollowUp.auto).is_not(True))
         ).all()
         staff = {w.id: w.display_name for w in s.exec(select(Worker))}
 
@@ -453,6 +457,7 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         return store.clock.to_local(moment).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
     timeline: list[TimelineEntry] = []
+    fields: tuple[tuple[str, str], ...]
     for n in notes:
         team = ", ".join(m["role"].replace("_", " ") for m in json.loads(n.team or "[]"))
         summary = f"custom notification {domain.NotificationOutcome.label_of(n.outcome)} · {domain.NotificationSetting.label_of(n.setting)}"
@@ -485,7 +490,7 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
                                       fields=fields))
     views = []
     for r in referrals:
-        provider = providers.get(r.provider_id, "no provider yet")
+        provider = providers.get(r.provider_id, "no provider yet") if r.provider_id else "no provider yet"
         stale = r.status in {s.value for s in OPEN_REFERRAL_STATUSES} and r.status_changed_at < stale_before
         history = tuple((e.at, e.status, e.reason) for e in events.get(r.id, []))
         views.append(ReferralView(r.id, r.need_domain, provider, r.status, r.status_changed_at, stale, r.first_service_on, history))
@@ -567,7 +572,7 @@ def _with_origins(store: Store, timeline: list[TimelineEntry]) -> list[TimelineE
     return out
 
 
-def _mark_corrected(timeline: list[TimelineEntry], corrections: dict, events: dict) -> list[TimelineEntry]:
+def _mark_corrected(timeline: list[TimelineEntry], corrections: dict[Any, Any], events: dict[Any, Any]) -> list[TimelineEntry]:
     """Corrected facts stay in the timeline, marked with how and why; a voided referral status
     change (not an entry of its own otherwise) is added as one."""
     from dataclasses import replace
@@ -593,7 +598,7 @@ def _mark_corrected(timeline: list[TimelineEntry], corrections: dict, events: di
     return out
 
 
-def client_as_dict(cf: ClientFile) -> dict:
+def client_as_dict(cf: ClientFile) -> dict[str, Any]:
     """The JSON shape of `vipterm clients show --json`."""
     c, i = cf.client, cf.identity
     return {
@@ -630,7 +635,7 @@ def client_as_dict(cf: ClientFile) -> dict:
 
 def workers(store: Store) -> list[Worker]:
     with store.read() as session:
-        return list(session.exec(select(Worker).where(Worker.deleted_at.is_(None)).order_by(Worker.display_name)))
+        return list(session.exec(select(Worker).where(col(Worker.deleted_at).is_(None)).order_by(Worker.display_name)))
 
 
 def resolve_client_id(store: Store, ref: str) -> str:
