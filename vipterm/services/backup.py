@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlcipher3.dbapi2 as sqlcipher
 
@@ -77,7 +78,8 @@ def take_backup(store: Store, to_dir: Path, *, progress: Progress = NO_PROGRESS)
                 source = store.database.engine.raw_connection()
                 try:
                     # pages=-1: one step, so the copy is one read transaction (one consistent state).
-                    source.driver_connection.backup(target, pages=-1)
+                    driver: Any = source.driver_connection
+                    driver.backup(target, pages=-1)
                 finally:
                     source.close()
             finally:
@@ -139,7 +141,7 @@ def backup_reminder(store: Store, days: float = DEFAULT_REMINDER_DAYS) -> str | 
 # --- checking and restoring ---------------------------------------------------------------------
 
 
-def check_backup(path: Path, raw: store_engine.RawKey) -> dict:
+def check_backup(path: Path, raw: store_engine.RawKey) -> dict[str, Any]:
     """Open a backup (or a copy of one) and check it is a vipterm database in good order.
 
     Raises NotADatabase, NewerSchema or CheckFailed with a one-line reason."""
@@ -171,7 +173,7 @@ def check_backup(path: Path, raw: store_engine.RawKey) -> dict:
             "program_id": meta.get("program_id", "")}
 
 
-def restore_backup(backup: Path, new_db: Path, passphrase: str) -> tuple[Store, dict]:
+def restore_backup(backup: Path, new_db: Path, passphrase: str) -> tuple[Store, dict[str, Any]]:
     """Check `backup` and write it as the new database `new_db` (never over an existing file).
 
     The backup file itself is never written to: it is copied first, and the copy is checked,

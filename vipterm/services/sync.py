@@ -37,9 +37,10 @@ from vipterm.sync import documents, enrollment, origin, outbox
 from vipterm.sync import keys as trust
 from vipterm.sync import merge as merge_engine
 from vipterm.sync import roster as rosters
+from vipterm.sync import scope as write_scope
 from vipterm.sync.capture import Capture, record_changes
 from vipterm.sync.errors import BundleError, RosterRollback
-from vipterm.sync.values import pack, unpack
+from vipterm.sync.values import InvalidChanges, pack, unpack
 from vipterm.timekeeping import DEFAULT_TIME_ZONE, check_time_zone
 
 PAUSE_ENV = "VIPTERM_TEST_IMPORT_PAUSE"  # test only: seconds to sleep between import steps
@@ -80,6 +81,13 @@ class TrustState:
             return None
         return rosters.open_roster(self.roster_blob, self.pinned_root, None)
 
+    def enrolled_roster(self) -> rosters.Roster:
+        """The roster, for a database that must have one: NotEnrolled when it has none."""
+        roster = self.roster()
+        if roster is None:
+            raise NotEnrolled("this database holds no roster yet: enroll it (or run `vipterm coordinator init`)")
+        return roster
+
 
 def _trust(conn: Connection) -> TrustState:
     row = conn.exec_driver_sql(
@@ -105,7 +113,7 @@ def load_trust(store: Store) -> TrustState:
         return _trust(conn)
 
 
-def _writer(store: Store):
+def _writer(store: Store) -> Any:
     return store.database.engine.execution_options(immediate=True).begin()
 
 
@@ -121,7 +129,7 @@ def _enrolled(store: Store) -> tuple[TrustState, rosters.Roster]:
             raise NotEnrolled("this coordinator database has no keys yet: run `vipterm coordinator init` first")
         raise NotEnrolled("this laptop is not enrolled yet: run `vipterm enroll request`, then `vipterm enroll accept`")
     try:
-        return state, state.roster()
+        return state, state.enrolled_roster()
     except BundleError as exc:
         raise SyncRefused(f"the roster held here does not verify: {exc}", exc.code) from None
 
@@ -344,7 +352,7 @@ def preview_approval(store: Store, request_data: bytes, *, fingerprint: str, wor
     if state.root_keys is None or state.device_keys is None:
         raise NotEnrolled("this coordinator database has no keys yet: run `vipterm coordinator init` first")
     with store.database.engine.connect() as conn:
-        return _plan_approval(conn, state, state.roster(), request, worker, replaces)
+        return _plan_approval(conn, state, state.enrolled_roster(), request, worker, replaces)
 
 
 def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint: str, worker: str | None = None,
@@ -361,10 +369,11 @@ def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint:
         state = _trust(conn)
         if state.root_keys is None or state.device_keys is None:
             raise NotEnrolled("this coordinator database has no keys yet: run `vipterm coordinator init` first")
-        roster = state.roster()
+        roster = state.enrolled_roster()
         plan = _plan_approval(conn, state, roster, request, worker, replaces)
         path = _out_file(out, f"grant-{request.device_id}.vipgrant")
         if plan.reissue:
+            assert state.roster_blob is not None  # enrolled_roster() read it above
             blob = state.roster_blob
         else:
             worker_id = plan.worker_id
@@ -499,7 +508,7 @@ def revoke(store: Store, device_id: str) -> int:
         state = _trust(conn)
         if state.root_keys is None:
             raise NotEnrolled("this coordinator database has no keys yet: run `vipterm coordinator init` first")
-        roster = state.roster()
+        roster = state.enrolled_roster()
         if device_id == store.device_id:
             raise ValidationError("the coordinator cannot revoke its own device", field="device")
         try:
@@ -546,15 +555,16 @@ def export_keys(store: Store, out: Path, *, include_age_identity: bool = False) 
     root_path = out / "root.pub"
     trust.write_minisign_public_key(root_path, roster.root_public)
     files.append(root_path)
+    devices: list[dict[str, Any]] = []
     index = {"program_id": roster.program_id, "roster_version": roster.version,
              "root": {"file": "root.pub", "fingerprint": roster.root_fingerprint,
                       "key_id": trust.key_id_hex(roster.root_public[2:10])},
-             "devices": []}
+             "devices": devices}
     for entry in roster.entries:
         path = out / f"device-{entry.device_id}.pub"
         trust.write_minisign_public_key(path, entry.signing_public)
         files.append(path)
-        index["devices"].append({"file": path.name, "device_id": entry.device_id, "role": entry.role,
+        devices.append({"file": path.name, "device_id": entry.device_id, "role": entry.role,
                                  "worker_id": entry.worker_id, "fingerprint": entry.fingerprint,
                                  "key_id": trust.key_id_hex(entry.key_id),
                                  "age_recipient": entry.age_recipient, "enrolled_at": entry.enrolled_at,
@@ -563,7 +573,7 @@ def export_keys(store: Store, out: Path, *, include_age_identity: bool = False) 
     index_path.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     files.append(index_path)
     identity_path = None
-    if include_age_identity:
+    if include_age_identity and state.device_keys is not None:
         identity_path = out / f"age-identity-{store.device_id}.txt"
         write_atomically(identity_path, state.device_keys.age_identity_file().encode("ascii"))
     return KeysExport(out, files, identity_path)
@@ -599,7 +609,15 @@ def _recipients(state: TrustState, base: list[str]) -> list[str]:
     return base + ([state.escrow_recipient] if state.escrow_recipient else [])
 
 
-def _record_out(conn: Connection, bundle_id: str, kind: str, peer: str, first, last, count: int) -> None:
+def _written_id(path: Path) -> str:
+    """The id of a bundle this vipterm has just written (its file is named by it)."""
+    bundle_id = bundle_format.bundle_id_from_path(path)
+    assert bundle_id is not None  # write_bundle names every file <bundle id>.vipb
+    return bundle_id
+
+
+def _record_out(conn: Connection, bundle_id: str | None, kind: str, peer: str, first: int | None, last: int | None,
+                count: int) -> None:
     conn.exec_driver_sql(
         "INSERT INTO sync_bundle (bundle_id, direction, kind, peer_device, seq_first, seq_last, change_count, at, summary) "
         "VALUES (?, 'out', ?, ?, ?, ?, ?, ?, '{}')",
@@ -754,7 +772,8 @@ def _next_bundle_starts(part: bundle_format.PackedChanges, previous: tuple[Any, 
     return part.count >= limits.max_changes or part.size >= limits.max_plaintext_bytes // 2
 
 
-def _export_worker(store, state, roster, to_dir, only_new, limits, progress, uncommitted) -> list[ExportResult]:
+def _export_worker(store: Store, state: TrustState, roster: rosters.Roster, to_dir: Path, only_new: bool,
+                   limits: bundle_format.Limits, progress: Progress, uncommitted: list[Path]) -> list[ExportResult]:
     coordinator = _coordinator_entry(roster)
     recipients = _recipients(state, roster.coordinator_recipients())
     with _writer(store) as conn:
@@ -774,7 +793,7 @@ def _export_worker(store, state, roster, to_dir, only_new, limits, progress, unc
                 payload={"ack": cur["received_upto"]}, changes=part,
                 signer=state.device_keys, recipients=recipients, limits=limits)
             uncommitted.append(path)
-            bundle_id = bundle_format.bundle_id_from_path(path)
+            bundle_id = _written_id(path)
             _record_out(conn, bundle_id, "worker", coordinator.device_id, first, last, part.count)
             results.append(ExportResult(path, bundle_id, coordinator.device_id, part.count, first, last))
 
@@ -802,7 +821,8 @@ def _export_worker(store, state, roster, to_dir, only_new, limits, progress, unc
     return results
 
 
-def _export_returns(store, state, roster, to_dir, device, limits, progress, uncommitted) -> list[ExportResult]:
+def _export_returns(store: Store, state: TrustState, roster: rosters.Roster, to_dir: Path, device: str | None,
+                    limits: bundle_format.Limits, progress: Progress, uncommitted: list[Path]) -> list[ExportResult]:
     targets = [e for e in roster.active_entries() if e.role == "worker"]
     if device is not None:
         targets = [e for e in targets if e.device_id == device]
@@ -844,7 +864,7 @@ def _export_returns(store, state, roster, to_dir, device, limits, progress, unco
                     limits=limits,
                 )
                 uncommitted.append(path)
-                bundle_id = bundle_format.bundle_id_from_path(path)
+                bundle_id = _written_id(path)
                 outbox.mark_sent(conn, entry.device_id, whole, watermark)
                 _record_out(conn, bundle_id, "return", entry.device_id, since + 1, watermark, len(changes))
                 outbox.update_peer(conn, entry.device_id, exported_upto=watermark, exported_at=utcnow())
@@ -892,7 +912,7 @@ class _Opened:
     changes: list[merge_engine.Change]
     roster_blob: bytes | None
     raw: bytes
-    scope: Any = None  # merge_engine.write_scope.Scope of the sending device (a laptop's bundle)
+    scope: Any = None  # write_scope.Scope of the sending device (a laptop's bundle)
 
 
 def _restamp(stamps: Iterable[int | None], now_ms: int) -> dict[int, int]:
@@ -917,6 +937,8 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: rosters.Roster,
     `allow_revoked` and `rebase_clock` are the coordinator's decisions on a held bundle (accepted
     from the quarantine): a revoked signer's bundle is read, and clocks ahead of now are re-stamped
     to now (in order) instead of refused."""
+    if state.device_keys is None:  # callers come through _enrolled(), which refuses this
+        raise NotEnrolled("this database has no keys yet: it cannot open bundles")
     try:
         opened = bundle_format.read_bundle(raw, identity=state.device_keys, key_lookup=roster.key_status,
                                            limits=limits, expected_program_id=store.identity.program_id,
@@ -946,7 +968,7 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: rosters.Roster,
                                                  seq_range=(first, last) if first is not None else None)
         else:
             changes = merge_engine.parse_changes(payload.get("changes", []))
-    except merge_engine.InvalidChanges as exc:
+    except InvalidChanges as exc:
         raise SyncRefused(f"bundle content is not valid vipterm data ({exc})", "bad-format") from None
     if type(payload.get("ack", 0)) is not int:
         raise SyncRefused("bundle content is not valid vipterm data (ack)", "bad-format")
@@ -969,14 +991,14 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: rosters.Roster,
     return _Opened(header, payload, changes, opened.roster_blob, raw, scope=_scope_of(roster, header))
 
 
-def _scope_of(roster: rosters.Roster, header: dict[str, Any]):
+def _scope_of(roster: rosters.Roster, header: dict[str, Any]) -> write_scope.Scope | None:
     """The write scope of a laptop's bundle: the worker its roster entry binds the device to."""
     if header["kind"] != "worker":
         return None
     entry = roster.entry_for_device(header["source_device"])
     if entry is None:  # cannot happen after the signature check; hold everything rather than trust it
-        return merge_engine.write_scope.Scope(header["source_device"], "", coordinator=False)
-    return merge_engine.write_scope.Scope(entry.device_id, entry.worker_id, coordinator=entry.role == "coordinator")
+        return write_scope.Scope(header["source_device"], "", coordinator=False)
+    return write_scope.Scope(entry.device_id, entry.worker_id, coordinator=entry.role == "coordinator")
 
 
 def _sequence(store: Store, conn: Connection, opened: _Opened) -> tuple[str, str, int, int | None, int | None]:
@@ -1178,7 +1200,7 @@ def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: boo
             fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
             try:
                 plan = merge_engine.plan_merge(conn, fresh, _options(store, opened))
-            except merge_engine.InvalidChanges as exc:
+            except InvalidChanges as exc:
                 raise SyncRefused(f"bundle content is not valid vipterm data ({exc})", "bad-format") from None
             summary = plan.summary()
             summary["new_client_ids"] = plan.new_clients
@@ -1190,7 +1212,7 @@ def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: boo
     return result
 
 
-def _quarantine_service():
+def _quarantine_service() -> Any:
     """The quarantine use cases, when this vipterm has them (None otherwise)."""
     try:
         from vipterm.services import quarantine
@@ -1290,7 +1312,7 @@ def _summary_line(summary: dict[str, Any], dry: bool = False) -> str:
     return "; ".join(parts)
 
 
-def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from_inbox: bool) -> ImportResult:
+def _apply(store: Store, opened: _Opened, state: TrustState, base: dict[str, Any], *, from_inbox: bool) -> ImportResult:
     header = opened.header
     bundle_id = header["bundle_id"]
     with _writer(store) as conn:
@@ -1314,7 +1336,7 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict, *, from
             fresh = []
         try:
             plan = merge_engine.plan_merge(conn, fresh, _options(store, opened))
-        except merge_engine.InvalidChanges as exc:
+        except InvalidChanges as exc:
             raise SyncRefused(f"bundle content is not valid vipterm data ({exc})", "bad-format") from None
         clock_now = merge_engine.observe_clock(conn, max(plan.max_hlc, header["created_hlc"]))
         _pause()
@@ -1390,7 +1412,7 @@ def _take_roster(conn: Connection, state: TrustState, blob: bytes | None) -> str
 
 def _drain_inbox(store: Store, device: str, limits: bundle_format.Limits) -> list[ImportResult]:
     """Apply waiting bundles from `device` whose gap is now filled (and what they release)."""
-    released = []
+    released: list[ImportResult] = []
     while True:
         with store.database.engine.connect() as conn:
             held = outbox.peer_cursors(conn, device)["received_upto"]
@@ -1488,7 +1510,7 @@ def list_conflicts(store: Store, *, include_resolved: bool = False) -> list[Conf
 
 def _parse_for_column(tbl: str, col: str, raw: Any) -> Any:
     """A typed-in value as the database stores it (dates ISO, datetimes with microseconds, 0/1)."""
-    column = SYNC_POLICY[tbl].model.__table__.columns[col]
+    column = SYNC_POLICY[tbl].table.columns[col]
     if raw is None or (isinstance(raw, str) and raw.strip() == "" and column.nullable):
         return None
     pytype = column.type.python_type
@@ -1542,7 +1564,7 @@ def resolve_conflict(store: Store, conflict_id: str, choice: str, value: Any = N
             new = unpack(lost)
         else:
             new = _parse_for_column(tbl, col, value)
-        column = SYNC_POLICY[tbl].model.__table__.columns[col]
+        column = SYNC_POLICY[tbl].table.columns[col]
         if new is None and not column.nullable:
             raise ValidationError(f"{col.replace('_', ' ')} cannot be empty", field=col)
         if new != current[0]:
@@ -1660,7 +1682,7 @@ def sync_status(store: Store) -> SyncStatus:
             "ORDER BY received_at")]
         open_conflicts = conn.exec_driver_sql("SELECT count(*) FROM sync_conflict WHERE status = 'open'").scalar_one()
         held = conn.exec_driver_sql("SELECT count(*) FROM sync_quarantine WHERE status = 'open'").scalar_one()
-        staff = dict(conn.exec_driver_sql("SELECT id, display_name FROM worker").all())
+        staff: dict[str, str] = dict(conn.exec_driver_sql("SELECT id, display_name FROM worker").all())
         last_in = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'in'").scalar()
         last_out = conn.exec_driver_sql("SELECT max(at) FROM sync_bundle WHERE direction = 'out'").scalar()
         pending = unacked = 0
@@ -1705,7 +1727,7 @@ def record_sync_states(store: Store, tbl: str, row_ids: list[str]) -> dict[str, 
         state = _trust(conn)
         if store.role is Role.WORKER and state.roster_blob:
             try:
-                coord = _coordinator_entry(state.roster())
+                coord = _coordinator_entry(state.enrolled_roster())
                 cur = outbox.peer_cursors(conn, coord.device_id)
                 exported, acked = cur["exported_upto"], cur["acked_upto"]
             except (BundleError, NotEnrolled):

@@ -25,7 +25,7 @@ import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import sqlcipher3.dbapi2 as sqlcipher
 from argon2.low_level import Type, hash_secret_raw
@@ -136,7 +136,7 @@ def read_salt(path: Path) -> bytes:
     return head
 
 
-def _configure(dbapi_conn, raw: RawKey) -> None:
+def _configure(dbapi_conn: Any, raw: RawKey) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA cipher_log_level = NONE")
     cur.execute(f"PRAGMA key = {raw.pragma_value()}")
@@ -149,7 +149,7 @@ def _configure(dbapi_conn, raw: RawKey) -> None:
     cur.close()
 
 
-def connect_raw(path: Path, raw: RawKey):
+def connect_raw(path: Path, raw: RawKey) -> Any:
     """One configured DB-API connection (autocommit mode: transactions are explicit)."""
     conn = sqlcipher.connect(str(path), check_same_thread=False, isolation_level=None)
     try:
@@ -176,7 +176,7 @@ def make_engine(path: Path, raw: RawKey) -> Engine:
     )
 
     @event.listens_for(engine, "begin")
-    def _begin(conn):  # pragma: no cover - exercised by every write
+    def _begin(conn: Any) -> None:  # pragma: no cover - exercised by every write
         mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN"
         conn.exec_driver_sql(mode)
 
@@ -253,12 +253,12 @@ class Database:
         self.engine = make_engine(self.path, raw)
         self._writer = self.engine.execution_options(immediate=True)
 
-    def session(self, **info) -> Session:
+    def session(self, **info: Any) -> Session:
         """A read session (deferred transaction)."""
         return Session(self.engine, expire_on_commit=False, info=dict(info))
 
     @contextmanager
-    def write(self, **info) -> Iterator[Session]:
+    def write(self, **info: Any) -> Iterator[Session]:
         """One write transaction, BEGIN IMMEDIATE: committed on success, rolled back on error."""
         session = Session(self._writer, expire_on_commit=False, info={"database": self, **info})
         try:
@@ -274,8 +274,9 @@ class Database:
         """Compact the file (VACUUM must run outside any transaction)."""
         conn = self.engine.raw_connection()
         try:
-            conn.driver_connection.execute("VACUUM")
-            conn.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            driver: Any = conn.driver_connection
+            driver.execute("VACUUM")
+            driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
 

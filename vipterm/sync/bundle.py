@@ -43,7 +43,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgpack
 import pyrage
@@ -233,7 +233,7 @@ def _write_members(fileobj: Any, members: list[tuple[str, bytes]], *, mtime: int
             tf.addfile(info, io.BytesIO(data))
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return type(value) is int
 
 
@@ -810,7 +810,7 @@ def verify_signer(
     if newer is not None:
         # A header claiming a newer format is believed only if a device we know signed exactly
         # this header; otherwise someone altered the version field (or the file is damaged).
-        if status.state == "unknown":
+        if status.state == "unknown" or status.signing_public is None:
             raise NewerFormat(f"{newer} (or the file was altered: its signer is not on this roster)")
         try:
             comment = verify(payload_age, signature, status.signing_public)

@@ -106,10 +106,10 @@ def update_peer(conn: Connection, device_id: str, *, received_upto: int | None =
     for col, value in (("received_upto", received_upto), ("acked_upto", acked_upto), ("exported_upto", exported_upto)):
         if value is not None:
             conn.exec_driver_sql(f"UPDATE sync_peer SET {col} = max({col}, ?) WHERE device_id = ?", (int(value), device_id))
-    for col, value in (("last_import_at", imported_at), ("last_export_at", exported_at)):
-        if value is not None:
+    for col, when in (("last_import_at", imported_at), ("last_export_at", exported_at)):
+        if when is not None:
             conn.exec_driver_sql(f"UPDATE sync_peer SET {col} = ? WHERE device_id = ?",
-                                 (value.isoformat(sep=" "), device_id))
+                                 (when.isoformat(sep=" "), device_id))
 
 
 def sequence_verdict(held_upto: int, first: int | None, last: int | None) -> Verdict:
@@ -177,7 +177,7 @@ def _versions_for(conn: Connection, tbl: str, ids: list[str]) -> dict[tuple[str,
     return out
 
 
-def _rows_as_changes(conn: Connection, tbl: str, rows: list[tuple], coordinator_device: str) -> list[Change]:
+def _rows_as_changes(conn: Connection, tbl: str, rows: list[tuple[Any, ...]], coordinator_device: str) -> list[Change]:
     ti = tables()[tbl]
     # Facts carry a clock only on their tombstone (set or reset after creation).
     versions = _versions_for(conn, tbl, [r[0] for r in rows])
@@ -191,12 +191,12 @@ def _rows_as_changes(conn: Connection, tbl: str, rows: list[tuple], coordinator_
     return out
 
 
-def _client_rows(conn: Connection, tbl: str, client_ids: list[str]) -> list[tuple[str, tuple]]:
+def _client_rows(conn: Connection, tbl: str, client_ids: list[str]) -> list[tuple[str, tuple[Any, ...]]]:
     """(client id, full row) of `tbl` for these clients."""
     ti = tables()[tbl]
     link, via = CLIENT_LINK[tbl]
     cols = ", ".join(f"t.{_q(c)}" for c in ti.columns)
-    out = []
+    out: list[tuple[str, tuple[Any, ...]]] = []
     for chunk in _chunks(client_ids, CHUNK):
         marks = ",".join("?" * len(chunk))
         if via is None:
