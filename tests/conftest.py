@@ -32,9 +32,9 @@ os.environ["VIPTERM_NOW"] = FROZEN_NOW_ISO  # before any session fixture builds 
 
 import textual._wait  # noqa: E402
 
-from vipterm.services.database import Store, create_store, open_store_with_key
-from vipterm.services.demo_data import DemoSize, generate
-from vipterm.store import engine
+from vipterm.services.database import Store, create_store, open_store_with_key  # noqa: E402
+from vipterm.services.demo_data import DemoSize, generate  # noqa: E402
+from vipterm.store import engine  # noqa: E402
 
 # Pilot waits, after every key it sends and at every pause, until the app is idle: it polls the
 # process's CPU time every SLEEP_GRANULARITY (1/50 s) and stops at the first poll that finds less

@@ -28,7 +28,7 @@ def test_ordering_overdue_then_today_then_rest(store):
     today = utcnow().date()
     later = _client(store, "Later")
     _due(store, later.id, today + timedelta(days=3))
-    nothing_due = _client(store, "Nothing")
+    _client(store, "Nothing")  # no follow-up at all: last
     very_late = _client(store, "VeryLate")
     _due(store, very_late.id, today - timedelta(days=9))
     late = _client(store, "Late")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import json
 import shutil
 import tarfile
@@ -149,6 +150,8 @@ def test_export_and_import_by_the_command_line(world, capsys):
     assert len(files) == len(wrote) >= 2
     for line in wrote:  # the user sees every file written, with its count
         assert any(str(f) in line for f in files) and "change record(s)" in line
+    counts = [int(re.search(r"([\d,]+) change record", line).group(1).replace(",", "")) for line in wrote]
+    assert sum(counts) == total  # every pending change is in one of the parts
     assert f"{len(files)} bundles in sequence" in out.err
     coord = coordinator_copy(tmp_path, raw, "cli-coordinator")
     coord_path = coord.path

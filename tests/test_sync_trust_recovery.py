@@ -175,7 +175,7 @@ def test_daily_routine_on_one_shared_stick_runs_clean(program, tmp_path):
             assert not any(r.refused for r in at_coord), [(r.source, r.message) for r in at_coord]
             assert sum(r.status == "applied" for r in at_coord) == 2
             sync_service.export(coord, stick)
-            for laptop, other in ((one, two), (two, one)):
+            for laptop, _other in ((one, two), (two, one)):
                 results = sync_service.import_bundles(laptop, [stick])
                 assert not any(r.refused for r in results), [(r.source, r.message) for r in results]
                 by_status = {}

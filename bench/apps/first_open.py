@@ -81,7 +81,7 @@ async def _drive(pilot, passphrase: str, out_path: str) -> None:
             send_key(app, key)
             # Every 3 ms, not 0.5: the screens load in worker threads, which a faster poll
             # would keep from the interpreter (see bench.tui_driver.UNLOCK_POLL).
-            await wait_until(lambda: _ready(app, name), 120, name, poll=0.003)
+            await wait_until(lambda name=name: _ready(app, name), 120, name, poll=0.003)
             await pilot._wait_for_screen()  # its messages (the loaded content) handled
             app.screen._on_timer_update()  # and painted
             screens.setdefault(name, []).append(time.perf_counter() - start)

@@ -46,7 +46,7 @@ async def _session(path, saves: int) -> tuple[list[float], int]:
             old_rows = screen.rows  # the re-read row goes into a new list: "updated" = a new list is drawn
             start = time.perf_counter()
             tui_driver.send_key(app, "ctrl+s")
-            await tui_driver.wait_until(lambda: app.screen is screen and screen.rows is not old_rows,
+            await tui_driver.wait_until(lambda old_rows=old_rows: app.screen is screen and screen.rows is not old_rows,
                                         30, "the caseload after the save")
             tui_driver.paint_now(app)
             samples.append(time.perf_counter() - start)

@@ -67,7 +67,7 @@ async def _session(path, count: int) -> tuple[list[float], int, list[int]]:
             seen = len(rendered)
             start = time.perf_counter()
             tui_driver.send_key(app, key)
-            await tui_driver.wait_until(lambda: len(rendered) > seen and rendered[-1] == text, 30,
+            await tui_driver.wait_until(lambda seen=seen, text=text: len(rendered) > seen and rendered[-1] == text, 30,
                                         f"the table filtered by {text!r}")
             tui_driver.paint_now(app)
             samples.append(time.perf_counter() - start)

@@ -73,7 +73,7 @@ def write_notifications(path: Path, n: int, clients: int) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(NOTIFICATION_COLUMNS)
-        for i in range(n):
+        for _ in range(n):
             outcome = rnd.choice(OUTCOMES)
             delivered = outcome == "delivered"
             day = BENCH_UNTIL - timedelta(days=rnd.randrange(30, 4 * 365))

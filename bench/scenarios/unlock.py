@@ -70,7 +70,7 @@ def run(ctx: Context) -> list[Figure]:
     tui_driver.run_async(_one_round, path)  # untimed: migrates the copy if needed, warms the file cache
     totals, kdfs, indexes, queries, rest_cpu = [], [], [], [], []
     rows = index_rows = 0
-    for n in range(profile.unlock_rounds):
+    for _ in range(profile.unlock_rounds):
         times = tui_driver.run_async(_one_round, path)
         totals.append(times["shown"])
         indexes.append(times["index"])

@@ -88,7 +88,7 @@ async def test_help_lists_the_keys_of_the_current_screen(tui_path, tui_store):
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app.screen)
-        for key, does in (("l", "log"), ("/", "filter"), ("d", "done"), ("m", "mine/all"), ("^l", "lock")):
+        for _key, does in (("l", "log"), ("/", "filter"), ("d", "done"), ("m", "mine/all"), ("^l", "lock")):
             assert does in text, does
         await pilot.press("escape")
         await pilot.pause()

@@ -74,19 +74,19 @@ def _row_changes(session: Session, obj: SQLModel, is_new: bool) -> list[tuple[st
     pk = PRIMARY_KEY[table.name]
     dialect = session.get_bind().dialect
     out = []
-    for column in table.columns:
-        if column.key == pk:
+    for table_column in table.columns:
+        if table_column.key == pk:
             continue
         if is_new:
-            value = getattr(obj, column.key)
+            value = getattr(obj, table_column.key)
         else:
-            hist = state.attrs[column.key].history
+            hist = state.attrs[table_column.key].history
             if not hist.added:
                 continue
             value = hist.added[0]
             if hist.deleted and hist.deleted[0] == value:
                 continue
-        out.append((column.key, stored_value(dialect, table.name, column, value)))
+        out.append((table_column.key, stored_value(dialect, table.name, table_column, value)))
     return out
 
 

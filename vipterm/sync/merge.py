@@ -441,7 +441,7 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
                 client_ids.add(values.get("client_id"))
             for (value,) in link_here.get(tbl, {}).values():
                 client_ids.add(value)
-        for via, mapping in parent_client.items():
+        for mapping in parent_client.values():
             client_ids.update(mapping.values())
         for via in ("assessment", "referral"):
             for values in new_rows.get(via, {}).values():
@@ -843,7 +843,7 @@ def _forget_held(conn: Connection, client_ids: set[str]) -> None:
     if not client_ids:
         return
     doomed = []
-    for entry, tbl, row_id, blob in conn.exec_driver_sql(
+    for entry, _tbl, row_id, blob in conn.exec_driver_sql(
             "SELECT id, tbl, row_id, changes FROM sync_quarantine WHERE kind != 'bundle'"):
         if row_id in client_ids:
             doomed.append(entry)
