@@ -25,16 +25,26 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         epilog="scenarios: " + ", ".join(names),
     )
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="which to run (default: all)")
-    parser.add_argument("--profile", choices=list(PROFILES), default="small",
-                        help="database sizes and sample counts (default: small; tiny is for the smoke test "
-                             "and is not recorded in RESULTS.md)")
+    parser.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="small",
+        help="database sizes and sample counts (default: small; tiny is for the smoke test "
+        "and is not recorded in RESULTS.md)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write this run's figures as JSON to FILE")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where generated databases are kept")
-    parser.add_argument("--record", action="store_true",
-                        help="also keep this run's figures in bench/results.json and re-render bench/RESULTS.md "
-                             "(without it, a run only prints and leaves the committed results alone)")
-    parser.add_argument("--render", action="store_true",
-                        help="run nothing: re-render RESULTS.md from bench/results.json and bench/FINDINGS.md")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also keep this run's figures in bench/results.json and re-render bench/RESULTS.md "
+        "(without it, a run only prints and leaves the committed results alone)",
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="run nothing: re-render RESULTS.md from bench/results.json and bench/FINDINGS.md",
+    )
     return parser
 
 
@@ -48,8 +58,11 @@ def run_scenarios(names: list[str], ctx: Context, scenarios: dict) -> dict[str, 
             figures = module.run(ctx)
         except Exception as exc:  # one broken scenario must not lose the others' figures
             ctx.log("".join(traceback.format_exception(exc)).rstrip())
-            figures = [Figure(name, "(scenario failed)", available=False,
-                              note=f"failed: {type(exc).__name__}: {str(exc)[:200]}")]
+            figures = [
+                Figure(
+                    name, "(scenario failed)", available=False, note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+                )
+            ]
         out[name] = figures
         ctx.log(f"   {time.perf_counter() - start:.1f} s")
     return out
@@ -75,16 +88,23 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     ctx = Context(profile, cache_dir=args.cache, work_dir=work, log=log)
     machine = describe()
-    log(f"profile {profile.name}; {machine['cores']} cores, {machine['memory']}; load {machine['load average at start']}")
+    log(
+        f"profile {profile.name}; {machine['cores']} cores, {machine['memory']}; load {machine['load average at start']}"
+    )
     figures_by_scenario = run_scenarios(names, ctx, scenarios)
     shutil.rmtree(work, ignore_errors=True)
     machine["load average at end"] = f"{os.getloadavg()[0]:.2f}"  # others' work on a shared machine shows here
     figures = [f for fs in figures_by_scenario.values() for f in fs]
     print("\n".join(results.table_lines(figures)))
     if args.json:
-        args.json.write_text(json.dumps({"profile": profile.name, "machine": machine,
-                                         "figures": [f.as_dict() for f in figures]}, indent=1, ensure_ascii=False),
-                             "utf-8")
+        args.json.write_text(
+            json.dumps(
+                {"profile": profile.name, "machine": machine, "figures": [f.as_dict() for f in figures]},
+                indent=1,
+                ensure_ascii=False,
+            ),
+            "utf-8",
+        )
     if args.record:
         document = results.record(profile.name, figures_by_scenario, machine)
         results.RESULTS_MD.write_text(results.render(document, list(scenarios)), "utf-8")

@@ -13,10 +13,10 @@ import gc
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable
 
 from vipterm.services.demo_data import DemoSize
 
@@ -56,8 +56,14 @@ PROFILES: dict[str, Profile] = {
         program=DemoSize(workers=2, clients=30),
         caseload=DemoSize(workers=1, clients=40),
         pending=DemoSize(workers=1, clients=6),
-        startup_rounds=1, unlock_rounds=1, filter_keys=4, saves=2, sync_rounds=1, reimport_rounds=2,
-        report_rounds=1, memory_rounds=1,
+        startup_rounds=1,
+        unlock_rounds=1,
+        filter_keys=4,
+        saves=2,
+        sync_rounds=1,
+        reimport_rounds=2,
+        report_rounds=1,
+        memory_rounds=1,
     ),
     # Albuquerque's size for the program; the TUI and sync scenarios use the sizes their targets name.
     "small": Profile(
@@ -65,8 +71,14 @@ PROFILES: dict[str, Profile] = {
         program=DemoSize(workers=8, clients=900),
         caseload=DemoSize(workers=1, clients=10_000, contact_rate=0.85),
         pending=DemoSize(workers=1, clients=330),
-        startup_rounds=10, unlock_rounds=7, filter_keys=200, saves=40, sync_rounds=3, reimport_rounds=30,
-        report_rounds=7, memory_rounds=1,
+        startup_rounds=10,
+        unlock_rounds=7,
+        filter_keys=200,
+        saves=40,
+        sync_rounds=3,
+        reimport_rounds=30,
+        report_rounds=7,
+        memory_rounds=1,
     ),
     # A big city kept five years: 250 workers, 20,000 clients, ~300,000 contacts.
     "large": Profile(
@@ -74,8 +86,14 @@ PROFILES: dict[str, Profile] = {
         program=DemoSize(workers=250, clients=20_000, contact_rate=0.85),
         caseload=DemoSize(workers=1, clients=10_000, contact_rate=0.85),
         pending=DemoSize(workers=1, clients=330),
-        startup_rounds=20, unlock_rounds=9, filter_keys=200, saves=60, sync_rounds=5, reimport_rounds=50,
-        report_rounds=9, memory_rounds=3,
+        startup_rounds=20,
+        unlock_rounds=9,
+        filter_keys=200,
+        saves=60,
+        sync_rounds=5,
+        reimport_rounds=50,
+        report_rounds=9,
+        memory_rounds=3,
     ),
 }
 
@@ -144,7 +162,9 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def interleaved(subject: Callable[[], float], baseline: Callable[[], float], rounds: int) -> tuple[list[float], list[float]]:
+def interleaved(
+    subject: Callable[[], float], baseline: Callable[[], float], rounds: int
+) -> tuple[list[float], list[float]]:
     """Run subject and baseline alternately (ABBA order), each returning its own measurement.
 
     Alternating spreads the noise of a shared machine evenly over both sides, so their ratio

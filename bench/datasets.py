@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from bench.core import BENCH_UNTIL, PASSPHRASE, SEED
 from vipterm import domain
 from vipterm.services import demo_data
 from vipterm.services.demo_data import DemoSize, generate
-
-from bench.core import BENCH_UNTIL, PASSPHRASE, SEED
 
 
 def _generator_fingerprint() -> str:
@@ -38,8 +37,9 @@ class Datasets:
             f"-{role.value}{'-captured' if capture else ''}-g{_generator_fingerprint()}.db"
         )
 
-    def get(self, size: DemoSize, *, role: domain.Role = domain.Role.COORDINATOR, capture: bool = False,
-            seed: int = SEED) -> tuple[Path, dict[str, int] | None]:
+    def get(
+        self, size: DemoSize, *, role: domain.Role = domain.Role.COORDINATOR, capture: bool = False, seed: int = SEED
+    ) -> tuple[Path, dict[str, int] | None]:
         """The cached database's path (generated now if missing) and, when just generated, its row counts."""
         path = self.cache_dir / self.name(size, role=role, capture=capture, seed=seed)
         if path.exists():
@@ -48,17 +48,28 @@ class Datasets:
         partial = path.with_name(path.name + ".partial")
         self.log(f"generating {path.name} (once; cached afterwards)")
         start = time.perf_counter()
-        counts = generate(partial, PASSPHRASE, seed=seed, size=size, until=BENCH_UNTIL, capture=capture,
-                          force=True, role=role)
+        counts = generate(
+            partial, PASSPHRASE, seed=seed, size=size, until=BENCH_UNTIL, capture=capture, force=True, role=role
+        )
         for suffix in ("-wal", "-shm"):
             Path(str(partial) + suffix).unlink(missing_ok=True)
         partial.rename(path)
-        self.log(f"generated in {time.perf_counter() - start:.1f} s: " +
-                 ", ".join(f"{k} {v:,}" for k, v in counts.items() if v))
+        self.log(
+            f"generated in {time.perf_counter() - start:.1f} s: "
+            + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v)
+        )
         return path, counts
 
-    def copy(self, size: DemoSize, into: Path, *, role: domain.Role = domain.Role.COORDINATOR,
-             capture: bool = False, seed: int = SEED, name: str = "bench.db") -> Path:
+    def copy(
+        self,
+        size: DemoSize,
+        into: Path,
+        *,
+        role: domain.Role = domain.Role.COORDINATOR,
+        capture: bool = False,
+        seed: int = SEED,
+        name: str = "bench.db",
+    ) -> Path:
         """A private copy of the cached database that a scenario may write to."""
         source, _ = self.get(size, role=role, capture=capture, seed=seed)
         into.mkdir(parents=True, exist_ok=True)

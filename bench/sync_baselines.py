@@ -62,8 +62,10 @@ def raw_upsert(rows: list[tuple], db: Path) -> float:
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("CREATE TABLE field (tbl TEXT, row_id TEXT, col TEXT, value BLOB, hlc INTEGER, device TEXT, "
-                     "PRIMARY KEY (tbl, row_id, col))")
+        conn.execute(
+            "CREATE TABLE field (tbl TEXT, row_id TEXT, col TEXT, value BLOB, hlc INTEGER, device TEXT, "
+            "PRIMARY KEY (tbl, row_id, col))"
+        )
         start = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(UPSERT, values)

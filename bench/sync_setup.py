@@ -15,10 +15,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.core import PASSPHRASE, Context
 from vipterm import domain
 from vipterm.services.demo_data import DemoSize
-
-from bench.core import PASSPHRASE, Context
 
 
 def sync_missing() -> str | None:
@@ -66,8 +65,9 @@ def prepare(ctx: Context, folder: str, pending: DemoSize | None = None) -> SyncC
     work = ctx.work_dir / folder
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    worker_path = ctx.datasets().copy(pending or ctx.profile.pending, work, role=domain.Role.WORKER, capture=True,
-                                      name="worker.db")
+    worker_path = ctx.datasets().copy(
+        pending or ctx.profile.pending, work, role=domain.Role.WORKER, capture=True, name="worker.db"
+    )
     worker = open_store(worker_path, PASSPHRASE)  # migrates the copy to the current schema
     worker_raw = worker.database.raw
     coordinator_path = work / "coordinator-template.db"
@@ -75,11 +75,19 @@ def prepare(ctx: Context, folder: str, pending: DemoSize | None = None) -> SyncC
     coordinator_raw = coordinator.database.raw
     try:
         request = sync.enroll_request(worker, work / "request.vipreq")
-        grant = sync.enroll_approve(coordinator, Path(request.path).read_bytes(), work / "grant.vipgrant",
-                                    fingerprint=request.fingerprint, worker="Bench worker")
+        grant = sync.enroll_approve(
+            coordinator,
+            Path(request.path).read_bytes(),
+            work / "grant.vipgrant",
+            fingerprint=request.fingerprint,
+            worker="Bench worker",
+        )
         sync.enroll_accept(worker, Path(grant.path).read_bytes())
-        pending = worker.database.engine.connect().exec_driver_sql(
-            "SELECT count(*) FROM change_log WHERE device = ?", (worker.device_id,)).scalar_one()
+        pending = (
+            worker.database.engine.connect()
+            .exec_driver_sql("SELECT count(*) FROM change_log WHERE device = ?", (worker.device_id,))
+            .scalar_one()
+        )
     finally:
         worker.close()
         coordinator.database.vacuum()

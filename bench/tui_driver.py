@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 TUI_MODULE = "vipterm.tui.app"
 SIZE = (100, 30)  # columns, rows: a laptop terminal a little bigger than 80x24
@@ -44,8 +44,9 @@ def make_app(path: Path):
     return VipApp(Path(path), config=TuiConfig(), idle_lock_seconds=0, cursor_blink=False)
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 120.0, what: str = "condition",
-                     poll: float = 0.0005) -> None:
+async def wait_until(
+    predicate: Callable[[], bool], timeout: float = 120.0, what: str = "condition", poll: float = 0.0005
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

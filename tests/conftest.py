@@ -53,8 +53,12 @@ EXAMPLE_DB = REPO_ROOT / "vip.db.example"
 
 
 def pytest_addoption(parser) -> None:
-    parser.addoption("--snapshot-update", action="store_true", default=False,
-                     help="write the TUI snapshots (tests/__snapshots__) from this run instead of comparing")
+    parser.addoption(
+        "--snapshot-update",
+        action="store_true",
+        default=False,
+        help="write the TUI snapshots (tests/__snapshots__) from this run instead of comparing",
+    )
 
 
 # --- derived keys, once per file salt --------------------------------------------------------------
@@ -136,8 +140,9 @@ def _template_of(path: Path, passphrase: str, made: Store | None = None) -> Temp
         _KEYS[(passphrase, made.database.raw.salt)] = made.database.raw
         made.close()
     template = Template(path, known_key(path, passphrase))
-    assert not Path(str(path) + "-wal").exists() or Path(str(path) + "-wal").stat().st_size == 0, \
+    assert not Path(str(path) + "-wal").exists() or Path(str(path) + "-wal").stat().st_size == 0, (
         "a template must be checkpointed before it is copied"
+    )
     return template
 
 
@@ -192,8 +197,7 @@ def tui_program(tmp_path_factory) -> Template:
     """A realistic worker's database for the TUI tests: 6 workers, 1,500 clients (23 open for this
     worker, 207 in all), generated once per test process. Copied per test by `tui_path`."""
     path = tmp_path_factory.mktemp("tui") / "tui.db"
-    generate(path, DEMO_PASSPHRASE, seed=11, size=DemoSize(workers=6, clients=1500, contact_rate=0.3),
-             until=DEMO_UNTIL)
+    generate(path, DEMO_PASSPHRASE, seed=11, size=DemoSize(workers=6, clients=1500, contact_rate=0.3), until=DEMO_UNTIL)
     return _template_of(path, DEMO_PASSPHRASE)
 
 

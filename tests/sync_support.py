@@ -39,8 +39,9 @@ class Replica:
         self.worker_id = worker_id
         self.wall = wall
         self.coordinator = coordinator
-        self.engine = create_engine("sqlite://", poolclass=StaticPool,
-                                    connect_args={"check_same_thread": False, "isolation_level": None})
+        self.engine = create_engine(
+            "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False, "isolation_level": None}
+        )
 
         @event.listens_for(self.engine, "connect")
         def _fk(dbapi_conn, _record):
@@ -57,7 +58,9 @@ class Replica:
 
     @contextmanager
     def write(self):
-        with Session(self.engine, expire_on_commit=False, info={"capture": Capture(self.device_id, wall=self.wall)}) as s:
+        with Session(
+            self.engine, expire_on_commit=False, info={"capture": Capture(self.device_id, wall=self.wall)}
+        ) as s:
             yield s
             s.commit()
 
@@ -67,9 +70,13 @@ class Replica:
 
     def conflicts(self):
         with self.engine.connect() as conn:
-            return [tuple(r) for r in conn.exec_driver_sql(
-                "SELECT tbl, row_id, col, kept_value, kept_hlc, kept_device, lost_value, lost_hlc, lost_device "
-                "FROM sync_conflict")]
+            return [
+                tuple(r)
+                for r in conn.exec_driver_sql(
+                    "SELECT tbl, row_id, col, kept_value, kept_hlc, kept_device, lost_value, lost_hlc, lost_device "
+                    "FROM sync_conflict"
+                )
+            ]
 
     def merge(self, changes, options):
         with self.engine.begin() as conn:
@@ -92,8 +99,14 @@ def make_worker(s: Session, worker_id: str, name: str) -> None:
 
 
 def make_client(s: Session, client_id: str, worker_id: str, first_name: str = "Test") -> None:
-    s.add(Client(id=client_id, pseudonym="VIP-" + client_id[-6:].upper(), assigned_worker_id=worker_id,
-                 identified_on=date(2026, 1, 5)))
+    s.add(
+        Client(
+            id=client_id,
+            pseudonym="VIP-" + client_id[-6:].upper(),
+            assigned_worker_id=worker_id,
+            identified_on=date(2026, 1, 5),
+        )
+    )
     s.add(ClientIdentity(client_id=client_id, first_name=first_name))
 
 
@@ -166,16 +179,23 @@ def enroll(coord: Store, worker: Store, folder: Path, worker_spec: str | None = 
     the laptop's own display name); the laptop adopts that worker's id."""
     if worker_spec is None:
         with worker.database.engine.connect() as conn:
-            worker_spec = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?",
-                                               (worker.worker_id,)).scalar_one()
+            worker_spec = conn.exec_driver_sql(
+                "SELECT display_name FROM worker WHERE id = ?", (worker.worker_id,)
+            ).scalar_one()
     req = sync_service.enroll_request(worker, folder / f"req-{worker.device_id}.vipreq")
-    grant = sync_service.enroll_approve(coord, req.path.read_bytes(), folder / f"grant-{worker.device_id}.vipgrant",
-                                        fingerprint=req.fingerprint, worker=worker_spec)
+    grant = sync_service.enroll_approve(
+        coord,
+        req.path.read_bytes(),
+        folder / f"grant-{worker.device_id}.vipgrant",
+        fingerprint=req.fingerprint,
+        worker=worker_spec,
+    )
     sync_service.enroll_accept(worker, grant.path.read_bytes())
 
 
 def file_state(store: Store) -> tuple[str, str]:
     """Hashes of the database file and its WAL: byte-for-byte identity."""
+
     def digest(p: Path) -> str:
         return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "absent"
 
@@ -185,8 +205,20 @@ def file_state(store: Store) -> tuple[str, str]:
 def dump_store(store: Store) -> dict:
     with store.database.engine.connect() as conn:
         dump = merge_engine.canonical_dump(conn)
-        for side in ("change_log", "field_version", "sync_peer", "sync_bundle", "sync_inbox", "sync_conflict",
-                     "sync_keys", "sync_state", "meta", "sync_purged", "sync_touch", "sync_sent_client"):
+        for side in (
+            "change_log",
+            "field_version",
+            "sync_peer",
+            "sync_bundle",
+            "sync_inbox",
+            "sync_conflict",
+            "sync_keys",
+            "sync_state",
+            "meta",
+            "sync_purged",
+            "sync_touch",
+            "sync_sent_client",
+        ):
             dump[side] = [tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {side} ORDER BY 1, 2")]
     return dump
 

@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from tests.sync_support import PASSPHRASE, enrolled_program, exchange
 from vipterm.cli import main
@@ -47,8 +46,12 @@ def with_history(worker, first_name: str) -> str:
     """A client created on a laptop, with a reached contact (which schedules a follow-up) and an attempt."""
     client = records.create_client(worker, records.ClientDraft(first_name=first_name, last_name="Testcase"))
     now = worker.clock.utcnow()
-    records.log_contact(worker, records.ContactDraft(client_id=client.id, occurred_at=now - timedelta(hours=2),
-                                                    outcome="reached", note="first meeting"))
+    records.log_contact(
+        worker,
+        records.ContactDraft(
+            client_id=client.id, occurred_at=now - timedelta(hours=2), outcome="reached", note="first meeting"
+        ),
+    )
     records.log_attempt(worker, client.id, "no_answer")
     return client.id
 
@@ -74,8 +77,9 @@ def test_assign_one_client_moves_it_with_its_history_and_the_old_laptop_erases_i
     assert "1 client assigned to Ben Okafor" in out and "open follow-up" in out
     assert held(coord, "SELECT assigned_worker_id FROM client WHERE id = ?", moving) == [(ben.worker_id,)]
     # The open follow-up is the caseload's task: it moved with the client.
-    assert {r[0] for r in held(coord, "SELECT owner_id FROM follow_up WHERE client_id = ? AND done_at IS NULL",
-                               moving)} == {ben.worker_id}
+    assert {
+        r[0] for r in held(coord, "SELECT owner_id FROM follow_up WHERE client_id = ? AND done_at IS NULL", moving)
+    } == {ben.worker_id}
 
     exchange(coord, [ana, ben], folder / "r2")
     assert client_ids(ben) == {moving}
@@ -84,14 +88,21 @@ def test_assign_one_client_moves_it_with_its_history_and_the_old_laptop_erases_i
     assert held(ana, "SELECT count(*) FROM contact WHERE client_id = ?", moving) == [(0,)]
     # The new laptop has the whole history: the contact with its note, the attempt, the follow-up.
     assert held(ben, "SELECT note, outcome FROM contact WHERE client_id = ? ORDER BY occurred_at", moving) == [
-        ("first meeting", "reached"), ("", "no_answer")]
+        ("first meeting", "reached"),
+        ("", "no_answer"),
+    ]
     assert held(ben, "SELECT first_name FROM client_identity WHERE client_id = ?", moving) == [("Moving",)]
     assert held(ben, "SELECT owner_id FROM follow_up WHERE client_id = ? AND done_at IS NULL", moving) == [
-        (ben.worker_id,)]
+        (ben.worker_id,)
+    ]
 
     # The new laptop can work the client: its contact reaches the coordinator, not the quarantine.
-    records.log_contact(ben, records.ContactDraft(client_id=moving, occurred_at=ben.clock.utcnow(),
-                                                  outcome="reached", note="handover visit"))
+    records.log_contact(
+        ben,
+        records.ContactDraft(
+            client_id=moving, occurred_at=ben.clock.utcnow(), outcome="reached", note="handover visit"
+        ),
+    )
     exchange(coord, [ana, ben], folder / "r3")
     assert ("handover visit",) in held(coord, "SELECT note FROM contact WHERE client_id = ?", moving)
     assert held(coord, "SELECT count(*) FROM sync_quarantine WHERE status = 'open'") == [(0,)]
@@ -104,8 +115,9 @@ def test_handover_moves_every_open_client_of_a_departing_worker(program, capsys)
     records.update_client(ana, closed, status="closed")
     exchange(coord, [ana, ben], folder / "r1")
 
-    code, out, err = cli(capsys, "clients", "assign", "--from", "Ana Ruiz", "--to", ben.worker_id,
-                         "--json", "--db", coord.path)
+    code, out, err = cli(
+        capsys, "clients", "assign", "--from", "Ana Ruiz", "--to", ben.worker_id, "--json", "--db", coord.path
+    )
     assert code == 0, err
     data = json.loads(out)
     assert set(data["assigned"]) == mine and data["worker"] == "Ben Okafor"
@@ -148,8 +160,9 @@ def test_bad_references_are_refused_with_a_clear_message(program, capsys):
     code, _, err = cli(capsys, "clients", "assign", clients[1], "--to", "Nobody Here", "--db", coord.path)
     assert code == 9 and "no worker named 'Nobody Here'" in err
 
-    code, _, err = cli(capsys, "clients", "assign", clients[1], "ffffffff-0000", "--to", "Ben Okafor",
-                       "--db", coord.path)
+    code, _, err = cli(
+        capsys, "clients", "assign", clients[1], "ffffffff-0000", "--to", "Ben Okafor", "--db", coord.path
+    )
     assert code == 9 and "no single client" in err  # all or nothing: the good id was not moved either
 
     code, _, err = cli(capsys, "clients", "assign", clients[1], "--to", "Coordinator", "--db", coord.path)
@@ -201,9 +214,21 @@ def test_a_replacement_laptop_receives_the_whole_caseload_with_history_in_its_fi
     # Ana's laptop is lost: a new one is enrolled in person with --replaces (a prefix of the old id).
     new = create_store(folder / "ana-new.db", PASSPHRASE, worker_name="Ana laptop 2", role=Role.WORKER)
     request = sync_service.enroll_request(new, folder / "new.vipreq")
-    code, out, err = cli(capsys, "enroll", "approve", request.path, "--fingerprint", request.fingerprint,
-                         "--replaces", ana.device_id[:24], "--out", folder / "new.vipgrant", "--yes",
-                         "--db", coord.path)
+    code, out, err = cli(
+        capsys,
+        "enroll",
+        "approve",
+        request.path,
+        "--fingerprint",
+        request.fingerprint,
+        "--replaces",
+        ana.device_id[:24],
+        "--out",
+        folder / "new.vipgrant",
+        "--yes",
+        "--db",
+        coord.path,
+    )
     assert code == 0, err
     assert f"replaces    device {ana.device_id}" in out
     sync_service.enroll_accept(new, (folder / "new.vipgrant").read_bytes())
@@ -221,16 +246,25 @@ def test_a_replacement_laptop_receives_the_whole_caseload_with_history_in_its_fi
         assert held(new, "SELECT id, note FROM contact ORDER BY id") == contacts
         assert held(new, "SELECT count(*) FROM client_identity") == [(3,)]
         assert held(new, "SELECT count(*) FROM follow_up WHERE done_at IS NULL") == held(
-            coord, "SELECT count(*) FROM follow_up WHERE done_at IS NULL AND client_id IN (?, ?, ?)", *sorted(mine))
+            coord, "SELECT count(*) FROM follow_up WHERE done_at IS NULL AND client_id IN (?, ?, ?)", *sorted(mine)
+        )
         assert bens not in client_ids(new)
 
         # The new laptop works on; the old one is refused.
-        records.log_contact(new, records.ContactDraft(client_id=sorted(mine)[1], occurred_at=new.clock.utcnow(),
-                                                      outcome="reached", note="new laptop"))
+        records.log_contact(
+            new,
+            records.ContactDraft(
+                client_id=sorted(mine)[1], occurred_at=new.clock.utcnow(), outcome="reached", note="new laptop"
+            ),
+        )
         exchange(coord, [new, ben], folder / "r2")
         assert ("new laptop",) in held(coord, "SELECT note FROM contact")
-        records.log_contact(ana, records.ContactDraft(client_id=sorted(mine)[1], occurred_at=ana.clock.utcnow(),
-                                                      outcome="reached", note="old laptop"))
+        records.log_contact(
+            ana,
+            records.ContactDraft(
+                client_id=sorted(mine)[1], occurred_at=ana.clock.utcnow(), outcome="reached", note="old laptop"
+            ),
+        )
         up = folder / "old-up"
         up.mkdir()
         sync_service.export(ana, up)
@@ -253,7 +287,8 @@ def test_every_id_taking_command_accepts_a_unique_prefix_and_refuses_an_ambiguou
                 "INSERT INTO sync_conflict (id, tbl, row_id, col, kept_value, kept_hlc, kept_device, lost_value, "
                 "lost_hlc, lost_device, bundle_id, detected_at, status, resolution) "
                 "VALUES (?, 'client', 'x', 'status', NULL, 1, 'd', NULL, 0, 'e', 'b', '2026-11-20 10:00:00', 'open', '')",
-                (cid,))
+                (cid,),
+            )
     assert resolve_id(coord, "conflict", "0A1B2C3D-BBBB") == "0a1b2c3d-bbbb-0000-0000-000000000002"
     with pytest.raises(ValidationError, match="matches 2 conflicts"):
         resolve_id(coord, "conflict", "0a1b2c3d")
@@ -302,7 +337,10 @@ def test_clients_list_shows_the_worker_and_filters_by_worker(program, capsys, mo
     assert code == 0, err
     rows = json.loads(out)["clients"]
     assert rows[0]["id"] == waiting and rows[0]["worker"] is None and rows[0]["worker_id"] is None
-    assert {r["id"]: r["worker"] for r in rows[1:]} == {**{c: "Ana Ruiz" for c in anas}, **{c: "Ben Okafor" for c in bens}}
+    assert {r["id"]: r["worker"] for r in rows[1:]} == {
+        **{c: "Ana Ruiz" for c in anas},
+        **{c: "Ben Okafor" for c in bens},
+    }
 
     code, out, err = cli(capsys, "clients", "list", "--worker", "ana ruiz", "--json", "--db", coord.path)
     assert code == 0, err
@@ -326,10 +364,21 @@ def test_an_open_planned_notification_follows_the_client_to_its_new_worker(progr
     exchange(coord, [ana, ben], folder / "r1")
     today = coord.clock.today()
     with coord.write() as session:
-        open_plan = PlannedNotification(client_id=client, identified_on=today, planned_on=today + timedelta(days=2),
-                                        worker_id=ana.worker_id, created_by=coord.worker_id)
-        called_off = PlannedNotification(client_id=client, identified_on=today, planned_on=today + timedelta(days=1),
-                                         worker_id=ana.worker_id, status="cancelled", created_by=coord.worker_id)
+        open_plan = PlannedNotification(
+            client_id=client,
+            identified_on=today,
+            planned_on=today + timedelta(days=2),
+            worker_id=ana.worker_id,
+            created_by=coord.worker_id,
+        )
+        called_off = PlannedNotification(
+            client_id=client,
+            identified_on=today,
+            planned_on=today + timedelta(days=1),
+            worker_id=ana.worker_id,
+            status="cancelled",
+            created_by=coord.worker_id,
+        )
         session.add(open_plan)
         session.add(called_off)
     result = assignment.assign_clients(coord, [client], ben.worker_id)

@@ -61,8 +61,9 @@ def vip(capsys, store, *args) -> tuple[int, str, str]:
 
 def _audit_row(store, entry_id):
     with store.database.engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT worker_id, device_id, action, detail, deleted_at FROM audit_entry "
-                                    "WHERE id = ?", (entry_id,)).first()
+        return conn.exec_driver_sql(
+            "SELECT worker_id, device_id, action, detail, deleted_at FROM audit_entry WHERE id = ?", (entry_id,)
+        ).first()
 
 
 def test_a_laptop_cannot_forge_alter_or_remove_another_devices_audit_entries(world, capsys):
@@ -73,20 +74,54 @@ def test_a_laptop_cannot_forge_alter_or_remove_another_devices_audit_entries(wor
     before = _audit_row(coord, b_entry.id)
 
     # 1. A tombstones B's entry, and rewrites its detail and its worker (as a modified vipterm would).
-    forge(a, [("audit_entry", b_entry.id, "deleted_at", STAMP), ("audit_entry", b_entry.id, "detail", "nothing"),
-              ("audit_entry", b_entry.id, "worker_id", a.worker_id)], rows=False)
+    forge(
+        a,
+        [
+            ("audit_entry", b_entry.id, "deleted_at", STAMP),
+            ("audit_entry", b_entry.id, "detail", "nothing"),
+            ("audit_entry", b_entry.id, "worker_id", a.worker_id),
+        ],
+        rows=False,
+    )
     # 2. A writes an entry in its own worker's name but B's device, and one in B's name on its device.
-    forge(a, new_row("audit_entry", "01930000-0000-7000-8000-0000000a0d01", at=STAMP, worker_id=a.worker_id,
-                     device_id=b.device_id, action="export", client_id=None, detail="framed", deleted_at=None),
-          rows=False)
-    forge(a, new_row("audit_entry", "01930000-0000-7000-8000-0000000a0d02", at=STAMP, worker_id=b.worker_id,
-                     device_id=a.device_id, action="export", client_id=None, detail="framed", deleted_at=None),
-          rows=False)
+    forge(
+        a,
+        new_row(
+            "audit_entry",
+            "01930000-0000-7000-8000-0000000a0d01",
+            at=STAMP,
+            worker_id=a.worker_id,
+            device_id=b.device_id,
+            action="export",
+            client_id=None,
+            detail="framed",
+            deleted_at=None,
+        ),
+        rows=False,
+    )
+    forge(
+        a,
+        new_row(
+            "audit_entry",
+            "01930000-0000-7000-8000-0000000a0d02",
+            at=STAMP,
+            worker_id=b.worker_id,
+            device_id=a.device_id,
+            action="export",
+            client_id=None,
+            detail="framed",
+            deleted_at=None,
+        ),
+        rows=False,
+    )
     result = world.upload(a)
     assert result.summary["quarantined_by_reason"] == {"scope": 5}, result.summary
     reasons = sorted(q.reason for q in held(coord))
-    assert reasons == ["a laptop may not change audit entry records"] * 3 + [
-        "an audit entry attributed to another worker or device"] * 2
+    assert (
+        reasons
+        == ["a laptop may not change audit entry records"] * 3
+        + ["an audit entry attributed to another worker or device"] * 2
+    )
     assert _audit_row(coord, b_entry.id) == before  # untouched, still listed
     assert b_entry.id in {r.id for r in audit.list_entries(coord)}
     with coord.database.engine.connect() as conn:
@@ -120,13 +155,16 @@ def test_every_export_and_every_decision_leaves_an_audit_entry(world, capsys):
     assert "report 2026-11 html to a file" in details and "report 2026-11 html to the terminal" in details
     code, out, _ = vip(capsys, coord, "clients", "list", "--all", "--json")
     assert code == 0
-    assert f"cli clients list --json, {len(json.loads(out)['clients'])} client(s)" in [r.detail for r in entries(coord, "export")]
+    assert f"cli clients list --json, {len(json.loads(out)['clients'])} client(s)" in [
+        r.detail for r in entries(coord, "export")
+    ]
     assert vip(capsys, a, "clients", "show", ca.id, "--json")[0] == 0
     [shown] = entries(a, "export")
     # A client's own record (both formats) and a backup: each an entry of its own.
     for fmt in ("json", "html"):
-        code, _, err = vip(capsys, a, "clients", "export", ca.id, "--format", fmt, "--out",
-                           str(world.tmp / f"subject.{fmt}"))
+        code, _, err = vip(
+            capsys, a, "clients", "export", ca.id, "--format", fmt, "--out", str(world.tmp / f"subject.{fmt}")
+        )
         assert code == 0, err
     assert len([r for r in entries(a, "subject_export") if r.client_id == ca.id]) == 2
     (world.tmp / "backups").mkdir()

@@ -18,7 +18,7 @@ from vipterm.cli import main
 from vipterm.errors import CheckFailed, DatabaseExists, NotADatabase, WrongPassphrase
 from vipterm.services import backup as backup_service
 from vipterm.services.audit import list_entries
-from vipterm.services.database import create_store, open_store
+from vipterm.services.database import open_store
 from vipterm.store import engine as store_engine
 
 # A writer in another process: every transaction inserts one row into each of two tables of a
@@ -58,8 +58,12 @@ def _pairs(path: Path) -> tuple[int, int]:
 
 def test_backup_while_another_process_writes_is_whole_and_consistent(store, db_path, tmp_path):
     stop = tmp_path / "stop"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), PASSPHRASE, str(stop)],
-                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db_path), PASSPHRASE, str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     try:
         assert writer.stdout.readline().strip() == "writing"  # the writer is committing in a loop
         out = tmp_path / "backups"
@@ -125,7 +129,7 @@ def test_restore_refuses_a_corrupted_backup(store, tmp_path):
     backup = backup_service.take_backup(store, tmp_path).path
     data = bytearray(backup.read_bytes())
     page = 4096
-    data[3 * page + 100: 3 * page + 200] = os.urandom(100)  # one damaged page (its HMAC fails)
+    data[3 * page + 100 : 3 * page + 200] = os.urandom(100)  # one damaged page (its HMAC fails)
     backup.write_bytes(bytes(data))
     target = tmp_path / "restored.db"
     with pytest.raises((CheckFailed, WrongPassphrase)):
@@ -189,8 +193,9 @@ def test_reminder_setting_refuses_nonsense(tmp_path):
     assert config.backup_reminder_days == 7 and "backup_reminder_days" in config.problems[0]
 
 
-def test_a_damaged_database_is_found_by_doctor_and_comes_back_from_its_backup(store, db_path, tmp_path, capsys,
-                                                                            monkeypatch):
+def test_a_damaged_database_is_found_by_doctor_and_comes_back_from_its_backup(
+    store, db_path, tmp_path, capsys, monkeypatch
+):
     """docs/recovery.md, a damaged file: doctor says so (no traceback); the backup restores."""
     from vipterm.services import records
 
@@ -199,7 +204,7 @@ def test_a_damaged_database_is_found_by_doctor_and_comes_back_from_its_backup(st
     store.close()
     data = bytearray(db_path.read_bytes())
     for page in range(2, len(data) // 4096):  # every page but the first: SQLCipher's HMAC fails on each
-        data[page * 4096 + 200: page * 4096 + 260] = os.urandom(60)
+        data[page * 4096 + 200 : page * 4096 + 260] = os.urandom(60)
     db_path.write_bytes(bytes(data))
     monkeypatch.setenv("VIPTERM_PASSPHRASE", PASSPHRASE)
     assert main(["doctor", "--db", str(db_path)]) == int(CheckFailed.exit_code)

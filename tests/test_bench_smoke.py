@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bench import results
-from bench.__main__ import build_parser, main as bench_main
+from bench.__main__ import build_parser
+from bench.__main__ import main as bench_main
 from bench.core import PROFILES, Context, Figure, percentile
 from bench.scenarios import SCENARIO_MODULES, load
 

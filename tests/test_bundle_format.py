@@ -172,7 +172,11 @@ def craft(
         "created_hlc": 99,
         "seq_first": None,
         "seq_last": None,
-        "change_count": len(PAYLOAD["changes"]) if payload is None else len(payload.get("changes", [])) if isinstance(payload, dict) else 0,
+        "change_count": len(PAYLOAD["changes"])
+        if payload is None
+        else len(payload.get("changes", []))
+        if isinstance(payload, dict)
+        else 0,
         "plaintext_size": len(plaintext),
         "plaintext_sha256": hashlib.sha256(plaintext).hexdigest(),
         "payload_sha256": hashlib.sha256(payload_age).hexdigest(),
@@ -254,7 +258,9 @@ def test_return_bundle_coordinator_to_worker(world: World) -> None:
 
 
 def test_peek_header_without_keys(world: World, tmp_path: Path) -> None:
-    path = write_bundle(tmp_path, header_fields=fields(), payload=PAYLOAD, signer=world.worker, recipients=[world.coord.age_recipient])
+    path = write_bundle(
+        tmp_path, header_fields=fields(), payload=PAYLOAD, signer=world.worker, recipients=[world.coord.age_recipient]
+    )
     header = peek_header(path)
     assert header["bundle_id"] == bundle_id_from_path(path)
     assert header["source_device"] == "dev-w" and header["kind"] == "worker"
@@ -294,7 +300,13 @@ def test_not_a_tar(world: World) -> None:
 
 def test_other_tar_is_not_a_bundle(world: World) -> None:
     refused(world, pack_members([("notes.txt", b"hello")]), "bad-format")
-    refused(world, pack_members([(HEADER_NAME, json.dumps({"format": "other"}).encode()), (PAYLOAD_NAME, b"x"), (SIGNATURE_NAME, b"y")]), "not-a-bundle")
+    refused(
+        world,
+        pack_members(
+            [(HEADER_NAME, json.dumps({"format": "other"}).encode()), (PAYLOAD_NAME, b"x"), (SIGNATURE_NAME, b"y")]
+        ),
+        "not-a-bundle",
+    )
 
 
 def test_truncated_bundles_refused(world: World) -> None:
@@ -362,7 +374,13 @@ def test_invalid_header_fields(world: World, over: dict[str, Any]) -> None:
 
 def test_header_json_damaged(world: World) -> None:
     m = members_of(good(world))
-    for bad in (b"\xff\xfe not utf8", b"{not json", b'{"format": "vipterm-bundle", "format": "x"}', b'{"a": NaN}', b'{"a": 1e999}'):
+    for bad in (
+        b"\xff\xfe not utf8",
+        b"{not json",
+        b'{"format": "vipterm-bundle", "format": "x"}',
+        b'{"a": NaN}',
+        b'{"a": 1e999}',
+    ):
         data = pack_members([(HEADER_NAME, bad), (PAYLOAD_NAME, m[PAYLOAD_NAME]), (SIGNATURE_NAME, m[SIGNATURE_NAME])])
         refused(world, data, "bad-format")
 
@@ -406,16 +424,26 @@ def test_flipped_payload_byte(world: World) -> None:
 
 def test_swapped_header(world: World) -> None:
     a, b = members_of(good(world)), members_of(good(world))
-    swapped = pack_members([(HEADER_NAME, b[HEADER_NAME]), (PAYLOAD_NAME, a[PAYLOAD_NAME]), (SIGNATURE_NAME, a[SIGNATURE_NAME])])
+    swapped = pack_members(
+        [(HEADER_NAME, b[HEADER_NAME]), (PAYLOAD_NAME, a[PAYLOAD_NAME]), (SIGNATURE_NAME, a[SIGNATURE_NAME])]
+    )
     refused(world, swapped, "bad-signature")
     # Edit one header field (claim a different clock) and keep the signature.
     header = json.loads(a[HEADER_NAME])
     header["created_hlc"] += 1
-    edited = pack_members([(HEADER_NAME, json.dumps(header).encode()), (PAYLOAD_NAME, a[PAYLOAD_NAME]), (SIGNATURE_NAME, a[SIGNATURE_NAME])])
+    edited = pack_members(
+        [
+            (HEADER_NAME, json.dumps(header).encode()),
+            (PAYLOAD_NAME, a[PAYLOAD_NAME]),
+            (SIGNATURE_NAME, a[SIGNATURE_NAME]),
+        ]
+    )
     refused(world, edited, "bad-signature")
     # Same header semantics, different bytes (whitespace): still refused,
     # the signature binds the exact bytes.
-    respaced = pack_members([(HEADER_NAME, a[HEADER_NAME] + b" "), (PAYLOAD_NAME, a[PAYLOAD_NAME]), (SIGNATURE_NAME, a[SIGNATURE_NAME])])
+    respaced = pack_members(
+        [(HEADER_NAME, a[HEADER_NAME] + b" "), (PAYLOAD_NAME, a[PAYLOAD_NAME]), (SIGNATURE_NAME, a[SIGNATURE_NAME])]
+    )
     refused(world, respaced, "bad-signature")
 
 
@@ -425,7 +453,9 @@ def test_trusted_comment_must_bind_header(world: World) -> None:
 
 def test_garbage_signature_file(world: World) -> None:
     m = members_of(good(world))
-    data = pack_members([(HEADER_NAME, m[HEADER_NAME]), (PAYLOAD_NAME, m[PAYLOAD_NAME]), (SIGNATURE_NAME, b"not a signature")])
+    data = pack_members(
+        [(HEADER_NAME, m[HEADER_NAME]), (PAYLOAD_NAME, m[PAYLOAD_NAME]), (SIGNATURE_NAME, b"not a signature")]
+    )
     refused(world, data, "bad-signature")
 
 
@@ -458,7 +488,14 @@ def test_new_coordinator_known_only_from_attached_roster(world: World) -> None:
     # sends a return bundle carrying the newer roster.
     new_coord = DeviceKeys.generate()
     newer = world.roster.with_entry(
-        RosterEntry("dev-c3", "wk-c3", "coordinator", new_coord.signing_public, new_coord.age_recipient, "2025-08-01T00:00:00+00:00")
+        RosterEntry(
+            "dev-c3",
+            "wk-c3",
+            "coordinator",
+            new_coord.signing_public,
+            new_coord.age_recipient,
+            "2025-08-01T00:00:00+00:00",
+        )
     )
     blob = sign_roster(newer, world.root)
     _, data = build_bundle(
@@ -612,7 +649,12 @@ def test_writer_input_validation(world: World, tmp_path: Path) -> None:
 
 def test_given_bundle_id_is_used(world: World) -> None:
     bid = "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"
-    got, data = build_bundle(header_fields=fields(bundle_id=bid), payload=PAYLOAD, signer=world.worker, recipients=[world.coord.age_recipient])
+    got, data = build_bundle(
+        header_fields=fields(bundle_id=bid),
+        payload=PAYLOAD,
+        signer=world.worker,
+        recipients=[world.coord.age_recipient],
+    )
     assert got == bid and read(world, data).header["bundle_id"] == bid
 
 
@@ -635,11 +677,15 @@ _values = st.recursive(
 _changes = st.lists(st.dictionaries(st.text(max_size=12), _values, max_size=6), max_size=20)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(changes=_changes, ack=st.dictionaries(st.text(max_size=8), st.integers(0, 2**40), max_size=4))
 def test_property_payload_round_trips(world: World, changes: list, ack: dict) -> None:
     payload = {"changes": changes, "ack": ack}
-    _, data = build_bundle(header_fields=fields(), payload=payload, signer=world.worker, recipients=[world.coord.age_recipient])
+    _, data = build_bundle(
+        header_fields=fields(), payload=payload, signer=world.worker, recipients=[world.coord.age_recipient]
+    )
     opened = read(world, data)
     assert opened.payload == payload
     assert opened.header["change_count"] == len(changes)

@@ -49,14 +49,28 @@ def fuzz_case():
     root = RootKeys.generate()
     worker, coord = DeviceKeys.generate(), DeviceKeys.generate()
     roster = Roster.new("prog-fuzz", root.signing_public)
-    roster = roster.with_entry(RosterEntry("dev-w", "wk-1", "worker", worker.signing_public, worker.age_recipient, "2025-01-01T00:00:00+00:00"))
-    roster = roster.with_entry(RosterEntry("dev-c", "wk-2", "coordinator", coord.signing_public, coord.age_recipient, "2025-01-01T00:00:00+00:00"))
+    roster = roster.with_entry(
+        RosterEntry("dev-w", "wk-1", "worker", worker.signing_public, worker.age_recipient, "2025-01-01T00:00:00+00:00")
+    )
+    roster = roster.with_entry(
+        RosterEntry(
+            "dev-c", "wk-2", "coordinator", coord.signing_public, coord.age_recipient, "2025-01-01T00:00:00+00:00"
+        )
+    )
     payload = {
         "changes": [{"t": "contact", "row": f"r{i}", "col": "note", "v": "x" * (i % 7), "hlc": i} for i in range(30)],
         "ack": {"dev-c": 3},
     }
     _, data = build_bundle(
-        header_fields=dict(program_id="prog-fuzz", schema_version=1, kind="worker", source_device="dev-w", created_hlc=7, seq_first=1, seq_last=30),
+        header_fields=dict(
+            program_id="prog-fuzz",
+            schema_version=1,
+            kind="worker",
+            source_device="dev-w",
+            created_hlc=7,
+            seq_first=1,
+            seq_last=30,
+        ),
         payload=payload,
         signer=worker,
         recipients=[coord.age_recipient],
@@ -112,7 +126,9 @@ def mutate(rng: random.Random, data: bytes, content_end: int, donor: bytes) -> t
 def test_mutated_bundles_refused_or_identical(fuzz_case) -> None:
     data, original, coord, roster, content_end, _, _ = fuzz_case
     _, donor = build_bundle(
-        header_fields=dict(program_id="prog-fuzz", schema_version=1, kind="worker", source_device="dev-w", created_hlc=8),
+        header_fields=dict(
+            program_id="prog-fuzz", schema_version=1, kind="worker", source_device="dev-w", created_hlc=8
+        ),
         payload={"changes": [], "ack": {}},
         signer=DeviceKeys.generate(),  # not on the roster
         recipients=[coord.age_recipient],

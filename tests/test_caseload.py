@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -10,7 +10,6 @@ from sqlalchemy import text
 from vipterm.domain import utcnow
 from vipterm.errors import NotFound
 from vipterm.services import caseload, records
-from tests.tui_support import tui_path, tui_store, tui_template  # noqa: F401
 from vipterm.store.models import FollowUp
 
 
@@ -43,14 +42,20 @@ def test_ordering_overdue_then_today_then_rest(store):
 def test_row_shows_last_contact_next_due_open_and_stale_referrals(store):
     client = _client(store, "Busy")
     provider = records.add_provider(store, "Pantry", "food")
-    records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() - timedelta(days=2), outcome="reached"))
-    records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() - timedelta(days=5), outcome="reached"))
+    records.log_contact(
+        store, records.ContactDraft(client.id, occurred_at=utcnow() - timedelta(days=2), outcome="reached")
+    )
+    records.log_contact(
+        store, records.ContactDraft(client.id, occurred_at=utcnow() - timedelta(days=5), outcome="reached")
+    )
     open_ref = records.create_referral(store, records.ReferralDraft(client.id, "food", provider.id))
     done = records.create_referral(store, records.ReferralDraft(client.id, "food", provider.id))
     records.set_referral_status(store, done.id, "rejected", reason="full")
     with store.write() as s:  # an old referral nobody touched for three weeks
-        s.execute(text("UPDATE referral SET status_changed_at = :t WHERE id = :r"),
-                  {"t": (utcnow() - timedelta(days=21)).isoformat(sep=" "), "r": open_ref.id})
+        s.execute(
+            text("UPDATE referral SET status_changed_at = :t WHERE id = :r"),
+            {"t": (utcnow() - timedelta(days=21)).isoformat(sep=" "), "r": open_ref.id},
+        )
     records.schedule_follow_up(store, client.id, utcnow().date() + timedelta(days=4))
     [row] = caseload.caseload(store)
     assert row.last_contact.date() == (utcnow() - timedelta(days=2)).date()
@@ -81,8 +86,10 @@ def test_filter_matches_name_alias_id_area_and_status(store):
 
 def test_client_file_timeline_and_resolution(store):
     client = records.create_client(store, records.ClientDraft(first_name="Rio"))
-    records.record_notification(store, records.NotificationDraft(client.id, utcnow().date() - timedelta(days=3),
-                                                                 team=[("Rosa", "peer_support")]))
+    records.record_notification(
+        store,
+        records.NotificationDraft(client.id, utcnow().date() - timedelta(days=3), team=[("Rosa", "peer_support")]),
+    )
     records.log_contact(store, records.ContactDraft(client.id, note="first talk", outcome="reached"))
     cf = caseload.client_file(store, client.id)
     assert [e.kind for e in cf.timeline] == ["contact", "notification"]
@@ -91,29 +98,3 @@ def test_client_file_timeline_and_resolution(store):
     assert caseload.resolve_client_id(store, client.id[:13]) == client.id
     with pytest.raises(NotFound):
         caseload.resolve_client_id(store, "VIP-NOPE00")
-
-
-def test_the_index_answers_every_key_as_filter_rows_does(tui_store):
-    """The in-memory index narrows from the previous answer and remembers recent ones; typed,
-    erased and retyped, with urgency tokens that select other rows as they grow, every answer is
-    the one `filter_rows` gives over all rows."""
-    rows = caseload.caseload(tui_store, worker_id=None)
-    assert any(r.urgency == caseload.OVERDUE for r in rows) and any(r.urgency == caseload.DUE_TODAY for r in rows)
-    index = caseload.CaseloadIndex(rows)
-    texts = []
-    for word in ("gar", "ma ", "Núñez", "!", "!!", "!today", "!ov sou", "act", "vip-", "zzq"):
-        texts += [word[:n] for n in range(1, len(word) + 1)] + [word[:n] for n in range(len(word) - 1, -1, -1)]
-    texts += ["maria  ", "  maria", "MARIA", "!later vall", "!due", "!d", "!"]
-    for query in texts:
-        assert index.filter(query) == caseload.filter_rows(rows, query), query
-    assert index.filter("") is rows
-    # A replaced row is found by its new text, the old one no longer.
-    target = rows[-1]
-    index.filter("zzz")  # an answer remembered before the change must not survive it
-    fresh = [caseload.CaseloadRow(**{**{f: getattr(target, f) for f in target.__dataclass_fields__},
-                                     "search_text": target.search_text + " zzz"})]
-    index.replace([target.client_id], fresh)
-    assert [r.client_id for r in index.filter("zzz")] == [target.client_id]
-    assert len(index.rows) == len(rows) and index.rows is not rows
-    index.replace([target.client_id], [])  # left the caseload (closed, reassigned)
-    assert index.filter("zzz") == [] and len(index) == len(rows) - 1

@@ -9,13 +9,15 @@ import pytest
 from sqlalchemy import text
 
 from vipterm.services import records
-from vipterm.store.models import Client, SYNC_POLICY, Contact
+from vipterm.store.models import SYNC_POLICY, Client, Contact
 from vipterm.sync.capture import PhysicalDelete, UncapturedWrite
 
 
 def _changes(store):
     with store.read() as s:
-        return s.execute(text("SELECT device, seq, hlc, tbl, row_id, col, value, base_hlc, base_device FROM change_log ORDER BY seq")).all()
+        return s.execute(
+            text("SELECT device, seq, hlc, tbl, row_id, col, value, base_hlc, base_device FROM change_log ORDER BY seq")
+        ).all()
 
 
 def _columns(table: str) -> set[str]:
@@ -26,7 +28,9 @@ def _columns(table: str) -> set[str]:
 
 def test_creating_a_client_captures_every_field_of_client_and_identity(store):
     before = len(_changes(store))
-    client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Test", area_command="valley"))
+    client = records.create_client(
+        store, records.ClientDraft(first_name="Ana", last_name="Test", area_command="valley")
+    )
     new = _changes(store)[before:]
     by_table = {}
     for row in new:
@@ -52,7 +56,11 @@ def test_an_update_captures_only_the_changed_fields_with_their_base_clock(store)
         assert row.base_hlc == created[row.col].hlc and row.base_device == store.device_id
         assert row.hlc > row.base_hlc
     with store.read() as s:
-        versions = dict(s.execute(text("SELECT col, hlc FROM field_version WHERE row_id = :r AND tbl = 'client'"), {"r": client.id}).all())
+        versions = dict(
+            s.execute(
+                text("SELECT col, hlc FROM field_version WHERE row_id = :r AND tbl = 'client'"), {"r": client.id}
+            ).all()
+        )
     assert versions["area_command"] == new[0].hlc
     assert versions["age_group"] == created["age_group"].hlc
 
@@ -69,9 +77,16 @@ def test_add_only_facts_keep_no_field_versions(store):
 def test_sequence_numbers_have_no_gaps_across_many_writes(store):
     client = records.create_client(store, records.ClientDraft(aka="Seq"))
     for n in range(5):
-        records.log_contact(store, records.ContactDraft(client.id, note=f"n{n}", outcome="reached", next_follow_up=date(2026, 11, 23) + timedelta(days=n + 1)))
+        records.log_contact(
+            store,
+            records.ContactDraft(
+                client.id, note=f"n{n}", outcome="reached", next_follow_up=date(2026, 11, 23) + timedelta(days=n + 1)
+            ),
+        )
     with pytest.raises(Exception):
-        records.log_contact(store, records.ContactDraft(client.id, occurred_at=None, mode="carrier pigeon", outcome="reached"))
+        records.log_contact(
+            store, records.ContactDraft(client.id, occurred_at=None, mode="carrier pigeon", outcome="reached")
+        )
     seqs = [r.seq for r in _changes(store)]
     assert seqs == list(range(1, len(seqs) + 1))
     with store.read() as s:
@@ -144,7 +159,9 @@ def test_every_service_write_yields_change_rows_for_its_tables(store, action, ta
     if action == "notify":
         records.record_notification(store, records.NotificationDraft(client.id, today, outcome="not_found"))
     elif action == "contact":
-        records.log_contact(store, records.ContactDraft(client.id, outcome="reached", next_follow_up=today + timedelta(days=7)))
+        records.log_contact(
+            store, records.ContactDraft(client.id, outcome="reached", next_follow_up=today + timedelta(days=7))
+        )
     elif action == "assess":
         records.record_assessment(store, records.AssessmentDraft(client.id, levels={"housing": 3}))
     elif action == "refer":

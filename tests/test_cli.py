@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from tests.conftest import DEMO_PASSPHRASE, PASSPHRASE
 
@@ -21,8 +20,15 @@ def vipterm(*args, passphrase: str | None = PASSPHRASE, env: dict | None = None,
     environment = dict(ENV, **(env or {}))
     if passphrase is not None:
         environment["VIPTERM_PASSPHRASE"] = passphrase
-    return subprocess.run([sys.executable, "-m", "vipterm", *args], capture_output=True, text=True,
-                          env=environment, cwd=cwd, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "vipterm", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _digest(path: Path) -> str:
@@ -44,7 +50,9 @@ def test_doctor_on_the_example_database(example_copy):
     result = vipterm("doctor", "--db", str(example_copy), passphrase=DEMO_PASSPHRASE)
     assert result.returncode == 0, result.stderr
     assert "healthy" in result.stdout and "client" in result.stdout
-    counts = json.loads(vipterm("doctor", "--db", str(example_copy), "--json", passphrase=DEMO_PASSPHRASE).stdout)["counts"]
+    counts = json.loads(vipterm("doctor", "--db", str(example_copy), "--json", passphrase=DEMO_PASSPHRASE).stdout)[
+        "counts"
+    ]
     assert 800 <= counts["client"] <= 1000 and counts["worker"] == 8
 
 
@@ -61,7 +69,9 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path):
 
 def test_init_asks_twice_and_refuses_a_mismatch(tmp_path):
     db = tmp_path / "typed.db"
-    child = pexpect.spawn(sys.executable, ["-m", "vipterm", "init", "--db", str(db)], env=ENV, encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        sys.executable, ["-m", "vipterm", "init", "--db", str(db)], env=ENV, encoding="utf-8", timeout=60
+    )
     child.expect("Passphrase for the new database: ")
     child.sendline("first passphrase")
     child.expect("again: ")
@@ -72,7 +82,9 @@ def test_init_asks_twice_and_refuses_a_mismatch(tmp_path):
     assert "do not match" in child.before
     assert not db.exists()
 
-    child = pexpect.spawn(sys.executable, ["-m", "vipterm", "init", "--db", str(db)], env=ENV, encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        sys.executable, ["-m", "vipterm", "init", "--db", str(db)], env=ENV, encoding="utf-8", timeout=60
+    )
     child.expect("database: ")
     child.sendline("same passphrase")
     child.expect("again: ")
@@ -151,7 +163,9 @@ def test_clients_list_and_show_json(example_copy):
     urgencies = [r["urgency"] for r in rows]
     order = {"overdue": 0, "due_today": 1, "upcoming": 2}
     assert urgencies == sorted(urgencies, key=order.get)
-    shown = vipterm("clients", "show", rows[0]["pseudonym"], "--json", "--db", str(example_copy), passphrase=DEMO_PASSPHRASE)
+    shown = vipterm(
+        "clients", "show", rows[0]["pseudonym"], "--json", "--db", str(example_copy), passphrase=DEMO_PASSPHRASE
+    )
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
     assert data["id"] == rows[0]["id"] and isinstance(data["timeline"], list)

@@ -50,12 +50,15 @@ def test_bash_completion_completes_commands_and_subcommands(tmp_path):
 
     def complete(*words: str) -> set[str]:
         line = " ".join(["vipterm", *words])
-        probe = (f"source {tmp_path / 'vipterm.bash'}\n"
-                 f"COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}\n"
-                 f"COMP_WORDS=(vipterm {' '.join(words)}); COMP_CWORD={len(words)}\n"
-                 "_shtab_vipterm\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n")
-        done = subprocess.run(["bash", "--norc", "--noprofile"], input=probe, capture_output=True, text=True,
-                              timeout=60, check=False)
+        probe = (
+            f"source {tmp_path / 'vipterm.bash'}\n"
+            f"COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}\n"
+            f"COMP_WORDS=(vipterm {' '.join(words)}); COMP_CWORD={len(words)}\n"
+            "_shtab_vipterm\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
+        )
+        done = subprocess.run(
+            ["bash", "--norc", "--noprofile"], input=probe, capture_output=True, text=True, timeout=60, check=False
+        )
         assert done.returncode == 0, done.stderr
         return {w.strip() for w in done.stdout.split()}
 
@@ -105,9 +108,14 @@ def test_tables_in_a_pipe_keep_every_id_and_name_whole(example):
 
 
 def test_a_terminal_shows_unique_prefixes_that_commands_accept(example):
-    child = pexpect.spawn(sys.executable, ["-m", "vipterm", "workers", "list", "--db", str(example)],
-                          env=dict(ENV, VIPTERM_PASSPHRASE=DEMO_PASSPHRASE), encoding="utf-8", timeout=120,
-                          dimensions=(50, 80))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "vipterm", "workers", "list", "--db", str(example)],
+        env=dict(ENV, VIPTERM_PASSPHRASE=DEMO_PASSPHRASE),
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(50, 80),
+    )
     child.expect(pexpect.EOF)
     child.close()
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before)
@@ -132,12 +140,16 @@ def test_prefixes_that_fit_several_or_none_are_refused_clearly(example):
 
 
 def test_unique_prefixes_grow_until_they_differ():
-    ids = ["019fb80b-aa00-70c2-9599-eec752e9e20f", "019fb80b-aa00-73dc-ab82-cacf25b6c444",
-           "01a0ed09-3a00-73dc-ab82-cacf25b6c444"]
+    ids = [
+        "019fb80b-aa00-70c2-9599-eec752e9e20f",
+        "019fb80b-aa00-73dc-ab82-cacf25b6c444",
+        "01a0ed09-3a00-73dc-ab82-cacf25b6c444",
+    ]
     assert unique_prefixes(ids) == {ids[0]: "019fb80b-aa00-70", ids[1]: "019fb80b-aa00-73", ids[2]: "01a0ed09"}
     # A prefix unique among the rows shown but not among every record is made longer.
     assert unique_prefixes(ids[2:], universe=ids + ["01a0ed09-3a00-7000-0000-000000000000"]) == {
-        ids[2]: "01a0ed09-3a00-73"}
+        ids[2]: "01a0ed09-3a00-73"
+    }
 
 
 def _helps(parser: argparse.ArgumentParser, path=("vipterm",)):

@@ -24,9 +24,29 @@ from vipterm.commands.common import JSON_VERSION
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Fields whose values are codes: what a script compares against, never a label for people.
-CODED = {"status", "kind", "urgency", "group", "action", "role", "state", "area_command", "age_group", "source",
-         "referral_source", "setting", "method", "code", "need", "outcome", "mode", "purpose", "field", "tbl",
-         "direction"}
+CODED = {
+    "status",
+    "kind",
+    "urgency",
+    "group",
+    "action",
+    "role",
+    "state",
+    "area_command",
+    "age_group",
+    "source",
+    "referral_source",
+    "setting",
+    "method",
+    "code",
+    "need",
+    "outcome",
+    "mode",
+    "purpose",
+    "field",
+    "tbl",
+    "direction",
+}
 _MACHINE = re.compile(r"^[a-z0-9_\-.]*$")
 PROGRAM_OFFSETS = {timedelta(hours=-7), timedelta(hours=-6)}  # America/Denver, winter and summer
 
@@ -135,8 +155,21 @@ def test_assign_review_and_backup(vip, tmp_path):
     moved = shape(vip("clients", "assign", clients[0]["id"], "--to", "Jerome Baca", "--json")[0])
     assert moved["worker"] == "Jerome Baca"
     incident = shape(vip("review", "incident", "--day", "2026-11-21", "--area", "southeast", "--json")[0])
-    candidate = shape(vip("review", "candidate", "--client", clients[1]["pseudonym"], "--worker", "Jerome Baca",
-                          "--notify-on", "2026-11-24", "--incident", incident["id"][:8], "--json")[0])
+    candidate = shape(
+        vip(
+            "review",
+            "candidate",
+            "--client",
+            clients[1]["pseudonym"],
+            "--worker",
+            "Jerome Baca",
+            "--notify-on",
+            "2026-11-24",
+            "--incident",
+            incident["id"][:8],
+            "--json",
+        )[0]
+    )
     review = shape(vip("review", "show", "--json")[0])
     assert [c["plan"]["id"] for c in review["candidates"]] == [candidate["plan_id"]]
     backup = shape(vip("backup", "--to", str(tmp_path), "--json")[0])
@@ -161,8 +194,9 @@ def test_import_csv_json(vip, tmp_path):
     db = tmp_path / "import.db"
     shutil.copy(EXAMPLE_DB, db)
     sheet = tmp_path / "clients.csv"
-    sheet.write_text("client,first_name,last_name,identified_on\nVIP-0001,Ana,Example,2021-08-02\n"
-                     "VIP-0002,Ben,Example,not a day\n")
+    sheet.write_text(
+        "client,first_name,last_name,identified_on\nVIP-0001,Ana,Example,2021-08-02\nVIP-0002,Ben,Example,not a day\n"
+    )
     refused = shape(vip("import-csv", "clients", str(sheet), "--json", db=db, expect=2)[0])
     assert refused["written"] == 0 and refused["rows"] == 2
     sheet.write_text("client,first_name,last_name,identified_on\nVIP-0001,Ana,Example,2021-08-02\n")
@@ -178,13 +212,21 @@ def test_one_conversion_for_every_command():
     from vipterm.commands.common import json_value
 
     denver = ZoneInfo("America/Denver")
-    assert json_value({
-        "at": "2026-11-10 17:08:00",  # stored UTC, handed over as text by a service
-        "occurred_at": datetime(2026, 7, 1, 15, 0),  # stored UTC: summer offset
-        "due_on": date(2026, 11, 14),  # a day stays a day
-        "area_command": domain.AreaCommand.SOUTHEAST,  # the member's value, not its label
-        "note": "2026-11-10 17:08:00",  # free text is never rewritten
-        "path": Path("/tmp/x"),
-    }, denver) == {"at": "2026-11-10T10:08:00-07:00", "occurred_at": "2026-07-01T09:00:00-06:00",
-                   "due_on": "2026-11-14", "area_command": "southeast", "note": "2026-11-10 17:08:00",
-                   "path": "/tmp/x"}
+    assert json_value(
+        {
+            "at": "2026-11-10 17:08:00",  # stored UTC, handed over as text by a service
+            "occurred_at": datetime(2026, 7, 1, 15, 0),  # stored UTC: summer offset
+            "due_on": date(2026, 11, 14),  # a day stays a day
+            "area_command": domain.AreaCommand.SOUTHEAST,  # the member's value, not its label
+            "note": "2026-11-10 17:08:00",  # free text is never rewritten
+            "path": Path("/tmp/x"),
+        },
+        denver,
+    ) == {
+        "at": "2026-11-10T10:08:00-07:00",
+        "occurred_at": "2026-07-01T09:00:00-06:00",
+        "due_on": "2026-11-14",
+        "area_command": "southeast",
+        "note": "2026-11-10 17:08:00",
+        "path": "/tmp/x",
+    }

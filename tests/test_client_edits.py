@@ -9,13 +9,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import FROZEN_NOW_ISO, PASSPHRASE
 from tests.sync_support import enrolled_program, exchange
 from tests.test_cli import vipterm as _run
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records
 from vipterm.services.database import create_store
-from tests.conftest import FROZEN_NOW_ISO, PASSPHRASE
 
 
 def vipterm(*args):
@@ -25,20 +25,29 @@ def vipterm(*args):
 
 def _identity(store, client_id):
     with store.read() as s:
-        return s.execute(text("SELECT first_name, last_name, aka, date_of_birth, phone FROM client_identity "
-                              "WHERE client_id = :c"), {"c": client_id}).one()
+        return s.execute(
+            text("SELECT first_name, last_name, aka, date_of_birth, phone FROM client_identity WHERE client_id = :c"),
+            {"c": client_id},
+        ).one()
 
 
 def _client_row(store, client_id):
     with store.read() as s:
-        return s.execute(text("SELECT area_command, age_group, referral_source, risk_flags, status, closed_reason, "
-                              "closed_on FROM client WHERE id = :c"), {"c": client_id}).one()
+        return s.execute(
+            text(
+                "SELECT area_command, age_group, referral_source, risk_flags, status, closed_reason, "
+                "closed_on FROM client WHERE id = :c"
+            ),
+            {"c": client_id},
+        ).one()
 
 
 def _changes(store, tbl, col, row_id):
     with store.read() as s:
-        return s.execute(text("SELECT count(*) FROM change_log WHERE tbl = :t AND col = :c AND row_id = :r"),
-                         {"t": tbl, "c": col, "r": row_id}).scalar_one()
+        return s.execute(
+            text("SELECT count(*) FROM change_log WHERE tbl = :t AND col = :c AND row_id = :r"),
+            {"t": tbl, "c": col, "r": row_id},
+        ).scalar_one()
 
 
 def _new(store, **kw):
@@ -51,29 +60,45 @@ def _new(store, **kw):
 
 def test_edit_changes_identity_and_program_fields_and_keeps_each_change(store):
     client = _new(store)
-    records.edit_client(store, client.id, first_name="  Ana María ", phone="505-555-0100",
-                        date_of_birth=date(2001, 4, 2), area_command="Foothills", age_group="18_24",
-                        referral_source="hospital", risk_flags=["retaliation_risk", "group_involved"])
+    records.edit_client(
+        store,
+        client.id,
+        first_name="  Ana María ",
+        phone="505-555-0100",
+        date_of_birth=date(2001, 4, 2),
+        area_command="Foothills",
+        age_group="18_24",
+        referral_source="hospital",
+        risk_flags=["retaliation_risk", "group_involved"],
+    )
     assert _identity(store, client.id) == ("Ana María", "Ruiz", "", "2001-04-02", "505-555-0100")
     area, age, source, flags, status, *_ = _client_row(store, client.id)
-    assert (area, age, source, flags, status) == ("foothills", "18_24", "hospital",
-                                                  "retaliation_risk,group_involved", "identified")
+    assert (area, age, source, flags, status) == (
+        "foothills",
+        "18_24",
+        "hospital",
+        "retaliation_risk,group_involved",
+        "identified",
+    )
     # The field's history is the change log: the phone was set at intake and once by the edit.
     assert _changes(store, "client_identity", "phone", client.id) == 2
     records.edit_client(store, client.id, phone="505-555-0100")  # no difference: nothing captured
     assert _changes(store, "client_identity", "phone", client.id) == 2
 
 
-@pytest.mark.parametrize("changes, field, words", [
-    ({"date_of_birth": date(2026, 12, 1)}, "date_of_birth", "future"),
-    ({"date_of_birth": date(1850, 1, 1)}, "date_of_birth", "1900"),
-    ({"first_name": "", "last_name": ""}, "first_name", "name or an alias"),
-    ({"area_command": "narnia"}, "area_command", "not one of"),
-    ({"risk_flags": ["brave"]}, "risk_flags", "not one of"),
-    ({"phone": "505\x1b[2J"}, "phone", "control"),
-    ({"status": "closed"}, "status", "cannot be edited"),
-    ({"assigned_worker_id": "x"}, "assigned_worker_id", "cannot be edited"),
-])
+@pytest.mark.parametrize(
+    "changes, field, words",
+    [
+        ({"date_of_birth": date(2026, 12, 1)}, "date_of_birth", "future"),
+        ({"date_of_birth": date(1850, 1, 1)}, "date_of_birth", "1900"),
+        ({"first_name": "", "last_name": ""}, "first_name", "name or an alias"),
+        ({"area_command": "narnia"}, "area_command", "not one of"),
+        ({"risk_flags": ["brave"]}, "risk_flags", "not one of"),
+        ({"phone": "505\x1b[2J"}, "phone", "control"),
+        ({"status": "closed"}, "status", "cannot be edited"),
+        ({"assigned_worker_id": "x"}, "assigned_worker_id", "cannot be edited"),
+    ],
+)
 def test_a_bad_edit_names_its_field_and_changes_nothing(store, changes, field, words):
     client = _new(store)
     before = (_identity(store, client.id), _client_row(store, client.id))
@@ -110,8 +135,12 @@ def test_an_edit_on_a_laptop_reaches_the_coordinator_in_a_real_bundle(tmp_path):
 
 def test_close_and_reopen_keep_the_reason_and_move_the_client_out_of_and_back_into_the_caseload(store):
     client = _new(store)
-    records.record_notification(store, records.NotificationDraft(
-        client_id=client.id, attempted_on=store.clock.today(), outcome="delivered", team=[("R", "peer_support")]))
+    records.record_notification(
+        store,
+        records.NotificationDraft(
+            client_id=client.id, attempted_on=store.clock.today(), outcome="delivered", team=[("R", "peer_support")]
+        ),
+    )
     records.close_client(store, client.id, "moved away")
     _a, _b, _c, _d, status, reason, closed_on = _client_row(store, client.id)
     assert (status, reason, closed_on) == ("closed", "moved_away", store.clock.today().isoformat())
@@ -141,8 +170,15 @@ def test_closed_clients_stay_in_the_report(store):
     today = store.clock.today()
     clients = [_new(store, identified_on=today - timedelta(days=3)) for _ in range(2)]
     for c in clients:
-        records.record_notification(store, records.NotificationDraft(
-            client_id=c.id, attempted_on=today - timedelta(days=1), outcome="delivered", team=[("R", "peer_support")]))
+        records.record_notification(
+            store,
+            records.NotificationDraft(
+                client_id=c.id,
+                attempted_on=today - timedelta(days=1),
+                outcome="delivered",
+                team=[("R", "peer_support")],
+            ),
+        )
     month = today.strftime("%Y-%m")
     before = report_service.build_report(store, month)
     assert before.notifications_by_area.total.values["m"] == 2  # counted (so the comparison means something)
@@ -165,8 +201,21 @@ def cli_db(tmp_path):
 
 def test_cli_update_by_pseudonym_and_by_prefix(cli_db):
     path, client = cli_db
-    done = vipterm("clients", "update", client.pseudonym.lower(), "--db", str(path), "--phone", "505-555-0177",
-                   "--area", "northeast", "--risk-flags", "retaliation_risk,on_supervision", "--date-of-birth", "1999-01-31")
+    done = vipterm(
+        "clients",
+        "update",
+        client.pseudonym.lower(),
+        "--db",
+        str(path),
+        "--phone",
+        "505-555-0177",
+        "--area",
+        "northeast",
+        "--risk-flags",
+        "retaliation_risk,on_supervision",
+        "--date-of-birth",
+        "1999-01-31",
+    )
     assert done.returncode == 0, done.stderr
     assert client.pseudonym in done.stdout and "phone" in done.stdout and "505" not in done.stdout
     again = vipterm("clients", "update", client.id[:13], "--db", str(path), "--aka", "Gata", "--date-of-birth", "")
@@ -221,8 +270,11 @@ def test_each_edit_shows_in_the_field_history_on_the_coordinator(tmp_path):
         records.edit_client(coord, client.id, phone="505-555-0202")
         records.close_client(coord, client.id, "declined")
         phones = field_history(coord, client.id, "phone")
-        assert [(c.value, c.by) for c in phones] == [("505-555-0202", "this device"), ("505-555-0101", "Worker One"),
-                                                     ("", "Worker One")]
+        assert [(c.value, c.by) for c in phones] == [
+            ("505-555-0202", "this device"),
+            ("505-555-0101", "Worker One"),
+            ("", "Worker One"),
+        ]
         assert [c.value for c in field_history(coord, client.id, "closed_reason")] == ["declined", None]
         with pytest.raises(ValidationError):
             field_history(coord, client.id, "pseudonym")

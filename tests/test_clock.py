@@ -16,8 +16,10 @@ def test_wall_clock_going_backwards_does_not_move_the_hlc_back():
     assert clock.physical_ms(stamps[2]) == 10_005  # held at the highest time seen
 
 
-@given(st.lists(st.integers(min_value=0, max_value=2**40), min_size=1, max_size=200),
-       st.lists(st.integers(min_value=0, max_value=2**56), max_size=20))
+@given(
+    st.lists(st.integers(min_value=0, max_value=2**40), min_size=1, max_size=200),
+    st.lists(st.integers(min_value=0, max_value=2**56), max_size=20),
+)
 def test_hlc_strictly_increases_with_any_wall_times_and_remote_clocks(walls, remotes):
     hc = clock.HybridClock(wall=lambda: walls[0])
     last = 0

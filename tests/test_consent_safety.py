@@ -13,7 +13,6 @@ from tests.sync_support import PASSPHRASE
 from tests.test_sync_malicious_worker import World, count, forge, held, new_row, vip  # noqa: F401
 from vipterm.errors import NotFound, ValidationError
 from vipterm.services import consent, records, tasks
-from vipterm.store.models import Referral
 
 TODAY = date(2026, 11, 23)  # the suite's frozen program day
 
@@ -47,12 +46,14 @@ def test_a_sharing_referral_without_written_consent_is_refused_and_nothing_is_wr
     assert _count(store, "referral") == 0
 
     # Kept as a draft it shares nothing yet; sending it later is checked again.
-    kept = records.create_referral(store, records.ReferralDraft(client.id, "legal", provider.id, send_now=False,
-                                                                shares_info=True))
+    kept = records.create_referral(
+        store, records.ReferralDraft(client.id, "legal", provider.id, send_now=False, shares_info=True)
+    )
     with pytest.raises(ValidationError, match="verbal only"):
         records.set_referral_status(store, kept.id, "sent")
-    written = consent.add_consent(store, client.id, "share_provider", provider_id=provider.id,
-                                  expires_on=TODAY + timedelta(days=180))
+    written = consent.add_consent(
+        store, client.id, "share_provider", provider_id=provider.id, expires_on=TODAY + timedelta(days=180)
+    )
     assert records.set_referral_status(store, kept.id, "sent").status == "sent"
     assert records.create_referral(store, draft).status == "sent"
 
@@ -67,8 +68,14 @@ def test_a_sharing_referral_without_written_consent_is_refused_and_nothing_is_wr
 
 def test_an_expired_consent_is_not_current(store, client_and_provider):
     client, provider, _ = client_and_provider
-    consent.add_consent(store, client.id, "share_provider", provider_id=provider.id,
-                        given_on=TODAY - timedelta(days=400), expires_on=TODAY - timedelta(days=35))
+    consent.add_consent(
+        store,
+        client.id,
+        "share_provider",
+        provider_id=provider.id,
+        given_on=TODAY - timedelta(days=400),
+        expires_on=TODAY - timedelta(days=35),
+    )
     assert "expired" in consent.sharing_problem(store, client.id, provider.id)
     [row] = consent.list_consents(store, client.id)
     assert row.state == "expired" and not row.current and "Legal Aid Society" in row.summary
@@ -108,10 +115,16 @@ def test_safety_plan_is_kept_up_to_date_and_its_review_becomes_a_task(store):
     with pytest.raises(ValidationError, match="past"):
         consent.save_safety_plan(store, client.id, threats="x", review_on=TODAY - timedelta(days=1))
     assert consent.safety_plan_prompt(store, client.id)
-    plan = consent.save_safety_plan(store, client.id, threats="conflict with a westside group",
-                                    safe_places="aunt's house", review_on=TODAY + timedelta(days=3))
-    again = consent.save_safety_plan(store, client.id, check_in_plan="text every evening",
-                                     review_on=TODAY + timedelta(days=3))
+    plan = consent.save_safety_plan(
+        store,
+        client.id,
+        threats="conflict with a westside group",
+        safe_places="aunt's house",
+        review_on=TODAY + timedelta(days=3),
+    )
+    again = consent.save_safety_plan(
+        store, client.id, check_in_plan="text every evening", review_on=TODAY + timedelta(days=3)
+    )
     assert again.id == plan.id and _count(store, "safety_plan") == 1
     current = consent.safety_plan(store, client.id)
     assert current.threats == "conflict with a westside group" and current.check_in_plan == "text every evening"
@@ -143,19 +156,47 @@ def test_consents_and_safety_plans_sync_in_scope_and_a_forged_one_is_held(tmp_pa
 
         # Worker A forges a consent about worker B's client, and one in B's name about its own.
         forged = "01930000-0000-7000-8000-00000000c0a1"
-        forge(a, new_row("consent", forged, client_id=world.cb.id, kind="media", method="written",
-                         given_on="2026-11-20", note="", recorded_by=a.worker_id,
-                         created_at="2026-11-20 10:00:00.000000"), rows=False)
+        forge(
+            a,
+            new_row(
+                "consent",
+                forged,
+                client_id=world.cb.id,
+                kind="media",
+                method="written",
+                given_on="2026-11-20",
+                note="",
+                recorded_by=a.worker_id,
+                created_at="2026-11-20 10:00:00.000000",
+            ),
+            rows=False,
+        )
         forged2 = "01930000-0000-7000-8000-00000000c0a2"
-        forge(a, new_row("safety_plan", forged2, client_id=world.ca.id, threats="x", safe_contacts="",
-                         safe_places="", places_to_avoid="", check_in_plan="", created_by=b.worker_id,
-                         updated_by=b.worker_id, created_at="2026-11-20 10:00:00.000000",
-                         updated_at="2026-11-20 10:00:00.000000"), rows=False)
+        forge(
+            a,
+            new_row(
+                "safety_plan",
+                forged2,
+                client_id=world.ca.id,
+                threats="x",
+                safe_contacts="",
+                safe_places="",
+                places_to_avoid="",
+                check_in_plan="",
+                created_by=b.worker_id,
+                updated_by=b.worker_id,
+                created_at="2026-11-20 10:00:00.000000",
+                updated_at="2026-11-20 10:00:00.000000",
+            ),
+            rows=False,
+        )
         result = world.upload(a)
         assert result.summary["quarantined_by_reason"] == {"scope": 2}
         reasons = sorted(q.reason for q in held(coord))
-        assert reasons == ["a record about a client assigned to another worker",
-                           "safety plan attributed to another worker (created_by)"]
+        assert reasons == [
+            "a record about a client assigned to another worker",
+            "safety plan attributed to another worker (created_by)",
+        ]
         assert count(coord, "SELECT count(*) FROM consent WHERE id = ?", forged) == 0
         assert count(coord, "SELECT count(*) FROM safety_plan WHERE id = ?", forged2) == 0
 

@@ -18,8 +18,9 @@ from vipterm.services.report import build_report
 
 
 def _client(store, name="Ana"):
-    return records.create_client(store, records.ClientDraft(first_name=name, last_name="Ruiz", area_command="valley",
-                                                            confirm_duplicate=True))
+    return records.create_client(
+        store, records.ClientDraft(first_name=name, last_name="Ruiz", area_command="valley", confirm_duplicate=True)
+    )
 
 
 def _count(store, sql, **params):
@@ -37,9 +38,13 @@ def _row(store, table, row_id):
 
 def _contact_id(store, pseudonym, day):
     with store.read() as s:
-        return s.execute(text(
-            "SELECT t.id FROM contact t JOIN client c ON c.id = t.client_id WHERE c.pseudonym = :p "
-            "AND date(t.occurred_at) = :d"), {"p": pseudonym, "d": day}).scalar_one()
+        return s.execute(
+            text(
+                "SELECT t.id FROM contact t JOIN client c ON c.id = t.client_id WHERE c.pseudonym = :p "
+                "AND date(t.occurred_at) = :d"
+            ),
+            {"p": pseudonym, "d": day},
+        ).scalar_one()
 
 
 def test_a_voided_reached_contact_no_longer_counts_in_the_hand_computed_report(program):  # noqa: F811
@@ -61,9 +66,12 @@ def test_a_voided_reached_contact_no_longer_counts_in_the_hand_computed_report(p
 def test_a_corrected_notification_counts_as_its_correction(program):  # noqa: F811
     before = values(build_report(program, "2022-07").notifications_by_area)
     with program.read() as s:
-        attempt = s.execute(text(
-            "SELECT n.id FROM notification_attempt n JOIN client c ON c.id = n.client_id "
-            "WHERE c.pseudonym = 'VIP-C03' AND n.attempted_on = '2022-07-20'")).scalar_one()
+        attempt = s.execute(
+            text(
+                "SELECT n.id FROM notification_attempt n JOIN client c ON c.id = n.client_id "
+                "WHERE c.pseudonym = 'VIP-C03' AND n.attempted_on = '2022-07-20'"
+            )
+        ).scalar_one()
     corrections.correct_notification(program, attempt, "it was Southeast", area_command="southeast")
     after = values(build_report(program, "2022-07").notifications_by_area)
     assert after["valley"]["m"] == before["valley"]["m"] - 1
@@ -79,8 +87,9 @@ def test_voiding_a_reached_contact_reopens_what_it_closed_and_leaves_the_caseloa
     today = store.clock.today()
     due = records.schedule_follow_up(store, client.id, today, note="check in")
     when = store.clock.utcnow() - timedelta(hours=1)
-    contact = records.log_contact(store, records.ContactDraft(client_id=client.id, occurred_at=when, outcome="reached",
-                                                              mode="phone"))
+    contact = records.log_contact(
+        store, records.ContactDraft(client_id=client.id, occurred_at=when, outcome="reached", mode="phone")
+    )
     assert _row(store, "follow_up", due.id).closed_as == "contact"
     row = caseload_service.caseload(store, include_closed=True, client_ids=[client.id])[0]
     assert row.last_contact == when
@@ -103,8 +112,12 @@ def test_correcting_a_contact_enters_a_new_one_in_its_place(store):
     client = _client(store)
     due = records.schedule_follow_up(store, client.id, store.clock.today())
     when = store.clock.utcnow() - timedelta(hours=2)
-    wrong = records.log_contact(store, records.ContactDraft(client_id=client.id, occurred_at=when, outcome="no_answer",
-                                                            mode="phone", note="no answer"))
+    wrong = records.log_contact(
+        store,
+        records.ContactDraft(
+            client_id=client.id, occurred_at=when, outcome="no_answer", mode="phone", note="no answer"
+        ),
+    )
     correction = corrections.correct_contact(store, wrong.id, "they did pick up", outcome="reached", note="talked")
     new = _row(store, "contact", correction.replacement_id)
     assert (new.outcome, new.mode, new.note, new.client_id) == ("reached", "phone", "talked", client.id)
@@ -115,12 +128,15 @@ def test_correcting_a_contact_enters_a_new_one_in_its_place(store):
     assert marks[wrong.id] == "superseded: they did pick up" and marks[new.id] == ""
 
 
-@pytest.mark.parametrize("reason, table, row, error", [
-    ("", "contact", "real", ValidationError),
-    ("  ", "contact", "real", ValidationError),
-    ("why", "contact", "0193c7a0-0000-7000-8000-000000000000", NotFound),
-    ("why", "client", "real", ValidationError),
-])
+@pytest.mark.parametrize(
+    "reason, table, row, error",
+    [
+        ("", "contact", "real", ValidationError),
+        ("  ", "contact", "real", ValidationError),
+        ("why", "contact", "0193c7a0-0000-7000-8000-000000000000", NotFound),
+        ("why", "client", "real", ValidationError),
+    ],
+)
 def test_a_refused_correction_writes_nothing(store, reason, table, row, error):
     client = _client(store)
     contact = records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="reached"))
@@ -144,7 +160,10 @@ def test_a_bad_correction_value_writes_nothing(store):
     with pytest.raises(ValidationError) as exc:
         corrections.correct_contact(store, contact.id, "typo", mode="pigeon")
     assert exc.value.field == "mode"
-    assert _count(store, "SELECT count(*) FROM fact_correction") == 0 and _count(store, "SELECT count(*) FROM contact") == 1
+    assert (
+        _count(store, "SELECT count(*) FROM fact_correction") == 0
+        and _count(store, "SELECT count(*) FROM contact") == 1
+    )
 
 
 # --- notifications, outcomes, referral events ------------------------------------------------------------
@@ -153,11 +172,19 @@ def test_a_bad_correction_value_writes_nothing(store):
 def test_voiding_the_delivered_notification_moves_the_client_back_on_the_funnel(store):
     client = _client(store)
     today = store.clock.today()
-    records.record_notification(store, records.NotificationDraft(client_id=client.id, attempted_on=today,
-                                                                 outcome="not_found"))
-    delivered = records.record_notification(store, records.NotificationDraft(
-        client_id=client.id, attempted_on=today, outcome="delivered", team=[("R", "peer_support")],
-        confirm_same_day=True))
+    records.record_notification(
+        store, records.NotificationDraft(client_id=client.id, attempted_on=today, outcome="not_found")
+    )
+    delivered = records.record_notification(
+        store,
+        records.NotificationDraft(
+            client_id=client.id,
+            attempted_on=today,
+            outcome="delivered",
+            team=[("R", "peer_support")],
+            confirm_same_day=True,
+        ),
+    )
     assert _row(store, "client", client.id).status == "notified"
     corrections.void_fact(store, "notification_attempt", delivered.id, "it was someone else")
     assert _row(store, "client", client.id).status == "notification_attempted"
@@ -165,9 +192,16 @@ def test_voiding_the_delivered_notification_moves_the_client_back_on_the_funnel(
 
 def test_correcting_a_delivered_notification_to_not_found_drops_team_and_messages(store):
     client = _client(store)
-    delivered = records.record_notification(store, records.NotificationDraft(
-        client_id=client.id, attempted_on=store.clock.today(), outcome="delivered", team=[("R", "peer_support")],
-        messages=["community_cares"]))
+    delivered = records.record_notification(
+        store,
+        records.NotificationDraft(
+            client_id=client.id,
+            attempted_on=store.clock.today(),
+            outcome="delivered",
+            team=[("R", "peer_support")],
+            messages=["community_cares"],
+        ),
+    )
     correction = corrections.correct_notification(store, delivered.id, "nobody home", outcome="not_found")
     new = _row(store, "notification_attempt", correction.replacement_id)
     assert (new.outcome, new.team, new.messages) == ("not_found", "[]", "")
@@ -187,8 +221,9 @@ def test_correcting_an_outcome(store):
 def test_voiding_a_referral_status_change_puts_the_referral_back(store):
     client = _client(store)
     provider = records.add_provider(store, "Casa", "shelter")
-    referral = records.create_referral(store, records.ReferralDraft(client_id=client.id, need_domain="housing",
-                                                                    provider_id=provider.id))
+    referral = records.create_referral(
+        store, records.ReferralDraft(client_id=client.id, need_domain="housing", provider_id=provider.id)
+    )
     records.set_referral_status(store, referral.id, "accepted")
     assert _row(store, "client", client.id).status == "engaged"
     latest = corrections.latest_referral_event(store, referral.id)
@@ -233,8 +268,15 @@ def test_a_correction_naming_another_clients_fact_counts_for_nothing(store):
     mine, theirs = _client(store, "Ana"), _client(store, "Bea")
     their_contact = records.log_contact(store, records.ContactDraft(client_id=theirs.id, outcome="reached"))
     with store.write() as s:
-        s.add(FactCorrection(client_id=mine.id, tbl="contact", row_id=their_contact.id, reason="forged",
-                             at=datetime(2026, 11, 23, 15, 0)))
+        s.add(
+            FactCorrection(
+                client_id=mine.id,
+                tbl="contact",
+                row_id=their_contact.id,
+                reason="forged",
+                at=datetime(2026, 11, 23, 15, 0),
+            )
+        )
     with store.read() as s:
         assert corrections.corrected_ids(s) == set()
     assert caseload_service.client_file(store, theirs.id).last_contact is not None
@@ -260,8 +302,21 @@ def test_cli_void_and_correct(tmp_path):
     mistaken = records.record_outcome(store, client.id, "re_arrest", store.clock.today())
     store.close()
     db = ("--db", str(path))
-    fixed = vipterm("clients", "correct", "contact", wrong.id[:13], *db, "--reason", "they picked up",
-                    "--outcome", "reached", "--when", "2026-11-23 08:15", "--note", "talked")
+    fixed = vipterm(
+        "clients",
+        "correct",
+        "contact",
+        wrong.id[:13],
+        *db,
+        "--reason",
+        "they picked up",
+        "--outcome",
+        "reached",
+        "--when",
+        "2026-11-23 08:15",
+        "--note",
+        "talked",
+    )
     assert fixed.returncode == 0, fixed.stderr
     assert "superseded by" in fixed.stdout
     voided = vipterm("clients", "void", "outcome", mistaken.id, *db, "--reason", "not this client")
@@ -295,8 +350,10 @@ def test_a_laptop_cannot_void_another_workers_fact(tmp_path):
     from vipterm.sync import merge as merge_engine
 
     def new_row(pk, values):  # every column of a new record (its `tbl` column clashes with the helper's)
-        return [("fact_correction", pk, col, values.get(col))
-                for col in merge_engine.tables()["fact_correction"].columns[1:]]
+        return [
+            ("fact_correction", pk, col, values.get(col))
+            for col in merge_engine.tables()["fact_correction"].columns[1:]
+        ]
 
     world = World(tmp_path)
     try:
@@ -304,10 +361,21 @@ def test_a_laptop_cannot_void_another_workers_fact(tmp_path):
         world.round()
         month = world.coord.clock.today().strftime("%Y-%m")
         assert build_report(world.coord, month).contacts_per_worker.total.values["reached"] == 1
-        common = dict(tbl="contact", row_id=contact.id, replacement_id=None, reason="forged",
-                      by_worker=world.a.worker_id, at="2026-11-23 15:00:00.000000", deleted_at=None)
-        forge(world.a, new_row("01a20000-0000-7000-8000-00000000f001", dict(common, client_id=world.cb.id))
-              + new_row("01a20000-0000-7000-8000-00000000f002", dict(common, client_id=world.ca.id)), rows=False)
+        common = dict(
+            tbl="contact",
+            row_id=contact.id,
+            replacement_id=None,
+            reason="forged",
+            by_worker=world.a.worker_id,
+            at="2026-11-23 15:00:00.000000",
+            deleted_at=None,
+        )
+        forge(
+            world.a,
+            new_row("01a20000-0000-7000-8000-00000000f001", dict(common, client_id=world.cb.id))
+            + new_row("01a20000-0000-7000-8000-00000000f002", dict(common, client_id=world.ca.id)),
+            rows=False,
+        )
         world.upload(world.a)
         reasons = [h.reason for h in held(world.coord) if h.tbl == "fact_correction"]
         assert any("another worker" in r for r in reasons), reasons
@@ -328,11 +396,27 @@ def test_two_corrections_of_one_fact_count_it_once(store):
     wrong = records.log_contact(store, records.ContactDraft(client_id=client.id, occurred_at=when, outcome="no_answer"))
     first = corrections.correct_contact(store, wrong.id, "reached after all", outcome="reached")
     with store.write() as s:  # the other device's correction, made a minute later
-        other = Contact(client_id=client.id, worker_id=store.worker_id, occurred_at=when, outcome="reached",
-                        mode="phone", purpose="check_in", area_command="valley")
+        other = Contact(
+            client_id=client.id,
+            worker_id=store.worker_id,
+            occurred_at=when,
+            outcome="reached",
+            mode="phone",
+            purpose="check_in",
+            area_command="valley",
+        )
         s.add(other)
-        s.add(FactCorrection(client_id=client.id, tbl="contact", row_id=wrong.id, replacement_id=other.id,
-                             reason="they picked up", by_worker=store.worker_id, at=first.at + timedelta(minutes=1)))
+        s.add(
+            FactCorrection(
+                client_id=client.id,
+                tbl="contact",
+                row_id=wrong.id,
+                replacement_id=other.id,
+                reason="they picked up",
+                by_worker=store.worker_id,
+                at=first.at + timedelta(minutes=1),
+            )
+        )
     month = store.clock.today().strftime("%Y-%m")
     assert build_report(store, month).contacts_per_worker.total.values == {"contacts": 1, "reached": 1, "clients": 1}
     marks = {e.record_id: e.corrected for e in caseload_service.client_file(store, client.id).timeline}

@@ -27,9 +27,20 @@ EXAMPLES = REPO_ROOT / "docs" / "examples"
 
 def counts(store) -> dict[str, int]:
     with store.read() as session:
-        return {t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-                for t in ("client", "client_identity", "notification_attempt", "contact", "referral",
-                          "referral_event", "provider", "outcome", "change_log")}
+        return {
+            t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in (
+                "client",
+                "client_identity",
+                "notification_attempt",
+                "contact",
+                "referral",
+                "referral_event",
+                "provider",
+                "outcome",
+                "change_log",
+            )
+        }
 
 
 def write(tmp_path: Path, name: str, content: str, encoding: str = "utf-8") -> Path:
@@ -56,21 +67,37 @@ def test_every_documented_example_imports_and_is_captured(store):
     assert after["provider"] == 4  # added to the directory from the category column
     with store.read() as session:
         # Every imported row is in this device's change log, so it syncs like a typed-in record.
-        logged = {tbl: n for tbl, n in session.execute(text(
-            "SELECT tbl, count(DISTINCT row_id) FROM change_log WHERE device = :d GROUP BY tbl"), {"d": store.device_id})}
+        logged = {
+            tbl: n
+            for tbl, n in session.execute(
+                text("SELECT tbl, count(DISTINCT row_id) FROM change_log WHERE device = :d GROUP BY tbl"),
+                {"d": store.device_id},
+            )
+        }
         statuses = dict(session.execute(text("SELECT pseudonym, status FROM client")).all())
-        events = [s for (s,) in session.execute(text(
-            "SELECT e.status FROM referral_event e JOIN referral r ON r.id = e.referral_id "
-            "JOIN provider p ON p.id = r.provider_id WHERE p.name = 'Workforce Connection Center' ORDER BY e.at"))]
-        first_service = session.execute(text(
-            "SELECT first_service_on FROM referral WHERE status = 'completed'")).scalar_one()
+        events = [
+            s
+            for (s,) in session.execute(
+                text(
+                    "SELECT e.status FROM referral_event e JOIN referral r ON r.id = e.referral_id "
+                    "JOIN provider p ON p.id = r.provider_id WHERE p.name = 'Workforce Connection Center' ORDER BY e.at"
+                )
+            )
+        ]
+        first_service = session.execute(
+            text("SELECT first_service_on FROM referral WHERE status = 'completed'")
+        ).scalar_one()
     assert logged["client"] == 4 and logged["notification_attempt"] == 5 and logged["contact"] == 4
     assert logged["referral"] == 4 and logged["referral_event"] == 14 and logged["outcome"] == 3
     assert events == ["draft", "sent", "accepted", "in_progress", "completed"]
     assert str(first_service)[:10] == "2021-09-01"
     # The funnel moved with the history: delivered → notified, accepted → engaged; inactive stays.
-    assert statuses == {"VIP-0001": "engaged", "VIP-0002": "engaged", "VIP-0003": "notification_attempted",
-                        "VIP-0004": "inactive"}
+    assert statuses == {
+        "VIP-0001": "engaged",
+        "VIP-0002": "engaged",
+        "VIP-0003": "notification_attempted",
+        "VIP-0004": "inactive",
+    }
 
 
 def test_dry_run_reports_no_problem_and_writes_nothing(store):
@@ -83,36 +110,52 @@ def test_dry_run_reports_no_problem_and_writes_nothing(store):
 def test_bad_rows_are_reported_row_by_row_and_nothing_is_written(store, tmp_path):
     import_csv(store, "clients", EXAMPLES / "clients.csv")
     before = counts(store)
-    path = write(tmp_path, "notifications.csv", (
-        "client,attempted_on,outcome,area_command,note\n"
-        "VIP-0001,2021-08-09,delivered,Southeast,\n"       # row 2: fine
-        "VIP-0001,2021-13-40,delivered,Southeast,\n"       # row 3: no such date
-        "VIP-9999,2021-08-01,deliverd,Downtown,\n"         # row 4: three problems
-        "VIP-0002,2099-01-01,refused,,\n"                  # row 5: future
-        ",2021-08-01,,,\n"                                 # row 6: empty required cells
-    ))
+    path = write(
+        tmp_path,
+        "notifications.csv",
+        (
+            "client,attempted_on,outcome,area_command,note\n"
+            "VIP-0001,2021-08-09,delivered,Southeast,\n"  # row 2: fine
+            "VIP-0001,2021-13-40,delivered,Southeast,\n"  # row 3: no such date
+            "VIP-9999,2021-08-01,deliverd,Downtown,\n"  # row 4: three problems
+            "VIP-0002,2099-01-01,refused,,\n"  # row 5: future
+            ",2021-08-01,,,\n"  # row 6: empty required cells
+        ),
+    )
     for dry_run in (True, False):
         result = import_csv(store, "notifications", path, dry_run=dry_run)
         found = {(e.row, e.column) for e in result.errors}
-        assert found == {(3, "attempted_on"), (4, "client"), (4, "outcome"), (4, "area_command"),
-                         (5, "attempted_on"), (6, "client"), (6, "outcome")}
+        assert found == {
+            (3, "attempted_on"),
+            (4, "client"),
+            (4, "outcome"),
+            (4, "area_command"),
+            (5, "attempted_on"),
+            (6, "client"),
+            (6, "outcome"),
+        }
         assert result.written == 0
         assert counts(store) == before  # all or nothing: the good row 2 was not written either
     by_cell = {(e.row, e.column): e.message for e in result.errors}
     # The lists people read are labels: `not found`, `N/A` (never the stored `not_found`, `na`).
     assert "not one of: delivered, refused, not found, in custody, deferred" in by_cell[(4, "outcome")]
-    assert by_cell[(4, "area_command")] == ("'Downtown' is not one of: Southeast, Northeast, Northwest, Foothills, "
-                                            "Southwest, Valley, N/A")
+    assert by_cell[(4, "area_command")] == (
+        "'Downtown' is not one of: Southeast, Northeast, Northwest, Foothills, Southwest, Valley, N/A"
+    )
     assert "not a client" in by_cell[(4, "client")] and "future" in by_cell[(5, "attempted_on")]
     assert str(result.errors[0]).startswith("row 3, column attempted_on:")
 
 
 def test_identifying_values_are_never_echoed(store, tmp_path):
-    path = write(tmp_path, "clients.csv", (
-        "client,first_name,last_name,date_of_birth,phone,identified_on\n"
-        "VIP-1,Quetzalli,Abeyta,31/02/1999,505-555-0142,2021-01-01\n"
-        "VIP-2,,,,,2021-01-01\n"
-    ))
+    path = write(
+        tmp_path,
+        "clients.csv",
+        (
+            "client,first_name,last_name,date_of_birth,phone,identified_on\n"
+            "VIP-1,Quetzalli,Abeyta,31/02/1999,505-555-0142,2021-01-01\n"
+            "VIP-2,,,,,2021-01-01\n"
+        ),
+    )
     result = import_csv(store, "clients", path)
     messages = " ".join(str(e) for e in result.errors)
     assert (2, "date_of_birth") in {(e.row, e.column) for e in result.errors}
@@ -128,33 +171,51 @@ def test_header_problems_list_the_accepted_columns(store, tmp_path):
     assert "accepted: " + ", ".join(COLUMNS["contacts"][0] + COLUMNS["contacts"][1]) in result.errors[0].message
     missing = import_csv(store, "contacts", write(tmp_path, "c2.csv", "client,mode\nVIP-1,phone\n"))
     assert [(e.row, e.column, e.message) for e in missing.errors] == [
-        (1, "occurred_at", "is required and missing from the header")]
+        (1, "occurred_at", "is required and missing from the header")
+    ]
 
 
 def test_spreadsheet_exports_are_read_as_saved(store, tmp_path):
     # Excel on Windows: Windows-1252, semicolons, upper-case headers and values, US dates, blank tail lines.
-    path = write(tmp_path, "clients.csv", (
-        "Client;First Name;Last Name;Identified On;Area Command;Referral Source\r\n"
-        "VIP-7;José;Peña;11/5/2021;FOOTHILLS;Shooting Review\r\n"
-        ";;;;;\r\n"
-    ), encoding="cp1252")
+    path = write(
+        tmp_path,
+        "clients.csv",
+        (
+            "Client;First Name;Last Name;Identified On;Area Command;Referral Source\r\n"
+            "VIP-7;José;Peña;11/5/2021;FOOTHILLS;Shooting Review\r\n"
+            ";;;;;\r\n"
+        ),
+        encoding="cp1252",
+    )
     result = import_csv(store, "clients", path)
     assert result.errors == [] and result.written == 1
     with store.read() as session:
-        row = session.execute(text("SELECT c.area_command, c.referral_source, c.identified_on, i.first_name "
-                                   "FROM client c JOIN client_identity i ON i.client_id = c.id "
-                                   "WHERE c.pseudonym = 'VIP-7'")).one()
+        row = session.execute(
+            text(
+                "SELECT c.area_command, c.referral_source, c.identified_on, i.first_name "
+                "FROM client c JOIN client_identity i ON i.client_id = c.id "
+                "WHERE c.pseudonym = 'VIP-7'"
+            )
+        ).one()
     assert row[0] == "foothills" and row[1] == "shooting_review" and str(row[2]) == "2021-11-05" and row[3] == "José"
     # UTF-8 with the byte-order mark Excel writes.
     bom = write(tmp_path, "bom.csv", "\ufeffclient,kind,occurred_on\nVIP-7,Re-Arrest,2022-01-02\n")
     assert import_csv(store, "outcomes", bom).written == 1
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("2022-11-05", "2022-11-05"), ("11/05/2022", "2022-11-05"), ("11/5/22", "2022-11-05"),
-    ("2022/11/05", "2022-11-05"), ("5-Nov-2022", "2022-11-05"), ("Nov 5, 2022", "2022-11-05"),
-    ("2022-11-05 00:00:00", "2022-11-05"), ("11/5/2022 0:00", "2022-11-05"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("2022-11-05", "2022-11-05"),
+        ("11/05/2022", "2022-11-05"),
+        ("11/5/22", "2022-11-05"),
+        ("2022/11/05", "2022-11-05"),
+        ("5-Nov-2022", "2022-11-05"),
+        ("Nov 5, 2022", "2022-11-05"),
+        ("2022-11-05 00:00:00", "2022-11-05"),
+        ("11/5/2022 0:00", "2022-11-05"),
+    ],
+)
 def test_dates_in_spreadsheet_formats(value, expected):
     assert parse_date(value).isoformat() == expected
 
@@ -169,19 +230,30 @@ def test_datetimes_in_spreadsheet_formats():
 
 def test_referral_history_must_be_possible(store, tmp_path):
     import_csv(store, "clients", EXAMPLES / "clients.csv")
-    path = write(tmp_path, "referrals.csv", (
-        "client,need,provider,category,status,sent_on,accepted_on,first_service_on,status_on,reason\n"
-        "VIP-0001,food,Pantry,food,failed,2021-08-20,,,2021-09-01,closed\n"          # sent → failed: not allowed
-        "VIP-0001,food,Pantry,,completed,2021-08-20,2021-08-10,,2021-09-01,\n"       # accepted before sent
-        "VIP-0001,food,Unknown Place,,sent,2021-08-20,,,,\n"                         # provider not in directory
-        "VIP-0001,food,Pantry,food,rejected,2021-08-20,,,2021-08-22,\n"              # no reason
-        "VIP-0001,food,Pantry,food,accepted,2021-08-20,2021-08-22,2021-08-23,,\n"    # service before it started
-        "VIP-0001,sleep,Pantry,food,teleported,,,,,\n"                               # unknown need and status
-    ))
+    path = write(
+        tmp_path,
+        "referrals.csv",
+        (
+            "client,need,provider,category,status,sent_on,accepted_on,first_service_on,status_on,reason\n"
+            "VIP-0001,food,Pantry,food,failed,2021-08-20,,,2021-09-01,closed\n"  # sent → failed: not allowed
+            "VIP-0001,food,Pantry,,completed,2021-08-20,2021-08-10,,2021-09-01,\n"  # accepted before sent
+            "VIP-0001,food,Unknown Place,,sent,2021-08-20,,,,\n"  # provider not in directory
+            "VIP-0001,food,Pantry,food,rejected,2021-08-20,,,2021-08-22,\n"  # no reason
+            "VIP-0001,food,Pantry,food,accepted,2021-08-20,2021-08-22,2021-08-23,,\n"  # service before it started
+            "VIP-0001,sleep,Pantry,food,teleported,,,,,\n"  # unknown need and status
+        ),
+    )
     result = import_csv(store, "referrals", path)
     found = {(e.row, e.column) for e in result.errors}
-    assert {(2, "status"), (3, ""), (4, "provider"), (5, "reason"), (6, "first_service_on"), (7, "need"),
-            (7, "status")} <= found
+    assert {
+        (2, "status"),
+        (3, ""),
+        (4, "provider"),
+        (5, "reason"),
+        (6, "first_service_on"),
+        (7, "need"),
+        (7, "status"),
+    } <= found
     assert "give accepted_on" in next(e.message for e in result.errors if (e.row, e.column) == (2, "status"))
     assert result.written == 0
 
@@ -213,7 +285,8 @@ def test_cli_import_dry_run_then_import(tmp_path):
     text_again = vipterm("import-csv", "--db", str(db), "clients", str(EXAMPLES / "clients.csv"), "--dry-run")
     assert text_again.stdout.splitlines() == [
         "already in the database, skipped: rows 2-5",
-        "4 clients row(s) checked: no problems, 0 new; 4 duplicate row(s) skipped (dry run: nothing was written)"]
+        "4 clients row(s) checked: no problems, 0 new; 4 duplicate row(s) skipped (dry run: nothing was written)",
+    ]
     bad_kind = vipterm("import-csv", "--db", str(db), "appointments", str(EXAMPLES / "clients.csv"))
     assert bad_kind.returncode == 2 and bad_kind.stderr.count("\n") == 1 and "Traceback" not in bad_kind.stderr
 
@@ -251,13 +324,28 @@ def test_an_imported_contact_closes_due_follow_ups_as_a_typed_one_does(store, tm
     for client in (typed, imported):
         records.schedule_follow_up(store, client.id, date(2026, 11, 23))
         records.schedule_follow_up(store, client.id, date(2026, 11, 30))
-    records.log_contact(store, records.ContactDraft(typed.id, occurred_at=store.clock.to_utc(
-        __import__("datetime").datetime(2026, 11, 23, 8, 30)), mode="phone", outcome="reached"))
-    result = import_csv(store, "contacts", _sheet(tmp_path, "c.csv",
-                        "client,occurred_at,mode,purpose,outcome\n"
-                        f"{imported.pseudonym},2026-11-23 08:30,phone,check-in,reached\n"))
+    records.log_contact(
+        store,
+        records.ContactDraft(
+            typed.id,
+            occurred_at=store.clock.to_utc(__import__("datetime").datetime(2026, 11, 23, 8, 30)),
+            mode="phone",
+            outcome="reached",
+        ),
+    )
+    result = import_csv(
+        store,
+        "contacts",
+        _sheet(
+            tmp_path,
+            "c.csv",
+            f"client,occurred_at,mode,purpose,outcome\n{imported.pseudonym},2026-11-23 08:30,phone,check-in,reached\n",
+        ),
+    )
     assert result.ok and result.written == 1, result.errors
-    assert _open_follow_ups(store, typed.id) == _open_follow_ups(store, imported.id) == [(date(2026, 11, 30), "contact")]
+    assert (
+        _open_follow_ups(store, typed.id) == _open_follow_ups(store, imported.id) == [(date(2026, 11, 30), "contact")]
+    )
 
 
 def test_a_row_the_services_refuse_is_reported_and_nothing_is_written(store, tmp_path):
@@ -265,10 +353,13 @@ def test_a_row_the_services_refuse_is_reported_and_nothing_is_written(store, tmp
 
     client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
     before = counts(store)
-    sheet = _sheet(tmp_path, "n.csv",
-                   "client,attempted_on,outcome,setting,messages,team_roles\n"
-                   f"{client.pseudonym},2026-11-20,delivered,home,offer of help,peer support\n"
-                   f"{client.pseudonym},2026-11-21,not found,home,offer of help,\n")
+    sheet = _sheet(
+        tmp_path,
+        "n.csv",
+        "client,attempted_on,outcome,setting,messages,team_roles\n"
+        f"{client.pseudonym},2026-11-20,delivered,home,offer of help,peer support\n"
+        f"{client.pseudonym},2026-11-21,not found,home,offer of help,\n",
+    )
     for dry in (True, False):
         result = import_csv(store, "notifications", sheet, dry_run=dry)
         assert [(e.row, e.column) for e in result.errors] == [(3, "messages")]
@@ -281,9 +372,11 @@ def test_a_contact_row_must_say_whether_the_client_was_reached(store, tmp_path):
     from vipterm.services import records
 
     client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
-    result = import_csv(store, "contacts", _sheet(tmp_path, "c.csv",
-                        "client,occurred_at,mode,outcome\n"
-                        f"{client.pseudonym},2026-11-20 10:00,phone,\n"))
+    result = import_csv(
+        store,
+        "contacts",
+        _sheet(tmp_path, "c.csv", f"client,occurred_at,mode,outcome\n{client.pseudonym},2026-11-20 10:00,phone,\n"),
+    )
     assert [(e.row, e.column) for e in result.errors] == [(2, "outcome")]
 
 
@@ -292,9 +385,14 @@ def test_a_dry_run_runs_the_services_and_writes_nothing(store, tmp_path):
 
     client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
     before = counts(store)
-    result = import_csv(store, "contacts", _sheet(tmp_path, "c.csv",
-                        "client,occurred_at,mode,outcome\n"
-                        f"{client.pseudonym},2026-11-20 10:00,phone,reached\n"), dry_run=True)
+    result = import_csv(
+        store,
+        "contacts",
+        _sheet(
+            tmp_path, "c.csv", f"client,occurred_at,mode,outcome\n{client.pseudonym},2026-11-20 10:00,phone,reached\n"
+        ),
+        dry_run=True,
+    )
     assert result.ok and result.written == 0
     assert counts(store) == before
 
@@ -310,26 +408,43 @@ def test_headers_match_ignoring_case_spaces_and_hyphens(store, tmp_path, header)
 
 
 def test_listed_values_match_ignoring_case_spaces_and_hyphens(store, tmp_path):
-    path = write(tmp_path, "clients.csv", (
-        "client,first_name,identified_on,area_command,age_group,referral_source,risk_flags\n"
-        "VIP-1,Ana,2021-01-04,South East,18-24,Shooting-Review,On Probation / Parole; RECENT gunshot victim\n"
-        "VIP-2,Ben,2021-01-04,South-East,30 and over,crime_data,\n"
-        "VIP-3,Cy,2021-01-04,southeast,under18,SELF,\n"
-        "VIP-4,Di,2021-01-04,n/a,,,\n"))
+    path = write(
+        tmp_path,
+        "clients.csv",
+        (
+            "client,first_name,identified_on,area_command,age_group,referral_source,risk_flags\n"
+            "VIP-1,Ana,2021-01-04,South East,18-24,Shooting-Review,On Probation / Parole; RECENT gunshot victim\n"
+            "VIP-2,Ben,2021-01-04,South-East,30 and over,crime_data,\n"
+            "VIP-3,Cy,2021-01-04,southeast,under18,SELF,\n"
+            "VIP-4,Di,2021-01-04,n/a,,,\n"
+        ),
+    )
     result = import_csv(store, "clients", path)
     assert result.errors == [] and result.written == 4, [str(e) for e in result.errors]
     with store.read() as session:
-        rows = dict(session.execute(text(
-            "SELECT pseudonym, area_command || ' ' || age_group || ' ' || referral_source || ' ' || risk_flags "
-            "FROM client")).all())
-    assert rows == {"VIP-1": "southeast 18_24 shooting_review on_supervision,recent_gunshot_victim",
-                    "VIP-2": "southeast 30_plus crime_data ", "VIP-3": "southeast under_18 self ",
-                    "VIP-4": "na unknown other "}
+        rows = dict(
+            session.execute(
+                text(
+                    "SELECT pseudonym, area_command || ' ' || age_group || ' ' || referral_source || ' ' || risk_flags "
+                    "FROM client"
+                )
+            ).all()
+        )
+    assert rows == {
+        "VIP-1": "southeast 18_24 shooting_review on_supervision,recent_gunshot_victim",
+        "VIP-2": "southeast 30_plus crime_data ",
+        "VIP-3": "southeast under_18 self ",
+        "VIP-4": "na unknown other ",
+    }
 
 
 def test_the_summary_counts_rows_with_problems(store, tmp_path):
-    path = write(tmp_path, "clients.csv", "client,first_name,identified_on,area_command\n"
-                                          "VIP-1,,2099-01-01,Downtown\nVIP-2,Ben,2021-01-01,\nVIP-3,Cy,soon,\n")
+    path = write(
+        tmp_path,
+        "clients.csv",
+        "client,first_name,identified_on,area_command\n"
+        "VIP-1,,2099-01-01,Downtown\nVIP-2,Ben,2021-01-01,\nVIP-3,Cy,soon,\n",
+    )
     result = import_csv(store, "clients", path)
     assert len(result.errors) == 4 and result.rows_with_problems == 2 and result.rows == 3
     from vipterm.commands.report import import_lines
@@ -343,9 +458,13 @@ def _history(tmp_path) -> dict[str, Path]:
     from tests import test_report_fixture as fixture
 
     files = {}
-    for kind, content in (("clients", fixture.CLIENTS), ("notifications", fixture.NOTIFICATIONS),
-                          ("contacts", fixture.CONTACTS), ("referrals", fixture.REFERRALS),
-                          ("outcomes", fixture.OUTCOMES)):
+    for kind, content in (
+        ("clients", fixture.CLIENTS),
+        ("notifications", fixture.NOTIFICATIONS),
+        ("contacts", fixture.CONTACTS),
+        ("referrals", fixture.REFERRALS),
+        ("outcomes", fixture.OUTCOMES),
+    ):
         files[kind] = write(tmp_path, f"{kind}.csv", content)
     return files
 
@@ -379,11 +498,16 @@ def test_a_history_imported_twice_keeps_the_same_counts(store, tmp_path):
 
 def test_identical_rows_in_one_file_are_reported_and_written_once(store, tmp_path):
     client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
-    path = write(tmp_path, "n.csv", (
-        "client,attempted_on,outcome,setting,messages,team_roles\n"
-        f"{client.pseudonym},2026-11-02,delivered,home,offer of help,peer support\n"
-        f"{client.pseudonym},2026-11-03,refused,home,,\n"
-        f"{client.pseudonym},11/02/2026,Delivered,HOME,Offer-of-help,Peer Support\n"))  # row 2 again
+    path = write(
+        tmp_path,
+        "n.csv",
+        (
+            "client,attempted_on,outcome,setting,messages,team_roles\n"
+            f"{client.pseudonym},2026-11-02,delivered,home,offer of help,peer support\n"
+            f"{client.pseudonym},2026-11-03,refused,home,,\n"
+            f"{client.pseudonym},11/02/2026,Delivered,HOME,Offer-of-help,Peer Support\n"
+        ),
+    )  # row 2 again
     for dry_run in (True, False):
         result = import_csv(store, "notifications", path, dry_run=dry_run)
         assert result.errors == [] and [(d.row, d.repeats_row) for d in result.duplicates] == [(4, 2)]
@@ -394,15 +518,23 @@ def test_identical_rows_in_one_file_are_reported_and_written_once(store, tmp_pat
 
 
 def test_clients_are_recognised_by_case_id_else_by_folded_name_birth_date_and_day(store, tmp_path):
-    first = write(tmp_path, "a.csv", "client,first_name,last_name,date_of_birth,identified_on\n"
-                                     "VIP-7,José,Peña,1999-02-03,2021-01-04\n"
-                                     ",Rosa,Baca-Lujan,,2021-02-01\n")
+    first = write(
+        tmp_path,
+        "a.csv",
+        "client,first_name,last_name,date_of_birth,identified_on\n"
+        "VIP-7,José,Peña,1999-02-03,2021-01-04\n"
+        ",Rosa,Baca-Lujan,,2021-02-01\n",
+    )
     assert import_csv(store, "clients", first).written == 2
-    again = write(tmp_path, "b.csv", "Client,First Name,Last Name,Date of Birth,Identified On\n"
-                                     "VIP-7,jose,PENA,02/03/1999,2021-01-04\n"      # same case id, same person
-                                     ",ROSA,baca lujan,,02/01/2021\n"              # no case id: same name and day
-                                     ",Rosa,Baca-Lujan,,2021-03-01\n"              # identified another day: new
-                                     "VIP-7,Josefa,Peña,1999-02-03,2021-01-04\n")  # the case id, another person
+    again = write(
+        tmp_path,
+        "b.csv",
+        "Client,First Name,Last Name,Date of Birth,Identified On\n"
+        "VIP-7,jose,PENA,02/03/1999,2021-01-04\n"  # same case id, same person
+        ",ROSA,baca lujan,,02/01/2021\n"  # no case id: same name and day
+        ",Rosa,Baca-Lujan,,2021-03-01\n"  # identified another day: new
+        "VIP-7,Josefa,Peña,1999-02-03,2021-01-04\n",
+    )  # the case id, another person
     result = import_csv(store, "clients", again)
     assert [(e.row, e.column) for e in result.errors] == [(5, "client")]
     assert "already a client" in result.errors[0].message and "Josefa" not in result.errors[0].message
@@ -411,9 +543,12 @@ def test_clients_are_recognised_by_case_id_else_by_folded_name_birth_date_and_da
 
 def _follow_ups(store, client_id):
     with store.read() as session:
-        return sorted(session.execute(text(
-            "SELECT due_on, done_at IS NOT NULL, closed_as, note FROM follow_up WHERE client_id = :c"),
-            {"c": client_id}).all())
+        return sorted(
+            session.execute(
+                text("SELECT due_on, done_at IS NOT NULL, closed_as, note FROM follow_up WHERE client_id = :c"),
+                {"c": client_id},
+            ).all()
+        )
 
 
 def test_batched_rows_keep_the_services_rules_row_by_row(store, tmp_path, monkeypatch):
@@ -425,24 +560,57 @@ def test_batched_rows_keep_the_services_rules_row_by_row(store, tmp_path, monkey
     monkeypatch.setattr(csv_import, "BATCH_ROWS", 2)  # many batches from a few rows
     typed = [records.create_client(store, records.ClientDraft(first_name=f"T{i}")) for i in range(2)]
     imported = [records.create_client(store, records.ClientDraft(first_name=f"I{i}")) for i in range(2)]
-    history = [(0, "2026-10-01", "delivered"), (1, "2026-10-02", "not_found"), (0, "2026-10-05", "refused"),
-               (1, "2026-10-06", "delivered"), (0, "2026-10-09", "delivered"), (1, "2026-10-20", "delivered")]
-    contacts = [(0, "2026-10-10 09:00", "reached"), (1, "2026-10-14 10:00", "no_answer"),
-                (1, "2026-10-27 10:00", "reached"), (0, "2026-10-12 11:00", "reached")]
+    history = [
+        (0, "2026-10-01", "delivered"),
+        (1, "2026-10-02", "not_found"),
+        (0, "2026-10-05", "refused"),
+        (1, "2026-10-06", "delivered"),
+        (0, "2026-10-09", "delivered"),
+        (1, "2026-10-20", "delivered"),
+    ]
+    contacts = [
+        (0, "2026-10-10 09:00", "reached"),
+        (1, "2026-10-14 10:00", "no_answer"),
+        (1, "2026-10-27 10:00", "reached"),
+        (0, "2026-10-12 11:00", "reached"),
+    ]
     for who, day, outcome in history:
         delivered = outcome == "delivered"
-        records.record_notification(store, records.NotificationDraft(
-            client_id=typed[who].id, attempted_on=date.fromisoformat(day), outcome=outcome,
-            team=[("peer support", "peer_support")] if delivered else [], messages=["offer_of_help"] if delivered else [],
-            confirm_same_day=True, as_recorded=True))
+        records.record_notification(
+            store,
+            records.NotificationDraft(
+                client_id=typed[who].id,
+                attempted_on=date.fromisoformat(day),
+                outcome=outcome,
+                team=[("peer support", "peer_support")] if delivered else [],
+                messages=["offer_of_help"] if delivered else [],
+                confirm_same_day=True,
+                as_recorded=True,
+            ),
+        )
     for who, when, outcome in contacts:
-        records.log_contact(store, records.ContactDraft(
-            client_id=typed[who].id, occurred_at=store.clock.to_utc(datetime.fromisoformat(when)), outcome=outcome))
-    notifications = write(tmp_path, "n.csv", "client,attempted_on,outcome,messages,team_roles\n" + "".join(
-        f"{imported[who].pseudonym},{day},{outcome},{'offer of help' if outcome == 'delivered' else ''},"
-        f"{'peer support' if outcome == 'delivered' else ''}\n" for who, day, outcome in history))
-    contact_sheet = write(tmp_path, "c.csv", "client,occurred_at,outcome\n" + "".join(
-        f"{imported[who].pseudonym},{when},{outcome}\n" for who, when, outcome in contacts))
+        records.log_contact(
+            store,
+            records.ContactDraft(
+                client_id=typed[who].id, occurred_at=store.clock.to_utc(datetime.fromisoformat(when)), outcome=outcome
+            ),
+        )
+    notifications = write(
+        tmp_path,
+        "n.csv",
+        "client,attempted_on,outcome,messages,team_roles\n"
+        + "".join(
+            f"{imported[who].pseudonym},{day},{outcome},{'offer of help' if outcome == 'delivered' else ''},"
+            f"{'peer support' if outcome == 'delivered' else ''}\n"
+            for who, day, outcome in history
+        ),
+    )
+    contact_sheet = write(
+        tmp_path,
+        "c.csv",
+        "client,occurred_at,outcome\n"
+        + "".join(f"{imported[who].pseudonym},{when},{outcome}\n" for who, when, outcome in contacts),
+    )
     assert import_csv(store, "notifications", notifications).written == 6
     assert import_csv(store, "contacts", contact_sheet).written == 4
     with store.read() as session:
@@ -477,12 +645,18 @@ def test_progress_is_reported_per_batch(store, tmp_path, monkeypatch):
     from vipterm.services import csv_import
 
     monkeypatch.setattr(csv_import, "BATCH_ROWS", 2)
-    path = write(tmp_path, "clients.csv", "client,first_name,identified_on\n" + "".join(
-        f"VIP-{n},Name{n},2021-01-0{n}\n" for n in range(1, 6)))
+    path = write(
+        tmp_path,
+        "clients.csv",
+        "client,first_name,identified_on\n" + "".join(f"VIP-{n},Name{n},2021-01-0{n}\n" for n in range(1, 6)),
+    )
     recorder = _Recorder()
     assert import_csv(store, "clients", path, progress=recorder).written == 5
     assert [s for s in recorder.seen if s[0] == "importing clients"] == [
-        ("importing clients", 2, 5), ("importing clients", 4, 5), ("importing clients", 5, 5)]
+        ("importing clients", 2, 5),
+        ("importing clients", 4, 5),
+        ("importing clients", 5, 5),
+    ]
     assert [s for s in recorder.seen if s[0] == "checking clients"][-1] == ("checking clients", 5, 5)
 
 
@@ -497,17 +671,29 @@ def test_imported_clients_are_captured_field_by_field_like_typed_ones(store, tmp
         imported_id = session.execute(text("SELECT id FROM client WHERE pseudonym = 'VIP-1'")).scalar_one()
         for client_id in (imported_id, typed.id):
             for table, key in (("client", "id"), ("client_identity", "client_id")):
-                logged = {col: unpack_value(v) for col, v in session.execute(text(
-                    "SELECT col, value FROM change_log WHERE tbl = :t AND row_id = :r"), {"t": table, "r": client_id})}
-                stored = dict(session.execute(text(f"SELECT * FROM {table} WHERE {key} = :r"), {"r": client_id})
-                              .mappings().one())
+                logged = {
+                    col: unpack_value(v)
+                    for col, v in session.execute(
+                        text("SELECT col, value FROM change_log WHERE tbl = :t AND row_id = :r"),
+                        {"t": table, "r": client_id},
+                    )
+                }
+                stored = dict(
+                    session.execute(text(f"SELECT * FROM {table} WHERE {key} = :r"), {"r": client_id}).mappings().one()
+                )
                 stored.pop(key)
                 assert logged == stored
-                clocks = session.execute(text("SELECT count(*) FROM field_version WHERE tbl = :t AND row_id = :r"),
-                                         {"t": table, "r": client_id}).scalar_one()
+                clocks = session.execute(
+                    text("SELECT count(*) FROM field_version WHERE tbl = :t AND row_id = :r"),
+                    {"t": table, "r": client_id},
+                ).scalar_one()
                 assert clocks == len(stored)
-            assert session.execute(text("SELECT count(*) FROM sync_origin WHERE row_id = :r"),
-                                   {"r": client_id}).scalar_one() == 2
+            assert (
+                session.execute(
+                    text("SELECT count(*) FROM sync_origin WHERE row_id = :r"), {"r": client_id}
+                ).scalar_one()
+                == 2
+            )
 
 
 def test_the_import_gives_its_connection_back_with_the_usual_page_cache(store, tmp_path):

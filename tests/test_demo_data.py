@@ -46,7 +46,9 @@ def test_the_story_covers_every_area_age_group_and_outcome(demo_store):
 
 
 def test_capture_mode_records_every_field_as_a_pending_change(tmp_path):
-    generate(tmp_path / "cap.db", PASS, seed=5, size=DemoSize(workers=2, clients=10), until=date(2023, 1, 1), capture=True)
+    generate(
+        tmp_path / "cap.db", PASS, seed=5, size=DemoSize(workers=2, clients=10), until=date(2023, 1, 1), capture=True
+    )
     with open_store(tmp_path / "cap.db", PASS) as store, store.read() as s:
         changes = s.execute(text("SELECT count(*), max(seq) FROM change_log")).one()
         clients = s.execute(text("SELECT count(*) FROM client")).scalar_one()
@@ -65,6 +67,11 @@ def test_the_committed_example_is_small_current_and_synthetic():
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT count(*) FROM client").fetchone()[0] == 900
-        assert conn.execute("SELECT count(DISTINCT phone) FROM client_identity WHERE phone NOT LIKE '505-555-01__' AND phone != ''").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(DISTINCT phone) FROM client_identity WHERE phone NOT LIKE '505-555-01__' AND phone != ''"
+            ).fetchone()[0]
+            == 0
+        )
     finally:
         conn.close()

@@ -76,8 +76,13 @@ def environment(tmp_path):
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vipterm", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env, "VIPTERM_PASSPHRASE": DEMO_PASSPHRASE})
+    return subprocess.run(
+        [sys.executable, "-m", "vipterm", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env, "VIPTERM_PASSPHRASE": DEMO_PASSPHRASE},
+    )
 
 
 def test_a_worker_logs_a_contact_in_a_real_terminal(example_copy, environment):
@@ -122,8 +127,11 @@ def test_a_worker_logs_a_contact_in_a_real_terminal(example_copy, environment):
 
 def test_a_pasted_three_line_note_is_saved_whole(example_copy, environment, tmp_path):
     """Bracketed paste, as a terminal sends it (line breaks as carriage returns), into the note."""
-    lines = [f"pasted e2e note {os.getpid()}: met at the park", "  José: «they're looking for him»",
-             "next: court on the 3rd, bring the letter"]
+    lines = [
+        f"pasted e2e note {os.getpid()}: met at the park",
+        "  José: «they're looking for him»",
+        "next: court on the 3rd, bring the letter",
+    ]
     clip = tmp_path / "clip.txt"
     clip.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -189,8 +197,10 @@ def test_a_draft_survives_a_killed_terminal(example_copy, environment, tmp_path)
 
     note = f"typed before the crash {os.getpid()}"
     pid_file = tmp_path / "app.pid"
-    start = f"echo $$ > {shlex.quote(str(pid_file))}; exec {shlex.quote(sys.executable)} -m vipterm --db " \
-            f"{shlex.quote(str(example_copy))}"
+    start = (
+        f"echo $$ > {shlex.quote(str(pid_file))}; exec {shlex.quote(sys.executable)} -m vipterm --db "
+        f"{shlex.quote(str(example_copy))}"
+    )
     term = Terminal(example_copy.parent, ["sh", "-c", start], environment)
     try:
         term.wait_for("passphrase")

@@ -48,8 +48,9 @@ def request_for(store, folder, keys=None):
 @pytest.fixture
 def program(tmp_path):
     coord, (ana,) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana Worker"))
-    client = records.create_client(ana, records.ClientDraft(first_name="Secret", last_name="Person",
-                                                            area_command="valley", phone="555-0100"))
+    client = records.create_client(
+        ana, records.ClientDraft(first_name="Secret", last_name="Person", area_command="valley", phone="555-0100")
+    )
     up, down = tmp_path / "up", tmp_path / "down"
     up.mkdir()
     down.mkdir()
@@ -77,10 +78,18 @@ def test_laptop_adopts_the_worker_the_coordinator_chose(tmp_path):
             assert sync_service.worker_name(reopened) == "Bea Chosen"
             with reopened.read() as s:
                 assert s.execute(text("SELECT count(*) FROM worker WHERE id = :w"), {"w": declared}).scalar_one() == 0
-                assert s.execute(text("SELECT assigned_worker_id FROM client WHERE id = :c"),
-                                 {"c": before.id}).scalar_one() == chosen
-                seqs = [r[0] for r in s.execute(text("SELECT seq FROM change_log WHERE device = :d ORDER BY seq"),
-                                                {"d": laptop.device_id})]
+                assert (
+                    s.execute(
+                        text("SELECT assigned_worker_id FROM client WHERE id = :c"), {"c": before.id}
+                    ).scalar_one()
+                    == chosen
+                )
+                seqs = [
+                    r[0]
+                    for r in s.execute(
+                        text("SELECT seq FROM change_log WHERE device = :d ORDER BY seq"), {"d": laptop.device_id}
+                    )
+                ]
                 assert seqs == list(range(1, len(seqs) + 1))  # gapless: the coordinator would wait otherwise
                 assert s.execute(text("SELECT count(*) FROM change_log WHERE tbl = 'worker'")).scalar_one() == 0
         finally:
@@ -89,8 +98,10 @@ def test_laptop_adopts_the_worker_the_coordinator_chose(tmp_path):
         [imported] = sync_service.import_bundles(coord, [res.path])
         assert imported.status == "applied", imported.message
         with coord.read() as s:
-            assert s.execute(text("SELECT assigned_worker_id FROM client WHERE id = :c"),
-                             {"c": before.id}).scalar_one() == chosen
+            assert (
+                s.execute(text("SELECT assigned_worker_id FROM client WHERE id = :c"), {"c": before.id}).scalar_one()
+                == chosen
+            )
             assert s.execute(text("SELECT count(*) FROM worker")).scalar_one() == 2  # coordinator + Bea only
     finally:
         coord.close()
@@ -100,22 +111,26 @@ def test_laptop_adopts_the_worker_the_coordinator_chose(tmp_path):
 def test_impostor_claiming_another_workers_id_gets_nothing_of_theirs(program):
     coord, ana, client, tmp_path = program
     # The impostor's database declares Ana's worker id.
-    impostor = create_store(tmp_path / "impostor.db", PASSPHRASE, worker_name="Ana Worker", role=Role.WORKER,
-                            worker_id=ana.worker_id)
+    impostor = create_store(
+        tmp_path / "impostor.db", PASSPHRASE, worker_name="Ana Worker", role=Role.WORKER, worker_id=ana.worker_id
+    )
     try:
         req = request_for(impostor, tmp_path)
         # Binding it to Ana needs an explicit replacement of Ana's laptop: refused without it.
         before = roster_version(coord)
         with pytest.raises(ValidationError, match="already has an enrolled laptop.*--replaces"):
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                        worker="Ana Worker")
+            sync_service.enroll_approve(
+                coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, worker="Ana Worker"
+            )
         with pytest.raises(ValidationError, match="already has an enrolled laptop"):
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                        worker=ana.worker_id)
+            sync_service.enroll_approve(
+                coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, worker=ana.worker_id
+            )
         assert roster_version(coord) == before and not list(tmp_path.glob(f"grant-{impostor.device_id}*"))
         # Approved as who the coordinator sees in person: a new worker. The declared id is ignored.
-        grant = sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                            worker="Mallory")
+        grant = sync_service.enroll_approve(
+            coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, worker="Mallory"
+        )
         assert grant.plan.new_worker and grant.plan.worker_id != ana.worker_id
         sync_service.enroll_accept(impostor, grant.path.read_bytes())
         assert impostor.worker_id == grant.plan.worker_id != ana.worker_id
@@ -134,26 +149,31 @@ def test_impostor_claiming_another_workers_id_gets_nothing_of_theirs(program):
 
 def test_impostor_claiming_another_devices_id_is_refused(program):
     coord, ana, _client, tmp_path = program
-    impostor = create_store(tmp_path / "impostor.db", PASSPHRASE, worker_name="X", role=Role.WORKER,
-                            device_id=ana.device_id)
+    impostor = create_store(
+        tmp_path / "impostor.db", PASSPHRASE, worker_name="X", role=Role.WORKER, device_id=ana.device_id
+    )
     try:
         req = request_for(impostor, tmp_path)
         before = sync_service.load_trust(coord).roster_blob
         with pytest.raises(sync_service.SyncRefused, match="reuses the device id of an enrolled device") as err:
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                        worker="Mallory")
+            sync_service.enroll_approve(
+                coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, worker="Mallory"
+            )
         assert err.value.code == "enroll-reuse" and err.value.exit_code == 7
         # Nothing changed: same roster, no new worker, Ana's keys still the ones on the roster.
         assert sync_service.load_trust(coord).roster_blob == before
         with coord.read() as s:
             assert s.execute(text("SELECT count(*) FROM worker WHERE display_name = 'Mallory'")).scalar_one() == 0
         roster = sync_service.load_trust(coord).roster()
-        assert roster.entry_for_device(ana.device_id).signing_public == \
-            sync_service.load_trust(ana).device_keys.signing_public
+        assert (
+            roster.entry_for_device(ana.device_id).signing_public
+            == sync_service.load_trust(ana).device_keys.signing_public
+        )
         # Not even with --replaces pointing at the very device it impersonates.
         with pytest.raises(sync_service.SyncRefused, match="reuses the device id"):
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                        replaces=ana.device_id)
+            sync_service.enroll_approve(
+                coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, replaces=ana.device_id
+            )
         [back] = sync_service.export(coord, tmp_path / "down")
         assert sync_service.import_bundles(ana, [back.path])[0].status == "applied"
     finally:
@@ -167,8 +187,9 @@ def test_impostor_reusing_another_devices_keys_is_refused(program):
     try:
         req = request_for(impostor, tmp_path, keys=stolen)
         with pytest.raises(sync_service.SyncRefused, match="reuses the signing key of device") as err:
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                        worker="Mallory")
+            sync_service.enroll_approve(
+                coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, worker="Mallory"
+            )
         assert err.value.code == "enroll-reuse"
     finally:
         impostor.close()
@@ -181,8 +202,9 @@ def test_revoked_device_id_cannot_come_back(program):
     try:
         req = request_for(impostor, tmp_path)
         with pytest.raises(sync_service.SyncRefused, match="revoked device"):
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                        worker="Ana Worker")
+            sync_service.enroll_approve(
+                coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, worker="Ana Worker"
+            )
     finally:
         impostor.close()
 
@@ -192,14 +214,17 @@ def test_replacing_a_laptop_is_explicit_and_revokes_the_old_one(program):
     new_laptop = create_store(tmp_path / "new.db", PASSPHRASE, worker_name="New Laptop", role=Role.WORKER)
     try:
         req = request_for(new_laptop, tmp_path)
-        plan = sync_service.preview_approval(coord, req.path.read_bytes(), fingerprint=req.fingerprint,
-                                             replaces=ana.device_id)
+        plan = sync_service.preview_approval(
+            coord, req.path.read_bytes(), fingerprint=req.fingerprint, replaces=ana.device_id
+        )
         assert (plan.worker_id, plan.worker_name, plan.replaces) == (ana.worker_id, "Ana Worker", ana.device_id)
         with pytest.raises(NotFound):
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                        replaces="no-such-device")
-        grant = sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                            replaces=ana.device_id)
+            sync_service.enroll_approve(
+                coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, replaces="no-such-device"
+            )
+        grant = sync_service.enroll_approve(
+            coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, replaces=ana.device_id
+        )
         sync_service.enroll_accept(new_laptop, grant.path.read_bytes())
         assert new_laptop.worker_id == ana.worker_id
         assert sync_service.worker_name(new_laptop) == "Ana Worker"
@@ -223,15 +248,26 @@ def test_same_request_approved_twice_rewrites_the_grant_only(program):
     laptop = create_store(tmp_path / "b.db", PASSPHRASE, role=Role.WORKER)
     try:
         req = request_for(laptop, tmp_path)
-        first = sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path / "g1.vipgrant",
-                                            fingerprint=req.fingerprint, worker="Bea")
+        first = sync_service.enroll_approve(
+            coord, req.path.read_bytes(), tmp_path / "g1.vipgrant", fingerprint=req.fingerprint, worker="Bea"
+        )
         version = roster_version(coord)
-        again = sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path / "g2.vipgrant",
-                                            fingerprint=req.fingerprint, worker=first.plan.worker_id)
+        again = sync_service.enroll_approve(
+            coord,
+            req.path.read_bytes(),
+            tmp_path / "g2.vipgrant",
+            fingerprint=req.fingerprint,
+            worker=first.plan.worker_id,
+        )
         assert again.plan.reissue and roster_version(coord) == version
         with pytest.raises(sync_service.SyncRefused, match="reuses the device id"):  # not for another worker
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path / "g3.vipgrant",
-                                        fingerprint=req.fingerprint, worker="Someone Else")
+            sync_service.enroll_approve(
+                coord,
+                req.path.read_bytes(),
+                tmp_path / "g3.vipgrant",
+                fingerprint=req.fingerprint,
+                worker="Someone Else",
+            )
         sync_service.enroll_accept(laptop, again.path.read_bytes())
         assert laptop.worker_id == first.plan.worker_id
     finally:
@@ -244,11 +280,17 @@ def test_coordinator_staff_row_cannot_be_chosen(program):
     try:
         req = request_for(laptop, tmp_path)
         with pytest.raises(ValidationError, match="coordinator's staff row"):
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                        worker=coord.worker_id)
+            sync_service.enroll_approve(
+                coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint, worker=coord.worker_id
+            )
         with pytest.raises(NotFound, match="no worker with id"):
-            sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint,
-                                        worker="01234567-89ab-cdef-0123-456789abcdef")
+            sync_service.enroll_approve(
+                coord,
+                req.path.read_bytes(),
+                tmp_path,
+                fingerprint=req.fingerprint,
+                worker="01234567-89ab-cdef-0123-456789abcdef",
+            )
         with pytest.raises(ValidationError, match="say which worker"):
             sync_service.enroll_approve(coord, req.path.read_bytes(), tmp_path, fingerprint=req.fingerprint)
     finally:
@@ -258,8 +300,14 @@ def test_coordinator_staff_row_cannot_be_chosen(program):
 def vip(*args, stdin=None):
     env = {**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE}
     env.pop("VIPTERM_DB", None)
-    return subprocess.run([sys.executable, "-m", "vipterm", *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL if stdin is None else stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "vipterm", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
+    )
 
 
 def test_cli_approve_shows_worker_and_fingerprint_and_needs_yes_in_scripts(tmp_path):
@@ -270,18 +318,53 @@ def test_cli_approve_shows_worker_and_fingerprint_and_needs_yes_in_scripts(tmp_p
     out = vip("enroll", "request", "--db", laptop_db, "--out", stick).stdout
     fingerprint = next(line.split()[1] for line in out.splitlines() if line.startswith("fingerprint:"))
     req = next(stick.glob("*.vipreq"))
-    no_yes = vip("enroll", "approve", "--db", coord_db, req, "--fingerprint", fingerprint, "--worker", "Dee Chosen",
-                 "--out", stick)
+    no_yes = vip(
+        "enroll",
+        "approve",
+        "--db",
+        coord_db,
+        req,
+        "--fingerprint",
+        fingerprint,
+        "--worker",
+        "Dee Chosen",
+        "--out",
+        stick,
+    )
     assert no_yes.returncode == 2 and "--yes" in no_yes.stderr
     assert "serves      Dee Chosen (new worker)" in no_yes.stderr and fingerprint in no_yes.stderr
     assert not list(stick.glob("*.vipgrant"))  # shown, nothing written
     no_worker = vip("enroll", "approve", "--db", coord_db, req, "--fingerprint", fingerprint, "--yes", "--out", stick)
     assert no_worker.returncode == 2 and "--worker" in no_worker.stderr
-    ok = vip("enroll", "approve", "--db", coord_db, req, "--fingerprint", fingerprint, "--worker", "Dee Chosen",
-             "--yes", "--out", stick)
+    ok = vip(
+        "enroll",
+        "approve",
+        "--db",
+        coord_db,
+        req,
+        "--fingerprint",
+        fingerprint,
+        "--worker",
+        "Dee Chosen",
+        "--yes",
+        "--out",
+        stick,
+    )
     assert ok.returncode == 0, ok.stderr
     accepted = vip("enroll", "accept", "--db", laptop_db, next(stick.glob("*.vipgrant")))
     assert accepted.returncode == 0 and "this laptop serves Dee Chosen" in accepted.stdout
-    again = vip("enroll", "approve", "--db", coord_db, req, "--fingerprint", fingerprint, "--worker", "Other",
-                "--yes", "--out", tmp_path)
+    again = vip(
+        "enroll",
+        "approve",
+        "--db",
+        coord_db,
+        req,
+        "--fingerprint",
+        fingerprint,
+        "--worker",
+        "Other",
+        "--yes",
+        "--out",
+        tmp_path,
+    )
     assert again.returncode == 7 and "reuses the device id" in again.stderr and "Traceback" not in again.stderr

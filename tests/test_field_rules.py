@@ -78,10 +78,10 @@ def test_a_reached_contact_is_not_an_attempt(store):
 def test_an_unreached_contact_with_a_next_follow_up_does_not_push_the_due_one_later(store):
     client = _client(store)
     today = store.clock.today()
-    records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="reached",
-                                                    next_follow_up=today))
-    records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="no_answer",
-                                                    next_follow_up=today + timedelta(days=7)))
+    records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="reached", next_follow_up=today))
+    records.log_contact(
+        store, records.ContactDraft(client_id=client.id, outcome="no_answer", next_follow_up=today + timedelta(days=7))
+    )
     assert [f.due_on for f in _open_follow_ups(store, client.id)] == [today]
 
 
@@ -102,21 +102,29 @@ def test_the_report_counts_only_reached_contacts_as_reached(store):
 def test_automatic_follow_ups_replace_each_other(store):
     client = _client(store)
     today = store.clock.today()
-    manual = records.schedule_follow_up(store, client.id, today + timedelta(days=3), kind="court_date",
-                                        note="hearing 9am")
+    manual = records.schedule_follow_up(
+        store, client.id, today + timedelta(days=3), kind="court_date", note="hearing 9am"
+    )
     for days in (7, 8, 9):
-        records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="reached",
-                                                        next_follow_up=today + timedelta(days=days)))
+        records.log_contact(
+            store,
+            records.ContactDraft(client_id=client.id, outcome="reached", next_follow_up=today + timedelta(days=days)),
+        )
     still_open = _open_follow_ups(store, client.id)
-    assert [(f.kind, f.due_on) for f in still_open] == [("court_date", today + timedelta(days=3)),
-                                                        ("contact", today + timedelta(days=9))]
+    assert [(f.kind, f.due_on) for f in still_open] == [
+        ("court_date", today + timedelta(days=3)),
+        ("contact", today + timedelta(days=9)),
+    ]
     with store.read() as session:
-        replaced = session.exec(select(FollowUp).where(FollowUp.client_id == client.id,
-                                                       FollowUp.closed_as == "replaced")).all()
+        replaced = session.exec(
+            select(FollowUp).where(FollowUp.client_id == client.id, FollowUp.closed_as == "replaced")
+        ).all()
     assert len(replaced) == 2
     cf = caseload_service.client_file(store, client.id)
-    assert [(f.kind, f.note, f.auto) for f in cf.follow_ups] == [("court_date", "hearing 9am", False),
-                                                                 ("contact", "", True)]
+    assert [(f.kind, f.note, f.auto) for f in cf.follow_ups] == [
+        ("court_date", "hearing 9am", False),
+        ("contact", "", True),
+    ]
     assert manual.id == still_open[0].id
 
 
@@ -124,8 +132,9 @@ def test_a_hand_scheduled_contact_follow_up_is_not_replaced(store):
     client = _client(store)
     today = store.clock.today()
     by_hand = records.schedule_follow_up(store, client.id, today + timedelta(days=10), note="after the move")
-    records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="reached",
-                                                    next_follow_up=today + timedelta(days=7)))
+    records.log_contact(
+        store, records.ContactDraft(client_id=client.id, outcome="reached", next_follow_up=today + timedelta(days=7))
+    )
     assert by_hand.id in [f.id for f in _open_follow_ups(store, client.id)]
 
 
@@ -202,11 +211,17 @@ def test_migration_numbers_existing_events_in_the_order_they_were_created(tmp_pa
     from vipterm.store.migrations import MIGRATIONS
 
     conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE referral_event (id VARCHAR PRIMARY KEY, referral_id VARCHAR, status VARCHAR,"
-                 " at DATETIME, deleted_at DATETIME)")
+    conn.execute(
+        "CREATE TABLE referral_event (id VARCHAR PRIMARY KEY, referral_id VARCHAR, status VARCHAR,"
+        " at DATETIME, deleted_at DATETIME)"
+    )
     conn.execute("CREATE TABLE follow_up (id VARCHAR PRIMARY KEY)")
-    rows = [("0190-a", "r1", "draft", "2026-11-23 17:12:25"), ("0190-b", "r1", "sent", "2026-11-23 17:12:25"),
-            ("0190-c", "r1", "accepted", "2026-11-23 17:12:00"), ("0190-d", "r2", "draft", "2026-11-23 17:00:00")]
+    rows = [
+        ("0190-a", "r1", "draft", "2026-11-23 17:12:25"),
+        ("0190-b", "r1", "sent", "2026-11-23 17:12:25"),
+        ("0190-c", "r1", "accepted", "2026-11-23 17:12:00"),
+        ("0190-d", "r2", "draft", "2026-11-23 17:00:00"),
+    ]
     conn.executemany("INSERT INTO referral_event (id, referral_id, status, at) VALUES (?, ?, ?, ?)", rows)
     script = next(apply for number, _, apply in MIGRATIONS if number == 4)
 
@@ -236,8 +251,10 @@ def _attempts(store, client_id):
 def test_messages_and_team_belong_to_a_delivered_notification_only(store):
     client = _client(store)
     with pytest.raises(ValidationError) as err:
-        records.record_notification(store, _notification(client, outcome="not_found",
-                                                         messages=["community_cares", "offer_of_help", "peer_contact"]))
+        records.record_notification(
+            store,
+            _notification(client, outcome="not_found", messages=["community_cares", "offer_of_help", "peer_contact"]),
+        )
     assert err.value.field == "messages" and "delivered" in err.value.message
     with pytest.raises(ValidationError) as err:
         records.record_notification(store, _notification(client, outcome="not_found", team=[("Dana", "police")]))
@@ -266,9 +283,17 @@ def test_a_delivered_notification_schedules_the_first_follow_up(store):
     client = _client(store)
     records.record_notification(store, _notification(client, outcome="not_found"))
     assert _open_follow_ups(store, client.id) == []
-    records.record_notification(store, _notification(
-        client, outcome="delivered", team=[("Dana", "peer_support")], messages=["offer_of_help"],
-        attempted_on=date(2026, 11, 22), confirm_same_day=True))
+    records.record_notification(
+        store,
+        _notification(
+            client,
+            outcome="delivered",
+            team=[("Dana", "peer_support")],
+            messages=["offer_of_help"],
+            attempted_on=date(2026, 11, 22),
+            confirm_same_day=True,
+        ),
+    )
     [first] = _open_follow_ups(store, client.id)
     assert first.due_on == date(2026, 11, 22) + timedelta(days=domain.FIRST_FOLLOW_UP_DAYS)
     assert first.auto and first.kind == "contact"
@@ -278,8 +303,14 @@ def test_a_delivered_notification_schedules_the_first_follow_up(store):
 
 
 def test_intake_finds_possible_duplicates_by_folded_name_alias_birth_date_or_phone(store):
-    jose = _client(store, first_name="José Ángel", last_name="Núñez-Ibáñez", aka="Güero",
-                   date_of_birth=date(2001, 4, 9), phone="(505) 555-0142")
+    jose = _client(
+        store,
+        first_name="José Ángel",
+        last_name="Núñez-Ibáñez",
+        aka="Güero",
+        date_of_birth=date(2001, 4, 9),
+        phone="(505) 555-0142",
+    )
     _client(store, first_name="Jose", last_name="Vigil")
 
     def reasons(**draft):

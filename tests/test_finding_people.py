@@ -29,8 +29,10 @@ DAY = date(2026, 11, 23)
 @pytest.fixture
 def people(store):
     """Three clients of this worker: the accented one, the plain one, and a third who is neither."""
-    guero = records.create_client(store, records.ClientDraft(
-        first_name="José Ángel", last_name="Núñez-Ibáñez", aka="Güero", area_command="southeast"))
+    guero = records.create_client(
+        store,
+        records.ClientDraft(first_name="José Ángel", last_name="Núñez-Ibáñez", aka="Güero", area_command="southeast"),
+    )
     vigil = records.create_client(store, records.ClientDraft(first_name="Jose", last_name="Vigil"))
     other = records.create_client(store, records.ClientDraft(first_name="Marcus", last_name="Baca"))
     return {"guero": guero.id, "vigil": vigil.id, "other": other.id}
@@ -53,9 +55,18 @@ def test_filter_ignores_accents_and_case_both_ways(store, people):
 def test_urgency_tokens_select_by_urgency(store, people):
     today = DAY  # given to the caseload explicitly: no test depends on the real date
     with store.write() as session:
-        session.add(FollowUp(client_id=people["guero"], owner_id=store.worker_id, due_on=today - timedelta(days=3),
-                             kind="contact", note=""))
-        session.add(FollowUp(client_id=people["vigil"], owner_id=store.worker_id, due_on=today, kind="contact", note=""))
+        session.add(
+            FollowUp(
+                client_id=people["guero"],
+                owner_id=store.worker_id,
+                due_on=today - timedelta(days=3),
+                kind="contact",
+                note="",
+            )
+        )
+        session.add(
+            FollowUp(client_id=people["vigil"], owner_id=store.worker_id, due_on=today, kind="contact", note="")
+        )
     rows = caseload_service.caseload(store, today=today)
     assert _ids(caseload_service.filter_rows(rows, "!overdue")) == {people["guero"]}
     assert _ids(caseload_service.filter_rows(rows, "!!")) == {people["guero"]}
@@ -75,9 +86,14 @@ def test_clients_list_filter_on_the_command_line(store, db_path, people):
     env["VIPTERM_PASSPHRASE"] = PASSPHRASE
 
     def listing(words):
-        result = subprocess.run([sys.executable, "-m", "vipterm", "clients", "list", "--json", "--filter", words,
-                                 "--db", str(db_path)], capture_output=True, text=True, env=env, timeout=120,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [sys.executable, "-m", "vipterm", "clients", "list", "--json", "--filter", words, "--db", str(db_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         assert result.returncode == 0, result.stderr
         return {row["id"] for row in json.loads(result.stdout)["clients"]}
 
@@ -128,8 +144,15 @@ def crowded(store):
         (overdue if n < OVERDUE_CLIENTS else due_today).append(client.id)
     with store.write() as session:  # rows as a past week left them: follow-ups already overdue
         for n, client_id in enumerate(overdue):
-            session.add(FollowUp(client_id=client_id, owner_id=store.worker_id,
-                                 due_on=today - timedelta(days=1 + n % 9), kind="contact", note=""))
+            session.add(
+                FollowUp(
+                    client_id=client_id,
+                    owner_id=store.worker_id,
+                    due_on=today - timedelta(days=1 + n % 9),
+                    kind="contact",
+                    note="",
+                )
+            )
         for client_id in due_today:
             session.add(FollowUp(client_id=client_id, owner_id=store.worker_id, due_on=today, kind="contact", note=""))
     return overdue, due_today
@@ -145,7 +168,7 @@ async def test_every_due_today_client_is_reachable_behind_many_overdue(store, db
         total = OVERDUE_CLIENTS + DUE_TODAY_CLIENTS
         assert table.row_count == total  # every client is in the list
         assert f"my clients · {total} ·" in screen_text(screen)
-        assert not set(due_today) & set(table.row_keys()[:table.size.height]), "the overdue fill the screen"
+        assert not set(due_today) & set(table.row_keys()[: table.size.height]), "the overdue fill the screen"
         # Walking down the list reaches every client, in the caseload's order, due today last.
         visited = [screen.current_row().client_id]
         for _ in range(total + 3):  # three presses more than rows: the bottom holds
@@ -200,8 +223,9 @@ NOTE = "José dice que Marcus lo amenazó"
 
 
 async def test_mask_hides_notes_aliases_and_an_aliases_emoji(store, db_path):
-    client = records.create_client(store, records.ClientDraft(
-        first_name="José Ángel", last_name="Núñez-Ibáñez", aka="🔥Güero"))
+    client = records.create_client(
+        store, records.ClientDraft(first_name="José Ángel", last_name="Núñez-Ibáñez", aka="🔥Güero")
+    )
     records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="reached", note=NOTE))
     app = make_app(db_path, store)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -42,7 +42,8 @@ def test_the_import_contracts_hold():
     Textual, counting imports inside functions. See docs/architecture.md."""
     lint_imports = Path(sys.executable).with_name("lint-imports")
     assert lint_imports.exists(), "import-linter is missing: pip install -e '.[test]'"
-    result = subprocess.run([str(lint_imports), "--no-cache", "--no-logo"], capture_output=True, text=True,
-                            timeout=120, cwd=REPO_ROOT)
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache", "--no-logo"], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout

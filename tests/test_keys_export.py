@@ -26,8 +26,14 @@ _missing = [t for t in TOOLS if shutil.which(t) is None]
 def vip(*args):
     env = {**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE}
     env.pop("VIPTERM_DB", None)
-    return subprocess.run([sys.executable, "-m", "vipterm", *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "vipterm", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
@@ -54,7 +60,9 @@ def test_auditor_checks_and_opens_a_bundle_with_stock_tools_and_the_cli_alone(pr
     assert "Worker One" not in (keys / "keys.json").read_text()  # ids only, never a name
     identity = keys / f"age-identity-{coord_id}.txt"
     assert stat.S_IMODE(identity.stat().st_mode) == 0o600 and "SECRET" in done.stdout
-    assert (keys / "root.pub").read_text().startswith(f"untrusted comment: minisign public key {index['root']['key_id']}")
+    assert (
+        (keys / "root.pub").read_text().startswith(f"untrusted comment: minisign public key {index['root']['key_id']}")
+    )
 
     work = tmp_path / "check"
     work.mkdir()
@@ -62,15 +70,25 @@ def test_auditor_checks_and_opens_a_bundle_with_stock_tools_and_the_cli_alone(pr
         tf.extractall(work, filter="data")
     header = json.loads((work / "header.json").read_text())
     # 1. the signature, with the laptop's public key as exported
-    sig = subprocess.run(["minisign", "-Vm", "payload.age", "-p", str(keys / f"device-{laptop_id}.pub")], cwd=work,
-                         capture_output=True, text=True, timeout=60)
+    sig = subprocess.run(
+        ["minisign", "-Vm", "payload.age", "-p", str(keys / f"device-{laptop_id}.pub")],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert sig.returncode == 0, sig.stderr
     # 2. the header is the one signed
     digest = hashlib.sha256((work / "header.json").read_bytes()).hexdigest()
     assert f"header-sha256:{digest}" in sig.stdout
     # ... and another device's key does not verify it
-    other = subprocess.run(["minisign", "-Vm", "payload.age", "-p", str(keys / f"device-{coord_id}.pub")], cwd=work,
-                           capture_output=True, text=True, timeout=60)
+    other = subprocess.run(
+        ["minisign", "-Vm", "payload.age", "-p", str(keys / f"device-{coord_id}.pub")],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert other.returncode != 0
     # 3. decrypt with the exported identity, decompress, compare with the signed hash
     age = subprocess.run(["age", "-d", "-i", str(identity), "payload.age"], cwd=work, capture_output=True, timeout=60)

@@ -49,7 +49,12 @@ def entry(keys: DeviceKeys, device_id: str, role: str = "worker") -> RosterEntry
 
 @pytest.fixture(scope="module")
 def keys():
-    return {"root": RootKeys.generate(), "w": DeviceKeys.generate(), "c": DeviceKeys.generate(), "x": DeviceKeys.generate()}
+    return {
+        "root": RootKeys.generate(),
+        "w": DeviceKeys.generate(),
+        "c": DeviceKeys.generate(),
+        "x": DeviceKeys.generate(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +149,9 @@ def test_wrong_document_types_have_clear_messages(keys, roster) -> None:
         EnrollmentRequest.from_bytes(b"PK\x03\x04 a zip file")
     assert str(info.value) == "not a vipterm enrollment request"
     with pytest.raises(WrongFileType):
-        RootKeys.from_bytes(msgpack.packb({"format": "vipterm-root-keys", "format_version": 1, "minisign_secret": "str"}))
+        RootKeys.from_bytes(
+            msgpack.packb({"format": "vipterm-root-keys", "format_version": 1, "minisign_secret": "str"})
+        )
     with pytest.raises(NewerFormat) as info:
         DeviceKeys.from_bytes(msgpack.packb({"format": "vipterm-device-keys", "format_version": 3}))
     assert "format version 3 is newer" in str(info.value)
@@ -212,7 +219,12 @@ def test_root_signature_for_another_purpose_refused(keys, roster) -> None:
     body = msgpack.packb(roster.to_dict(), use_bin_type=True)
     for comment in ("timestamp:1700000000", f"vipterm-roster v1 program:prog-1 version:{roster.version + 1}"):
         blob = msgpack.packb(
-            {"format": "vipterm-roster", "format_version": 1, "body": body, "signature": keys["root"].sign(body, comment)},
+            {
+                "format": "vipterm-roster",
+                "format_version": 1,
+                "body": body,
+                "signature": keys["root"].sign(body, comment),
+            },
             use_bin_type=True,
         )
         with pytest.raises(RosterBadSignature):
@@ -353,8 +365,9 @@ def test_grant_carries_the_chosen_workers_name_and_old_grants_still_read(keys, r
     import msgpack
 
     root, c = keys["root"], keys["c"]
-    grant = EnrollmentGrant(sign_roster(roster, root), "dev-c", c.age_recipient, c.signing_public, "prog-1",
-                            worker_name="Ana Ruiz")
+    grant = EnrollmentGrant(
+        sign_roster(roster, root), "dev-c", c.age_recipient, c.signing_public, "prog-1", worker_name="Ana Ruiz"
+    )
     assert EnrollmentGrant.from_bytes(grant.to_bytes()).worker_name == "Ana Ruiz"
     doc = msgpack.unpackb(grant.to_bytes(), raw=False)
     del doc["worker_name"]  # a grant written before workers were bound at approval
@@ -368,7 +381,15 @@ def test_grant_carries_the_chosen_workers_name_and_old_grants_still_read(keys, r
 
 
 def test_all_refusals_are_bundle_errors() -> None:
-    for cls in (EnrollmentInvalid, RosterBadSignature, RosterRollback, RosterWrongRoot, SignatureInvalid, WrongFileType, NewerFormat):
+    for cls in (
+        EnrollmentInvalid,
+        RosterBadSignature,
+        RosterRollback,
+        RosterWrongRoot,
+        SignatureInvalid,
+        WrongFileType,
+        NewerFormat,
+    ):
         assert issubclass(cls, BundleError)
         assert cls("x").code and str(cls("a\nb")) == "a b"
 

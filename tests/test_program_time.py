@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import PASSPHRASE, open_known
-from tests.sync_support import exchange, new_coordinator, new_enrolled_worker
+from tests.sync_support import exchange, new_enrolled_worker
 from vipterm.errors import ValidationError
 from vipterm.services import caseload as caseload_service
 from vipterm.services import csv_import, records, report
@@ -32,7 +32,7 @@ def _at(iso: str):
 
 def test_vipterm_now_freezes_the_clock_and_needs_an_offset(monkeypatch):
     monkeypatch.setenv("VIPTERM_NOW", "2031-07-01T12:00:00+00:00")
-    assert system_now() == datetime(2031, 7, 1, 12, tzinfo=timezone.utc)
+    assert system_now() == datetime(2031, 7, 1, 12, tzinfo=UTC)
     assert ProgramClock("America/Denver").today() == date(2031, 7, 1)
     assert ProgramClock("America/Denver").local_now() == datetime(2031, 7, 1, 6, 0)
     monkeypatch.setenv("VIPTERM_NOW", "2031-07-01T12:00")
@@ -100,8 +100,9 @@ def test_not_in_the_future_is_the_program_day(store, monkeypatch):
 
 def test_a_contact_at_8pm_on_the_last_day_of_a_month_counts_in_that_month(store, monkeypatch):
     monkeypatch.setenv("VIPTERM_NOW", "2023-01-15T12:00:00-07:00")
-    client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz",
-                                                              identified_on=date(2022, 11, 1)))
+    client = records.create_client(
+        store, records.ClientDraft(first_name="Ana", last_name="Ruiz", identified_on=date(2022, 11, 1))
+    )
     late = store.clock.to_utc(datetime(2022, 11, 30, 20, 0))
     assert late == datetime(2022, 12, 1, 3, 0)  # December in UTC
     records.log_contact(store, records.ContactDraft(client.id, occurred_at=late, outcome="reached"))
@@ -119,10 +120,13 @@ def test_a_contact_at_8pm_on_the_last_day_of_a_month_counts_in_that_month(store,
 
 def test_a_referral_accepted_at_night_connects_in_its_local_month(store, monkeypatch):
     monkeypatch.setenv("VIPTERM_NOW", "2022-11-30T19:00:00-07:00")
-    client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz",
-                                                              identified_on=date(2022, 11, 1)))
-    records.record_notification(store, records.NotificationDraft(
-        client.id, date(2022, 11, 2), outcome="delivered", team=[("Rosa", "peer_support")]))
+    client = records.create_client(
+        store, records.ClientDraft(first_name="Ana", last_name="Ruiz", identified_on=date(2022, 11, 1))
+    )
+    records.record_notification(
+        store,
+        records.NotificationDraft(client.id, date(2022, 11, 2), outcome="delivered", team=[("Rosa", "peer_support")]),
+    )
     provider = records.add_provider(store, "Casa Uno", "shelter")
     referral = records.create_referral(store, records.ReferralDraft(client.id, "housing", provider.id))
     monkeypatch.setenv("VIPTERM_NOW", "2022-11-30T20:00:00-07:00")  # 03:00 UTC on 1 December
@@ -138,14 +142,16 @@ def test_a_referral_accepted_at_night_connects_in_its_local_month(store, monkeyp
 
 
 def test_imported_times_without_an_offset_are_program_time_and_with_one_keep_it(store, tmp_path):
-    client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz",
-                                                              identified_on=date(2022, 11, 1)))
+    client = records.create_client(
+        store, records.ClientDraft(first_name="Ana", last_name="Ruiz", identified_on=date(2022, 11, 1))
+    )
     sheet = tmp_path / "contacts.csv"
     sheet.write_text(
         "client,occurred_at,mode,purpose,outcome\n"
         f"{client.pseudonym},2022-11-30 20:00,phone,check_in,reached\n"
         f"{client.pseudonym},2022-11-30T20:00-05:00,phone,check_in,reached\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     result = csv_import.import_csv(store, "contacts", sheet)
     assert result.ok, result.errors
     with store.read() as session:
@@ -176,9 +182,11 @@ def test_coordinator_init_refuses_an_unknown_zone_before_writing(tmp_path):
     target = tmp_path / "c.db"
     done = subprocess.run(
         [sys.executable, "-m", "vipterm", "coordinator", "init", "--db", str(target), "--time-zone", "Nowhere/Land"],
-        capture_output=True, text=True, env={"VIPTERM_PASSPHRASE": PASSPHRASE, "PATH": "/usr/bin:/bin",
-                                             "VIPTERM_NOW": "2026-11-23T09:00:00-07:00"},
-        timeout=120)
+        capture_output=True,
+        text=True,
+        env={"VIPTERM_PASSPHRASE": PASSPHRASE, "PATH": "/usr/bin:/bin", "VIPTERM_NOW": "2026-11-23T09:00:00-07:00"},
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     assert "Nowhere/Land" in done.stderr and "Traceback" not in done.stderr
     assert not target.exists()
@@ -192,16 +200,24 @@ def test_an_existing_store_without_a_zone_setting_opens_in_the_default(db_path, 
         assert reopened.clock.time_zone == "America/Denver"
 
 
-@pytest.mark.parametrize("now", ["2026-03-08T23:30:00-06:00", "2026-11-01T23:30:00-07:00",
-                                 "2026-03-08T00:30:00-07:00", "2026-11-01T01:30:00-06:00"])
+@pytest.mark.parametrize(
+    "now",
+    [
+        "2026-03-08T23:30:00-06:00",
+        "2026-11-01T23:30:00-07:00",
+        "2026-03-08T00:30:00-07:00",
+        "2026-11-01T01:30:00-06:00",
+    ],
+)
 def test_a_shift_on_a_daylight_saving_day_keeps_its_day(store, monkeypatch, now):
     monkeypatch.setenv("VIPTERM_NOW", now)
     day = datetime.fromisoformat(now).date()
     assert store.clock.today() == day
     client = records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz"))
     records.schedule_follow_up(store, client.id, day)
-    contact = records.log_contact(store, records.ContactDraft(client.id, outcome="reached",
-                                                              next_follow_up=day + timedelta(days=7)))
+    contact = records.log_contact(
+        store, records.ContactDraft(client.id, outcome="reached", next_follow_up=day + timedelta(days=7))
+    )
     assert store.clock.local_day(contact.occurred_at) == day
     [row] = caseload_service.caseload(store)
     assert row.next_due == day + timedelta(days=7)  # today's follow-up closed by the contact

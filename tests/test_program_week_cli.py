@@ -33,8 +33,9 @@ TODAY = date(2026, 11, 23)  # conftest freezes the program clock (VIPTERM_NOW) f
 def vip(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE}
     env.pop("VIPTERM_DB", None)
-    result = subprocess.run([sys.executable, "-m", "vipterm", *args], env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "vipterm", *args], env=env, capture_output=True, text=True, timeout=120
+    )
     if ok:
         assert result.returncode == 0, (args, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
@@ -54,8 +55,12 @@ def held(path: Path, table: str = "client") -> set[str]:
 
 
 def contacts_of(path: Path, client_id: str) -> int:
-    return with_store(path, lambda s: s.read().execute(
-        text("SELECT count(*) FROM contact WHERE client_id = :c"), {"c": client_id}).scalar_one())
+    return with_store(
+        path,
+        lambda s: (
+            s.read().execute(text("SELECT count(*) FROM contact WHERE client_id = :c"), {"c": client_id}).scalar_one()
+        ),
+    )
 
 
 @pytest.mark.slow  # ~40 real vipterm processes
@@ -70,8 +75,21 @@ def test_a_week_of_the_program_from_the_command_line(tmp_path):
         request = vip("enroll", "request", "--db", str(laptop), "--out", str(stick)).stdout
         fingerprint = next(line.split()[1] for line in request.splitlines() if line.startswith("fingerprint:"))
         req = next(stick.glob("enroll-*.vipreq"))
-        vip("enroll", "approve", "--db", str(coord), str(req), "--fingerprint", fingerprint, "--worker", worker,
-            "--yes", "--out", str(stick), *extra)
+        vip(
+            "enroll",
+            "approve",
+            "--db",
+            str(coord),
+            str(req),
+            "--fingerprint",
+            fingerprint,
+            "--worker",
+            worker,
+            "--yes",
+            "--out",
+            str(stick),
+            *extra,
+        )
         grant = next(stick.glob("grant-*.vipgrant"))
         vip("enroll", "accept", "--db", str(laptop), str(grant))
         req.unlink()
@@ -95,29 +113,88 @@ def test_a_week_of_the_program_from_the_command_line(tmp_path):
         returned = json.loads(vip("sync", "export", "--db", str(coord), "--to", str(back), "--json").stdout)["bundles"]
         by_device = {item["for_device"]: item["file"] for item in returned}
         for name in who:
-            [outcome] = json.loads(vip("sync", "import", "--db", str(laptops[name]), by_device[devices[name]],
-                                       "--json").stdout)["results"]
+            [outcome] = json.loads(
+                vip("sync", "import", "--db", str(laptops[name]), by_device[devices[name]], "--json").stdout
+            )["results"]
             assert outcome["status"] == "applied", outcome
 
     # A client Ben already serves (entered on his laptop), who comes up again in this week's review.
-    known = with_store(laptops["Ben Okafor"], lambda s: records.create_client(
-        s, records.ClientDraft(first_name="Known", last_name="Person", area_command="valley")).id)
+    known = with_store(
+        laptops["Ben Okafor"],
+        lambda s: (
+            records.create_client(
+                s, records.ClientDraft(first_name="Known", last_name="Person", area_command="valley")
+            ).id
+        ),
+    )
     sync_round("0", names)
 
     # --- the weekly review ----------------------------------------------------------------------
-    incident = json.loads(vip("review", "incident", "--db", str(coord), "--day", "2026-11-21", "--area",
-                              "southeast", "--source", "shooting_review", "--json").stdout)["id"]
+    incident = json.loads(
+        vip(
+            "review",
+            "incident",
+            "--db",
+            str(coord),
+            "--day",
+            "2026-11-21",
+            "--area",
+            "southeast",
+            "--source",
+            "shooting_review",
+            "--json",
+        ).stdout
+    )["id"]
 
     def candidate(*args: str) -> dict:
-        return json.loads(vip("review", "candidate", "--db", str(coord), "--incident", incident[:8],
-                              "--notify-on", "2026-11-24", "--json", *args).stdout)
+        return json.loads(
+            vip(
+                "review",
+                "candidate",
+                "--db",
+                str(coord),
+                "--incident",
+                incident[:8],
+                "--notify-on",
+                "2026-11-24",
+                "--json",
+                *args,
+            ).stdout
+        )
 
-    luis = candidate("--first-name", "Luis", "--last-name", "Ortega", "--age-group", "18_24", "--worker", "Ana Ruiz",
-                     "--time", "10:00", "--team", "peer_support,police", "--flags", "retaliation_risk")
+    luis = candidate(
+        "--first-name",
+        "Luis",
+        "--last-name",
+        "Ortega",
+        "--age-group",
+        "18_24",
+        "--worker",
+        "Ana Ruiz",
+        "--time",
+        "10:00",
+        "--team",
+        "peer_support,police",
+        "--flags",
+        "retaliation_risk",
+    )
     mara = candidate("--first-name", "Mara", "--last-name", "Soto", "--worker", "Ana Ruiz", "--setting", "hospital")
     # The same person again is refused until the coordinator says so; nothing is created meanwhile.
-    again = vip("review", "candidate", "--db", str(coord), "--first-name", "Luis", "--last-name", "Ortega",
-                "--worker", "Ben Okafor", "--notify-on", "2026-11-24", ok=False)
+    again = vip(
+        "review",
+        "candidate",
+        "--db",
+        str(coord),
+        "--first-name",
+        "Luis",
+        "--last-name",
+        "Ortega",
+        "--worker",
+        "Ben Okafor",
+        "--notify-on",
+        "2026-11-24",
+        ok=False,
+    )
     assert again.returncode == 2 and luis["pseudonym"] in again.stderr and "Luis" not in again.stderr
     # An existing client (Ben's) goes to Ana with the plan.
     kept = candidate("--client", known[:10], "--worker", "Ana Ruiz", "--team", "peer_support,community_leader")
@@ -137,17 +214,27 @@ def test_a_week_of_the_program_from_the_command_line(tmp_path):
 
     # --- attempts and contacts on Ana's laptop -------------------------------------------------
     def field_work(s):
-        records.record_notification(s, records.NotificationDraft(
-            client_id=luis["client_id"], attempted_on=TODAY, outcome="delivered", team=[("Ana Ruiz", "peer_support")]))
+        records.record_notification(
+            s,
+            records.NotificationDraft(
+                client_id=luis["client_id"],
+                attempted_on=TODAY,
+                outcome="delivered",
+                team=[("Ana Ruiz", "peer_support")],
+            ),
+        )
         records.log_contact(s, records.ContactDraft(client_id=luis["client_id"], outcome="reached", mode="phone"))
-        records.record_notification(s, records.NotificationDraft(
-            client_id=mara["client_id"], attempted_on=TODAY, outcome="not_found"))
+        records.record_notification(
+            s, records.NotificationDraft(client_id=mara["client_id"], attempted_on=TODAY, outcome="not_found")
+        )
         return [p.client_id for p in review.open_plans(s)]
 
     assert with_store(ana, field_work) == [known]  # only the unattempted plan still leads
     sync_round("2", names)
-    states = {c["client_id"]: c["plan"]["state"]
-              for c in json.loads(vip("review", "show", "--db", str(coord), "--json").stdout)["candidates"]}
+    states = {
+        c["client_id"]: c["plan"]["state"]
+        for c in json.loads(vip("review", "show", "--db", str(coord), "--json").stdout)["candidates"]
+    }
     assert states == {luis["client_id"]: "attempted", mara["client_id"]: "attempted", known: "planned"}
 
     # --- reassignment: one client to Ben, then Ana leaves and Cruz takes the rest ---------------------
@@ -160,8 +247,10 @@ def test_a_week_of_the_program_from_the_command_line(tmp_path):
     assert contacts_of(laptops["Ben Okafor"], luis["client_id"]) == 1  # with its history
     assert {mara["client_id"], known} <= held(laptops["Cruz Vidal"])
     assert kept["plan_id"] in held(laptops["Cruz Vidal"], "planned_notification")  # the open plan follows the client
-    plans = {c["client_id"]: c["plan"]
-             for c in json.loads(vip("review", "show", "--db", str(coord), "--json").stdout)["candidates"]}
+    plans = {
+        c["client_id"]: c["plan"]
+        for c in json.loads(vip("review", "show", "--db", str(coord), "--json").stdout)["candidates"]
+    }
     # A handover moves the open plan's follow-up to the new worker with the client.
     assert (plans[known]["worker"], plans[known]["serving"]) == ("Cruz Vidal", "Cruz Vidal")
 
@@ -174,6 +263,12 @@ def test_a_week_of_the_program_from_the_command_line(tmp_path):
     assert {mara["client_id"], known} <= held(spare)
     assert kept["plan_id"] in held(spare, "planned_notification")
     assert with_store(spare, lambda s: [r.client_id for r in caseload_service.caseload(s)][0]) == known
-    attempts = with_store(spare, lambda s: s.read().execute(
-        text("SELECT count(*) FROM notification_attempt WHERE client_id = :c"), {"c": mara["client_id"]}).scalar_one())
+    attempts = with_store(
+        spare,
+        lambda s: (
+            s.read()
+            .execute(text("SELECT count(*) FROM notification_attempt WHERE client_id = :c"), {"c": mara["client_id"]})
+            .scalar_one()
+        ),
+    )
     assert attempts == 1  # Mara's attempt came along with her

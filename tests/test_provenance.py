@@ -21,15 +21,25 @@ def test_a_contact_shows_its_worker_device_and_bundle_on_the_coordinator_and_bac
         records.log_contact(w1, records.ContactDraft(client.id, outcome="reached", note="met at the park"))
         here = _entry(caseload.client_file(w1, client.id), "contact")
         assert (here.recorded_by, here.device, here.device_id, here.bundle_id) == (
-            "Worker One", "this device", w1.device_id, "")
+            "Worker One",
+            "this device",
+            w1.device_id,
+            "",
+        )
 
         exchange(coord, [w1, w2], tmp_path / "r1")
         at_coord = _entry(caseload.client_file(coord, client.id), "contact")
         assert at_coord.recorded_by == "Worker One"
         assert at_coord.device == f"laptop {w1.device_id[-8:]}" and at_coord.device_id == w1.device_id
         with coord.read() as s:
-            delivered = s.execute(text("SELECT bundle_id FROM sync_bundle WHERE direction = 'in' "
-                                       "AND peer_device = :d"), {"d": w1.device_id}).scalars().all()
+            delivered = (
+                s.execute(
+                    text("SELECT bundle_id FROM sync_bundle WHERE direction = 'in' AND peer_device = :d"),
+                    {"d": w1.device_id},
+                )
+                .scalars()
+                .all()
+            )
         assert at_coord.bundle_id in delivered and at_coord.received_at is not None
         shown = caseload.client_as_dict(caseload.client_file(coord, client.id))
         contact = next(e for e in shown["timeline"] if e["kind"] == "contact")
@@ -66,9 +76,14 @@ def test_a_return_bundle_cannot_make_a_laptop_believe_a_forged_device_list_of_th
     try:
         with coord.database.write(capture=False) as s:
             conn = s.connection()
-            n = origin.record_arrivals(conn, {"contact": [{"id": "a"}, {"id": "b"}, {"id": 7}]}, "sender-device",
-                                       "bundle-1", datetime(2026, 11, 23, 16, 0),
-                                       [["contact", "a", "x" * 500], ["contact", "b", 3], "junk", ["contact", "c", "ok"]])
+            n = origin.record_arrivals(
+                conn,
+                {"contact": [{"id": "a"}, {"id": "b"}, {"id": 7}]},
+                "sender-device",
+                "bundle-1",
+                datetime(2026, 11, 23, 16, 0),
+                [["contact", "a", "x" * 500], ["contact", "b", 3], "junk", ["contact", "c", "ok"]],
+            )
             assert n == 2
         with coord.read() as s:
             got = origin.origins_of(s.connection(), [("contact", "a"), ("contact", "b")])
@@ -118,10 +133,13 @@ async def test_the_client_file_shows_who_and_which_laptop_enter_adds_the_bundle_
             modal = app.screen
             assert isinstance(modal, FieldHistoryModal)
             await wait_for(pilot, lambda: modal.changes is not None)
-            rows = [[str(c) for c in modal.query_one("#history-table").get_row_at(n)]
-                    for n in range(modal.query_one("#history-table").row_count)]
+            rows = [
+                [str(c) for c in modal.query_one("#history-table").get_row_at(n)]
+                for n in range(modal.query_one("#history-table").row_count)
+            ]
             assert ["area command", "foothills", f"Worker One · laptop {w1.device_id[-8:]}", "lost*"] in [
-                r[1:] for r in rows]
+                r[1:] for r in rows
+            ]
             assert ["area command", "southeast", "Coordinator · this device", "won*"] in [r[1:] for r in rows]
     finally:
         coord.close()
@@ -152,9 +170,17 @@ def test_field_history_after_a_conflict_names_both_values_who_set_them_and_which
         by_value = {c.value: c for c in phones}
         won, lost = by_value["505-555-0202"], by_value["505-555-0101"]
         assert (won.worker, won.device_name, won.conflict, won.conflict_open) == (
-            "Coordinator", "this device", "won", True)
+            "Coordinator",
+            "this device",
+            "won",
+            True,
+        )
         assert (lost.worker, lost.device_name, lost.device, lost.conflict) == (
-            "Worker One", f"laptop {w1.device_id[-8:]}", w1.device_id, "lost")
+            "Worker One",
+            f"laptop {w1.device_id[-8:]}",
+            w1.device_id,
+            "lost",
+        )
         [conflict] = sync_service.list_conflicts(coord)
         sync_service.resolve_conflict(coord, conflict.id, "current")
         assert not any(c.conflict_open for c in field_history(coord, client.id, "phone"))
@@ -163,15 +189,25 @@ def test_field_history_after_a_conflict_names_both_values_who_set_them_and_which
         coord.close()
         w1.close()
     env = {**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "vipterm", *a, "--db", str(path)],  # noqa: E731
-                                    capture_output=True, text=True, timeout=120, env=env)
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "vipterm", *a, "--db", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+
     shown = run("clients", "history", client.id, "--field", "phone")
     assert shown.returncode == 0, shown.stderr
     line = next(x for x in shown.stdout.splitlines() if "505-555-0101" in x)
     assert f"Worker One on laptop {w1.device_id[-8:]}" in line and "lost a conflict" in line
     data = json.loads(run("clients", "history", client.id, "--field", "phone", "--json").stdout)["changes"]
     assert {(d["value"], d["conflict"], d["worker"]) for d in data} >= {
-        ("505-555-0202", "won", "Coordinator"), ("505-555-0101", "lost", "Worker One")}
+        ("505-555-0202", "won", "Coordinator"),
+        ("505-555-0101", "lost", "Worker One"),
+    }
 
 
 def test_a_purge_erases_where_the_clients_records_came_from(tmp_path):
@@ -183,8 +219,9 @@ def test_a_purge_erases_where_the_clients_records_came_from(tmp_path):
 
         def origins(store):
             with store.read() as s:
-                return s.execute(text("SELECT count(*) FROM sync_origin WHERE row_id IN (:c, :k)"),
-                                 {"c": client.id, "k": contact.id}).scalar_one()
+                return s.execute(
+                    text("SELECT count(*) FROM sync_origin WHERE row_id IN (:c, :k)"), {"c": client.id, "k": contact.id}
+                ).scalar_one()
 
         assert origins(coord) == 3 and origins(w1) == 3  # client, its identity, the contact
         sync_service.purge_client(coord, client.id)
@@ -209,8 +246,10 @@ def test_a_laptop_cannot_claim_another_device_made_its_records(tmp_path, monkeyp
 
         def forged(to_dir, *, header_fields, payload, **kw):
             if header_fields.get("kind") == "worker":
-                payload = {**payload, "origins": [["contact", contact.id, w2.device_id],
-                                                  ["client", client.id, w2.device_id]]}
+                payload = {
+                    **payload,
+                    "origins": [["contact", contact.id, w2.device_id], ["client", client.id, w2.device_id]],
+                }
             return real(to_dir, header_fields=header_fields, payload=payload, **kw)
 
         monkeypatch.setattr(bundle_format, "write_bundle", forged)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -39,14 +39,18 @@ def test_area_commands_match_labels_case_insensitively(store):
 
 def test_age_group_is_derived_from_date_of_birth(store):
     today = utcnow().date()
-    client = records.create_client(store, records.ClientDraft(aka="Young", date_of_birth=today.replace(year=today.year - 20) - timedelta(days=1)))
+    client = records.create_client(
+        store, records.ClientDraft(aka="Young", date_of_birth=today.replace(year=today.year - 20) - timedelta(days=1))
+    )
     assert client.age_group == "18_24"
 
 
 def test_contact_in_the_future_is_refused(store):
     client = records.create_client(store, records.ClientDraft(aka="Fut"))
     with pytest.raises(ValidationError) as info:
-        records.log_contact(store, records.ContactDraft(client.id, occurred_at=utcnow() + timedelta(hours=2), outcome="reached"))
+        records.log_contact(
+            store, records.ContactDraft(client.id, occurred_at=utcnow() + timedelta(hours=2), outcome="reached")
+        )
     assert info.value.field == "occurred_at"
     assert _count(store, "contact") == 0
 
@@ -54,7 +58,10 @@ def test_contact_in_the_future_is_refused(store):
 def test_follow_up_before_the_contact_is_refused(store):
     client = records.create_client(store, records.ClientDraft(aka="FU"))
     with pytest.raises(ValidationError) as info:
-        records.log_contact(store, records.ContactDraft(client.id, outcome="reached", next_follow_up=utcnow().date() - timedelta(days=3)))
+        records.log_contact(
+            store,
+            records.ContactDraft(client.id, outcome="reached", next_follow_up=utcnow().date() - timedelta(days=3)),
+        )
     assert info.value.field == "next_follow_up"
 
 
@@ -94,7 +101,12 @@ def test_referral_moves_only_along_allowed_transitions(store):
     done = records.set_referral_status(store, referral.id, "completed", feedback="attended all sessions")
     assert done.first_service_on is not None
     with store.read() as s:
-        history = [r for (r,) in s.execute(text("SELECT status FROM referral_event WHERE referral_id = :r ORDER BY at, rowid"), {"r": referral.id})]
+        history = [
+            r
+            for (r,) in s.execute(
+                text("SELECT status FROM referral_event WHERE referral_id = :r ORDER BY at, rowid"), {"r": referral.id}
+            )
+        ]
         status = s.execute(text("SELECT status FROM client WHERE id = :c"), {"c": client.id}).scalar_one()
     assert history == ["draft", "sent", "accepted", "in_progress", "on_hold", "in_progress", "completed"]
     assert status == "engaged"
@@ -106,8 +118,15 @@ def test_notification_outcomes_move_the_funnel_forward_only(store):
     records.record_notification(store, records.NotificationDraft(client.id, today, outcome="not_found"))
     with store.read() as s:
         assert s.execute(text("SELECT status FROM client")).scalar_one() == "notification_attempted"
-    records.record_notification(store, records.NotificationDraft(client.id, today, outcome="delivered", team=[("Officer Ruiz", "police")], confirm_same_day=True))
-    records.record_notification(store, records.NotificationDraft(client.id, today, outcome="refused", confirm_same_day=True))
+    records.record_notification(
+        store,
+        records.NotificationDraft(
+            client.id, today, outcome="delivered", team=[("Officer Ruiz", "police")], confirm_same_day=True
+        ),
+    )
+    records.record_notification(
+        store, records.NotificationDraft(client.id, today, outcome="refused", confirm_same_day=True)
+    )
     with store.read() as s:
         assert s.execute(text("SELECT status FROM client")).scalar_one() == "notified"
 
@@ -116,7 +135,9 @@ def test_assessment_levels_are_0_to_3(store):
     client = records.create_client(store, records.ClientDraft(aka="Assess"))
     with pytest.raises(ValidationError):
         records.record_assessment(store, records.AssessmentDraft(client.id, levels={"housing": 4}))
-    records.record_assessment(store, records.AssessmentDraft(client.id, levels={"housing": 3, "food": 1}, priorities={"housing"}))
+    records.record_assessment(
+        store, records.AssessmentDraft(client.id, levels={"housing": 3, "food": 1}, priorities={"housing"})
+    )
     assert records.latest_assessment_levels(store, client.id) == {"housing": (3, True), "food": (1, False)}
 
 

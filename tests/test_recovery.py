@@ -16,8 +16,7 @@ from sqlalchemy import text
 from tests.conftest import open_known
 from tests.sync_support import PASSPHRASE, enrolled_program
 from vipterm.errors import NotADatabase, WrongPassphrase
-from vipterm.services import records
-from vipterm.services import recovery
+from vipterm.services import records, recovery
 
 RECOVERY_PASSPHRASE = "lighthouse granite ferry morning"
 
@@ -25,8 +24,9 @@ RECOVERY_PASSPHRASE = "lighthouse granite ferry morning"
 def vip(*args: str, ok: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE, **extra_env}
     env.pop("VIPTERM_DB", None)
-    result = subprocess.run([sys.executable, "-m", "vipterm", *args], env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "vipterm", *args], env=env, capture_output=True, text=True, timeout=120
+    )
     if ok:
         assert result.returncode == 0, (args, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
@@ -54,8 +54,20 @@ def test_lost_coordinator_rebuilt_from_root_export_and_backup(tmp_path):
         vip("init", "--db", str(laptop), "--worker-name", f"Peer Worker {i}")
         out = vip("enroll", "request", "--db", str(laptop), "--out", str(stick)).stdout
         fingerprint = next(line.split()[1] for line in out.splitlines() if line.startswith("fingerprint:"))
-        vip("enroll", "approve", "--db", str(coord), str(next(stick.glob("*.vipreq"))), "--fingerprint", fingerprint,
-            "--worker", f"Peer Worker {i}", "--yes", "--out", str(stick))
+        vip(
+            "enroll",
+            "approve",
+            "--db",
+            str(coord),
+            str(next(stick.glob("*.vipreq"))),
+            "--fingerprint",
+            fingerprint,
+            "--worker",
+            f"Peer Worker {i}",
+            "--yes",
+            "--out",
+            str(stick),
+        )
         vip("enroll", "accept", "--db", str(laptop), str(next(stick.glob("*.vipgrant"))))
         for f in list(stick.iterdir()):
             f.unlink()
@@ -81,8 +93,17 @@ def test_lost_coordinator_rebuilt_from_root_export_and_backup(tmp_path):
     # The coordinator keeps its root key export (and its sheet) and a backup, somewhere else.
     safe = tmp_path / "safe"
     safe.mkdir()
-    exported = vip("coordinator", "export-root", "--db", str(coord), "--out", str(safe / "program-root.age"),
-                   "--kept-at", "the program office safe", VIPTERM_RECOVERY_PASSPHRASE=RECOVERY_PASSPHRASE).stdout
+    exported = vip(
+        "coordinator",
+        "export-root",
+        "--db",
+        str(coord),
+        "--out",
+        str(safe / "program-root.age"),
+        "--kept-at",
+        "the program office safe",
+        VIPTERM_RECOVERY_PASSPHRASE=RECOVERY_PASSPHRASE,
+    ).stdout
     root_fp = next(line.split(": ")[1] for line in exported.splitlines() if line.startswith("program root key"))
     sheet = (safe / "program-root.age.sheet.txt").read_text()
     assert root_fp in sheet and "the program office safe" in sheet and RECOVERY_PASSPHRASE not in sheet
@@ -104,14 +125,34 @@ def test_lost_coordinator_rebuilt_from_root_export_and_backup(tmp_path):
 
     # A wrong recovery passphrase changes nothing.
     new = tmp_path / "new-coordinator.db"
-    wrong = vip("coordinator", "init", "--db", str(new), "--from-root", str(safe / "program-root.age"),
-                "--backup", str(backup), ok=False, VIPTERM_RECOVERY_PASSPHRASE="not the recovery passphrase")
+    wrong = vip(
+        "coordinator",
+        "init",
+        "--db",
+        str(new),
+        "--from-root",
+        str(safe / "program-root.age"),
+        "--backup",
+        str(backup),
+        ok=False,
+        VIPTERM_RECOVERY_PASSPHRASE="not the recovery passphrase",
+    )
     assert wrong.returncode != 0 and "recovery passphrase" in wrong.stderr and not new.exists()
 
     phrase_file = tmp_path / "recovery-phrase"
     phrase_file.write_text(RECOVERY_PASSPHRASE + "\n")
-    made = vip("coordinator", "init", "--db", str(new), "--from-root", str(safe / "program-root.age"),
-               "--backup", str(backup), "--recovery-passphrase-file", str(phrase_file)).stdout
+    made = vip(
+        "coordinator",
+        "init",
+        "--db",
+        str(new),
+        "--from-root",
+        str(safe / "program-root.age"),
+        "--backup",
+        str(backup),
+        "--recovery-passphrase-file",
+        str(phrase_file),
+    ).stdout
     assert root_fp in made and "nobody is re-enrolled" in made
     assert set(early) <= client_ids(new)  # from the backup
 

@@ -87,8 +87,13 @@ VIP-C03,re-arrest,2022-08-10,court record
 def program(store, tmp_path: Path):
     with store.write() as session:
         session.add(Worker(display_name="Second Worker"))
-    for kind, content in (("clients", CLIENTS), ("notifications", NOTIFICATIONS), ("contacts", CONTACTS),
-                          ("referrals", REFERRALS), ("outcomes", OUTCOMES)):
+    for kind, content in (
+        ("clients", CLIENTS),
+        ("notifications", NOTIFICATIONS),
+        ("contacts", CONTACTS),
+        ("referrals", REFERRALS),
+        ("outcomes", OUTCOMES),
+    ):
         path = tmp_path / f"{kind}.csv"
         path.write_text(content, encoding="utf-8")
         result = import_csv(store, kind, path)
@@ -111,30 +116,32 @@ def pseudonyms(store, month, table, row, col):
 def test_july_report_every_section(program):
     r = build_report(program, "2022-07")
     assert (r.as_of.isoformat(), r.fiscal_year_start.isoformat(), r.age_summary_month.isoformat()) == (
-        "2022-07-31", "2022-07-01", "2022-05-01")
+        "2022-07-31",
+        "2022-07-01",
+        "2022-05-01",
+    )
 
     # 1. Delivered notifications by the attempt's area: JUL, JUN, MAY, FYTD (= July only).
     zero = {"m": 0, "m1": 0, "m2": 0, "fytd": 0}
     assert values(r.notifications_by_area) == {
-        "southeast": {**zero, "m2": 1},             # A 05-10 (H is tombstoned, G is in March)
-        "northeast": {**zero, "m1": 1},             # B 06-15 (not found 05-03 is not a delivery)
-        "northwest": {**zero, "m1": 1},             # F 06-30: last day of the previous fiscal year
-        "foothills": {**zero, "m2": 1},             # E, by the attempt's area, not the client's
+        "southeast": {**zero, "m2": 1},  # A 05-10 (H is tombstoned, G is in March)
+        "northeast": {**zero, "m1": 1},  # B 06-15 (not found 05-03 is not a delivery)
+        "northwest": {**zero, "m1": 1},  # F 06-30: last day of the previous fiscal year
+        "foothills": {**zero, "m2": 1},  # E, by the attempt's area, not the client's
         "southwest": zero,
         "valley": {"m": 2, "m1": 0, "m2": 0, "fytd": 2},  # C twice in July: notifications, not people
-        "na": zero,                                 # D refused
+        "na": zero,  # D refused
         "total": {"m": 2, "m1": 2, "m2": 2, "fytd": 2},
     }
-    assert [c.label for c in r.notifications_by_area.columns] == [
-        "JUL", "JUN", "MAY", "FYTD"]
+    assert [c.label for c in r.notifications_by_area.columns] == ["JUL", "JUN", "MAY", "FYTD"]
 
     # 2. Running success rate: notified by the end of each month, engaged by then.
     assert [(p.month, p.notified, p.engaged) for p in r.running_success] == [
-        ("2022-03", 1, 0),   # G
+        ("2022-03", 1, 0),  # G
         ("2022-04", 1, 0),
-        ("2022-05", 3, 1),   # + A, E; A accepted 05-20
-        ("2022-06", 5, 1),   # + B, F
-        ("2022-07", 6, 3),   # + C; B accepted 07-02, F accepted 07-31 (G's 08-05 is after the report)
+        ("2022-05", 3, 1),  # + A, E; A accepted 05-20
+        ("2022-06", 5, 1),  # + B, F
+        ("2022-07", 6, 3),  # + C; B accepted 07-02, F accepted 07-31 (G's 08-05 is after the report)
     ]
     assert r.running_success[-1].rate == pytest.approx(0.5)
     assert r.first_notification_month == "2022-03"
@@ -155,8 +162,8 @@ def test_july_report_every_section(program):
     assert values(r.funnel) == {
         "identified": {"fytd": 1, "ptd": 7},
         "attempted": {"fytd": 1, "ptd": 7},
-        "notified": {"fytd": 0, "ptd": 6},   # D refused
-        "engaged": {"fytd": 0, "ptd": 3},    # A, B, F
+        "notified": {"fytd": 0, "ptd": 6},  # D refused
+        "engaged": {"fytd": 0, "ptd": 3},  # A, B, F
         "completed": {"fytd": 0, "ptd": 1},  # A
     }
 
@@ -178,10 +185,20 @@ def test_july_report_every_section(program):
     # 5d. After notification: A re-arrested 07-15; B's same-day arrest and C's August one do not
     #     count; E re-victimized 06-10 (the same-day one does not count on its own).
     assert values(r.after_notification) == {
-        "fytd": {"notified": 1, "re_arrest": 0, "re_arrest_rate": 0.0, "re_victimization": 0,
-                 "re_victimization_rate": 0.0},
-        "ptd": {"notified": 6, "re_arrest": 1, "re_arrest_rate": pytest.approx(1 / 6), "re_victimization": 1,
-                "re_victimization_rate": pytest.approx(1 / 6)},
+        "fytd": {
+            "notified": 1,
+            "re_arrest": 0,
+            "re_arrest_rate": 0.0,
+            "re_victimization": 0,
+            "re_victimization_rate": 0.0,
+        },
+        "ptd": {
+            "notified": 6,
+            "re_arrest": 1,
+            "re_arrest_rate": pytest.approx(1 / 6),
+            "re_victimization": 1,
+            "re_victimization_rate": pytest.approx(1 / 6),
+        },
     }
 
     # 5e. Contacts in July by worker (H's contact belongs to a tombstoned client).
@@ -199,7 +216,12 @@ def test_july_drill_down_lists_the_people_counted(program):
     assert pseudonyms(program, m, "notifications_by_area", "total", "m1") == ["VIP-B02", "VIP-F06"]
     assert pseudonyms(program, m, "running_success_rate", "2022-07", "engaged") == ["VIP-A01", "VIP-B02", "VIP-F06"]
     assert pseudonyms(program, m, "running_success_rate", "2022-06", "notified") == [
-        "VIP-A01", "VIP-B02", "VIP-E05", "VIP-F06", "VIP-G07"]
+        "VIP-A01",
+        "VIP-B02",
+        "VIP-E05",
+        "VIP-F06",
+        "VIP-G07",
+    ]
     assert pseudonyms(program, m, "age_summary", "total", "notified") == ["VIP-A01", "VIP-E05"]
     assert pseudonyms(program, m, "age_summary", "18_24", "rate") == ["VIP-A01"]
     assert pseudonyms(program, m, "services", "total", "m") == ["VIP-B02", "VIP-F06"]
@@ -217,8 +239,16 @@ def test_june_report_is_the_previous_fiscal_year(program):
     assert r.fiscal_year_start.isoformat() == "2021-07-01"
     # FYTD July 2021 – June 2022: G (SE), A (SE), E (Foothills), B (NE), F (NW, 06-30).
     fytd = {row.key: row.values["fytd"] for row in r.notifications_by_area.all_rows()}
-    assert fytd == {"southeast": 2, "northeast": 1, "northwest": 1, "foothills": 1, "southwest": 0, "valley": 0,
-                    "na": 0, "total": 5}
+    assert fytd == {
+        "southeast": 2,
+        "northeast": 1,
+        "northwest": 1,
+        "foothills": 1,
+        "southwest": 0,
+        "valley": 0,
+        "na": 0,
+        "total": 5,
+    }
     assert dict(r.notifications_by_area.total.values) == {"m": 2, "m1": 2, "m2": 0, "fytd": 5}
     # Age summary for April 2022: nobody was first notified in April.
     assert r.age_summary.total.values["notified"] == 0
@@ -237,11 +267,14 @@ def test_september_report_summarizes_july_by_age(program):
     # July's notifications are now two months back, and still in the fiscal year.
     assert dict(r.notifications_by_area.row("valley").values) == {"m": 0, "m1": 0, "m2": 2, "fytd": 2}
     # G's shelter referral was accepted 08-05: engaged in August, connected within the FYTD.
-    assert [(p.month, p.notified, p.engaged) for p in r.running_success[-2:]] == [("2022-08", 6, 4),
-                                                                                 ("2022-09", 6, 4)]
+    assert [(p.month, p.notified, p.engaged) for p in r.running_success[-2:]] == [("2022-08", 6, 4), ("2022-09", 6, 4)]
     services = {k: v for k, v in values(r.services).items() if any(v.values())}
-    assert services == {"food": {"m": 0, "fytd": 1}, "legal": {"m": 0, "fytd": 1}, "shelter": {"m": 0, "fytd": 1},
-                        "total": {"m": 0, "fytd": 3}}
+    assert services == {
+        "food": {"m": 0, "fytd": 1},
+        "legal": {"m": 0, "fytd": 1},
+        "shelter": {"m": 0, "fytd": 1},
+        "total": {"m": 0, "fytd": 3},
+    }
     # C's August re-arrest now counts, in both windows (C was first notified in July).
     assert dict(r.after_notification.row("fytd").values)["re_arrest"] == 1
     assert dict(r.after_notification.row("ptd").values)["re_arrest"] == 2

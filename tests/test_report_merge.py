@@ -15,8 +15,13 @@ from vipterm.services.database import create_store
 from vipterm.services.report import build_report
 from vipterm.services.report_render import render
 
-FILES = {"clients": CLIENTS, "notifications": NOTIFICATIONS, "contacts": CONTACTS, "referrals": REFERRALS,
-         "outcomes": OUTCOMES}
+FILES = {
+    "clients": CLIENTS,
+    "notifications": NOTIFICATIONS,
+    "contacts": CONTACTS,
+    "referrals": REFERRALS,
+    "outcomes": OUTCOMES,
+}
 # Each laptop holds its own people (E and G share a provider added by E's row).
 LAPTOP_PEOPLE = (("VIP-A01", "VIP-B02", "VIP-C03", "VIP-D04"), ("VIP-E05", "VIP-F06", "VIP-G07", "VIP-H08"))
 
@@ -49,8 +54,9 @@ def test_coordinator_report_after_merge_equals_one_database(tmp_path):
         exchange(coord, laptops, tmp_path / "r1")
         exchange(coord, laptops, tmp_path / "r2")  # laptops get each other's staff; nothing else moves
 
-        reference = create_store(tmp_path / "reference.db", PASSPHRASE, worker_name="Coordinator",
-                                 worker_id=coord.worker_id)
+        reference = create_store(
+            tmp_path / "reference.db", PASSPHRASE, worker_name="Coordinator", worker_id=coord.worker_id
+        )
         for laptop in laptops:
             _copy_rows_into(laptop, reference)
 
@@ -61,10 +67,17 @@ def test_coordinator_report_after_merge_equals_one_database(tmp_path):
                 assert render(merged, fmt) == render(single, fmt)
         # Not an empty comparison: the July report is the hand-computed one of test_report_fixture.
         july = build_report(coord, "2022-07")
-        assert dict(july.notifications_by_area.total.values) == {"m": 2, "m1": 2, "m2": 3, "fytd": 2}  # H is not tombstoned here
+        assert dict(july.notifications_by_area.total.values) == {
+            "m": 2,
+            "m1": 2,
+            "m2": 3,
+            "fytd": 2,
+        }  # H is not tombstoned here
         assert [(p.month, p.notified, p.engaged) for p in july.running_success][-1] == ("2022-07", 7, 3)
         assert {r.label: r.values["contacts"] for r in july.contacts_per_worker.rows if r.values["contacts"]} == {
-            "Laptop 1": 3, "Laptop 2": 1}
+            "Laptop 1": 3,
+            "Laptop 2": 1,
+        }
         services = {r.key for r in july.services.rows if r.values["fytd"]}
         assert services == {"food", "legal"}  # providers added on a laptop kept their category
     finally:

@@ -30,14 +30,31 @@ def example_store(example_copy: Path):
     store = open_known(example_copy, DEMO_PASSPHRASE)
     # One person whose identity and note are certainly in the data, dated inside a report month.
     first, last, aka, phone = SENTINEL_NAME
-    client = records.create_client(store, records.ClientDraft(
-        first_name=first, last_name=last, aka=aka, phone=phone, date_of_birth=date(2001, 2, 3),
-        area_command="valley", identified_on=date(2022, 11, 2), confirm_duplicate=True))
-    records.record_notification(store, records.NotificationDraft(
-        client_id=client.id, attempted_on=date(2022, 11, 3), note=SENTINEL_NOTE,
-        team=[("Rosa", "peer_support")]))
-    records.log_contact(store, records.ContactDraft(client_id=client.id, occurred_at=datetime(2022, 11, 4, 15),
-                                                    note=SENTINEL_NOTE, outcome="reached"))
+    client = records.create_client(
+        store,
+        records.ClientDraft(
+            first_name=first,
+            last_name=last,
+            aka=aka,
+            phone=phone,
+            date_of_birth=date(2001, 2, 3),
+            area_command="valley",
+            identified_on=date(2022, 11, 2),
+            confirm_duplicate=True,
+        ),
+    )
+    records.record_notification(
+        store,
+        records.NotificationDraft(
+            client_id=client.id, attempted_on=date(2022, 11, 3), note=SENTINEL_NOTE, team=[("Rosa", "peer_support")]
+        ),
+    )
+    records.log_contact(
+        store,
+        records.ContactDraft(
+            client_id=client.id, occurred_at=datetime(2022, 11, 4, 15), note=SENTINEL_NOTE, outcome="reached"
+        ),
+    )
     records.record_outcome(store, client.id, "re_arrest", date(2022, 11, 20), note=SENTINEL_NOTE)
     yield store
     store.close()
@@ -46,13 +63,22 @@ def example_store(example_copy: Path):
 def _identities(store) -> dict[str, set[str]]:
     """Every identifying string in the database, by kind."""
     with store.read() as session:
-        people = session.execute(text("SELECT first_name, last_name, aka, date_of_birth, phone FROM client_identity")).all()
+        people = session.execute(
+            text("SELECT first_name, last_name, aka, date_of_birth, phone FROM client_identity")
+        ).all()
         notes = set()
         for table in ("notification_attempt", "contact", "assessment", "outcome", "follow_up", "provider"):
             notes |= {n for (n,) in session.execute(text(f"SELECT note FROM {table} WHERE note != ''"))}
         notes |= {f for (f,) in session.execute(text("SELECT feedback FROM referral WHERE feedback != ''"))}
-    found: dict[str, set[str]] = {"full name": set(), "first name": set(), "last name": set(), "alias": set(),
-                                  "birth date": set(), "phone": set(), "note": notes}
+    found: dict[str, set[str]] = {
+        "full name": set(),
+        "first name": set(),
+        "last name": set(),
+        "alias": set(),
+        "birth date": set(),
+        "phone": set(),
+        "note": notes,
+    }
     for first, last, aka, dob, phone in people:
         found["full name"].add(f"{first} {last}".strip())
         found["first name"].add(first)
@@ -102,14 +128,34 @@ def test_json_shape_is_stable_and_matches_the_report(example_store):
     data = json.loads(render(report, "json"))
     assert data["format"] == "vipterm-monthly-report" and data["version"] == 1
     assert (data["month"], data["as_of"], data["fiscal_year_start"], data["age_summary_month"]) == (
-        "2022-11", "2022-11-30", "2022-07-01", "2022-09")
-    assert list(data["tables"]) == ["notifications_by_area", "age_summary", "services", "funnel", "closed_loop",
-                                    "time_to_service", "after_notification", "contacts_per_worker", "weekly_review"]
+        "2022-11",
+        "2022-11-30",
+        "2022-07-01",
+        "2022-09",
+    )
+    assert list(data["tables"]) == [
+        "notifications_by_area",
+        "age_summary",
+        "services",
+        "funnel",
+        "closed_loop",
+        "time_to_service",
+        "after_notification",
+        "contacts_per_worker",
+        "weekly_review",
+    ]
     areas = data["tables"]["notifications_by_area"]
     assert [c["key"] for c in areas["columns"]] == ["m", "m1", "m2", "fytd"]
     assert [c["label"] for c in areas["columns"]] == ["NOV", "OCT", "SEP", "FYTD"]
-    assert [r["label"] for r in areas["rows"]] == ["Southeast", "Northeast", "Northwest", "Foothills", "Southwest",
-                                                  "Valley", "N/A"]
+    assert [r["label"] for r in areas["rows"]] == [
+        "Southeast",
+        "Northeast",
+        "Northwest",
+        "Foothills",
+        "Southwest",
+        "Valley",
+        "N/A",
+    ]
     for col in ("m", "m1", "m2", "fytd"):
         assert sum(r["values"][col] for r in areas["rows"]) == areas["total"]["values"][col]
         assert areas["total"]["values"][col] == report.notifications_by_area.total.values[col]
@@ -119,7 +165,9 @@ def test_json_shape_is_stable_and_matches_the_report(example_store):
     assert all(a["notified"] <= b["notified"] and a["engaged"] <= b["engaged"] for a, b in zip(running, running[1:]))
     workers = data["tables"]["contacts_per_worker"]["rows"]
     assert [w["label"] for w in workers] == [f"Worker {n}" for n in range(1, len(workers) + 1)]
-    assert [w["values"]["contacts"] for w in workers] == sorted((w["values"]["contacts"] for w in workers), reverse=True)
+    assert [w["values"]["contacts"] for w in workers] == sorted(
+        (w["values"]["contacts"] for w in workers), reverse=True
+    )
 
 
 def test_suppression_hides_small_counts_and_the_rates_over_them(example_store):
@@ -156,7 +204,9 @@ def test_csv_is_one_line_per_cell(example_store):
     cell = {(r["section"], r["row"], r["column"]): r["value"] for r in rows}
     assert cell[("notifications_by_area", "total", "fytd")] == str(report.notifications_by_area.total.values["fytd"])
     assert cell[("running_success_rate", "2022-11", "engaged")] == str(report.running_success[-1].engaged)
-    assert float(cell[("age_summary", "total", "rate")]) == pytest.approx(report.age_summary.total.values["rate"], abs=1e-4)
+    assert float(cell[("age_summary", "total", "rate")]) == pytest.approx(
+        report.age_summary.total.values["rate"], abs=1e-4
+    )
     assert {r["month"] for r in rows} == {"2022-11"}
 
 
@@ -164,10 +214,17 @@ def test_cli_report_prints_the_seed_sections(example_copy):
     result = vipterm("report", "--db", str(example_copy), "--month", "2022-11", passphrase=DEMO_PASSPHRASE)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for heading in ("MONTHLY INFORMATIONAL REPORT — NOVEMBER 2022", "CUSTOM NOTIFICATIONS BY AREA COMMAND",
-                    "VIP RUNNING SUCCESS RATE", "SEPTEMBER SUMMARY BY AGE GROUP", "SERVICES CONNECTED TO",
-                    "PROGRAM FUNNEL", "REFERRAL CLOSED-LOOP RATE", "RE-ARREST AND RE-VICTIMIZATION",
-                    "CONTACTS PER WORKER"):
+    for heading in (
+        "MONTHLY INFORMATIONAL REPORT — NOVEMBER 2022",
+        "CUSTOM NOTIFICATIONS BY AREA COMMAND",
+        "VIP RUNNING SUCCESS RATE",
+        "SEPTEMBER SUMMARY BY AGE GROUP",
+        "SERVICES CONNECTED TO",
+        "PROGRAM FUNNEL",
+        "REFERRAL CLOSED-LOOP RATE",
+        "RE-ARREST AND RE-VICTIMIZATION",
+        "CONTACTS PER WORKER",
+    ):
         assert heading in out, heading
     header = next(line for line in out.splitlines() if "NOV" in line and "FYTD" in line)
     assert header.split() == ["NOV", "OCT", "SEP", "FYTD"]
@@ -178,8 +235,18 @@ def test_cli_report_prints_the_seed_sections(example_copy):
 def test_cli_report_writes_each_format_to_a_file(example_copy, tmp_path):
     for fmt in FORMATS:
         target = tmp_path / f"report.{fmt}"
-        result = vipterm("report", "--db", str(example_copy), "--month", "2022-11", "--format", fmt,
-                         "--out", str(target), passphrase=DEMO_PASSPHRASE)
+        result = vipterm(
+            "report",
+            "--db",
+            str(example_copy),
+            "--month",
+            "2022-11",
+            "--format",
+            fmt,
+            "--out",
+            str(target),
+            passphrase=DEMO_PASSPHRASE,
+        )
         assert result.returncode == 0, result.stderr
         assert target.stat().st_size > 1000 and result.stdout == ""
     assert json.loads((tmp_path / "report.json").read_text())["month"] == "2022-11"
@@ -194,8 +261,18 @@ def test_cli_report_refuses_a_bad_month_in_one_line(example_copy, month):
 
 
 def test_cli_report_into_a_missing_folder_changes_nothing(example_copy, tmp_path):
-    result = vipterm("report", "--db", str(example_copy), "--month", "2022-11", "--format", "html",
-                     "--out", str(tmp_path / "nowhere" / "r.html"), passphrase=DEMO_PASSPHRASE)
+    result = vipterm(
+        "report",
+        "--db",
+        str(example_copy),
+        "--month",
+        "2022-11",
+        "--format",
+        "html",
+        "--out",
+        str(tmp_path / "nowhere" / "r.html"),
+        passphrase=DEMO_PASSPHRASE,
+    )
     assert result.returncode == 2 and "does not exist" in result.stderr and result.stderr.count("\n") == 1
 
 
@@ -214,18 +291,47 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def test_html_opens_in_headless_chromium(example_store, tmp_path):
     page = tmp_path / "report.html"
     page.write_text(render(build_report(example_store, "2022-11"), "html", suppress_small=True), encoding="utf-8")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     shot = tmp_path / "report.png"
-    result = subprocess.run([CHROMIUM, *flags, f"--user-data-dir={tmp_path / 'profile-shot'}",
-                             "--window-size=850,1100", f"--screenshot={shot}", page.as_uri()],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            *flags,
+            f"--user-data-dir={tmp_path / 'profile-shot'}",
+            "--window-size=850,1100",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # a rendered page, not a blank one
     pdf = tmp_path / "report.pdf"
-    result = subprocess.run([CHROMIUM, *flags, f"--user-data-dir={tmp_path / 'profile-pdf'}", "--no-pdf-header-footer",
-                             f"--print-to-pdf={pdf}", page.as_uri()], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            *flags,
+            f"--user-data-dir={tmp_path / 'profile-pdf'}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     document = pdf.read_bytes()
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", document))

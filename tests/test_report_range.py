@@ -31,8 +31,12 @@ class Recorded(Progress):
 
 
 def test_month_range_includes_both_ends_and_refuses_a_backwards_one():
-    assert month_range("2022-11", "2023-02") == [date(2022, 11, 1), date(2022, 12, 1), date(2023, 1, 1),
-                                                 date(2023, 2, 1)]
+    assert month_range("2022-11", "2023-02") == [
+        date(2022, 11, 1),
+        date(2022, 12, 1),
+        date(2023, 1, 1),
+        date(2023, 2, 1),
+    ]
     assert month_range("2022-11", "2022-11") == [date(2022, 11, 1)]
     with pytest.raises(ValidationError, match="ends .*2022-10.* before it starts .*2022-11"):
         month_range("2022-11", "2022-10")
@@ -54,40 +58,67 @@ def test_a_range_is_each_month_alone_with_progress_per_month(example_copy):
 
 
 def test_cli_range_as_csv_and_json(example_copy, tmp_path):
-    result = vipterm("report", "--db", str(example_copy), "--month", "2022-10", "--through", "2022-11",
-                     "--format", "csv", passphrase=DEMO_PASSPHRASE)
+    result = vipterm(
+        "report",
+        "--db",
+        str(example_copy),
+        "--month",
+        "2022-10",
+        "--through",
+        "2022-11",
+        "--format",
+        "csv",
+        passphrase=DEMO_PASSPHRASE,
+    )
     assert result.returncode == 0, result.stderr
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0][0] == "month" and sum(row[0] == "month" for row in rows) == 1  # one header
     assert sorted({row[0] for row in rows[1:]}) == ["2022-10", "2022-11"]
 
     target = tmp_path / "range.json"
-    result = vipterm("report", "--db", str(example_copy), "--month", "2022-09", "--through", "2022-11",
-                     "--format", "json", "--out", str(target), passphrase=DEMO_PASSPHRASE)
+    result = vipterm(
+        "report",
+        "--db",
+        str(example_copy),
+        "--month",
+        "2022-09",
+        "--through",
+        "2022-11",
+        "--format",
+        "json",
+        "--out",
+        str(target),
+        passphrase=DEMO_PASSPHRASE,
+    )
     assert result.returncode == 0, result.stderr
     assert [r["month"] for r in json.loads(target.read_text())] == ["2022-09", "2022-10", "2022-11"]
     assert "2022-09 through 2022-11" in result.stderr
 
 
 def test_cli_range_as_text_prints_each_month(example_copy):
-    result = vipterm("report", "--db", str(example_copy), "--month", "2022-10", "--through", "2022-11",
-                     passphrase=DEMO_PASSPHRASE)
+    result = vipterm(
+        "report", "--db", str(example_copy), "--month", "2022-10", "--through", "2022-11", passphrase=DEMO_PASSPHRASE
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.index("REPORT — OCTOBER 2022") < result.stdout.index("REPORT — NOVEMBER 2022")
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--through", "2022-10"], "before it starts"),
-    (["--through", "2022-12", "--format", "html"], "HTML report is one month"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--through", "2022-10"], "before it starts"),
+        (["--through", "2022-12", "--format", "html"], "HTML report is one month"),
+    ],
+)
 def test_cli_refuses_a_bad_range_in_one_line(example_copy, extra, message):
     result = vipterm("report", "--db", str(example_copy), "--month", "2022-11", *extra, passphrase=DEMO_PASSPHRASE)
     assert result.returncode == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("zone", ["America/Denver", "Asia/Kolkata", "Australia/Lord_Howe", "America/Havana",
-                                  "Pacific/Kiritimati", "UTC"])
+@pytest.mark.parametrize(
+    "zone", ["America/Denver", "Asia/Kolkata", "Australia/Lord_Howe", "America/Havana", "Pacific/Kiritimati", "UTC"]
+)
 def test_the_reports_local_day_is_the_clocks_around_every_change_of_offset(store, zone):
     """The report's SQL `local_day()` (one zone lookup per UTC day) gives the program clock's
     local date for stored times around midnight and around every daylight-saving change."""
@@ -109,6 +140,12 @@ def test_the_reports_local_day_is_the_clocks_around_every_change_of_offset(store
                 stamps += [moment, moment - timedelta(microseconds=1)]
     with store.read() as session:
         _program_day_functions(session, clock)
-        got = session.execute(text("SELECT local_day(value) FROM json_each(:stamps) ORDER BY key"), {
-            "stamps": json.dumps([m.isoformat(sep=" ", timespec="microseconds") for m in stamps])}).scalars().all()
+        got = (
+            session.execute(
+                text("SELECT local_day(value) FROM json_each(:stamps) ORDER BY key"),
+                {"stamps": json.dumps([m.isoformat(sep=" ", timespec="microseconds") for m in stamps])},
+            )
+            .scalars()
+            .all()
+        )
     assert got == [clock.local_day(m).isoformat() for m in stamps]

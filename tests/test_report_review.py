@@ -48,16 +48,23 @@ def program(tmp_path, monkeypatch):
     def candidate(tag: str, *, existing: bool = False) -> None:
         rv = review.open_review(s)
         draft = review.CandidateDraft(
-            review_id=rv.id, plan=review.PlanDraft(planned_on=s.clock.today(), worker_id="w-ana",
-                                                   team_roles=["peer_support"]),
+            review_id=rv.id,
+            plan=review.PlanDraft(planned_on=s.clock.today(), worker_id="w-ana", team_roles=["peer_support"]),
             client_id=people[tag] if existing else None,
-            client=None if existing else records.ClientDraft(first_name=f"Person{tag}", last_name=f"Family{tag}"))
+            client=None if existing else records.ClientDraft(first_name=f"Person{tag}", last_name=f"Family{tag}"),
+        )
         people[tag] = review.add_candidate(s, draft).client_id
 
     def attempt(tag: str, day: date, outcome: str = "delivered") -> None:
-        records.record_notification(s, records.NotificationDraft(
-            client_id=people[tag], attempted_on=day, outcome=outcome,
-            team=[("Ana", "peer_support")] if outcome == "delivered" else []))
+        records.record_notification(
+            s,
+            records.NotificationDraft(
+                client_id=people[tag],
+                attempted_on=day,
+                outcome=outcome,
+                team=[("Ana", "peer_support")] if outcome == "delivered" else [],
+            ),
+        )
 
     at(monkeypatch, "2026-09-29")
     candidate("6")
@@ -84,8 +91,16 @@ def program(tmp_path, monkeypatch):
 def test_candidates_per_week_and_days_to_the_first_attempt(program):
     store, _ = program
     table = build_report(store, "2026-10").weekly_review
-    got = {row.key: (row.label, row.values["candidates"], row.values["new"], row.values["attempted"],
-                     row.values["attempt_days"]) for row in table.rows}
+    got = {
+        row.key: (
+            row.label,
+            row.values["candidates"],
+            row.values["new"],
+            row.values["attempted"],
+            row.values["attempt_days"],
+        )
+        for row in table.rows
+    }
     assert got == {
         "2026-09-28": ("2026-10-01 to 2026-10-04", 2, 2, 2, 10.5),
         "2026-10-05": ("2026-10-05 to 2026-10-11", 0, 0, 0, None),

@@ -34,16 +34,25 @@ def coord(tmp_path):
 
 
 def _plan(worker="w-ana", **kw):
-    values = dict(planned_on=TODAY + timedelta(days=2), worker_id=worker, team_roles=["peer_support", "police"],
-                  planned_time="14:30", setting="home")
+    values = dict(
+        planned_on=TODAY + timedelta(days=2),
+        worker_id=worker,
+        team_roles=["peer_support", "police"],
+        planned_time="14:30",
+        setting="home",
+    )
     values.update(kw)
     return review.PlanDraft(**values)
 
 
 def _new(rv, incident=None, first="Marco", last="Diaz", **kw):
-    return review.CandidateDraft(review_id=rv.id, incident_id=incident,
-                                 client=records.ClientDraft(first_name=first, last_name=last, **kw),
-                                 plan=_plan(), risk_flags=["retaliation_risk"])
+    return review.CandidateDraft(
+        review_id=rv.id,
+        incident_id=incident,
+        client=records.ClientDraft(first_name=first, last_name=last, **kw),
+        plan=_plan(),
+        risk_flags=["retaliation_risk"],
+    )
 
 
 def test_week_of_is_the_monday():
@@ -55,8 +64,9 @@ def test_a_review_records_incidents_candidates_and_plans(coord):
     rv = review.open_review(coord)
     assert rv.week_of == TODAY and rv.held_by == coord.worker_id
     assert review.open_review(coord, TODAY + timedelta(days=3)).id == rv.id  # one review a week
-    incident = review.add_incident(coord, rv.id, review.IncidentDraft(TODAY - timedelta(days=2), "southeast",
-                                                                       "shooting_review"))
+    incident = review.add_incident(
+        coord, rv.id, review.IncidentDraft(TODAY - timedelta(days=2), "southeast", "shooting_review")
+    )
     result = review.add_candidate(coord, _new(rv, incident.id, age_group="18_24"))
     assert result.new_client and result.worker_name == "Ana Peer"
     with coord.read() as s:
@@ -66,7 +76,11 @@ def test_a_review_records_incidents_candidates_and_plans(coord):
     assert client.assigned_worker_id == "w-ana"  # the follow-up worker's client now
     assert client.identified_on == TODAY and "retaliation_risk" in client.risk_flags.split(",")
     assert (plan.planned_on, plan.planned_time, plan.setting, plan.team_roles) == (
-        TODAY + timedelta(days=2), "14:30", "home", "peer_support,police")
+        TODAY + timedelta(days=2),
+        "14:30",
+        "home",
+        "peer_support,police",
+    )
     assert (cand.incident_id, cand.plan_id, cand.age_group) == (incident.id, plan.id, "18_24")
     view = review.review_view(coord, rv.id)
     assert [i.id for i in view.incidents] == [incident.id]
@@ -90,8 +104,12 @@ def test_a_new_candidate_who_may_be_an_existing_client_is_asked_about(coord):
 def test_an_existing_client_is_assigned_and_an_older_plan_is_replaced(coord):
     rv = review.open_review(coord)
     first = review.add_candidate(coord, _new(rv))
-    second = review.add_candidate(coord, review.CandidateDraft(review_id=rv.id, client_id=first.client_id,
-                                                               plan=_plan("w-ben"), risk_flags=["group_involved"]))
+    second = review.add_candidate(
+        coord,
+        review.CandidateDraft(
+            review_id=rv.id, client_id=first.client_id, plan=_plan("w-ben"), risk_flags=["group_involved"]
+        ),
+    )
     assert not second.new_client
     with coord.read() as s:
         client = s.get(Client, first.client_id)
@@ -102,17 +120,20 @@ def test_an_existing_client_is_assigned_and_an_older_plan_is_replaced(coord):
     assert [p.id for p in review.open_plans(coord, worker_id=None)] == [second.plan.id]
 
 
-@pytest.mark.parametrize("change, field_name", [
-    (dict(team_roles=[]), "team_roles"),
-    (dict(team_roles=["bystander"]), "team_roles"),
-    (dict(planned_time="25:00"), "planned_time"),
-    (dict(planned_on=None), "planned_on"),
-    (dict(planned_on=TODAY - timedelta(days=1)), "planned_on"),
-    (dict(planned_on=TODAY + timedelta(days=400)), "planned_on"),
-    (dict(worker_id="w-gone"), "worker_id"),
-    (dict(worker_id="nobody"), "worker_id"),
-    (dict(setting="moon"), "setting"),
-])
+@pytest.mark.parametrize(
+    "change, field_name",
+    [
+        (dict(team_roles=[]), "team_roles"),
+        (dict(team_roles=["bystander"]), "team_roles"),
+        (dict(planned_time="25:00"), "planned_time"),
+        (dict(planned_on=None), "planned_on"),
+        (dict(planned_on=TODAY - timedelta(days=1)), "planned_on"),
+        (dict(planned_on=TODAY + timedelta(days=400)), "planned_on"),
+        (dict(worker_id="w-gone"), "worker_id"),
+        (dict(worker_id="nobody"), "worker_id"),
+        (dict(setting="moon"), "setting"),
+    ],
+)
 def test_a_bad_plan_is_refused_by_field_and_writes_nothing(coord, change, field_name):
     rv = review.open_review(coord)
     draft = _new(rv)
@@ -159,19 +180,25 @@ def test_a_laptop_cannot_hold_a_review(store):
 def test_the_plan_leads_the_caseload_until_an_attempt_is_recorded(coord):
     rv = review.open_review(coord)
     # A client of the coordinator's own with a follow-up due today: normally first.
-    urgent = records.create_client(coord, records.ClientDraft(first_name="Urgent", last_name="One",
-                                                              assigned_worker_id="w-ana"))
+    urgent = records.create_client(
+        coord, records.ClientDraft(first_name="Urgent", last_name="One", assigned_worker_id="w-ana")
+    )
     records.schedule_follow_up(coord, urgent.id, TODAY)
     planned = review.add_candidate(coord, _new(rv))
     rows = caseload_service.caseload(coord, worker_id="w-ana")
     assert [r.client_id for r in rows][:2] == [planned.client_id, urgent.id]
     assert rows[0].planned.startswith(f"{(TODAY + timedelta(days=2)).isoformat()} 14:30 · home")
     # An attempt dated before the identification day (an old one) does not count; one since does.
-    records.record_notification(coord, records.NotificationDraft(
-        client_id=planned.client_id, attempted_on=TODAY - timedelta(days=1), outcome="not_found"))
+    records.record_notification(
+        coord,
+        records.NotificationDraft(
+            client_id=planned.client_id, attempted_on=TODAY - timedelta(days=1), outcome="not_found"
+        ),
+    )
     assert caseload_service.caseload(coord, worker_id="w-ana")[0].client_id == planned.client_id
-    records.record_notification(coord, records.NotificationDraft(
-        client_id=planned.client_id, attempted_on=TODAY, outcome="not_found"))
+    records.record_notification(
+        coord, records.NotificationDraft(client_id=planned.client_id, attempted_on=TODAY, outcome="not_found")
+    )
     rows = caseload_service.caseload(coord, worker_id="w-ana")
     assert rows[0].client_id == urgent.id
     assert next(r for r in rows if r.client_id == planned.client_id).planned == ""
@@ -188,16 +215,19 @@ def test_the_review_tables_are_the_coordinators_in_the_write_scope():
         assert write_scope.row_problem(write_scope.Scope("dev-0", "w-c", coordinator=True), tbl, {}, None, True) is None
 
 
-@pytest.mark.parametrize("tbl, col, value", [
-    ("planned_notification", "team_roles", "peer_support,bystander"),
-    ("planned_notification", "planned_time", "9h30"),
-    ("planned_notification", "setting", "moon"),
-    ("planned_notification", "status", "done"),
-    ("review_incident", "source", "rumour"),
-    ("review_incident", "area_command", "mars"),
-    ("review_candidate", "risk_flags", "bad_flag"),
-    ("review_incident", "occurred_on", "2999-01-01"),
-])
+@pytest.mark.parametrize(
+    "tbl, col, value",
+    [
+        ("planned_notification", "team_roles", "peer_support,bystander"),
+        ("planned_notification", "planned_time", "9h30"),
+        ("planned_notification", "setting", "moon"),
+        ("planned_notification", "status", "done"),
+        ("review_incident", "source", "rumour"),
+        ("review_incident", "area_command", "mars"),
+        ("review_candidate", "risk_flags", "bad_flag"),
+        ("review_incident", "occurred_on", "2999-01-01"),
+    ],
+)
 def test_the_value_rules_refuse_bad_review_values(tbl, col, value):
     made = 1_795_000_000_000  # late 2026
     assert validate.check_value(tbl, col, value, made) is not None
@@ -211,14 +241,64 @@ def test_the_review_command_refuses_on_a_laptop_and_bad_input_writes_nothing(coo
     assert main(["review", "incident", "--db", str(store.path), "--day", "2026-11-20"]) == 2
     assert "coordinator's database" in capsys.readouterr().err
     coord_path = str(coord.path)
-    assert main(["review", "candidate", "--db", coord_path, "--first-name", "Nadia", "--worker", "Ana Peer",
-                 "--notify-on", "2026-11-24", "--team", "bystander"]) == 2
+    assert (
+        main(
+            [
+                "review",
+                "candidate",
+                "--db",
+                coord_path,
+                "--first-name",
+                "Nadia",
+                "--worker",
+                "Ana Peer",
+                "--notify-on",
+                "2026-11-24",
+                "--team",
+                "bystander",
+            ]
+        )
+        == 2
+    )
     assert "bystander" in capsys.readouterr().err
-    assert main(["review", "candidate", "--db", coord_path, "--first-name", "Nadia", "--client", "VIP-000000",
-                 "--worker", "Ana Peer", "--notify-on", "2026-11-24"]) == 2  # new or existing, not both
+    assert (
+        main(
+            [
+                "review",
+                "candidate",
+                "--db",
+                coord_path,
+                "--first-name",
+                "Nadia",
+                "--client",
+                "VIP-000000",
+                "--worker",
+                "Ana Peer",
+                "--notify-on",
+                "2026-11-24",
+            ]
+        )
+        == 2
+    )  # new or existing, not both
     with coord.read() as s:
         assert s.exec(select(Client)).all() == []
         assert s.exec(select(PlannedNotification)).all() == []
-    assert main(["review", "candidate", "--db", coord_path, "--first-name", "Nadia", "--worker", "Ana Peer",
-                 "--notify-on", "2026-11-24", "--json"]) == 0
+    assert (
+        main(
+            [
+                "review",
+                "candidate",
+                "--db",
+                coord_path,
+                "--first-name",
+                "Nadia",
+                "--worker",
+                "Ana Peer",
+                "--notify-on",
+                "2026-11-24",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert '"new_client": true' in capsys.readouterr().out

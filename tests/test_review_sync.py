@@ -22,14 +22,24 @@ def test_a_planned_notification_reaches_the_laptop_and_leaves_its_top_once_attem
     coord, (ana, ben) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana"), ("ben.db", "Ben"))
     try:
         rv = review.open_review(coord)
-        incident = review.add_incident(coord, rv.id, review.IncidentDraft(TODAY - timedelta(days=1), "valley",
-                                                                           "hospital"))
-        planned = review.add_candidate(coord, review.CandidateDraft(
-            review_id=rv.id, incident_id=incident.id,
-            client=records.ClientDraft(first_name="Luis", last_name="Ortega", age_group="18_24"),
-            plan=review.PlanDraft(planned_on=TODAY + timedelta(days=1), worker_id=ana.worker_id,
-                                  team_roles=["peer_support", "community_leader"], planned_time="10:00",
-                                  setting="hospital")))
+        incident = review.add_incident(
+            coord, rv.id, review.IncidentDraft(TODAY - timedelta(days=1), "valley", "hospital")
+        )
+        planned = review.add_candidate(
+            coord,
+            review.CandidateDraft(
+                review_id=rv.id,
+                incident_id=incident.id,
+                client=records.ClientDraft(first_name="Luis", last_name="Ortega", age_group="18_24"),
+                plan=review.PlanDraft(
+                    planned_on=TODAY + timedelta(days=1),
+                    worker_id=ana.worker_id,
+                    team_roles=["peer_support", "community_leader"],
+                    planned_time="10:00",
+                    setting="hospital",
+                ),
+            ),
+        )
         # Ana already has a client with a follow-up due today (created on her laptop).
         own = records.create_client(ana, records.ClientDraft(first_name="Due", last_name="Today"))
         records.schedule_follow_up(ana, own.id, TODAY)
@@ -40,8 +50,11 @@ def test_a_planned_notification_reaches_the_laptop_and_leaves_its_top_once_attem
             plan = s.get(PlannedNotification, planned.plan.id)
             # The review itself, its incidents and candidacies stay on the coordinator.
             assert s.exec(select(ReviewIncident)).all() == [] and s.exec(select(ReviewCandidate)).all() == []
-        assert (plan.planned_on, plan.planned_time, plan.team_roles) == (TODAY + timedelta(days=1), "10:00",
-                                                                         "peer_support,community_leader")
+        assert (plan.planned_on, plan.planned_time, plan.team_roles) == (
+            TODAY + timedelta(days=1),
+            "10:00",
+            "peer_support,community_leader",
+        )
         rows = caseload_service.caseload(ana)
         assert [r.client_id for r in rows] == [planned.client_id, own.id]
         assert "community leader" in rows[0].planned
@@ -51,9 +64,12 @@ def test_a_planned_notification_reaches_the_laptop_and_leaves_its_top_once_attem
             assert s.get(Client, planned.client_id) is None and s.exec(select(PlannedNotification)).all() == []
 
         # Ana's team goes: the attempt takes the plan off the top, here and at the coordinator.
-        records.record_notification(ana, records.NotificationDraft(
-            client_id=planned.client_id, attempted_on=TODAY, outcome="delivered",
-            team=[("Ana", "peer_support")]))
+        records.record_notification(
+            ana,
+            records.NotificationDraft(
+                client_id=planned.client_id, attempted_on=TODAY, outcome="delivered", team=[("Ana", "peer_support")]
+            ),
+        )
         assert caseload_service.caseload(ana)[0].client_id == own.id
         assert caseload_service.client_file(ana, planned.client_id).planned == ()
         assert review.open_plans(ana) == []
@@ -70,9 +86,14 @@ def test_a_laptop_cannot_write_the_coordinators_plans(tmp_path):
     coord, (ana,) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana"))
     try:
         rv = review.open_review(coord)
-        planned = review.add_candidate(coord, review.CandidateDraft(
-            review_id=rv.id, client=records.ClientDraft(first_name="Rosa", last_name="Vega"),
-            plan=review.PlanDraft(planned_on=TODAY, worker_id=ana.worker_id, team_roles=["police"])))
+        planned = review.add_candidate(
+            coord,
+            review.CandidateDraft(
+                review_id=rv.id,
+                client=records.ClientDraft(first_name="Rosa", last_name="Vega"),
+                plan=review.PlanDraft(planned_on=TODAY, worker_id=ana.worker_id, team_roles=["police"]),
+            ),
+        )
         exchange(coord, [ana], tmp_path / "round1")
         # The laptop, as an attacker would: calls off the plan, moves it to another day, and
         # invents a plan of its own for its client.
@@ -80,8 +101,15 @@ def test_a_laptop_cannot_write_the_coordinators_plans(tmp_path):
             plan = s.get(PlannedNotification, planned.plan.id)
             plan.status = "cancelled"
             plan.planned_on = TODAY + timedelta(days=9)
-            s.add(PlannedNotification(client_id=planned.client_id, identified_on=TODAY, planned_on=TODAY,
-                                      team_roles="police", worker_id=ana.worker_id))
+            s.add(
+                PlannedNotification(
+                    client_id=planned.client_id,
+                    identified_on=TODAY,
+                    planned_on=TODAY,
+                    team_roles="police",
+                    worker_id=ana.worker_id,
+                )
+            )
         up = tmp_path / "up"
         up.mkdir()
         sync_service.export(ana, up)
@@ -91,7 +119,8 @@ def test_a_laptop_cannot_write_the_coordinators_plans(tmp_path):
         assert [(p.id, p.status, p.planned_on) for p in plans] == [(planned.plan.id, "planned", TODAY)]
         with coord.database.engine.connect() as conn:
             held = conn.exec_driver_sql(
-                "SELECT code, tbl FROM sync_quarantine WHERE status = 'open' ORDER BY tbl").all()
+                "SELECT code, tbl FROM sync_quarantine WHERE status = 'open' ORDER BY tbl"
+            ).all()
         assert held and all(code == "scope" and tbl == "planned_notification" for code, tbl in held)
     finally:
         coord.close()

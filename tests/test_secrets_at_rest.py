@@ -54,8 +54,14 @@ def test_changing_to_a_weak_passphrase_changes_nothing(db_path, store):
 def test_cli_init_refuses_a_weak_passphrase(tmp_path):
     env = {**os.environ, "VIPTERM_PASSPHRASE": "12345678"}
     env.pop("VIPTERM_DB", None)
-    proc = subprocess.run([sys.executable, "-m", "vipterm", "init", "--db", str(tmp_path / "v.db")], env=env,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vipterm", "init", "--db", str(tmp_path / "v.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 2 and "too easy to guess" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "v.db").exists()
 

@@ -47,13 +47,27 @@ def bundle(tmp_path: Path):
     root = RootKeys.generate()
     worker, coord = DeviceKeys.generate(), DeviceKeys.generate()
     roster = Roster.new("prog-stock", root.signing_public)
-    roster = roster.with_entry(RosterEntry("dev-w", "wk-1", "worker", worker.signing_public, worker.age_recipient, "2025-01-01T00:00:00+00:00"))
-    roster = roster.with_entry(RosterEntry("dev-c", "wk-2", "coordinator", coord.signing_public, coord.age_recipient, "2025-01-01T00:00:00+00:00"))
+    roster = roster.with_entry(
+        RosterEntry("dev-w", "wk-1", "worker", worker.signing_public, worker.age_recipient, "2025-01-01T00:00:00+00:00")
+    )
+    roster = roster.with_entry(
+        RosterEntry(
+            "dev-c", "wk-2", "coordinator", coord.signing_public, coord.age_recipient, "2025-01-01T00:00:00+00:00"
+        )
+    )
     out = tmp_path / "outbox"
     out.mkdir()
     path = write_bundle(
         out,
-        header_fields=dict(program_id="prog-stock", schema_version=2, kind="worker", source_device="dev-w", created_hlc=42, seq_first=1, seq_last=1),
+        header_fields=dict(
+            program_id="prog-stock",
+            schema_version=2,
+            kind="worker",
+            source_device="dev-w",
+            created_hlc=42,
+            seq_first=1,
+            seq_last=1,
+        ),
         payload=PAYLOAD,
         signer=worker,
         recipients=roster.coordinator_recipients(),
@@ -148,15 +162,36 @@ def test_repacked_by_stock_tar_still_reads(bundle, tmp_path: Path) -> None:
     path, work, worker, coord, roster = bundle
     run("tar", "-xf", path, cwd=work)
     repacked = tmp_path / "repacked.vipb"
-    res = run("tar", "--format=pax", "-cf", repacked, "header.json", "payload.age", "payload.age.minisig", "roster.bin", cwd=work)
+    res = run(
+        "tar",
+        "--format=pax",
+        "-cf",
+        repacked,
+        "header.json",
+        "payload.age",
+        "payload.age.minisig",
+        "roster.bin",
+        cwd=work,
+    )
     assert res.returncode == 0, res.stderr
     opened = read_bundle(repacked, identity=coord, key_lookup=roster.key_status)
     assert opened.payload == PAYLOAD
     with tarfile.open(repacked) as tf:
         assert tf.getnames()[0] == "header.json"
     # ... but one altered member is still refused.
-    (work / "header.json").write_bytes((work / "header.json").read_bytes().replace(b'"created_hlc": 42', b'"created_hlc": 43'))
-    res = run("tar", "-cf", tmp_path / "edited.vipb", "header.json", "payload.age", "payload.age.minisig", "roster.bin", cwd=work)
+    (work / "header.json").write_bytes(
+        (work / "header.json").read_bytes().replace(b'"created_hlc": 42', b'"created_hlc": 43')
+    )
+    res = run(
+        "tar",
+        "-cf",
+        tmp_path / "edited.vipb",
+        "header.json",
+        "payload.age",
+        "payload.age.minisig",
+        "roster.bin",
+        cwd=work,
+    )
     assert res.returncode == 0, res.stderr
     with pytest.raises(BundleError) as info:
         read_bundle(tmp_path / "edited.vipb", identity=coord, key_lookup=roster.key_status)

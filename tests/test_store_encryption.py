@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import PASSPHRASE
-from vipterm.errors import NewerSchema, NotADatabase, WrongPassphrase, DatabaseMissing, ValidationError
+from vipterm.errors import DatabaseMissing, NewerSchema, NotADatabase, ValidationError, WrongPassphrase
 from vipterm.services import records
 from vipterm.services.database import change_passphrase, create_store, open_store
 from vipterm.store import engine as store_engine
@@ -27,8 +27,12 @@ def _digest(path: Path) -> dict[str, str]:
 
 
 def test_no_plaintext_in_database_wal_or_any_file_beside_it(db_path, store):
-    client = records.create_client(store, records.ClientDraft(first_name=DISTINCTIVE, last_name="Zanzibar", phone="505-555-0199"))
-    records.log_contact(store, records.ContactDraft(client.id, note=f"met {DISTINCTIVE} at the clinic", outcome="reached"))
+    client = records.create_client(
+        store, records.ClientDraft(first_name=DISTINCTIVE, last_name="Zanzibar", phone="505-555-0199")
+    )
+    records.log_contact(
+        store, records.ContactDraft(client.id, note=f"met {DISTINCTIVE} at the clinic", outcome="reached")
+    )
     # Look while the WAL is live (store still open), then again after close and checkpoint.
     for moment in ("open", "closed"):
         files = _files_beside(db_path)
@@ -76,7 +80,10 @@ def test_salt_is_per_database_and_readable_before_unlocking(tmp_path):
     a.close(), b.close()
     salt_a, salt_b = store_engine.read_salt(tmp_path / "a.db"), store_engine.read_salt(tmp_path / "b.db")
     assert len(salt_a) == 16 and salt_a != salt_b
-    assert store_engine.key_for_existing(tmp_path / "a.db", PASSPHRASE).key != store_engine.key_for_existing(tmp_path / "b.db", PASSPHRASE).key
+    assert (
+        store_engine.key_for_existing(tmp_path / "a.db", PASSPHRASE).key
+        != store_engine.key_for_existing(tmp_path / "b.db", PASSPHRASE).key
+    )
 
 
 def test_change_passphrase_rekeys_the_file(db_path, store):
@@ -89,7 +96,12 @@ def test_change_passphrase_rekeys_the_file(db_path, store):
         open_store(db_path, PASSPHRASE)
     with open_store(db_path, "a brand new passphrase") as s:
         with s.read() as session:
-            assert session.execute(text("SELECT aka FROM client_identity WHERE client_id = :c"), {"c": client.id}).scalar_one() == "Rekeyed"
+            assert (
+                session.execute(
+                    text("SELECT aka FROM client_identity WHERE client_id = :c"), {"c": client.id}
+                ).scalar_one()
+                == "Rekeyed"
+            )
     assert not (db_path.parent / (db_path.name + ".rekey-tmp")).exists()
 
 

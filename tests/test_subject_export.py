@@ -22,30 +22,86 @@ STAFF = "Quetzal Staffworker"
 def _plant(store, tag: str, provider_id: str) -> tuple[str, list[str]]:
     """A client with a unique value (holding `tag`) in every kind of record; returns its id and the values."""
     v = lambda what: f"{tag}-{what}"  # noqa: E731
-    c = records.create_client(store, records.ClientDraft(first_name=v("First"), last_name=v("Last"), aka=v("Aka"),
-                                                         phone=f"505-555-{tag[-4:]}", date_of_birth=date(1990 + int(tag[-1]), 3, 4)))
+    c = records.create_client(
+        store,
+        records.ClientDraft(
+            first_name=v("First"),
+            last_name=v("Last"),
+            aka=v("Aka"),
+            phone=f"505-555-{tag[-4:]}",
+            date_of_birth=date(1990 + int(tag[-1]), 3, 4),
+        ),
+    )
     records.edit_client(store, c.id, phone=f"505-777-{tag[-4:]}")  # the old phone stays in the field history
-    records.record_notification(store, records.NotificationDraft(
-        c.id, TODAY - timedelta(days=9), team=[(v("TeamMate"), "peer_support")], note=v("notification-note")))
-    contact = records.log_contact(store, records.ContactDraft(c.id, outcome="reached", note=v("contact-note"),
-                                                              occurred_at=datetime(2026, 11, 20, 17, 0)))
+    records.record_notification(
+        store,
+        records.NotificationDraft(
+            c.id, TODAY - timedelta(days=9), team=[(v("TeamMate"), "peer_support")], note=v("notification-note")
+        ),
+    )
+    contact = records.log_contact(
+        store,
+        records.ContactDraft(
+            c.id, outcome="reached", note=v("contact-note"), occurred_at=datetime(2026, 11, 20, 17, 0)
+        ),
+    )
     corrections.void_fact(store, "contact", contact.id, v("void-reason"))
-    records.record_assessment(store, records.AssessmentDraft(c.id, levels={"housing": 3, "legal": 2},
-                                                             note=v("assessment-note")))
-    consent.add_consent(store, c.id, "share_provider", provider_id=provider_id, note=v("consent-note"),
-                        expires_on=TODAY + timedelta(days=90))
-    ref = records.create_referral(store, records.ReferralDraft(c.id, "legal", provider_id, reason=v("referral-reason"),
-                                                               shares_info=True))
+    records.record_assessment(
+        store, records.AssessmentDraft(c.id, levels={"housing": 3, "legal": 2}, note=v("assessment-note"))
+    )
+    consent.add_consent(
+        store,
+        c.id,
+        "share_provider",
+        provider_id=provider_id,
+        note=v("consent-note"),
+        expires_on=TODAY + timedelta(days=90),
+    )
+    ref = records.create_referral(
+        store, records.ReferralDraft(c.id, "legal", provider_id, reason=v("referral-reason"), shares_info=True)
+    )
     records.set_referral_status(store, ref.id, "accepted", feedback=v("referral-feedback"))
     records.record_outcome(store, c.id, "job", TODAY - timedelta(days=2), note=v("outcome-note"))
     records.schedule_follow_up(store, c.id, TODAY + timedelta(days=4), note=v("followup-note"))
-    consent.save_safety_plan(store, c.id, threats=v("threats"), safe_contacts=v("safe-contacts"),
-                             safe_places=v("safe-places"), places_to_avoid=v("avoid"), check_in_plan=v("check-in"))
-    values = [v(w) for w in ("First", "Last", "Aka", "TeamMate", "notification-note", "contact-note", "void-reason",
-                             "assessment-note", "consent-note", "referral-reason", "referral-feedback",
-                             "outcome-note", "followup-note", "threats", "safe-contacts", "safe-places", "avoid",
-                             "check-in")]
-    return c.id, values + [f"505-555-{tag[-4:]}", f"505-777-{tag[-4:]}", f"{1990 + int(tag[-1])}-03-04", c.id, c.pseudonym]
+    consent.save_safety_plan(
+        store,
+        c.id,
+        threats=v("threats"),
+        safe_contacts=v("safe-contacts"),
+        safe_places=v("safe-places"),
+        places_to_avoid=v("avoid"),
+        check_in_plan=v("check-in"),
+    )
+    values = [
+        v(w)
+        for w in (
+            "First",
+            "Last",
+            "Aka",
+            "TeamMate",
+            "notification-note",
+            "contact-note",
+            "void-reason",
+            "assessment-note",
+            "consent-note",
+            "referral-reason",
+            "referral-feedback",
+            "outcome-note",
+            "followup-note",
+            "threats",
+            "safe-contacts",
+            "safe-places",
+            "avoid",
+            "check-in",
+        )
+    ]
+    return c.id, values + [
+        f"505-555-{tag[-4:]}",
+        f"505-777-{tag[-4:]}",
+        f"{1990 + int(tag[-1])}-03-04",
+        c.id,
+        c.pseudonym,
+    ]
 
 
 def vip(capsys, db, *args):
@@ -100,8 +156,13 @@ def test_the_subject_export_holds_every_planted_value_and_nothing_of_another_cli
     s = open_store(db, PASSPHRASE)
     try:
         with s.read() as session:
-            rows = session.connection().exec_driver_sql(
-                "SELECT action, client_id, detail FROM audit_entry WHERE detail LIKE 'subject export%'").all()
+            rows = (
+                session.connection()
+                .exec_driver_sql(
+                    "SELECT action, client_id, detail FROM audit_entry WHERE detail LIKE 'subject export%'"
+                )
+                .all()
+            )
     finally:
         s.close()
     assert [(r[1], r[2]) for r in rows] == [(client_id, f"subject export {fmt}")]
@@ -111,8 +172,9 @@ def test_the_subject_export_holds_every_planted_value_and_nothing_of_another_cli
 def test_redact_staff_replaces_every_staff_name(planted, capsys, tmp_path):
     db, (client_id, values), _ = planted
     out = tmp_path / "record.json"
-    code, _, err = vip(capsys, db, "clients", "export", client_id, "--format", "json", "--out", str(out),
-                       "--redact-staff")
+    code, _, err = vip(
+        capsys, db, "clients", "export", client_id, "--format", "json", "--out", str(out), "--redact-staff"
+    )
     assert code == 0, err
     text = out.read_text("utf-8")
     assert STAFF not in text and "PLANTA1234-TeamMate" not in text
@@ -129,7 +191,9 @@ def test_clients_show_json_has_the_phone_levels_referral_history_and_outcome_not
     assert data["assessments"][0]["levels"] == {"housing": 3, "legal": 2}
     [ref] = data["referral_history"]
     assert [e["status"] for e in ref["events"]] == ["draft", "sent", "accepted"]
-    assert ref["events"][0]["reason"] == "PLANTA1234-referral-reason" and ref["feedback"] == "PLANTA1234-referral-feedback"
+    assert (
+        ref["events"][0]["reason"] == "PLANTA1234-referral-reason" and ref["feedback"] == "PLANTA1234-referral-feedback"
+    )
     assert data["outcomes"][0]["note"] == "PLANTA1234-outcome-note"
     assert data["consents"][0]["kind"] == "share_provider"
     assert data["safety_plan"]["check_in_plan"] == "PLANTA1234-check-in"
@@ -146,14 +210,17 @@ def test_consent_and_safety_plan_on_the_command_line(planted, capsys):
     assert code == 2 and "not a date" in err
     code, out, err = vip(capsys, db, "clients", "consent", client_id, "list", "--json")
     rows = json.loads(out)["consents"]
-    assert {r["kind"] for r in rows} == {"share_provider", "text_contact"} and all(r["state"] == "current" for r in rows)
+    assert {r["kind"] for r in rows} == {"share_provider", "text_contact"} and all(
+        r["state"] == "current" for r in rows
+    )
     text_id = next(r["id"] for r in rows if r["kind"] == "text_contact")
     code, out, err = vip(capsys, db, "clients", "consent", client_id, "withdraw", text_id[:13])
     assert code == 0, err
     code, out, err = vip(capsys, db, "clients", "consent", client_id, "list")
     assert "withdrawn 2026-11-23" in out
-    code, out, err = vip(capsys, db, "clients", "safety-plan", client_id, "--review", "2026-11-27",
-                         "--avoid", "the park on 4th")
+    code, out, err = vip(
+        capsys, db, "clients", "safety-plan", client_id, "--review", "2026-11-27", "--avoid", "the park on 4th"
+    )
     assert code == 0 and "2026-11-27" in out and "park" not in out, err
     code, out, err = vip(capsys, db, "clients", "safety-plan", client_id, "--json")
     plan = json.loads(out)["safety_plan"]

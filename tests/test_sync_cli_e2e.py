@@ -28,8 +28,9 @@ from vipterm.services.database import open_store
 def vip(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE}
     env.pop("VIPTERM_DB", None)
-    result = subprocess.run([sys.executable, "-m", "vipterm", *args], env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "vipterm", *args], env=env, capture_output=True, text=True, timeout=120
+    )
     if ok:
         assert result.returncode == 0, (args, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
@@ -58,11 +59,36 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
         fingerprint = next(line.split()[1] for line in request.splitlines() if line.startswith("fingerprint:"))
         req_file = next(stick.glob("enroll-*.vipreq"))
         if i == 0:  # a wrong fingerprint (someone else's laptop) is refused
-            bad = vip("enroll", "approve", "--db", str(coord), str(req_file), "--fingerprint", "AAAA-BBBB",
-                      "--worker", f"Peer Worker {i}", "--yes", "--out", str(stick), ok=False)
+            bad = vip(
+                "enroll",
+                "approve",
+                "--db",
+                str(coord),
+                str(req_file),
+                "--fingerprint",
+                "AAAA-BBBB",
+                "--worker",
+                f"Peer Worker {i}",
+                "--yes",
+                "--out",
+                str(stick),
+                ok=False,
+            )
             assert bad.returncode == 7 and "does not match" in bad.stderr
-        approved = vip("enroll", "approve", "--db", str(coord), str(req_file), "--fingerprint", fingerprint,
-                       "--worker", f"Peer Worker {i}", "--yes", "--out", str(stick)).stdout
+        approved = vip(
+            "enroll",
+            "approve",
+            "--db",
+            str(coord),
+            str(req_file),
+            "--fingerprint",
+            fingerprint,
+            "--worker",
+            f"Peer Worker {i}",
+            "--yes",
+            "--out",
+            str(stick),
+        ).stdout
         assert f"serves      Peer Worker {i} (new worker)" in approved and fingerprint in approved
         grant = next(stick.glob("grant-*.vipgrant"))
         vip("enroll", "accept", "--db", str(laptop), str(grant))
@@ -72,9 +98,13 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
     # Each laptop registers two clients; laptops 0 and 1 also edit a shared client later.
     made = {}
     for i, laptop in enumerate(laptops):
-        made[i] = with_store(laptop, lambda s, i=i: [
-            records.create_client(s, records.ClientDraft(first_name=f"Client{i}{k}", area_command="valley")).id
-            for k in range(2)])
+        made[i] = with_store(
+            laptop,
+            lambda s, i=i: [
+                records.create_client(s, records.ClientDraft(first_name=f"Client{i}{k}", area_command="valley")).id
+                for k in range(2)
+            ],
+        )
 
     inbox = tmp_path / "coordinator-inbox"
     inbox.mkdir()
@@ -108,7 +138,9 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
                 named = vip("sync", "import", "--db", str(laptop), other, "--json", ok=False)
                 assert named.returncode == 7 and json.loads(named.stdout)["results"][0]["code"] == "not-for-us"
             else:
-                [outcome] = json.loads(vip("sync", "import", "--db", str(laptop), item["file"], "--json").stdout)["results"]
+                [outcome] = json.loads(vip("sync", "import", "--db", str(laptop), item["file"], "--json").stdout)[
+                    "results"
+                ]
                 assert outcome["status"] == "applied"
         return results
 
@@ -139,14 +171,16 @@ def test_three_laptops_and_a_coordinator_by_copying_files(tmp_path):
     round_trip("4")
 
     # The coordinator has every laptop's clients; each laptop has exactly its caseload; all agree.
-    coord_clients = with_store(coord, lambda s: {r[0]: r[1] for r in s.read().execute(
-        text("SELECT id, area_command FROM client"))})
+    coord_clients = with_store(
+        coord, lambda s: {r[0]: r[1] for r in s.read().execute(text("SELECT id, area_command FROM client"))}
+    )
     assert set(coord_clients) == {c for ids in made.values() for c in ids}
     assert coord_clients[shared] == "northwest"
     caseloads = {0: set(made[0]) - {shared}, 1: set(made[1]), 2: set(made[2]) | {shared}}
     for i, laptop in enumerate(laptops):
-        held = with_store(laptop, lambda s: {r[0]: r[1] for r in s.read().execute(
-            text("SELECT id, area_command FROM client"))})
+        held = with_store(
+            laptop, lambda s: {r[0]: r[1] for r in s.read().execute(text("SELECT id, area_command FROM client"))}
+        )
         assert set(held) == caseloads[i]
         assert all(coord_clients[c] == v for c, v in held.items())
 

@@ -29,8 +29,15 @@ from vipterm.services.demo_data import DemoSize, generate
 @pytest.mark.slow  # ~40 s: eight real importer processes, each killed at a different moment
 def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
     worker_path = tmp_path / "laptop.db"
-    generate(worker_path, PASSPHRASE, seed=5, size=DemoSize(workers=2, clients=40), until=date(2026, 6, 30),
-             capture=True, role=Role.WORKER)
+    generate(
+        worker_path,
+        PASSPHRASE,
+        seed=5,
+        size=DemoSize(workers=2, clients=40),
+        until=date(2026, 6, 30),
+        capture=True,
+        role=Role.WORKER,
+    )
     template = tmp_path / "coord-template.db"
     coord = new_coordinator(template)
     worker = open_known(worker_path, PASSPHRASE)
@@ -68,8 +75,12 @@ def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
     for attempt in range(attempts):
         target = tmp_path / f"coord-{attempt}.db"
         shutil.copy(template, target)
-        proc = subprocess.Popen([sys.executable, "-m", "vipterm", "sync", "import", "--db", str(target), str(bundle.path)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vipterm", "sync", "import", "--db", str(target), str(bundle.path)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         # Spread over the whole run (start-up, unlock, verify, the transaction, after the commit): the
         # kill comes at that moment, unless the importer has finished by then.
         try:
@@ -96,4 +107,3 @@ def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
         outcomes.append(bool(ledger))
     # The kills must have landed on both sides of the commit at least once to prove anything.
     assert not all(outcomes) and any(outcomes), outcomes
-

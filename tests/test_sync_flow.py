@@ -68,8 +68,10 @@ def test_worker_change_to_an_assignment_is_refused_and_undone_on_the_laptop(tmp_
         exchange(coord, [w1, w2], tmp_path / "r3")
         assert _client_field(w2, client.id, "assigned_worker_id") == w2.worker_id
         with w2.read() as s:
-            assert s.execute(text("SELECT aka FROM client_identity WHERE client_id = :c"),
-                             {"c": client.id}).scalar_one() == "Mine"
+            assert (
+                s.execute(text("SELECT aka FROM client_identity WHERE client_id = :c"), {"c": client.id}).scalar_one()
+                == "Mine"
+            )
     finally:
         for s in (coord, w1, w2):
             s.close()
@@ -82,7 +84,9 @@ def test_purge_is_terminal_and_reaches_the_laptops(tmp_path):
         client = records.create_client(w1, records.ClientDraft(first_name="Gone", last_name="Soon"))
         records.log_contact(w1, records.ContactDraft(client_id=client.id, note="met at the park", outcome="reached"))
         exchange(coord, [w1], tmp_path / "r1")
-        records.log_contact(w1, records.ContactDraft(client_id=client.id, note="second visit", outcome="reached"))  # crosses the purge
+        records.log_contact(
+            w1, records.ContactDraft(client_id=client.id, note="second visit", outcome="reached")
+        )  # crosses the purge
         counts = sync_service.purge_client(coord, client.id)
         assert counts["client"] == 1 and counts["client_identity"] == 1 and counts["contact"] == 1
         up = tmp_path / "up"
@@ -94,10 +98,17 @@ def test_purge_is_terminal_and_reaches_the_laptops(tmp_path):
         for store in (coord, w1):
             with store.read() as s:
                 for tbl, col in (("client", "id"), ("client_identity", "client_id"), ("contact", "client_id")):
-                    assert s.execute(text(f"SELECT count(*) FROM {tbl} WHERE {col} = :c"), {"c": client.id}).scalar_one() == 0
+                    assert (
+                        s.execute(text(f"SELECT count(*) FROM {tbl} WHERE {col} = :c"), {"c": client.id}).scalar_one()
+                        == 0
+                    )
                 # the erased values are gone from the logs too
-                assert s.execute(text("SELECT count(*) FROM change_log WHERE row_id = :c AND op = 'set'"),
-                                 {"c": client.id}).scalar_one() == 0
+                assert (
+                    s.execute(
+                        text("SELECT count(*) FROM change_log WHERE row_id = :c AND op = 'set'"), {"c": client.id}
+                    ).scalar_one()
+                    == 0
+                )
     finally:
         coord.close()
         w1.close()
@@ -140,7 +151,9 @@ def _copy_rows_into(source, target) -> None:
             sets = ", ".join(f"{c} = excluded.{c}" for c in ti.columns[1:])
             dst.exec_driver_sql(
                 f"INSERT INTO {tbl} ({', '.join(ti.columns)}) VALUES ({', '.join('?' * len(ti.columns))}) "
-                f"ON CONFLICT ({ti.pk}) DO UPDATE SET {sets}", rows)
+                f"ON CONFLICT ({ti.pk}) DO UPDATE SET {sets}",
+                rows,
+            )
 
 
 def test_coordinator_report_after_merging_equals_one_database(tmp_path, demo_path):
@@ -152,8 +165,12 @@ def test_coordinator_report_after_merging_equals_one_database(tmp_path, demo_pat
     try:
         exchange(coord, laptops, tmp_path / "r0")  # the laptops' staff rows reach the coordinator
         with coord.read() as s:
-            open_clients = [r[0] for r in s.execute(text(
-                "SELECT id FROM client WHERE status IN ('engaged', 'active', 'notified') ORDER BY id LIMIT 6"))]
+            open_clients = [
+                r[0]
+                for r in s.execute(
+                    text("SELECT id FROM client WHERE status IN ('engaged', 'active', 'notified') ORDER BY id LIMIT 6")
+                )
+            ]
         for i, client_id in enumerate(open_clients):
             records.update_client(coord, client_id, assigned_worker_id=laptops[i % 2].worker_id)
         exchange(coord, laptops, tmp_path / "r1")
@@ -163,15 +180,23 @@ def test_coordinator_report_after_merging_equals_one_database(tmp_path, demo_pat
         coord = open_store(demo_path, DEMO_PASSPHRASE)
         for i, laptop in enumerate(laptops):
             with laptop.read() as s:
-                held = [r[0] for r in s.execute(text("SELECT id FROM client WHERE assigned_worker_id = :w"),
-                                                {"w": laptop.worker_id})]
+                held = [
+                    r[0]
+                    for r in s.execute(
+                        text("SELECT id FROM client WHERE assigned_worker_id = :w"), {"w": laptop.worker_id}
+                    )
+                ]
             assert sorted(held) == sorted(open_clients[i::2])  # each laptop got its own caseload only
             now = utcnow() - timedelta(minutes=1)
             for client_id in held:
-                records.log_contact(laptop, records.ContactDraft(client_id=client_id, occurred_at=now, outcome="reached"))
+                records.log_contact(
+                    laptop, records.ContactDraft(client_id=client_id, occurred_at=now, outcome="reached")
+                )
             new = records.create_client(laptop, records.ClientDraft(aka=f"New {i}", area_command="valley"))
-            records.record_notification(laptop, records.NotificationDraft(client_id=new.id, attempted_on=now.date(),
-                                                                          team=[("Peer", "peer_support")]))
+            records.record_notification(
+                laptop,
+                records.NotificationDraft(client_id=new.id, attempted_on=now.date(), team=[("Peer", "peer_support")]),
+            )
         exchange(coord, laptops, tmp_path / "r2")
         reference = open_store(reference_path, DEMO_PASSPHRASE)
         try:

@@ -31,10 +31,14 @@ class World:
     def __init__(self, tmp: Path):
         self.tmp = tmp
         self.coord, (self.a, self.b) = enrolled_program(tmp, "c.db", ("a.db", "Worker A"), ("b.db", "Worker B"))
-        self.ca = records.create_client(self.a, records.ClientDraft(first_name="Alma", last_name="Avila",
-                                                                    phone="505-555-0111", area_command="valley"))
-        self.cb = records.create_client(self.b, records.ClientDraft(first_name="Beto", last_name="Baca",
-                                                                    phone="505-555-0122", area_command="foothills"))
+        self.ca = records.create_client(
+            self.a,
+            records.ClientDraft(first_name="Alma", last_name="Avila", phone="505-555-0111", area_command="valley"),
+        )
+        self.cb = records.create_client(
+            self.b,
+            records.ClientDraft(first_name="Beto", last_name="Baca", phone="505-555-0122", area_command="foothills"),
+        )
         self.rounds = 0
         self.round()
 
@@ -93,9 +97,19 @@ def new_row(tbl, row_id, **values):
 
 
 def contact_values(client_id, worker_id, **over):
-    base = dict(client_id=client_id, worker_id=worker_id, occurred_at=STAMP, mode="in_person", purpose="check_in",
-                outcome="reached", duration_min=None, area_command="valley", note="forged", created_at=STAMP,
-                deleted_at=None)
+    base = dict(
+        client_id=client_id,
+        worker_id=worker_id,
+        occurred_at=STAMP,
+        mode="in_person",
+        purpose="check_in",
+        outcome="reached",
+        duration_min=None,
+        area_command="valley",
+        note="forged",
+        created_at=STAMP,
+        deleted_at=None,
+    )
     base.update(over)
     return base
 
@@ -176,9 +190,23 @@ def test_a_duplicate_pseudonym_is_held(world):
     coord, a, cb = world.coord, world.a, world.cb
     taken = field(coord, "client", cb.id, "pseudonym")
     new_id = "01930000-0000-7000-8000-00000000d0b1"
-    forge(a, new_row("client", new_id, pseudonym=taken, age_group="unknown", area_command="valley",
-                     referral_source="other", status="identified", risk_flags="", assigned_worker_id=a.worker_id,
-                     identified_on="2026-11-01", created_at=STAMP), rows=False)
+    forge(
+        a,
+        new_row(
+            "client",
+            new_id,
+            pseudonym=taken,
+            age_group="unknown",
+            area_command="valley",
+            referral_source="other",
+            status="identified",
+            risk_flags="",
+            assigned_worker_id=a.worker_id,
+            identified_on="2026-11-01",
+            created_at=STAMP,
+        ),
+        rows=False,
+    )
     result = world.upload(a)
     assert result.summary["quarantined_by_reason"] == {"duplicate": 1}
     assert count(coord, "SELECT count(*) FROM client WHERE pseudonym = ?", taken) == 1
@@ -204,8 +232,10 @@ def test_a_contact_attributed_to_another_worker_is_held(world, capsys):
     result = world.upload(a)
     assert result.summary["quarantined_by_reason"] == {"scope": 1}
     [q] = held(coord)
-    assert q.reason == "contact attributed to another worker (worker_id)" and q.record == \
-        f"new contact of {field(coord, 'client', ca.id, 'pseudonym')}"
+    assert (
+        q.reason == "contact attributed to another worker (worker_id)"
+        and q.record == f"new contact of {field(coord, 'client', ca.id, 'pseudonym')}"
+    )
     assert count(coord, "SELECT count(*) FROM contact WHERE id = ?", contact_id) == 0
     assert count(coord, "SELECT count(*) FROM contact WHERE worker_id = ?", b.worker_id) == per_worker
     world.round()
@@ -217,8 +247,11 @@ def test_renaming_the_coordinator_and_a_new_coordinator_staff_row_are_held(world
     coord, a, ca = world.coord, world.a, world.ca
     forge(a, [("worker", coord.worker_id, "display_name", "Pwned")])
     rogue = "01930000-0000-7000-8000-000000000bad"
-    forge(a, new_row("worker", rogue, display_name="Boss", role="coordinator", active=1, created_at=STAMP,
-                     deleted_at=None), rows=False)
+    forge(
+        a,
+        new_row("worker", rogue, display_name="Boss", role="coordinator", active=1, created_at=STAMP, deleted_at=None),
+        rows=False,
+    )
     result = world.upload(a)
     assert result.summary["quarantined_by_reason"] == {"scope": 2}
     reasons = {q.reason for q in held(coord)}
@@ -248,8 +281,9 @@ def test_a_forged_role_on_its_own_staff_row_is_held(world):
 def test_changes_to_another_workers_client_are_held_and_pull_nothing(world, capsys):
     coord, a, b, cb = world.coord, world.a, world.b, world.cb
     forge(a, [("client_identity", cb.id, "phone", "505-555-0999"), ("client", cb.id, "status", "closed")], rows=False)
-    forge(a, new_row("contact", "01930000-0000-7000-8000-0000000c0b02",
-                     **contact_values(cb.id, a.worker_id)), rows=False)
+    forge(
+        a, new_row("contact", "01930000-0000-7000-8000-0000000c0b02", **contact_values(cb.id, a.worker_id)), rows=False
+    )
     result = world.upload(a)
     assert result.summary["quarantined_by_reason"] == {"scope": 3}
     assert field(coord, "client_identity", cb.id, "phone") == "505-555-0122"
@@ -278,8 +312,9 @@ def test_a_worker_cannot_reassign_a_client(world):
 def test_a_reference_to_a_missing_record_is_held_not_an_internal_error(world, capsys):
     coord, a = world.coord, world.a
     ghost = "01930000-0000-7000-8000-00000000dead"
-    forge(a, new_row("contact", "01930000-0000-7000-8000-0000000c0c03", **contact_values(ghost, a.worker_id)),
-          rows=False)
+    forge(
+        a, new_row("contact", "01930000-0000-7000-8000-0000000c0c03", **contact_values(ghost, a.worker_id)), rows=False
+    )
     forge(a, [("client", ghost, "status", "active")], rows=False)  # a change to a record nobody has
     up = world.tmp / "ghost"
     up.mkdir()
@@ -288,8 +323,10 @@ def test_a_reference_to_a_missing_record_is_held_not_an_internal_error(world, ca
     assert code == 0 and "internal error" not in err, err
     assert "2 change(s) held in the quarantine" in out
     reasons = sorted(q.reason for q in held(coord))
-    assert reasons == ["a change to a client record that does not exist here",
-                       "contact.client_id refers to a client that does not exist here (or is held for review)"]
+    assert reasons == [
+        "a change to a client record that does not exist here",
+        "contact.client_id refers to a client that does not exist here (or is held for review)",
+    ]
     assert count(coord, "SELECT count(*) FROM contact WHERE client_id = ?", ghost) == 0
 
 
@@ -356,8 +393,12 @@ def test_a_reassigned_client_is_erased_from_the_old_laptop_and_sends_nothing_mor
     assert result.summary["left_caseload"] == 1
     assert "1 client(s) left this laptop's caseload and were erased here" in result.message
     assert "Alma" not in result.message
-    for tbl, col in (("client", "id"), ("client_identity", "client_id"), ("contact", "client_id"),
-                     ("follow_up", "client_id")):
+    for tbl, col in (
+        ("client", "id"),
+        ("client_identity", "client_id"),
+        ("contact", "client_id"),
+        ("follow_up", "client_id"),
+    ):
         assert count(a, f"SELECT count(*) FROM {tbl} WHERE {col} = ?", ca.id) == 0, tbl
     with a.database.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM field_version WHERE row_id = ?", (ca.id,)).scalar_one() == 0
@@ -372,8 +413,9 @@ def test_a_reassigned_client_is_erased_from_the_old_laptop_and_sends_nothing_mor
     assert count(a, "SELECT count(*) FROM client_identity WHERE client_id = ?", ca.id) == 0
     assert field(b, "client_identity", ca.id, "phone") == "505-555-0777"
     # A's forged contact on the client is held and pulls nothing back.
-    forge(a, new_row("contact", "01930000-0000-7000-8000-0000000c0d04", **contact_values(ca.id, a.worker_id)),
-          rows=False)
+    forge(
+        a, new_row("contact", "01930000-0000-7000-8000-0000000c0d04", **contact_values(ca.id, a.worker_id)), rows=False
+    )
     result = world.upload(a)
     assert result.summary["quarantined_by_reason"] == {"scope": 1}
     world.give_back(a)
@@ -451,8 +493,13 @@ def test_the_coordinator_accepts_or_discards_held_changes(world, capsys):
 def test_held_values_are_erased_by_a_purge(world):
     coord, a, ca = world.coord, world.a, world.ca
     forge(a, [("client_identity", ca.id, "first_name", "x" * 500)])
-    forge(a, new_row("contact", "01930000-0000-7000-8000-0000000c0f06",
-                     **contact_values(ca.id, a.worker_id, outcome="pwned")), rows=False)  # held whole
+    forge(
+        a,
+        new_row(
+            "contact", "01930000-0000-7000-8000-0000000c0f06", **contact_values(ca.id, a.worker_id, outcome="pwned")
+        ),
+        rows=False,
+    )  # held whole
     world.upload(a)
     assert len(held(coord)) == 2
     sync_service.purge_client(coord, ca.id)
@@ -475,7 +522,10 @@ def test_the_merge_rules_and_the_services_rules_agree():
     assert validate.check_value("client_identity", "first_name", "Ana\x1b[2J", 0) is not None
     assert validate.check_value("assessment_item", "level", 4, 0) is not None
     assert validate.check_value("worker", "active", True, 0) is None
-    assert validate.check_value("outcome", "occurred_on", "2026-12-25", made).reason == "outcome.occurred_on is in the future"
+    assert (
+        validate.check_value("outcome", "occurred_on", "2026-12-25", made).reason
+        == "outcome.occurred_on is in the future"
+    )
 
 
 # --- honest work is never held -----------------------------------------------------------------------------
@@ -489,16 +539,32 @@ def test_an_honest_day_on_a_laptop_is_applied_whole(world):
 
     coord, a, ca = world.coord, world.a, world.ca
     today = a.clock.today()
-    new = records.create_client(a, records.ClientDraft(aka="Newcomer", area_command="northeast",
-                                                       date_of_birth=date(2001, 3, 4), phone="505-555-0133"))
-    records.record_notification(a, records.NotificationDraft(client_id=new.id, attempted_on=today,
-                                                             team=[("Peer", "peer_support")],
-                                                             messages=["offer_of_help"]))
-    records.log_contact(a, records.ContactDraft(client_id=ca.id, outcome="reached", note="line one\nline two",
-                                                duration_min=20, next_follow_up=today + timedelta(days=7)))
+    new = records.create_client(
+        a,
+        records.ClientDraft(
+            aka="Newcomer", area_command="northeast", date_of_birth=date(2001, 3, 4), phone="505-555-0133"
+        ),
+    )
+    records.record_notification(
+        a,
+        records.NotificationDraft(
+            client_id=new.id, attempted_on=today, team=[("Peer", "peer_support")], messages=["offer_of_help"]
+        ),
+    )
+    records.log_contact(
+        a,
+        records.ContactDraft(
+            client_id=ca.id,
+            outcome="reached",
+            note="line one\nline two",
+            duration_min=20,
+            next_follow_up=today + timedelta(days=7),
+        ),
+    )
     records.log_attempt(a, ca.id, "no_answer")
-    records.record_assessment(a, records.AssessmentDraft(client_id=ca.id, levels={"housing": 3, "food": 1},
-                                                         priorities={"housing"}))
+    records.record_assessment(
+        a, records.AssessmentDraft(client_id=ca.id, levels={"housing": 3, "food": 1}, priorities={"housing"})
+    )
     provider = records.add_provider(a, "Corner Pantry", "food")
     referral = records.create_referral(a, records.ReferralDraft(ca.id, "food", provider.id))
     records.set_referral_status(a, referral.id, "accepted")
@@ -525,15 +591,29 @@ def test_forged_audit_follow_up_and_moves_are_held(world):
     world.round()
     forge(a, [("follow_up", fu.id, "client_id", cb.id)], rows=False)  # moving a record onto another client
     forge(a, [("follow_up", fu.id, "owner_id", b.worker_id)])  # handing it to someone else
-    forge(a, new_row("audit_entry", "01930000-0000-7000-8000-0000000a0d17", at=STAMP, worker_id=b.worker_id,
-                     device_id=b.device_id, action="view_identity", client_id=cb.id, detail="", deleted_at=None),
-          rows=False)
+    forge(
+        a,
+        new_row(
+            "audit_entry",
+            "01930000-0000-7000-8000-0000000a0d17",
+            at=STAMP,
+            worker_id=b.worker_id,
+            device_id=b.device_id,
+            action="view_identity",
+            client_id=cb.id,
+            detail="",
+            deleted_at=None,
+        ),
+        rows=False,
+    )
     result = world.upload(a)
     assert result.summary["quarantined_by_reason"] == {"scope": 3}
     reasons = {q.reason for q in held(coord)}
-    assert reasons == {"a laptop may not move a record to another client",
-                       "follow up attributed to another worker (owner_id)",
-                       "an audit entry attributed to another worker or device"}
+    assert reasons == {
+        "a laptop may not move a record to another client",
+        "follow up attributed to another worker (owner_id)",
+        "an audit entry attributed to another worker or device",
+    }
     assert field(coord, "follow_up", fu.id, "client_id") == ca.id
     assert field(coord, "follow_up", fu.id, "owner_id") == a.worker_id
 
@@ -569,8 +649,9 @@ def test_a_laptop_holds_back_an_invalid_value_in_a_return_bundle():
     with laptop.write() as s:
         make_client(s, "cl-000001", "wk-l")
     bad = Change("dev-c", 0, (wall() + 1000) << 16, "client", "cl-000001", "set", "status", pack("pwned"), None, None)
-    good = Change("dev-c", 0, (wall() + 1000) << 16, "client", "cl-000001", "set", "area_command", pack("valley"),
-                  None, None)
+    good = Change(
+        "dev-c", 0, (wall() + 1000) << 16, "client", "cl-000001", "set", "area_command", pack("valley"), None, None
+    )
     plan = laptop.merge([bad, good], MergeOptions())
     assert [h.reason for h in plan.held][0].startswith("client.status is not one of")
     dump = laptop.dump()["client"][0]
@@ -581,8 +662,13 @@ def test_a_laptop_holds_back_an_invalid_value_in_a_return_bundle():
 
 def test_a_field_it_may_not_write_sent_with_the_value_held_is_no_change(world):
     coord, a, ca = world.coord, world.a, world.ca
-    forge(a, [("client", ca.id, "assigned_worker_id", a.worker_id), ("worker", coord.worker_id, "display_name",
-                                                                      "Coordinator")])
+    forge(
+        a,
+        [
+            ("client", ca.id, "assigned_worker_id", a.worker_id),
+            ("worker", coord.worker_id, "display_name", "Coordinator"),
+        ],
+    )
     result = world.upload(a)
     assert result.summary["quarantined"] == 0 and result.summary["refused_fields"] == {}
     assert held(coord) == []
@@ -608,12 +694,16 @@ def test_doctor_finds_values_a_merge_took_before_the_checks(world, capsys):
     code, out, err = vip(capsys, coord, "doctor")
     assert code == 0, out + err
     with coord.database.engine.begin() as conn:  # as the unchecked merge wrote them
-        conn.exec_driver_sql("UPDATE client SET status = 'pwned', identified_on = 12345, risk_flags = 'bogus' "
-                             "WHERE id = ?", (ca.id,))
+        conn.exec_driver_sql(
+            "UPDATE client SET status = 'pwned', identified_on = 12345, risk_flags = 'bogus' WHERE id = ?", (ca.id,)
+        )
     code, out, err = vip(capsys, coord, "doctor", "--json")
     assert code == 8
-    assert json.loads(out)["values_breaking_rules"] == {"client.status": 1, "client.identified_on": 1,
-                                                         "client.risk_flags": 1}
+    assert json.loads(out)["values_breaking_rules"] == {
+        "client.status": 1,
+        "client.identified_on": 1,
+        "client.risk_flags": 1,
+    }
     code, out, err = vip(capsys, coord, "doctor")
     assert "1 stored value(s) of client.status break the rules" in out and "pwned" not in out
 
@@ -639,8 +729,14 @@ def test_a_replaced_laptop_receives_nothing_more_and_the_new_one_gets_the_caselo
     new = create_store(world.tmp / "a2.db", PASSPHRASE, worker_name="Worker A", role=Role.WORKER)
     try:
         req = sync_service.enroll_request(new, world.tmp / "a2.vipreq")
-        grant = sync_service.enroll_approve(coord, req.path.read_bytes(), world.tmp / "a2.vipgrant",
-                                            fingerprint=req.fingerprint, worker=a.worker_id, replaces=a.device_id)
+        grant = sync_service.enroll_approve(
+            coord,
+            req.path.read_bytes(),
+            world.tmp / "a2.vipgrant",
+            fingerprint=req.fingerprint,
+            worker=a.worker_id,
+            replaces=a.device_id,
+        )
         sync_service.enroll_accept(new, grant.path.read_bytes())
         records.update_client(coord, ca.id, phone="505-555-0188")
         out = world.tmp / "after-replace"
@@ -692,12 +788,25 @@ def test_a_laptop_cannot_pose_as_the_coordinator_to_another_laptop(world):
     stamp = hlc_clock.tick(0, hlc_clock.wall_ms())
     path = bundle_format.write_bundle(
         out,
-        header_fields={"program_id": world.a.identity.program_id, "schema_version": SCHEMA_VERSION,
-                       "kind": "return", "source_device": world.a.device_id, "created_hlc": stamp,
-                       "extra": {"for_device": world.b.device_id, "since": 0, "upto": stamp}},
-        payload={"changes": [], "ack": 0, "program": {"time_zone": "Pacific/Kiritimati"},
-                 "erase": [world.cb.id], "origins": []},
-        signer=attacker.device_keys, recipients=[victim.age_recipient], roster_blob=attacker.roster_blob)
+        header_fields={
+            "program_id": world.a.identity.program_id,
+            "schema_version": SCHEMA_VERSION,
+            "kind": "return",
+            "source_device": world.a.device_id,
+            "created_hlc": stamp,
+            "extra": {"for_device": world.b.device_id, "since": 0, "upto": stamp},
+        },
+        payload={
+            "changes": [],
+            "ack": 0,
+            "program": {"time_zone": "Pacific/Kiritimati"},
+            "erase": [world.cb.id],
+            "origins": [],
+        },
+        signer=attacker.device_keys,
+        recipients=[victim.age_recipient],
+        roster_blob=attacker.roster_blob,
+    )
     zone_before = world.b.time_zone
     [result] = sync_service.import_bundles(world.b, [path])
     assert result.refused and "coordinator" in result.message

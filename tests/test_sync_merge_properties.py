@@ -25,10 +25,8 @@ from hypothesis import strategies as st
 
 from tests.sync_support import FakeWall, Replica, make_client, make_contact, make_follow_up, make_worker
 from vipterm.store.models import Client, ClientIdentity
-from vipterm.sync import clock
+from vipterm.sync import clock, outbox, validate
 from vipterm.sync import merge as merge_engine
-from vipterm.sync import outbox
-from vipterm.sync import validate
 from vipterm.sync.capture import Capture, record_changes
 from vipterm.sync.merge import Change, MergeOptions
 from vipterm.sync.scope import Scope
@@ -161,32 +159,66 @@ def forge(world: World, kind: int, target: int, pick: int) -> None:
     elif kind == 1:  # a contact about any client, attributed to anyone
         row = f"fc-{n:05d}"
         world.forged_rows.add(("contact", row))
-        values = dict(client_id=client_id, worker_id=someone, occurred_at=STAMP, mode="in_person", purpose="check_in",
-                      outcome="reached" if pick % 3 else "pwned", duration_min=None, area_command="valley", note="",
-                      created_at=STAMP, deleted_at=None)
+        values = dict(
+            client_id=client_id,
+            worker_id=someone,
+            occurred_at=STAMP,
+            mode="in_person",
+            purpose="check_in",
+            outcome="reached" if pick % 3 else "pwned",
+            duration_min=None,
+            area_command="valley",
+            note="",
+            created_at=STAMP,
+            deleted_at=None,
+        )
         changes = [("contact", row, c, values.get(c)) for c in merge_engine.tables()["contact"].columns[1:]]
     elif kind == 2:  # staff: rename the coordinator, a new coordinator, its own role, its own name
-        changes = [[("worker", "wk-c", "display_name", "Pwned")],
-                   [("worker", f"fw-{n:05d}", "display_name", "Boss"), ("worker", f"fw-{n:05d}", "role", "coordinator"),
-                    ("worker", f"fw-{n:05d}", "active", 1), ("worker", f"fw-{n:05d}", "created_at", STAMP),
-                    ("worker", f"fw-{n:05d}", "deleted_at", None)],
-                   [("worker", MAL_WORKER, "role", "coordinator")],
-                   [("worker", MAL_WORKER, "display_name", f"Mal {n}")],
-                   [("worker", "wk-1", "active", 0)]][pick % 5]
+        changes = [
+            [("worker", "wk-c", "display_name", "Pwned")],
+            [
+                ("worker", f"fw-{n:05d}", "display_name", "Boss"),
+                ("worker", f"fw-{n:05d}", "role", "coordinator"),
+                ("worker", f"fw-{n:05d}", "active", 1),
+                ("worker", f"fw-{n:05d}", "created_at", STAMP),
+                ("worker", f"fw-{n:05d}", "deleted_at", None),
+            ],
+            [("worker", MAL_WORKER, "role", "coordinator")],
+            [("worker", MAL_WORKER, "display_name", f"Mal {n}")],
+            [("worker", "wk-1", "active", 0)],
+        ][pick % 5]
         if pick % 5 == 1:
             world.forged_rows.add(("worker", f"fw-{n:05d}"))
     elif kind == 3:  # a new client, assigned to anyone, maybe with a pseudonym already taken
         row = f"fn-{n:05d}"
         world.forged_rows.add(("client", row))
-        values = dict(pseudonym="VIP-000001" if pick % 2 else f"VIP-F{n:05d}", age_group="unknown", area_command="valley",
-                      referral_source="other", status="identified", risk_flags="", assigned_worker_id=someone,
-                      identified_on="2026-01-05", created_at=STAMP, deleted_at=None)
+        values = dict(
+            pseudonym="VIP-000001" if pick % 2 else f"VIP-F{n:05d}",
+            age_group="unknown",
+            area_command="valley",
+            referral_source="other",
+            status="identified",
+            risk_flags="",
+            assigned_worker_id=someone,
+            identified_on="2026-01-05",
+            created_at=STAMP,
+            deleted_at=None,
+        )
         changes = [("client", row, c, values.get(c)) for c in merge_engine.tables()["client"].columns[1:]]
     elif kind == 4:  # a follow-up for anyone on any client
         row = f"ff-{n:05d}"
         world.forged_rows.add(("follow_up", row))
-        values = dict(client_id=client_id, owner_id=someone, due_on="2026-06-01", kind="contact", note="",
-                      done_at=None, done_by=None, created_at=STAMP, deleted_at=None)
+        values = dict(
+            client_id=client_id,
+            owner_id=someone,
+            due_on="2026-06-01",
+            kind="contact",
+            note="",
+            done_at=None,
+            done_by=None,
+            created_at=STAMP,
+            deleted_at=None,
+        )
         changes = [("follow_up", row, c, values.get(c)) for c in merge_engine.tables()["follow_up"].columns[1:]]
     else:  # delete someone's follow-up (the coordinator's, shared)
         changes = [("follow_up", f"fu-{target % len(CLIENTS):06d}", "deleted_at", STAMP)]
@@ -236,9 +268,18 @@ def coordinator_import(world: World, msg) -> str:
             return verdict
         if verdict == "apply":
             fresh = [c for c in changes if c.seq > held]
-            plan = merge_engine.plan_merge(conn, fresh, MergeOptions(
-                from_worker=True, record_conflicts=True, keep_log=True, allow_purge=False, touch=True,
-                scope=Scope(device, WORKER_OF[device])))
+            plan = merge_engine.plan_merge(
+                conn,
+                fresh,
+                MergeOptions(
+                    from_worker=True,
+                    record_conflicts=True,
+                    keep_log=True,
+                    allow_purge=False,
+                    touch=True,
+                    scope=Scope(device, WORKER_OF[device]),
+                ),
+            )
             tick = merge_engine.observe_clock(conn, max(plan.max_hlc, 0), world.wall())
             merge_engine.apply_plan(conn, plan, tick=tick)
             merge_engine.reassert_fields(conn, plan, "dev-c", wall=world.wall)
@@ -263,10 +304,12 @@ def send_return(world: World, device: str) -> None:
         last = conn.exec_driver_sql("SELECT last_hlc FROM sync_state").scalar_one()
         upto = clock.tick(int(last), world.wall())
         conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ?", (upto,))
-        erase = outbox.erase_notices(conn, for_device=device, since=since, watermark=upto,
-                                     caseload=outbox.caseload_client_ids(conn, worker_id))
-        changes, whole = outbox.return_changes(conn, for_device=device, worker_id=worker_id, since=since,
-                                               coordinator_device="dev-c")
+        erase = outbox.erase_notices(
+            conn, for_device=device, since=since, watermark=upto, caseload=outbox.caseload_client_ids(conn, worker_id)
+        )
+        changes, whole = outbox.return_changes(
+            conn, for_device=device, worker_id=worker_id, since=since, coordinator_device="dev-c"
+        )
         outbox.mark_sent(conn, device, whole, upto)
         outbox.update_peer(conn, device, exported_upto=upto)
     world.mail_to_worker[device].append((since, upto, changes, cur["received_upto"], erase))
@@ -315,10 +358,17 @@ def settle(world: World, rng_order: list[int]) -> None:
     assert not world.inbox
 
 
-EDIT = st.tuples(st.just("edit"), st.sampled_from(DEVICES + ["dev-c"]), st.integers(0, 1),
-                 st.sampled_from(sorted(FIELDS)), st.integers(0, 3))
+EDIT = st.tuples(
+    st.just("edit"),
+    st.sampled_from(DEVICES + ["dev-c"]),
+    st.integers(0, 1),
+    st.sampled_from(sorted(FIELDS)),
+    st.integers(0, 3),
+)
 OPS = st.one_of(
-    EDIT, EDIT, EDIT,  # edits of two busy clients dominate, so concurrent edits of one field are common
+    EDIT,
+    EDIT,
+    EDIT,  # edits of two busy clients dominate, so concurrent edits of one field are common
     st.tuples(st.just("contact"), st.sampled_from(DEVICES), st.integers(0, 3)),
     st.tuples(st.just("new_client"), st.sampled_from(DEVICES)),
     st.tuples(st.just("purge"), st.integers(0, 3)),
@@ -365,11 +415,21 @@ def rows_for_worker(replica: Replica, client_ids: set[str]) -> dict[str, list[tu
     with replica.engine.connect() as conn:
         for tbl, (link, via) in outbox.CLIENT_LINK.items():
             if via is None:
-                keep = {r[0] for r in conn.exec_driver_sql(f"SELECT {'id' if tbl != 'client_identity' else 'client_id'}, "
-                                                              f"{link} FROM {tbl}") if r[1] in client_ids}
+                keep = {
+                    r[0]
+                    for r in conn.exec_driver_sql(
+                        f"SELECT {'id' if tbl != 'client_identity' else 'client_id'}, {link} FROM {tbl}"
+                    )
+                    if r[1] in client_ids
+                }
             else:
-                keep = {r[0] for r in conn.exec_driver_sql(
-                    f"SELECT t.id, p.client_id FROM {tbl} t JOIN {via} p ON p.id = t.{link}") if r[1] in client_ids}
+                keep = {
+                    r[0]
+                    for r in conn.exec_driver_sql(
+                        f"SELECT t.id, p.client_id FROM {tbl} t JOIN {via} p ON p.id = t.{link}"
+                    )
+                    if r[1] in client_ids
+                }
             out[tbl] = [r for r in dump[tbl] if r[0] in keep]
     out["worker"] = dump["worker"]
     out["provider"] = dump["provider"]
@@ -400,8 +460,10 @@ def check_world(world: World) -> None:
     lost = {(t, r, c, lh, ld) for t, r, c, _kv, _kh, _kd, _lv, lh, ld in conflicts}
     held_back = quarantined(coord)
     with coord.engine.connect() as conn:
-        versions = {(t, r, c): (h, d) for t, r, c, h, d in conn.exec_driver_sql(
-            "SELECT tbl, row_id, col, hlc, device FROM field_version")}
+        versions = {
+            (t, r, c): (h, d)
+            for t, r, c, h, d in conn.exec_driver_sql("SELECT tbl, row_id, col, hlc, device FROM field_version")
+        }
         current = {}
         for t, r, c in versions:
             pk = "client_id" if t == "client_identity" else "id"
@@ -449,13 +511,21 @@ def check_forger(world: World) -> None:
         owner = dict(conn.exec_driver_sql("SELECT id, assigned_worker_id FROM client").all())
         mine = {c for c, w in owner.items() if w == MAL_WORKER}
         client_of = {}
-        for tbl in ("client_identity", "contact", "follow_up", "notification_attempt", "outcome", "referral",
-                    "assessment"):
+        for tbl in (
+            "client_identity",
+            "contact",
+            "follow_up",
+            "notification_attempt",
+            "outcome",
+            "referral",
+            "assessment",
+        ):
             pk = merge_engine.tables()[tbl].pk
             client_of.update({(tbl, r): c for r, c in conn.exec_driver_sql(f"SELECT {pk}, client_id FROM {tbl}")})
         # 4. Every field whose value the forger set is a field it may write.
         for tbl, row_id, col in conn.exec_driver_sql(
-                "SELECT tbl, row_id, col FROM field_version WHERE device = ?", (MAL_DEVICE,)):
+            "SELECT tbl, row_id, col FROM field_version WHERE device = ?", (MAL_DEVICE,)
+        ):
             if tbl == "worker":
                 assert row_id == MAL_WORKER and col == "display_name", (tbl, row_id, col)
             else:
@@ -475,16 +545,20 @@ def check_forger(world: World) -> None:
                 assert row["client_id"] in mine
                 assert row.get("worker_id", row.get("owner_id")) == MAL_WORKER
         # 6. The staff list is the coordinator's: names and roles as it set them.
-        staff = {r[0]: (r[1], r[2], r[3]) for r in conn.exec_driver_sql("SELECT id, display_name, role, active FROM worker")}
+        staff = {
+            r[0]: (r[1], r[2], r[3]) for r in conn.exec_driver_sql("SELECT id, display_name, role, active FROM worker")
+        }
         assert {w: v for w, v in staff.items() if w != MAL_WORKER} == {
-            "wk-c": ("Coordinator", "worker", 1), **{w: ("Worker", "worker", 1) for w in WORKERS}}
+            "wk-c": ("Coordinator", "worker", 1),
+            **{w: ("Worker", "worker", 1) for w in WORKERS},
+        }
         assert staff[MAL_WORKER][1:] == ("worker", 1)  # its own name it may change, never its role
         # 7. Every stored value passes the rules.
         for tbl, ti in merge_engine.tables().items():
             cols = ti.columns
             for row in conn.exec_driver_sql(f"SELECT {', '.join(cols)} FROM {tbl}"):
                 values = dict(zip(cols[1:], row[1:]))
-                problem = validate.check_row(tbl, values, world.wall() + 10 ** 10)
+                problem = validate.check_row(tbl, values, world.wall() + 10**10)
                 assert problem is None, (tbl, problem)
         pseudonyms = [r[0] for r in conn.exec_driver_sql("SELECT pseudonym FROM client")]
         assert len(pseudonyms) == len(set(pseudonyms))
@@ -493,11 +567,23 @@ def check_forger(world: World) -> None:
 @settings(max_examples=60, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(OPS, min_size=5, max_size=45), order=st.lists(st.integers(0, 1000), max_size=30))
 @example(ops=[("edit", "dev-1", 0, "status", 1), ("tick", 100), ("edit", "dev-c", 0, "status", 2)], order=[])
-@example(ops=[("edit", "dev-1", 0, "area_command", 0), ("return", "dev-1"), ("edit", "dev-c", 0, "assigned_worker_id", 1)],
-         order=[])  # a return bundle made before a reassignment, delivered after the next one
-@example(ops=[("edit", "dev-1", 0, "phone", 0), ("edit", "dev-2", 0, "phone", 1), ("export", "dev-2", True),
-              ("deliver_coord", 0, True), ("edit", "dev-2", 0, "phone", 0), ("export", "dev-2", True),
-              ("edit", "dev-1", 0, "assigned_worker_id", 2), ("purge", 3)], order=[3, 1, 2])
+@example(
+    ops=[("edit", "dev-1", 0, "area_command", 0), ("return", "dev-1"), ("edit", "dev-c", 0, "assigned_worker_id", 1)],
+    order=[],
+)  # a return bundle made before a reassignment, delivered after the next one
+@example(
+    ops=[
+        ("edit", "dev-1", 0, "phone", 0),
+        ("edit", "dev-2", 0, "phone", 1),
+        ("export", "dev-2", True),
+        ("deliver_coord", 0, True),
+        ("edit", "dev-2", 0, "phone", 0),
+        ("export", "dev-2", True),
+        ("edit", "dev-1", 0, "assigned_worker_id", 2),
+        ("purge", 3),
+    ],
+    order=[3, 1, 2],
+)
 def test_replicas_converge_and_nothing_concurrent_is_lost(ops, order):
     world = build_world()
     run_ops(world, ops)

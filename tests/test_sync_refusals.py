@@ -12,7 +12,14 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from tests.sync_support import PASSPHRASE, dump_store, enrolled_program, file_state, new_coordinator, new_enrolled_worker
+from tests.sync_support import (
+    PASSPHRASE,
+    dump_store,
+    enrolled_program,
+    file_state,
+    new_coordinator,
+    new_enrolled_worker,
+)
 from vipterm.domain import Role
 from vipterm.services import records
 from vipterm.services import sync as sync_service
@@ -57,12 +64,23 @@ def test_unknown_signer(program, tmp_path):
     coord, worker, _other, out = program
     stranger = trust.DeviceKeys.generate()
     path = bundle_format.write_bundle(
-        out, header_fields={"program_id": coord.identity.program_id, "schema_version": SCHEMA_VERSION,
-                            "kind": "worker", "source_device": "stranger-device", "created_hlc": 1,
-                            "seq_first": 1, "seq_last": 1},
-        payload={"changes": [["stranger-device", 1, 1, "worker", "x", "set", "display_name", b"\xa1x", None, None]],
-                 "ack": 0},
-        signer=stranger, recipients=[sync_service.load_trust(coord).device_keys.age_recipient])
+        out,
+        header_fields={
+            "program_id": coord.identity.program_id,
+            "schema_version": SCHEMA_VERSION,
+            "kind": "worker",
+            "source_device": "stranger-device",
+            "created_hlc": 1,
+            "seq_first": 1,
+            "seq_last": 1,
+        },
+        payload={
+            "changes": [["stranger-device", 1, 1, "worker", "x", "set", "display_name", b"\xa1x", None, None]],
+            "ack": 0,
+        },
+        signer=stranger,
+        recipients=[sync_service.load_trust(coord).device_keys.age_recipient],
+    )
     assert_refused_unchanged(coord, path, "unknown-signer", ["not on the roster"])
 
 
@@ -121,10 +139,18 @@ def test_newer_schema(program):
     coord, worker, _other, out = program
     keys = sync_service.load_trust(worker).device_keys
     path = bundle_format.write_bundle(
-        out, header_fields={"program_id": coord.identity.program_id, "schema_version": SCHEMA_VERSION + 1,
-                            "kind": "worker", "source_device": worker.device_id, "created_hlc": 1},
-        payload={"changes": [], "ack": 0}, signer=keys,
-        recipients=[sync_service.load_trust(coord).device_keys.age_recipient])
+        out,
+        header_fields={
+            "program_id": coord.identity.program_id,
+            "schema_version": SCHEMA_VERSION + 1,
+            "kind": "worker",
+            "source_device": worker.device_id,
+            "created_hlc": 1,
+        },
+        payload={"changes": [], "ack": 0},
+        signer=keys,
+        recipients=[sync_service.load_trust(coord).device_keys.age_recipient],
+    )
     assert_refused_unchanged(coord, path, "newer-schema", ["newer vipterm"])
 
 
@@ -143,7 +169,9 @@ def test_clock_far_ahead_is_held_for_review_not_applied(program, monkeypatch):
 
     coord, worker, _other, out = program
     with worker.database.engine.begin() as conn:  # the laptop's clock jumped two days ahead
-        conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ?", ((int(__import__("time").time() * 1000) + 2 * 86_400_000) << 16,))
+        conn.exec_driver_sql(
+            "UPDATE sync_state SET last_hlc = ?", ((int(__import__("time").time() * 1000) + 2 * 86_400_000) << 16,)
+        )
     records.create_client(worker, records.ClientDraft(aka="Future"))
     real = hlc_clock.wall_ms
     monkeypatch.setattr(hlc_clock, "wall_ms", lambda: real() + 2 * 86_400_000)  # exported while the date was wrong

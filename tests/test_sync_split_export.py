@@ -11,10 +11,9 @@ outside a part's range, and a withheld part are each refused or wait, changing n
 
 from __future__ import annotations
 
-import io
 import itertools
-import re
 import json
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -48,8 +47,7 @@ def records_of(store) -> dict:
 
 def pending(store) -> int:
     with store.database.engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT count(*) FROM change_log WHERE device = ?",
-                                    (store.device_id,)).scalar_one()
+        return conn.exec_driver_sql("SELECT count(*) FROM change_log WHERE device = ?", (store.device_id,)).scalar_one()
 
 
 def last_seq(store) -> int:
@@ -102,7 +100,10 @@ def test_a_long_outbox_is_written_as_bundles_in_sequence(world):
     for part in parts:
         header = bundle_format.peek_header(part.path)
         assert (header["seq_first"], header["seq_last"], header["change_count"]) == (
-            part.seq_first, part.seq_last, part.changes)
+            part.seq_first,
+            part.seq_last,
+            part.changes,
+        )
     # The laptop counts them all as exported (not pending twice).
     status = sync_service.sync_status(laptop)
     assert status.pending_changes == 0 and status.exported_unacknowledged == total
@@ -233,17 +234,31 @@ def test_a_laptop_cannot_sign_changes_outside_a_parts_range(world):
     tmp_path, raw, laptop = world
     state, roster = sync_service._enrolled(laptop)
     with laptop.database.engine.connect() as conn:
-        rows = [list(r) for r in conn.exec_driver_sql(
-            "SELECT device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device FROM change_log "
-            "WHERE device = ? ORDER BY seq", (laptop.device_id,))]
+        rows = [
+            list(r)
+            for r in conn.exec_driver_sql(
+                "SELECT device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device FROM change_log "
+                "WHERE device = ? ORDER BY seq",
+                (laptop.device_id,),
+            )
+        ]
     out = tmp_path / "forged"
     out.mkdir()
     path = bundle_format.write_bundle(
-        out, header_fields={"program_id": laptop.identity.program_id, "schema_version": SCHEMA_VERSION,
-                            "kind": "worker", "source_device": laptop.device_id,
-                            "created_hlc": max(r[2] for r in rows), "seq_first": 1, "seq_last": 10},
-        payload={"changes": rows[:20], "ack": 0}, signer=state.device_keys,
-        recipients=roster.coordinator_recipients())
+        out,
+        header_fields={
+            "program_id": laptop.identity.program_id,
+            "schema_version": SCHEMA_VERSION,
+            "kind": "worker",
+            "source_device": laptop.device_id,
+            "created_hlc": max(r[2] for r in rows),
+            "seq_first": 1,
+            "seq_last": 10,
+        },
+        payload={"changes": rows[:20], "ack": 0},
+        signer=state.device_keys,
+        recipients=roster.coordinator_recipients(),
+    )
     coord = coordinator_copy(tmp_path, raw, "outside")
     try:
         before = file_state(coord)
@@ -280,22 +295,42 @@ def test_packed_changes_are_the_bytes_of_the_listed_payload(world):
     tmp_path, _raw, laptop = world
     state, roster = sync_service._enrolled(laptop)
     with laptop.database.engine.connect() as conn:
-        rows = [tuple(r) for r in conn.exec_driver_sql(
-            "SELECT device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device FROM change_log "
-            "ORDER BY seq")]
-    fields = {"program_id": laptop.identity.program_id, "schema_version": SCHEMA_VERSION, "kind": "worker",
-              "source_device": laptop.device_id, "created_hlc": 1}
+        rows = [
+            tuple(r)
+            for r in conn.exec_driver_sql(
+                "SELECT device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device FROM change_log "
+                "ORDER BY seq"
+            )
+        ]
+    fields = {
+        "program_id": laptop.identity.program_id,
+        "schema_version": SCHEMA_VERSION,
+        "kind": "worker",
+        "source_device": laptop.device_id,
+        "created_hlc": 1,
+    }
     packed = bundle_format.PackedChanges()
     for row in rows:
         packed.add(row)
-    _, streamed = bundle_format.build_bundle(header_fields=fields, payload={"ack": 7}, changes=packed,
-                                             signer=state.device_keys, recipients=roster.coordinator_recipients())
-    _, listed = bundle_format.build_bundle(header_fields=fields, payload={"changes": [list(r) for r in rows],
-                                                                           "ack": 7},
-                                           signer=state.device_keys, recipients=roster.coordinator_recipients())
+    _, streamed = bundle_format.build_bundle(
+        header_fields=fields,
+        payload={"ack": 7},
+        changes=packed,
+        signer=state.device_keys,
+        recipients=roster.coordinator_recipients(),
+    )
+    _, listed = bundle_format.build_bundle(
+        header_fields=fields,
+        payload={"changes": [list(r) for r in rows], "ack": 7},
+        signer=state.device_keys,
+        recipients=roster.coordinator_recipients(),
+    )
     a, b = bundle_format.peek_header(streamed), bundle_format.peek_header(listed)
     assert (a["plaintext_sha256"], a["plaintext_size"], a["change_count"]) == (
-        b["plaintext_sha256"], b["plaintext_size"], b["change_count"]) and a["change_count"] == len(rows)
+        b["plaintext_sha256"],
+        b["plaintext_size"],
+        b["change_count"],
+    ) and a["change_count"] == len(rows)
     plaintext = msgpack.packb({"changes": [list(r) for r in rows], "ack": 7}, use_bin_type=True)
     assert a["plaintext_size"] == len(plaintext)
 

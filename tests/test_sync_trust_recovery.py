@@ -8,7 +8,6 @@ Real encrypted databases, real keys and bundles, written as an attacker (or an u
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import signal
@@ -85,7 +84,9 @@ def test_tampered_copy_of_an_imported_bundle_is_refused_and_never_archived(progr
     stick.mkdir()
     (stick / res.path.name).write_bytes(flip_payload_byte(original))
     # Same bundle id, a header edited to claim other counts: the signature binds the header.
-    (stick / "renamed copy.vipb").write_bytes(with_header(original, lambda h: h.replace(b'"change_count": ', b'"change_count": 1')))
+    (stick / "renamed copy.vipb").write_bytes(
+        with_header(original, lambda h: h.replace(b'"change_count": ', b'"change_count": 1'))
+    )
     archive = tmp_path / "archive"
     results = assert_unchanged_after(coord, lambda: sync_service.import_bundles(coord, [stick], archive_dir=archive))
     assert len(results) == 2
@@ -126,8 +127,9 @@ def test_cli_tampered_copy_exits_7(program, tmp_path):
 def test_altered_format_version_says_altered_not_newer(program):
     coord, one, _two, out = program
     [res] = sync_service.export(one, out)
-    res.path.write_bytes(with_header(res.path.read_bytes(),
-                                     lambda h: h.replace(b'"format_version": 1', b'"format_version": 9')))
+    res.path.write_bytes(
+        with_header(res.path.read_bytes(), lambda h: h.replace(b'"format_version": 1', b'"format_version": 9'))
+    )
     [r] = assert_unchanged_after(coord, lambda: sync_service.import_bundles(coord, [res.path]))
     assert r.refused and r.code == "bad-signature", r.message
     assert "altered" in r.message and "newer" not in r.message and "update vipterm" not in r.message
@@ -255,8 +257,9 @@ def test_laptop_whose_date_was_wrong_rebases_and_is_accepted_end_to_end(program,
     assert sync_service.import_bundles(coord, [more.path])[0].status == "applied"
     assert newer.id in client_ids(coord)
     with coord.read() as s:
-        assert not hlc_clock.is_far_ahead(s.execute(text("SELECT last_hlc FROM sync_state")).scalar_one(),
-                                          hlc_clock.wall_ms(), tolerance_ms=60_000)
+        assert not hlc_clock.is_far_ahead(
+            s.execute(text("SELECT last_hlc FROM sync_state")).scalar_one(), hlc_clock.wall_ms(), tolerance_ms=60_000
+        )
     # The held copy, accepted later, adds nothing twice.
     [entry] = [q for q in quarantine.list_quarantine(coord) if q.code == "clock-ahead"]
     quarantine.accept(coord, entry.id)
@@ -334,8 +337,14 @@ def test_accept_revoked_holds_only_what_verifies(program):
 def vip(*args):
     env = {**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE}
     env.pop("VIPTERM_DB", None)
-    return subprocess.run([sys.executable, "-m", "vipterm", *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "vipterm", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 # --- the sync screen on a shared stick -------------------------------------------------------------

@@ -24,15 +24,29 @@ TODAY = date(2026, 11, 23)  # the frozen program day (conftest)
 
 
 def _client(store, name, worker_id=None):
-    return records.create_client(store, records.ClientDraft(first_name=name, last_name="Test", area_command="valley",
-                                                            assigned_worker_id=worker_id, confirm_duplicate=True))
+    return records.create_client(
+        store,
+        records.ClientDraft(
+            first_name=name,
+            last_name="Test",
+            area_command="valley",
+            assigned_worker_id=worker_id,
+            confirm_duplicate=True,
+        ),
+    )
 
 
 def _follow_up(store, client_id, due_on, kind="contact", note="", due_time=None, owner=None):
     # Written directly: the service refuses a due date in the past, and an overdue task is one.
     with store.write() as s:
-        f = FollowUp(client_id=client_id, owner_id=owner or store.worker_id, due_on=due_on, kind=kind, note=note,
-                     due_time=due_time)
+        f = FollowUp(
+            client_id=client_id,
+            owner_id=owner or store.worker_id,
+            due_on=due_on,
+            kind=kind,
+            note=note,
+            due_time=due_time,
+        )
         s.add(f)
     return f
 
@@ -55,12 +69,19 @@ def test_groups_by_program_day_with_timed_ones_first(store):
     made, (ana, bea, cid, _dan) = _program(store)
     tasks = open_tasks(store)
     assert [(t.group, t.id) for t in tasks.tasks] == [
-        ("overdue", made["overdue"].id), ("today", made["today_court"].id), ("today", made["today_late"].id),
-        ("this week", made["week"].id)]
+        ("overdue", made["overdue"].id),
+        ("today", made["today_court"].id),
+        ("today", made["today_late"].id),
+        ("this week", made["week"].id),
+    ]
     assert tasks.later == 1  # counted, not listed; the closed client's follow-up is neither
     court = tasks.tasks[1]
-    assert (court.when, court.what, court.note, court.pseudonym) == ("2026-11-23 09:00", "court date", "court 3B",
-                                                                     cid.pseudonym)
+    assert (court.when, court.what, court.note, court.pseudonym) == (
+        "2026-11-23 09:00",
+        "court date",
+        "court 3B",
+        cid.pseudonym,
+    )
     # The day is the program's: a day later, the court date is overdue and the later one this week.
     tomorrow = open_tasks(store, today=TODAY + timedelta(days=1))
     assert [t.group for t in tomorrow.tasks] == ["overdue", "overdue", "overdue", "this week", "this week"]
@@ -75,9 +96,15 @@ def test_another_workers_clients_and_planned_notifications(store):
     _follow_up(store, mine.id, TODAY)
     _follow_up(store, theirs.id, TODAY, owner=other.id)
     with store.write() as s:
-        plan = PlannedNotification(client_id=mine.id, identified_on=TODAY - timedelta(days=2), planned_on=TODAY,
-                                   planned_time="14:00", setting="home", team_roles="peer_support,police",
-                                   worker_id=store.worker_id)
+        plan = PlannedNotification(
+            client_id=mine.id,
+            identified_on=TODAY - timedelta(days=2),
+            planned_on=TODAY,
+            planned_time="14:00",
+            setting="home",
+            team_roles="peer_support,police",
+            worker_id=store.worker_id,
+        )
         s.add(plan)
     assert [t.client_id for t in open_tasks(store).tasks] == [mine.id, mine.id]
     [first] = [t for t in open_tasks(store).tasks if t.kind == "planned_notification"]
@@ -85,8 +112,9 @@ def test_another_workers_clients_and_planned_notifications(store):
     assert {t.client_id for t in open_tasks(store, worker_id=None).tasks} == {mine.id, theirs.id}
     assert {t.client_id for t in open_tasks(store, worker_id=other.id).tasks} == {theirs.id}
     # Attempted, the plan leaves the tasks.
-    records.record_notification(store, records.NotificationDraft(client_id=mine.id, attempted_on=TODAY,
-                                                                 outcome="not_found"))
+    records.record_notification(
+        store, records.NotificationDraft(client_id=mine.id, attempted_on=TODAY, outcome="not_found")
+    )
     assert [t.kind for t in open_tasks(store).tasks] == ["follow_up"]
 
 
@@ -136,8 +164,10 @@ async def test_task_view_done_reschedule_and_open(db_path, store):
         await settle(pilot)
         await wait_for(pilot, lambda: f"follow_up:{made['overdue'].id}" not in _table_keys(screen))
         with store.read() as s:
-            assert s.execute(text("SELECT closed_as FROM follow_up WHERE id = :i"),
-                             {"i": made["overdue"].id}).scalar_one() == "no_contact"
+            assert (
+                s.execute(text("SELECT closed_as FROM follow_up WHERE id = :i"), {"i": made["overdue"].id}).scalar_one()
+                == "no_contact"
+            )
         # r: a date and a time; a past date is refused under its field and the form stays.
         await _cursor_on(pilot, screen, f"follow_up:{made['today_late'].id}")
         await pilot.press("r")

@@ -5,7 +5,7 @@ Real enrolled laptops and real bundles (tests.sync_support)."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -54,13 +54,21 @@ def test_workers_list_shows_laptops_caseloads_and_this_months_work(program, caps
 
     # Three days later the follow-up due tomorrow is overdue; next month's count starts again.
     monkeypatch.setenv("VIPTERM_NOW", "2026-11-26T09:00:00-07:00")
-    rows = {r["name"]: r for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])["workers"]}
-    overdue = held(coord, "SELECT count(DISTINCT client_id) FROM follow_up WHERE done_at IS NULL "
-                          "AND due_on < '2026-11-26' AND client_id IN (?, ?, ?)", *anas)[0][0]
+    rows = {
+        r["name"]: r for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])["workers"]
+    }
+    overdue = held(
+        coord,
+        "SELECT count(DISTINCT client_id) FROM follow_up WHERE done_at IS NULL "
+        "AND due_on < '2026-11-26' AND client_id IN (?, ?, ?)",
+        *anas,
+    )[0][0]
     assert overdue >= 1  # at least the one due tomorrow
     assert rows["Ana Ruiz"]["overdue_follow_ups"] == overdue and rows["Ben Okafor"]["overdue_follow_ups"] <= 1
     monkeypatch.setenv("VIPTERM_NOW", "2026-12-02T09:00:00-07:00")
-    rows = {r["name"]: r for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])["workers"]}
+    rows = {
+        r["name"]: r for r in json.loads(cli(capsys, "workers", "list", "--json", "--db", coord.path)[1])["workers"]
+    }
     assert rows["Ana Ruiz"]["contacts_this_month"] == 0
 
     code, out, err = cli(capsys, "workers", "list", "--db", coord.path)
@@ -104,8 +112,12 @@ def test_workers_add_rename_deactivate(program, capsys):
     assert held(ana, "SELECT count(*) FROM client") == [(0,)]
 
     # A laptop is refused, nothing written.
-    for args in (("workers", "list"), ("workers", "add", "X Y"), ("workers", "rename", "Ben Okafor", "Benny"),
-                 ("workers", "deactivate", "Ben Okafor")):
+    for args in (
+        ("workers", "list"),
+        ("workers", "add", "X Y"),
+        ("workers", "rename", "Ben Okafor", "Benny"),
+        ("workers", "deactivate", "Ben Okafor"),
+    ):
         code, _, err = cli(capsys, *args, "--db", ben.path)
         assert code == 2 and "coordinator" in err, args
     assert ("Ben Okafor",) in held(ben, "SELECT display_name FROM worker")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from textual.widgets import DataTable, Input, Static
 from textual.worker import WorkerFailed
@@ -26,8 +26,15 @@ from vipterm.tui.config import TuiConfig
 FROZEN_NOW = datetime(2026, 11, 23, 9, 0)
 
 
-def make_app(path: Path, store=None, *, config: TuiConfig | None = None, idle_lock_seconds: float = 0,
-             demo: bool = False, now: datetime | None = None) -> VipApp:
+def make_app(
+    path: Path,
+    store=None,
+    *,
+    config: TuiConfig | None = None,
+    idle_lock_seconds: float = 0,
+    demo: bool = False,
+    now: datetime | None = None,
+) -> VipApp:
     if now is not None:
         # Another frozen moment (a wall time in the program zone) for this test only: the
         # conftest's autouse fixture restores VIPTERM_NOW afterwards.
@@ -96,8 +103,7 @@ async def unlock(pilot, passphrase: str) -> None:
     field = app.screen.query_one("#passphrase", Input)
     field.value = passphrase
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.store is not None or "wrong" in screen_text(app.screen)
-                   or field.disabled)
+    await wait_for(pilot, lambda: app.store is not None or "wrong" in screen_text(app.screen) or field.disabled)
 
 
 def screen_text(screen) -> str:
@@ -120,18 +126,3 @@ def table_keys(table: DataTable | CaseloadTable) -> list[str]:
     if isinstance(table, CaseloadTable):
         return table.row_keys()
     return [row_key.value for row_key in table.rows]
-
-
-# --- the worker's database, for TUI test files outside tests/tui/ ------------------------------------
-
-# tests/tui/conftest.py defines them; a test file elsewhere imports these names to use them. The
-# database itself is the session's `tui_program` (tests/conftest.py): made once, copied per test.
-from tests.tui.conftest import tui_path, tui_store  # noqa: E402, F401
-
-import pytest  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def tui_template(tui_program) -> Path:
-    """The session's worker database file (copy it; `tui_path` does)."""
-    return tui_program.path

@@ -34,7 +34,8 @@ QUIET_HELP = "no progress bars or notes on stderr; results and errors are still 
 
 def version() -> str:
     """The installed distribution's version; the package's own when it is not installed (a checkout)."""
-    from importlib.metadata import PackageNotFoundError, version as dist_version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
     try:
         return dist_version("vipterm")
@@ -65,10 +66,20 @@ def _subparsers(parser: argparse.ArgumentParser):
 
 # What shtab completes for an argument that names a file or a folder (its own FILE and DIRECTORY
 # values, spelled out so that building the parser does not import it).
-_COMPLETE_FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f",
-                  "fish": "(__fish_complete_path (commandline -ct))", "powershell": "_shtab_powershell_compgen_files"}
-_COMPLETE_DIR = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d",
-                 "fish": "(__fish_complete_directories)", "powershell": "_shtab_powershell_compgen_dirs"}
+_COMPLETE_FILE = {
+    "bash": "_shtab_compgen_files",
+    "zsh": "_files",
+    "tcsh": "f",
+    "fish": "(__fish_complete_path (commandline -ct))",
+    "powershell": "_shtab_powershell_compgen_files",
+}
+_COMPLETE_DIR = {
+    "bash": "_shtab_compgen_dirs",
+    "zsh": "_files -/",
+    "tcsh": "d",
+    "fish": "(__fish_complete_directories)",
+    "powershell": "_shtab_powershell_compgen_dirs",
+}
 
 
 def _finish(parser: argparse.ArgumentParser) -> None:
@@ -119,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return int(ExitCode.OK)
     except OSError as exc:  # a file or folder no service wrapped (each names its own where it can)
-        print(f"vipterm: a file or folder could not be used: {os_reason(exc)}; nothing more was changed",
-              file=sys.stderr)
+        print(
+            f"vipterm: a file or folder could not be used: {os_reason(exc)}; nothing more was changed", file=sys.stderr
+        )
         return int(ExitCode.ERROR)
     except Exception as exc:
         typed = database_error(exc)  # what a raw database connection raised (the engine's are typed)

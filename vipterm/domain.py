@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Self, TypeVar
 
 from vipterm.errors import ValidationError
@@ -21,7 +21,7 @@ class LabelledEnum(str, enum.Enum):
 
     label: str  # set per member in __new__ (an annotation only: not a member)
 
-    def __new__(cls, value: str, label: str | None = None) -> "LabelledEnum":
+    def __new__(cls, value: str, label: str | None = None) -> LabelledEnum:
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.label = label or value.replace("_", " ")
@@ -222,8 +222,12 @@ class ContactOutcome(LabelledEnum):
 
 # Only a contact that reached the client closes a due follow-up or counts as "reached" in the
 # report; every other outcome is an attempt. The one-key attempt log offers these.
-ATTEMPT_OUTCOMES = (ContactOutcome.NO_ANSWER, ContactOutcome.VOICEMAIL, ContactOutcome.WRONG_NUMBER,
-                    ContactOutcome.REFUSED)
+ATTEMPT_OUTCOMES = (
+    ContactOutcome.NO_ANSWER,
+    ContactOutcome.VOICEMAIL,
+    ContactOutcome.WRONG_NUMBER,
+    ContactOutcome.REFUSED,
+)
 
 
 class AssessmentKind(LabelledEnum):
@@ -304,20 +308,20 @@ class ReferralStatus(LabelledEnum):
 # Cancelling is allowed from any open state: a client can withdraw at any point.
 REFERRAL_TRANSITIONS: dict[ReferralStatus, frozenset[ReferralStatus]] = {
     ReferralStatus.DRAFT: frozenset({ReferralStatus.SENT, ReferralStatus.CANCELLED}),
-    ReferralStatus.SENT: frozenset(
-        {ReferralStatus.ACCEPTED, ReferralStatus.REJECTED, ReferralStatus.CANCELLED}
-    ),
+    ReferralStatus.SENT: frozenset({ReferralStatus.ACCEPTED, ReferralStatus.REJECTED, ReferralStatus.CANCELLED}),
     ReferralStatus.ACCEPTED: frozenset(
-        {ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD, ReferralStatus.COMPLETED,
-         ReferralStatus.FAILED, ReferralStatus.CANCELLED}
+        {
+            ReferralStatus.IN_PROGRESS,
+            ReferralStatus.ON_HOLD,
+            ReferralStatus.COMPLETED,
+            ReferralStatus.FAILED,
+            ReferralStatus.CANCELLED,
+        }
     ),
     ReferralStatus.IN_PROGRESS: frozenset(
-        {ReferralStatus.ON_HOLD, ReferralStatus.COMPLETED, ReferralStatus.FAILED,
-         ReferralStatus.CANCELLED}
+        {ReferralStatus.ON_HOLD, ReferralStatus.COMPLETED, ReferralStatus.FAILED, ReferralStatus.CANCELLED}
     ),
-    ReferralStatus.ON_HOLD: frozenset(
-        {ReferralStatus.IN_PROGRESS, ReferralStatus.FAILED, ReferralStatus.CANCELLED}
-    ),
+    ReferralStatus.ON_HOLD: frozenset({ReferralStatus.IN_PROGRESS, ReferralStatus.FAILED, ReferralStatus.CANCELLED}),
     ReferralStatus.REJECTED: frozenset(),
     ReferralStatus.COMPLETED: frozenset(),
     ReferralStatus.FAILED: frozenset(),
@@ -325,13 +329,16 @@ REFERRAL_TRANSITIONS: dict[ReferralStatus, frozenset[ReferralStatus]] = {
 }
 
 OPEN_REFERRAL_STATUSES = frozenset(
-    {ReferralStatus.DRAFT, ReferralStatus.SENT, ReferralStatus.ACCEPTED,
-     ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD}
+    {
+        ReferralStatus.DRAFT,
+        ReferralStatus.SENT,
+        ReferralStatus.ACCEPTED,
+        ReferralStatus.IN_PROGRESS,
+        ReferralStatus.ON_HOLD,
+    }
 )
 # "Engaged" (docs/metrics.md): at least one referral that reached one of these.
-ENGAGED_REFERRAL_STATUSES = frozenset(
-    {ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.COMPLETED}
-)
+ENGAGED_REFERRAL_STATUSES = frozenset({ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.COMPLETED})
 # A referral with no status change for this long is flagged as stale.
 STALE_REFERRAL_DAYS = 14
 
@@ -433,7 +440,7 @@ def utcnow() -> datetime:
     instead (it knows the program's time zone); both read the one clock in `vipterm.timekeeping`."""
     from vipterm.timekeeping import system_now
 
-    return system_now().astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+    return system_now().astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def age_group_for(date_of_birth: date | None, on: date) -> AgeGroup:
@@ -479,7 +486,7 @@ def masked_name(name: str) -> str:
 # Letters NFKD does not split into a base letter and a mark, folded the way people type them.
 _FOLD_EXTRA = {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ŧ": "t", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
 _EXTRA = re.compile("[" + "".join(_FOLD_EXTRA) + "]")
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")  # beyond the marks pattern: checked one by one
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # beyond the marks pattern: checked one by one
 _MARKS: re.Pattern[str] | None = None
 
 

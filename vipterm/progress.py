@@ -45,11 +45,12 @@ class ProgressTask:
     def close(self) -> None:
         """Subclasses remove their display here."""
 
-    def __enter__(self) -> "ProgressTask":
+    def __enter__(self) -> ProgressTask:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 

@@ -17,9 +17,9 @@ read on every call, so a test may move it.
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, time, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vipterm.errors import ValidationError
@@ -39,7 +39,7 @@ def _parse_frozen(text: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         raise ValidationError(f"{FROZEN_NOW_VARIABLE} needs an offset, e.g. -07:00", field=FROZEN_NOW_VARIABLE)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def system_now() -> datetime:
@@ -47,7 +47,7 @@ def system_now() -> datetime:
     frozen = os.environ.get(FROZEN_NOW_VARIABLE)
     if frozen:
         return _parse_frozen(frozen)
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @lru_cache(maxsize=16)
@@ -86,7 +86,7 @@ class ProgramClock:
     def __repr__(self) -> str:
         return f"ProgramClock({self.time_zone!r})"
 
-    def with_zone(self, time_zone: str) -> "ProgramClock":
+    def with_zone(self, time_zone: str) -> ProgramClock:
         return ProgramClock(time_zone, self._source)
 
     # --- now --------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ class ProgramClock:
 
     def utcnow(self) -> datetime:
         """Naive UTC to the second: how the database stores "now"."""
-        return self._source().astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+        return self._source().astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
     def local_now(self) -> datetime:
         """The program's wall-clock time, naive, to the minute: what a worker means by "now"."""
@@ -115,12 +115,12 @@ class ProgramClock:
         repeats is read as the first of its meanings (fold=0)."""
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.zone)
-        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+        return moment.astimezone(UTC).replace(tzinfo=None)
 
     def to_local(self, stored: datetime) -> datetime:
         """A stored naive-UTC time as a naive wall time in the program zone, for display."""
         if stored.tzinfo is None:
-            stored = stored.replace(tzinfo=timezone.utc)
+            stored = stored.replace(tzinfo=UTC)
         return stored.astimezone(self.zone).replace(tzinfo=None)
 
     def local_day(self, stored: datetime) -> date:

@@ -21,8 +21,15 @@ _AREAS = "Southeast Northeast Northwest Foothills Southwest Valley N/A".split()
 def fake_rows(count: int, seed: int = 1) -> list[tuple[str, ...]]:
     rng = random.Random(seed)
     return [
-        (f"VIP-{rng.getrandbits(24):06X}", f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", rng.choice(_AREAS),
-         "active", f"{rng.randrange(1, 60)}d", f"in {rng.randrange(0, 9)}d", str(rng.randrange(0, 4)))
+        (
+            f"VIP-{rng.getrandbits(24):06X}",
+            f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+            rng.choice(_AREAS),
+            "active",
+            f"{rng.randrange(1, 60)}d",
+            f"in {rng.randrange(0, 9)}d",
+            str(rng.randrange(0, 4)),
+        )
         for _ in range(count)
     ]
 

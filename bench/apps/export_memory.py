@@ -45,11 +45,25 @@ def main(db: str, out_dir: str, result_path: str) -> None:
         elapsed = time.perf_counter() - start
     finally:
         store.close()
-    Path(result_path).write_text(json.dumps({
-        "peak_mb": peak_rss_mb(), "before_mb": before, "seconds": elapsed,
-        "bundles": [{"changes": r.changes, "bytes": r.path.stat().st_size, "seq_first": r.seq_first,
-                     "seq_last": r.seq_last} for r in results],
-    }), "utf-8")
+    Path(result_path).write_text(
+        json.dumps(
+            {
+                "peak_mb": peak_rss_mb(),
+                "before_mb": before,
+                "seconds": elapsed,
+                "bundles": [
+                    {
+                        "changes": r.changes,
+                        "bytes": r.path.stat().st_size,
+                        "seq_first": r.seq_first,
+                        "seq_last": r.seq_last,
+                    }
+                    for r in results
+                ],
+            }
+        ),
+        "utf-8",
+    )
 
 
 if __name__ == "__main__":

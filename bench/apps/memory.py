@@ -54,8 +54,13 @@ async def _vipterm(db: str) -> dict:
         screen = tui_driver.caseload_screen(app)
         table = screen.query_one(CaseloadTable)
         pages = await _page_through(pilot, table)
-        result = {"rows": len(screen.rows), "table_rows": table.row_count, "index": len(app.client_index),
-                  "pages": pages, "peak_mb": peak_rss_mb()}
+        result = {
+            "rows": len(screen.rows),
+            "table_rows": table.row_count,
+            "index": len(app.client_index),
+            "pages": pages,
+            "peak_mb": peak_rss_mb(),
+        }
         await pilot.press("ctrl+q")
     return result
 

@@ -38,6 +38,7 @@ COLUMNS = [("", 2), ("id", 10), ("name", 16), ("area", 9), ("status", 10), ("las
 
 # --- the parent: rows out of the bench database, one child per widget ------------------------------
 
+
 def export_rows(profile_name: str, out: Path, keys: int) -> int:
     from bench.core import PASSPHRASE, PROFILES
     from bench.datasets import Datasets
@@ -56,19 +57,41 @@ def export_rows(profile_name: str, out: Path, keys: int) -> int:
             today = store.clock.today()
         finally:
             store.close()
-    data = [[r.client_id, r.search_text,
-             ["!!" if r.urgency == caseload_service.OVERDUE else "!" if r.urgency == caseload_service.DUE_TODAY else "",
-              r.pseudonym, r.name, domain.AreaCommand.label_of(r.area_command), display.status_label(r.status, short=True),
-              display.ago(r.last_contact, today), display.due_in(r.next_due, today),
-              f"{r.open_referrals}{' !' if r.stale_referrals else ''}"]] for r in rows]
+    data = [
+        [
+            r.client_id,
+            r.search_text,
+            [
+                "!!"
+                if r.urgency == caseload_service.OVERDUE
+                else "!"
+                if r.urgency == caseload_service.DUE_TODAY
+                else "",
+                r.pseudonym,
+                r.name,
+                domain.AreaCommand.label_of(r.area_command),
+                display.status_label(r.status, short=True),
+                display.ago(r.last_contact, today),
+                display.due_in(r.next_due, today),
+                f"{r.open_referrals}{' !' if r.stale_referrals else ''}",
+            ],
+        ]
+        for r in rows
+    ]
     out.write_text(json.dumps({"rows": data, "keys": keystrokes(keys)}))
     return len(rows)
 
 
 def run_child(python: str, widget: str, data: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run([python, "-m", "bench.apps.table_compare", "--child", widget, str(data)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        [python, "-m", "bench.apps.table_compare", "--child", widget, str(data)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -99,14 +122,17 @@ def main() -> int:
                 if "error" in r:
                     print(f"{widget:<16} {r['error']}")
                     continue
-                print(f"{widget:<16} {r['filter_p95']:>9.1f}ms {r['filter_median']:>6.1f}ms {r['filter_max']:>6.1f}ms "
-                      f"{r['update_p95']:>9.1f}ms {r['update_median']:>6.1f}ms")
+                print(
+                    f"{widget:<16} {r['filter_p95']:>9.1f}ms {r['filter_median']:>6.1f}ms {r['filter_max']:>6.1f}ms "
+                    f"{r['update_p95']:>9.1f}ms {r['update_median']:>6.1f}ms"
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
 # --- the child: one widget under Pilot ---------------------------------------------------------------
+
 
 def _percentile(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
@@ -155,9 +181,16 @@ async def _child(widget: str, data: Path) -> dict:
             return ArrowBackend(pa.table(columns))
 
         def make():
-            return DataTable(backend=backend(rows), column_labels=[c for c, _ in COLUMNS],
-                             column_widths=[w for _, w in COLUMNS], cursor_type="row", zebra_stripes=True,
-                             show_row_labels=False, id="table", render_markup=False)
+            return DataTable(
+                backend=backend(rows),
+                column_labels=[c for c, _ in COLUMNS],
+                column_widths=[w for _, w in COLUMNS],
+                cursor_type="row",
+                zebra_stripes=True,
+                show_row_labels=False,
+                id="table",
+                render_markup=False,
+            )
 
         def setup(table):
             pass
@@ -203,8 +236,9 @@ async def _child(widget: str, data: Path) -> dict:
             seen = len(rendered)
             start = time.perf_counter()
             tui_driver.send_key(app, key)
-            await tui_driver.wait_until(lambda seen=seen, text=text: len(rendered) > seen and rendered[-1] == text,
-                                        30, repr(text))
+            await tui_driver.wait_until(
+                lambda seen=seen, text=text: len(rendered) > seen and rendered[-1] == text, 30, repr(text)
+            )
             tui_driver.paint_now(app)
             samples.append(time.perf_counter() - start)
         current = list(rows)
@@ -214,7 +248,7 @@ async def _child(widget: str, data: Path) -> dict:
             index = (n * 7) % len(current)
             old = current[index]
             moved = (old[0], old[1], ["", *old[2][1:5], "0d", "in 2d", old[2][7]])
-            current = [moved] + current[:index] + current[index + 1:]
+            current = [moved] + current[:index] + current[index + 1 :]
             start = time.perf_counter()
             update(table, current, moved[0])
             tui_driver.paint_now(app)
@@ -222,9 +256,13 @@ async def _child(widget: str, data: Path) -> dict:
             await pilot.pause()
         await pilot.press("ctrl+q")
     ms = 1000
-    return {"filter_p95": _percentile(samples, 95) * ms, "filter_median": _percentile(samples, 50) * ms,
-            "filter_max": max(samples) * ms, "update_p95": _percentile(updates, 95) * ms,
-            "update_median": _percentile(updates, 50) * ms}
+    return {
+        "filter_p95": _percentile(samples, 95) * ms,
+        "filter_median": _percentile(samples, 50) * ms,
+        "filter_max": max(samples) * ms,
+        "update_p95": _percentile(updates, 95) * ms,
+        "update_median": _percentile(updates, 50) * ms,
+    }
 
 
 if __name__ == "__main__":

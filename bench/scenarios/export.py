@@ -17,15 +17,16 @@ import subprocess
 import sys
 import time
 
-from vipterm.services.demo_data import DemoSize
-
 from bench import sync_setup
 from bench.core import REPO_ROOT, Context, Figure, interleaved, median, size_words, unavailable
 from bench.sync_baselines import raw_export
+from vipterm.services.demo_data import DemoSize
 
 NAME = "export"
-DESCRIPTION = ("~100,000 pending field changes → bundle on disk, vs raw msgpack+zstd; peak memory exporting "
-               "1,000,000 (split into several bundles)")
+DESCRIPTION = (
+    "~100,000 pending field changes → bundle on disk, vs raw msgpack+zstd; peak memory exporting "
+    "1,000,000 (split into several bundles)"
+)
 TARGET = "≤ 3× raw msgpack+zstd"
 
 
@@ -47,6 +48,7 @@ def speed_figure(ctx: Context) -> Figure:
     store = cast.open_worker()
     sizes: dict[str, int] = {}
     try:
+
         def subject() -> float:
             for old in cast.bundle_dir.glob("*"):
                 old.unlink()
@@ -71,10 +73,19 @@ def speed_figure(ctx: Context) -> Figure:
     value, base = median(subject_samples), median(baseline_samples)
     ratio = value / base
     return Figure(
-        NAME, "export → bundle on disk (median)", "s", value, base, "raw msgpack+zstd of the same rows", ratio,
-        TARGET, ratio <= 3.0, samples=len(subject_samples), size=f"{cast.pending:,} pending field changes",
+        NAME,
+        "export → bundle on disk (median)",
+        "s",
+        value,
+        base,
+        "raw msgpack+zstd of the same rows",
+        ratio,
+        TARGET,
+        ratio <= 3.0,
+        samples=len(subject_samples),
+        size=f"{cast.pending:,} pending field changes",
         note=f"bundle {sizes.get('bundle', 0) / 1e6:.1f} MB vs raw {sizes.get('raw', 0) / 1e6:.1f} MB; "
-             f"{cast.pending / value:,.0f} changes/s",
+        f"{cast.pending / value:,.0f} changes/s",
     )
 
 
@@ -102,9 +113,14 @@ def memory_figure(ctx: Context) -> Figure:
     result_path = out.parent / "export-memory.json"
     raw = cast.worker_raw
     env = dict(os.environ, BENCH_RAW_KEY=f"{raw.key.hex()}:{raw.salt.hex()}", VIPTERM_CONFIG=os.devnull)
-    proc = subprocess.run([sys.executable, "-m", "bench.apps.export_memory", str(cast.worker_path), str(out),
-                           str(result_path)], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.apps.export_memory", str(cast.worker_path), str(out), str(result_path)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=1800,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"the export memory child failed (exit {proc.returncode}): {proc.stderr.decode()[-400:]}")
     info = json.loads(result_path.read_text("utf-8"))
@@ -114,9 +130,18 @@ def memory_figure(ctx: Context) -> Figure:
         raise AssertionError(f"exported {exported} changes, the outbox holds {cast.pending}")
     peak, before = info["peak_mb"], info["before_mb"]
     return Figure(
-        NAME, metric, "MB", peak, before, "the same process after unlocking, before exporting", peak / before,
-        MEMORY_TARGET, peak < 200, samples=1, size=f"{cast.pending:,} pending field changes ({size_words(size)})",
+        NAME,
+        metric,
+        "MB",
+        peak,
+        before,
+        "the same process after unlocking, before exporting",
+        peak / before,
+        MEMORY_TARGET,
+        peak < 200,
+        samples=1,
+        size=f"{cast.pending:,} pending field changes ({size_words(size)})",
         note=f"split into {len(bundles)} bundle(s) of ≤ {max(b['changes'] for b in bundles):,} changes, "
-             f"{sum(b['bytes'] for b in bundles) / 1e6:.1f} MB in all; export took {info['seconds']:.1f} s "
-             f"({cast.pending / info['seconds']:,.0f} changes/s); MB = MiB of VmHWM, whole process",
+        f"{sum(b['bytes'] for b in bundles) / 1e6:.1f} MB in all; export took {info['seconds']:.1f} s "
+        f"({cast.pending / info['seconds']:,.0f} changes/s); MB = MiB of VmHWM, whole process",
     )

@@ -37,11 +37,16 @@ SCREENS = ("assessment form", "palette", "client file", "report")
 
 def _one_round(db, out) -> dict:
     out.unlink(missing_ok=True)
-    env = dict(os.environ, VIPTERM_CONFIG=os.devnull, PYTHONDONTWRITEBYTECODE="1",
-               VIPTERM_BENCH_PASSPHRASE=PASSPHRASE)
+    env = dict(os.environ, VIPTERM_CONFIG=os.devnull, PYTHONDONTWRITEBYTECODE="1", VIPTERM_BENCH_PASSPHRASE=PASSPHRASE)
     env.pop("VIPTERM_PASSPHRASE", None)
-    proc = subprocess.run([sys.executable, "-m", "bench.apps.first_open", str(db), str(out)], cwd=REPO_ROOT,
-                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.apps.first_open", str(db), str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=600,
+    )
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"the first_open child failed (exit {proc.returncode}): {proc.stderr.decode()[-400:]}")
     return json.loads(out.read_text("utf-8"))
@@ -67,15 +72,32 @@ def run(ctx: Context) -> list[Figure]:
         first = median([r["screens"][screen][0] for r in rounds])
         later = median([r["screens"][screen][1] for r in rounds])
         allowed = later + max(TOLERANCE_S, TOLERANCE_SHARE * later)
-        figures.append(Figure(
-            NAME, f"first opening: {screen} (median)", "s", first, later, "a later opening, same process",
-            first / later, TARGET, first <= allowed, samples=len(rounds), size=size,
-            note=f"allowed up to {allowed:.3f} s; each round's first opening: "
-                 + ", ".join(f"{r['screens'][screen][0]:.3f}" for r in rounds),
-        ))
-    figures.append(Figure(
-        NAME, "  submit → caseload, index and warm-up done (median)", "s", median([r["warm_s"] for r in rounds]),
-        samples=len(rounds), size=size,
-        note="in the background after the caseload's first paint; the openings above start after it",
-    ))
+        figures.append(
+            Figure(
+                NAME,
+                f"first opening: {screen} (median)",
+                "s",
+                first,
+                later,
+                "a later opening, same process",
+                first / later,
+                TARGET,
+                first <= allowed,
+                samples=len(rounds),
+                size=size,
+                note=f"allowed up to {allowed:.3f} s; each round's first opening: "
+                + ", ".join(f"{r['screens'][screen][0]:.3f}" for r in rounds),
+            )
+        )
+    figures.append(
+        Figure(
+            NAME,
+            "  submit → caseload, index and warm-up done (median)",
+            "s",
+            median([r["warm_s"] for r in rounds]),
+            samples=len(rounds),
+            size=size,
+            note="in the background after the caseload's first paint; the openings above start after it",
+        )
+    )
     return figures

@@ -42,8 +42,17 @@ FLAGS = ("retaliation risk", "recent gunshot victim", "group involved", "on prob
 OUTCOMES = ("delivered", "delivered", "delivered", "refused", "not found", "in custody", "deferred")
 MESSAGES = ("the community cares", "risk of harm", "legal consequences", "offer of help", "peer contact")
 ROLES = ("peer support", "police", "community leader", "clergy", "service provider")
-CLIENT_COLUMNS = ("client", "first_name", "last_name", "date_of_birth", "phone", "identified_on", "area_command",
-                  "referral_source", "risk_flags")
+CLIENT_COLUMNS = (
+    "client",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "phone",
+    "identified_on",
+    "area_command",
+    "referral_source",
+    "risk_flags",
+)
 NOTIFICATION_COLUMNS = ("client", "attempted_on", "outcome", "setting", "messages", "team_roles")
 
 
@@ -63,9 +72,19 @@ def write_clients(path: Path, n: int) -> None:
             identified = start + timedelta(days=rnd.randrange(5 * 365 - 30))
             born = identified - timedelta(days=rnd.randrange(14 * 365, 40 * 365))
             flags = ";".join(rnd.sample(FLAGS, rnd.randrange(3)))
-            out.writerow((f"VIP-{i + 1:06d}", rnd.choice(first), f"{rnd.choice(last)}{i}",
-                          born.strftime("%m/%d/%Y"), f"505-555-{rnd.randrange(10_000):04d}", identified.isoformat(),
-                          rnd.choice(AREAS), rnd.choice(SOURCES), flags))
+            out.writerow(
+                (
+                    f"VIP-{i + 1:06d}",
+                    rnd.choice(first),
+                    f"{rnd.choice(last)}{i}",
+                    born.strftime("%m/%d/%Y"),
+                    f"505-555-{rnd.randrange(10_000):04d}",
+                    identified.isoformat(),
+                    rnd.choice(AREAS),
+                    rnd.choice(SOURCES),
+                    flags,
+                )
+            )
 
 
 def write_notifications(path: Path, n: int, clients: int) -> None:
@@ -77,10 +96,16 @@ def write_notifications(path: Path, n: int, clients: int) -> None:
             outcome = rnd.choice(OUTCOMES)
             delivered = outcome == "delivered"
             day = BENCH_UNTIL - timedelta(days=rnd.randrange(30, 4 * 365))
-            out.writerow((f"VIP-{rnd.randrange(clients) + 1:06d}", day.isoformat(), outcome,
-                          rnd.choice(("home", "hospital", "community")),
-                          ";".join(rnd.sample(MESSAGES, rnd.randrange(1, 4))) if delivered else "",
-                          ";".join(rnd.sample(ROLES, rnd.randrange(1, 3))) if delivered else ""))
+            out.writerow(
+                (
+                    f"VIP-{rnd.randrange(clients) + 1:06d}",
+                    day.isoformat(),
+                    outcome,
+                    rnd.choice(("home", "hospital", "community")),
+                    ";".join(rnd.sample(MESSAGES, rnd.randrange(1, 4))) if delivered else "",
+                    ";".join(rnd.sample(ROLES, rnd.randrange(1, 3))) if delivered else "",
+                )
+            )
 
 
 def baseline_insert(csv_path: Path, db: Path, raw) -> float:
@@ -120,8 +145,9 @@ def read_written(db: Path, raw, empty: Path) -> dict[str, list[tuple]]:
     conn = engine.connect_raw(db, raw)
     try:
         conn.execute("ATTACH DATABASE ? AS empty KEY " + raw.pragma_value(), (str(empty),))
-        rows = {t: conn.execute(f"SELECT * FROM main.{t} EXCEPT SELECT * FROM empty.{t}").fetchall()
-                for t in FLOOR_TABLES}
+        rows = {
+            t: conn.execute(f"SELECT * FROM main.{t} EXCEPT SELECT * FROM empty.{t}").fetchall() for t in FLOOR_TABLES
+        }
         conn.execute("DETACH DATABASE empty")
     finally:
         conn.close()
@@ -217,8 +243,9 @@ def run(ctx: Context) -> list[Figure]:
     clients_db, clients_result = last["clients"]
     per_row = (_file_bytes(clients_db) - empty_bytes) / clients_result.written
     rows_written = sum(len(rows) for rows in written.values())
-    ctx.log(f"import_csv: clients {value:.2f} s vs baseline {base:.3f} s, floor {floor:.2f} s; "
-            f"{per_row:,.0f} bytes per row")
+    ctx.log(
+        f"import_csv: clients {value:.2f} s vs baseline {base:.3f} s, floor {floor:.2f} s; {per_row:,.0f} bytes per row"
+    )
 
     # The same file again: every row a duplicate, nothing written, the change log unchanged.
     store = open_store_with_key(clients_db, raw)
@@ -254,22 +281,65 @@ def run(ctx: Context) -> list[Figure]:
     size = f"{n_clients:,} clients; {n_notifications:,} notification attempts over {notified:,} of them"
     baseline_label = "csv reader + one executemany into a plain table (SQLCipher, same key)"
     return [
-        Figure(NAME, f"import of {n_clients:,} clients (median)", "s", value, base, baseline_label, ratio, TARGET,
-               value <= 10 and ratio <= 25, samples=len(subject_samples), size=size,
-               note=f"{n_clients / value:,.0f} rows/s; {clients_result.written:,} written"),
-        Figure(NAME, "SQLite's share: the import's rows by raw executemany (median)", "s", floor, base,
-               baseline_label, floor / base, samples=len(floor_samples), size=size,
-               note=f"{rows_written:,} rows (clients, identities, change log, field clocks, provenance) into a copy "
-                    f"of the empty database with its indexes; the import takes {value / floor:.1f}× this"),
-        Figure(NAME, "database bytes per imported client", "B", per_row, size=size,
-               note="client + identity rows, one change-log entry and one field clock per field, provenance, "
-                    "and their indexes; file checkpointed, less the empty database"),
-        Figure(NAME, "second import of the same clients file", "s", reimport, size=size, holds=True,
-               target="every row a duplicate, nothing written",
-               note=f"{len(again.duplicates):,} duplicates reported; change log unchanged ({before:,} entries)"),
-        Figure(NAME, f"import of {n_notifications:,} notification attempts (median)", "s", n_value, n_base,
-               baseline_label, n_value / n_base, NOTIFICATION_TARGET, samples=len(n_samples), size=size,
-               note=f"{n_notifications / n_value:,.0f} rows/s through records.record_notification; "
-                    f"{n_per_row:,.0f} database bytes per attempt (attempt, follow-ups, client status, "
-                    "change log, clocks)"),
+        Figure(
+            NAME,
+            f"import of {n_clients:,} clients (median)",
+            "s",
+            value,
+            base,
+            baseline_label,
+            ratio,
+            TARGET,
+            value <= 10 and ratio <= 25,
+            samples=len(subject_samples),
+            size=size,
+            note=f"{n_clients / value:,.0f} rows/s; {clients_result.written:,} written",
+        ),
+        Figure(
+            NAME,
+            "SQLite's share: the import's rows by raw executemany (median)",
+            "s",
+            floor,
+            base,
+            baseline_label,
+            floor / base,
+            samples=len(floor_samples),
+            size=size,
+            note=f"{rows_written:,} rows (clients, identities, change log, field clocks, provenance) into a copy "
+            f"of the empty database with its indexes; the import takes {value / floor:.1f}× this",
+        ),
+        Figure(
+            NAME,
+            "database bytes per imported client",
+            "B",
+            per_row,
+            size=size,
+            note="client + identity rows, one change-log entry and one field clock per field, provenance, "
+            "and their indexes; file checkpointed, less the empty database",
+        ),
+        Figure(
+            NAME,
+            "second import of the same clients file",
+            "s",
+            reimport,
+            size=size,
+            holds=True,
+            target="every row a duplicate, nothing written",
+            note=f"{len(again.duplicates):,} duplicates reported; change log unchanged ({before:,} entries)",
+        ),
+        Figure(
+            NAME,
+            f"import of {n_notifications:,} notification attempts (median)",
+            "s",
+            n_value,
+            n_base,
+            baseline_label,
+            n_value / n_base,
+            NOTIFICATION_TARGET,
+            samples=len(n_samples),
+            size=size,
+            note=f"{n_notifications / n_value:,.0f} rows/s through records.record_notification; "
+            f"{n_per_row:,.0f} database bytes per attempt (attempt, follow-ups, client status, "
+            "change log, clocks)",
+        ),
     ]

@@ -23,8 +23,14 @@ TARGET = "≤ 150 MB"
 
 def _child(which: str, what: str, out) -> dict:
     env = dict(os.environ, BENCH_PASSPHRASE=PASSPHRASE, VIPTERM_CONFIG=os.devnull)
-    proc = subprocess.run([sys.executable, "-m", "bench.apps.memory", which, what, str(out)], cwd=REPO_ROOT,
-                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.apps.memory", which, what, str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"the {which} memory child failed (exit {proc.returncode}): {proc.stderr.decode()[-400:]}")
     return json.loads(out.read_text("utf-8"))
@@ -46,7 +52,7 @@ def run(ctx: Context) -> list[Figure]:
     info = base_info = {}
     for n in range(profile.memory_rounds):
         order = [("vipterm", str(path)), ("bare", str(profile.caseload.clients))]
-        for which, what in (order if n % 2 == 0 else order[::-1]):
+        for which, what in order if n % 2 == 0 else order[::-1]:
             result = _child(which, what, out)
             if which == "vipterm":
                 subject.append(result["peak_mb"])
@@ -55,12 +61,21 @@ def run(ctx: Context) -> list[Figure]:
                 baseline.append(result["peak_mb"])
                 base_info = result
     value, base = median(subject), median(baseline)
-    return [Figure(
-        NAME, "peak RSS after scrolling the caseload", "MB", value, base,
-        f"bare app holding {profile.caseload.clients:,} rows", value / base, TARGET, value <= 150,
-        samples=len(subject),
-        size=f"{size_words(profile.caseload)}; {info.get('rows', 0):,} caseload rows "
-             f"({info.get('table_rows', 0)} in the table), {info.get('index', 0):,} in the index",
-        note=f"paged {info.get('pages')} pages (bare: {base_info.get('pages')}); "
-             f"MB = MiB of VmHWM, whole process incl. Python, Textual and SQLCipher",
-    )]
+    return [
+        Figure(
+            NAME,
+            "peak RSS after scrolling the caseload",
+            "MB",
+            value,
+            base,
+            f"bare app holding {profile.caseload.clients:,} rows",
+            value / base,
+            TARGET,
+            value <= 150,
+            samples=len(subject),
+            size=f"{size_words(profile.caseload)}; {info.get('rows', 0):,} caseload rows "
+            f"({info.get('table_rows', 0)} in the table), {info.get('index', 0):,} in the index",
+            note=f"paged {info.get('pages')} pages (bare: {base_info.get('pages')}); "
+            f"MB = MiB of VmHWM, whole process incl. Python, Textual and SQLCipher",
+        )
+    ]

@@ -34,8 +34,10 @@ def subject_missing() -> str | None:
 def run(ctx: Context) -> list[Figure]:
     missing = subject_missing()
     if missing:
-        return [unavailable(NAME, "import rate", TARGET, missing),
-                unavailable(NAME, "re-import of the same bundle (median)", REIMPORT_TARGET, missing)]
+        return [
+            unavailable(NAME, "import rate", TARGET, missing),
+            unavailable(NAME, "re-import of the same bundle (median)", REIMPORT_TARGET, missing),
+        ]
     from vipterm.services import sync
 
     cast = sync_setup.prepare(ctx, "merge")
@@ -96,11 +98,29 @@ def run(ctx: Context) -> list[Figure]:
     again = median(reimports)
     size = f"{n:,} field changes, bundle {bundle.stat().st_size / 1e6:.1f} MB"
     return [
-        Figure(NAME, "import rate (median round)", "changes/s", rate, base_rate,
-               "sqlite3 executemany upsert into a plain table", ratio, TARGET, ratio >= 0.5,
-               samples=len(subject_samples), size=size,
-               note=f"import {value:.2f} s vs upsert {base:.3f} s per {n:,} changes"),
-        Figure(NAME, "re-import of the same bundle (median)", "ms", again * 1000, target=REIMPORT_TARGET,
-               holds=again <= 0.010, samples=len(reimports), size=size,
-               note=f"p95 {percentile(reimports, 95) * 1000:.1f} ms; answered 'already imported', change log unchanged"),
+        Figure(
+            NAME,
+            "import rate (median round)",
+            "changes/s",
+            rate,
+            base_rate,
+            "sqlite3 executemany upsert into a plain table",
+            ratio,
+            TARGET,
+            ratio >= 0.5,
+            samples=len(subject_samples),
+            size=size,
+            note=f"import {value:.2f} s vs upsert {base:.3f} s per {n:,} changes",
+        ),
+        Figure(
+            NAME,
+            "re-import of the same bundle (median)",
+            "ms",
+            again * 1000,
+            target=REIMPORT_TARGET,
+            holds=again <= 0.010,
+            samples=len(reimports),
+            size=size,
+            note=f"p95 {percentile(reimports, 95) * 1000:.1f} ms; answered 'already imported', change log unchanged",
+        ),
     ]

@@ -24,66 +24,92 @@ ENGAGED = "('accepted', 'in_progress', 'completed')"
 
 # (section, SQL). Parameters: m0, m_next, m1, m2, fy (ISO dates).
 HAND_WRITTEN = (
-    ("notifications_by_area", """
+    (
+        "notifications_by_area",
+        """
         SELECT n.area_command,
                SUM(n.attempted_on >= :m0), SUM(n.attempted_on >= :m1 AND n.attempted_on < :m0),
                SUM(n.attempted_on >= :m2 AND n.attempted_on < :m1), SUM(n.attempted_on >= :fy)
         FROM notification_attempt n JOIN client c ON c.id = n.client_id AND c.deleted_at IS NULL
         WHERE n.deleted_at IS NULL AND n.outcome = 'delivered'
           AND n.attempted_on >= min(:m2, :fy) AND n.attempted_on < :m_next
-        GROUP BY n.area_command"""),
-    ("running_success_rate", """
+        GROUP BY n.area_command""",
+    ),
+    (
+        "running_success_rate",
+        """
         WITH first_notified AS (
             SELECT client_id, MIN(attempted_on) AS day FROM notification_attempt
             WHERE deleted_at IS NULL AND outcome = 'delivered' AND attempted_on < :m_next GROUP BY client_id),
         first_engaged AS (
             SELECT r.client_id, MIN(e.at) AS at FROM referral_event e JOIN referral r ON r.id = e.referral_id
-            WHERE e.deleted_at IS NULL AND r.deleted_at IS NULL AND e.status IN """ + ENGAGED + """
+            WHERE e.deleted_at IS NULL AND r.deleted_at IS NULL AND e.status IN """
+        + ENGAGED
+        + """
               AND e.at < :m_next GROUP BY r.client_id)
         SELECT substr(n.day, 1, 7), COUNT(*), SUM(g.at IS NOT NULL)
         FROM first_notified n JOIN client c ON c.id = n.client_id AND c.deleted_at IS NULL
         LEFT JOIN first_engaged g ON g.client_id = n.client_id
-        GROUP BY 1"""),
-    ("age_summary", """
+        GROUP BY 1""",
+    ),
+    (
+        "age_summary",
+        """
         WITH first_notified AS (
             SELECT client_id, MIN(attempted_on) AS day FROM notification_attempt
             WHERE deleted_at IS NULL AND outcome = 'delivered' AND attempted_on < :m_next GROUP BY client_id)
         SELECT c.age_group, COUNT(*),
                SUM(EXISTS (SELECT 1 FROM referral r JOIN referral_event e ON e.referral_id = r.id
                            WHERE r.client_id = c.id AND r.deleted_at IS NULL AND e.deleted_at IS NULL
-                             AND e.status IN """ + ENGAGED + """ AND e.at < :m_next))
+                             AND e.status IN """
+        + ENGAGED
+        + """ AND e.at < :m_next))
         FROM first_notified n JOIN client c ON c.id = n.client_id AND c.deleted_at IS NULL
         WHERE n.day >= :m2 AND n.day < :m1
-        GROUP BY c.age_group"""),
-    ("services", """
+        GROUP BY c.age_group""",
+    ),
+    (
+        "services",
+        """
         WITH connected AS (
             SELECT r.client_id, COALESCE(p.category, 'unspecified') AS category, MIN(e.at) AS at
             FROM referral r JOIN client c ON c.id = r.client_id AND c.deleted_at IS NULL
             JOIN referral_event e ON e.referral_id = r.id
             LEFT JOIN provider p ON p.id = r.provider_id
-            WHERE r.deleted_at IS NULL AND e.deleted_at IS NULL AND e.status IN """ + ENGAGED + """
+            WHERE r.deleted_at IS NULL AND e.deleted_at IS NULL AND e.status IN """
+        + ENGAGED
+        + """
               AND e.at < :m_next
             GROUP BY r.id)
         SELECT category, COUNT(DISTINCT CASE WHEN at >= :m0 THEN client_id END),
                COUNT(DISTINCT CASE WHEN at >= :fy THEN client_id END)
-        FROM connected GROUP BY category"""),
-    ("funnel", """
+        FROM connected GROUP BY category""",
+    ),
+    (
+        "funnel",
+        """
         SELECT c.identified_on >= :fy AS in_fy, COUNT(*),
                SUM(EXISTS (SELECT 1 FROM notification_attempt n WHERE n.client_id = c.id
                            AND n.deleted_at IS NULL AND n.attempted_on < :m_next)),
                SUM(EXISTS (SELECT 1 FROM notification_attempt n WHERE n.client_id = c.id
                            AND n.deleted_at IS NULL AND n.outcome = 'delivered' AND n.attempted_on < :m_next))
         FROM client c WHERE c.deleted_at IS NULL AND c.identified_on < :m_next
-        GROUP BY 1"""),
-    ("closed_loop", """
+        GROUP BY 1""",
+    ),
+    (
+        "closed_loop",
+        """
         WITH sent AS (
             SELECT r.id, MIN(CASE WHEN e.status = 'sent' THEN e.at END) AS sent_at,
                    MAX(e.status IN ('cancelled', 'completed', 'failed', 'rejected')) AS known
             FROM referral r JOIN client c ON c.id = r.client_id AND c.deleted_at IS NULL
             JOIN referral_event e ON e.referral_id = r.id
             WHERE r.deleted_at IS NULL AND e.deleted_at IS NULL AND e.at < :m_next GROUP BY r.id)
-        SELECT sent_at >= :fy, COUNT(*), SUM(known) FROM sent WHERE sent_at IS NOT NULL GROUP BY 1"""),
-    ("time_to_service", """
+        SELECT sent_at >= :fy, COUNT(*), SUM(known) FROM sent WHERE sent_at IS NOT NULL GROUP BY 1""",
+    ),
+    (
+        "time_to_service",
+        """
         WITH first_notified AS (
             SELECT client_id, MIN(attempted_on) AS day FROM notification_attempt
             WHERE deleted_at IS NULL AND outcome = 'delivered' AND attempted_on < :m_next GROUP BY client_id)
@@ -92,8 +118,11 @@ HAND_WRITTEN = (
                   AND t.outcome = 'reached' AND t.occurred_at >= n.day AND t.occurred_at < :m_next),
                (SELECT MIN(r.first_service_on) FROM referral r WHERE r.client_id = n.client_id
                   AND r.deleted_at IS NULL AND r.first_service_on >= n.day AND r.first_service_on < :m_next)
-        FROM first_notified n"""),
-    ("after_notification", """
+        FROM first_notified n""",
+    ),
+    (
+        "after_notification",
+        """
         WITH first_notified AS (
             SELECT client_id, MIN(attempted_on) AS day FROM notification_attempt
             WHERE deleted_at IS NULL AND outcome = 'delivered' AND attempted_on < :m_next GROUP BY client_id)
@@ -102,12 +131,16 @@ HAND_WRITTEN = (
                COUNT(DISTINCT CASE WHEN o.kind = 're_victimization' THEN n.client_id END)
         FROM first_notified n LEFT JOIN outcome o ON o.client_id = n.client_id AND o.deleted_at IS NULL
             AND o.occurred_on > n.day AND o.occurred_on < :m_next
-        GROUP BY 1"""),
-    ("contacts_per_worker", """
+        GROUP BY 1""",
+    ),
+    (
+        "contacts_per_worker",
+        """
         SELECT COALESCE(t.worker_id, ''), COUNT(*), SUM(t.outcome = 'reached'), COUNT(DISTINCT t.client_id)
         FROM contact t JOIN client c ON c.id = t.client_id AND c.deleted_at IS NULL
         WHERE t.deleted_at IS NULL AND t.occurred_at >= :m0 AND t.occurred_at < :m_next
-        GROUP BY 1"""),
+        GROUP BY 1""",
+    ),
 )
 
 
@@ -138,7 +171,9 @@ def _cross_check(report, hand: dict[str, list[tuple]]) -> list[str]:
             problems.append(f"contacts {col}: hand {mine} vs report {theirs}")
     notified = sum(row[1] for row in hand["age_summary"])
     if notified != report.age_summary.total.values["notified"]:
-        problems.append(f"age summary notified: hand {notified} vs report {report.age_summary.total.values['notified']}")
+        problems.append(
+            f"age summary notified: hand {notified} vs report {report.age_summary.total.values['notified']}"
+        )
     return problems
 
 
@@ -173,8 +208,9 @@ def run(ctx: Context) -> list[Figure]:
     store.set_time_zone("UTC")
     conn = engine.connect_raw(path, store.database.raw)
     try:
-        params = {k: v for k, v in windows(month).params(store.clock).items()
-                  if k in ("m0", "m_next", "m1", "m2", "fy")}
+        params = {
+            k: v for k, v in windows(month).params(store.clock).items() if k in ("m0", "m_next", "m1", "m2", "fy")
+        }
         report = build_report(store, month)  # untimed first run: file cache warm for both sides
         problems = _cross_check(report, _hand_written(conn, params))
 
@@ -194,10 +230,24 @@ def run(ctx: Context) -> list[Figure]:
         store.close()
     value, base = median(subject_samples), median(baseline_samples)
     ratio = value / base
-    note = (f"month {month:%Y-%m}; " + ("baseline totals agree with the report's (notifications, contacts, "
-            "age summary)" if not problems else "baseline and report DISAGREE: " + "; ".join(problems)))
-    return [Figure(
-        NAME, "one month's report (median)", "s", value, base, "hand-written SQL, bare sqlcipher3 cursor", ratio,
-        TARGET + ("" if profile.name == "large" else " (set for the large profile)"),
-        value <= 1.0 and ratio <= 3.0, samples=len(subject_samples), size=size_words(profile.program), note=note,
-    )]
+    note = f"month {month:%Y-%m}; " + (
+        "baseline totals agree with the report's (notifications, contacts, age summary)"
+        if not problems
+        else "baseline and report DISAGREE: " + "; ".join(problems)
+    )
+    return [
+        Figure(
+            NAME,
+            "one month's report (median)",
+            "s",
+            value,
+            base,
+            "hand-written SQL, bare sqlcipher3 cursor",
+            ratio,
+            TARGET + ("" if profile.name == "large" else " (set for the large profile)"),
+            value <= 1.0 and ratio <= 3.0,
+            samples=len(subject_samples),
+            size=size_words(profile.program),
+            note=note,
+        )
+    ]

@@ -28,8 +28,14 @@ def launch(which: str, db: str, out_dir) -> float:
     env = dict(os.environ, VIPTERM_CONFIG=os.devnull, PYTHONDONTWRITEBYTECODE="1")
     env.pop("VIPTERM_PASSPHRASE", None)
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "bench.apps.launch", which, db, str(out)], cwd=REPO_ROOT,
-                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.apps.launch", which, db, str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=120,
+    )
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"the {which} child failed (exit {proc.returncode}): {proc.stderr.decode()[-400:]}")
     ready = float(out.read_text().split()[0])
@@ -54,13 +60,24 @@ def run(ctx: Context) -> list[Figure]:
     subject, baseline = [], []
     for n in range(profile.startup_rounds):
         pair = [("vipterm", subject), ("bare", baseline)]
-        for which, samples in (pair if n % 2 == 0 else pair[::-1]):
+        for which, samples in pair if n % 2 == 0 else pair[::-1]:
             samples.append(launch(which, str(db), ctx.work_dir))
     value, base = median(subject), median(baseline)
     ratio = value / base
-    return [Figure(
-        NAME, "launch → unlock screen (median)", "s", value, base, "bare Textual app (Header, DataTable, Footer)",
-        ratio, TARGET, ratio <= 1.5, samples=len(subject), size=size_words(profile.program),
-        note=f"fresh interpreter each time; p90 {sorted(subject)[int(0.9 * (len(subject) - 1))]:.3f} s vs "
-             f"{sorted(baseline)[int(0.9 * (len(baseline) - 1))]:.3f} s",
-    )]
+    return [
+        Figure(
+            NAME,
+            "launch → unlock screen (median)",
+            "s",
+            value,
+            base,
+            "bare Textual app (Header, DataTable, Footer)",
+            ratio,
+            TARGET,
+            ratio <= 1.5,
+            samples=len(subject),
+            size=size_words(profile.program),
+            note=f"fresh interpreter each time; p90 {sorted(subject)[int(0.9 * (len(subject) - 1))]:.3f} s vs "
+            f"{sorted(baseline)[int(0.9 * (len(baseline) - 1))]:.3f} s",
+        )
+    ]

@@ -44,8 +44,10 @@ def tui_store(tui_path: Path, tui_program: Template):
 # --- snapshots ------------------------------------------------------------------------------------------
 
 _EXPORT_ID = re.compile(r"\bterminal-\d+-([\w-]+)")
-_TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" '
-                   r'clip-path="url\(#terminal-line-(\d+)\)">([^<]*)</text>')
+_TEXT = re.compile(
+    r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" '
+    r'clip-path="url\(#terminal-line-(\d+)\)">([^<]*)</text>'
+)
 _CHAR_WIDTH = 12.2  # Rich's export: 20 px characters at a 0.61 aspect ratio
 
 
@@ -69,8 +71,9 @@ def svg_text(svg: str) -> list[str]:
     return out
 
 
-def _screenshot(app: App, terminal_size: tuple[int, int],
-                run_before: Callable[[Pilot], Awaitable[None] | None] | None) -> str:
+def _screenshot(
+    app: App, terminal_size: tuple[int, int], run_before: Callable[[Pilot], Awaitable[None] | None] | None
+) -> str:
     """Run the app headless at `terminal_size`, let `run_before` drive it, and export the screen
     once animations are done (the steps pytest-textual-snapshot took, so stored files still match)."""
 
@@ -104,8 +107,11 @@ def snap_compare(request, tmp_path: Path):
     update = request.config.getoption("--snapshot-update")
     stored = _snapshot_path(request)
 
-    def compare(app: App, terminal_size: tuple[int, int] = (80, 24),
-                run_before: Callable[[Pilot], Awaitable[None] | None] | None = None) -> bool:
+    def compare(
+        app: App,
+        terminal_size: tuple[int, int] = (80, 24),
+        run_before: Callable[[Pilot], Awaitable[None] | None] | None = None,
+    ) -> bool:
         actual = _screenshot(app, terminal_size, run_before)
         if update:
             stored.parent.mkdir(parents=True, exist_ok=True)
@@ -113,8 +119,11 @@ def snap_compare(request, tmp_path: Path):
                 stored.write_text(actual, encoding="utf-8")
             return True
         if not stored.exists():
-            pytest.fail(f"no snapshot at {stored.relative_to(SNAPSHOTS.parent.parent)}: run with --snapshot-update "
-                        "and look at the new file", pytrace=False)
+            pytest.fail(
+                f"no snapshot at {stored.relative_to(SNAPSHOTS.parent.parent)}: run with --snapshot-update "
+                "and look at the new file",
+                pytrace=False,
+            )
         expected = normalize_svg(stored.read_text(encoding="utf-8"))
         if actual == expected:
             return True

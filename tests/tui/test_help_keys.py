@@ -16,12 +16,34 @@ from vipterm.tui.help import DOES_WIDTH, KEY_WIDTH, HelpScreen
 from vipterm.tui.report_screen import ReportScreen
 from vipterm.tui.sync_screen import SyncScreen
 
-TEXTUAL_INTERNALS = ("Focus Next", "Focus Previous", "Page Left", "Page Right", "Page up", "Page down",
-                     "Cursor up", "Cursor down", "Copy selected text", "Select", "Top", "Bottom", "Home", "End")
+TEXTUAL_INTERNALS = (
+    "Focus Next",
+    "Focus Previous",
+    "Page Left",
+    "Page Right",
+    "Page up",
+    "Page down",
+    "Cursor up",
+    "Cursor down",
+    "Copy selected text",
+    "Select",
+    "Top",
+    "Bottom",
+    "Home",
+    "End",
+)
 
 EXPECTED = {
-    CaseloadScreen: ("filter", "log", "mine/all", "sync", "report", "lock", "mask names",
-                     "open the client (in the filter: the first match)"),
+    CaseloadScreen: (
+        "filter",
+        "log",
+        "mine/all",
+        "sync",
+        "report",
+        "lock",
+        "mask names",
+        "open the client (in the filter: the first match)",
+    ),
     ClientFileScreen: ("back", "log", "status", "lock"),
     SyncScreen: ("export", "import", "folder", "refresh", "back"),
     ConflictsScreen: ("keep current", "take other", "edit", "refresh", "back"),
@@ -90,8 +112,11 @@ async def test_help_on_every_screen_lists_vipterms_keys_once_within_80_columns(t
 
 def test_the_sync_conflicts_and_report_keys_are_in_docs_keys_md():
     text = (REPO_ROOT / "docs" / "keys.md").read_text(encoding="utf-8")
-    for screen_class, heading in ((SyncScreen, "## Sync"), (ConflictsScreen, "## Conflict review"),
-                                  (ReportScreen, "## Monthly report")):
+    for screen_class, heading in (
+        (SyncScreen, "## Sync"),
+        (ConflictsScreen, "## Conflict review"),
+        (ReportScreen, "## Monthly report"),
+    ):
         section = text.split(heading, 1)[1].split("\n## ", 1)[0]
         for binding in screen_class.BINDINGS:
             assert binding.id, f"{screen_class.__name__} {binding.key}: a binding without an id cannot be rebound"

@@ -90,8 +90,10 @@ async def test_drill_down_lists_the_clients_behind_a_count_by_pseudonym_only(tui
         assert len(expected) > 0
         assert [str(shown.get_row_at(i)[0]) for i in range(shown.row_count)] == [c.pseudonym for c in expected]
         with tui_store.read() as session:
-            names = {f"{first} {last}" for first, last in session.execute(text(
-                "SELECT first_name, last_name FROM client_identity"))}
+            names = {
+                f"{first} {last}"
+                for first, last in session.execute(text("SELECT first_name, last_name FROM client_identity"))
+            }
         visible = screen_text(modal)
         assert not any(name in visible for name in names)
         await pilot.press("escape")

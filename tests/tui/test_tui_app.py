@@ -11,10 +11,10 @@ from tests.conftest import DEMO_PASSPHRASE
 from tests.tui_support import (  # noqa: F401
     FROZEN_NOW,
     make_app,
-    unlock,
     screen_text,
     settle,
     table_keys,
+    unlock,
     wait_for_palette_hits,
 )
 from vipterm import domain
@@ -31,8 +31,7 @@ TODAY = FROZEN_NOW.date()
 
 
 def _rows(store, scope="mine"):
-    return caseload_service.caseload(store, worker_id="mine" if scope == "mine" else None, today=TODAY,
-                                     now=FROZEN_NOW)
+    return caseload_service.caseload(store, worker_id="mine" if scope == "mine" else None, today=TODAY, now=FROZEN_NOW)
 
 
 async def test_palette_finds_any_client_by_name_and_opens_them(tui_path, tui_store):
@@ -118,7 +117,7 @@ async def test_privacy_mask_replaces_names_everywhere_and_back(tui_path, tui_sto
             for row in rows:
                 assert row.name not in text
         table = app.screen_stack[-3].query_one(CaseloadTable)
-        assert [str(table.get_row(k)[2]) for k in table_keys(table)] == [r.initials for r in rows[:table.row_count]]
+        assert [str(table.get_row(k)[2]) for k in table_keys(table)] == [r.initials for r in rows[: table.row_count]]
         assert rows[0].initials in screen_text(app.screen)  # the form's title
         await pilot.press("f2")  # the other key for the mask
         await settle(pilot)

@@ -25,8 +25,10 @@ def owner_of(store, client_id: str) -> str | None:
 @pytest.fixture
 def program(tmp_path: Path):
     coord, (ana, ben) = enrolled_program(tmp_path, "coord.db", ("ana.db", "Ana Ruiz"), ("ben.db", "Ben Okafor"))
-    made = [records.create_client(ana, records.ClientDraft(first_name=f"Person{n}", last_name="Testcase")).id
-            for n in range(3)]
+    made = [
+        records.create_client(ana, records.ClientDraft(first_name=f"Person{n}", last_name="Testcase")).id
+        for n in range(3)
+    ]
     exchange(coord, [ana, ben], tmp_path / "round")
     waiting = records.create_client(coord, records.ClientDraft(first_name="Waiting", last_name="Candidate")).id
     yield coord, ana, ben, made, waiting

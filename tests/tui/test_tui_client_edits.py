@@ -19,15 +19,20 @@ SIZE = (80, 24)
 
 
 def _client(store):
-    return records.create_client(store, records.ClientDraft(first_name="Ana", last_name="Ruiz", phone="505-555-0100",
-                                                            area_command="valley"))
+    return records.create_client(
+        store, records.ClientDraft(first_name="Ana", last_name="Ruiz", phone="505-555-0100", area_command="valley")
+    )
 
 
 def _row(store, client_id):
     with store.read() as s:
-        return s.execute(text(
-            "SELECT i.first_name, i.phone, i.date_of_birth, c.area_command, c.risk_flags, c.status, c.closed_reason "
-            "FROM client c JOIN client_identity i ON i.client_id = c.id WHERE c.id = :c"), {"c": client_id}).one()
+        return s.execute(
+            text(
+                "SELECT i.first_name, i.phone, i.date_of_birth, c.area_command, c.risk_flags, c.status, c.closed_reason "
+                "FROM client c JOIN client_identity i ON i.client_id = c.id WHERE c.id = :c"
+            ),
+            {"c": client_id},
+        ).one()
 
 
 def _error(screen, field) -> str:
@@ -176,8 +181,13 @@ async def test_x_voids_the_selected_contact_after_a_reason_and_yes(db_path, stor
         assert "wrong client" in screen_text(screen)
         assert "last contact: never" in screen_text(screen)
         with store.read() as s:
-            assert s.execute(text("SELECT count(*) FROM fact_correction WHERE row_id = :r AND replacement_id IS NULL"),
-                             {"r": contact.id}).scalar_one() == 1
+            assert (
+                s.execute(
+                    text("SELECT count(*) FROM fact_correction WHERE row_id = :r AND replacement_id IS NULL"),
+                    {"r": contact.id},
+                ).scalar_one()
+                == 1
+            )
         await pilot.press("x")  # already voided: said, nothing opens
         await settle(pilot)
         assert app.screen is screen
@@ -185,8 +195,9 @@ async def test_x_voids_the_selected_contact_after_a_reason_and_yes(db_path, stor
 
 async def test_c_corrects_the_selected_contact_in_its_form(db_path, store):
     client = _client(store)
-    contact = records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="no_answer", mode="phone",
-                                                              note="rang"))
+    contact = records.log_contact(
+        store, records.ContactDraft(client_id=client.id, outcome="no_answer", mode="phone", note="rang")
+    )
     app = make_app(db_path, store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -247,8 +258,14 @@ def test_time_of_day_and_reschedule(store):
 
     from vipterm.errors import ValidationError
 
-    assert [records.time_of_day(t) for t in ("9", "9:00", "0900", "17.30", "", None)] == \
-        ["09:00", "09:00", "09:00", "17:30", None, None]
+    assert [records.time_of_day(t) for t in ("9", "9:00", "0900", "17.30", "", None)] == [
+        "09:00",
+        "09:00",
+        "09:00",
+        "17:30",
+        None,
+        None,
+    ]
     for bad in ("24:00", "9:7", "noon", "12:60"):
         with pytest.raises(ValidationError):
             records.time_of_day(bad)

@@ -12,8 +12,14 @@ from vipterm.commands.app import example_path
 def _run(*args: str, tmp_path) -> subprocess.CompletedProcess:
     env = {**os.environ, "VIPTERM_CONFIG": str(tmp_path / "none.toml")}
     env.pop("VIPTERM_DB", None)
-    return subprocess.run([sys.executable, "-m", "vipterm", *args], capture_output=True, text=True, timeout=60,
-                          env=env, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "vipterm", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_bare_vipterm_without_a_database_says_how_to_create_one(tmp_path):
@@ -39,7 +45,9 @@ def test_the_demo_finds_the_committed_example_beside_the_package():
 
 
 def test_the_cli_core_does_not_import_textual():
-    code = ("import sys, vipterm.cli; vipterm.cli.build_parser(); "
-            "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))")
+    code = (
+        "import sys, vipterm.cli; vipterm.cli.build_parser(); "
+        "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

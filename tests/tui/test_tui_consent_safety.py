@@ -27,8 +27,11 @@ def _header(app) -> str:
 
 async def test_consent_referral_check_and_safety_plan_in_the_client_file(tui_path, tui_store):
     rows = caseload_service.caseload(tui_store, today=TODAY, now=FROZEN_NOW)
-    row = next(r for r in rows if consent.safety_plan(tui_store, r.client_id) is None
-               and not consent.list_consents(tui_store, r.client_id))
+    row = next(
+        r
+        for r in rows
+        if consent.safety_plan(tui_store, r.client_id) is None and not consent.list_consents(tui_store, r.client_id)
+    )
     legal = records.search_providers(tui_store, "", need="legal")[:2]
     assert len(legal) == 2
     app = make_app(tui_path, tui_store)
@@ -80,8 +83,9 @@ async def test_consent_referral_check_and_safety_plan_in_the_client_file(tui_pat
         await settle(pilot)
         assert isinstance(app.screen, ClientFileScreen)
         with tui_store.read() as s:
-            sent = s.exec(select(Referral).where(Referral.client_id == row.client_id,
-                                                 Referral.shares_info.is_(True))).all()
+            sent = s.exec(
+                select(Referral).where(Referral.client_id == row.client_id, Referral.shares_info.is_(True))
+            ).all()
         assert [(r.provider_id, r.status) for r in sent] == [(legal[0].id, "sent")]
 
         # a: an urgent safety/retaliation need offers the safety plan; y opens it.
@@ -137,8 +141,12 @@ async def test_flagging_retaliation_risk_in_the_edit_form_offers_a_safety_plan(t
     from vipterm.tui.client_forms import ClientEditForm
 
     rows = caseload_service.caseload(tui_store, today=TODAY, now=FROZEN_NOW)
-    row = next(r for r in rows if consent.safety_plan(tui_store, r.client_id) is None
-               and "retaliation_risk" not in caseload_service.client_file(tui_store, r.client_id).client.risk_flags)
+    row = next(
+        r
+        for r in rows
+        if consent.safety_plan(tui_store, r.client_id) is None
+        and "retaliation_risk" not in caseload_service.client_file(tui_store, r.client_id).client.risk_flags
+    )
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

@@ -19,7 +19,7 @@ from tests.tui_support import (  # noqa: F401
 )
 from vipterm.services import caseload as caseload_service
 from vipterm.services import drafts
-from vipterm.store.models import AssessmentItem, Assessment, Contact
+from vipterm.store.models import Assessment, AssessmentItem, Contact
 from vipterm.tui.caseload import CaseloadScreen
 from vipterm.tui.drafts import DraftOfferModal
 from vipterm.tui.forms import AssessmentForm, ContactForm, NeedsGrid
@@ -73,10 +73,14 @@ def test_a_draft_is_local_encrypted_and_never_in_the_change_log(store, db_path):
 def test_drafts_of_another_worker_or_unreadable_are_not_offered(store):
     drafts.save_draft(store, "outcome:c2", "outcome", "c2", {"note": "mine"})
     with store.write(capture=False) as session:
-        session.execute(text("INSERT INTO form_draft (key, form, client_id, worker_id, fields, updated_at) "
-                             "VALUES ('contact:c3', 'contact', 'c3', 'someone-else', '{}', '2026-11-23 10:00:00'),"
-                             " ('contact:c4', 'contact', 'c4', :me, 'not json', '2026-11-23 10:00:00')"),
-                        {"me": store.worker_id})
+        session.execute(
+            text(
+                "INSERT INTO form_draft (key, form, client_id, worker_id, fields, updated_at) "
+                "VALUES ('contact:c3', 'contact', 'c3', 'someone-else', '{}', '2026-11-23 10:00:00'),"
+                " ('contact:c4', 'contact', 'c4', :me, 'not json', '2026-11-23 10:00:00')"
+            ),
+            {"me": store.worker_id},
+        )
     assert [d.key for d in drafts.list_drafts(store)] == ["outcome:c2"]
     assert drafts.discard_drafts_of_client(store, "c2") == 1
     assert [d.key for d in drafts.list_drafts(store)] == []
@@ -125,8 +129,9 @@ async def test_a_save_that_fails_in_the_database_keeps_the_draft(tui_path, tui_s
         await pilot.press(*"kept when the save fails")
         await _wait_for_draft(pilot, tui_store, lambda found: found and "fails" in found[0].fields["note"])
         with tui_store.write(capture=False) as session:
-            session.execute(text("UPDATE client SET deleted_at = '2026-01-01 00:00:00' WHERE id = :id"),
-                            {"id": row.client_id})
+            session.execute(
+                text("UPDATE client SET deleted_at = '2026-01-01 00:00:00' WHERE id = :id"), {"id": row.client_id}
+            )
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, ContactForm)
@@ -180,8 +185,13 @@ async def test_a_change_back_to_the_defaults_deletes_the_draft(tui_path, tui_sto
 
 async def test_a_draft_left_by_a_crash_is_offered_and_restored(tui_path, tui_store):
     row = _first_row(tui_store)
-    drafts.save_draft(tui_store, f"contact:{row.client_id}", "contact", row.client_id,
-                      {"note": NOTE, "mode": "phone", "outcome": "no answer", "duration_min": "15"})
+    drafts.save_draft(
+        tui_store,
+        f"contact:{row.client_id}",
+        "contact",
+        row.client_id,
+        {"note": NOTE, "mode": "phone", "outcome": "no answer", "duration_min": "15"},
+    )
     app = make_app(tui_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await unlock(pilot, DEMO_PASSPHRASE)
@@ -201,16 +211,18 @@ async def test_a_draft_left_by_a_crash_is_offered_and_restored(tui_path, tui_sto
         assert isinstance(app.screen, CaseloadScreen)
     assert drafts.list_drafts(tui_store) == []
     with tui_store.read() as session:
-        saved = session.exec(select(Contact).where(Contact.client_id == row.client_id)
-                             .order_by(Contact.created_at.desc(), Contact.id.desc())).first()
+        saved = session.exec(
+            select(Contact)
+            .where(Contact.client_id == row.client_id)
+            .order_by(Contact.created_at.desc(), Contact.id.desc())
+        ).first()
     assert saved.note == NOTE and saved.mode == "phone" and saved.outcome == "no_answer" and saved.duration_min == 15
 
 
 async def test_an_offered_draft_can_be_discarded_or_left_for_later(tui_path, tui_store):
     rows = caseload_service.caseload(tui_store, today=TODAY, now=FROZEN_NOW)
     drafts.save_draft(tui_store, f"outcome:{rows[0].client_id}", "outcome", rows[0].client_id, {"note": "first"})
-    drafts.save_draft(tui_store, f"follow_up:{rows[1].client_id}", "follow_up", rows[1].client_id,
-                      {"note": "second"})
+    drafts.save_draft(tui_store, f"follow_up:{rows[1].client_id}", "follow_up", rows[1].client_id, {"note": "second"})
     app = make_app(tui_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await unlock(pilot, DEMO_PASSPHRASE)
@@ -256,10 +268,13 @@ async def test_a_needs_assessment_draft_comes_back_with_its_levels(tui_path, tui
         await pilot.press("ctrl+s")
         await settle(pilot)
     with tui_store.read() as session:
-        latest = session.exec(select(Assessment).where(Assessment.client_id == row.client_id)
-                              .order_by(Assessment.created_at.desc())).first()
-        items = {i.domain: (i.level, i.client_priority)
-                 for i in session.exec(select(AssessmentItem).where(AssessmentItem.assessment_id == latest.id))}
+        latest = session.exec(
+            select(Assessment).where(Assessment.client_id == row.client_id).order_by(Assessment.created_at.desc())
+        ).first()
+        items = {
+            i.domain: (i.level, i.client_priority)
+            for i in session.exec(select(AssessmentItem).where(AssessmentItem.assessment_id == latest.id))
+        }
     assert items == {"housing": (3, True), "food": (1, False)}
     assert drafts.list_drafts(tui_store) == []
 

@@ -20,27 +20,45 @@ from vipterm.services import records
 from vipterm.tui.client_file import ClientFileScreen, TimelineTable
 from vipterm.tui.entry_detail import EntryDetailModal
 
-LONG_NOTE = ("Met José at the rec center after school.\n"
-             + "He says the people from the east side are looking for his cousin; " * 4
-             + "\nNext: call his aunt on Friday, court letter still missing.")
+LONG_NOTE = (
+    "Met José at the rec center after school.\n"
+    + "He says the people from the east side are looking for his cousin; " * 4
+    + "\nNext: call his aunt on Friday, court letter still missing."
+)
 
 
 def _client_with_every_kind_of_note(store):
     today = store.clock.today()
-    client = records.create_client(store, records.ClientDraft(first_name="José", last_name="Núñez",
-                                                               area_command="valley", identified_on=today))
-    records.record_notification(store, records.NotificationDraft(
-        client_id=client.id, attempted_on=today, outcome="not_found", note="nobody home, left a card"))
-    records.log_contact(store, records.ContactDraft(client_id=client.id, outcome="reached", mode="phone",
-                                                    duration_min=25, note=LONG_NOTE))
+    client = records.create_client(
+        store, records.ClientDraft(first_name="José", last_name="Núñez", area_command="valley", identified_on=today)
+    )
+    records.record_notification(
+        store,
+        records.NotificationDraft(
+            client_id=client.id, attempted_on=today, outcome="not_found", note="nobody home, left a card"
+        ),
+    )
+    records.log_contact(
+        store,
+        records.ContactDraft(client_id=client.id, outcome="reached", mode="phone", duration_min=25, note=LONG_NOTE),
+    )
     records.record_outcome(store, client.id, "job", today - timedelta(days=2), note="started at the warehouse")
-    records.schedule_follow_up(store, client.id, today + timedelta(days=3), kind="court_date",
-                               note="bring the letter\nroom 4B")
-    records.record_assessment(store, records.AssessmentDraft(client_id=client.id, levels={"housing": 3},
-                                                             priorities={"housing"}, note="sleeping in his car"))
+    records.schedule_follow_up(
+        store, client.id, today + timedelta(days=3), kind="court_date", note="bring the letter\nroom 4B"
+    )
+    records.record_assessment(
+        store,
+        records.AssessmentDraft(
+            client_id=client.id, levels={"housing": 3}, priorities={"housing"}, note="sleeping in his car"
+        ),
+    )
     provider = records.add_provider(store, "Legal Aid Society", "legal")
-    referral = records.create_referral(store, records.ReferralDraft(client_id=client.id, need_domain="legal",
-                                                                   provider_id=provider.id, reason="court on the 12th"))
+    referral = records.create_referral(
+        store,
+        records.ReferralDraft(
+            client_id=client.id, need_domain="legal", provider_id=provider.id, reason="court on the 12th"
+        ),
+    )
     records.set_referral_status(store, referral.id, "rejected", "no openings until January")
     return client
 
@@ -72,9 +90,13 @@ def test_every_kind_of_note_is_in_the_client_file_and_its_json(store):
 def test_clients_show_json_prints_every_note(store, db_path):
     client = _client_with_every_kind_of_note(store)
     store.close()
-    shown = subprocess.run([sys.executable, "-m", "vipterm", "clients", "show", client.id, "--json", "--db", str(db_path)],
-                           capture_output=True, text=True, timeout=120,
-                           env={**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE})
+    shown = subprocess.run(
+        [sys.executable, "-m", "vipterm", "clients", "show", client.id, "--json", "--db", str(db_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "VIPTERM_PASSPHRASE": PASSPHRASE},
+    )
     assert shown.returncode == 0, shown.stderr
     notes = {e["kind"]: e["note"] for e in json.loads(shown.stdout)["timeline"]}
     assert notes["contact"] == LONG_NOTE and notes["referral"] == "court on the 12th"
@@ -101,8 +123,12 @@ async def test_enter_on_a_timeline_entry_shows_it_whole(store, db_path):
         await settle(pilot)
         app.open_client(client.id)
         await settle(pilot)
-        row_text = " ".join(str(c) for c in app.screen.query_one(TimelineTable).get_row_at(
-            next(n for n, e in enumerate(app.screen.timeline_rows) if e.kind == "contact")))
+        row_text = " ".join(
+            str(c)
+            for c in app.screen.query_one(TimelineTable).get_row_at(
+                next(n for n, e in enumerate(app.screen.timeline_rows) if e.kind == "contact")
+            )
+        )
         assert "↵" in row_text  # one line in the list
         detail = await _open_entry(pilot, app, "contact")
         shown = screen_text(detail)
@@ -127,8 +153,12 @@ async def test_enter_on_a_timeline_entry_shows_it_whole(store, db_path):
         await pilot.press("escape")
         await settle(pilot)
 
-        for kind, note in (("outcome", "started at the warehouse"), ("follow_up", "bring the letter\nroom 4B"),
-                           ("assessment", "sleeping in his car"), ("notification", "nobody home, left a card")):
+        for kind, note in (
+            ("outcome", "started at the warehouse"),
+            ("follow_up", "bring the letter\nroom 4B"),
+            ("assessment", "sleeping in his car"),
+            ("notification", "nobody home, left a card"),
+        ):
             detail = await _open_entry(pilot, app, kind)
             assert note in screen_text(detail), kind
             await pilot.press("escape")

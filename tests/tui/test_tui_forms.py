@@ -54,8 +54,9 @@ def _first_row(store):
 
 def _contacts(store, client_id):
     with store.read() as session:
-        return session.exec(select(Contact).where(Contact.client_id == client_id)
-                            .order_by(Contact.created_at.desc(), Contact.id.desc())).all()
+        return session.exec(
+            select(Contact).where(Contact.client_id == client_id).order_by(Contact.created_at.desc(), Contact.id.desc())
+        ).all()
 
 
 def _error(screen, field) -> str:
@@ -105,7 +106,6 @@ async def test_keys_typed_right_after_enter_land_in_the_next_field(tui_path, tui
     assert contacts[0].outcome == "reached" and contacts[0].note == "fast note, all of it"
 
 
-
 async def test_log_contact_in_a_handful_of_keys(tui_path, tui_store):
     row = _first_row(tui_store)
     before = len(_contacts(tui_store, row.client_id))
@@ -129,8 +129,9 @@ async def test_log_contact_in_a_handful_of_keys(tui_path, tui_store):
     assert new.occurred_at == tui_store.clock.to_utc(FROZEN_NOW)
     assert new.area_command == row.area_command
     with tui_store.read() as session:
-        due = session.exec(select(FollowUp).where(FollowUp.client_id == row.client_id,
-                                                  FollowUp.due_on == TODAY + timedelta(days=7))).all()
+        due = session.exec(
+            select(FollowUp).where(FollowUp.client_id == row.client_id, FollowUp.due_on == TODAY + timedelta(days=7))
+        ).all()
     assert due, "a follow-up a week ahead is scheduled"
 
 
@@ -301,22 +302,34 @@ async def test_custom_notification_with_team_and_messages(tui_path, tui_store):
         assert app.screen is form and "only for a delivered notification" in _error(form, "team")
         await _type_into(pilot, "outcome", "delivered")
         assert set(form.query_one("#messages", SelectionList).selected) == {
-            "community_cares", "offer_of_help", "peer_contact"}
+            "community_cares",
+            "offer_of_help",
+            "peer_contact",
+        }
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
     with tui_store.read() as session:
-        attempt = session.exec(select(NotificationAttempt).where(NotificationAttempt.client_id == row.client_id)
-                               .order_by(NotificationAttempt.created_at.desc())).first()
-        first_follow_up = session.exec(select(FollowUp).where(FollowUp.client_id == row.client_id,
-                                                              FollowUp.auto.is_(True),
-                                                              FollowUp.done_at.is_(None))).all()
+        attempt = session.exec(
+            select(NotificationAttempt)
+            .where(NotificationAttempt.client_id == row.client_id)
+            .order_by(NotificationAttempt.created_at.desc())
+        ).first()
+        first_follow_up = session.exec(
+            select(FollowUp).where(
+                FollowUp.client_id == row.client_id, FollowUp.auto.is_(True), FollowUp.done_at.is_(None)
+            )
+        ).all()
     assert attempt.attempted_on == TODAY - timedelta(days=1)
     assert attempt.outcome == "delivered"
-    assert json.loads(attempt.team) == [{"name": "Rosa M", "role": "peer_support"},
-                                        {"name": "Officer Diaz", "role": "police"}]
+    assert json.loads(attempt.team) == [
+        {"name": "Rosa M", "role": "peer_support"},
+        {"name": "Officer Diaz", "role": "police"},
+    ]
     assert set(attempt.messages.split(",")) == {"community_cares", "offer_of_help", "peer_contact"}
-    assert [f.due_on for f in first_follow_up] == [TODAY - timedelta(days=1) + timedelta(days=domain.FIRST_FOLLOW_UP_DAYS)]
+    assert [f.due_on for f in first_follow_up] == [
+        TODAY - timedelta(days=1) + timedelta(days=domain.FIRST_FOLLOW_UP_DAYS)
+    ]
 
 
 # --- new client ---------------------------------------------------------------------------------------
@@ -384,18 +397,21 @@ async def test_needs_assessment_grid_keys_and_previous_levels(tui_path, tui_stor
         await settle(pilot)
         assert "the assessment has no levels" in _error(form, "levels")  # the service says so
         assert app.focused is grid
-        await pilot.press("3")           # housing: urgent, cursor moves to food
-        await pilot.press("up", "p")     # housing is the client's priority
-        await pilot.press("down", "1")   # food: low
-        await pilot.press("down", "2")   # (the cursor moved on to income) employment: moderate
+        await pilot.press("3")  # housing: urgent, cursor moves to food
+        await pilot.press("up", "p")  # housing is the client's priority
+        await pilot.press("down", "1")  # food: low
+        await pilot.press("down", "2")  # (the cursor moved on to income) employment: moderate
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, ClientFileScreen)
     with tui_store.read() as session:
-        latest = session.exec(select(Assessment).where(Assessment.client_id == row.client_id)
-                              .order_by(Assessment.created_at.desc())).first()
-        items = {i.domain: (i.level, i.client_priority)
-                 for i in session.exec(select(AssessmentItem).where(AssessmentItem.assessment_id == latest.id))}
+        latest = session.exec(
+            select(Assessment).where(Assessment.client_id == row.client_id).order_by(Assessment.created_at.desc())
+        ).first()
+        items = {
+            i.domain: (i.level, i.client_priority)
+            for i in session.exec(select(AssessmentItem).where(AssessmentItem.assessment_id == latest.id))
+        }
     assert latest.kind == "ninety_day" and latest.assessed_on == TODAY
     assert items == {"housing": (3, True), "food": (1, False), "employment": (2, False)}
 
@@ -432,8 +448,11 @@ async def test_referral_search_pick_and_send(tui_path, tui_store):
         await settle(pilot)
         assert isinstance(app.screen, ClientFileScreen)
     with tui_store.read() as session:
-        referral = session.exec(select(Referral).where(Referral.client_id == row.client_id)
-                                .order_by(Referral.created_at.desc(), Referral.id.desc())).first()
+        referral = session.exec(
+            select(Referral)
+            .where(Referral.client_id == row.client_id)
+            .order_by(Referral.created_at.desc(), Referral.id.desc())
+        ).first()
     assert referral.provider_id == legal[0].id and referral.need_domain == "legal" and referral.status == "sent"
 
 
@@ -468,8 +487,11 @@ async def test_referral_status_modal_moves_the_referral_with_a_reason(tui_path, 
     assert domain.ReferralStatus.CANCELLED in allowed
     with tui_store.read() as session:
         saved = session.get(Referral, referral.id)
-        last_event = session.exec(select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
-                                  .order_by(ReferralEvent.at.desc(), ReferralEvent.id.desc())).first()
+        last_event = session.exec(
+            select(ReferralEvent)
+            .where(ReferralEvent.referral_id == referral.id)
+            .order_by(ReferralEvent.at.desc(), ReferralEvent.id.desc())
+        ).first()
     assert saved.status == "cancelled"
     assert last_event.reason == "client moved out of state" and last_event.by_worker == tui_store.worker_id
 
@@ -496,8 +518,9 @@ async def test_outcome_entry_and_its_bad_inputs(tui_path, tui_store):
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
     with tui_store.read() as session:
-        outcome = session.exec(select(Outcome).where(Outcome.client_id == row.client_id)
-                               .order_by(Outcome.created_at.desc())).first()
+        outcome = session.exec(
+            select(Outcome).where(Outcome.client_id == row.client_id).order_by(Outcome.created_at.desc())
+        ).first()
     assert outcome.kind == "job" and outcome.occurred_on == TODAY - timedelta(days=10) and outcome.source == "worker"
 
 
@@ -517,8 +540,9 @@ async def test_follow_up_entry_and_a_past_date(tui_path, tui_store):
         await settle(pilot)
         assert isinstance(app.screen, CaseloadScreen)
     with tui_store.read() as session:
-        made = session.exec(select(FollowUp).where(FollowUp.client_id == row.client_id,
-                                                   FollowUp.due_on == TODAY + timedelta(days=3))).all()
+        made = session.exec(
+            select(FollowUp).where(FollowUp.client_id == row.client_id, FollowUp.due_on == TODAY + timedelta(days=3))
+        ).all()
     assert [f.kind for f in made] == ["court_date"]
 
 

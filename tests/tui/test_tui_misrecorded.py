@@ -16,7 +16,6 @@ from tests.tui_support import (  # noqa: F401
     settle,
     wait_armed,
 )
-from vipterm import domain
 from vipterm.services import caseload as caseload_service
 from vipterm.services import records
 from vipterm.store.models import Referral
@@ -199,8 +198,9 @@ async def test_a_name_typed_on_the_caseload_changes_nothing(tui_path, tui_store,
 
 async def test_done_asks_which_follow_up_and_what_happened(tui_path, tui_store):
     row = _overdue_row(tui_store)
-    court = records.schedule_follow_up(tui_store, row.client_id, TODAY + timedelta(days=2), kind="court_date",
-                                       note="hearing at 9")
+    court = records.schedule_follow_up(
+        tui_store, row.client_id, TODAY + timedelta(days=2), kind="court_date", note="hearing at 9"
+    )
     first = _open_ids(tui_store, row.client_id)[0]
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -209,8 +209,10 @@ async def test_done_asks_which_follow_up_and_what_happened(tui_path, tui_store):
         await _armed(pilot)
         modal = app.screen
         assert isinstance(modal, FollowUpDoneModal)
-        text = " ".join(str(modal.query_one(OptionList).get_option_at_index(i).prompt)
-                        for i in range(modal.query_one(OptionList).option_count))
+        text = " ".join(
+            str(modal.query_one(OptionList).get_option_at_index(i).prompt)
+            for i in range(modal.query_one(OptionList).option_count)
+        )
         assert "court date" in text and "hearing at 9" in text and "overdue" in text
         await pilot.press("enter")  # Enter is no answer
         await pilot.press("escape")
@@ -341,12 +343,17 @@ async def test_the_contact_form_has_no_silent_reached(tui_path, tui_store):
 
 async def test_the_client_file_lists_every_open_follow_up_with_kind_date_and_note(tui_path, tui_store):
     row = _first_row(tui_store)
-    records.schedule_follow_up(tui_store, row.client_id, TODAY + timedelta(days=2), kind="court_date",
-                               note="hearing at 9")
-    records.log_contact(tui_store, records.ContactDraft(client_id=row.client_id, outcome="reached",
-                                                        next_follow_up=TODAY + timedelta(days=7)))
-    records.log_contact(tui_store, records.ContactDraft(client_id=row.client_id, outcome="reached",
-                                                        next_follow_up=TODAY + timedelta(days=8)))
+    records.schedule_follow_up(
+        tui_store, row.client_id, TODAY + timedelta(days=2), kind="court_date", note="hearing at 9"
+    )
+    records.log_contact(
+        tui_store,
+        records.ContactDraft(client_id=row.client_id, outcome="reached", next_follow_up=TODAY + timedelta(days=7)),
+    )
+    records.log_contact(
+        tui_store,
+        records.ContactDraft(client_id=row.client_id, outcome="reached", next_follow_up=TODAY + timedelta(days=8)),
+    )
     expected = _open_ids(tui_store, row.client_id)
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -450,9 +457,16 @@ def _identities(store):
 
 
 async def test_intake_lists_possible_duplicates_and_creates_only_on_y(tui_path, tui_store):
-    jose = records.create_client(tui_store, records.ClientDraft(
-        first_name="José Ángel", last_name="Núñez-Ibáñez", aka="Güero", area_command="valley",
-        confirm_duplicate=True))
+    jose = records.create_client(
+        tui_store,
+        records.ClientDraft(
+            first_name="José Ángel",
+            last_name="Núñez-Ibáñez",
+            aka="Güero",
+            area_command="valley",
+            confirm_duplicate=True,
+        ),
+    )
     before = _identities(tui_store)
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -490,8 +504,10 @@ async def test_intake_lists_possible_duplicates_and_creates_only_on_y(tui_path, 
 
 
 async def test_the_duplicate_list_respects_the_privacy_mask(tui_path, tui_store):
-    records.create_client(tui_store, records.ClientDraft(first_name="Marisol", last_name="Quintana",
-                                                         area_command="valley", confirm_duplicate=True))
+    records.create_client(
+        tui_store,
+        records.ClientDraft(first_name="Marisol", last_name="Quintana", area_command="valley", confirm_duplicate=True),
+    )
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -504,8 +520,7 @@ async def test_the_duplicate_list_respects_the_privacy_mask(tui_path, tui_store)
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, DuplicateModal)
-        text = screen_text(app.screen) + " ".join(
-            str(o.prompt) for o in app.screen.query_one(OptionList)._options)
+        text = screen_text(app.screen) + " ".join(str(o.prompt) for o in app.screen.query_one(OptionList)._options)
         assert "Quintana" not in text and "M.Q." in text
         app.masked = False  # unmasking while the question is open shows the names
         await settle(pilot)

@@ -31,8 +31,9 @@ def _first_row(store):
 
 def _latest(store, model, client_id):
     with store.read() as session:
-        return session.exec(select(model).where(model.client_id == client_id)
-                            .order_by(model.created_at.desc(), model.id.desc())).first()
+        return session.exec(
+            select(model).where(model.client_id == client_id).order_by(model.created_at.desc(), model.id.desc())
+        ).first()
 
 
 async def _paste(pilot, text: str) -> None:
@@ -43,27 +44,35 @@ async def _paste(pilot, text: str) -> None:
 # --- the service ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("written, stored", [
-    ("", ""),
-    ("   \n\t \n", ""),                                  # whitespace only: no note
-    ("one line", "one line"),
-    ("a\nb\nc", "a\nb\nc"),
-    ("\n\n  indented first\n\n  b  \tc \n\n", "  indented first\n\n  b  \tc"),  # inner text untouched
-    ("x\r\ny\r\n", "x\r\ny"),                          # a CSV cell's line ends are not rewritten
-])
+@pytest.mark.parametrize(
+    "written, stored",
+    [
+        ("", ""),
+        ("   \n\t \n", ""),  # whitespace only: no note
+        ("one line", "one line"),
+        ("a\nb\nc", "a\nb\nc"),
+        ("\n\n  indented first\n\n  b  \tc \n\n", "  indented first\n\n  b  \tc"),  # inner text untouched
+        ("x\r\ny\r\n", "x\r\ny"),  # a CSV cell's line ends are not rewritten
+    ],
+)
 def test_clean_note_keeps_the_inner_text(written, stored):
     assert records.clean_note(written) == stored
 
 
 def test_a_multi_line_note_is_stored_byte_for_byte(store):
-    client = records.create_client(store, records.ClientDraft(first_name="Ana", area_command="valley",
-                                                               identified_on=store.clock.today()))
-    contact = records.log_contact(store, records.ContactDraft(client_id=client.id, note=THREE_LINES + "\n", outcome="reached"))
+    client = records.create_client(
+        store, records.ClientDraft(first_name="Ana", area_command="valley", identified_on=store.clock.today())
+    )
+    contact = records.log_contact(
+        store, records.ContactDraft(client_id=client.id, note=THREE_LINES + "\n", outcome="reached")
+    )
     with store.read() as session:
         assert session.get(Contact, contact.id).note == THREE_LINES
     with pytest.raises(ValidationError) as err:
-        records.log_contact(store, records.ContactDraft(client_id=client.id, note="x" * (records.MAX_NOTE_LENGTH + 1),
-                                                              outcome="reached"))
+        records.log_contact(
+            store,
+            records.ContactDraft(client_id=client.id, note="x" * (records.MAX_NOTE_LENGTH + 1), outcome="reached"),
+        )
     assert err.value.field == "note"
 
 

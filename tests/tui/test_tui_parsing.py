@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vipterm import domain
 from vipterm.errors import ValidationError
@@ -15,27 +16,33 @@ TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 9, 30)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2026-11-20", date(2026, 11, 20)),
-    ("today", TODAY),
-    ("yesterday", date(2026, 11, 22)),
-    ("+7", date(2026, 11, 30)),
-    ("-2", date(2026, 11, 21)),
-    ("11-02", date(2026, 11, 2)),
-    ("5", date(2026, 11, 5)),
-    ("2024/02/29", date(2024, 2, 29)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-11-20", date(2026, 11, 20)),
+        ("today", TODAY),
+        ("yesterday", date(2026, 11, 22)),
+        ("+7", date(2026, 11, 30)),
+        ("-2", date(2026, 11, 21)),
+        ("11-02", date(2026, 11, 2)),
+        ("5", date(2026, 11, 5)),
+        ("2024/02/29", date(2024, 2, 29)),
+    ],
+)
 def test_dates_and_shortcuts(text, expected):
     assert parse_date(text, today=TODAY, field="d") == expected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("2026-02-30", "not a real date"),
-    ("2025-02-29", "not a real date"),
-    ("next tuesday", "is not a date"),
-    ("2026-11", "not a real date"),
-    ("", "a date is required"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("2026-02-30", "not a real date"),
+        ("2025-02-29", "not a real date"),
+        ("next tuesday", "is not a date"),
+        ("2026-11", "not a real date"),
+        ("", "a date is required"),
+    ],
+)
 def test_bad_dates_name_the_field(text, message):
     with pytest.raises(ValidationError) as caught:
         parse_date(text, today=TODAY, field="due_on")
@@ -86,10 +93,12 @@ def test_ambiguous_prefix_is_refused():
 
 @given(st.text(max_size=20))
 def test_parsers_never_raise_anything_but_validation_errors(text):
-    for parse in (lambda: parse_date(text, today=TODAY, field="f"),
-                  lambda: parse_when(text, now=NOW, field="f"),
-                  lambda: parse_minutes(text, "f"),
-                  lambda: match_choice(text, domain.ContactMode.choices(), "f")):
+    for parse in (
+        lambda: parse_date(text, today=TODAY, field="f"),
+        lambda: parse_when(text, now=NOW, field="f"),
+        lambda: parse_minutes(text, "f"),
+        lambda: match_choice(text, domain.ContactMode.choices(), "f"),
+    ):
         try:
             parse()
         except ValidationError as exc:
@@ -98,9 +107,11 @@ def test_parsers_never_raise_anything_but_validation_errors(text):
 
 @pytest.mark.parametrize("text", ["²", "+²", "1-99999999999", "٣:٣", "99999999999:1", "1h²"])
 def test_odd_digits_and_huge_numbers_are_refused_cleanly(text):
-    for parse in (lambda: parse_date(text, today=TODAY, field="f"),
-                  lambda: parse_when(text, now=NOW, field="f"),
-                  lambda: parse_minutes(text, "f")):
+    for parse in (
+        lambda: parse_date(text, today=TODAY, field="f"),
+        lambda: parse_when(text, now=NOW, field="f"),
+        lambda: parse_minutes(text, "f"),
+    ):
         try:
             parse()
         except ValidationError as exc:

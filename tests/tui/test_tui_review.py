@@ -22,8 +22,7 @@ from vipterm.services.database import create_store
 from vipterm.store.models import Client, PlannedNotification, ReviewIncident, Worker
 from vipterm.tui.caseload import CaseloadScreen, CaseloadTable
 from vipterm.tui.field_work import DuplicateModal
-from vipterm.tui.review_screen import (ClientPicker, CandidateForm, IncidentForm, PlanForm, ReviewScreen,
-                                       WorkerPicker)
+from vipterm.tui.review_screen import CandidateForm, ClientPicker, IncidentForm, PlanForm, ReviewScreen, WorkerPicker
 from vipterm.tui.widgets import ConfirmModal
 
 TODAY = date(2026, 11, 23)
@@ -66,8 +65,15 @@ async def test_a_review_from_the_keyboard(coord):
         rows = await _help_rows(pilot)
         descriptions = [d for _, d in rows]
         assert len(descriptions) == len(set(descriptions))
-        for wanted in ("incident", "new candidate", "existing client", "call off", "prev week", "next week",
-                       "open the client"):
+        for wanted in (
+            "incident",
+            "new candidate",
+            "existing client",
+            "call off",
+            "prev week",
+            "next week",
+            "open the client",
+        ):
             assert wanted in descriptions, descriptions
         assert app.screen is screen
 
@@ -86,8 +92,11 @@ async def test_a_review_from_the_keyboard(coord):
         assert table_keys(screen.query_one("#review-incidents", DataTable)) == [screen.view.incidents[0].id]
         with coord.read() as s:
             (incident,) = s.exec(select(ReviewIncident)).all()
-        assert (incident.occurred_on, incident.area_command, incident.source) == (date(2026, 11, 21), "valley",
-                                                                                  "hospital")
+        assert (incident.occurred_on, incident.area_command, incident.source) == (
+            date(2026, 11, 21),
+            "valley",
+            "hospital",
+        )
 
         # n: a new client as a candidate of that incident; the plan's worker is picked on save.
         await pilot.press("n")
@@ -104,8 +113,12 @@ async def test_a_review_from_the_keyboard(coord):
         picker = app.screen
         assert [w.name for w in picker.shown] == ["Ben Okafor"]  # typed "be" filters
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and screen.view is not None
-                       and len(screen.view.candidates) == 1)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ReviewScreen) and screen.view is not None and len(screen.view.candidates) == 1
+            ),
+        )
         (cand,) = screen.view.candidates
         assert cand.incident_id == incident.id
         assert cand.plan.worker_name == "Ben Okafor" and cand.plan.when == "2026-11-25 09:30"
@@ -145,8 +158,9 @@ async def test_a_review_from_the_keyboard(coord):
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and screen.view.candidates[0].plan.state
-                       == "cancelled")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ReviewScreen) and screen.view.candidates[0].plan.state == "cancelled"
+        )
         # [ and ]: the week before has no review; the week after this one is still ahead.
         await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: screen.week == date(2026, 11, 16))
@@ -162,8 +176,9 @@ async def test_a_review_from_the_keyboard(coord):
 
 
 async def test_an_existing_client_as_a_candidate_and_a_bad_plan_keeps_the_form(coord):
-    existing = records.create_client(coord, records.ClientDraft(first_name="Rosa", last_name="Vega",
-                                                                assigned_worker_id="w-ana"))
+    existing = records.create_client(
+        coord, records.ClientDraft(first_name="Rosa", last_name="Vega", assigned_worker_id="w-ana")
+    )
     app = make_app(coord.path, store=coord)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_review(pilot, app)
@@ -185,8 +200,12 @@ async def test_an_existing_client_as_a_candidate_and_a_bad_plan_keeps_the_form(c
         await wait_for(pilot, lambda: isinstance(app.screen, WorkerPicker) and app.screen.loaded)
         await type_text(pilot, "ben")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and screen.view is not None
-                       and len(screen.view.candidates) == 1)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ReviewScreen) and screen.view is not None and len(screen.view.candidates) == 1
+            ),
+        )
         assert screen.view.candidates[0].client_id == existing.id
         with coord.read() as s:
             assert s.get(Client, existing.id).assigned_worker_id == "w-ben"  # reassigned by the plan
@@ -212,10 +231,19 @@ async def test_the_laptop_caseload_leads_with_the_planned_notification(tmp_path)
         own = records.create_client(ana, records.ClientDraft(first_name="Due", last_name="Today"))
         records.schedule_follow_up(ana, own.id, TODAY)
         rv = review.open_review(coord)
-        planned = review.add_candidate(coord, review.CandidateDraft(
-            review_id=rv.id, client=records.ClientDraft(first_name="Luis", last_name="Ortega"),
-            plan=review.PlanDraft(planned_on=TODAY, worker_id=ana.worker_id, team_roles=["police", "peer_support"],
-                                  planned_time="16:00")))
+        planned = review.add_candidate(
+            coord,
+            review.CandidateDraft(
+                review_id=rv.id,
+                client=records.ClientDraft(first_name="Luis", last_name="Ortega"),
+                plan=review.PlanDraft(
+                    planned_on=TODAY,
+                    worker_id=ana.worker_id,
+                    team_roles=["police", "peer_support"],
+                    planned_time="16:00",
+                ),
+            ),
+        )
         exchange(coord, [ana], tmp_path / "round")
         app = make_app(ana.path, store=ana)
         async with app.run_test(size=(80, 24)) as pilot:
@@ -232,8 +260,9 @@ async def test_the_laptop_caseload_leads_with_the_planned_notification(tmp_path)
             await pilot.press("escape")
             await wait_for(pilot, lambda: app.screen is screen)
             # u records the attempt; the plan leaves the top.
-            records.record_notification(ana, records.NotificationDraft(
-                client_id=planned.client_id, attempted_on=TODAY, outcome="not_found"))
+            records.record_notification(
+                ana, records.NotificationDraft(client_id=planned.client_id, attempted_on=TODAY, outcome="not_found")
+            )
             screen.reload()
             await wait_for(pilot, lambda: screen.loaded and table_keys(screen.query_one(CaseloadTable))[0] == own.id)
         with ana.read() as s:
@@ -247,9 +276,14 @@ async def test_the_review_screen_masks_names_and_clears_them_on_lock(coord):
     from tests.tui_support import unlock
 
     rv = review.open_review(coord)
-    review.add_candidate(coord, review.CandidateDraft(
-        review_id=rv.id, client=records.ClientDraft(first_name="Marisol", last_name="Quintana"),
-        plan=review.PlanDraft(planned_on=TODAY, worker_id="w-ana", team_roles=["peer_support"])))
+    review.add_candidate(
+        coord,
+        review.CandidateDraft(
+            review_id=rv.id,
+            client=records.ClientDraft(first_name="Marisol", last_name="Quintana"),
+            plan=review.PlanDraft(planned_on=TODAY, worker_id="w-ana", team_roles=["peer_support"]),
+        ),
+    )
     app = make_app(coord.path, store=coord)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_review(pilot, app)

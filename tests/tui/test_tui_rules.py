@@ -36,8 +36,15 @@ def test_the_forms_hold_no_copy_of_a_service_rule():
     """The rules written twice before (not in the future, due in the past, before the contact,
     required name, a reason for a closed referral, no levels) are raised by the services only."""
     source = FORMS_SOURCE.read_text(encoding="utf-8")
-    for message in ("in the future", "in the past", "before the contact", "a name or an alias is required",
-                    "say why the referral", "no levels", "between 0 and 1440"):
+    for message in (
+        "in the future",
+        "in the past",
+        "before the contact",
+        "a name or an alias is required",
+        "say why the referral",
+        "no levels",
+        "between 0 and 1440",
+    ):
         assert message not in source, message
     assert not re.search(r"(> |< )self\.app\.(today|now)\(\)", source), "a date compared with today in a form"
 
@@ -84,9 +91,11 @@ async def test_the_contact_rules_come_from_the_service(tui_path, tui_store):
         await settle(pilot)
         form = await _open(pilot, "l", ContactForm)
         form.query_one("#outcome", Input).value = "reached"
-        for field, bad, message in (("occurred_at", "2099-01-01 10:00", "the contact time is in the future"),
-                                    ("next_follow_up", "2026-11-01", "the next follow-up is before the contact"),
-                                    ("duration_min", "25h", "the duration must be between 0 and 1440 minutes")):
+        for field, bad, message in (
+            ("occurred_at", "2099-01-01 10:00", "the contact time is in the future"),
+            ("next_follow_up", "2026-11-01", "the next follow-up is before the contact"),
+            ("duration_min", "25h", "the duration must be between 0 and 1440 minutes"),
+        ):
             good = form.query_one(f"#{field}", Input).value
             form.query_one(f"#{field}", Input).value = bad
             await pilot.press("ctrl+s")
@@ -115,7 +124,10 @@ def _ticks(widget: TickList) -> list[str]:
 
 
 async def test_ticks_read_x_or_blank_without_colour(tui_path, tui_store):
-    app = make_app(tui_path, tui_store, )
+    app = make_app(
+        tui_path,
+        tui_store,
+    )
     async with app.run_test(size=(80, 40)) as pilot:
         await settle(pilot)
         form = await _open(pilot, "u", NotificationForm)
@@ -123,8 +135,11 @@ async def test_ticks_read_x_or_blank_without_colour(tui_path, tui_store):
         lines = _ticks(messages)
         assert all(line.startswith(("[x] ", "[ ] ")) for line in lines), lines
         ticked = {line[4:].strip() for line in lines if line.startswith("[x]")}
-        assert ticked == {messages.get_option_at_index(i).prompt.plain for i in range(messages.option_count)
-                          if messages.get_option_at_index(i).value in messages.selected}
+        assert ticked == {
+            messages.get_option_at_index(i).prompt.plain
+            for i in range(messages.option_count)
+            if messages.get_option_at_index(i).value in messages.selected
+        }
         assert ticked and len(ticked) < len(lines)
         messages.focus()
         messages.highlighted = 0

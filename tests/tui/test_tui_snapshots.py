@@ -5,7 +5,6 @@ frozen, grouped by feature. The stored SVGs are in tests/__snapshots__/test_tui_
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -55,8 +54,9 @@ def test_caseload(snap_compare, tui_path, tui_store, size):
 
 
 def test_caseload_filtered(snap_compare, tui_path, tui_store):
-    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24),
-                        run_before=_settled("slash", "s", "o", "u", "t", "h"))
+    assert snap_compare(
+        make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=_settled("slash", "s", "o", "u", "t", "h")
+    )
 
 
 def test_caseload_all_clients_capped(snap_compare, tui_path, tui_store):
@@ -90,9 +90,16 @@ def test_timeline_entry_detail(snap_compare, tui_path, tui_store):
     from vipterm.services import caseload, records
 
     first = caseload.caseload(tui_store)[0]  # the client "enter" opens
-    records.record_outcome(tui_store, first.client_id, "job", tui_store.clock.today(), note=(
-        "Started at the warehouse on the early shift.\nHis supervisor knows about court dates; "
-        "he asked for a letter from the program to show them."))
+    records.record_outcome(
+        tui_store,
+        first.client_id,
+        "job",
+        tui_store.clock.today(),
+        note=(
+            "Started at the warehouse on the early shift.\nHis supervisor knows about court dates; "
+            "he asked for a letter from the program to show them."
+        ),
+    )
 
     async def run_before(pilot) -> None:
         await _settled("enter")(pilot)
@@ -115,9 +122,16 @@ def test_draft_offered_after_a_crash(snap_compare, tui_path, tui_store):
     from vipterm.tui.drafts import DraftOfferModal
 
     first = caseload.caseload(tui_store)[0]
-    drafts.save_draft(tui_store, f"contact:{first.client_id}", "contact", first.client_id,
-                      {"outcome": "reached", "note": "Walked him to the bus stop.\nHe wants to talk about the job "
-                                                     "program next week."})
+    drafts.save_draft(
+        tui_store,
+        f"contact:{first.client_id}",
+        "contact",
+        first.client_id,
+        {
+            "outcome": "reached",
+            "note": "Walked him to the bus stop.\nHe wants to talk about the job program next week.",
+        },
+    )
 
     async def run_before(pilot) -> None:
         await unlock(pilot, DEMO_PASSPHRASE)
@@ -157,8 +171,9 @@ def test_new_client_form(snap_compare, tui_path, tui_store):
 
 
 def test_assessment_form(snap_compare, tui_path, tui_store):
-    assert snap_compare(make_app(tui_path, tui_store), terminal_size=(80, 24),
-                        run_before=_settled("enter", "a", "2", "3", "p"))
+    assert snap_compare(
+        make_app(tui_path, tui_store), terminal_size=(80, 24), run_before=_settled("enter", "a", "2", "3", "p")
+    )
 
 
 def test_referral_form(snap_compare, tui_path, tui_store):

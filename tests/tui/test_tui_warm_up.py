@@ -18,8 +18,10 @@ from vipterm.tui.drafts import DraftOfferModal
 
 def _written(store) -> tuple[int, int]:
     with store.read() as session:
-        return (session.execute(text("SELECT COUNT(*) FROM change_log")).scalar_one(),
-                session.execute(text("SELECT COUNT(*) FROM audit_entry")).scalar_one())
+        return (
+            session.execute(text("SELECT COUNT(*) FROM change_log")).scalar_one(),
+            session.execute(text("SELECT COUNT(*) FROM audit_entry")).scalar_one(),
+        )
 
 
 async def test_after_the_caseload_the_index_drafts_and_a_read_only_warm_up(tui_path, tui_store):

@@ -67,15 +67,20 @@ def cmd_audit(args) -> int:
         rows = list_entries(store, since=since, worker_id=worker, client_id=client)
         shown = [(store.clock.to_local(_at(r.at)).strftime("%Y-%m-%d %H:%M"), r) for r in rows]
         if args.json:  # the action's machine value only: its label is for people
-            emit_json([{k: v for k, v in r.as_dict().items() if k != "action_label"} for r in rows], store.clock,
-                      key="entries")
+            emit_json(
+                [{k: v for k, v in r.as_dict().items() if k != "action_label"} for r in rows],
+                store.clock,
+                key="entries",
+            )
             return ExitCode.OK
     # A purged client has no pseudonym left: their id (a unique prefix of it on a terminal).
     prefixes = unique_prefixes(sorted({r.client_id for r in rows if r.client_id and not r.client}))
     for when, r in shown:
         about = r.client or short_id(r.client_id, prefixes)
-        print(f"{when}  {r.worker or 'unknown worker':<16}  {r.device:<16}  {r.action_label:<30}  "
-              f"{about:<10}  {r.detail}".rstrip())
+        print(
+            f"{when}  {r.worker or 'unknown worker':<16}  {r.device:<16}  {r.action_label:<30}  "
+            f"{about:<10}  {r.detail}".rstrip()
+        )
     note(args, f"{len(rows)} audit entr{'y' if len(rows) == 1 else 'ies'}")
     return ExitCode.OK
 

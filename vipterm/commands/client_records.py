@@ -19,13 +19,16 @@ UPDATE_OPTIONS = (
     ("first-name", "first_name", "first name"),
     ("last-name", "last_name", "last name"),
     ("aka", "aka", "alias"),
-    ("date-of-birth", "date_of_birth", "date of birth, YYYY-MM-DD (\"\" clears it)"),
+    ("date-of-birth", "date_of_birth", 'date of birth, YYYY-MM-DD ("" clears it)'),
     ("phone", "phone", "phone number"),
     ("area", "area_command", "area command: " + ", ".join(m.value for m in domain.AreaCommand)),
     ("age-group", "age_group", "age group: " + ", ".join(m.value for m in domain.AgeGroup)),
     ("referral-source", "referral_source", "how they came: " + ", ".join(m.value for m in domain.ReferralSource)),
-    ("risk-flags", "risk_flags", "comma-separated, replacing the current ones (\"\" clears them): "
-     + ", ".join(m.value for m in domain.RiskFlag)),
+    (
+        "risk-flags",
+        "risk_flags",
+        'comma-separated, replacing the current ones ("" clears them): ' + ", ".join(m.value for m in domain.RiskFlag),
+    ),
 )
 
 
@@ -60,8 +63,10 @@ def register_clients(csub: argparse._SubParsersAction) -> None:
     p = csub.add_parser("void", help="void a mistaken fact (it stays in the history, marked, and counts nowhere)")
     add_db_argument(p)
     p.add_argument("kind", help=f"one of: {kinds} (referral: its latest status change)")
-    p.add_argument("fact_id", help="the fact's id or a unique prefix (clients show --json lists them); "
-                                   "for a referral, the referral's id")
+    p.add_argument(
+        "fact_id",
+        help="the fact's id or a unique prefix (clients show --json lists them); for a referral, the referral's id",
+    )
     p.add_argument("--reason", required=True, help="why (kept in the history)")
     p.set_defaults(func=cmd_clients_void)
 
@@ -85,8 +90,12 @@ def register_clients(csub: argparse._SubParsersAction) -> None:
 
 
 # The command's word for each correctable fact -> its table.
-FACT_KINDS = {"contact": "contact", "notification": "notification_attempt", "outcome": "outcome",
-              "referral": "referral"}
+FACT_KINDS = {
+    "contact": "contact",
+    "notification": "notification_attempt",
+    "outcome": "outcome",
+    "referral": "referral",
+}
 
 
 def _fact_table(kind: str) -> str:
@@ -102,16 +111,22 @@ def resolve_fact(store, table: str, ref: str) -> str:
 
     ref = ref.strip().lower()
     if len(ref) < 8 or not all(ch in "0123456789abcdef-" for ch in ref):
-        raise ValidationError(f"give the {table.replace('_', ' ')}'s id or at least its first 8 characters",
-                              field="fact_id")
+        raise ValidationError(
+            f"give the {table.replace('_', ' ')}'s id or at least its first 8 characters", field="fact_id"
+        )
     with store.read() as session:
-        ids = [r[0] for r in session.execute(
-            text(f"SELECT id FROM {table} WHERE id LIKE :p AND deleted_at IS NULL LIMIT 3"), {"p": ref + "%"})]
+        ids = [
+            r[0]
+            for r in session.execute(
+                text(f"SELECT id FROM {table} WHERE id LIKE :p AND deleted_at IS NULL LIMIT 3"), {"p": ref + "%"}
+            )
+        ]
     if not ids:
         raise NotFound(f"no {table.replace('_', ' ')} with an id starting {ref}")
     if len(ids) > 1:
-        raise ValidationError(f"several {table.replace('_', ' ')}s have ids starting {ref}: give more of it",
-                              field="fact_id")
+        raise ValidationError(
+            f"several {table.replace('_', ' ')}s have ids starting {ref}: give more of it", field="fact_id"
+        )
     return ids[0]
 
 
@@ -135,16 +150,16 @@ def _parse_update(args) -> dict:
                 try:
                     value = date.fromisoformat(value.strip())
                 except ValueError:
-                    raise ValidationError(f"--{option}: {value!r} is not a date (YYYY-MM-DD)",
-                                          field=dest) from None
+                    raise ValidationError(f"--{option}: {value!r} is not a date (YYYY-MM-DD)", field=dest) from None
             else:
                 value = None
         elif dest == "risk_flags":
             value = [f.strip() for f in value.split(",") if f.strip() and f.strip().lower() != "none"]
         changes[dest] = value
     if not changes:
-        raise ValidationError("nothing to change: give at least one of "
-                              + ", ".join(f"--{o}" for o, _d, _w in UPDATE_OPTIONS))
+        raise ValidationError(
+            "nothing to change: give at least one of " + ", ".join(f"--{o}" for o, _d, _w in UPDATE_OPTIONS)
+        )
     return changes
 
 
@@ -193,12 +208,28 @@ def cmd_clients_void(args) -> int:
 
 
 def _parse_correction(table: str, args, clock) -> dict:
-    given = {name: getattr(args, name) for name in ("outcome", "mode", "purpose", "when", "minutes", "date", "setting",
-                                                     "area", "outcome_kind", "source", "note")
-             if getattr(args, name) is not None}
-    allowed = {"contact": {"outcome", "mode", "purpose", "when", "minutes", "area", "note"},
-               "notification_attempt": {"outcome", "date", "setting", "area", "note"},
-               "outcome": {"outcome_kind", "date", "source", "note"}}[table]
+    given = {
+        name: getattr(args, name)
+        for name in (
+            "outcome",
+            "mode",
+            "purpose",
+            "when",
+            "minutes",
+            "date",
+            "setting",
+            "area",
+            "outcome_kind",
+            "source",
+            "note",
+        )
+        if getattr(args, name) is not None
+    }
+    allowed = {
+        "contact": {"outcome", "mode", "purpose", "when", "minutes", "area", "note"},
+        "notification_attempt": {"outcome", "date", "setting", "area", "note"},
+        "outcome": {"outcome_kind", "date", "source", "note"},
+    }[table]
     wrong = sorted(set(given) - allowed)
     if wrong:
         option = {"outcome_kind": "kind"}.get(wrong[0], wrong[0])
@@ -234,13 +265,19 @@ def cmd_clients_correct(args) -> int:
 
     table = _fact_table(args.kind)
     if table == "referral":
-        raise ValidationError("a referral's status is corrected by voiding it (`clients void referral ID`) and "
-                              "setting the right one in the app", field="kind")
+        raise ValidationError(
+            "a referral's status is corrected by voiding it (`clients void referral ID`) and "
+            "setting the right one in the app",
+            field="kind",
+        )
     with unlock(args) as store:
         changes = _parse_correction(table, args, store.clock)
         fact_id = resolve_fact(store, table, args.fact_id)
-        correct = {"contact": corrections.correct_contact, "notification_attempt": corrections.correct_notification,
-                   "outcome": corrections.correct_outcome}[table]
+        correct = {
+            "contact": corrections.correct_contact,
+            "notification_attempt": corrections.correct_notification,
+            "outcome": corrections.correct_outcome,
+        }[table]
         correction = correct(store, fact_id, args.reason, **changes)
     print(f"corrected {domain.CorrectableFact(table).label} {fact_id}: superseded by {correction.replacement_id}")
     return ExitCode.OK
@@ -256,10 +293,24 @@ def cmd_clients_history(args) -> int:
         records.record_audit(store, domain.AuditAction.VIEW_IDENTITY, client_id, "cli clients history")
         shown = [(store.clock.to_local(c.at).strftime("%Y-%m-%d %H:%M"), c) for c in changes]
         if args.json:
-            emit_json([{"at": c.at, "field": c.field, "value": c.value, "device": c.device, "by": c.by,
-                        "worker": c.worker or None, "device_name": c.device_name, "conflict": c.conflict or None,
-                        "conflict_open": c.conflict_open}
-                       for _, c in shown], store.clock, key="changes")
+            emit_json(
+                [
+                    {
+                        "at": c.at,
+                        "field": c.field,
+                        "value": c.value,
+                        "device": c.device,
+                        "by": c.by,
+                        "worker": c.worker or None,
+                        "device_name": c.device_name,
+                        "conflict": c.conflict or None,
+                        "conflict_open": c.conflict_open,
+                    }
+                    for _, c in shown
+                ],
+                store.clock,
+                key="changes",
+            )
             return ExitCode.OK
     for when, c in shown:
         value = "—" if c.value in (None, "") else c.value

@@ -15,9 +15,7 @@ import sys
 from datetime import UTC, date, datetime, tzinfo
 from enum import Enum
 from pathlib import Path, PurePath
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vipterm.errors import DatabaseMissing, NoPassphrase, ValidationError
 from vipterm.paths import default_database_path
@@ -33,10 +31,16 @@ def add_db_argument(parser: argparse.ArgumentParser, *, top_level: bool = False)
     """--db and --passphrase-file; on subcommands they default to "not given", so that
     `vipterm --db X report` and `vipterm report --db X` mean the same."""
     default = None if top_level else argparse.SUPPRESS
-    parser.add_argument("--db", type=Path, default=default,
-                        help="database file (default: $VIPTERM_DB, else the user data folder)")
-    parser.add_argument("--passphrase-file", type=Path, metavar="FILE", default=default,
-                        help=f"read the passphrase from FILE (else ${PASSPHRASE_ENV}, else a hidden prompt)")
+    parser.add_argument(
+        "--db", type=Path, default=default, help="database file (default: $VIPTERM_DB, else the user data folder)"
+    )
+    parser.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="FILE",
+        default=default,
+        help=f"read the passphrase from FILE (else ${PASSPHRASE_ENV}, else a hidden prompt)",
+    )
 
 
 def database_path(args: argparse.Namespace) -> Path:
@@ -85,7 +89,7 @@ def new_passphrase(args: argparse.Namespace, what: str = "New passphrase") -> st
     return first
 
 
-def unlock(args: argparse.Namespace) -> "Store":
+def unlock(args: argparse.Namespace) -> Store:
     from vipterm.services.database import open_store
 
     path = database_path(args)
@@ -142,7 +146,7 @@ def json_value(value: Any, zone: tzinfo, key: str = "") -> Any:
     return str(value)
 
 
-def emit_json(data: Any, clock: "ProgramClock | None" = None, *, key: str | None = None) -> None:
+def emit_json(data: Any, clock: ProgramClock | None = None, *, key: str | None = None) -> None:
     """Print `data` on stdout in the one --json shape of every command (docs/cli-json.md): an object
     whose first field is `version`; a listing's rows go under `key`. Times carry the program
     zone's offset (from `clock`, the store's; UTC when no database was opened)."""
@@ -194,7 +198,7 @@ def unique_prefixes(ids: list[str], universe: list[str] | None = None, minimum: 
     for value in ids:
         i = position[value]
         longest = max((shared(value, others[j]) for j in (i - 1, i + 1) if 0 <= j < len(others)), default=0)
-        out[value] = value[:max(minimum, longest + 1)]
+        out[value] = value[: max(minimum, longest + 1)]
     return out
 
 
@@ -212,6 +216,7 @@ def print_table(headers: list[str], rows: list[list[Any]], *, whole: tuple[str, 
     tab-separated line per row, every value whole."""
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     if not on_terminal():
+
         def clean(value: str) -> str:  # a tab or line break inside a value would split its row
             return " ".join(value.split())
 

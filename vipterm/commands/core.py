@@ -38,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_doctor)
 
     clients = sub.add_parser("clients", help="list or show clients")
-    csub = clients.add_subparsers(dest="clients_cmd", required=True, metavar="list|show|assign|update|close|reopen|history|correct|void|consent|safety-plan|export")
+    csub = clients.add_subparsers(
+        dest="clients_cmd",
+        required=True,
+        metavar="list|show|assign|update|close|reopen|history|correct|void|consent|safety-plan|export",
+    )
     p = csub.add_parser("list", help="the caseload, most urgent first")
     add_db_argument(p)
     p.add_argument("--all", action="store_true", help="every client, not only this worker's")
@@ -103,9 +107,8 @@ def cmd_passwd(args) -> int:
 def cmd_doctor(args) -> int:
     from rich.console import Console
 
-    from vipterm.services.database import integrity_report
-
     from vipterm.services.backup import last_backup_at
+    from vipterm.services.database import integrity_report
 
     with unlock(args) as store:
         report = integrity_report(store)
@@ -117,10 +120,15 @@ def cmd_doctor(args) -> int:
         console = Console()
         console.print(f"database  {database_path(args)}")
         console.print(f"integrity {report['integrity']}   foreign keys: {report['foreign_key_problems']} problem(s)")
-        console.print(f"schema    {report['schema_version']} (this vipterm: {report['schema_expected']})   SQLCipher {report['cipher_version']}")
+        console.print(
+            f"schema    {report['schema_version']} (this vipterm: {report['schema_expected']})   SQLCipher {report['cipher_version']}"
+        )
         console.print(f"device    {report['device_id']} ({report['role']})")
-        console.print(f"backup    last taken {store.clock.to_local(last_backup):%Y-%m-%d %H:%M} ({store.time_zone})"
-                      if last_backup else "backup    never taken here (vipterm backup --to DIR)")
+        console.print(
+            f"backup    last taken {store.clock.to_local(last_backup):%Y-%m-%d %H:%M} ({store.time_zone})"
+            if last_backup
+            else "backup    never taken here (vipterm backup --to DIR)"
+        )
         for where, n in report["values_breaking_rules"].items():
             console.print(f"[bold red]{n:,} stored value(s) of {where} break the rules[/] (edit those records)")
         print_table(["table", "rows"], [[name, f"{count:,}"] for name, count in report["counts"].items()])
@@ -136,7 +144,6 @@ URGENCY_VALUE = {0: "overdue", 1: "due_today", 2: "upcoming"}
 
 def cmd_clients_list(args) -> int:
     from vipterm.services import caseload as caseload_service
-
     from vipterm.services.resolve import resolve_worker
 
     if args.worker and args.unassigned:
@@ -153,24 +160,55 @@ def cmd_clients_list(args) -> int:
         # A list of names leaves an audit entry: as JSON it is an export, on the terminal a view.
         from vipterm.services.audit import record_audit
 
-        record_audit(store, domain.AuditAction.EXPORT if args.json else domain.AuditAction.VIEW_IDENTITY, None,
-                     f"cli clients list{' --json' if args.json else ''}, {len(rows)} client(s)")
+        record_audit(
+            store,
+            domain.AuditAction.EXPORT if args.json else domain.AuditAction.VIEW_IDENTITY,
+            None,
+            f"cli clients list{' --json' if args.json else ''}, {len(rows)} client(s)",
+        )
     if args.json:
-        emit_json([
-            {"id": r.client_id, "pseudonym": r.pseudonym, "name": r.name, "age_group": r.age_group,
-             "area_command": r.area_command, "status": r.status, "risk_flags": list(r.risk_flags),
-             "last_contact": r.last_contact, "next_due": r.next_due, "open_referrals": r.open_referrals,
-             "stale_referrals": r.stale_referrals, "urgency": URGENCY_VALUE[r.urgency],
-             "worker_id": r.assigned_worker_id, "worker": r.worker_name or None}
-            for r in rows
-        ], store.clock, key="clients")
+        emit_json(
+            [
+                {
+                    "id": r.client_id,
+                    "pseudonym": r.pseudonym,
+                    "name": r.name,
+                    "age_group": r.age_group,
+                    "area_command": r.area_command,
+                    "status": r.status,
+                    "risk_flags": list(r.risk_flags),
+                    "last_contact": r.last_contact,
+                    "next_due": r.next_due,
+                    "open_referrals": r.open_referrals,
+                    "stale_referrals": r.stale_referrals,
+                    "urgency": URGENCY_VALUE[r.urgency],
+                    "worker_id": r.assigned_worker_id,
+                    "worker": r.worker_name or None,
+                }
+                for r in rows
+            ],
+            store.clock,
+            key="clients",
+        )
         return ExitCode.OK
-    print_table(["due", "pseudonym", "name", "worker", "area", "status", "last contact", "next due", "refs"], [
-        [caseload_service.URGENCY_LABEL[r.urgency], r.pseudonym, r.name, r.worker_name or "unassigned",
-         domain.AreaCommand(r.area_command).label, domain.ClientStatus(r.status).label,
-         store.clock.to_local(r.last_contact).strftime("%Y-%m-%d") if r.last_contact else "—",
-         r.next_due.isoformat() if r.next_due else "—", str(r.open_referrals)]
-        for r in rows], whole=("pseudonym", "last contact", "next due"))
+    print_table(
+        ["due", "pseudonym", "name", "worker", "area", "status", "last contact", "next due", "refs"],
+        [
+            [
+                caseload_service.URGENCY_LABEL[r.urgency],
+                r.pseudonym,
+                r.name,
+                r.worker_name or "unassigned",
+                domain.AreaCommand(r.area_command).label,
+                domain.ClientStatus(r.status).label,
+                store.clock.to_local(r.last_contact).strftime("%Y-%m-%d") if r.last_contact else "—",
+                r.next_due.isoformat() if r.next_due else "—",
+                str(r.open_referrals),
+            ]
+            for r in rows
+        ],
+        whole=("pseudonym", "last contact", "next due"),
+    )
     note(args, f"{len(rows):,} client(s)")
     return ExitCode.OK
 
@@ -206,7 +244,9 @@ def cmd_clients_show(args) -> int:
         emit_json(data, store.clock)
         return ExitCode.OK
     console = Console()
-    console.print(f"[bold]{data['pseudonym']}[/]  {data['name']}  · {data['age_group']} · {data['area_command']} · {data['status']}")
+    console.print(
+        f"[bold]{data['pseudonym']}[/]  {data['name']}  · {data['age_group']} · {data['area_command']} · {data['status']}"
+    )
     console.print(f"worker: {data['assigned_worker']}   flags: {', '.join(data['risk_flags']) or '—'}")
     for f in data["follow_ups"]:
         console.print(f"follow-up {f['due_on']} {f['kind']}{' OVERDUE' if f['overdue'] else ''}")
@@ -216,9 +256,13 @@ def cmd_clients_show(args) -> int:
             shown = store.clock.to_local(datetime.fromisoformat(e["when"])).strftime("%Y-%m-%d %H:%M")
         else:
             shown = e["when"][:10].ljust(16)
-        console.print(f"{shown}  {e['summary']}" + (f"  ({e['recorded_by']})" if e["recorded_by"] else ""), markup=False)
+        console.print(
+            f"{shown}  {e['summary']}" + (f"  ({e['recorded_by']})" if e["recorded_by"] else ""), markup=False
+        )
         for item in e["history"]:
-            console.print(f"{'':16}  · {item['what']}" + (f": {item['reason']}" if item["reason"] else ""), markup=False)
+            console.print(
+                f"{'':16}  · {item['what']}" + (f": {item['reason']}" if item["reason"] else ""), markup=False
+            )
     return ExitCode.OK
 
 
@@ -233,8 +277,15 @@ def cmd_demo_data(args) -> int:
     passphrase = new_passphrase(args, "Passphrase for the demo database")
     from vipterm.commands.progress import progress_for
 
-    counts = generate(path, passphrase, seed=args.seed, until=args.until, capture=args.capture, force=args.force,
-                      size=DemoSize(workers=args.workers, clients=args.clients, contact_rate=args.contact_rate),
-                      progress=progress_for(args))
+    counts = generate(
+        path,
+        passphrase,
+        seed=args.seed,
+        until=args.until,
+        capture=args.capture,
+        force=args.force,
+        size=DemoSize(workers=args.workers, clients=args.clients, contact_rate=args.contact_rate),
+        progress=progress_for(args),
+    )
     print(f"created {path}: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
     return ExitCode.OK

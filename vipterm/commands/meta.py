@@ -29,18 +29,27 @@ TOPICS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("help", help="read a guide shipped with vipterm (without a topic: the list)",
-                       description="Print one of the guides installed with vipterm. Without a topic, list them.")
+    p = sub.add_parser(
+        "help",
+        help="read a guide shipped with vipterm (without a topic: the list)",
+        description="Print one of the guides installed with vipterm. Without a topic, list them.",
+    )
     p.add_argument("topic", nargs="?", metavar="TOPIC", help="one of: " + ", ".join(TOPICS))
-    p.add_argument("--path", action="store_true",
-                   help="print where the guide is installed instead of its text (without a topic: the folder of "
-                        "guides, with the spreadsheet examples in examples/)")
+    p.add_argument(
+        "--path",
+        action="store_true",
+        help="print where the guide is installed instead of its text (without a topic: the folder of "
+        "guides, with the spreadsheet examples in examples/)",
+    )
     p.set_defaults(func=cmd_help)
 
-    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh, fish, powershell)",
-                       description="Print a tab-completion script for SHELL on stdout. For bash: "
-                                   "`vipterm completion bash > ~/.local/share/bash-completion/completions/vipterm`; "
-                                   "for zsh: `vipterm completion zsh > ~/.zfunc/_vipterm` (with ~/.zfunc in fpath).")
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh, tcsh, fish, powershell)",
+        description="Print a tab-completion script for SHELL on stdout. For bash: "
+        "`vipterm completion bash > ~/.local/share/bash-completion/completions/vipterm`; "
+        "for zsh: `vipterm completion zsh > ~/.zfunc/_vipterm` (with ~/.zfunc in fpath).",
+    )
     p.add_argument("shell", choices=COMPLETION_SHELLS, metavar="SHELL", help=", ".join(COMPLETION_SHELLS))
     p.set_defaults(func=cmd_completion)
 

@@ -29,7 +29,7 @@ def progress_for(args: argparse.Namespace | None, *, stream: Any = None) -> Prog
 
 
 class _RichTask(ProgressTask):
-    def __init__(self, owner: "TerminalProgress", label: str, total: int | None) -> None:
+    def __init__(self, owner: TerminalProgress, label: str, total: int | None) -> None:
         super().__init__(label, total)
         self._owner = owner
         self._id = owner.bars.add_task(label, total=total)
@@ -48,8 +48,8 @@ class TerminalProgress(Progress):
 
     def __init__(self, stream: Any) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TaskProgressColumn,
-                                   TextColumn, TimeRemainingColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
 
         class RateColumn(TextColumn):
             """Items per second: rows, changes, contacts."""
@@ -64,9 +64,14 @@ class TerminalProgress(Progress):
                 return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
 
         self.bars = RichProgress(
-            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), MofNCompleteColumn(),
-            RateColumn(), TimeRemainingColumn(),
-            console=Console(file=stream), transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=stream),
+            transient=True,
         )
         self._open = 0
 

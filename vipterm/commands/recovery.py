@@ -35,25 +35,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def register_coordinator(csub: argparse._SubParsersAction) -> None:
-    p = csub.add_parser("export-root", help="write the program's root key and the coordinator's keys, encrypted "
-                                            "under a separate recovery passphrase, and a printable recovery sheet")
+    p = csub.add_parser(
+        "export-root",
+        help="write the program's root key and the coordinator's keys, encrypted "
+        "under a separate recovery passphrase, and a printable recovery sheet",
+    )
     add_db_argument(p)
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the recovery file to write")
-    p.add_argument("--kept-at", default="", metavar="WHERE",
-                   help="where the recovery file and passphrase will be kept (printed on the sheet)")
+    p.add_argument(
+        "--kept-at",
+        default="",
+        metavar="WHERE",
+        help="where the recovery file and passphrase will be kept (printed on the sheet)",
+    )
     add_recovery_passphrase_argument(p)
     p.set_defaults(func=cmd_export_root)
 
 
 def add_recovery_passphrase_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--recovery-passphrase-file", type=Path, metavar="FILE",
-                   help=f"read the recovery passphrase from FILE (else ${RECOVERY_PASSPHRASE_ENV}, else a prompt)")
+    p.add_argument(
+        "--recovery-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help=f"read the recovery passphrase from FILE (else ${RECOVERY_PASSPHRASE_ENV}, else a prompt)",
+    )
 
 
 def read_recovery_passphrase(args: argparse.Namespace, *, twice: bool) -> str:
     """The recovery passphrase: --recovery-passphrase-file, else $VIPTERM_RECOVERY_PASSPHRASE, else a prompt."""
-    given = given_passphrase(getattr(args, "recovery_passphrase_file", None), RECOVERY_PASSPHRASE_ENV,
-                             "--recovery-passphrase-file", "recovery passphrase")
+    given = given_passphrase(
+        getattr(args, "recovery_passphrase_file", None),
+        RECOVERY_PASSPHRASE_ENV,
+        "--recovery-passphrase-file",
+        "recovery passphrase",
+    )
     if given is not None:
         return given
     first = getpass.getpass("Recovery passphrase: ")
@@ -111,10 +126,15 @@ def cmd_init_from_root(args) -> int:
     from vipterm.services.recovery import init_from_root
 
     if not args.from_root:
-        raise ValidationError("--backup is used with --from-root (a plain restore is `vipterm restore`)", field="backup")
+        raise ValidationError(
+            "--backup is used with --from-root (a plain restore is `vipterm restore`)", field="backup"
+        )
     if args.existing or args.escrow or args.force or args.time_zone:
-        raise ValidationError("--from-root takes the program's settings from the recovery file: leave out "
-                              "--existing, --escrow, --force and --time-zone", field="from_root")
+        raise ValidationError(
+            "--from-root takes the program's settings from the recovery file: leave out "
+            "--existing, --escrow, --force and --time-zone",
+            field="from_root",
+        )
     path = database_path(args)
     if path.exists():
         raise DatabaseExists(f"{path} already exists; a recovered coordinator is written to a new database")

@@ -17,7 +17,6 @@ from pathlib import Path
 from vipterm.commands.common import add_db_argument, emit_json, note, unlock
 from vipterm.errors import ExitCode, ValidationError
 
-
 # Spelled out here so that building the parser imports no service (start-up time); a test checks
 # they match services.report_render.FORMATS and services.csv_import.KINDS.
 FORMATS = ("text", "csv", "json", "html")
@@ -25,26 +24,41 @@ KINDS = ("clients", "notifications", "contacts", "referrals", "outcomes")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="the monthly informational report (aggregates only)",
-                       description="The monthly informational report for a month, computed as of its last day. "
-                                   "Every number is defined in `vipterm help metrics`.")
+    p = sub.add_parser(
+        "report",
+        help="the monthly informational report (aggregates only)",
+        description="The monthly informational report for a month, computed as of its last day. "
+        "Every number is defined in `vipterm help metrics`.",
+    )
     add_db_argument(p)
     p.add_argument("--month", required=True, metavar="YYYY-MM", help="the report's month, e.g. 2022-11")
-    p.add_argument("--through", metavar="YYYY-MM",
-                   help="a range: one report for each month from --month through this one (text, csv or json; "
-                        "csv and json hold them all in one file, with progress on a terminal)")
+    p.add_argument(
+        "--through",
+        metavar="YYYY-MM",
+        help="a range: one report for each month from --month through this one (text, csv or json; "
+        "csv and json hold them all in one file, with progress on a terminal)",
+    )
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
-    p.add_argument("--suppress-small", action="store_true",
-                   help="show counts of 1–4 people as <5 (and the rates over them); the page says so")
-    p.add_argument("--staff-names", action="store_true",
-                   help="name workers in the contacts-per-worker table (default: Worker 1, 2, …)")
+    p.add_argument(
+        "--suppress-small",
+        action="store_true",
+        help="show counts of 1–4 people as <5 (and the rates over them); the page says so",
+    )
+    p.add_argument(
+        "--staff-names",
+        action="store_true",
+        help="name workers in the contacts-per-worker table (default: Worker 1, 2, …)",
+    )
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("import-csv", help="import a program's history from a spreadsheet (CSV)",
-                       description="Validate every row of a CSV file and import them all, or none. "
-                                   "Columns: `vipterm help import-csv`; example files: the examples/ folder in "
-                                   "`vipterm help --path`.")
+    p = sub.add_parser(
+        "import-csv",
+        help="import a program's history from a spreadsheet (CSV)",
+        description="Validate every row of a CSV file and import them all, or none. "
+        "Columns: `vipterm help import-csv`; example files: the examples/ folder in "
+        "`vipterm help --path`.",
+    )
     add_db_argument(p)
     p.add_argument("kind", metavar="KIND", help=f"what the file holds: {', '.join(KINDS)}")
     p.add_argument("file", type=Path, metavar="FILE", help="the CSV file, as a spreadsheet saves it")
@@ -74,8 +88,10 @@ def cmd_report(args) -> int:
     # A bad month or range is refused before asking for the passphrase.
     months = month_range(args.month, args.through) if args.through else [parse_month(args.month)]
     if len(months) > 1 and args.format == "html":
-        raise ValidationError("an HTML report is one month's page: leave out --through, or use --format text, "
-                              "csv or json for a range", field="format")
+        raise ValidationError(
+            "an HTML report is one month's page: leave out --through, or use --format text, csv or json for a range",
+            field="format",
+        )
     with unlock(args) as store:
         reports = build_reports(store, months, progress_for(args))
         # Every report leaves an audit entry, whatever its format or destination (staff names
@@ -84,10 +100,14 @@ def cmd_report(args) -> int:
         from vipterm.services.audit import record_audit
 
         span = reports[0].month_key + (f" through {reports[-1].month_key}" if len(reports) > 1 else "")
-        record_audit(store, AuditAction.EXPORT, None,
-                     f"report {span} {args.format} to {'a file' if args.out else 'the terminal'}"
-                     + (" with staff names" if args.staff_names else "")
-                     + (" small counts suppressed" if args.suppress_small else ""))
+        record_audit(
+            store,
+            AuditAction.EXPORT,
+            None,
+            f"report {span} {args.format} to {'a file' if args.out else 'the terminal'}"
+            + (" with staff names" if args.staff_names else "")
+            + (" small counts suppressed" if args.suppress_small else ""),
+        )
     options = dict(suppress_small=args.suppress_small, staff_names=args.staff_names)
     if args.format == "text" and args.out is None:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -169,17 +189,21 @@ def import_lines(result) -> list[str]:
     lines += [str(d) for d in result.duplicates if d.repeats_row is not None]
     in_database = [d.row for d in result.duplicates if d.repeats_row is None]
     if in_database:
-        lines.append(f"already in the database, skipped: row{'s' if len(in_database) > 1 else ''} "
-                     f"{_row_ranges(in_database)}")
+        lines.append(
+            f"already in the database, skipped: row{'s' if len(in_database) > 1 else ''} {_row_ranges(in_database)}"
+        )
     duplicates = len(result.duplicates)
     skipped = f"; {duplicates} duplicate row(s) skipped" if duplicates else ""
     if result.status is ImportStatus.REFUSED:
-        where = (f"in {result.rows_with_problems} of {result.rows} row(s)" if result.rows_with_problems
-                 else "in the header")
+        where = (
+            f"in {result.rows_with_problems} of {result.rows} row(s)" if result.rows_with_problems else "in the header"
+        )
         lines.append(f"{len(result.errors)} problem(s) {where}; nothing was imported")
     elif result.status is ImportStatus.CHECKED:
-        lines.append(f"{result.rows} {result.kind} row(s) checked: no problems, {result.new_rows} new{skipped} "
-                     "(dry run: nothing was written)")
+        lines.append(
+            f"{result.rows} {result.kind} row(s) checked: no problems, {result.new_rows} new{skipped} "
+            "(dry run: nothing was written)"
+        )
     else:
         lines.append(f"imported {result.written} {result.kind} row(s){skipped}")
     return lines

@@ -47,8 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--week", type=_day, metavar="DAY", help="the review's week (default: this week)")
     p.add_argument("--day", type=_day, required=True, metavar="DAY", help="the incident's day (YYYY-MM-DD)")
     p.add_argument("--area", default="na", help="area command (default: N/A)")
-    p.add_argument("--source", default="shooting_review",
-                   help="shooting_review, crime_data, hospital or community (default: shooting_review)")
+    p.add_argument(
+        "--source",
+        default="shooting_review",
+        help="shooting_review, crime_data, hospital or community (default: shooting_review)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_incident)
 
@@ -70,8 +73,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--notify-on", type=_day, required=True, metavar="DAY", help="the day planned")
     p.add_argument("--time", default="", metavar="HH:MM", help="the time planned (optional)")
     p.add_argument("--setting", default="home", help="home, hospital, jail, community, office, other")
-    p.add_argument("--team", type=_list, default=["peer_support"], metavar="ROLE,…",
-                   help="team roles going (default: peer_support)")
+    p.add_argument(
+        "--team",
+        type=_list,
+        default=["peer_support"],
+        metavar="ROLE,…",
+        help="team roles going (default: peer_support)",
+    )
     p.add_argument("--yes", action="store_true", help="create the new client even if they may be an existing one")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_candidate)
@@ -85,11 +93,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _plan_dict(plan) -> dict | None:
     if plan is None:
         return None
-    return {"id": plan.id, "client_id": plan.client_id, "pseudonym": plan.pseudonym,
-            "planned_on": plan.planned_on, "planned_time": plan.planned_time, "setting": plan.setting,
-            "team_roles": list(plan.team_roles), "worker_id": plan.worker_id, "worker": plan.worker_name,
-            "serving": plan.serving_name,
-            "identified_on": plan.identified_on, "state": plan.state}
+    return {
+        "id": plan.id,
+        "client_id": plan.client_id,
+        "pseudonym": plan.pseudonym,
+        "planned_on": plan.planned_on,
+        "planned_time": plan.planned_time,
+        "setting": plan.setting,
+        "team_roles": list(plan.team_roles),
+        "worker_id": plan.worker_id,
+        "worker": plan.worker_name,
+        "serving": plan.serving_name,
+        "identified_on": plan.identified_on,
+        "state": plan.state,
+    }
 
 
 def cmd_show(args) -> int:
@@ -101,17 +118,31 @@ def cmd_show(args) -> int:
         found = review.find_review(store, week)
         view = review.review_view(store, found.id) if found else None
         if args.json:
-            emit_json({
-                "week_of": week,
-                "review_id": view.review.id if view else None,
-                "incidents": [{"id": i.id, "day": i.occurred_on, "area_command": i.area_command,
-                               "source": i.source} for i in (view.incidents if view else ())],
-                # Pseudonyms only: a script's output may end up in a file.
-                "candidates": [{"id": c.id, "client_id": c.client_id, "pseudonym": c.pseudonym,
-                                "new_client": c.new_client, "incident_id": c.incident_id, "age_group": c.age_group,
-                                "risk_flags": list(c.risk_flags), "plan": _plan_dict(c.plan)}
-                               for c in (view.candidates if view else ())],
-            }, store.clock)
+            emit_json(
+                {
+                    "week_of": week,
+                    "review_id": view.review.id if view else None,
+                    "incidents": [
+                        {"id": i.id, "day": i.occurred_on, "area_command": i.area_command, "source": i.source}
+                        for i in (view.incidents if view else ())
+                    ],
+                    # Pseudonyms only: a script's output may end up in a file.
+                    "candidates": [
+                        {
+                            "id": c.id,
+                            "client_id": c.client_id,
+                            "pseudonym": c.pseudonym,
+                            "new_client": c.new_client,
+                            "incident_id": c.incident_id,
+                            "age_group": c.age_group,
+                            "risk_flags": list(c.risk_flags),
+                            "plan": _plan_dict(c.plan),
+                        }
+                        for c in (view.candidates if view else ())
+                    ],
+                },
+                store.clock,
+            )
             return 0
     print(f"week of {week.isoformat()}" + (f" · held by {view.held_by_name}" if view and view.held_by_name else ""))
     if view is None:
@@ -123,8 +154,9 @@ def cmd_show(args) -> int:
         print(f"  {short_id(i.id, prefixes)}  {i.occurred_on.isoformat()}  {i.area_command:<10} {i.source}")
     print(f"candidates ({len(view.candidates)}):")
     for c in view.candidates:
-        plan = f"{c.plan.summary} · {c.plan.serving_name or c.plan.worker_name} · {c.plan.state}" if c.plan \
-            else "no plan"
+        plan = (
+            f"{c.plan.summary} · {c.plan.serving_name or c.plan.worker_name} · {c.plan.state}" if c.plan else "no plan"
+        )
         print(f"  {c.pseudonym:<10} {'new' if c.new_client else 'existing':<8} {plan}")
     return 0
 
@@ -158,38 +190,70 @@ def cmd_candidate(args) -> int:
 
     new = any((args.first_name, args.last_name, args.aka))
     if new == bool(args.client):
-        raise ValidationError("a candidate is a new client (--first-name/--last-name/--aka) or an existing one "
-                              "(--client ID), one of the two", field="client")
+        raise ValidationError(
+            "a candidate is a new client (--first-name/--last-name/--aka) or an existing one "
+            "(--client ID), one of the two",
+            field="client",
+        )
     with unlock(args) as store:
         review.require_coordinator(store)
         rv = review.open_review(store, args.week)
         client = None
         if new:
-            client = records.ClientDraft(first_name=args.first_name, last_name=args.last_name, aka=args.aka,
-                                         date_of_birth=args.dob, phone=args.phone, area_command=args.area,
-                                         referral_source=args.source, age_group=args.age_group,
-                                         confirm_duplicate=args.yes)
+            client = records.ClientDraft(
+                first_name=args.first_name,
+                last_name=args.last_name,
+                aka=args.aka,
+                date_of_birth=args.dob,
+                phone=args.phone,
+                area_command=args.area,
+                referral_source=args.source,
+                age_group=args.age_group,
+                confirm_duplicate=args.yes,
+            )
         draft = review.CandidateDraft(
-            review_id=rv.id, incident_id=_incident_id(store, rv.id, args.incident),
-            client=client, client_id=None if new else resolve_client(store, args.client),
-            age_group=args.age_group if not new else None, risk_flags=args.flags,
-            plan=review.PlanDraft(planned_on=args.notify_on, worker_id=resolve_worker(store, args.worker),
-                                  team_roles=args.team, planned_time=args.time, setting=args.setting))
+            review_id=rv.id,
+            incident_id=_incident_id(store, rv.id, args.incident),
+            client=client,
+            client_id=None if new else resolve_client(store, args.client),
+            age_group=args.age_group if not new else None,
+            risk_flags=args.flags,
+            plan=review.PlanDraft(
+                planned_on=args.notify_on,
+                worker_id=resolve_worker(store, args.worker),
+                team_roles=args.team,
+                planned_time=args.time,
+                setting=args.setting,
+            ),
+        )
         try:
             result = review.add_candidate(store, draft)
         except NeedsConfirmation as exc:
             # Pseudonyms only (never names): the coordinator looks them up, then --yes or --client.
             seen = ", ".join(m.pseudonym for m in exc.matches)
-            raise NeedsConfirmation(f"{exc.message} ({seen}): use --client for one of them, or --yes to create "
-                                    "a new client anyway", field="first_name", matches=exc.matches) from None
+            raise NeedsConfirmation(
+                f"{exc.message} ({seen}): use --client for one of them, or --yes to create a new client anyway",
+                field="first_name",
+                matches=exc.matches,
+            ) from None
     if args.json:
-        emit_json({"candidate_id": result.candidate.id, "client_id": result.client_id, "pseudonym": result.pseudonym,
-                   "new_client": result.new_client, "plan_id": result.plan.id, "worker": result.worker_name},
-                  store.clock)
+        emit_json(
+            {
+                "candidate_id": result.candidate.id,
+                "client_id": result.client_id,
+                "pseudonym": result.pseudonym,
+                "new_client": result.new_client,
+                "plan_id": result.plan.id,
+                "worker": result.worker_name,
+            },
+            store.clock,
+        )
     else:
-        print(f"{result.pseudonym}: {'new client, ' if result.new_client else ''}notification planned "
-              f"{args.notify_on.isoformat()}{' ' + result.plan.planned_time if result.plan.planned_time else ''}, "
-              f"follow-up by {result.worker_name} (plan {result.plan.id})")
+        print(
+            f"{result.pseudonym}: {'new client, ' if result.new_client else ''}notification planned "
+            f"{args.notify_on.isoformat()}{' ' + result.plan.planned_time if result.plan.planned_time else ''}, "
+            f"follow-up by {result.worker_name} (plan {result.plan.id})"
+        )
     return 0
 
 
@@ -204,8 +268,13 @@ def cmd_cancel(args) -> int:
         review.require_coordinator(store)
         ref = args.plan_id.strip()
         with store.read() as session:
-            ids = session.exec(select(PlannedNotification.id).where(PlannedNotification.id.startswith(ref.lower()))
-                               .limit(1000)).all() if len(ref) >= MIN_PREFIX else []
+            ids = (
+                session.exec(
+                    select(PlannedNotification.id).where(PlannedNotification.id.startswith(ref.lower())).limit(1000)
+                ).all()
+                if len(ref) >= MIN_PREFIX
+                else []
+            )
         plan = review.cancel_plan(store, match_prefix(list(ids), ref, "planned notification"))
     print(f"planned notification {plan.id} called off")
     return 0

@@ -100,8 +100,7 @@ def _provider(store, ref: str) -> str:
     from vipterm.services.resolve import match_prefix
 
     with store.read() as session:
-        rows = session.connection().exec_driver_sql(
-            "SELECT id, name FROM provider WHERE deleted_at IS NULL").all()
+        rows = session.connection().exec_driver_sql("SELECT id, name FROM provider WHERE deleted_at IS NULL").all()
     named = [pid for pid, name in rows if name.strip().lower() == ref.strip().lower()]
     if len(named) == 1:
         return named[0]
@@ -120,10 +119,26 @@ def cmd_consent_list(args) -> int:
         client_id = _client(store, args.client_id)
         rows = consent.list_consents(store, client_id)
         if args.json:
-            emit_json([{"id": r.id, "kind": r.kind, "provider_id": r.provider_id, "provider": r.provider or None,
-                        "method": r.method, "given_on": r.given_on, "expires_on": r.expires_on,
-                        "withdrawn_on": r.withdrawn_on, "state": r.state, "note": r.note,
-                        "recorded_by": r.recorded_by} for r in rows], store.clock, key="consents")
+            emit_json(
+                [
+                    {
+                        "id": r.id,
+                        "kind": r.kind,
+                        "provider_id": r.provider_id,
+                        "provider": r.provider or None,
+                        "method": r.method,
+                        "given_on": r.given_on,
+                        "expires_on": r.expires_on,
+                        "withdrawn_on": r.withdrawn_on,
+                        "state": r.state,
+                        "note": r.note,
+                        "recorded_by": r.recorded_by,
+                    }
+                    for r in rows
+                ],
+                store.clock,
+                key="consents",
+            )
             return ExitCode.OK
     prefixes = unique_prefixes([r.id for r in rows])
     for r in rows:
@@ -139,8 +154,16 @@ def cmd_consent_add(args) -> int:
     with unlock(args) as store:
         client_id = _client(store, args.client_id)
         provider_id = _provider(store, args.provider) if args.provider else None
-        made = consent.add_consent(store, client_id, args.kind, method=args.method, given_on=_day("--given", args.given),
-                                   expires_on=_day("--expires", args.expires), provider_id=provider_id, note=args.note)
+        made = consent.add_consent(
+            store,
+            client_id,
+            args.kind,
+            method=args.method,
+            given_on=_day("--given", args.given),
+            expires_on=_day("--expires", args.expires),
+            provider_id=provider_id,
+            note=args.note,
+        )
         pseudonym = _pseudonym(store, client_id)
     print(f"recorded consent {made.id} for {pseudonym}: {domain.ConsentKind(made.kind).label}, {made.method}")
     return ExitCode.OK
@@ -183,8 +206,9 @@ def cmd_safety_plan(args) -> int:
             note(args, f"{pseudonym} has no safety plan")
         return ExitCode.OK
     data = {name: getattr(plan, name) for name in consent.PLAN_PARTS}
-    data.update(id=plan.id, review_on=plan.review_on.isoformat() if plan.review_on else None,
-                updated_at=plan.updated_at)
+    data.update(
+        id=plan.id, review_on=plan.review_on.isoformat() if plan.review_on else None, updated_at=plan.updated_at
+    )
     if args.json:
         emit_json({"client_id": client_id, "pseudonym": pseudonym, "safety_plan": data}, clock)
         return ExitCode.OK
@@ -199,8 +223,7 @@ def cmd_export(args) -> int:
 
     with unlock(args) as store:
         client_id = _client(store, args.client_id)
-        write_subject_export(store, client_id, args.out, args.format, redact_staff=args.redact_staff,
-                             force=args.force)
+        write_subject_export(store, client_id, args.out, args.format, redact_staff=args.redact_staff, force=args.force)
         pseudonym = _pseudonym(store, client_id)
     # The record went where --out said: stdout stays empty, as for `report --out` (docs/cli-json.md).
     note(args, f"wrote the record of {pseudonym} ({args.format}) to {args.out}")

@@ -10,15 +10,23 @@ their ids and pseudonyms.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-from vipterm.commands.common import (add_db_argument, database_path, emit_json, new_passphrase, note, print_table,
-                                     short_id, unique_prefixes, unlock)
+from vipterm.commands.common import (
+    add_db_argument,
+    database_path,
+    emit_json,
+    new_passphrase,
+    note,
+    print_table,
+    short_id,
+    unique_prefixes,
+    unlock,
+)
 from vipterm.errors import DatabaseExists, ExitCode, ValidationError
 from vipterm.timekeeping import check_time_zone
 
@@ -57,22 +65,41 @@ def resolve_id(store, kind: str, ref: str) -> str:
 def register(sub: argparse._SubParsersAction) -> None:
     coord = sub.add_parser("coordinator", help="coordinator set-up")
     csub = coord.add_subparsers(dest="coordinator_cmd", required=True, metavar="init|export-root")
-    p = csub.add_parser("init", help="create a coordinator database with the program's root key "
-                                     "(or add the keys to an existing coordinator database with --existing)")
+    p = csub.add_parser(
+        "init",
+        help="create a coordinator database with the program's root key "
+        "(or add the keys to an existing coordinator database with --existing)",
+    )
     add_db_argument(p)
     p.add_argument("--worker-name", default="Coordinator", help="the coordinator's name as staff see it")
     p.add_argument("--existing", action="store_true", help="set up keys in an existing coordinator database")
-    p.add_argument("--escrow", default="", metavar="AGE_RECIPIENT",
-                   help="also encrypt every bundle to this age recipient (an escrow key kept offline)")
+    p.add_argument(
+        "--escrow",
+        default="",
+        metavar="AGE_RECIPIENT",
+        help="also encrypt every bundle to this age recipient (an escrow key kept offline)",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing database (its data is lost)")
-    p.add_argument("--time-zone", default=None, metavar="ZONE",
-                   help="the program's IANA time zone (default America/Denver): it cuts the report's months "
-                        "and decides 'today' on every laptop, which receive it in their return bundles")
-    p.add_argument("--from-root", type=Path, metavar="FILE",
-                   help="rebuild a lost coordinator from its recovery file (coordinator export-root): laptops keep "
-                        "trusting it; see `vipterm help recovery`")
-    p.add_argument("--backup", type=Path, metavar="FILE",
-                   help="with --from-root: start from this coordinator backup (its passphrase is the one asked for)")
+    p.add_argument(
+        "--time-zone",
+        default=None,
+        metavar="ZONE",
+        help="the program's IANA time zone (default America/Denver): it cuts the report's months "
+        "and decides 'today' on every laptop, which receive it in their return bundles",
+    )
+    p.add_argument(
+        "--from-root",
+        type=Path,
+        metavar="FILE",
+        help="rebuild a lost coordinator from its recovery file (coordinator export-root): laptops keep "
+        "trusting it; see `vipterm help recovery`",
+    )
+    p.add_argument(
+        "--backup",
+        type=Path,
+        metavar="FILE",
+        help="with --from-root: start from this coordinator backup (its passphrase is the one asked for)",
+    )
     from vipterm.commands.recovery import add_recovery_passphrase_argument, register_coordinator
 
     add_recovery_passphrase_argument(p)
@@ -88,10 +115,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = esub.add_parser("approve", help="on the coordinator: add the laptop to the signed roster")
     add_db_argument(p)
     p.add_argument("request", type=Path, help="the laptop's request file")
-    p.add_argument("--worker", metavar="NAME|ID",
-                   help="the worker this laptop serves: an existing worker's id or name, or a new worker's name "
-                        "(asked for when not given)")
-    p.add_argument("--replaces", metavar="DEVICE", help="this laptop replaces that worker's old laptop, which is revoked")
+    p.add_argument(
+        "--worker",
+        metavar="NAME|ID",
+        help="the worker this laptop serves: an existing worker's id or name, or a new worker's name "
+        "(asked for when not given)",
+    )
+    p.add_argument(
+        "--replaces", metavar="DEVICE", help="this laptop replaces that worker's old laptop, which is revoked"
+    )
     p.add_argument("--fingerprint", help="the fingerprint shown on the laptop (asked for when not given)")
     p.add_argument("--out", type=Path, default=Path("."), help="file or folder to write the enrollment file to")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
@@ -103,12 +135,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     keys = sub.add_parser("keys", help="public keys for an auditor (stock minisign/age files)")
     keysub = keys.add_subparsers(dest="keys_cmd", required=True, metavar="export")
-    p = keysub.add_parser("export", help="write the program root's and every device's public key (minisign .pub) "
-                                         "and keys.json; on the coordinator, its age identity with confirmation")
+    p = keysub.add_parser(
+        "export",
+        help="write the program root's and every device's public key (minisign .pub) "
+        "and keys.json; on the coordinator, its age identity with confirmation",
+    )
     add_db_argument(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write the key files to")
-    p.add_argument("--include-age-identity", action="store_true",
-                   help="coordinator: also write its age identity (a SECRET that opens every laptop bundle)")
+    p.add_argument(
+        "--include-age-identity",
+        action="store_true",
+        help="coordinator: also write its age identity (a SECRET that opens every laptop bundle)",
+    )
     p.add_argument("--yes", action="store_true", help="confirm writing the age identity without a prompt")
     p.set_defaults(func=cmd_keys_export)
 
@@ -122,17 +160,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = ssub.add_parser("export", help="write the next bundle (a laptop) or one return bundle per laptop (coordinator)")
     add_db_argument(p)
     p.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write the bundle(s) to")
-    p.add_argument("--only-new", action="store_true",
-                   help="a laptop: only changes not yet in an earlier bundle (default: all not acknowledged)")
+    p.add_argument(
+        "--only-new",
+        action="store_true",
+        help="a laptop: only changes not yet in an earlier bundle (default: all not acknowledged)",
+    )
     p.add_argument("--device", help="coordinator: only the return bundle for this device")
-    p.add_argument("--rebase", action="store_true",
-                   help="a laptop whose clock ran ahead (its date was wrong): bring it back first (see `sync rebase`)")
+    p.add_argument(
+        "--rebase",
+        action="store_true",
+        help="a laptop whose clock ran ahead (its date was wrong): bring it back first (see `sync rebase`)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     # How many changes go in one bundle before the next one starts (tests; the default suits every laptop).
     p.add_argument("--bundle-changes", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_sync_export)
-    p = ssub.add_parser("rebase", help="a laptop whose date was wrong (ahead), now fixed: bring its sync clock "
-                                       "and pending changes back to now so the coordinator accepts them")
+    p = ssub.add_parser(
+        "rebase",
+        help="a laptop whose date was wrong (ahead), now fixed: bring its sync clock "
+        "and pending changes back to now so the coordinator accepts them",
+    )
     add_db_argument(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_sync_rebase)
@@ -142,8 +189,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
     p.add_argument("--archive", type=Path, metavar="DIR", help="move each imported file here after it is committed")
     p.add_argument("--max-changes", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--accept-revoked", action="store_true",
-                   help="coordinator: hold a revoked device's bundle in the quarantine for review instead of refusing it")
+    p.add_argument(
+        "--accept-revoked",
+        action="store_true",
+        help="coordinator: hold a revoked device's bundle in the quarantine for review instead of refusing it",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_sync_import)
     p = ssub.add_parser("status", help="keys, roster, pending changes, inbox, conflicts")
@@ -191,8 +241,9 @@ def cmd_coordinator_init(args) -> int:
         if args.time_zone is not None:
             check_time_zone(args.time_zone)  # before asking for a passphrase
         passphrase = new_passphrase(args, "Passphrase for the coordinator database")
-        store, keys = sync_service.coordinator_init(path, passphrase, worker_name=args.worker_name, force=args.force,
-                                                    time_zone=args.time_zone)
+        store, keys = sync_service.coordinator_init(
+            path, passphrase, worker_name=args.worker_name, force=args.force, time_zone=args.time_zone
+        )
         try:
             if args.escrow:
                 sync_service.set_escrow_recipient(store, args.escrow)
@@ -226,8 +277,10 @@ def cmd_enroll_approve(args) -> int:
     fingerprint, worker = args.fingerprint, args.worker
     if not fingerprint or not (worker or args.replaces):
         if not interactive:
-            raise ValidationError("give --fingerprint (as shown on the laptop) and --worker NAME|ID to approve",
-                                  field="fingerprint" if not fingerprint else "worker")
+            raise ValidationError(
+                "give --fingerprint (as shown on the laptop) and --worker NAME|ID to approve",
+                field="fingerprint" if not fingerprint else "worker",
+            )
         print(f"device {request.device_id}", file=sys.stderr)
         if not fingerprint:
             fingerprint = input("Fingerprint shown on the laptop: ")
@@ -236,8 +289,9 @@ def cmd_enroll_approve(args) -> int:
     with unlock(args) as store:
         if args.replaces:
             args.replaces = resolve_device(store, args.replaces)
-        plan = sync_service.preview_approval(store, data, fingerprint=fingerprint, worker=worker,
-                                             replaces=args.replaces)
+        plan = sync_service.preview_approval(
+            store, data, fingerprint=fingerprint, worker=worker, replaces=args.replaces
+        )
         # Say who the laptop will be before anything is written (on stderr: what the prompt asks about).
         who = f"{plan.worker_name} (new worker)" if plan.new_worker else f"{plan.worker_name} ({plan.worker_id})"
 
@@ -257,8 +311,9 @@ def cmd_enroll_approve(args) -> int:
             if input("Approve? [y/N] ").strip().lower() not in ("y", "yes"):
                 print("nothing was changed", file=sys.stderr)
                 return ExitCode.OK
-        result = sync_service.enroll_approve(store, data, args.out, fingerprint=fingerprint, worker=worker,
-                                             replaces=args.replaces)
+        result = sync_service.enroll_approve(
+            store, data, args.out, fingerprint=fingerprint, worker=worker, replaces=args.replaces
+        )
     print(f"enrolled device {result.device_id} for {result.plan.worker_name} ({result.plan.worker_id})")
     print(f"wrote {result.path}")
     print(f"program root key fingerprint: {result.fingerprint}")
@@ -314,8 +369,15 @@ def cmd_sync_export(args) -> int:
         if args.device:
             args.device = resolve_device(store, args.device)
         try:
-            results = sync_service.export(store, args.to, only_new=args.only_new, device=args.device,
-                                          rebase_clock=args.rebase, limits=limits, progress=progress_for(args))
+            results = sync_service.export(
+                store,
+                args.to,
+                only_new=args.only_new,
+                device=args.device,
+                rebase_clock=args.rebase,
+                limits=limits,
+                progress=progress_for(args),
+            )
         except sync_service.ClockAhead as exc:
             if not sys.stdin.isatty():
                 raise
@@ -323,19 +385,42 @@ def cmd_sync_export(args) -> int:
             if input("Bring the clock back to now and export? [y/N] ").strip().lower() not in ("y", "yes"):
                 print("nothing was exported", file=sys.stderr)
                 return ExitCode.USAGE
-            results = sync_service.export(store, args.to, only_new=args.only_new, device=args.device,
-                                          rebase_clock=True, limits=limits, progress=progress_for(args))
+            results = sync_service.export(
+                store,
+                args.to,
+                only_new=args.only_new,
+                device=args.device,
+                rebase_clock=True,
+                limits=limits,
+                progress=progress_for(args),
+            )
     if args.json:
-        emit_json([{"file": str(r.path), "bundle_id": r.bundle_id, "for_device": r.for_device, "changes": r.changes,
-                    "seq_first": r.seq_first, "seq_last": r.seq_last} for r in results], store.clock, key="bundles")
+        emit_json(
+            [
+                {
+                    "file": str(r.path),
+                    "bundle_id": r.bundle_id,
+                    "for_device": r.for_device,
+                    "changes": r.changes,
+                    "seq_first": r.seq_first,
+                    "seq_last": r.seq_last,
+                }
+                for r in results
+            ],
+            store.clock,
+            key="bundles",
+        )
         return ExitCode.OK
     for r in results:
         print(f"wrote {r.path} ({r.changes:,} change record(s) for device {r.for_device})")
     if not results:
         note(args, "no laptops are enrolled: nothing to export")
     elif store.role.value == "worker" and len(results) > 1:
-        note(args, f"{len(results)} bundles in sequence (too many changes for one): take them all; the "
-                   "coordinator imports them in any order")
+        note(
+            args,
+            f"{len(results)} bundles in sequence (too many changes for one): take them all; the "
+            "coordinator imports them in any order",
+        )
     return ExitCode.OK
 
 
@@ -348,15 +433,19 @@ def cmd_sync_rebase(args) -> int:
         if not args.yes:
             if not sys.stdin.isatty():
                 raise ValidationError("add --yes to rebase without a prompt", field="yes")
-            print(f"the sync clock is {days:.1f} day(s) ahead of this computer's date and time "
-                  f"({store.clock.local_now():%Y-%m-%d %H:%M} program time now): check the date is right before going on",
-                  file=sys.stderr)
+            print(
+                f"the sync clock is {days:.1f} day(s) ahead of this computer's date and time "
+                f"({store.clock.local_now():%Y-%m-%d %H:%M} program time now): check the date is right before going on",
+                file=sys.stderr,
+            )
             if input("Bring pending changes back to now? [y/N] ").strip().lower() not in ("y", "yes"):
                 print("nothing was changed", file=sys.stderr)
                 return ExitCode.OK
         result = sync_service.rebase(store)
-    print(f"rebased: {result.changes:,} pending change(s) and {result.fields:,} field clock(s) now dated now; "
-          "export again (`vipterm sync export --to DIR`)")
+    print(
+        f"rebased: {result.changes:,} pending change(s) and {result.fields:,} field clock(s) now dated now; "
+        "export again (`vipterm sync export --to DIR`)"
+    )
     return ExitCode.OK
 
 
@@ -366,9 +455,15 @@ def cmd_sync_import(args) -> int:
 
     limits = Limits() if args.max_changes is None else Limits(max_changes=max(1, args.max_changes))
     with unlock(args) as store:
-        results = sync_service.import_bundles(store, args.sources, dry_run=args.dry_run, limits=limits,
-                                              archive_dir=args.archive, accept_revoked=args.accept_revoked,
-                                              progress=progress_for(args))
+        results = sync_service.import_bundles(
+            store,
+            args.sources,
+            dry_run=args.dry_run,
+            limits=limits,
+            archive_dir=args.archive,
+            accept_revoked=args.accept_revoked,
+            progress=progress_for(args),
+        )
     if args.json:
         emit_json([r.as_dict() for r in results], store.clock, key="results")
     else:
@@ -385,7 +480,9 @@ def cmd_sync_import(args) -> int:
                 for label in ("new_rows", "updated_rows"):
                     counts = r.summary.get(label) or {}
                     if counts:
-                        console.print(f"  {label.replace('_', ' ')}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+                        console.print(
+                            f"  {label.replace('_', ' ')}: " + ", ".join(f"{t} {n}" for t, n in counts.items())
+                        )
                 if r.summary.get("new_client_ids"):
                     console.print("  new clients: " + ", ".join(r.summary["new_client_ids"][:20]))
                 if r.summary.get("conflict_fields"):
@@ -404,8 +501,10 @@ def _flatten(results):
 
 
 def _register_quarantine(ssub) -> None:
-    q = ssub.add_parser("quarantine", help="changes held for review: out of a laptop's write scope, invalid, "
-                                           "a laptop's deletes, held bundles")
+    q = ssub.add_parser(
+        "quarantine",
+        help="changes held for review: out of a laptop's write scope, invalid, a laptop's deletes, held bundles",
+    )
     qsub = q.add_subparsers(dest="quarantine_cmd", required=True, metavar="list|show|accept|discard")
     p = qsub.add_parser("list", help="open entries: record, reason, device and bundle")
     add_db_argument(p)
@@ -417,7 +516,9 @@ def _register_quarantine(ssub) -> None:
     p.add_argument("entry_id")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_quarantine_show)
-    p = qsub.add_parser("accept", help="apply the held change (checked again), confirm a delete, or import a held bundle")
+    p = qsub.add_parser(
+        "accept", help="apply the held change (checked again), confirm a delete, or import a held bundle"
+    )
     add_db_argument(p)
     p.add_argument("entry_id")
     p.set_defaults(func=cmd_quarantine_accept)
@@ -436,9 +537,11 @@ def cmd_quarantine_list(args) -> int:
             emit_json([q.as_dict() for q in items], store.clock, key="entries")
             return ExitCode.OK
         prefixes = unique_prefixes([q.id for q in items], _all_ids(store, "sync_quarantine") if items else [])
-    print_table(["id", "kind", "record", "reason", "sent by", "bundle", "status"],
-                [[short_id(q.id, prefixes), q.kind, q.record, q.reason, q.sent_by, q.bundle_id, q.status]
-                 for q in items], whole=("id",))
+    print_table(
+        ["id", "kind", "record", "reason", "sent by", "bundle", "status"],
+        [[short_id(q.id, prefixes), q.kind, q.record, q.reason, q.sent_by, q.bundle_id, q.status] for q in items],
+        whole=("id",),
+    )
     note(args, f"{len(items)} entr{'y' if len(items) == 1 else 'ies'}")
     return ExitCode.OK
 
@@ -452,10 +555,17 @@ def cmd_quarantine_show(args) -> int:
             emit_json(q.as_dict(), store.clock)
             return ExitCode.OK
     console = Console(highlight=False)
-    for label, value in (("entry", q.id), ("kind", q.kind), ("record", q.record), ("reason", q.reason),
-                         ("sent by", f"{q.sent_by} (device {q.device})"), ("bundle", q.bundle_id),
-                         ("held at", quarantine.when(q.detected_at)), ("status", q.status),
-                         ("decision", q.decision or "—")):
+    for label, value in (
+        ("entry", q.id),
+        ("kind", q.kind),
+        ("record", q.record),
+        ("reason", q.reason),
+        ("sent by", f"{q.sent_by} (device {q.device})"),
+        ("bundle", q.bundle_id),
+        ("held at", quarantine.when(q.detected_at)),
+        ("status", q.status),
+        ("decision", q.decision or "—"),
+    ):
         console.print(f"{label:9} {escape(str(value))}")
     for col, value in q.fields:
         console.print(f"  {col} = {escape(sync_service.value_text(value))}")
@@ -492,11 +602,15 @@ def cmd_sync_status(args) -> int:
         print(f"program root key   {status.root_fingerprint} (roster version {status.roster_version})")
     print(f"last export {status.last_export_at or '—'}   last import {status.last_import_at or '—'}")
     if status.role == "worker":
-        print(f"pending changes {status.pending_changes:,}   exported, not yet acknowledged "
-              f"{status.exported_unacknowledged:,}")
+        print(
+            f"pending changes {status.pending_changes:,}   exported, not yet acknowledged "
+            f"{status.exported_unacknowledged:,}"
+        )
     else:
-        print(f"open conflicts {status.open_conflicts}   held in the quarantine {status.quarantine_open}"
-              + ("  (`vipterm sync quarantine list`)" if status.quarantine_open else ""))
+        print(
+            f"open conflicts {status.open_conflicts}   held in the quarantine {status.quarantine_open}"
+            + ("  (`vipterm sync quarantine list`)" if status.quarantine_open else "")
+        )
     if status.inbox:
         print(f"inbox: {len(status.inbox)} bundle(s) waiting for an earlier one")
         for b in status.inbox:
@@ -506,10 +620,21 @@ def cmd_sync_status(args) -> int:
             print(f"  {b.bundle_id} from {b.source_device}" + (f" ({who})" if who else "") + where)
     if status.devices:
         prefixes = unique_prefixes([d.device_id for d in status.devices])
-        print_table(["device", "worker", "role", "fingerprint", "last bundle", "revoked"], [
-            [short_id(d.device_id, prefixes), d.worker or "—", d.role, d.fingerprint,
-             str(d.last_bundle_at)[:16] if d.last_bundle_at else "—", d.revoked_at or ""]
-            for d in status.devices], whole=("device",))
+        print_table(
+            ["device", "worker", "role", "fingerprint", "last bundle", "revoked"],
+            [
+                [
+                    short_id(d.device_id, prefixes),
+                    d.worker or "—",
+                    d.role,
+                    d.fingerprint,
+                    str(d.last_bundle_at)[:16] if d.last_bundle_at else "—",
+                    d.revoked_at or "",
+                ]
+                for d in status.devices
+            ],
+            whole=("device",),
+        )
     return ExitCode.OK
 
 
@@ -517,17 +642,45 @@ def cmd_conflicts_list(args) -> int:
     with unlock(args) as store:
         items = sync_service.list_conflicts(store, include_resolved=args.all)
         if args.json:
-            emit_json([{"id": c.id, "record": c.record, "table": c.tbl, "row_id": c.row_id, "field": c.col,
-                        "current": c.current_value, "current_by": c.current_by, "current_at": c.current_at,
-                        "other": c.other_value, "other_by": c.other_by, "other_at": c.other_at, "status": c.status}
-                       for c in items], store.clock, key="conflicts")
+            emit_json(
+                [
+                    {
+                        "id": c.id,
+                        "record": c.record,
+                        "table": c.tbl,
+                        "row_id": c.row_id,
+                        "field": c.col,
+                        "current": c.current_value,
+                        "current_by": c.current_by,
+                        "current_at": c.current_at,
+                        "other": c.other_value,
+                        "other_by": c.other_by,
+                        "other_at": c.other_at,
+                        "status": c.status,
+                    }
+                    for c in items
+                ],
+                store.clock,
+                key="conflicts",
+            )
             return ExitCode.OK
         prefixes = unique_prefixes([c.id for c in items], _all_ids(store, "sync_conflict") if items else [])
-    print_table(["id", "record", "field", "current value", "by, when", "other value", "by, when"], [
-        [short_id(c.id, prefixes), c.record, c.col, sync_service.value_text(c.current_value),
-         f"{c.current_by}, {c.current_at:%Y-%m-%d %H:%M}", sync_service.value_text(c.other_value),
-         f"{c.other_by}, {c.other_at:%Y-%m-%d %H:%M}"] for c in items],
-                whole=("id",))
+    print_table(
+        ["id", "record", "field", "current value", "by, when", "other value", "by, when"],
+        [
+            [
+                short_id(c.id, prefixes),
+                c.record,
+                c.col,
+                sync_service.value_text(c.current_value),
+                f"{c.current_by}, {c.current_at:%Y-%m-%d %H:%M}",
+                sync_service.value_text(c.other_value),
+                f"{c.other_by}, {c.other_at:%Y-%m-%d %H:%M}",
+            ]
+            for c in items
+        ],
+        whole=("id",),
+    )
     note(args, f"{len(items)} conflict(s)")
     return ExitCode.OK
 
@@ -553,11 +706,13 @@ def cmd_purge_client(args) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise ValidationError("a purge cannot be undone: add --yes to confirm", field="yes")
-        if input(f"Erase client {args.client_id} and everything about them, here and on every laptop? [y/N] ").lower() != "y":
+        if (
+            input(f"Erase client {args.client_id} and everything about them, here and on every laptop? [y/N] ").lower()
+            != "y"
+        ):
             print("nothing was changed", file=sys.stderr)
             return ExitCode.OK
     with unlock(args) as store:
         counts = sync_service.purge_client(store, resolve_client(store, args.client_id))
     print("purged: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
     return ExitCode.OK
-

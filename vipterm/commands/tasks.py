@@ -33,10 +33,28 @@ def cmd_tasks(args) -> int:
             worker = None if store.role is Role.COORDINATOR else "mine"
         tasks = open_tasks(store, worker_id=worker)
         if args.json:  # a group's machine value: "this_week", not the heading "this week"
-            emit_json({"today": tasks.today, "later": tasks.later, "tasks": [
-                {"group": t.group.replace(" ", "_"), "kind": t.kind, "id": t.id, "client_id": t.client_id,
-                 "pseudonym": t.pseudonym, "due_on": t.due_on, "due_time": t.due_time, "what": t.what,
-                 "note": t.note, "worker": t.worker_name} for t in tasks.tasks]}, store.clock)
+            emit_json(
+                {
+                    "today": tasks.today,
+                    "later": tasks.later,
+                    "tasks": [
+                        {
+                            "group": t.group.replace(" ", "_"),
+                            "kind": t.kind,
+                            "id": t.id,
+                            "client_id": t.client_id,
+                            "pseudonym": t.pseudonym,
+                            "due_on": t.due_on,
+                            "due_time": t.due_time,
+                            "what": t.what,
+                            "note": t.note,
+                            "worker": t.worker_name,
+                        }
+                        for t in tasks.tasks
+                    ],
+                },
+                store.clock,
+            )
             return ExitCode.OK
     for group in GROUPS:
         members = [t for t in tasks.tasks if t.group == group]

@@ -31,8 +31,10 @@ CLOSED_STATUSES = ("closed", "inactive")
 
 def require_coordinator(store: Store, what: str) -> None:
     if store.role is not Role.COORDINATOR:
-        raise CoordinatorOnly(f"{what} is the coordinator's work: do it on the coordinator's database "
-                              "(this laptop receives the result in its next return bundle)")
+        raise CoordinatorOnly(
+            f"{what} is the coordinator's work: do it on the coordinator's database "
+            "(this laptop receives the result in its next return bundle)"
+        )
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,12 @@ def _active_worker(session: Session, worker_id: str) -> Worker:
     if worker is None or worker.deleted_at is not None:
         raise NotFound(f"no worker with id {worker_id}")
     if worker.role != "worker":
-        raise ValidationError(f"{worker.display_name!r} is a {worker.role}'s staff row: clients are assigned "
-                              "to peer support workers", field="worker")
+        raise ValidationError(
+            f"{worker.display_name!r} is a {worker.role}'s staff row: clients are assigned to peer support workers",
+            field="worker",
+        )
     if not worker.active:
-        raise ValidationError(f"worker {worker.display_name!r} is not active: choose an active worker",
-                              field="worker")
+        raise ValidationError(f"worker {worker.display_name!r} is not active: choose an active worker", field="worker")
     return worker
 
 
@@ -97,14 +100,23 @@ def assign_clients(store: Store, client_ids: list[str], worker_id: str) -> Assig
             client.assigned_worker_id = worker.id
             moved.append(client_id)
         if moved:
-            for fu in session.exec(select(FollowUp).where(
-                    col(FollowUp.client_id).in_(moved), col(FollowUp.done_at).is_(None), col(FollowUp.deleted_at).is_(None))):
+            for fu in session.exec(
+                select(FollowUp).where(
+                    col(FollowUp.client_id).in_(moved),
+                    col(FollowUp.done_at).is_(None),
+                    col(FollowUp.deleted_at).is_(None),
+                )
+            ):
                 if fu.owner_id != worker.id:
                     fu.owner_id = worker.id
                     follow_ups += 1
-            for plan in session.exec(select(PlannedNotification).where(
-                    col(PlannedNotification.client_id).in_(moved), PlannedNotification.status == "planned",
-                    col(PlannedNotification.deleted_at).is_(None))):
+            for plan in session.exec(
+                select(PlannedNotification).where(
+                    col(PlannedNotification.client_id).in_(moved),
+                    PlannedNotification.status == "planned",
+                    col(PlannedNotification.deleted_at).is_(None),
+                )
+            ):
                 if plan.worker_id != worker.id:
                     plan.worker_id = worker.id
                     plans += 1
@@ -112,8 +124,9 @@ def assign_clients(store: Store, client_ids: list[str], worker_id: str) -> Assig
         from vipterm.services.audit import record_audit
 
         for client_id in moved:
-            record_audit(store, domain.AuditAction.REASSIGN, client_id, f"assigned to {worker.display_name}",
-                         session=session)
+            record_audit(
+                store, domain.AuditAction.REASSIGN, client_id, f"assigned to {worker.display_name}", session=session
+            )
         name = worker.display_name
     return AssignResult(worker_id, name, tuple(moved), tuple(already), follow_ups, plans)
 
@@ -121,9 +134,13 @@ def assign_clients(store: Store, client_ids: list[str], worker_id: str) -> Assig
 def open_clients_of(store: Store, worker_id: str) -> list[str]:
     """The worker's clients that are not closed or inactive."""
     with store.read() as session:
-        rows = session.execute(text(
-            "SELECT id FROM client WHERE assigned_worker_id = :w AND deleted_at IS NULL "
-            "AND status NOT IN ('closed', 'inactive') ORDER BY id"), {"w": worker_id}).all()
+        rows = session.execute(
+            text(
+                "SELECT id FROM client WHERE assigned_worker_id = :w AND deleted_at IS NULL "
+                "AND status NOT IN ('closed', 'inactive') ORDER BY id"
+            ),
+            {"w": worker_id},
+        ).all()
     return [r[0] for r in rows]
 
 
@@ -156,19 +173,23 @@ def unassign_clients(store: Store, client_ids: list[str]) -> int:
                 count += 1
                 from vipterm.services.audit import record_audit
 
-                record_audit(store, domain.AuditAction.REASSIGN, client_id, "unassigned (off every caseload)",
-                             session=session)
+                record_audit(
+                    store, domain.AuditAction.REASSIGN, client_id, "unassigned (off every caseload)", session=session
+                )
     return count
 
 
 def assignable_workers(store: Store) -> list[WorkerChoice]:
     """Active peer support workers, by name, with how many open clients each has."""
     with store.read() as session:
-        rows = session.execute(text(
-            "SELECT w.id, w.display_name, (SELECT count(*) FROM client c WHERE c.assigned_worker_id = w.id "
-            "AND c.deleted_at IS NULL AND c.status NOT IN ('closed', 'inactive')) "
-            "FROM worker w WHERE w.deleted_at IS NULL AND w.active = 1 AND w.role = 'worker' "
-            "ORDER BY w.display_name, w.id")).all()
+        rows = session.execute(
+            text(
+                "SELECT w.id, w.display_name, (SELECT count(*) FROM client c WHERE c.assigned_worker_id = w.id "
+                "AND c.deleted_at IS NULL AND c.status NOT IN ('closed', 'inactive')) "
+                "FROM worker w WHERE w.deleted_at IS NULL AND w.active = 1 AND w.role = 'worker' "
+                "ORDER BY w.display_name, w.id"
+            )
+        ).all()
     return [WorkerChoice(r[0], r[1], int(r[2])) for r in rows]
 
 

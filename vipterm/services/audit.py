@@ -24,8 +24,13 @@ from vipterm.store.models import AuditEntry
 _DETAIL_MAX = 500
 
 
-def record_audit(store: Store, action: domain.AuditAction | str, client_id: str | None = None,
-                 detail: str = "", session: Session | None = None) -> None:
+def record_audit(
+    store: Store,
+    action: domain.AuditAction | str,
+    client_id: str | None = None,
+    detail: str = "",
+    session: Session | None = None,
+) -> None:
     """Append one audit entry for this device and its current worker.
 
     `action`: a `domain.AuditAction` (or its value); `client_id`: the client concerned, if one;
@@ -69,8 +74,13 @@ class AuditRow:
         return asdict(self)
 
 
-def list_entries(store: Store, since: date | None = None, worker_id: str | None = None,
-                 client_id: str | None = None, limit: int | None = None) -> list[AuditRow]:
+def list_entries(
+    store: Store,
+    since: date | None = None,
+    worker_id: str | None = None,
+    client_id: str | None = None,
+    limit: int | None = None,
+) -> list[AuditRow]:
     """Audit entries, newest first. A coordinator sees every device's (they arrive with the
     laptops' bundles); a laptop sees only its own device's. `since`: a program-local day."""
     from vipterm.store.models import Client, Worker
@@ -94,19 +104,28 @@ def list_entries(store: Store, since: date | None = None, worker_id: str | None 
         client_ids = {e.client_id for e in entries if e.client_id}
         clients = {}
         if client_ids:
-            clients = {c.id: c.pseudonym for c in session.exec(
-                select(Client).where(col(Client.id).in_(client_ids))).all()}
+            clients = {
+                c.id: c.pseudonym for c in session.exec(select(Client).where(col(Client.id).in_(client_ids))).all()
+            }
     devices = device_names(store)
     rows = []
     for e in entries:
         label = domain.AuditAction.label_of(e.action)
-        rows.append(AuditRow(
-            id=e.id, at=e.at.isoformat(), action=e.action, action_label=label,
-            worker_id=e.worker_id, worker=workers.get(e.worker_id, "") if e.worker_id else "",
-            device_id=e.device_id, device=device_name(devices, e.device_id),
-            client_id=e.client_id, client=clients.get(e.client_id, "") if e.client_id else "",
-            detail=e.detail,
-        ))
+        rows.append(
+            AuditRow(
+                id=e.id,
+                at=e.at.isoformat(),
+                action=e.action,
+                action_label=label,
+                worker_id=e.worker_id,
+                worker=workers.get(e.worker_id, "") if e.worker_id else "",
+                device_id=e.device_id,
+                device=device_name(devices, e.device_id),
+                client_id=e.client_id,
+                client=clients.get(e.client_id, "") if e.client_id else "",
+                detail=e.detail,
+            )
+        )
     return rows
 
 

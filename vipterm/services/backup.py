@@ -148,8 +148,9 @@ def check_backup(path: Path, raw: store_engine.RawKey) -> dict[str, Any]:
     try:
         conn = store_engine.connect_raw(path, raw)
     except WrongPassphrase:
-        raise WrongPassphrase(f"{path.name} does not open with this passphrase (wrong passphrase, or not a "
-                              "vipterm backup)") from None
+        raise WrongPassphrase(
+            f"{path.name} does not open with this passphrase (wrong passphrase, or not a vipterm backup)"
+        ) from None
     try:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = [t for t in _VIPTERM_TABLES if t not in names]
@@ -163,14 +164,20 @@ def check_backup(path: Path, raw: store_engine.RawKey) -> dict[str, Any]:
             raise CheckFailed(f"{path.name} fails SQLite's integrity check ({str(integrity)[:80]}); not restored")
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
-            raise NewerSchema(f"{path.name} was made by a newer vipterm (schema {version}, this one knows "
-                              f"{SCHEMA_VERSION}): upgrade vipterm to restore it")
+            raise NewerSchema(
+                f"{path.name} was made by a newer vipterm (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}): upgrade vipterm to restore it"
+            )
     except sqlcipher.DatabaseError as exc:
         raise CheckFailed(f"{path.name} is damaged ({type(exc).__name__}); not restored") from None
     finally:
         conn.close()
-    return {"device_id": meta["device_id"], "role": meta["role"], "schema_version": version,
-            "program_id": meta.get("program_id", "")}
+    return {
+        "device_id": meta["device_id"],
+        "role": meta["role"],
+        "schema_version": version,
+        "program_id": meta.get("program_id", ""),
+    }
 
 
 def restore_backup(backup: Path, new_db: Path, passphrase: str) -> tuple[Store, dict[str, Any]]:

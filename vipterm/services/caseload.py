@@ -186,8 +186,10 @@ def caseload(
                 stale_referrals=r.stale_referrals,
                 urgency=urgency,
                 **_planned(r.planned),
-                search_text=domain.fold(f"{name} {r.pseudonym} {r.id} {area} {status}"
-                                        + (f" {r.worker_name or 'unassigned'}" if by_worker else "")),
+                search_text=domain.fold(
+                    f"{name} {r.pseudonym} {r.id} {area} {status}"
+                    + (f" {r.worker_name or 'unassigned'}" if by_worker else "")
+                ),
                 worker_name=r.worker_name or "",
             )
         )
@@ -210,7 +212,15 @@ def sort_key(row: CaseloadRow) -> tuple[Any, ...]:
     """The caseload's order: unassigned clients first (they wait for the coordinator), then
     urgency, then earliest due, then longest since the last contact."""
     # A planned notification not yet attempted leads, soonest first (the weekly review's plans).
-    return (row.planned_on is None, row.planned_on or date.max, row.assigned_worker_id is not None, row.urgency, row.next_due or date.max, row.last_contact or datetime.min, row.pseudonym)
+    return (
+        row.planned_on is None,
+        row.planned_on or date.max,
+        row.assigned_worker_id is not None,
+        row.urgency,
+        row.next_due or date.max,
+        row.last_contact or datetime.min,
+        row.pseudonym,
+    )
 
 
 def replace_rows(rows: list[CaseloadRow], client_ids: Iterable[str], fresh: list[CaseloadRow]) -> list[CaseloadRow]:
@@ -263,8 +273,11 @@ def filter_rows(rows: list[CaseloadRow], query: str) -> list[CaseloadRow]:
             plain.append(word)
         else:
             urgencies = selected if urgencies is None else urgencies | selected
-    return [row for row in rows
-            if (urgencies is None or row.urgency in urgencies) and all(w in row.search_text for w in plain)]
+    return [
+        row
+        for row in rows
+        if (urgencies is None or row.urgency in urgencies) and all(w in row.search_text for w in plain)
+    ]
 
 
 class CaseloadIndex:
@@ -417,35 +430,51 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         def alive(model: Any) -> Any:
             return col(model.deleted_at).is_(None)
 
-        notes = s.exec(select(NotificationAttempt).where(NotificationAttempt.client_id == client_id, alive(NotificationAttempt))).all()
+        notes = s.exec(
+            select(NotificationAttempt).where(NotificationAttempt.client_id == client_id, alive(NotificationAttempt))
+        ).all()
         contacts = s.exec(select(Contact).where(Contact.client_id == client_id, alive(Contact))).all()
         assessments = s.exec(select(Assessment).where(Assessment.client_id == client_id, alive(Assessment))).all()
         items: dict[str, Any] = {}
         if assessments:
-            for item in s.exec(select(AssessmentItem).where(col(AssessmentItem.assessment_id).in_([a.id for a in assessments]))):
+            for item in s.exec(
+                select(AssessmentItem).where(col(AssessmentItem.assessment_id).in_([a.id for a in assessments]))
+            ):
                 items.setdefault(item.assessment_id, []).append(item)
         referrals = s.exec(select(Referral).where(Referral.client_id == client_id, alive(Referral))).all()
         providers = {p.id: p.name for p in s.exec(select(Provider))}
         events: dict[str, Any] = {}
         if referrals:
-            for ev in s.exec(select(ReferralEvent).where(col(ReferralEvent.referral_id).in_([r.id for r in referrals]))):
+            for ev in s.exec(
+                select(ReferralEvent).where(col(ReferralEvent.referral_id).in_([r.id for r in referrals]))
+            ):
                 events.setdefault(ev.referral_id, []).append(ev)
             for history in events.values():
                 history.sort(key=event_order)  # as entered, not by a time that may be cut to the minute
         outcomes = s.exec(select(Outcome).where(Outcome.client_id == client_id, alive(Outcome))).all()
         corrections = corrections_of(s, client_id)
-        open_plans = s.execute(text(
-            "SELECT p.planned_on || '|' || COALESCE(p.planned_time, '') || '|' || p.setting || '|' || p.team_roles "
-            f"FROM planned_notification p WHERE p.client_id = :c AND {OPEN_PLAN_SQL} ORDER BY p.planned_on"),
-            {"c": client_id}).scalars().all()
+        open_plans = (
+            s.execute(
+                text(
+                    "SELECT p.planned_on || '|' || COALESCE(p.planned_time, '') || '|' || p.setting || '|' || p.team_roles "
+                    f"FROM planned_notification p WHERE p.client_id = :c AND {OPEN_PLAN_SQL} ORDER BY p.planned_on"
+                ),
+                {"c": client_id},
+            )
+            .scalars()
+            .all()
+        )
         follow_ups = s.exec(
-            select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), col(FollowUp.done_at).is_(None)).order_by(col(FollowUp.due_on))
+            select(FollowUp)
+            .where(FollowUp.client_id == client_id, alive(FollowUp), col(FollowUp.done_at).is_(None))
+            .order_by(col(FollowUp.due_on))
         ).all()
         # A follow-up scheduled by hand with a note is something a worker wrote: it is in the
         # timeline, open or done (every open one, automatic ones included, is listed above it too).
         planned = s.exec(
-            select(FollowUp).where(FollowUp.client_id == client_id, alive(FollowUp), FollowUp.note != "",
-                                   col(FollowUp.auto).is_not(True))
+            select(FollowUp).where(
+                FollowUp.client_id == client_id, alive(FollowUp), FollowUp.note != "", col(FollowUp.auto).is_not(True)
+            )
         ).all()
         staff = {w.id: w.display_name for w in s.exec(select(Worker))}
 
@@ -462,67 +491,152 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         team = ", ".join(m["role"].replace("_", " ") for m in json.loads(n.team or "[]"))
         summary = f"custom notification {domain.NotificationOutcome.label_of(n.outcome)} · {domain.NotificationSetting.label_of(n.setting)}"
         members = json.loads(n.team or "[]")
-        fields = (("attempted on", n.attempted_on.isoformat()), ("outcome", domain.NotificationOutcome.label_of(n.outcome)),
-                  ("setting", domain.NotificationSetting.label_of(n.setting)), ("area", domain.AreaCommand.label_of(n.area_command)),
-                  ("team", "; ".join(f"{m.get('name', '')} ({domain.TeamRole.label_of(m.get('role', ''))})"
-                                     for m in members) or "—"),
-                  ("messages", ", ".join(domain.NotificationMessage.label_of(m) for m in n.messages.split(",") if m) or "—"))
-        timeline.append(TimelineEntry(_at(n.attempted_on), "notification", summary + (f" · team: {team}" if team else ""),
-                                      n.id, n.note or "", who(n.recorded_by), fields=fields))
+        fields = (
+            ("attempted on", n.attempted_on.isoformat()),
+            ("outcome", domain.NotificationOutcome.label_of(n.outcome)),
+            ("setting", domain.NotificationSetting.label_of(n.setting)),
+            ("area", domain.AreaCommand.label_of(n.area_command)),
+            (
+                "team",
+                "; ".join(f"{m.get('name', '')} ({domain.TeamRole.label_of(m.get('role', ''))})" for m in members)
+                or "—",
+            ),
+            ("messages", ", ".join(domain.NotificationMessage.label_of(m) for m in n.messages.split(",") if m) or "—"),
+        )
+        timeline.append(
+            TimelineEntry(
+                _at(n.attempted_on),
+                "notification",
+                summary + (f" · team: {team}" if team else ""),
+                n.id,
+                n.note or "",
+                who(n.recorded_by),
+                fields=fields,
+            )
+        )
     for c in contacts:
         summary = f"contact {domain.ContactMode.label_of(c.mode)} · {domain.ContactPurpose.label_of(c.purpose)} · {domain.ContactOutcome.label_of(c.outcome)}"
-        fields = (("mode", domain.ContactMode.label_of(c.mode)), ("purpose", domain.ContactPurpose.label_of(c.purpose)),
-                  ("outcome", domain.ContactOutcome.label_of(c.outcome)),
-                  ("minutes", str(c.duration_min) if c.duration_min is not None else "—"),
-                  ("area", domain.AreaCommand.label_of(c.area_command)))
-        timeline.append(TimelineEntry(c.occurred_at, "contact", summary, c.id, c.note or "", who(c.worker_id),
-                                      timed=True, fields=fields))
+        fields = (
+            ("mode", domain.ContactMode.label_of(c.mode)),
+            ("purpose", domain.ContactPurpose.label_of(c.purpose)),
+            ("outcome", domain.ContactOutcome.label_of(c.outcome)),
+            ("minutes", str(c.duration_min) if c.duration_min is not None else "—"),
+            ("area", domain.AreaCommand.label_of(c.area_command)),
+        )
+        timeline.append(
+            TimelineEntry(
+                c.occurred_at, "contact", summary, c.id, c.note or "", who(c.worker_id), timed=True, fields=fields
+            )
+        )
     for a in assessments:
         urgent = [domain.NeedDomain.label_of(i.domain) for i in items.get(a.id, []) if i.level >= 2]
-        summary = f"{domain.AssessmentKind.label_of(a.kind)} assessment" + (f" · needs: {', '.join(urgent)}" if urgent else "")
-        levels = sorted(items.get(a.id, []), key=lambda i: list(domain.NeedDomain).index(domain.NeedDomain(i.domain))
-                        if i.domain in domain.NeedDomain._value2member_map_ else 99)
-        fields = (("kind", domain.AssessmentKind.label_of(a.kind)), ("assessed on", a.assessed_on.isoformat()),
-                  *((domain.NeedDomain.label_of(i.domain),
-                     f"{i.level} {domain.NEED_LEVELS.get(i.level, '')}" + (" · client's priority" if i.client_priority else ""))
-                    for i in levels))
-        timeline.append(TimelineEntry(_at(a.assessed_on), "assessment", summary, a.id, a.note or "", who(a.assessed_by),
-                                      fields=fields))
+        summary = f"{domain.AssessmentKind.label_of(a.kind)} assessment" + (
+            f" · needs: {', '.join(urgent)}" if urgent else ""
+        )
+        levels = sorted(
+            items.get(a.id, []),
+            key=lambda i: (
+                list(domain.NeedDomain).index(domain.NeedDomain(i.domain))
+                if i.domain in domain.NeedDomain._value2member_map_
+                else 99
+            ),
+        )
+        fields = (
+            ("kind", domain.AssessmentKind.label_of(a.kind)),
+            ("assessed on", a.assessed_on.isoformat()),
+            *(
+                (
+                    domain.NeedDomain.label_of(i.domain),
+                    f"{i.level} {domain.NEED_LEVELS.get(i.level, '')}"
+                    + (" · client's priority" if i.client_priority else ""),
+                )
+                for i in levels
+            ),
+        )
+        timeline.append(
+            TimelineEntry(
+                _at(a.assessed_on), "assessment", summary, a.id, a.note or "", who(a.assessed_by), fields=fields
+            )
+        )
     views = []
     for r in referrals:
         provider = providers.get(r.provider_id, "no provider yet") if r.provider_id else "no provider yet"
         stale = r.status in {s.value for s in OPEN_REFERRAL_STATUSES} and r.status_changed_at < stale_before
         history = tuple((e.at, e.status, e.reason) for e in events.get(r.id, []))
-        views.append(ReferralView(r.id, r.need_domain, provider, r.status, r.status_changed_at, stale, r.first_service_on, history))
+        views.append(
+            ReferralView(
+                r.id, r.need_domain, provider, r.status, r.status_changed_at, stale, r.first_service_on, history
+            )
+        )
         history_events = events.get(r.id, [])
         # The note written with the referral is its first event's reason; later reasons are shown
         # with their status change (when, who, why).
         first_note = history_events[0].reason if history_events else ""
-        fields = (("need", domain.NeedDomain.label_of(r.need_domain)), ("provider", provider),
-                  ("status", domain.ReferralStatus.label_of(r.status) + (" (stale)" if stale else "")),
-                  ("first service", r.first_service_on.isoformat() if r.first_service_on else "—"))
-        texts = tuple((f"{domain.ReferralStatus.label_of(e.status)} · {local(e.at, seconds=True)} · {who(e.by_worker)}",
-                       e.reason or "") for e in history_events)
+        fields = (
+            ("need", domain.NeedDomain.label_of(r.need_domain)),
+            ("provider", provider),
+            ("status", domain.ReferralStatus.label_of(r.status) + (" (stale)" if stale else "")),
+            ("first service", r.first_service_on.isoformat() if r.first_service_on else "—"),
+        )
+        texts = tuple(
+            (
+                f"{domain.ReferralStatus.label_of(e.status)} · {local(e.at, seconds=True)} · {who(e.by_worker)}",
+                e.reason or "",
+            )
+            for e in history_events
+        )
         if r.feedback:
             texts += (("provider's feedback", r.feedback),)
-        timeline.append(TimelineEntry(
-            r.created_at, "referral",
-            f"referral {domain.NeedDomain.label_of(r.need_domain)} → {provider} · now {domain.ReferralStatus.label_of(r.status)}"
-            + (" · STALE" if stale else ""), r.id, first_note or "", who(r.created_by), timed=True, fields=fields,
-            texts=texts))
+        timeline.append(
+            TimelineEntry(
+                r.created_at,
+                "referral",
+                f"referral {domain.NeedDomain.label_of(r.need_domain)} → {provider} · now {domain.ReferralStatus.label_of(r.status)}"
+                + (" · STALE" if stale else ""),
+                r.id,
+                first_note or "",
+                who(r.created_by),
+                timed=True,
+                fields=fields,
+                texts=texts,
+            )
+        )
     for o in outcomes:
-        timeline.append(TimelineEntry(_at(o.occurred_on), "outcome",
-                                      f"outcome {domain.OutcomeKind.label_of(o.kind)} ({domain.OutcomeSource.label_of(o.source)})", o.id,
-                                      o.note or "", who(o.recorded_by),
-                                      fields=(("what", domain.OutcomeKind.label_of(o.kind)), ("on", o.occurred_on.isoformat()),
-                                              ("source", domain.OutcomeSource.label_of(o.source)))))
+        timeline.append(
+            TimelineEntry(
+                _at(o.occurred_on),
+                "outcome",
+                f"outcome {domain.OutcomeKind.label_of(o.kind)} ({domain.OutcomeSource.label_of(o.source)})",
+                o.id,
+                o.note or "",
+                who(o.recorded_by),
+                fields=(
+                    ("what", domain.OutcomeKind.label_of(o.kind)),
+                    ("on", o.occurred_on.isoformat()),
+                    ("source", domain.OutcomeSource.label_of(o.source)),
+                ),
+            )
+        )
     for f in planned:
         state = "open" if f.done_at is None else f"done {local(f.done_at)}"
-        timeline.append(TimelineEntry(
-            f.created_at, "follow_up", f"follow-up {domain.FollowUpKind.label_of(f.kind)} due {f.due_on.isoformat()} · "
-            + ("open" if f.done_at is None else "done"), f.id, f.note or "", who(f.owner_id), timed=True,
-            fields=(("kind", domain.FollowUpKind.label_of(f.kind)), ("due", f.due_on.isoformat()), ("state", state),
-                    ("closed by", who(f.done_by) if f.done_by else "—"))))
+        timeline.append(
+            TimelineEntry(
+                f.created_at,
+                "follow_up",
+                f"follow-up {domain.FollowUpKind.label_of(f.kind)} due {f.due_on.isoformat()} · "
+                + ("open" if f.done_at is None else "done"),
+                f.id,
+                f.note or "",
+                who(f.owner_id),
+                timed=True,
+                fields=(
+                    ("kind", domain.FollowUpKind.label_of(f.kind)),
+                    ("due", f.due_on.isoformat()),
+                    ("state", state),
+                    ("closed by", who(f.done_by) if f.done_by else "—"),
+                ),
+            )
+        )
     timeline = _mark_corrected(timeline, corrections, events)
     timeline = _with_origins(store, timeline)
     timeline.sort(key=lambda e: e.when, reverse=True)
@@ -535,17 +649,24 @@ def client_file(store: Store, client_id: str, *, today: date | None = None, now:
         worker_name=worker.display_name if worker else "unassigned",
         timeline=tuple(timeline),
         referrals=tuple(views),
-        follow_ups=tuple(FollowUpView(f.id, f.due_on, f.kind, f.note, f.due_on < today, bool(f.auto), f.due_time)
-                         for f in follow_ups),
+        follow_ups=tuple(
+            FollowUpView(f.id, f.due_on, f.kind, f.note, f.due_on < today, bool(f.auto), f.due_time) for f in follow_ups
+        ),
         last_contact=max((c.occurred_at for c in contacts if c.id not in corrections), default=None),
         planned=tuple(_planned(p)["planned"] for p in open_plans),
     )
 
 
 # The table each timeline kind is recorded in (its provenance is looked up there).
-KIND_TABLES = {"notification": "notification_attempt", "contact": "contact", "assessment": "assessment",
-               "referral": "referral", "outcome": "outcome", "follow_up": "follow_up",
-               "referral_event": "referral_event"}
+KIND_TABLES = {
+    "notification": "notification_attempt",
+    "contact": "contact",
+    "assessment": "assessment",
+    "referral": "referral",
+    "outcome": "outcome",
+    "follow_up": "follow_up",
+    "referral_event": "referral_event",
+}
 
 
 def _with_origins(store: Store, timeline: list[TimelineEntry]) -> list[TimelineEntry]:
@@ -567,12 +688,21 @@ def _with_origins(store: Store, timeline: list[TimelineEntry]) -> list[TimelineE
         if o is None:
             out.append(entry)  # made before schema 8, or bulk-loaded: no device is known
         else:
-            out.append(replace(entry, device=device_name(names, o.device), device_id=o.device,
-                               bundle_id=o.bundle_id, received_at=o.at))
+            out.append(
+                replace(
+                    entry,
+                    device=device_name(names, o.device),
+                    device_id=o.device,
+                    bundle_id=o.bundle_id,
+                    received_at=o.at,
+                )
+            )
     return out
 
 
-def _mark_corrected(timeline: list[TimelineEntry], corrections: dict[Any, Any], events: dict[Any, Any]) -> list[TimelineEntry]:
+def _mark_corrected(
+    timeline: list[TimelineEntry], corrections: dict[Any, Any], events: dict[Any, Any]
+) -> list[TimelineEntry]:
     """Corrected facts stay in the timeline, marked with how and why; a voided referral status
     change (not an entry of its own otherwise) is added as one."""
     from dataclasses import replace
@@ -592,9 +722,17 @@ def _mark_corrected(timeline: list[TimelineEntry], corrections: dict[Any, Any], 
             c = corrections.get(e.id)
             if c is not None:
                 mark = f"{'voided' if c.voided else 'superseded'}: {c.reason}"
-                out.append(TimelineEntry(e.at, "referral_event",
-                                         f"referral status {domain.ReferralStatus.label_of(e.status)}", e.id,
-                                         timed=True, texts=(("correction", mark),), corrected=mark))
+                out.append(
+                    TimelineEntry(
+                        e.at,
+                        "referral_event",
+                        f"referral status {domain.ReferralStatus.label_of(e.status)}",
+                        e.id,
+                        timed=True,
+                        texts=(("correction", mark),),
+                        corrected=mark,
+                    )
+                )
     return out
 
 
@@ -618,18 +756,39 @@ def client_as_dict(cf: ClientFile) -> dict[str, Any]:
         "identified_on": c.identified_on.isoformat(),
         "last_contact": cf.last_contact.isoformat() if cf.last_contact else None,
         "planned_notifications": list(cf.planned),
-        "follow_ups": [{"id": f.id, "due_on": f.due_on.isoformat(), "due_time": f.due_time, "kind": f.kind,
-                        "note": f.note,
-                        "automatic": f.auto, "overdue": f.overdue} for f in cf.follow_ups],
+        "follow_ups": [
+            {
+                "id": f.id,
+                "due_on": f.due_on.isoformat(),
+                "due_time": f.due_time,
+                "kind": f.kind,
+                "note": f.note,
+                "automatic": f.auto,
+                "overdue": f.overdue,
+            }
+            for f in cf.follow_ups
+        ],
         "referrals": [
             {"id": r.id, "need": r.need_domain, "provider": r.provider_name, "status": r.status, "stale": r.stale}
             for r in cf.referrals
         ],
-        "timeline": [{"when": e.when.isoformat(), "timed": e.timed, "kind": e.kind, "summary": e.line, "note": e.note,
-                      "recorded_by": e.recorded_by, "recorded_on": e.device or None, "device_id": e.device_id or None,
-                      "bundle_id": e.bundle_id or None, "fields": dict(e.fields),
-                      "history": [{"what": what, "reason": text} for what, text in e.texts], "id": e.record_id}
-                     for e in cf.timeline],
+        "timeline": [
+            {
+                "when": e.when.isoformat(),
+                "timed": e.timed,
+                "kind": e.kind,
+                "summary": e.line,
+                "note": e.note,
+                "recorded_by": e.recorded_by,
+                "recorded_on": e.device or None,
+                "device_id": e.device_id or None,
+                "bundle_id": e.bundle_id or None,
+                "fields": dict(e.fields),
+                "history": [{"what": what, "reason": text} for what, text in e.texts],
+                "id": e.record_id,
+            }
+            for e in cf.timeline
+        ],
     }
 
 

@@ -107,8 +107,17 @@ def consent_state(consent: Consent, today: date) -> str:
     return "current"
 
 
-def add_consent(store: Store, client_id: str, kind: str, *, method: str = "written", given_on: date | None = None,
-                expires_on: date | None = None, provider_id: str | None = None, note: str = "") -> Consent:
+def add_consent(
+    store: Store,
+    client_id: str,
+    kind: str,
+    *,
+    method: str = "written",
+    given_on: date | None = None,
+    expires_on: date | None = None,
+    provider_id: str | None = None,
+    note: str = "",
+) -> Consent:
     """Record a consent. Sharing names its provider; the other kinds name none."""
     what = _enum(domain.ConsentKind, kind, "kind")
     how = _enum(domain.ConsentMethod, method, "method")
@@ -131,9 +140,17 @@ def add_consent(store: Store, client_id: str, kind: str, *, method: str = "writt
                 raise ValidationError("the provider is not in the directory", field="provider_id")
         elif provider_id:
             raise ValidationError(f"only consent to share names a provider, not {what.label}", field="provider_id")
-        consent = Consent(client_id=client.id, kind=what.value, provider_id=provider_id or None, method=how.value,
-                          given_on=given_on, expires_on=expires_on, note=note, recorded_by=store.worker_id,
-                          created_at=store.clock.utcnow())
+        consent = Consent(
+            client_id=client.id,
+            kind=what.value,
+            provider_id=provider_id or None,
+            method=how.value,
+            given_on=given_on,
+            expires_on=expires_on,
+            note=note,
+            recorded_by=store.worker_id,
+            created_at=store.clock.utcnow(),
+        )
         session.add(consent)
     return consent
 
@@ -149,8 +166,9 @@ def withdraw_consent(store: Store, consent_id: str, on: date | None = None) -> C
             raise NotFound(f"no consent with id {consent_id}")
         _client(session, consent.client_id)
         if consent.withdrawn_on is not None:
-            raise ValidationError(f"this consent was already withdrawn on {consent.withdrawn_on.isoformat()}",
-                                  field="withdrawn_on")
+            raise ValidationError(
+                f"this consent was already withdrawn on {consent.withdrawn_on.isoformat()}", field="withdrawn_on"
+            )
         if on < consent.given_on:
             raise ValidationError("the consent cannot be withdrawn before it was given", field="withdrawn_on")
         consent.withdrawn_on = on
@@ -163,16 +181,31 @@ def list_consents(store: Store, client_id: str, today: date | None = None) -> li
     """Every consent of the client (withdrawn and expired ones too), current ones first, newest first."""
     today = today or store.clock.today()
     with store.read() as session:
-        rows = session.exec(select(Consent).where(Consent.client_id == client_id, col(Consent.deleted_at).is_(None))).all()
+        rows = session.exec(
+            select(Consent).where(Consent.client_id == client_id, col(Consent.deleted_at).is_(None))
+        ).all()
         providers = {p.id: p.name for p in session.exec(select(Provider)).all()}
         staff = {w.id: w.display_name for w in session.exec(select(Worker)).all()}
     out = []
     for c in rows:
         kind = domain.ConsentKind(c.kind) if c.kind in domain.ConsentKind._value2member_map_ else None
-        out.append(ConsentRow(c.id, c.client_id, c.kind, kind.label if kind else c.kind, c.provider_id,
-                              providers.get(c.provider_id, "") if c.provider_id else "", c.method, c.given_on,
-                              c.expires_on, c.withdrawn_on, c.note, staff.get(c.recorded_by or "", ""),
-                              consent_state(c, today)))
+        out.append(
+            ConsentRow(
+                c.id,
+                c.client_id,
+                c.kind,
+                kind.label if kind else c.kind,
+                c.provider_id,
+                providers.get(c.provider_id, "") if c.provider_id else "",
+                c.method,
+                c.given_on,
+                c.expires_on,
+                c.withdrawn_on,
+                c.note,
+                staff.get(c.recorded_by or "", ""),
+                consent_state(c, today),
+            )
+        )
     out.sort(key=lambda r: (not r.current, -r.given_on.toordinal(), r.id))
     return out
 
@@ -182,8 +215,11 @@ def sharing_problem(store: Store, client_id: str, provider_id: str | None, today
     written consent to share with it is on file. Verbal consent is not enough for sharing."""
     if not provider_id:
         return None
-    rows = [r for r in list_consents(store, client_id, today)
-            if r.kind == domain.ConsentKind.SHARE_PROVIDER.value and r.provider_id == provider_id]
+    rows = [
+        r
+        for r in list_consents(store, client_id, today)
+        if r.kind == domain.ConsentKind.SHARE_PROVIDER.value and r.provider_id == provider_id
+    ]
     if any(r.current and r.method == domain.ConsentMethod.WRITTEN.value for r in rows):
         return None
     if any(r.current for r in rows):
@@ -202,8 +238,14 @@ def sharing_consent_line(store: Store, client_id: str, provider_id: str | None) 
     problem = sharing_problem(store, client_id, provider_id)
     if problem:
         return "⚠ " + problem
-    row = next(r for r in list_consents(store, client_id) if r.current and r.provider_id == provider_id
-               and r.kind == domain.ConsentKind.SHARE_PROVIDER.value and r.method == "written")
+    row = next(
+        r
+        for r in list_consents(store, client_id)
+        if r.current
+        and r.provider_id == provider_id
+        and r.kind == domain.ConsentKind.SHARE_PROVIDER.value
+        and r.method == "written"
+    )
     until = f" until {row.expires_on.isoformat()}" if row.expires_on else ""
     return f"✓ written consent to share, given {row.given_on.isoformat()}{until}"
 
@@ -214,9 +256,12 @@ def sharing_consent_line(store: Store, client_id: str, provider_id: str | None) 
 def safety_plan(store: Store, client_id: str) -> SafetyPlan | None:
     """The client's safety plan (the newest, should two laptops each have started one), or None."""
     with store.read() as session:
-        return session.exec(select(SafetyPlan).where(SafetyPlan.client_id == client_id,
-                                                     col(SafetyPlan.deleted_at).is_(None))
-                            .order_by(col(SafetyPlan.created_at).desc(), col(SafetyPlan.id).desc()).limit(1)).first()
+        return session.exec(
+            select(SafetyPlan)
+            .where(SafetyPlan.client_id == client_id, col(SafetyPlan.deleted_at).is_(None))
+            .order_by(col(SafetyPlan.created_at).desc(), col(SafetyPlan.id).desc())
+            .limit(1)
+        ).first()
 
 
 def save_safety_plan(store: Store, client_id: str, *, review_on: date | None = None, **parts: str) -> SafetyPlan:
@@ -260,21 +305,27 @@ class DueReview:
 
 def due_safety_reviews(store: Store, worker_id: str | None, until: date) -> list[DueReview]:
     """Safety plans of open clients (of `worker_id`, or everyone's) whose review falls on or before `until`."""
-    sql = ("SELECT p.id, p.client_id, p.review_on, p.created_at FROM safety_plan p "
-           "JOIN client c ON c.id = p.client_id AND c.deleted_at IS NULL AND c.status NOT IN ('closed', 'inactive') "
-           "WHERE p.deleted_at IS NULL")
+    sql = (
+        "SELECT p.id, p.client_id, p.review_on, p.created_at FROM safety_plan p "
+        "JOIN client c ON c.id = p.client_id AND c.deleted_at IS NULL AND c.status NOT IN ('closed', 'inactive') "
+        "WHERE p.deleted_at IS NULL"
+    )
     params: tuple[Any, ...] = ()
     if worker_id is not None:
         sql += " AND c.assigned_worker_id = ?"
         params += (worker_id,)
     with store.read() as session:
-        rows = session.connection().exec_driver_sql(
-            sql + " ORDER BY p.client_id, p.created_at DESC, p.id DESC", params).all()
+        rows = (
+            session.connection()
+            .exec_driver_sql(sql + " ORDER BY p.client_id, p.created_at DESC, p.id DESC", params)
+            .all()
+        )
     newest: dict[str, DueReview] = {}
     for plan_id, client_id, review_on, _created in rows:
         if client_id not in newest:  # the newest plan is the client's plan
-            newest[client_id] = DueReview(plan_id, client_id, date.fromisoformat(str(review_on)[:10])
-                                          if review_on else None)
+            newest[client_id] = DueReview(
+                plan_id, client_id, date.fromisoformat(str(review_on)[:10]) if review_on else None
+            )
     return [r for r in newest.values() if r.review_on is not None and r.review_on <= until]
 
 

@@ -72,15 +72,33 @@ from vipterm.timekeeping import ProgramClock
 T = TypeVar("T")
 
 KINDS = ("clients", "notifications", "contacts", "referrals", "outcomes")
-KIND_ALIASES = {"custom_notifications": "notifications", "notification": "notifications", "client": "clients",
-                "contact": "contacts", "referral": "referrals", "outcome": "outcomes"}
+KIND_ALIASES = {
+    "custom_notifications": "notifications",
+    "notification": "notifications",
+    "client": "clients",
+    "contact": "contacts",
+    "referral": "referrals",
+    "outcome": "outcomes",
+}
 
 # Per kind: (required columns, optional columns), in the order docs/import-csv.md lists them.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "clients": (
         ("identified_on",),
-        ("client", "first_name", "last_name", "aka", "date_of_birth", "phone", "age_group", "area_command",
-         "referral_source", "risk_flags", "status", "worker"),
+        (
+            "client",
+            "first_name",
+            "last_name",
+            "aka",
+            "date_of_birth",
+            "phone",
+            "age_group",
+            "area_command",
+            "referral_source",
+            "risk_flags",
+            "status",
+            "worker",
+        ),
     ),
     "notifications": (
         ("client", "attempted_on", "outcome"),
@@ -92,8 +110,17 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "referrals": (
         ("client", "need", "status"),
-        ("provider", "category", "sent_on", "accepted_on", "first_service_on", "status_on", "reason", "feedback",
-         "worker"),
+        (
+            "provider",
+            "category",
+            "sent_on",
+            "accepted_on",
+            "first_service_on",
+            "status_on",
+            "reason",
+            "feedback",
+            "worker",
+        ),
     ),
     "outcomes": (
         ("client", "kind", "occurred_on"),
@@ -105,8 +132,19 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 IDENTIFYING = frozenset({"first_name", "last_name", "aka", "date_of_birth", "phone", "note", "feedback", "reason"})
 
 # Formats spreadsheets export dates in (US month-first where the order is ambiguous).
-DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%Y/%m/%d", "%d-%b-%Y", "%d-%b-%y", "%b %d, %Y", "%B %d, %Y",
-                "%d %b %Y", "%d %B %Y", "%m-%d-%Y")
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+    "%m/%d/%y",
+    "%Y/%m/%d",
+    "%d-%b-%Y",
+    "%d-%b-%y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%m-%d-%Y",
+)
 TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p")
 # Events imported with a date only are placed at noon, so a time zone never moves them a day.
 NOON = time(12, 0)
@@ -190,12 +228,20 @@ class ImportResult:
 
     def as_dict(self) -> dict[str, Any]:
         """The result as data (the `--json` shape of import-csv, see docs/import-csv.md)."""
-        return {"kind": self.kind, "status": self.status, "dry_run": self.dry_run, "rows": self.rows,
-                "written": self.written, "new": max(self.new_rows, 0) if not self.errors else None,
-                "duplicates": len(self.duplicates), "already_in_database": self.in_database,
-                "repeated_in_file": self.repeated_in_file, "rows_with_problems": self.rows_with_problems,
-                "problems": [{"row": e.row, "column": e.column, "message": e.message} for e in self.errors],
-                "duplicate_rows": [{"row": d.row, "repeats_row": d.repeats_row} for d in self.duplicates]}
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "written": self.written,
+            "new": max(self.new_rows, 0) if not self.errors else None,
+            "duplicates": len(self.duplicates),
+            "already_in_database": self.in_database,
+            "repeated_in_file": self.repeated_in_file,
+            "rows_with_problems": self.rows_with_problems,
+            "problems": [{"row": e.row, "column": e.column, "message": e.message} for e in self.errors],
+            "duplicate_rows": [{"row": d.row, "repeats_row": d.repeats_row} for d in self.duplicates],
+        }
 
 
 # --- parsing values -------------------------------------------------------------------------------
@@ -451,7 +497,9 @@ def _check_header(kind: str, header: list[str]) -> list[RowError]:
     known = set(required) | set(optional)
     for name in header:
         if name and name not in known:
-            errors.append(RowError(1, name, f"is not a column of a {kind} file; accepted: {', '.join(required + optional)}"))
+            errors.append(
+                RowError(1, name, f"is not a column of a {kind} file; accepted: {', '.join(required + optional)}")
+            )
     for name in required:
         if name not in header:
             errors.append(RowError(1, name, "is required and missing from the header"))
@@ -504,9 +552,14 @@ class _Context:
             if kind == "clients":
                 # Six columns: SQLAlchemy's select (SQLModel's is typed up to four).
                 for cid, first, last, aka, dob, identified_on in session.execute(
-                    select_columns(col(ClientIdentity.client_id), col(ClientIdentity.first_name),
-                                   col(ClientIdentity.last_name), col(ClientIdentity.aka),
-                                   col(ClientIdentity.date_of_birth), col(Client.identified_on))
+                    select_columns(
+                        col(ClientIdentity.client_id),
+                        col(ClientIdentity.first_name),
+                        col(ClientIdentity.last_name),
+                        col(ClientIdentity.aka),
+                        col(ClientIdentity.date_of_birth),
+                        col(Client.identified_on),
+                    )
                     .join(Client, col(Client.id) == col(ClientIdentity.client_id))
                     .where(col(Client.deleted_at).is_(None))
                 ):
@@ -571,8 +624,11 @@ def _build_client(ctx: _Context, row: _Row) -> _Planned | None:
         existing = ctx.clients.get(pseudonym.upper())
         in_file = ctx.file_pseudonyms.setdefault(pseudonym.upper(), who)
         if existing is not None and ctx.identities.get(existing[0]) != who:
-            row.error("client", f"{pseudonym!r} is already a client in this database, with another name, "
-                                "date of birth or identification day")
+            row.error(
+                "client",
+                f"{pseudonym!r} is already a client in this database, with another name, "
+                "date of birth or identification day",
+            )
         elif in_file != who:
             row.error("client", f"{pseudonym!r} appears twice in the file, for different people")
     if row.errors or identified_on is None:  # a missing identified_on is one of the row's problems
@@ -581,13 +637,30 @@ def _build_client(ctx: _Context, row: _Row) -> _Planned | None:
         age_group = domain.age_group_for(dob, identified_on)
     client_id = new_id()
     created_at = _at(ctx, identified_on)
-    client = {"id": client_id, "pseudonym": pseudonym or _pseudonym(client_id), "age_group": age_group.value,
-              "area_command": area.value, "referral_source": source.value, "status": status.value,
-              "risk_flags": ",".join(f.value for f in flags), "assigned_worker_id": worker_id,
-              "identified_on": identified_on, "created_at": created_at, "deleted_at": None,
-              "closed_reason": None, "closed_on": None}
-    identity = {"client_id": client_id, "first_name": first, "last_name": last, "aka": aka, "date_of_birth": dob,
-                "phone": phone, "deleted_at": None}
+    client = {
+        "id": client_id,
+        "pseudonym": pseudonym or _pseudonym(client_id),
+        "age_group": age_group.value,
+        "area_command": area.value,
+        "referral_source": source.value,
+        "status": status.value,
+        "risk_flags": ",".join(f.value for f in flags),
+        "assigned_worker_id": worker_id,
+        "identified_on": identified_on,
+        "created_at": created_at,
+        "deleted_at": None,
+        "closed_reason": None,
+        "closed_on": None,
+    }
+    identity = {
+        "client_id": client_id,
+        "first_name": first,
+        "last_name": last,
+        "aka": aka,
+        "date_of_birth": dob,
+        "phone": phone,
+        "deleted_at": None,
+    }
     key: tuple[Any, ...] = ("id", pseudonym.upper(), who) if pseudonym else ("who", who)
     return _Planned(row, key, client_id, data=(client, identity))
 
@@ -607,17 +680,39 @@ def _build_notification(ctx: _Context, row: _Row) -> _Planned | None:
         return None
     client_id, client_area = found
     area_value = area.value if area else client_area
-    key = (client_id, attempted_on, outcome.value, setting.value, area_value, frozenset(m.value for m in messages),
-           frozenset(r.value for r in roles), clean_note(note), worker_id)
+    key = (
+        client_id,
+        attempted_on,
+        outcome.value,
+        setting.value,
+        area_value,
+        frozenset(m.value for m in messages),
+        frozenset(r.value for r in roles),
+        clean_note(note),
+        worker_id,
+    )
 
     def write(session: Session) -> None:
         # The app's own rules and effects (funnel, first follow-up), with the history's dates.
-        records.record_notification(ctx.store, records.NotificationDraft(
-            client_id=client_id, attempted_on=attempted_on, outcome=outcome.value, setting=setting.value,
-            area_command=area_value,
-            # Imported history names roles only: the people on the team are not in the spreadsheet.
-            team=[(r.label, r.value) for r in roles], messages=[m.value for m in messages], note=note,
-            confirm_same_day=True, recorded_by=worker_id, as_recorded=True), session=session)
+        records.record_notification(
+            ctx.store,
+            records.NotificationDraft(
+                client_id=client_id,
+                attempted_on=attempted_on,
+                outcome=outcome.value,
+                setting=setting.value,
+                area_command=area_value,
+                # Imported history names roles only: the people on the team are not in the spreadsheet.
+                team=[(r.label, r.value) for r in roles],
+                messages=[m.value for m in messages],
+                note=note,
+                confirm_same_day=True,
+                recorded_by=worker_id,
+                as_recorded=True,
+            ),
+            session=session,
+        )
+
     return _Planned(row, key, client_id, write)
 
 
@@ -637,23 +732,54 @@ def _build_contact(ctx: _Context, row: _Row) -> _Planned | None:
         return None
     client_id, client_area = found
     area_value = area.value if area else client_area
-    key = (client_id, occurred_at, mode.value, purpose.value, outcome.value, duration, area_value, clean_note(note),
-           worker_id)
+    key = (
+        client_id,
+        occurred_at,
+        mode.value,
+        purpose.value,
+        outcome.value,
+        duration,
+        area_value,
+        clean_note(note),
+        worker_id,
+    )
 
     def write(session: Session) -> None:
         # Through the app's own service: a reached contact closes the follow-ups due by its day.
-        records.log_contact(ctx.store, records.ContactDraft(
-            client_id=client_id, occurred_at=occurred_at, mode=mode.value, purpose=purpose.value,
-            outcome=outcome.value, duration_min=duration, area_command=area_value,
-            note=note, worker_id=worker_id), session=session)
+        records.log_contact(
+            ctx.store,
+            records.ContactDraft(
+                client_id=client_id,
+                occurred_at=occurred_at,
+                mode=mode.value,
+                purpose=purpose.value,
+                outcome=outcome.value,
+                duration_min=duration,
+                area_command=area_value,
+                note=note,
+                worker_id=worker_id,
+            ),
+            session=session,
+        )
+
     return _Planned(row, key, client_id, write)
 
 
 # The statuses a referral passes through before each final status, when imported from one row.
-_AFTER_ACCEPTED = {ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD,
-                   ReferralStatus.COMPLETED, ReferralStatus.FAILED}
-_NEEDS_STATUS_ON = {ReferralStatus.REJECTED, ReferralStatus.ON_HOLD, ReferralStatus.COMPLETED,
-                    ReferralStatus.FAILED, ReferralStatus.CANCELLED}
+_AFTER_ACCEPTED = {
+    ReferralStatus.ACCEPTED,
+    ReferralStatus.IN_PROGRESS,
+    ReferralStatus.ON_HOLD,
+    ReferralStatus.COMPLETED,
+    ReferralStatus.FAILED,
+}
+_NEEDS_STATUS_ON = {
+    ReferralStatus.REJECTED,
+    ReferralStatus.ON_HOLD,
+    ReferralStatus.COMPLETED,
+    ReferralStatus.FAILED,
+    ReferralStatus.CANCELLED,
+}
 
 
 def _build_referral(ctx: _Context, row: _Row) -> _Planned | None:
@@ -705,14 +831,18 @@ def _build_referral(ctx: _Context, row: _Row) -> _Planned | None:
         if accepted_on is not None:
             events.append((ReferralStatus.ACCEPTED, accepted_on))
         if status in (ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD, ReferralStatus.COMPLETED) or (
-                status is ReferralStatus.FAILED and first_service_on is not None):
+            status is ReferralStatus.FAILED and first_service_on is not None
+        ):
             events.append((ReferralStatus.IN_PROGRESS, first_service_on or accepted_on or sent_on))
         if status in _NEEDS_STATUS_ON and status_on is not None:
             events.append((status, status_on))
         for (before, day_before), (after, day_after) in zip(events, events[1:]):
             if day_before is not None and day_after is not None and day_after < day_before:
-                row.error("", f"the referral cannot become {after.label} ({day_after}) before it was "
-                              f"{before.label} ({day_before})")
+                row.error(
+                    "",
+                    f"the referral cannot become {after.label} ({day_after}) before it was "
+                    f"{before.label} ({day_before})",
+                )
                 break
             if not domain.can_transition(before, after):
                 hint = "; give accepted_on" if before is ReferralStatus.SENT else ""
@@ -733,8 +863,17 @@ def _build_referral(ctx: _Context, row: _Row) -> _Planned | None:
         assert day is not None  # a row without problems has every date its status needs (checked above)
         timeline.append((st, day))
     served_on = next((d for st, d in timeline if st is ReferralStatus.IN_PROGRESS), None)
-    key = (client_id, need.value, fold(provider_name), status.value, timeline[0][1], timeline[-1][1], served_on,
-           clean_note(feedback), worker_id)
+    key = (
+        client_id,
+        need.value,
+        fold(provider_name),
+        status.value,
+        timeline[0][1],
+        timeline[-1][1],
+        served_on,
+        clean_note(feedback),
+        worker_id,
+    )
 
     def write(session: Session) -> None:
         nonlocal provider_id
@@ -747,17 +886,33 @@ def _build_referral(ctx: _Context, row: _Row) -> _Planned | None:
                 ctx.new_providers[name_key] = provider
             provider_id = provider.id
         last_at = _at(ctx, timeline[-1][1])
-        referral = Referral(client_id=client_id, need_domain=need.value, provider_id=provider_id, status=status.value,
-                            status_changed_at=last_at, first_service_on=served_on, feedback=feedback,
-                            created_by=worker_id, created_at=_at(ctx, timeline[0][1]))
+        referral = Referral(
+            client_id=client_id,
+            need_domain=need.value,
+            provider_id=provider_id,
+            status=status.value,
+            status_changed_at=last_at,
+            first_service_on=served_on,
+            feedback=feedback,
+            created_by=worker_id,
+            created_at=_at(ctx, timeline[0][1]),
+        )
         session.add(referral)
         for n, (st, day) in enumerate(timeline):
             # Events of one day keep their order: a second apart.
-            session.add(ReferralEvent(id=new_id(), referral_id=referral.id, status=st.value,
-                                      at=_at(ctx, day) + timedelta(seconds=n), by_worker=worker_id,
-                                      reason=reason if st is status else ""))
+            session.add(
+                ReferralEvent(
+                    id=new_id(),
+                    referral_id=referral.id,
+                    status=st.value,
+                    at=_at(ctx, day) + timedelta(seconds=n),
+                    by_worker=worker_id,
+                    reason=reason if st is status else "",
+                )
+            )
         if any(st in domain.ENGAGED_REFERRAL_STATUSES for st, _ in timeline):
             _advance_status(_client(session, client_id), ClientStatus.ENGAGED)
+
     return _Planned(row, key, client_id, write)
 
 
@@ -775,14 +930,20 @@ def _build_outcome(ctx: _Context, row: _Row) -> _Planned | None:
     key = (client_id, kind.value, occurred_on, source.value, clean_note(note), worker_id)
 
     def write(session: Session) -> None:
-        records.record_outcome(ctx.store, client_id, kind.value, occurred_on, source.value, note,
-                               recorded_by=worker_id, session=session)
+        records.record_outcome(
+            ctx.store, client_id, kind.value, occurred_on, source.value, note, recorded_by=worker_id, session=session
+        )
+
     return _Planned(row, key, client_id, write)
 
 
 _BUILDERS: dict[str, Callable[[_Context, _Row], _Planned | None]] = {
-    "clients": _build_client, "notifications": _build_notification, "contacts": _build_contact,
-    "referrals": _build_referral, "outcomes": _build_outcome}
+    "clients": _build_client,
+    "notifications": _build_notification,
+    "contacts": _build_contact,
+    "referrals": _build_referral,
+    "outcomes": _build_outcome,
+}
 
 
 # --- what is in the database already ----------------------------------------------------------------
@@ -790,7 +951,7 @@ _BUILDERS: dict[str, Callable[[_Context, _Row], _Planned | None]] = {
 
 def _chunks(items: list[T], size: int = 500) -> Iterable[list[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _existing_keys(store: Store, kind: str, ctx: _Context, client_ids: list[str]) -> set[tuple[Any, ...]]:
@@ -808,40 +969,90 @@ def _existing_keys(store: Store, kind: str, ctx: _Context, client_ids: list[str]
     with store.read() as session:
         for ids in _chunks(client_ids):
             if kind == "notifications":
-                for row in session.execute(select_columns(
-                        col(NotificationAttempt.client_id), col(NotificationAttempt.attempted_on),
-                        col(NotificationAttempt.outcome), col(NotificationAttempt.setting),
-                        col(NotificationAttempt.area_command), col(NotificationAttempt.messages),
-                        col(NotificationAttempt.team), col(NotificationAttempt.note),
-                        col(NotificationAttempt.recorded_by)).where(
-                        col(NotificationAttempt.client_id).in_(ids), col(NotificationAttempt.deleted_at).is_(None))):
+                for row in session.execute(
+                    select_columns(
+                        col(NotificationAttempt.client_id),
+                        col(NotificationAttempt.attempted_on),
+                        col(NotificationAttempt.outcome),
+                        col(NotificationAttempt.setting),
+                        col(NotificationAttempt.area_command),
+                        col(NotificationAttempt.messages),
+                        col(NotificationAttempt.team),
+                        col(NotificationAttempt.note),
+                        col(NotificationAttempt.recorded_by),
+                    ).where(col(NotificationAttempt.client_id).in_(ids), col(NotificationAttempt.deleted_at).is_(None))
+                ):
                     cid, day, outcome, setting, area, messages, team, note, by = row
                     roles = frozenset(member.get("role") for member in json.loads(team or "[]"))
-                    keys.add((cid, day, outcome, setting, area, frozenset(m for m in messages.split(",") if m),
-                              roles, note, by))
+                    keys.add(
+                        (
+                            cid,
+                            day,
+                            outcome,
+                            setting,
+                            area,
+                            frozenset(m for m in messages.split(",") if m),
+                            roles,
+                            note,
+                            by,
+                        )
+                    )
             elif kind == "contacts":
-                for row in session.execute(select_columns(
-                        col(Contact.client_id), col(Contact.occurred_at), col(Contact.mode), col(Contact.purpose),
-                        col(Contact.outcome), col(Contact.duration_min), col(Contact.area_command),
-                        col(Contact.note), col(Contact.worker_id)).where(
-                        col(Contact.client_id).in_(ids), col(Contact.deleted_at).is_(None))):
+                for row in session.execute(
+                    select_columns(
+                        col(Contact.client_id),
+                        col(Contact.occurred_at),
+                        col(Contact.mode),
+                        col(Contact.purpose),
+                        col(Contact.outcome),
+                        col(Contact.duration_min),
+                        col(Contact.area_command),
+                        col(Contact.note),
+                        col(Contact.worker_id),
+                    ).where(col(Contact.client_id).in_(ids), col(Contact.deleted_at).is_(None))
+                ):
                     keys.add(tuple(row))
             elif kind == "outcomes":
-                for row in session.execute(select_columns(
-                        col(Outcome.client_id), col(Outcome.kind), col(Outcome.occurred_on), col(Outcome.source),
-                        col(Outcome.note), col(Outcome.recorded_by)).where(
-                        col(Outcome.client_id).in_(ids), col(Outcome.deleted_at).is_(None))):
+                for row in session.execute(
+                    select_columns(
+                        col(Outcome.client_id),
+                        col(Outcome.kind),
+                        col(Outcome.occurred_on),
+                        col(Outcome.source),
+                        col(Outcome.note),
+                        col(Outcome.recorded_by),
+                    ).where(col(Outcome.client_id).in_(ids), col(Outcome.deleted_at).is_(None))
+                ):
                     keys.add(tuple(row))
             elif kind == "referrals":
                 names = {pid: name for name, (pid, _category) in ctx.providers.items()}
-                for row in session.execute(select_columns(
-                        col(Referral.client_id), col(Referral.need_domain), col(Referral.provider_id),
-                        col(Referral.status), col(Referral.created_at), col(Referral.status_changed_at),
-                        col(Referral.first_service_on), col(Referral.feedback), col(Referral.created_by)).where(
-                        col(Referral.client_id).in_(ids), col(Referral.deleted_at).is_(None))):
+                for row in session.execute(
+                    select_columns(
+                        col(Referral.client_id),
+                        col(Referral.need_domain),
+                        col(Referral.provider_id),
+                        col(Referral.status),
+                        col(Referral.created_at),
+                        col(Referral.status_changed_at),
+                        col(Referral.first_service_on),
+                        col(Referral.feedback),
+                        col(Referral.created_by),
+                    ).where(col(Referral.client_id).in_(ids), col(Referral.deleted_at).is_(None))
+                ):
                     cid, need, pid, status, created, changed, served, feedback, by = row
-                    keys.add((cid, need, fold(names.get(pid, "")), status, ctx.clock.local_day(created),
-                              ctx.clock.local_day(changed), served, feedback, by))
+                    keys.add(
+                        (
+                            cid,
+                            need,
+                            fold(names.get(pid, "")),
+                            status,
+                            ctx.clock.local_day(created),
+                            ctx.clock.local_day(changed),
+                            served,
+                            feedback,
+                            by,
+                        )
+                    )
     return keys
 
 
@@ -856,8 +1067,9 @@ def parse_kind(kind: str) -> str:
 # --- the import -----------------------------------------------------------------------------------
 
 
-def import_csv(store: Store, kind: str, path: Path, *, dry_run: bool = False,
-               progress: Progress = NO_PROGRESS) -> ImportResult:
+def import_csv(
+    store: Store, kind: str, path: Path, *, dry_run: bool = False, progress: Progress = NO_PROGRESS
+) -> ImportResult:
     """Validate every row and set duplicates aside; unless `dry_run` or any row is wrong, write the
     new rows in one transaction (in batches). `progress` hears of each batch checked and written."""
     kind = parse_kind(kind)
@@ -920,8 +1132,9 @@ def _roomy_cache(session: Session) -> int:
     return int(usual)
 
 
-def _set_duplicates_aside(store: Store, kind: str, ctx: _Context, planned: list[_Planned],
-                          result: ImportResult) -> list[_Planned]:
+def _set_duplicates_aside(
+    store: Store, kind: str, ctx: _Context, planned: list[_Planned], result: ImportResult
+) -> list[_Planned]:
     """The rows to write: those neither already in the database nor repeating an earlier row."""
     client_ids = list(dict.fromkeys(p.client_id for p in planned if p.client_id))
     existing = _existing_keys(store, kind, ctx, client_ids)
@@ -976,14 +1189,16 @@ def _insert_clients(session: Session, batch: list[_Planned]) -> None:
             if item.data is None:
                 raise TypeError("a client row is planned with its data (_build_client)")
             values = item.data[part]
-            stored = tuple(values[k] if p is None or values[k] is None else p(values[k])
-                           for k, p in zip(keys, processors))
+            stored = tuple(
+                values[k] if p is None or values[k] is None else p(values[k]) for k, p in zip(keys, processors)
+            )
             stored_rows.append(stored)
             row_id = stored[at]
             created.add((name, row_id))
             changes.extend([(name, row_id, k, stored[n]) for n, k in logged])
-        conn.exec_driver_sql(f"INSERT INTO {name} ({', '.join(keys)}) VALUES ({', '.join('?' for _ in keys)})",
-                             stored_rows)
+        conn.exec_driver_sql(
+            f"INSERT INTO {name} ({', '.join(keys)}) VALUES ({', '.join('?' for _ in keys)})", stored_rows
+        )
     record_changes(session, capture, changes, created=created)
 
 
@@ -999,8 +1214,7 @@ def _write_through_services(session: Session, kind: str, batch: list[_Planned], 
             try:
                 item.write(session)
             except (ValidationError, NotFound) as exc:
-                result.errors.append(RowError(item.row.number, _column_of(kind, getattr(exc, "field", None)),
-                                              str(exc)))
+                result.errors.append(RowError(item.row.number, _column_of(kind, getattr(exc, "field", None)), str(exc)))
     session.flush()
     del held
 

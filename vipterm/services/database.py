@@ -6,10 +6,11 @@ using it). Its `write()` sessions capture changes for sync; its `read()` session
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -87,7 +88,7 @@ class Store:
     def close(self) -> None:
         self.database.dispose()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

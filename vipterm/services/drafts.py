@@ -45,8 +45,11 @@ def save_draft(store: Store, key: str, form: str, client_id: str | None, fields:
     with store.write(capture=False) as session:  # local bookkeeping: not a change to sync
         draft = session.get(FormDraft, key)
         if draft is None:
-            session.add(FormDraft(key=key, form=form, client_id=client_id, worker_id=store.worker_id,
-                                  fields=text, updated_at=now))
+            session.add(
+                FormDraft(
+                    key=key, form=form, client_id=client_id, worker_id=store.worker_id, fields=text, updated_at=now
+                )
+            )
         else:
             draft.form, draft.client_id, draft.fields, draft.updated_at = form, client_id, text, now
             draft.worker_id = store.worker_id
@@ -67,7 +70,8 @@ def list_drafts(store: Store) -> list[FormDraftView]:
     """This worker's drafts, newest first. A draft that cannot be read is dropped, not shown."""
     with store.read() as session:
         rows = session.exec(
-            select(FormDraft).where(FormDraft.worker_id == store.worker_id)
+            select(FormDraft)
+            .where(FormDraft.worker_id == store.worker_id)
             .order_by(col(FormDraft.updated_at).desc(), FormDraft.key)
         ).all()
     drafts = []

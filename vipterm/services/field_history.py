@@ -21,8 +21,16 @@ from vipterm.services.database import Store
 
 # The fields the history covers (a client's identity and program fields, and its standing).
 FIELDS = {
-    "client": ("age_group", "area_command", "referral_source", "risk_flags", "status", "closed_reason", "closed_on",
-               "assigned_worker_id"),
+    "client": (
+        "age_group",
+        "area_command",
+        "referral_source",
+        "risk_flags",
+        "status",
+        "closed_reason",
+        "closed_on",
+        "assigned_worker_id",
+    ),
     "client_identity": ("first_name", "last_name", "aka", "date_of_birth", "phone"),
 }
 IDENTIFYING = frozenset(FIELDS["client_identity"])  # masked on screen while the privacy mask is on
@@ -62,18 +70,30 @@ def field_history(store: Store, client_id: str, field: str | None = None) -> lis
         known = ", ".join(c for cols in FIELDS.values() for c in cols)
         raise ValidationError(f"{field!r} is not a field with a history: {known}", field="field")
     with store.read() as session:
-        if session.execute(text("SELECT 1 FROM client WHERE id = :c AND deleted_at IS NULL"),
-                           {"c": client_id}).first() is None:
+        if (
+            session.execute(text("SELECT 1 FROM client WHERE id = :c AND deleted_at IS NULL"), {"c": client_id}).first()
+            is None
+        ):
             raise NotFound(f"no client with id {client_id}")
-        rows: list[Any] = list(session.execute(text(
-            "SELECT device, hlc, tbl, col, value FROM change_log WHERE op = 'set' AND row_id = :c "
-            "AND tbl IN ('client', 'client_identity') ORDER BY hlc DESC, device, seq DESC"), {"c": client_id}).all())
+        rows: list[Any] = list(
+            session.execute(
+                text(
+                    "SELECT device, hlc, tbl, col, value FROM change_log WHERE op = 'set' AND row_id = :c "
+                    "AND tbl IN ('client', 'client_identity') ORDER BY hlc DESC, device, seq DESC"
+                ),
+                {"c": client_id},
+            ).all()
+        )
         workers = dict(session.execute(text("SELECT id, display_name FROM worker")).all())
         # Concurrent edits the merge settled (the coordinator's review queue): which value was
         # kept and which lost. The losing value is listed even where the change log lacks it.
-        conflicts = session.execute(text(
-            "SELECT tbl, col, kept_hlc, kept_device, lost_hlc, lost_device, lost_value, status FROM sync_conflict "
-            "WHERE row_id = :c AND tbl IN ('client', 'client_identity')"), {"c": client_id}).all()
+        conflicts = session.execute(
+            text(
+                "SELECT tbl, col, kept_hlc, kept_device, lost_hlc, lost_device, lost_value, status FROM sync_conflict "
+                "WHERE row_id = :c AND tbl IN ('client', 'client_identity')"
+            ),
+            {"c": client_id},
+        ).all()
     names = _device_names(store)
     labels = device_names(store)
     outcome: dict[tuple[str, int, str], tuple[str, bool]] = {}
@@ -98,8 +118,19 @@ def field_history(store: Store, client_id: str, field: str | None = None) -> lis
         worker = me if device == store.device_id else names.get(device, "")
         at = datetime(1970, 1, 1) + timedelta(milliseconds=physical_ms(hlc))
         won, open_ = outcome.get((col, int(hlc), device), ("", False))
-        out.append(FieldChange(at.replace(microsecond=0), col, value, device, by, worker=worker,
-                               device_name=device_name(labels, device), conflict=won, conflict_open=open_))
+        out.append(
+            FieldChange(
+                at.replace(microsecond=0),
+                col,
+                value,
+                device,
+                by,
+                worker=worker,
+                device_name=device_name(labels, device),
+                conflict=won,
+                conflict_open=open_,
+            )
+        )
     return out
 
 

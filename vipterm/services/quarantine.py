@@ -22,9 +22,10 @@ Only a coordinator's retention purge is terminal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import uuid6
 from sqlalchemy import Connection
@@ -62,9 +63,26 @@ class QuarantineView:
     fields: list[tuple[str, Any]] = field(default_factory=list)  # show(): the held values
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("id", "kind", "code", "reason", "bundle_id", "device", "sent_by",
-                                             "record", "tbl", "row_id", "col", "status", "detected_at",
-                                             "decision", "decided_at")}
+        out = {
+            k: getattr(self, k)
+            for k in (
+                "id",
+                "kind",
+                "code",
+                "reason",
+                "bundle_id",
+                "device",
+                "sent_by",
+                "record",
+                "tbl",
+                "row_id",
+                "col",
+                "status",
+                "detected_at",
+                "decision",
+                "decided_at",
+            )
+        }
         if self.fields:
             out["fields"] = {c: v if not isinstance(v, bytes) else f"<{len(v)} bytes>" for c, v in self.fields}
         return out
@@ -74,7 +92,9 @@ class QuarantineView:
 # holds bundles (clock ahead, revoked device).
 BUNDLE_ACCEPTORS: dict[str, Callable[[Store, bytes, QuarantineView], str]] = {}
 
-_COLS = "id, kind, code, reason, bundle_id, device, worker_id, tbl, row_id, col, status, detected_at, decision, decided_at"
+_COLS = (
+    "id, kind, code, reason, bundle_id, device, worker_id, tbl, row_id, col, status, detected_at, decision, decided_at"
+)
 
 
 def _labels(conn: Connection, store: Store) -> tuple[Any, Any]:
@@ -98,8 +118,11 @@ def _record(conn: Connection, sync_service: Any, tbl: str, row_id: str, changes:
     for ch in changes:
         if ch.col == "client_id":
             client_id = unpack(ch.value) if ch.value is not None else None
-            pseudonym = conn.exec_driver_sql("SELECT pseudonym FROM client WHERE id = ?", (client_id,)).scalar() \
-                if isinstance(client_id, str) else None
+            pseudonym = (
+                conn.exec_driver_sql("SELECT pseudonym FROM client WHERE id = ?", (client_id,)).scalar()
+                if isinstance(client_id, str)
+                else None
+            )
             if pseudonym:
                 return f"new {tbl.replace('_', ' ')} of {pseudonym}"
     return f"new {tbl.replace('_', ' ')} {row_id[-8:]}"
@@ -107,16 +130,43 @@ def _record(conn: Connection, sync_service: Any, tbl: str, row_id: str, changes:
 
 def _view(conn: Connection, store: Store, row: Any, *, with_fields: bool = False) -> QuarantineView:
     sync_service, roster = _labels(conn, store)
-    (id_, kind, code, reason, bundle_id, device, worker_id, tbl, row_id, col, status, detected_at, decision,
-     decided_at) = row
+    (
+        id_,
+        kind,
+        code,
+        reason,
+        bundle_id,
+        device,
+        worker_id,
+        tbl,
+        row_id,
+        col,
+        status,
+        detected_at,
+        decision,
+        decided_at,
+    ) = row
     changes = []
     if kind != "bundle":
         blob = conn.exec_driver_sql("SELECT changes FROM sync_quarantine WHERE id = ?", (id_,)).scalar()
         changes = held_store.unpack_changes(blob)
-    view = QuarantineView(id_, kind, code, reason, bundle_id, device,
-                          sync_service._who(conn, roster, device) if device else "—",
-                          _record(conn, sync_service, tbl, row_id, changes), tbl, row_id, col, status,
-                          detected_at, decision, decided_at)
+    view = QuarantineView(
+        id_,
+        kind,
+        code,
+        reason,
+        bundle_id,
+        device,
+        sync_service._who(conn, roster, device) if device else "—",
+        _record(conn, sync_service, tbl, row_id, changes),
+        tbl,
+        row_id,
+        col,
+        status,
+        detected_at,
+        decision,
+        decided_at,
+    )
     if with_fields:
         latest: dict[str, Any] = {}
         for ch in sorted(changes, key=lambda c: (c.hlc, c.device)):
@@ -152,8 +202,10 @@ def show(store: Store, entry_id: str) -> QuarantineView:
 
 
 def _decide(conn: Connection, store: Store, entry_id: str, status: str, decision: str) -> None:
-    conn.exec_driver_sql("UPDATE sync_quarantine SET status = ?, decision = ?, decided_at = ? WHERE id = ?",
-                         (status, decision, store.clock.utcnow().isoformat(sep=" "), entry_id))
+    conn.exec_driver_sql(
+        "UPDATE sync_quarantine SET status = ?, decision = ?, decided_at = ? WHERE id = ?",
+        (status, decision, store.clock.utcnow().isoformat(sep=" "), entry_id),
+    )
 
 
 def _require_open(row: Any) -> None:
@@ -179,12 +231,17 @@ def _audit_decision(store: Store, entry_id: str, decision: str) -> None:
     from vipterm.services.audit import record_audit
 
     with store.database.engine.connect() as conn:
-        row = conn.exec_driver_sql("SELECT kind, code, tbl, row_id, device FROM sync_quarantine WHERE id = ?",
-                                   (entry_id,)).first()
+        row = conn.exec_driver_sql(
+            "SELECT kind, code, tbl, row_id, device FROM sync_quarantine WHERE id = ?", (entry_id,)
+        ).first()
     kind, code, tbl, row_id, device = row if row is not None else ("entry", "?", "", "", "")
     what = f"{decision} held {kind} ({code})" + (f" of {tbl.replace('_', ' ')}" if tbl else "")
-    record_audit(store, AuditAction.QUARANTINE, row_id if tbl == "client" else None,
-                 f"{what} from device {device[-8:] if device else '?'}, entry {entry_id}")
+    record_audit(
+        store,
+        AuditAction.QUARANTINE,
+        row_id if tbl == "client" else None,
+        f"{what} from device {device[-8:] if device else '?'}, entry {entry_id}",
+    )
 
 
 def accept(store: Store, entry_id: str) -> str:
@@ -200,12 +257,16 @@ def _keep_origin(store: Store, entry_id: str) -> None:
     """A held new record, once accepted, was still made on the laptop that sent it, in that bundle
     (the coordinator's acceptance writes it here, which would otherwise name this device)."""
     with store.database.engine.begin() as conn:
-        row = conn.exec_driver_sql("SELECT kind, tbl, row_id, col, device, bundle_id, detected_at FROM sync_quarantine "
-                                   "WHERE id = ?", (entry_id,)).first()
+        row = conn.exec_driver_sql(
+            "SELECT kind, tbl, row_id, col, device, bundle_id, detected_at FROM sync_quarantine WHERE id = ?",
+            (entry_id,),
+        ).first()
         if row is None or row[0] != "change" or not row[1] or row[3] != "" or not row[4]:
             return
-        conn.exec_driver_sql("INSERT OR REPLACE INTO sync_origin (tbl, row_id, device, bundle_id, at) "
-                             "VALUES (?, ?, ?, ?, ?)", (row[1], row[2], row[4], row[5], row[6]))
+        conn.exec_driver_sql(
+            "INSERT OR REPLACE INTO sync_origin (tbl, row_id, device, bundle_id, at) VALUES (?, ?, ?, ?, ?)",
+            (row[1], row[2], row[4], row[5], row[6]),
+        )
 
 
 def discard(store: Store, entry_id: str) -> str:
@@ -240,7 +301,8 @@ def _accept(store: Store, entry_id: str) -> str:
         _require_open(row)
         tbl, row_id, col = row[7], row[8], row[9]
         changes = held_store.unpack_changes(
-            conn.exec_driver_sql("SELECT changes FROM sync_quarantine WHERE id = ?", (entry_id,)).scalar())
+            conn.exec_driver_sql("SELECT changes FROM sync_quarantine WHERE id = ?", (entry_id,)).scalar()
+        )
         if kind == "delete":
             _decide(conn, store, entry_id, "accepted", "delete confirmed")
             return f"{tbl.replace('_', ' ')} delete confirmed; the record stays hidden"
@@ -251,8 +313,9 @@ def _accept(store: Store, entry_id: str) -> str:
             fresh = _fresh_pseudonym(conn)
             changes = [c._replace(value=pack(fresh)) if c.col == "pseudonym" else c for c in changes]
         if not col:  # a whole new record: the merge checks it again (values, references, pseudonym)
-            plan = merge_engine.plan_merge(conn, changes, merge_engine.MergeOptions(
-                record_conflicts=True, touch=True, bundle_id=row[4]))
+            plan = merge_engine.plan_merge(
+                conn, changes, merge_engine.MergeOptions(record_conflicts=True, touch=True, bundle_id=row[4])
+            )
             if plan.held:
                 raise ValidationError(f"cannot be accepted: {plan.held[0].reason}", field="quarantine")
             tick = merge_engine.observe_clock(conn, plan.max_hlc)
@@ -277,8 +340,11 @@ def _accept(store: Store, entry_id: str) -> str:
             for ref_col, parent in merge_engine._references(tbl):
                 if ref_col == col and value is not None and merge_engine._lookup(conn, parent, (), [value]) == {}:
                     problem = rules.Problem("missing-reference", f"{tbl}.{col} refers to a record that does not exist")
-        if problem is None and (tbl, col) == ("client", "pseudonym") and conn.exec_driver_sql(
-                "SELECT 1 FROM client WHERE pseudonym = ? AND id != ?", (value, row_id)).first():
+        if (
+            problem is None
+            and (tbl, col) == ("client", "pseudonym")
+            and conn.exec_driver_sql("SELECT 1 FROM client WHERE pseudonym = ? AND id != ?", (value, row_id)).first()
+        ):
             problem = rules.Problem("duplicate", "client.pseudonym is already another client's")
         if problem is not None:
             raise ValidationError(f"cannot be accepted: {problem.reason}", field="quarantine")
@@ -313,26 +379,37 @@ def _discard(store: Store, entry_id: str) -> str:
             # A new client the coordinator will not take: the laptop that made it is told to erase it
             # (with its records) at its next return bundle, like a client that left its caseload.
             last = int(conn.exec_driver_sql("SELECT last_hlc FROM sync_state WHERE id = 1").scalar_one())
-            conn.exec_driver_sql("INSERT OR REPLACE INTO sync_erase (device_id, client_id, sent_wm) VALUES (?, ?, ?)",
-                                 (row[5], row_id, last + 1))
+            conn.exec_driver_sql(
+                "INSERT OR REPLACE INTO sync_erase (device_id, client_id, sent_wm) VALUES (?, ?, ?)",
+                (row[5], row_id, last + 1),
+            )
             _decide(conn, store, entry_id, "discarded", "not applied; the laptop erases it")
             return "discarded: nothing was applied; the laptop that made this client erases it at its next sync"
         _decide(conn, store, entry_id, "discarded", "not applied")
     return "discarded: nothing was applied"
 
 
-def quarantine_bundle(store: Store, raw: bytes, *, code: str, reason: str, bundle_id: str, device: str,
-                      worker_id: str = "") -> str:
+def quarantine_bundle(
+    store: Store, raw: bytes, *, code: str, reason: str, bundle_id: str, device: str, worker_id: str = ""
+) -> str:
     """Hold a whole bundle file (still encrypted) for review; returns the entry id. Idempotent per
     bundle id: the same bundle held twice is one open entry."""
     with store.database.engine.execution_options(immediate=True).begin() as conn:
         existing = conn.exec_driver_sql(
-            "SELECT id FROM sync_quarantine WHERE kind = 'bundle' AND bundle_id = ? AND status = 'open'",
-            (bundle_id,)).scalar()
+            "SELECT id FROM sync_quarantine WHERE kind = 'bundle' AND bundle_id = ? AND status = 'open'", (bundle_id,)
+        ).scalar()
         if existing:
             return str(existing)
-        return held_store.hold_bundle(conn, raw, code=code, reason=reason, bundle_id=bundle_id, device=device,
-                                      worker_id=worker_id, now=store.clock.utcnow().isoformat(sep=" "))
+        return held_store.hold_bundle(
+            conn,
+            raw,
+            code=code,
+            reason=reason,
+            bundle_id=bundle_id,
+            device=device,
+            worker_id=worker_id,
+            now=store.clock.utcnow().isoformat(sep=" "),
+        )
 
 
 def when(value: Any) -> str:

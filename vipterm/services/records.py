@@ -9,11 +9,12 @@ nothing written), then writes in one captured transaction.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -187,8 +188,11 @@ def possible_duplicates(store: Store, draft: ClientDraft, limit: int = 20) -> li
             shown = " ".join(p for p in (identity.first_name, identity.last_name) if p)
             if identity.aka:
                 shown = f"{shown} “{identity.aka}”".strip()
-            found.append(DuplicateCandidate(client.id, client.pseudonym, shown, identity.date_of_birth,
-                                            client.status, tuple(reasons)))
+            found.append(
+                DuplicateCandidate(
+                    client.id, client.pseudonym, shown, identity.date_of_birth, client.status, tuple(reasons)
+                )
+            )
     found.sort(key=lambda c: (-len(c.reasons), c.pseudonym))
     return found[:limit]
 
@@ -221,7 +225,9 @@ def create_client(store: Store, draft: ClientDraft) -> Client:
             # The message names no one: it may reach a log; the matches go to the screen only.
             raise NeedsConfirmation(
                 f"{len(matches)} existing client{'s' if len(matches) > 1 else ''} may be this person",
-                field="first_name", matches=tuple(matches))
+                field="first_name",
+                matches=tuple(matches),
+            )
     with store.write() as session:
         # On the coordinator a new client waits unassigned (first in its caseload) until the
         # coordinator assigns them; a laptop's new client is its own worker's.
@@ -264,8 +270,17 @@ _FIELD_ENUMS = {
 
 # What the edit form and `vipterm clients update` may change: who the client is and the program
 # fields. The status moves with the funnel or by closing/reopening; assignment is the coordinator's.
-EDITABLE_FIELDS = ("first_name", "last_name", "aka", "date_of_birth", "phone", "area_command", "age_group",
-                   "referral_source", "risk_flags")
+EDITABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "aka",
+    "date_of_birth",
+    "phone",
+    "area_command",
+    "age_group",
+    "referral_source",
+    "risk_flags",
+)
 _SHORT_TEXT = 200  # = sync.validate.MAX_SHORT_TEXT: names and phones arrive at other devices checked by it
 
 
@@ -287,8 +302,9 @@ def update_client(store: Store, client_id: str, **changes: Any) -> Client:
         if name in changes:
             value = (changes[name] or "").strip()
             if len(value) > _SHORT_TEXT:
-                raise ValidationError(f"the {name.replace('_', ' ')} is longer than {_SHORT_TEXT} characters",
-                                      field=name)
+                raise ValidationError(
+                    f"the {name.replace('_', ' ')} is longer than {_SHORT_TEXT} characters", field=name
+                )
             if not value.isprintable():
                 raise ValidationError(f"the {name.replace('_', ' ')} holds control characters", field=name)
             changes[name] = value
@@ -358,13 +374,19 @@ def _funnel_status(session: Session, client_id: str, also_gone: AbstractSet[str]
 
     gone = corrected_ids(session, client_id) | set(also_gone)
     events = session.exec(
-        select(ReferralEvent.id, ReferralEvent.status).join(Referral, col(Referral.id) == col(ReferralEvent.referral_id))
-        .where(Referral.client_id == client_id, col(Referral.deleted_at).is_(None), col(ReferralEvent.deleted_at).is_(None))
+        select(ReferralEvent.id, ReferralEvent.status)
+        .join(Referral, col(Referral.id) == col(ReferralEvent.referral_id))
+        .where(
+            Referral.client_id == client_id, col(Referral.deleted_at).is_(None), col(ReferralEvent.deleted_at).is_(None)
+        )
     ).all()
     if any(status in {s.value for s in domain.ENGAGED_REFERRAL_STATUSES} and eid not in gone for eid, status in events):
         return ClientStatus.ENGAGED
-    attempts = session.exec(select(NotificationAttempt.id, NotificationAttempt.outcome).where(
-        NotificationAttempt.client_id == client_id, col(NotificationAttempt.deleted_at).is_(None))).all()
+    attempts = session.exec(
+        select(NotificationAttempt.id, NotificationAttempt.outcome).where(
+            NotificationAttempt.client_id == client_id, col(NotificationAttempt.deleted_at).is_(None)
+        )
+    ).all()
     outcomes = [outcome for aid, outcome in attempts if aid not in gone]
     if NotificationOutcome.DELIVERED.value in outcomes:
         return ClientStatus.NOTIFIED
@@ -373,8 +395,13 @@ def _funnel_status(session: Session, client_id: str, also_gone: AbstractSet[str]
     return ClientStatus.IDENTIFIED
 
 
-def record_audit(store: Store, action: domain.AuditAction, client_id: str | None = None, detail: str = "",
-                 session: Session | None = None) -> None:
+def record_audit(
+    store: Store,
+    action: domain.AuditAction,
+    client_id: str | None = None,
+    detail: str = "",
+    session: Session | None = None,
+) -> None:
     """Append an audit entry (see services/audit.py, where the log lives)."""
     from vipterm.services import audit
 
@@ -403,7 +430,9 @@ class NotificationDraft:
     as_recorded: bool = False
 
 
-def record_notification(store: Store, draft: NotificationDraft, *, session: Session | None = None) -> NotificationAttempt:
+def record_notification(
+    store: Store, draft: NotificationDraft, *, session: Session | None = None
+) -> NotificationAttempt:
     """Record a custom notification attempt.
 
     Messages and team members belong to a delivered notification only, and a delivered one names
@@ -421,11 +450,16 @@ def record_notification(store: Store, draft: NotificationDraft, *, session: Sess
     messages = [_enum(domain.NotificationMessage, m, "messages").value for m in draft.messages]
     delivered = outcome is NotificationOutcome.DELIVERED
     if not delivered and messages:
-        raise ValidationError(f"messages are recorded only for a delivered notification (this one was "
-                              f"{outcome.label}): untick them", field="messages")
+        raise ValidationError(
+            f"messages are recorded only for a delivered notification (this one was {outcome.label}): untick them",
+            field="messages",
+        )
     if not delivered and team:
-        raise ValidationError(f"team members are recorded only for a delivered notification (this one was "
-                              f"{outcome.label}): clear their names", field="team")
+        raise ValidationError(
+            f"team members are recorded only for a delivered notification (this one was "
+            f"{outcome.label}): clear their names",
+            field="team",
+        )
     if delivered and not team:
         raise ValidationError("a delivered notification names at least one team member", field="team")
     with _transaction(store, session) as session:
@@ -434,13 +468,17 @@ def record_notification(store: Store, draft: NotificationDraft, *, session: Sess
             from vipterm.services.corrections import corrected_ids
 
             gone = corrected_ids(session, client.id)
-            same_day = [a for a in session.exec(
-                select(NotificationAttempt.id).where(
-                    NotificationAttempt.client_id == client.id,
-                    NotificationAttempt.attempted_on == draft.attempted_on,
-                    col(NotificationAttempt.deleted_at).is_(None),
-                )
-            ).all() if a not in gone]
+            same_day = [
+                a
+                for a in session.exec(
+                    select(NotificationAttempt.id).where(
+                        NotificationAttempt.client_id == client.id,
+                        NotificationAttempt.attempted_on == draft.attempted_on,
+                        col(NotificationAttempt.deleted_at).is_(None),
+                    )
+                ).all()
+                if a not in gone
+            ]
             if same_day:
                 raise NeedsConfirmation(
                     f"{client.pseudonym} already has {len(same_day)} notification attempt"
@@ -469,8 +507,9 @@ def record_notification(store: Store, draft: NotificationDraft, *, session: Sess
             due = draft.attempted_on + timedelta(days=domain.FIRST_FOLLOW_UP_DAYS)
             if not draft.as_recorded:
                 due = max(due, store.clock.today())
-            _schedule_automatic(session, store, client.id, due, replace=True,
-                                note="first contact after the custom notification")
+            _schedule_automatic(
+                session, store, client.id, due, replace=True, note="first contact after the custom notification"
+            )
     return attempt
 
 
@@ -500,8 +539,9 @@ def log_contact(store: Store, draft: ContactDraft, *, session: Session | None = 
     when no contact follow-up is open at all.
     """
     if not (draft.outcome or "").strip():
-        raise ValidationError("say what happened: " + ", ".join(o.label for o in domain.ContactOutcome),
-                              field="outcome")
+        raise ValidationError(
+            "say what happened: " + ", ".join(o.label for o in domain.ContactOutcome), field="outcome"
+        )
     occurred_at = draft.occurred_at or store.clock.utcnow()
     _not_future(store, occurred_at, "occurred_at", "the contact time")
     contact_day = store.clock.local_day(occurred_at)
@@ -549,26 +589,42 @@ def log_contact(store: Store, draft: ContactDraft, *, session: Session | None = 
                 still_open.append(open_follow_up)
         session.add(contact)
         if draft.next_follow_up is not None:
-            _schedule_automatic(session, store, client.id, draft.next_follow_up,
-                                replace=outcome is domain.ContactOutcome.REACHED, open_contact=still_open)
+            _schedule_automatic(
+                session,
+                store,
+                client.id,
+                draft.next_follow_up,
+                replace=outcome is domain.ContactOutcome.REACHED,
+                open_contact=still_open,
+            )
     return contact
 
 
-def _schedule_automatic(session: Session, store: Store, client_id: str, due_on: date, *, replace: bool,
-                        note: str = "", open_contact: list[FollowUp] | None = None) -> FollowUp | None:
+def _schedule_automatic(
+    session: Session,
+    store: Store,
+    client_id: str,
+    due_on: date,
+    *,
+    replace: bool,
+    note: str = "",
+    open_contact: list[FollowUp] | None = None,
+) -> FollowUp | None:
     """Add an automatic contact follow-up. With `replace`, it replaces the client's open automatic
     follow-ups (closed as replaced, so they don't pile up); without, it is added only if no contact
     follow-up is open (an unanswered call never pushes a due follow-up later). `open_contact`: the
     client's open contact follow-ups when the caller has just read them (else they are read here)."""
     if open_contact is None:
-        open_contact = list(session.exec(
-            select(FollowUp).where(
-                FollowUp.client_id == client_id,
-                FollowUp.kind == domain.FollowUpKind.CONTACT.value,
-                col(FollowUp.done_at).is_(None),
-                col(FollowUp.deleted_at).is_(None),
-            )
-        ).all())
+        open_contact = list(
+            session.exec(
+                select(FollowUp).where(
+                    FollowUp.client_id == client_id,
+                    FollowUp.kind == domain.FollowUpKind.CONTACT.value,
+                    col(FollowUp.done_at).is_(None),
+                    col(FollowUp.deleted_at).is_(None),
+                )
+            ).all()
+        )
     if not replace and open_contact:
         return None
     now = store.clock.utcnow()
@@ -577,26 +633,48 @@ def _schedule_automatic(session: Session, store: Store, client_id: str, due_on: 
             old.done_at = now
             old.done_by = store.worker_id
             old.closed_as = domain.FollowUpClosed.REPLACED.value
-    follow_up = FollowUp(client_id=client_id, owner_id=store.worker_id, due_on=due_on,
-                         kind=domain.FollowUpKind.CONTACT.value, note=note, auto=True)
+    follow_up = FollowUp(
+        client_id=client_id,
+        owner_id=store.worker_id,
+        due_on=due_on,
+        kind=domain.FollowUpKind.CONTACT.value,
+        note=note,
+        auto=True,
+    )
     session.add(follow_up)
     return follow_up
 
 
-def log_attempt(store: Store, client_id: str, outcome: str, *, mode: str = "phone", note: str = "",
-                occurred_at: datetime | None = None) -> Contact:
+def log_attempt(
+    store: Store,
+    client_id: str,
+    outcome: str,
+    *,
+    mode: str = "phone",
+    note: str = "",
+    occurred_at: datetime | None = None,
+) -> Contact:
     """The one-key attempt log: a contact that did not reach the client (no answer, voicemail,
     wrong number, refused). It never closes a due follow-up; when none is open, it adds one for
     tomorrow so the client is tried again."""
     attempt = _enum(domain.ContactOutcome, outcome, "outcome")
     if attempt not in domain.ATTEMPT_OUTCOMES:
-        raise ValidationError("an attempt is one of: " + ", ".join(o.label for o in domain.ATTEMPT_OUTCOMES),
-                              field="outcome")
+        raise ValidationError(
+            "an attempt is one of: " + ", ".join(o.label for o in domain.ATTEMPT_OUTCOMES), field="outcome"
+        )
     occurred_at = occurred_at or store.clock.utcnow()
-    return log_contact(store, ContactDraft(
-        client_id=client_id, occurred_at=occurred_at, mode=mode, purpose=domain.ContactPurpose.CHECK_IN.value,
-        outcome=attempt.value, note=note, next_follow_up=store.clock.local_day(occurred_at) + timedelta(days=1),
-    ))
+    return log_contact(
+        store,
+        ContactDraft(
+            client_id=client_id,
+            occurred_at=occurred_at,
+            mode=mode,
+            purpose=domain.ContactPurpose.CHECK_IN.value,
+            outcome=attempt.value,
+            note=note,
+            next_follow_up=store.clock.local_day(occurred_at) + timedelta(days=1),
+        ),
+    )
 
 
 def last_contact_mode(store: Store) -> str:
@@ -640,8 +718,11 @@ def record_assessment(store: Store, draft: AssessmentDraft) -> Assessment:
     with store.write() as session:
         client = _client(session, draft.client_id)
         assessment = Assessment(
-            client_id=client.id, kind=kind.value, assessed_on=assessed_on,
-            assessed_by=store.worker_id, note=_note(draft.note),
+            client_id=client.id,
+            kind=kind.value,
+            assessed_on=assessed_on,
+            assessed_by=store.worker_id,
+            note=_note(draft.note),
         )
         session.add(assessment)
         for need in domain.NeedDomain:
@@ -663,7 +744,9 @@ def latest_assessment_levels(store: Store, client_id: str, before: date | None =
         query = select(Assessment).where(Assessment.client_id == client_id, col(Assessment.deleted_at).is_(None))
         if before is not None:
             query = query.where(Assessment.assessed_on <= before)
-        latest = session.exec(query.order_by(col(Assessment.assessed_on).desc(), col(Assessment.id).desc()).limit(1)).first()
+        latest = session.exec(
+            query.order_by(col(Assessment.assessed_on).desc(), col(Assessment.id).desc()).limit(1)
+        ).first()
         if latest is None:
             return {}
         items = session.exec(select(AssessmentItem).where(AssessmentItem.assessment_id == latest.id)).all()
@@ -673,11 +756,15 @@ def latest_assessment_levels(store: Store, client_id: str, before: date | None =
 # --- service directory and referrals -----------------------------------------------------------
 
 
-def add_provider(store: Store, name: str, category: str, phone: str = "", address: str = "", note: str = "") -> Provider:
+def add_provider(
+    store: Store, name: str, category: str, phone: str = "", address: str = "", note: str = ""
+) -> Provider:
     name = _required(name, "name", "the provider name")
     cat = _enum(domain.ServiceCategory, category, "category")
     with store.write() as session:
-        provider = Provider(name=name, category=cat.value, phone=phone.strip(), address=address.strip(), note=note.strip())
+        provider = Provider(
+            name=name, category=cat.value, phone=phone.strip(), address=address.strip(), note=note.strip()
+        )
         session.add(provider)
     return provider
 
@@ -686,14 +773,17 @@ def search_providers(store: Store, text: str = "", need: str | None = None, limi
     """Active providers matching `text`; those serving `need` first."""
     with store.read() as session:
         providers = session.exec(
-            select(Provider).where(col(Provider.active).is_(True), col(Provider.deleted_at).is_(None)).order_by(Provider.name)
+            select(Provider)
+            .where(col(Provider.active).is_(True), col(Provider.deleted_at).is_(None))
+            .order_by(Provider.name)
         ).all()
     words = text.lower().split()
     serving = set()
     if need:
         serving = {c.value for c in domain.CATEGORIES_FOR_NEED.get(domain.NeedDomain(need), ())}
     matches = [
-        p for p in providers
+        p
+        for p in providers
         if all(w in f"{p.name} {p.category} {domain.ServiceCategory(p.category).label}".lower() for w in words)
     ]
     matches.sort(key=lambda p: (p.category not in serving, p.name.lower()))
@@ -737,17 +827,32 @@ def create_referral(store: Store, draft: ReferralDraft) -> Referral:
             raise ValidationError("the provider is not in the directory", field="provider_id")
         now = store.clock.utcnow()
         referral = Referral(
-            client_id=client.id, need_domain=need.value, provider_id=draft.provider_id,
-            status=ReferralStatus.DRAFT.value, status_changed_at=now, created_by=store.worker_id,
+            client_id=client.id,
+            need_domain=need.value,
+            provider_id=draft.provider_id,
+            status=ReferralStatus.DRAFT.value,
+            status_changed_at=now,
+            created_by=store.worker_id,
             shares_info=bool(draft.shares_info),
         )
         session.add(referral)
-        session.add(ReferralEvent(referral_id=referral.id, status=ReferralStatus.DRAFT.value, at=now,
-                                  by_worker=store.worker_id, reason=_note(draft.reason, "reason"), seq=1))
+        session.add(
+            ReferralEvent(
+                referral_id=referral.id,
+                status=ReferralStatus.DRAFT.value,
+                at=now,
+                by_worker=store.worker_id,
+                reason=_note(draft.reason, "reason"),
+                seq=1,
+            )
+        )
         if draft.send_now:
             referral.status = ReferralStatus.SENT.value
-            session.add(ReferralEvent(referral_id=referral.id, status=ReferralStatus.SENT.value, at=now,
-                                      by_worker=store.worker_id, seq=2))
+            session.add(
+                ReferralEvent(
+                    referral_id=referral.id, status=ReferralStatus.SENT.value, at=now, by_worker=store.worker_id, seq=2
+                )
+            )
     return referral
 
 
@@ -787,8 +892,11 @@ def set_referral_status(
             )
         if new in (ReferralStatus.REJECTED, ReferralStatus.FAILED, ReferralStatus.CANCELLED) and not reason.strip():
             raise ValidationError(f"say why the referral is {new.label}", field="reason")
-        history = session.exec(select(ReferralEvent).where(ReferralEvent.referral_id == referral.id,
-                                                           col(ReferralEvent.deleted_at).is_(None))).all()
+        history = session.exec(
+            select(ReferralEvent).where(
+                ReferralEvent.referral_id == referral.id, col(ReferralEvent.deleted_at).is_(None)
+            )
+        ).all()
         last = max(history, key=event_order, default=None)
         seq = max((e.seq or 0 for e in history), default=0)
         seq = max(seq, len(history)) + 1
@@ -796,7 +904,8 @@ def set_referral_status(
             if explicit_at:
                 raise ValidationError(
                     f"the status time is before the referral's last change ({last.at.isoformat(sep=' ')} UTC)",
-                    field="at")
+                    field="at",
+                )
             at = last.at
         referral.status = new.value
         referral.status_changed_at = at
@@ -806,8 +915,16 @@ def set_referral_status(
             referral.first_service_on = store.clock.local_day(at)
         if feedback is not None:
             referral.feedback = _note(feedback, "feedback")
-        session.add(ReferralEvent(referral_id=referral.id, status=new.value, at=at,
-                                  by_worker=store.worker_id, reason=_note(reason, "reason"), seq=seq))
+        session.add(
+            ReferralEvent(
+                referral_id=referral.id,
+                status=new.value,
+                at=at,
+                by_worker=store.worker_id,
+                reason=_note(reason, "reason"),
+                seq=seq,
+            )
+        )
         if new in domain.ENGAGED_REFERRAL_STATUSES:
             _advance_status(_client(session, referral.client_id), ClientStatus.ENGAGED)
     return referral
@@ -816,15 +933,30 @@ def set_referral_status(
 # --- outcomes and follow-ups ----------------------------------------------------------------------
 
 
-def record_outcome(store: Store, client_id: str, kind: str, occurred_on: date, source: str = "worker", note: str = "",
-                   *, recorded_by: str | None = None, session: Session | None = None) -> Outcome:
+def record_outcome(
+    store: Store,
+    client_id: str,
+    kind: str,
+    occurred_on: date,
+    source: str = "worker",
+    note: str = "",
+    *,
+    recorded_by: str | None = None,
+    session: Session | None = None,
+) -> Outcome:
     kind_ = _enum(domain.OutcomeKind, kind, "kind")
     source_ = _enum(domain.OutcomeSource, source, "source")
     _not_future(store, occurred_on, "occurred_on", "the outcome date")
     with _transaction(store, session) as session:
         client = _client(session, client_id)
-        outcome = Outcome(client_id=client.id, kind=kind_.value, occurred_on=occurred_on, source=source_.value,
-                          note=_note(note), recorded_by=recorded_by or store.worker_id)
+        outcome = Outcome(
+            client_id=client.id,
+            kind=kind_.value,
+            occurred_on=occurred_on,
+            source=source_.value,
+            note=_note(note),
+            recorded_by=recorded_by or store.worker_id,
+        )
         session.add(outcome)
     return outcome
 
@@ -840,14 +972,28 @@ def time_of_day(text: str | None, field_name: str = "due_time") -> str | None:
     elif value.isdigit() and len(value) in (3, 4):
         value = f"{value[:-2]}:{value[-2:]}"
     hours, sep, minutes = value.partition(":")
-    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and len(hours) <= 2
-            and int(hours) < 24 and int(minutes) < 60):
+    if not (
+        sep
+        and hours.isdigit()
+        and minutes.isdigit()
+        and len(minutes) == 2
+        and len(hours) <= 2
+        and int(hours) < 24
+        and int(minutes) < 60
+    ):
         raise ValidationError(f"{text!r} is not a time of day (HH:MM, 24-hour, e.g. 09:00)", field=field_name)
     return f"{int(hours):02d}:{minutes}"
 
 
-def schedule_follow_up(store: Store, client_id: str, due_on: date, kind: str = "contact", note: str = "",
-                       owner_id: str | None = None, due_time: str | None = None) -> FollowUp:
+def schedule_follow_up(
+    store: Store,
+    client_id: str,
+    due_on: date,
+    kind: str = "contact",
+    note: str = "",
+    owner_id: str | None = None,
+    due_time: str | None = None,
+) -> FollowUp:
     """A follow-up due on a day, optionally at a time of day (court at 09:00)."""
     kind_ = _enum(domain.FollowUpKind, kind, "kind")
     if due_on < store.clock.today():
@@ -855,8 +1001,14 @@ def schedule_follow_up(store: Store, client_id: str, due_on: date, kind: str = "
     at = time_of_day(due_time)
     with store.write() as session:
         client = _client(session, client_id)
-        follow_up = FollowUp(client_id=client.id, owner_id=owner_id or store.worker_id, due_on=due_on,
-                             kind=kind_.value, note=_note(note), due_time=at)
+        follow_up = FollowUp(
+            client_id=client.id,
+            owner_id=owner_id or store.worker_id,
+            due_on=due_on,
+            kind=kind_.value,
+            note=_note(note),
+            due_time=at,
+        )
         session.add(follow_up)
     return follow_up
 
@@ -883,8 +1035,14 @@ def reschedule_follow_up(store: Store, follow_up_id: str, due_on: date, due_time
     return follow_up
 
 
-def complete_follow_up(store: Store, follow_up_id: str, when: datetime | None = None, *,
-                       closed_as: str = "no_contact", contact_id: str | None = None) -> FollowUp:
+def complete_follow_up(
+    store: Store,
+    follow_up_id: str,
+    when: datetime | None = None,
+    *,
+    closed_as: str = "no_contact",
+    contact_id: str | None = None,
+) -> FollowUp:
     """Close one follow-up, saying how: `no_contact` (done without a contact) or `contact` (then
     `contact_id` names a logged contact of the same client that reached them)."""
     how = _enum(domain.FollowUpClosed, closed_as, "closed_as")
@@ -899,13 +1057,15 @@ def complete_follow_up(store: Store, follow_up_id: str, when: datetime | None = 
             if contact is None or contact.client_id != follow_up.client_id or contact.deleted_at is not None:
                 raise ValidationError("no contact with this client was logged", field="contact_id")
             if contact.outcome != domain.ContactOutcome.REACHED.value:
-                raise ValidationError("that contact did not reach the client: the follow-up stays open",
-                                      field="contact_id")
+                raise ValidationError(
+                    "that contact did not reach the client: the follow-up stays open", field="contact_id"
+                )
             from vipterm.services.corrections import corrected_ids
 
             if contact.id in corrected_ids(session, contact.client_id):
-                raise ValidationError("that contact was corrected or voided: the follow-up stays open",
-                                      field="contact_id")
+                raise ValidationError(
+                    "that contact was corrected or voided: the follow-up stays open", field="contact_id"
+                )
         if follow_up.done_at is None:
             follow_up.done_at = when or store.clock.utcnow()
             follow_up.done_by = store.worker_id
@@ -929,11 +1089,15 @@ def open_follow_ups(store: Store, client_id: str) -> list[FollowUp]:
     """The client's open follow-ups, earliest due first."""
     with store.read() as session:
         client = _client(session, client_id)
-        return list(session.exec(
-            select(FollowUp)
-            .where(FollowUp.client_id == client.id, col(FollowUp.done_at).is_(None), col(FollowUp.deleted_at).is_(None))
-            .order_by(col(FollowUp.due_on), col(FollowUp.id))
-        ))
+        return list(
+            session.exec(
+                select(FollowUp)
+                .where(
+                    FollowUp.client_id == client.id, col(FollowUp.done_at).is_(None), col(FollowUp.deleted_at).is_(None)
+                )
+                .order_by(col(FollowUp.due_on), col(FollowUp.id))
+            )
+        )
 
 
 def complete_next_follow_up(store: Store, client_id: str, when: datetime | None = None) -> FollowUp:

@@ -82,44 +82,57 @@ def export_root(store: Store, out: Path, recovery_passphrase: str, *, kept_at: s
     if not out.parent.is_dir():
         raise ValidationError(f"{out.parent} is not a folder", field="out")
     with store.database.engine.connect() as conn:
-        workers = [dict(zip(("id", "display_name", "role", "active"), r)) for r in conn.exec_driver_sql(
-            "SELECT id, display_name, role, active FROM worker WHERE deleted_at IS NULL ORDER BY id")]
+        workers = [
+            dict(zip(("id", "display_name", "role", "active"), r))
+            for r in conn.exec_driver_sql(
+                "SELECT id, display_name, role, active FROM worker WHERE deleted_at IS NULL ORDER BY id"
+            )
+        ]
     exported_at = store.clock.utcnow().replace(microsecond=0)
     doc = {
-        "format": FORMAT, "version": FORMAT_VERSION, "exported_at": exported_at.isoformat(),
-        "program_id": store.identity.program_id, "device_id": store.device_id, "worker_id": store.worker_id,
-        "device_keys": state.device_keys.to_bytes().hex(), "root_keys": state.root_keys.to_bytes().hex(),
-        "roster": state.roster_blob.hex(), "escrow_recipient": state.escrow_recipient,
-        "time_zone": store.time_zone, "workers": workers,
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "exported_at": exported_at.isoformat(),
+        "program_id": store.identity.program_id,
+        "device_id": store.device_id,
+        "worker_id": store.worker_id,
+        "device_keys": state.device_keys.to_bytes().hex(),
+        "root_keys": state.root_keys.to_bytes().hex(),
+        "roster": state.roster_blob.hex(),
+        "escrow_recipient": state.escrow_recipient,
+        "time_zone": store.time_zone,
+        "workers": workers,
     }
     data = pyrage.passphrase.encrypt(json.dumps(doc).encode("utf-8"), recovery_passphrase)
     write_atomically(out, data)
     active = [e for e in roster.active_entries() if e.role == "worker"]
-    sheet_text = "\n".join([
-        "VIPTERM PROGRAM RECOVERY SHEET",
-        "==============================",
-        "",
-        f"Program id:                    {store.identity.program_id}",
-        f"Program root key fingerprint:  {state.root_keys.fingerprint}",
-        f"Coordinator device:            {store.device_id}",
-        f"Recovery file:                 {out.name}",
-        f"Written (UTC):                 {exported_at:%Y-%m-%d %H:%M}",
-        f"Roster version:                {roster.version} ({len(active)} laptop(s) enrolled)",
-        "",
-        f"The recovery file is kept at:  {kept_at or '_' * 40}",
-        f"The recovery passphrase is held by (a role, not on this sheet): {'_' * 24}",
-        "",
-        "The file holds the program's root key and the coordinator's keys, encrypted under the",
-        "recovery passphrase (age, scrypt). Keep it offline, apart from the coordinator laptop and",
-        "apart from the passphrase. Never write the passphrase on this sheet.",
-        "",
-        "If the coordinator laptop is lost, stolen, or its passphrase forgotten:",
-        f"  vipterm coordinator init --db NEW.db --from-root {out.name} [--backup LATEST.backup]",
-        "then import the laptops' next bundles as usual (vipterm sync import). Laptops are not",
-        "re-enrolled: the new coordinator shows the same root key fingerprint as above.",
-        "See docs/recovery.md.",
-        "",
-    ])
+    sheet_text = "\n".join(
+        [
+            "VIPTERM PROGRAM RECOVERY SHEET",
+            "==============================",
+            "",
+            f"Program id:                    {store.identity.program_id}",
+            f"Program root key fingerprint:  {state.root_keys.fingerprint}",
+            f"Coordinator device:            {store.device_id}",
+            f"Recovery file:                 {out.name}",
+            f"Written (UTC):                 {exported_at:%Y-%m-%d %H:%M}",
+            f"Roster version:                {roster.version} ({len(active)} laptop(s) enrolled)",
+            "",
+            f"The recovery file is kept at:  {kept_at or '_' * 40}",
+            f"The recovery passphrase is held by (a role, not on this sheet): {'_' * 24}",
+            "",
+            "The file holds the program's root key and the coordinator's keys, encrypted under the",
+            "recovery passphrase (age, scrypt). Keep it offline, apart from the coordinator laptop and",
+            "apart from the passphrase. Never write the passphrase on this sheet.",
+            "",
+            "If the coordinator laptop is lost, stolen, or its passphrase forgotten:",
+            f"  vipterm coordinator init --db NEW.db --from-root {out.name} [--backup LATEST.backup]",
+            "then import the laptops' next bundles as usual (vipterm sync import). Laptops are not",
+            "re-enrolled: the new coordinator shows the same root key fingerprint as above.",
+            "See docs/recovery.md.",
+            "",
+        ]
+    )
     write_atomically(sheet, sheet_text.encode("utf-8"))
     from vipterm.services.audit import record_audit
 
@@ -146,8 +159,10 @@ def read_recovery_file(path: Path, recovery_passphrase: str) -> _Recovery:
     try:
         plain = pyrage.passphrase.decrypt(path.read_bytes(), recovery_passphrase)
     except Exception:  # pyrage raises its own DecryptError for a wrong passphrase and for not-age input alike
-        raise WrongPassphrase(f"{path.name} does not open with this recovery passphrase (wrong passphrase, or "
-                              "not a vipterm recovery file)") from None
+        raise WrongPassphrase(
+            f"{path.name} does not open with this recovery passphrase (wrong passphrase, or "
+            "not a vipterm recovery file)"
+        ) from None
     bad = NotADatabase(f"{path.name} is not a vipterm recovery file this vipterm can read")
     try:
         doc = json.loads(plain.decode("utf-8"))
@@ -167,14 +182,20 @@ def read_recovery_file(path: Path, recovery_passphrase: str) -> _Recovery:
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, BundleError):
         raise bad from None
     me = roster.entry_for_device(doc["device_id"])
-    if (roster.program_id != doc["program_id"] or me is None or me.role != "coordinator"
-            or me.signing_public != device_keys.signing_public or me.age_recipient != device_keys.age_recipient):
+    if (
+        roster.program_id != doc["program_id"]
+        or me is None
+        or me.role != "coordinator"
+        or me.signing_public != device_keys.signing_public
+        or me.age_recipient != device_keys.age_recipient
+    ):
         raise NotADatabase(f"{path.name} does not hold keys that agree with its roster; not used")
     return _Recovery(doc, device_keys, root_keys, roster_blob, roster)
 
 
-def init_from_root(path: Path, passphrase: str, recovery_file: Path, recovery_passphrase: str, *,
-                   backup: Path | None = None) -> RecoveredCoordinator:
+def init_from_root(
+    path: Path, passphrase: str, recovery_file: Path, recovery_passphrase: str, *, backup: Path | None = None
+) -> RecoveredCoordinator:
     """A new coordinator database from a recovery file (and a coordinator backup, if given).
 
     Without a backup, `passphrase` is the new database's; with one, the database is the restored
@@ -191,38 +212,60 @@ def init_from_root(path: Path, passphrase: str, recovery_file: Path, recovery_pa
         from vipterm.services.backup import restore_backup
 
         store, info = restore_backup(backup, path, passphrase)
-        if (info["role"] != Role.COORDINATOR.value or info["program_id"] != doc["program_id"]
-                or info["device_id"] != doc["device_id"]):
+        if (
+            info["role"] != Role.COORDINATOR.value
+            or info["program_id"] != doc["program_id"]
+            or info["device_id"] != doc["device_id"]
+        ):
             store.close()
             remove_database(path)
             raise ValidationError("the backup is not of this program's coordinator; nothing was kept", field="backup")
     else:
         own = names.get(doc["worker_id"], {})
-        store = create_store(path, passphrase, worker_name=str(own.get("display_name") or "Coordinator"),
-                             role=Role.COORDINATOR, program_id=doc["program_id"], device_id=doc["device_id"],
-                             worker_id=doc["worker_id"], time_zone=doc["time_zone"])
+        store = create_store(
+            path,
+            passphrase,
+            worker_name=str(own.get("display_name") or "Coordinator"),
+            role=Role.COORDINATOR,
+            program_id=doc["program_id"],
+            device_id=doc["device_id"],
+            worker_id=doc["worker_id"],
+            time_zone=doc["time_zone"],
+        )
     try:
         with sync_service._writer(store) as conn:
             state = sync_service._trust(conn)
             roster_blob, version = rec.roster_blob, rec.roster.version
             if state.roster_blob is not None and state.roster_version > version:
                 roster_blob, version = state.roster_blob, state.roster_version  # the backup's is newer
-            sync_service._save_trust(conn, device_keys=rec.device_keys.to_bytes(), root_keys=rec.root_keys.to_bytes(),
-                                     roster=roster_blob, roster_version=version,
-                                     pinned_root=rec.root_keys.signing_public,
-                                     escrow_recipient=doc["escrow_recipient"] or state.escrow_recipient)
+            sync_service._save_trust(
+                conn,
+                device_keys=rec.device_keys.to_bytes(),
+                root_keys=rec.root_keys.to_bytes(),
+                roster=roster_blob,
+                roster_version=version,
+                pinned_root=rec.root_keys.signing_public,
+                escrow_recipient=doc["escrow_recipient"] or state.escrow_recipient,
+            )
             laptops = [e.device_id for e in rec.roster.active_entries() if e.role == "worker"]
-            conn.exec_driver_sql("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                                 "value = excluded.value", (REBUILD_PEERS_KEY, json.dumps(laptops)))
+            conn.exec_driver_sql(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (REBUILD_PEERS_KEY, json.dumps(laptops)),
+            )
         # The staff list: client records and the roster name these workers.
         from vipterm.store.models import Worker
 
         with store.write() as session:
             for worker_id, w in names.items():
                 if worker_id and session.get(Worker, worker_id) is None and isinstance(w.get("display_name"), str):
-                    session.add(Worker(id=worker_id, display_name=w["display_name"],
-                                       role=str(w["role"]) if w.get("role") in ("worker", "coordinator") else "worker",
-                                       active=bool(w.get("active", True))))
+                    session.add(
+                        Worker(
+                            id=worker_id,
+                            display_name=w["display_name"],
+                            role=str(w["role"]) if w.get("role") in ("worker", "coordinator") else "worker",
+                            active=bool(w.get("active", True)),
+                        )
+                    )
     except BaseException:
         store.close()
         raise

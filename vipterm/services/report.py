@@ -32,9 +32,10 @@ identity table: the report is aggregates only, and the drill-down gives pseudony
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -99,7 +100,7 @@ class Windows:
     fiscal_year_start: date
 
     @classmethod
-    def for_month(cls, month: date) -> "Windows":
+    def for_month(cls, month: date) -> Windows:
         month = month.replace(day=1)
         return cls(
             month=month,
@@ -116,6 +117,7 @@ class Windows:
     def params(self, clock: ProgramClock) -> dict[str, str]:
         """The windows' bounds: local days for date columns, and (`*_ts`) the UTC instants at
         which those days begin in the program zone, for stored event times."""
+
         def instant(day: date) -> str:
             return clock.day_start_utc(day).isoformat(sep=" ", timespec="microseconds")
 
@@ -222,10 +224,21 @@ class MonthlyReport:
     tables: tuple[ReportTable, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tables", (
-            self.notifications_by_area, self.age_summary, self.services, self.funnel,
-            self.closed_loop, self.time_to_service, self.after_notification, self.contacts_per_worker,
-        ) + ((self.weekly_review,) if self.weekly_review is not None else ()))
+        object.__setattr__(
+            self,
+            "tables",
+            (
+                self.notifications_by_area,
+                self.age_summary,
+                self.services,
+                self.funnel,
+                self.closed_loop,
+                self.time_to_service,
+                self.after_notification,
+                self.contacts_per_worker,
+            )
+            + ((self.weekly_review,) if self.weekly_review is not None else ()),
+        )
 
     def table(self, key: str) -> ReportTable:
         if key == RUNNING_KEY:
@@ -255,8 +268,11 @@ RUNNING_KEY = "running_success_rate"
 def running_table(report: MonthlyReport) -> ReportTable:
     """The running success rate as a table (for CSV, text and the TUI's drill-down)."""
     rows = tuple(
-        Row(p.month, month_label(date.fromisoformat(p.month + "-01"), short=True),
-            {"notified": p.notified, "engaged": p.engaged, "rate": p.rate})
+        Row(
+            p.month,
+            month_label(date.fromisoformat(p.month + "-01"), short=True),
+            {"notified": p.notified, "engaged": p.engaged, "rate": p.rate},
+        )
         for p in report.running_success
     )
     return ReportTable(
@@ -264,8 +280,11 @@ def running_table(report: MonthlyReport) -> ReportTable:
         title="VIP running success rate",
         unit="people",
         definition="Of everyone notified by the end of each month, the share engaged with a service by then.",
-        columns=(Column("notified", "Notified by then"), Column("engaged", "Engaged by then"),
-                 Column("rate", "Success rate", "rate", ("engaged", "notified"))),
+        columns=(
+            Column("notified", "Notified by then"),
+            Column("engaged", "Engaged by then"),
+            Column("rate", "Success rate", "rate", ("engaged", "notified")),
+        ),
         rows=rows,
     )
 
@@ -338,43 +357,56 @@ notified_windows AS MATERIALIZED (
 # CTE names carry the table's prefix so that every table fits in one statement.
 _MEMBERSHIP: dict[str, tuple[str, str]] = {}
 
-_MEMBERSHIP["notifications_by_area"] = (f"""
+_MEMBERSHIP["notifications_by_area"] = (
+    f"""
 notif_delivered AS MATERIALIZED (
     SELECT n.id AS item, n.client_id, n.area_command AS row_key, n.attempted_on AS day
     FROM notification_attempt n
     JOIN client c ON c.id = n.client_id AND c.deleted_at IS NULL
     WHERE n.deleted_at IS NULL AND n.outcome = 'delivered' AND {live_sql("notification_attempt", "n")}
       AND n.attempted_on >= :lo AND n.attempted_on < :m_next
-)""", """
+)""",
+    """
     SELECT row_key, 'm' AS col, item, client_id, NULL AS days FROM notif_delivered WHERE day >= :m0
     UNION ALL SELECT row_key, 'm1', item, client_id, NULL FROM notif_delivered WHERE day >= :m1 AND day < :m0
     UNION ALL SELECT row_key, 'm2', item, client_id, NULL FROM notif_delivered WHERE day >= :m2 AND day < :m1
-    UNION ALL SELECT row_key, 'fytd', item, client_id, NULL FROM notif_delivered WHERE day >= :fy""")
+    UNION ALL SELECT row_key, 'fytd', item, client_id, NULL FROM notif_delivered WHERE day >= :fy""",
+)
 
-_MEMBERSHIP["running_success_rate"] = ("", """
+_MEMBERSHIP["running_success_rate"] = (
+    "",
+    """
     -- per month: people first notified in it, and people who count as engaged from it on
     -- (the later of their first notification and their first engagement)
     SELECT substr(first_notified, 1, 7) AS row_key, 'notified' AS col, id AS item, id AS client_id, NULL AS days
         FROM client_facts WHERE first_notified IS NOT NULL
     UNION ALL
     SELECT substr(MAX(first_notified, first_engaged), 1, 7), 'engaged', id, id, NULL
-        FROM client_facts WHERE first_notified IS NOT NULL AND first_engaged IS NOT NULL""")
+        FROM client_facts WHERE first_notified IS NOT NULL AND first_engaged IS NOT NULL""",
+)
 
-_MEMBERSHIP["age_summary"] = ("", """
+_MEMBERSHIP["age_summary"] = (
+    "",
+    """
     SELECT age_group AS row_key, 'notified' AS col, id AS item, id AS client_id, NULL AS days
         FROM client_facts WHERE first_notified >= :m2 AND first_notified < :m1
     UNION ALL
     SELECT age_group, 'engaged', id, id, NULL
-        FROM client_facts WHERE first_notified >= :m2 AND first_notified < :m1 AND first_engaged IS NOT NULL""")
+        FROM client_facts WHERE first_notified >= :m2 AND first_notified < :m1 AND first_engaged IS NOT NULL""",
+)
 
-_MEMBERSHIP["services"] = ("", """
+_MEMBERSHIP["services"] = (
+    "",
+    """
     -- a referral connects its client to its category when it first reaches an engaged status
     SELECT category AS row_key, 'm' AS col, client_id AS item, client_id, NULL AS days
         FROM referral_facts WHERE connected_at >= :m0
     UNION ALL
-    SELECT category, 'fytd', client_id, client_id, NULL FROM referral_facts WHERE connected_at >= :fy""")
+    SELECT category, 'fytd', client_id, client_id, NULL FROM referral_facts WHERE connected_at >= :fy""",
+)
 
-_MEMBERSHIP["funnel"] = ("""
+_MEMBERSHIP["funnel"] = (
+    """
 funnel_stages AS MATERIALIZED (
     SELECT id, identified_on >= :fy AS in_fy, 'identified' AS row_key FROM client_facts
     UNION ALL SELECT id, identified_on >= :fy, 'attempted' FROM client_facts
@@ -385,18 +417,24 @@ funnel_stages AS MATERIALIZED (
         WHERE first_notified IS NOT NULL AND first_engaged IS NOT NULL
     UNION ALL SELECT id, identified_on >= :fy, 'completed' FROM client_facts
         WHERE first_notified IS NOT NULL AND first_engaged IS NOT NULL AND first_completed IS NOT NULL
-)""", """
+)""",
+    """
     SELECT row_key, 'fytd' AS col, id AS item, id AS client_id, NULL AS days FROM funnel_stages WHERE in_fy
-    UNION ALL SELECT row_key, 'ptd', id, id, NULL FROM funnel_stages""")
+    UNION ALL SELECT row_key, 'ptd', id, id, NULL FROM funnel_stages""",
+)
 
-_MEMBERSHIP["closed_loop"] = ("", """
+_MEMBERSHIP["closed_loop"] = (
+    "",
+    """
     SELECT 'fytd' AS row_key, 'sent' AS col, id AS item, client_id, NULL AS days
         FROM referral_facts WHERE sent_at >= :fy
     UNION ALL SELECT 'ptd', 'sent', id, client_id, NULL FROM referral_facts WHERE sent_at IS NOT NULL
     UNION ALL SELECT 'fytd', 'known', id, client_id, NULL FROM referral_facts WHERE sent_at >= :fy AND known
-    UNION ALL SELECT 'ptd', 'known', id, client_id, NULL FROM referral_facts WHERE sent_at IS NOT NULL AND known""")
+    UNION ALL SELECT 'ptd', 'known', id, client_id, NULL FROM referral_facts WHERE sent_at IS NOT NULL AND known""",
+)
 
-_MEMBERSHIP["time_to_service"] = (f"""
+_MEMBERSHIP["time_to_service"] = (
+    f"""
 tts_cohort AS MATERIALIZED (
     -- people first notified in the fiscal year to date, and in the twelve months ending with M
     SELECT 'fytd' AS row_key, id AS client_id, first_notified AS day FROM client_facts
@@ -430,25 +468,31 @@ tts_days AS MATERIALIZED (
     FROM tts_cohort w
     JOIN tts_contact c ON c.client_id = w.client_id
     LEFT JOIN tts_service s ON s.client_id = w.client_id
-)""", """
+)""",
+    """
     SELECT row_key, 'notified' AS col, client_id AS item, client_id, NULL AS days FROM tts_days
     UNION ALL SELECT row_key, 'contact_n', client_id, client_id, to_contact FROM tts_days
         WHERE to_contact IS NOT NULL
     UNION ALL SELECT row_key, 'service_n', client_id, client_id, to_service FROM tts_days
-        WHERE to_service IS NOT NULL""")
+        WHERE to_service IS NOT NULL""",
+)
 
-_MEMBERSHIP["after_notification"] = (f"""
+_MEMBERSHIP["after_notification"] = (
+    f"""
 after_later AS MATERIALIZED (
     -- re-arrests and re-victimizations dated after the first notification day, by the report's end
     SELECT DISTINCT w.row_key, w.client_id, o.kind
     FROM outcome o NOT INDEXED JOIN notified_windows w ON w.client_id = o.client_id
     WHERE o.deleted_at IS NULL AND o.kind IN ('re_arrest', 're_victimization') AND {live_sql("outcome", "o")}
       AND o.occurred_on > w.day AND o.occurred_on < :m_next
-)""", """
+)""",
+    """
     SELECT row_key, 'notified' AS col, client_id AS item, client_id, NULL AS days FROM notified_windows
-    UNION ALL SELECT row_key, kind, client_id, client_id, NULL FROM after_later""")
+    UNION ALL SELECT row_key, kind, client_id, client_id, NULL FROM after_later""",
+)
 
-_MEMBERSHIP["contacts_per_worker"] = (f"""
+_MEMBERSHIP["contacts_per_worker"] = (
+    f"""
 work_contacts AS MATERIALIZED (
     -- the month's contacts through the date index (one range), not a probe per client
     SELECT t.id, t.client_id, COALESCE(t.worker_id, '{UNATTRIBUTED_WORKER}') AS row_key, t.outcome
@@ -456,13 +500,16 @@ work_contacts AS MATERIALIZED (
     JOIN client c ON c.id = t.client_id AND c.deleted_at IS NULL
     WHERE t.occurred_at >= :m0_ts AND t.occurred_at < :m_next_ts AND t.deleted_at IS NULL
       AND {live_sql("contact", "t")}
-)""", """
+)""",
+    """
     SELECT row_key, 'contacts' AS col, id AS item, client_id, NULL AS days FROM work_contacts
     UNION ALL SELECT row_key, 'reached', id, client_id, NULL FROM work_contacts WHERE outcome = 'reached'
-    UNION ALL SELECT row_key, 'clients', client_id, client_id, NULL FROM work_contacts""")
+    UNION ALL SELECT row_key, 'clients', client_id, client_id, NULL FROM work_contacts""",
+)
 
 
-_MEMBERSHIP["weekly_review"] = ("""
+_MEMBERSHIP["weekly_review"] = (
+    """
 review_candidates AS MATERIALIZED (
     -- candidates of live reviews identified in M (live clients), by the week (its Monday) of the
     -- identification day, with their client's first notification attempt (any outcome) dated on or
@@ -477,11 +524,13 @@ review_candidates AS MATERIALIZED (
     JOIN review r ON r.id = k.review_id AND r.deleted_at IS NULL
     JOIN client c ON c.id = k.client_id AND c.deleted_at IS NULL
     WHERE k.deleted_at IS NULL AND k.identified_on >= :m0 AND k.identified_on < :m_next
-)""", """
+)""",
+    """
     SELECT row_key, 'candidates' AS col, item, client_id, NULL AS days FROM review_candidates
     UNION ALL SELECT row_key, 'new', item, client_id, NULL FROM review_candidates WHERE new_client
     UNION ALL SELECT row_key, 'attempted', item, client_id, to_attempt FROM review_candidates
-        WHERE to_attempt IS NOT NULL""")
+        WHERE to_attempt IS NOT NULL""",
+)
 
 
 def _clock_text(span: timedelta) -> str:
@@ -502,7 +551,7 @@ def _program_day_functions(session: Session, clock: ProgramClock) -> None:
     days: dict[str, tuple[str, str, str] | None] = {}
 
     def utc_day_rule(utc_day: str) -> tuple[str, str, str] | None:
-        start = datetime.fromisoformat(utc_day).replace(tzinfo=timezone.utc)
+        start = datetime.fromisoformat(utc_day).replace(tzinfo=UTC)
         offsets = {clock.zone.utcoffset(start + timedelta(hours=h)) for h in (0, 6, 12, 18, 24)}
         if len(offsets) != 1:
             return None
@@ -542,12 +591,16 @@ def _program_day_functions(session: Session, clock: ProgramClock) -> None:
 # The correction checks the SQL above makes per fact. Each is two index probes per row (a
 # hundred thousand rows on a large program); on a database with no live correction (the usual
 # case) every one of them is true, so the statement leaves them out: same numbers, less work.
-_LIVE_CHECKS = tuple(live_sql(table, alias) for table, alias in (
-    ("referral_event", "e"), ("notification_attempt", "n"), ("contact", "t"), ("outcome", "o")))
+_LIVE_CHECKS = tuple(
+    live_sql(table, alias)
+    for table, alias in (("referral_event", "e"), ("notification_attempt", "n"), ("contact", "t"), ("outcome", "o"))
+)
 
 
 def _any_live_correction(session: Session) -> bool:
-    return bool(session.execute(text("SELECT EXISTS (SELECT 1 FROM fact_correction WHERE deleted_at IS NULL)")).scalar())
+    return bool(
+        session.execute(text("SELECT EXISTS (SELECT 1 FROM fact_correction WHERE deleted_at IS NULL)")).scalar()
+    )
 
 
 def _statement(session: Session, ctes: list[str], final: str) -> str:
@@ -581,13 +634,15 @@ def _all_counts(session: Session, params: dict[Any, Any]) -> dict[str, tuple[dic
         # stream into its count.
         twice = key in _TOTAL_ROWS
         ctes += [own_ctes, f"\nm_{key} AS {'' if twice else 'NOT '}MATERIALIZED ({select})"]
-        counts.append(f"SELECT '{key}', row_key, col, days, COUNT(DISTINCT item) FROM m_{key} "
-                      "GROUP BY row_key, col, days")
+        counts.append(
+            f"SELECT '{key}', row_key, col, days, COUNT(DISTINCT item) FROM m_{key} GROUP BY row_key, col, days"
+        )
         if twice:
             counts.append(f"SELECT '{key}', NULL, col, NULL, COUNT(DISTINCT item) FROM m_{key} GROUP BY col")
     result: dict[str, tuple[dict[Any, Any], dict[Any, Any]]] = {key: ({}, {}) for key in _MEMBERSHIP}
-    for key, row_key, col, days, n in session.execute(text(_statement(session, ctes, "\nUNION ALL\n".join(counts))),
-                                                         params):
+    for key, row_key, col, days, n in session.execute(
+        text(_statement(session, ctes, "\nUNION ALL\n".join(counts))), params
+    ):
         cells, totals = result[key]
         if row_key is None:
             totals[col] = n
@@ -635,8 +690,9 @@ def month_range(first: date | str, last: date | str) -> list[date]:
     first = parse_month(first) if isinstance(first, str) else first.replace(day=1)
     last = parse_month(last) if isinstance(last, str) else last.replace(day=1)
     if last < first:
-        raise ValidationError(f"the range ends ({month_key(last)}) before it starts ({month_key(first)})",
-                              field="month")
+        raise ValidationError(
+            f"the range ends ({month_key(last)}) before it starts ({month_key(first)})", field="month"
+        )
     months = [first]
     while months[-1] < last:
         months.append(add_months(months[-1], 1))
@@ -648,9 +704,9 @@ def _build_one(store: Store, month: date) -> MonthlyReport:
     with store.read() as session:
         _program_day_functions(session, store.clock)
         counts = _all_counts(session, w.params(store.clock))
-        workers = session.execute(text(
-            "SELECT id, display_name, active, deleted_at FROM worker ORDER BY display_name, id"
-        )).all()
+        workers = session.execute(
+            text("SELECT id, display_name, active, deleted_at FROM worker ORDER BY display_name, id")
+        ).all()
     running = _running_points(counts["running_success_rate"][0], w)
     today = store.clock.today()  # in the program time zone: a month is over after its last local day
     return MonthlyReport(
@@ -687,7 +743,7 @@ def _notifications_table(w: Windows, cells: dict[Any, Any], totals: dict[Any, An
         title="Custom notifications by area command",
         unit="notifications",
         definition="Custom notifications delivered (attempts with outcome delivered), by the attempt's area command "
-                   "and the month of the attempt; FYTD from 1 July.",
+        "and the month of the attempt; FYTD from 1 July.",
         columns=(
             Column("m", _short_month(w.month)),
             Column("m1", _short_month(w.prev_month)),
@@ -709,11 +765,16 @@ def _age_summary_table(w: Windows, cells: dict[Any, Any], totals: dict[Any, Any]
         title=f"{w.prev2_month.strftime('%B').capitalize()} summary by age group",
         unit="people",
         definition=f"People first notified in {month_label(w.prev2_month)} (two months back, so outcomes have time), "
-                   f"and those of them engaged with a service by {w.as_of.isoformat()}.",
-        columns=(Column("notified", "Notified"), Column("engaged", "Engaged"),
-                 Column("rate", "Success rate", "rate", ("engaged", "notified"))),
-        rows=tuple(age_row(g.value, g.label, {c: cells.get((g.value, c), 0) for c in ("notified", "engaged")})
-                   for g in AgeGroup),
+        f"and those of them engaged with a service by {w.as_of.isoformat()}.",
+        columns=(
+            Column("notified", "Notified"),
+            Column("engaged", "Engaged"),
+            Column("rate", "Success rate", "rate", ("engaged", "notified")),
+        ),
+        rows=tuple(
+            age_row(g.value, g.label, {c: cells.get((g.value, c), 0) for c in ("notified", "engaged")})
+            for g in AgeGroup
+        ),
         total=age_row("total", "Total", totals),
     )
 
@@ -726,16 +787,20 @@ def _services_table(w: Windows, cells: dict[Any, Any], totals: dict[Any, Any]) -
         title="Services connected to",
         unit="people",
         definition="People with a referral, in the provider's service category, that first reached accepted, "
-                   "in progress or completed in the window.",
+        "in progress or completed in the window.",
         columns=(Column("m", _short_month(w.month)), Column("fytd", "FYTD")),
         rows=tuple(rows),
         total=Row("total", "Any service (people)", {c: totals.get(c, 0) for c in ("m", "fytd")}),
     )
 
 
-_FUNNEL_STAGES = (("identified", "Identified"), ("attempted", "Notification attempted"),
-                  ("notified", "Notified"), ("engaged", "Engaged with a service"),
-                  ("completed", "Completed a referral"))
+_FUNNEL_STAGES = (
+    ("identified", "Identified"),
+    ("attempted", "Notification attempted"),
+    ("notified", "Notified"),
+    ("engaged", "Engaged with a service"),
+    ("completed", "Completed a referral"),
+)
 
 
 def _funnel_table(cells: dict[Any, Any]) -> ReportTable:
@@ -744,7 +809,7 @@ def _funnel_table(cells: dict[Any, Any]) -> ReportTable:
         title="Program funnel",
         unit="people",
         definition="People identified in the window, and how far each got by the end of the month; "
-                   "each stage is a subset of the one before.",
+        "each stage is a subset of the one before.",
         columns=(Column("fytd", "Identified FYTD"), Column("ptd", "Since the start")),
         rows=tuple(Row(k, label, _values(cells, k, ("fytd", "ptd"))) for k, label in _FUNNEL_STAGES),
     )
@@ -760,32 +825,43 @@ def _closed_loop_table(cells: dict[Any, Any]) -> ReportTable:
         title="Referral closed-loop rate",
         unit="referrals",
         definition="Referrals sent in the window, and those whose result was known by the end of the month "
-                   "(completed, failed, rejected or cancelled).",
-        columns=(Column("sent", "Referrals sent"), Column("known", "Result known"),
-                 Column("rate", "Closed-loop rate", "rate", ("known", "sent"))),
+        "(completed, failed, rejected or cancelled).",
+        columns=(
+            Column("sent", "Referrals sent"),
+            Column("known", "Result known"),
+            Column("rate", "Closed-loop rate", "rate", ("known", "sent")),
+        ),
         rows=(loop_row("fytd", "Sent FYTD"), loop_row("ptd", "Sent since the start")),
     )
 
 
 def _time_to_service_table(cells: dict[Any, Any]) -> ReportTable:
     def days_row(key: str, label: str) -> Row:
-        return Row(key, label, {
-            "notified": cells.get((key, "notified"), 0),
-            "contact_n": cells.get((key, "contact_n"), 0),
-            "contact_days": _median(cells, key, "contact_n"),
-            "service_n": cells.get((key, "service_n"), 0),
-            "service_days": _median(cells, key, "service_n"),
-        })
+        return Row(
+            key,
+            label,
+            {
+                "notified": cells.get((key, "notified"), 0),
+                "contact_n": cells.get((key, "contact_n"), 0),
+                "contact_days": _median(cells, key, "contact_n"),
+                "service_n": cells.get((key, "service_n"), 0),
+                "service_days": _median(cells, key, "service_n"),
+            },
+        )
 
     return ReportTable(
         key="time_to_service",
         title="Days from notification to first contact and first service",
         unit="people",
         definition="Median days from a person's first delivered notification to their first reached contact "
-                   "and to their first service, over those who had one by the end of the month.",
-        columns=(Column("notified", "Notified"),
-                 Column("contact_n", "Reached"), Column("contact_days", "Median days to contact", "days", ("contact_n",)),
-                 Column("service_n", "Served"), Column("service_days", "Median days to service", "days", ("service_n",))),
+        "and to their first service, over those who had one by the end of the month.",
+        columns=(
+            Column("notified", "Notified"),
+            Column("contact_n", "Reached"),
+            Column("contact_days", "Median days to contact", "days", ("contact_n",)),
+            Column("service_n", "Served"),
+            Column("service_days", "Median days to service", "days", ("service_n",)),
+        ),
         rows=(days_row("fytd", "Notified FYTD"), days_row("last12", "Notified in the last 12 months")),
     )
 
@@ -795,19 +871,31 @@ def _after_notification_table(cells: dict[Any, Any]) -> ReportTable:
         n = cells.get((key, "notified"), 0)
         arrested = cells.get((key, "re_arrest"), 0)
         victimized = cells.get((key, "re_victimization"), 0)
-        return Row(key, label, {"notified": n, "re_arrest": arrested, "re_arrest_rate": _rate(arrested, n),
-                                "re_victimization": victimized, "re_victimization_rate": _rate(victimized, n)})
+        return Row(
+            key,
+            label,
+            {
+                "notified": n,
+                "re_arrest": arrested,
+                "re_arrest_rate": _rate(arrested, n),
+                "re_victimization": victimized,
+                "re_victimization_rate": _rate(victimized, n),
+            },
+        )
 
     return ReportTable(
         key="after_notification",
         title="Re-arrest and re-victimization after notification",
         unit="people",
         definition="Of the people first notified in the window, those with a re-arrest (or a re-victimization) "
-                   "recorded after their notification day and by the end of the month.",
-        columns=(Column("notified", "Notified"),
-                 Column("re_arrest", "Re-arrested"), Column("re_arrest_rate", "%", "rate", ("re_arrest", "notified")),
-                 Column("re_victimization", "Re-victimized"),
-                 Column("re_victimization_rate", "%", "rate", ("re_victimization", "notified"))),
+        "recorded after their notification day and by the end of the month.",
+        columns=(
+            Column("notified", "Notified"),
+            Column("re_arrest", "Re-arrested"),
+            Column("re_arrest_rate", "%", "rate", ("re_arrest", "notified")),
+            Column("re_victimization", "Re-victimized"),
+            Column("re_victimization_rate", "%", "rate", ("re_victimization", "notified")),
+        ),
         rows=(after_row("fytd", "Notified FYTD"), after_row("ptd", "Notified since the start")),
     )
 
@@ -824,16 +912,24 @@ def _contacts_per_worker_table(workers: Sequence[Any], cells: dict[Any, Any], to
         rows.append(Row(worker_id, name, _values(cells, worker_id, columns)))
     for row_key in sorted({row_key for row_key, _ in cells} - seen):
         # contacts by no worker, or by a worker row not (yet) on this database
-        rows.append(Row(row_key, "not recorded" if row_key == UNATTRIBUTED_WORKER else "unknown worker",
-                        _values(cells, row_key, columns)))
+        rows.append(
+            Row(
+                row_key,
+                "not recorded" if row_key == UNATTRIBUTED_WORKER else "unknown worker",
+                _values(cells, row_key, columns),
+            )
+        )
     return ReportTable(
         key="contacts_per_worker",
         title="Contacts per worker",
         unit="contacts",
         definition="Contacts logged in the month (any outcome), those that reached the client, and the distinct "
-                   "clients contacted, by the worker who logged them.",
-        columns=(Column("contacts", "Contacts", "work"), Column("reached", "Reached", "work"),
-                 Column("clients", "Clients", "work")),
+        "clients contacted, by the worker who logged them.",
+        columns=(
+            Column("contacts", "Contacts", "work"),
+            Column("reached", "Reached", "work"),
+            Column("clients", "Clients", "work"),
+        ),
         rows=tuple(rows),
         total=Row("total", "All workers", {c: totals.get(c, 0) for c in columns}),
     )
@@ -841,18 +937,30 @@ def _contacts_per_worker_table(workers: Sequence[Any], cells: dict[Any, Any], to
 
 def _weekly_review_table(w: Windows, cells: dict[Any, Any], totals: dict[Any, Any]) -> ReportTable:
     """One row per week with a day in M (its days in M only), and the month's total."""
+
     def values(counts: dict[Any, Any], median: float | None) -> dict[str, Any]:
-        return {"candidates": counts.get("candidates", 0), "new": counts.get("new", 0),
-                "attempted": counts.get("attempted", 0), "attempt_days": median}
+        return {
+            "candidates": counts.get("candidates", 0),
+            "new": counts.get("new", 0),
+            "attempted": counts.get("attempted", 0),
+            "attempt_days": median,
+        }
 
     rows = []
     monday = w.month - timedelta(days=w.month.weekday())
     while monday < w.next_month:
         key = monday.isoformat()
         start, end = max(monday, w.month), min(monday + timedelta(days=6), w.as_of)
-        rows.append(Row(key, f"{start.isoformat()} to {end.isoformat()}",
-                        values({c: cells.get((key, c), 0) for c in ("candidates", "new", "attempted")},
-                               _median(cells, key, "attempted"))))
+        rows.append(
+            Row(
+                key,
+                f"{start.isoformat()} to {end.isoformat()}",
+                values(
+                    {c: cells.get((key, c), 0) for c in ("candidates", "new", "attempted")},
+                    _median(cells, key, "attempted"),
+                ),
+            )
+        )
         monday += timedelta(days=7)
     every: dict[Any, Any] = {}  # the month's histogram of days, every week together
     for key, n in cells.items():
@@ -863,10 +971,13 @@ def _weekly_review_table(w: Windows, cells: dict[Any, Any], totals: dict[Any, An
         title="Weekly review: candidates and days to the first attempt",
         unit="people",
         definition="Candidates the weekly reviews identified in the month, by the week of identification; those "
-                   "with a custom notification attempt since, and the median days from identification to the first.",
-        columns=(Column("candidates", "Candidates"), Column("new", "New clients"),
-                 Column("attempted", "Attempted"),
-                 Column("attempt_days", "Median days to attempt", "days", ("attempted",))),
+        "with a custom notification attempt since, and the median days from identification to the first.",
+        columns=(
+            Column("candidates", "Candidates"),
+            Column("new", "New clients"),
+            Column("attempted", "Attempted"),
+            Column("attempt_days", "Median days to attempt", "days", ("attempted",)),
+        ),
         rows=tuple(rows),
         total=Row("total", "Month", values(totals, _median(every, None, "attempted"))),
     )
@@ -940,11 +1051,14 @@ def clients_behind(store: Store, month: date | str, table_key: str, row_key: str
 
 
 def _numerator(table_key: str, column_key: str) -> str:
-    rates = {"rate": {"age_summary": "engaged", "closed_loop": "known", RUNNING_KEY: "engaged"},
-             "contact_days": {"time_to_service": "contact_n"}, "service_days": {"time_to_service": "service_n"},
-             "re_arrest_rate": {"after_notification": "re_arrest"},
-             "re_victimization_rate": {"after_notification": "re_victimization"},
-             "attempt_days": {"weekly_review": "attempted"}}
+    rates = {
+        "rate": {"age_summary": "engaged", "closed_loop": "known", RUNNING_KEY: "engaged"},
+        "contact_days": {"time_to_service": "contact_n"},
+        "service_days": {"time_to_service": "service_n"},
+        "re_arrest_rate": {"after_notification": "re_arrest"},
+        "re_victimization_rate": {"after_notification": "re_victimization"},
+        "attempt_days": {"weekly_review": "attempted"},
+    }
     return rates.get(column_key, {}).get(table_key, column_key)
 
 
@@ -954,7 +1068,7 @@ def _drill_clients(session: Session, ids: list[str]) -> list[DrillClient]:
     found: list[Any] = []
     # Chunks keep under SQLite's bound-parameter limit at a coordinator's 20k clients.
     for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
+        chunk = ids[i : i + 500]
         marks = ", ".join(f":id{n}" for n in range(len(chunk)))
         found += session.execute(
             text(f"SELECT id, pseudonym, age_group, area_command, status FROM client WHERE id IN ({marks})"),

@@ -87,7 +87,8 @@ def cell_text(table: ReportTable, row: Row, col_key: str, suppress_small: bool) 
 def _shown_rows(table: ReportTable) -> tuple[Row, ...]:
     """Rows a reader sees: the 'no provider recorded' row only when it has someone in it."""
     return tuple(
-        r for r in table.rows
+        r
+        for r in table.rows
         if not (table.key == "services" and r.key == UNSPECIFIED_CATEGORY and not any(r.values.values()))
     )
 
@@ -117,9 +118,11 @@ def _rich_table(table: ReportTable, suppress_small: bool) -> Table:
     for row in _shown_rows(table):
         out.add_row(row.label, *(cell_text(table, row, c.key, suppress_small) for c in table.columns))
     if table.total is not None:
-        out.add_row(Text(table.total.label, style="bold"),
-                    *(Text(cell_text(table, table.total, c.key, suppress_small), style="bold")
-                      for c in table.columns), end_section=True)
+        out.add_row(
+            Text(table.total.label, style="bold"),
+            *(Text(cell_text(table, table.total, c.key, suppress_small), style="bold") for c in table.columns),
+            end_section=True,
+        )
     return out
 
 
@@ -127,43 +130,69 @@ def _running_text(report: MonthlyReport, suppress_small: bool, months: int = 12)
     table = running_table(report)
     out = Table(title="VIP RUNNING SUCCESS RATE", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
     columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
-        ("month", "left"), ("notified", "right"), ("engaged", "right"), ("rate", "right"),
-        ("0 ─── 25 ─── 50 ─── 75 ─── 100%", "left"))
+        ("month", "left"),
+        ("notified", "right"),
+        ("engaged", "right"),
+        ("rate", "right"),
+        ("0 ─── 25 ─── 50 ─── 75 ─── 100%", "left"),
+    )
     for name, justify in columns:
         out.add_column(name, justify=justify)
     for row in table.rows[-months:]:
         hidden = suppressed_columns(table, row, suppress_small)
         rate = row.values["rate"]
         bar = "" if rate is None or "rate" in hidden else "█" * round(rate * 30)
-        out.add_row(row.label, *(cell_text(table, row, c, suppress_small) for c in ("notified", "engaged", "rate")), bar)
+        out.add_row(
+            row.label, *(cell_text(table, row, c, suppress_small) for c in ("notified", "engaged", "rate")), bar
+        )
     return out
 
 
-def render_text(report: MonthlyReport, *, suppress_small: bool = False, staff_names: bool = False,
-                width: int = 100, color: bool = False) -> str:
+def render_text(
+    report: MonthlyReport,
+    *,
+    suppress_small: bool = False,
+    staff_names: bool = False,
+    width: int = 100,
+    color: bool = False,
+) -> str:
     report = prepare(report, staff_names=staff_names)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=color, color_system="standard" if color else None,
-                      highlight=False)
+    console = Console(
+        file=buffer, width=width, force_terminal=color, color_system="standard" if color else None, highlight=False
+    )
     console.print(Text(PROGRAM_NAME.upper(), style="bold"))
     console.print(Text(f"MONTHLY INFORMATIONAL REPORT — {month_label(report.month).upper()}", style="bold"))
-    console.print(f"Data as of {_day(report.as_of)} · fiscal year from {_day(report.fiscal_year_start)}"
-                  + (f" · cells under {SMALL_CELL_LIMIT} people shown as {SUPPRESSED_TEXT}" if suppress_small else ""))
+    console.print(
+        f"Data as of {_day(report.as_of)} · fiscal year from {_day(report.fiscal_year_start)}"
+        + (f" · cells under {SMALL_CELL_LIMIT} people shown as {SUPPRESSED_TEXT}" if suppress_small else "")
+    )
     if report.partial:
-        console.print(Text(f"{report.partial_note} — the numbers count only up to that day and will still change",
-                           style="bold"))
+        console.print(
+            Text(f"{report.partial_note} — the numbers count only up to that day and will still change", style="bold")
+        )
     console.print()
     running = running_table(report)
-    parts = [(_rich_table(report.notifications_by_area, suppress_small), report.notifications_by_area.definition),
-             (_running_text(report, suppress_small), running.definition + " Last 12 months shown; the CSV, JSON and "
-              f"HTML outputs hold every month since {report.first_notification_month or 'the start'}.")]
+    parts = [
+        (_rich_table(report.notifications_by_area, suppress_small), report.notifications_by_area.definition),
+        (
+            _running_text(report, suppress_small),
+            running.definition + " Last 12 months shown; the CSV, JSON and "
+            f"HTML outputs hold every month since {report.first_notification_month or 'the start'}.",
+        ),
+    ]
     parts += [(_rich_table(t, suppress_small), t.definition) for t in report.tables[1:]]
     for table, definition in parts:
         console.print(table)
         console.print(Text(definition, style="dim"))
         console.print()
-    console.print(Text("Definitions of every number: docs/metrics.md. Aggregates only: no names, aliases, dates of "
-                       "birth, phones or notes.", style="dim"))
+    console.print(
+        Text(
+            "Definitions of every number: docs/metrics.md. Aggregates only: no names, aliases, dates of "
+            "birth, phones or notes.",
+            style="dim",
+        )
+    )
     return buffer.getvalue()
 
 
@@ -191,8 +220,9 @@ def render_csv(report: MonthlyReport, *, suppress_small: bool = False, staff_nam
                     shown = f"{value:.4f}"
                 else:
                     shown = f"{value:g}" if isinstance(value, float) else str(value)
-                writer.writerow((report.month_key, table.key, table.title, row.key, row.label, col.key, col.label,
-                                 col.kind, shown))
+                writer.writerow(
+                    (report.month_key, table.key, table.title, row.key, row.label, col.key, col.label, col.kind, shown)
+                )
     return buffer.getvalue()
 
 
@@ -241,8 +271,12 @@ def report_as_dict(report: MonthlyReport, *, suppress_small: bool = False, staff
 
 
 def render_json(report: MonthlyReport, *, suppress_small: bool = False, staff_names: bool = False) -> str:
-    return json.dumps(report_as_dict(report, suppress_small=suppress_small, staff_names=staff_names),
-                      indent=2, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            report_as_dict(report, suppress_small=suppress_small, staff_names=staff_names), indent=2, ensure_ascii=False
+        )
+        + "\n"
+    )
 
 
 # --- HTML ---------------------------------------------------------------------------------------------
@@ -289,12 +323,18 @@ footer { margin-top: 10px; border-top: 1px solid #c9d2dc; padding-top: 6px; font
 """
 
 _INTRO = (
-    ("Custom notifications", "Peer support workers and police officers identify the people most likely to be "
-     "involved in gun violence and visit them in person, often with a trusted community leader, to warn of the "
-     "consequences of further violence and to offer help."),
-    ("Engaging with services", "Peer support workers then stay in contact, assess each person's needs and "
-     "refer them to services. We measure success by how many of the people given a custom notification go "
-     "on to engage with at least one service."),
+    (
+        "Custom notifications",
+        "Peer support workers and police officers identify the people most likely to be "
+        "involved in gun violence and visit them in person, often with a trusted community leader, to warn of the "
+        "consequences of further violence and to offer help.",
+    ),
+    (
+        "Engaging with services",
+        "Peer support workers then stay in contact, assess each person's needs and "
+        "refer them to services. We measure success by how many of the people given a custom notification go "
+        "on to engage with at least one service.",
+    ),
 )
 
 
@@ -312,8 +352,11 @@ def _html_table(table: ReportTable, suppress_small: bool, highlight: str | None 
     rows = list(_shown_rows(table))
     for row in rows + ([table.total] if table.total is not None else []):
         cls = ' class="total"' if row is table.total else ""
-        cells = "".join(f'<td class="{"hl" if c.key == highlight else ""}">'
-                        f"{_esc(cell_text(table, row, c.key, suppress_small))}</td>" for c in table.columns)
+        cells = "".join(
+            f'<td class="{"hl" if c.key == highlight else ""}">'
+            f"{_esc(cell_text(table, row, c.key, suppress_small))}</td>"
+            for c in table.columns
+        )
         lines.append(f"<tr{cls}><td>{_esc(row.label)}</td>{cells}</tr>")
     lines.append("</tbody></table>")
     if table.definition:
@@ -328,13 +371,17 @@ def _running_svg(report: MonthlyReport, suppress_small: bool) -> str:
     plot_w, plot_h = width - left - right, height - top - bottom
     rows = table.rows
     n = max(len(rows) - 1, 1)
-    parts = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
-             f'aria-label="Running success rate by month" xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="Running success rate by month" xmlns="http://www.w3.org/2000/svg">'
+    ]
     for pct in (0, 25, 50, 75, 100):
         y = top + plot_h * (1 - pct / 100)
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#dde3ea" '
-                     f'stroke-width="1"/><text x="{left - 5}" y="{y + 3:.1f}" font-size="9" text-anchor="end" '
-                     f'fill="#5b6675">{pct}%</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#dde3ea" '
+            f'stroke-width="1"/><text x="{left - 5}" y="{y + 3:.1f}" font-size="9" text-anchor="end" '
+            f'fill="#5b6675">{pct}%</text>'
+        )
     points = []
     for i, row in enumerate(rows):
         x = left + plot_w * i / n
@@ -343,8 +390,10 @@ def _running_svg(report: MonthlyReport, suppress_small: bool) -> str:
             if len(rows) > 14 and not row.key.endswith("-01"):
                 label = ""
             if label:
-                parts.append(f'<text x="{x:.1f}" y="{height - 8}" font-size="9" text-anchor="middle" '
-                             f'fill="#5b6675">{_esc(label)}</text>')
+                parts.append(
+                    f'<text x="{x:.1f}" y="{height - 8}" font-size="9" text-anchor="middle" '
+                    f'fill="#5b6675">{_esc(label)}</text>'
+                )
         rate = row.values["rate"]
         if rate is None or "rate" in suppressed_columns(table, row, suppress_small):
             continue
@@ -360,8 +409,9 @@ def _running_svg(report: MonthlyReport, suppress_small: bool) -> str:
     return "".join(parts)
 
 
-def _bars_svg(labels_values: list[tuple[str, float | None, str]], *, width: int = 320, bar: int = 11,
-              maximum: float | None = None) -> str:
+def _bars_svg(
+    labels_values: list[tuple[str, float | None, str]], *, width: int = 320, bar: int = 11, maximum: float | None = None
+) -> str:
     """Horizontal bars: (label, value, text shown at the bar's end)."""
     gap, label_w = 4, 130
     height = len(labels_values) * (bar + gap) + gap
@@ -370,11 +420,14 @@ def _bars_svg(labels_values: list[tuple[str, float | None, str]], *, width: int 
     for i, (label, value, shown) in enumerate(labels_values):
         y = gap + i * (bar + gap)
         length = 0 if not value else (width - label_w - 44) * value / top
-        parts.append(f'<text x="{label_w - 6}" y="{y + bar - 3}" font-size="9" text-anchor="end" fill="#1b2430">'
-                     f"{_esc(label)}</text>")
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + bar - 3}" font-size="9" text-anchor="end" fill="#1b2430">'
+            f"{_esc(label)}</text>"
+        )
         parts.append(f'<rect x="{label_w}" y="{y}" width="{length:.1f}" height="{bar}" fill="#2e6f9e"/>')
-        parts.append(f'<text x="{label_w + length + 4:.1f}" y="{y + bar - 3}" font-size="9" fill="#1b2430">'
-                     f"{_esc(shown)}</text>")
+        parts.append(
+            f'<text x="{label_w + length + 4:.1f}" y="{y + bar - 3}" font-size="9" fill="#1b2430">{_esc(shown)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -398,17 +451,23 @@ def _workers_html(table: ReportTable, suppress_small: bool) -> str:
         return _html_table(table, suppress_small)
     counts = sorted(r.values.get("contacts") or 0 for r in table.rows)
     total = table.total.values if table.total is not None else {}
-    middle = counts[len(counts) // 2] if len(counts) % 2 else (counts[len(counts) // 2 - 1] + counts[len(counts) // 2]) / 2
+    middle = (
+        counts[len(counts) // 2] if len(counts) % 2 else (counts[len(counts) // 2 - 1] + counts[len(counts) // 2]) / 2
+    )
     summary = ReportTable(
-        key=table.key, title=table.title, unit=table.unit,
+        key=table.key,
+        title=table.title,
+        unit=table.unit,
         definition=table.definition + f" {len(counts)} workers: the CSV and JSON outputs list each one.",
         columns=(table.columns[0],),
-        rows=(Row("workers", "Workers", {"contacts": len(counts)}),
-              Row("with", "Workers with a contact", {"contacts": sum(1 for c in counts if c)}),
-              Row("median", "Contacts per worker (median)", {"contacts": middle}),
-              Row("max", "Most by one worker", {"contacts": counts[-1]}),
-              Row("total", "All contacts", {"contacts": total.get("contacts", 0)}),
-              Row("reached", "Contacts that reached the client", {"contacts": total.get("reached", 0)})),
+        rows=(
+            Row("workers", "Workers", {"contacts": len(counts)}),
+            Row("with", "Workers with a contact", {"contacts": sum(1 for c in counts if c)}),
+            Row("median", "Contacts per worker (median)", {"contacts": middle}),
+            Row("max", "Most by one worker", {"contacts": counts[-1]}),
+            Row("total", "All contacts", {"contacts": total.get("contacts", 0)}),
+            Row("reached", "Contacts that reached the client", {"contacts": total.get("reached", 0)}),
+        ),
     )
     return _html_table(summary, suppress_small)
 
@@ -420,12 +479,18 @@ def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_na
     latest = report.running_success[-1] if report.running_success else None
     running_rows = running_table(report)
     latest_row = running_rows.rows[-1] if running_rows.rows else None
-    if latest is not None and latest_row is not None and "rate" not in suppressed_columns(
-            running_rows, latest_row, suppress_small) and latest.rate is not None \
-            and report.first_notification_month is not None:
-        headline = (f'<div class="big">{latest.rate * 100:.0f}%<small> of the {latest.notified:,} people notified '
-                    f"since {_esc(month_label(date.fromisoformat(report.first_notification_month + '-01')))} have "
-                    f"engaged with at least one service</small></div>")
+    if (
+        latest is not None
+        and latest_row is not None
+        and "rate" not in suppressed_columns(running_rows, latest_row, suppress_small)
+        and latest.rate is not None
+        and report.first_notification_month is not None
+    ):
+        headline = (
+            f'<div class="big">{latest.rate * 100:.0f}%<small> of the {latest.notified:,} people notified '
+            f"since {_esc(month_label(date.fromisoformat(report.first_notification_month + '-01')))} have "
+            f"engaged with at least one service</small></div>"
+        )
     else:
         headline = '<div class="big">—<small> no notifications delivered yet</small></div>'
 
@@ -437,11 +502,18 @@ def render_html(report: MonthlyReport, *, suppress_small: bool = False, staff_na
     left = replace(services, rows=shown_services[:half], total=None, definition="")
     right = replace(services, rows=shown_services[half:])
 
-    suppress_note = (f'<p class="note">Small numbers are suppressed: counts of 1 to {SMALL_CELL_LIMIT - 1} people '
-                     f"are shown as “{SUPPRESSED_TEXT}”, with the rates and medians over them.</p>"
-                     if suppress_small else "")
-    partial_note = (f'<p class="note partial"><strong>{_esc(report.partial_note.capitalize())}</strong>: '
-                    "the numbers count only up to that day and will still change.</p>\n" if report.partial else "")
+    suppress_note = (
+        f'<p class="note">Small numbers are suppressed: counts of 1 to {SMALL_CELL_LIMIT - 1} people '
+        f"are shown as “{SUPPRESSED_TEXT}”, with the rates and medians over them.</p>"
+        if suppress_small
+        else ""
+    )
+    partial_note = (
+        f'<p class="note partial"><strong>{_esc(report.partial_note.capitalize())}</strong>: '
+        "the numbers count only up to that day and will still change.</p>\n"
+        if report.partial
+        else ""
+    )
     intro = "".join(f"<div><h3>{_esc(h)}</h3><p>{_esc(p)}</p></div>" for h, p in _INTRO)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -499,8 +571,10 @@ def _review_html(report: MonthlyReport, suppress_small: bool) -> str:
     table = report.weekly_review
     if table is None:
         return ""
-    return (f'<section class="wide"><h2>{_esc(table.title)}</h2>\n{_html_table(table, suppress_small)}'
-            f'<p class="def">{_esc(table.definition)}</p></section>\n')
+    return (
+        f'<section class="wide"><h2>{_esc(table.title)}</h2>\n{_html_table(table, suppress_small)}'
+        f'<p class="def">{_esc(table.definition)}</p></section>\n'
+    )
 
 
 def render(report: MonthlyReport, fmt: str, *, suppress_small: bool = False, staff_names: bool = False) -> str:

@@ -40,8 +40,9 @@ def match_prefix(candidates: list[str], ref: str, what: str) -> str:
     if ref in candidates:
         return ref
     if len(ref) < MIN_PREFIX:
-        raise ValidationError(f"{ref!r} is too short: type at least {MIN_PREFIX} characters of the {what} id",
-                              field=what)
+        raise ValidationError(
+            f"{ref!r} is too short: type at least {MIN_PREFIX} characters of the {what} id", field=what
+        )
     folded = ref.lower()
     matches = sorted({c for c in candidates if str(c).lower().startswith(folded)})
     if len(matches) > 1:
@@ -66,7 +67,8 @@ def resolve_id(store: Store, kind: str, ref: str) -> str:
             return match_prefix([], ref, kind)  # says "too short"
         rows = session.execute(
             text(f"SELECT {col} FROM {table} WHERE lower({col}) LIKE :p ESCAPE '\\'{cond} LIMIT 1000"),
-            {"p": _like_escape(ref.lower()) + "%"}).all()
+            {"p": _like_escape(ref.lower()) + "%"},
+        ).all()
     return match_prefix([str(r[0]) for r in rows], ref, kind)
 
 
@@ -76,17 +78,20 @@ def resolve_client(store: Store, ref: str) -> str:
     if ref:
         with store.read() as session:
             by_pseudonym = session.execute(
-                text("SELECT id FROM client WHERE pseudonym = :p AND deleted_at IS NULL"),
-                {"p": ref.upper()}).all()
+                text("SELECT id FROM client WHERE pseudonym = :p AND deleted_at IS NULL"), {"p": ref.upper()}
+            ).all()
         if len(by_pseudonym) == 1:
             return str(by_pseudonym[0][0])
         if len(by_pseudonym) > 1:
-            raise ValidationError(f"{len(by_pseudonym)} clients have the pseudonym {ref.upper()}: give the id",
-                                  field="client")
+            raise ValidationError(
+                f"{len(by_pseudonym)} clients have the pseudonym {ref.upper()}: give the id", field="client"
+            )
     try:
         return resolve_id(store, "client", ref)
     except NotFound:
-        raise NotFound(f"no single client matches {ref!r} (give an id, a unique prefix of it, or a pseudonym)") from None
+        raise NotFound(
+            f"no single client matches {ref!r} (give an id, a unique prefix of it, or a pseudonym)"
+        ) from None
 
 
 def resolve_clients(store: Store, refs: list[str]) -> list[str]:
@@ -106,8 +111,10 @@ def resolve_worker(store: Store, ref: str) -> str:
         return spec
     by_name = [r[0] for r in rows if domain.fold(" ".join((r[1] or "").split())) == domain.fold(spec)]
     if len(by_name) > 1:
-        raise ValidationError(f"{len(by_name)} staff members are named {spec!r}: give the worker's id "
-                              "(`vipterm workers list`)", field="worker")
+        raise ValidationError(
+            f"{len(by_name)} staff members are named {spec!r}: give the worker's id (`vipterm workers list`)",
+            field="worker",
+        )
     if by_name:
         return str(by_name[0])
     try:

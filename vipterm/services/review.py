@@ -60,8 +60,10 @@ MAX_PLAN_AHEAD_DAYS = 60
 
 def require_coordinator(store: Store) -> None:
     if store.role is not Role.COORDINATOR:
-        raise CoordinatorOnly("the weekly review is kept on the coordinator's database; this laptop receives "
-                              "its clients' planned notifications in its next return bundle")
+        raise CoordinatorOnly(
+            "the weekly review is kept on the coordinator's database; this laptop receives "
+            "its clients' planned notifications in its next return bundle"
+        )
 
 
 def week_of(day: date) -> date:
@@ -75,8 +77,11 @@ def week_of(day: date) -> date:
 def find_review(store: Store, week: date) -> Review | None:
     """The review of `week` (any day of it), or None when none was held (nothing is written)."""
     with store.read() as session:
-        return session.exec(select(Review).where(Review.week_of == week_of(week), col(Review.deleted_at).is_(None))
-                            .order_by(col(Review.created_at))).first()
+        return session.exec(
+            select(Review)
+            .where(Review.week_of == week_of(week), col(Review.deleted_at).is_(None))
+            .order_by(col(Review.created_at))
+        ).first()
 
 
 def open_review(store: Store, week: date | None = None) -> Review:
@@ -115,8 +120,9 @@ def add_incident(store: Store, review_id: str, draft: IncidentDraft) -> ReviewIn
         review = _review(session, review_id)
         if draft.occurred_on < review.week_of - timedelta(days=366):
             raise ValidationError("the incident is more than a year before the reviewed week", field="occurred_on")
-        incident = ReviewIncident(review_id=review.id, occurred_on=draft.occurred_on, area_command=area.value,
-                                  source=source.value)
+        incident = ReviewIncident(
+            review_id=review.id, occurred_on=draft.occurred_on, area_command=area.value, source=source.value
+        )
         session.add(incident)
     return incident
 
@@ -168,8 +174,9 @@ def _check_plan(store: Store, plan: PlanDraft, review: Review) -> tuple[list[str
     if plan.planned_on < review.week_of:
         raise ValidationError("the notification is planned before the reviewed week", field="planned_on")
     if plan.planned_on > store.clock.today() + timedelta(days=MAX_PLAN_AHEAD_DAYS):
-        raise ValidationError(f"the notification is planned more than {MAX_PLAN_AHEAD_DAYS} days ahead",
-                              field="planned_on")
+        raise ValidationError(
+            f"the notification is planned more than {MAX_PLAN_AHEAD_DAYS} days ahead", field="planned_on"
+        )
     roles = list(dict.fromkeys(_enum(domain.TeamRole, r, "team_roles").value for r in plan.team_roles))
     if not roles:
         raise ValidationError("choose who goes: at least one team role", field="team_roles")
@@ -188,8 +195,9 @@ def _check_worker(session: Session, worker_id: str | None) -> Worker:
         raise ValidationError(f"{worker.display_name} is no longer active: choose another worker", field="worker_id")
     if worker.role != domain.Role.WORKER.value:
         # As for every assignment (services.assignment): clients are peer support workers' caseloads.
-        raise ValidationError(f"{worker.display_name} is the {worker.role}: the follow-up is a peer support "
-                              "worker's", field="worker_id")
+        raise ValidationError(
+            f"{worker.display_name} is the {worker.role}: the follow-up is a peer support worker's", field="worker_id"
+        )
     return worker
 
 
@@ -233,8 +241,9 @@ def add_candidate(store: Store, draft: CandidateDraft) -> CandidateResult:
             if existing is None or existing.deleted_at is not None:
                 raise NotFound(f"no client with id {draft.client_id}")
             if existing.status in CLOSED_STATUSES:
-                raise ValidationError(f"{existing.pseudonym} is {existing.status}: reopen the client first",
-                                      field="client_id")
+                raise ValidationError(
+                    f"{existing.pseudonym} is {existing.status}: reopen the client first", field="client_id"
+                )
     new_client = draft.client is not None
     if draft.client is not None:
         intake = draft.client
@@ -258,18 +267,36 @@ def add_candidate(store: Store, draft: CandidateDraft) -> CandidateResult:
                 client.risk_flags = merged
         if age and client.age_group == domain.AgeGroup.UNKNOWN.value:
             client.age_group = age
-        for older in session.exec(select(PlannedNotification).where(
-                PlannedNotification.client_id == client_id, PlannedNotification.status == "planned",
-                col(PlannedNotification.deleted_at).is_(None))):
+        for older in session.exec(
+            select(PlannedNotification).where(
+                PlannedNotification.client_id == client_id,
+                PlannedNotification.status == "planned",
+                col(PlannedNotification.deleted_at).is_(None),
+            )
+        ):
             older.status = domain.PlanStatus.CANCELLED.value
         assert draft.plan.planned_on is not None  # _check_plan refuses a plan without a day
-        plan = PlannedNotification(client_id=client_id, identified_on=today, planned_on=draft.plan.planned_on,
-                                   planned_time=time_text, setting=setting, team_roles=",".join(roles),
-                                   worker_id=worker.id, created_by=store.worker_id)
+        plan = PlannedNotification(
+            client_id=client_id,
+            identified_on=today,
+            planned_on=draft.plan.planned_on,
+            planned_time=time_text,
+            setting=setting,
+            team_roles=",".join(roles),
+            worker_id=worker.id,
+            created_by=store.worker_id,
+        )
         session.add(plan)
-        candidate = ReviewCandidate(review_id=draft.review_id, incident_id=draft.incident_id, client_id=client_id,
-                                    new_client=new_client, age_group=age or client.age_group,
-                                    risk_flags=",".join(flags), identified_on=today, plan_id=plan.id)
+        candidate = ReviewCandidate(
+            review_id=draft.review_id,
+            incident_id=draft.incident_id,
+            client_id=client_id,
+            new_client=new_client,
+            age_group=age or client.age_group,
+            risk_flags=",".join(flags),
+            identified_on=today,
+            plan_id=plan.id,
+        )
         session.add(candidate)
         pseudonym = client.pseudonym
     return CandidateResult(candidate, plan, client_id, pseudonym, worker.display_name, new_client)
@@ -334,16 +361,29 @@ _PLAN_COLUMNS = """p.id, p.client_id, c.pseudonym, p.planned_on, p.planned_time,
 
 def _plan_view(r: Any) -> PlanView:
     state = "cancelled" if r[10] == "cancelled" else ("attempted" if r[11] else "planned")
-    return PlanView(r[0], r[1], r[2], date.fromisoformat(str(r[3])[:10]), r[4], r[5],
-                    tuple(x for x in (r[6] or "").split(",") if x), r[7], r[8],
-                    date.fromisoformat(str(r[9])[:10]), state, r[12] or "")
+    return PlanView(
+        r[0],
+        r[1],
+        r[2],
+        date.fromisoformat(str(r[3])[:10]),
+        r[4],
+        r[5],
+        tuple(x for x in (r[6] or "").split(",") if x),
+        r[7],
+        r[8],
+        date.fromisoformat(str(r[9])[:10]),
+        state,
+        r[12] or "",
+    )
 
 
 def open_plans(store: Store, *, worker_id: str | None = "mine") -> list[PlanView]:
     """Planned notifications not attempted yet and not called off, soonest first, of the clients
     assigned to `worker_id` ("mine": this device's worker; None: everyone's)."""
-    sql = (f"SELECT {_PLAN_COLUMNS} FROM planned_notification p JOIN client c ON c.id = p.client_id "
-           f"LEFT JOIN worker w ON w.id = p.worker_id WHERE c.deleted_at IS NULL AND {OPEN_PLAN_SQL}")
+    sql = (
+        f"SELECT {_PLAN_COLUMNS} FROM planned_notification p JOIN client c ON c.id = p.client_id "
+        f"LEFT JOIN worker w ON w.id = p.worker_id WHERE c.deleted_at IS NULL AND {OPEN_PLAN_SQL}"
+    )
     params = {}
     if worker_id is not None:
         sql += " AND c.assigned_worker_id = :worker"
@@ -379,38 +419,61 @@ def review_view(store: Store, review_id: str) -> ReviewView:
     with store.read() as session:
         review = _review(session, review_id)
         held_by = session.get(Worker, review.held_by) if review.held_by else None
-        incidents = tuple(session.exec(select(ReviewIncident).where(
-            ReviewIncident.review_id == review_id, col(ReviewIncident.deleted_at).is_(None))
-            .order_by(col(ReviewIncident.occurred_on), col(ReviewIncident.id))))
-        rows = session.execute(text(
-            "SELECT k.id, k.incident_id, k.client_id, c.pseudonym, i.first_name, i.last_name, i.aka, k.new_client, "
-            "k.age_group, k.risk_flags, k.plan_id FROM review_candidate k JOIN client c ON c.id = k.client_id "
-            "LEFT JOIN client_identity i ON i.client_id = k.client_id "
-            "WHERE k.review_id = :r AND k.deleted_at IS NULL AND c.deleted_at IS NULL ORDER BY k.id"),
-            {"r": review_id}).all()
+        incidents = tuple(
+            session.exec(
+                select(ReviewIncident)
+                .where(ReviewIncident.review_id == review_id, col(ReviewIncident.deleted_at).is_(None))
+                .order_by(col(ReviewIncident.occurred_on), col(ReviewIncident.id))
+            )
+        )
+        rows = session.execute(
+            text(
+                "SELECT k.id, k.incident_id, k.client_id, c.pseudonym, i.first_name, i.last_name, i.aka, k.new_client, "
+                "k.age_group, k.risk_flags, k.plan_id FROM review_candidate k JOIN client c ON c.id = k.client_id "
+                "LEFT JOIN client_identity i ON i.client_id = k.client_id "
+                "WHERE k.review_id = :r AND k.deleted_at IS NULL AND c.deleted_at IS NULL ORDER BY k.id"
+            ),
+            {"r": review_id},
+        ).all()
         plan_ids = [r[10] for r in rows if r[10]]
         plans = {}
         if plan_ids:
             marks = ", ".join(f":p{n}" for n in range(len(plan_ids)))
-            for r in session.execute(text(
+            for r in session.execute(
+                text(
                     f"SELECT {_PLAN_COLUMNS} FROM planned_notification p JOIN client c ON c.id = p.client_id "
-                    f"LEFT JOIN worker w ON w.id = p.worker_id WHERE p.id IN ({marks}) AND p.deleted_at IS NULL"),
-                    {f"p{n}": v for n, v in enumerate(plan_ids)}):
+                    f"LEFT JOIN worker w ON w.id = p.worker_id WHERE p.id IN ({marks}) AND p.deleted_at IS NULL"
+                ),
+                {f"p{n}": v for n, v in enumerate(plan_ids)},
+            ):
                 plans[r[0]] = _plan_view(r)
     from vipterm.services.caseload import display_name
 
     candidates = tuple(
-        CandidateView(r[0], r[1], r[2], r[3], display_name(r[4] or "", r[5] or "", r[6] or "") or r[3], bool(r[7]),
-                      r[8], tuple(f for f in (r[9] or "").split(",") if f), plans.get(r[10]))
-        for r in rows)
+        CandidateView(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            display_name(r[4] or "", r[5] or "", r[6] or "") or r[3],
+            bool(r[7]),
+            r[8],
+            tuple(f for f in (r[9] or "").split(",") if f),
+            plans.get(r[10]),
+        )
+        for r in rows
+    )
     return ReviewView(review, held_by.display_name if held_by else "", incidents, candidates)
 
 
 def reviews(store: Store, limit: int = 12) -> list[Review]:
     """The latest reviews, newest week first."""
     with store.read() as session:
-        return list(session.exec(select(Review).where(col(Review.deleted_at).is_(None))
-                                 .order_by(col(Review.week_of).desc()).limit(limit)))
+        return list(
+            session.exec(
+                select(Review).where(col(Review.deleted_at).is_(None)).order_by(col(Review.week_of).desc()).limit(limit)
+            )
+        )
 
 
 def active_workers(store: Store) -> list[WorkerChoice]:

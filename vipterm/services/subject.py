@@ -32,8 +32,21 @@ from vipterm.store.files import write_atomically
 
 FORMAT_VERSION = 1
 # Columns that name a staff member (a worker row's id).
-STAFF_COLUMNS = frozenset({"worker_id", "recorded_by", "assessed_by", "created_by", "by_worker", "owner_id",
-                           "done_by", "withdrawn_by", "updated_by", "held_by", "assigned_worker_id"})
+STAFF_COLUMNS = frozenset(
+    {
+        "worker_id",
+        "recorded_by",
+        "assessed_by",
+        "created_by",
+        "by_worker",
+        "owner_id",
+        "done_by",
+        "withdrawn_by",
+        "updated_by",
+        "held_by",
+        "assigned_worker_id",
+    }
+)
 # Order and headings of the sections (tables not named here follow, under their own name).
 SECTIONS = {
     "notification_attempt": "Custom notification attempts",
@@ -48,8 +61,10 @@ SECTIONS = {
     "safety_plan": "Safety plan",
 }
 # Children listed under their parent record, not as sections of their own.
-CHILDREN = {"assessment_item": ("assessment", "assessment_id", "levels"),
-            "referral_event": ("referral", "referral_id", "history")}
+CHILDREN = {
+    "assessment_item": ("assessment", "assessment_id", "levels"),
+    "referral_event": ("referral", "referral_id", "history"),
+}
 
 
 def _plain(value: Any) -> Any:
@@ -146,8 +161,15 @@ def subject_record(store: Store, client_id: str, *, redact_staff: bool = False) 
         value = _plain(change.value)
         if change.field == "assigned_worker_id":
             value = staff(value)
-        history.append({"at": _plain(change.at), "field": change.field, "value": value,
-                        "device": change.device, "by": staff.name(change.by) if redact_staff else change.by})
+        history.append(
+            {
+                "at": _plain(change.at),
+                "field": change.field,
+                "value": value,
+                "device": change.device,
+                "by": staff.name(change.by) if redact_staff else change.by,
+            }
+        )
     out = {
         "format": "vipterm subject export",
         "format_version": FORMAT_VERSION,
@@ -159,8 +181,16 @@ def subject_record(store: Store, client_id: str, *, redact_staff: bool = False) 
         "safety_plan": records.pop("safety_plan", []),
         "records": records,
         "field_history": history,
-        "audit": [{"at": _plain(a["at"]), "action": a["action"], "by": staff(a["worker_id"]),
-                   "device_id": a["device_id"], "detail": a["detail"]} for a in audit],
+        "audit": [
+            {
+                "at": _plain(a["at"]),
+                "action": a["action"],
+                "by": staff(a["worker_id"]),
+                "device_id": a["device_id"],
+                "detail": a["detail"],
+            }
+            for a in audit
+        ],
     }
     return out
 
@@ -200,12 +230,16 @@ def _kv(rec: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
 def render_html(record: dict[str, Any]) -> str:
     """A printable page of the record: every value escaped, no script, no external resource."""
     client = record["client"]
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>Client record {html.escape(client.get('pseudonym') or '')}</title>",
-             f"<style>{_STYLE}</style></head><body>",
-             f"<h1>Client record {html.escape(client.get('pseudonym') or '')}</h1>",
-             f"<p>Everything the program holds about this client, as of {html.escape(record['generated_at'])}."
-             + (" Staff names are replaced." if record["staff_redacted"] else "") + "</p>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Client record {html.escape(client.get('pseudonym') or '')}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>Client record {html.escape(client.get('pseudonym') or '')}</h1>",
+        f"<p>Everything the program holds about this client, as of {html.escape(record['generated_at'])}."
+        + (" Staff names are replaced." if record["staff_redacted"] else "")
+        + "</p>",
+    ]
     parts.append("<h2>Identity</h2>" + (_kv(record["identity"]) if record["identity"] else "<p>—</p>"))
     parts.append("<h2>Program record</h2>" + _kv(client))
     parts.append("<h2>Consents</h2>" + ("".join(_kv(c) for c in record["consents"]) or "<p>none recorded</p>"))
@@ -220,24 +254,38 @@ def render_html(record: dict[str, Any]) -> str:
             body.append(_kv(rec))
             for key in ("levels", "history"):
                 if rec.get(key):
-                    body.append(f"<p>{'Levels' if key == 'levels' else 'Status history'}:</p>"
-                                + "".join(_kv(k) for k in rec[key]))
-        parts.append(f"<h2>{html.escape(SECTIONS.get(tbl, tbl.replace('_', ' ')))}</h2>"
-                     + ("".join(body) or "<p>none</p>"))
-    hist = "".join(f"<tr><td>{_cell(h['at'])}</td><td>{_cell(h['field'])}</td><td class=\"note\">{_cell(h['value'])}"
-                   f"</td><td>{_cell(h['by'])}</td><td>{_cell(h['device'])}</td></tr>" for h in record["field_history"])
-    parts.append("<h2>Field history</h2><table><tr><th>when (UTC)</th><th>field</th><th>value</th><th>by</th>"
-                 f"<th>device</th></tr>{hist}</table>")
-    audit = "".join(f"<tr><td>{_cell(a['at'])}</td><td>{_cell(a['action'])}</td><td>{_cell(a['by'])}</td>"
-                    f"<td>{_cell(a['detail'])}</td></tr>" for a in record["audit"])
-    parts.append("<h2>Who viewed or exported this record</h2><table><tr><th>when (UTC)</th><th>what</th><th>by</th>"
-                 f"<th>detail</th></tr>{audit}</table>")
+                    body.append(
+                        f"<p>{'Levels' if key == 'levels' else 'Status history'}:</p>"
+                        + "".join(_kv(k) for k in rec[key])
+                    )
+        parts.append(
+            f"<h2>{html.escape(SECTIONS.get(tbl, tbl.replace('_', ' ')))}</h2>" + ("".join(body) or "<p>none</p>")
+        )
+    hist = "".join(
+        f'<tr><td>{_cell(h["at"])}</td><td>{_cell(h["field"])}</td><td class="note">{_cell(h["value"])}'
+        f"</td><td>{_cell(h['by'])}</td><td>{_cell(h['device'])}</td></tr>"
+        for h in record["field_history"]
+    )
+    parts.append(
+        "<h2>Field history</h2><table><tr><th>when (UTC)</th><th>field</th><th>value</th><th>by</th>"
+        f"<th>device</th></tr>{hist}</table>"
+    )
+    audit = "".join(
+        f"<tr><td>{_cell(a['at'])}</td><td>{_cell(a['action'])}</td><td>{_cell(a['by'])}</td>"
+        f"<td>{_cell(a['detail'])}</td></tr>"
+        for a in record["audit"]
+    )
+    parts.append(
+        "<h2>Who viewed or exported this record</h2><table><tr><th>when (UTC)</th><th>what</th><th>by</th>"
+        f"<th>detail</th></tr>{audit}</table>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write_subject_export(store: Store, client_id: str, out: Path, fmt: str, *, redact_staff: bool = False,
-                         force: bool = False) -> dict[str, Any]:
+def write_subject_export(
+    store: Store, client_id: str, out: Path, fmt: str, *, redact_staff: bool = False, force: bool = False
+) -> dict[str, Any]:
     """Write the client's record to `out` as json or html, and audit the export. Returns the record."""
     if fmt not in ("json", "html"):
         raise ValidationError("the format is json or html", field="format")
@@ -247,8 +295,9 @@ def write_subject_export(store: Store, client_id: str, out: Path, fmt: str, *, r
     if not out.parent.is_dir():
         raise ValidationError(f"{out.parent} is not a folder", field="out")
     record = subject_record(store, client_id, redact_staff=redact_staff)
-    text = json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n" if fmt == "json" \
-        else render_html(record)
+    text = (
+        json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n" if fmt == "json" else render_html(record)
+    )
     write_atomically(out, text)  # 0600 from the start: it is a person's whole record
     _audit(store, client_id, f"subject export {fmt}" + (", staff redacted" if redact_staff else ""))
     return record
@@ -276,19 +325,45 @@ def show_extras(store: Store, client_id: str) -> dict[str, Any]:
 
     return {
         "phone": (record["identity"] or {}).get("phone", ""),
-        "assessments": [{"id": a["id"], "kind": a["kind"], "assessed_on": a["assessed_on"], "by": a["assessed_by"],
-                         "note": a["note"],
-                         "levels": {i["domain"]: i["level"] for i in alive(a.get("levels", []))},
-                         "priorities": [i["domain"] for i in alive(a.get("levels", [])) if i["client_priority"]]}
-                        for a in alive(recs.get("assessment", []))],
-        "referral_history": [{"id": r["id"], "need": r["need_domain"], "provider": r.get("provider"),
-                              "status": r["status"], "first_service_on": r["first_service_on"],
-                              "feedback": r["feedback"], "shares_info": bool(r.get("shares_info")),
-                              "events": [{"status": e["status"], "at": e["at"], "by": e["by_worker"],
-                                          "reason": e["reason"]} for e in alive(r.get("history", []))]}
-                             for r in alive(recs.get("referral", []))],
-        "outcomes": [{"id": o["id"], "kind": o["kind"], "occurred_on": o["occurred_on"], "source": o["source"],
-                      "note": o["note"], "recorded_by": o["recorded_by"]} for o in alive(recs.get("outcome", []))],
+        "assessments": [
+            {
+                "id": a["id"],
+                "kind": a["kind"],
+                "assessed_on": a["assessed_on"],
+                "by": a["assessed_by"],
+                "note": a["note"],
+                "levels": {i["domain"]: i["level"] for i in alive(a.get("levels", []))},
+                "priorities": [i["domain"] for i in alive(a.get("levels", [])) if i["client_priority"]],
+            }
+            for a in alive(recs.get("assessment", []))
+        ],
+        "referral_history": [
+            {
+                "id": r["id"],
+                "need": r["need_domain"],
+                "provider": r.get("provider"),
+                "status": r["status"],
+                "first_service_on": r["first_service_on"],
+                "feedback": r["feedback"],
+                "shares_info": bool(r.get("shares_info")),
+                "events": [
+                    {"status": e["status"], "at": e["at"], "by": e["by_worker"], "reason": e["reason"]}
+                    for e in alive(r.get("history", []))
+                ],
+            }
+            for r in alive(recs.get("referral", []))
+        ],
+        "outcomes": [
+            {
+                "id": o["id"],
+                "kind": o["kind"],
+                "occurred_on": o["occurred_on"],
+                "source": o["source"],
+                "note": o["note"],
+                "recorded_by": o["recorded_by"],
+            }
+            for o in alive(recs.get("outcome", []))
+        ],
         "consents": alive(record["consents"]),
         "safety_plan": next(iter(alive(record["safety_plan"])[-1:]), None),
     }

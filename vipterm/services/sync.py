@@ -16,10 +16,11 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -98,7 +99,10 @@ def _trust(conn: Connection) -> TrustState:
     return TrustState(
         trust.DeviceKeys.from_bytes(row[0]) if row[0] else None,
         trust.RootKeys.from_bytes(row[1]) if row[1] else None,
-        row[2], int(row[3] or 0), row[4], row[5] or "",
+        row[2],
+        int(row[3] or 0),
+        row[4],
+        row[5] or "",
     )
 
 
@@ -152,26 +156,48 @@ def _setup_coordinator(store: Store) -> CoordinatorKeys:
             raise ValidationError("this coordinator database already has its program root key")
         root = trust.RootKeys.generate()
         device = state.device_keys or trust.DeviceKeys.generate()
-        entry = rosters.RosterEntry(device_id=store.device_id, worker_id=store.worker_id, role="coordinator",
-                                  signing_public=device.signing_public, age_recipient=device.age_recipient,
-                                  enrolled_at=documents.utc_now_iso())
+        entry = rosters.RosterEntry(
+            device_id=store.device_id,
+            worker_id=store.worker_id,
+            role="coordinator",
+            signing_public=device.signing_public,
+            age_recipient=device.age_recipient,
+            enrolled_at=documents.utc_now_iso(),
+        )
         roster = rosters.Roster.new(store.identity.program_id, root.signing_public).with_entry(entry)
-        _save_trust(conn, device_keys=device.to_bytes(), root_keys=root.to_bytes(),
-                    roster=rosters.sign_roster(roster, root), roster_version=roster.version,
-                    pinned_root=root.signing_public)
+        _save_trust(
+            conn,
+            device_keys=device.to_bytes(),
+            root_keys=root.to_bytes(),
+            roster=rosters.sign_roster(roster, root),
+            roster_version=roster.version,
+            pinned_root=root.signing_public,
+        )
     return CoordinatorKeys(root.fingerprint, device.fingerprint, store.device_id)
 
 
-def coordinator_init(path: Path, passphrase: str | None = None, *, worker_name: str = "Coordinator",
-                     store: Store | None = None, force: bool = False,
-                     time_zone: str | None = None) -> tuple[Store, CoordinatorKeys]:
+def coordinator_init(
+    path: Path,
+    passphrase: str | None = None,
+    *,
+    worker_name: str = "Coordinator",
+    store: Store | None = None,
+    force: bool = False,
+    time_zone: str | None = None,
+) -> tuple[Store, CoordinatorKeys]:
     """A new coordinator database with the program's root key (or keys for an existing one) and
     the program time zone (an IANA name; laptops receive it in their return bundles)."""
     if time_zone is not None:
         check_time_zone(time_zone)  # before anything is written
     if store is None:
-        store = create_store(Path(path), passphrase or "", worker_name=worker_name, role=Role.COORDINATOR, force=force,
-                             time_zone=time_zone or DEFAULT_TIME_ZONE)
+        store = create_store(
+            Path(path),
+            passphrase or "",
+            worker_name=worker_name,
+            role=Role.COORDINATOR,
+            force=force,
+            time_zone=time_zone or DEFAULT_TIME_ZONE,
+        )
     elif time_zone is not None:
         store.set_time_zone(time_zone)
     return store, _setup_coordinator(store)
@@ -194,7 +220,7 @@ class EnrollmentFile:
     path: Path
     fingerprint: str
     device_id: str
-    plan: "ApprovalPlan | None" = None  # on approval: the worker bound and the laptop replaced
+    plan: ApprovalPlan | None = None  # on approval: the worker bound and the laptop replaced
 
 
 def _out_file(out: Path, default_name: str) -> Path:
@@ -216,8 +242,9 @@ def enroll_request(store: Store, out: Path) -> EnrollmentFile:
             keys = trust.DeviceKeys.generate()
             _save_trust(conn, device_keys=keys.to_bytes())
         name = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?", (store.worker_id,)).scalar() or ""
-    request = enrollment.EnrollmentRequest.create(keys, device_id=store.device_id, worker_id=store.worker_id,
-                                             worker_name_hint=name[:120].replace("\n", " "))
+    request = enrollment.EnrollmentRequest.create(
+        keys, device_id=store.device_id, worker_id=store.worker_id, worker_name_hint=name[:120].replace("\n", " ")
+    )
     path = _out_file(out, f"enroll-{store.device_id}.vipreq")
     write_atomically(path, request.to_bytes())
     return EnrollmentFile(path, request.fingerprint, store.device_id)
@@ -263,18 +290,21 @@ def _choose_worker(conn: Connection, spec: str) -> tuple[str | None, str]:
     spec = " ".join(spec.split())
     if not spec:
         raise ValidationError("say which worker the laptop serves: --worker NAME or --worker ID", field="worker")
-    rows = conn.exec_driver_sql(
-        "SELECT id, display_name, role, active, deleted_at FROM worker").all()
+    rows = conn.exec_driver_sql("SELECT id, display_name, role, active, deleted_at FROM worker").all()
     by_id = [r for r in rows if r[0] == spec]
     matches = by_id or [r for r in rows if domain.fold(" ".join((r[1] or "").split())) == domain.fold(spec)]
     if len(matches) > 1:
-        raise ValidationError(f"{len(matches)} staff rows are named {spec!r}: give the worker's id instead "
-                              "(`vipterm sync status` on a laptop, or the staff list)", field="worker")
+        raise ValidationError(
+            f"{len(matches)} staff rows are named {spec!r}: give the worker's id instead "
+            "(`vipterm sync status` on a laptop, or the staff list)",
+            field="worker",
+        )
     if matches:
         wid, name, role, active, deleted = matches[0]
         if role != "worker":
-            raise ValidationError(f"{name!r} is a {role}'s staff row; a laptop serves a peer support worker",
-                                  field="worker")
+            raise ValidationError(
+                f"{name!r} is a {role}'s staff row; a laptop serves a peer support worker", field="worker"
+            )
         if deleted is not None or not active:
             raise ValidationError(f"worker {name!r} is not active; reactivate them first", field="worker")
         return wid, name
@@ -285,8 +315,14 @@ def _choose_worker(conn: Connection, spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
-def _plan_approval(conn: Connection, state: TrustState, roster: rosters.Roster, request: enrollment.EnrollmentRequest,
-                   worker: str | None, replaces: str | None) -> ApprovalPlan:
+def _plan_approval(
+    conn: Connection,
+    state: TrustState,
+    roster: rosters.Roster,
+    request: enrollment.EnrollmentRequest,
+    worker: str | None,
+    replaces: str | None,
+) -> ApprovalPlan:
     """Every check of an approval, writing nothing. Ids and keys a laptop declares are never trusted:
     a request that reuses an enrolled (or revoked) device's id or keys is refused."""
     replaced = None
@@ -297,39 +333,57 @@ def _plan_approval(conn: Connection, state: TrustState, roster: rosters.Roster, 
         if replaced.role != "worker":
             raise ValidationError("--replaces names a laptop; that device is the coordinator's", field="replaces")
         if replaced.revoked_at is not None:
-            raise ValidationError(f"device {replaces} is revoked already; approve without --replaces",
-                                  field="replaces")
+            raise ValidationError(f"device {replaces} is revoked already; approve without --replaces", field="replaces")
     if worker:
         worker_id, worker_name = _choose_worker(conn, worker)
     elif replaced is not None:
         worker_id = replaced.worker_id
-        worker_name = conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?",
-                                           (worker_id,)).scalar() or f"worker {worker_id[-8:]}"
+        worker_name = (
+            conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?", (worker_id,)).scalar()
+            or f"worker {worker_id[-8:]}"
+        )
     else:
         raise ValidationError("say which worker the laptop serves: --worker NAME or --worker ID", field="worker")
     if replaced is not None and worker_id != replaced.worker_id:
         raise ValidationError(f"device {replaces} serves another worker, not {worker_name!r}", field="replaces")
 
-    plan = ApprovalPlan(request.device_id, request.fingerprint, worker_id, worker_name, worker_id is None,
-                        replaces=replaced.device_id if replaced else None)
+    plan = ApprovalPlan(
+        request.device_id,
+        request.fingerprint,
+        worker_id,
+        worker_name,
+        worker_id is None,
+        replaces=replaced.device_id if replaced else None,
+    )
     same = roster.entry_for_device(request.device_id)
-    if (same is not None and same.revoked_at is None and same.signing_public == request.signing_public
-            and same.age_recipient == request.age_recipient and same.worker_id == worker_id and replaced is None):
+    if (
+        same is not None
+        and same.revoked_at is None
+        and same.signing_public == request.signing_public
+        and same.age_recipient == request.age_recipient
+        and same.worker_id == worker_id
+        and replaced is None
+    ):
         plan.reissue = True  # the grant got lost: the same laptop, same keys, same worker
         return plan
     if same is not None:
         state_word = "a revoked device" if same.revoked_at else "an enrolled device"
-        raise SyncRefused(f"refused: this request reuses the device id of {state_word} ({request.device_id}); "
-                          "a laptop that is really new makes its own request with `vipterm enroll request` "
-                          "on a new database", "enroll-reuse")
+        raise SyncRefused(
+            f"refused: this request reuses the device id of {state_word} ({request.device_id}); "
+            "a laptop that is really new makes its own request with `vipterm enroll request` "
+            "on a new database",
+            "enroll-reuse",
+        )
     key_id = request.signing_public[2:10]
     for entry in roster.entries:
         if entry.signing_public == request.signing_public or entry.key_id == key_id:
-            raise SyncRefused(f"refused: this request reuses the signing key of device {entry.device_id}",
-                              "enroll-reuse")
+            raise SyncRefused(
+                f"refused: this request reuses the signing key of device {entry.device_id}", "enroll-reuse"
+            )
         if entry.age_recipient == request.age_recipient:
-            raise SyncRefused(f"refused: this request reuses the encryption key of device {entry.device_id}",
-                              "enroll-reuse")
+            raise SyncRefused(
+                f"refused: this request reuses the encryption key of device {entry.device_id}", "enroll-reuse"
+            )
     if roster.root_public[2:10] == key_id or (state.device_keys and state.device_keys.key_id == key_id):
         raise SyncRefused("refused: this request reuses the coordinator's own key", "enroll-reuse")
     if worker_id is not None and replaced is None:
@@ -337,12 +391,15 @@ def _plan_approval(conn: Connection, state: TrustState, roster: rosters.Roster, 
         if current:
             raise ValidationError(
                 f"{worker_name!r} already has an enrolled laptop (device {current[0].device_id}): to replace it, "
-                f"approve with --replaces {current[0].device_id} (the old laptop is revoked)", field="worker")
+                f"approve with --replaces {current[0].device_id} (the old laptop is revoked)",
+                field="worker",
+            )
     return plan
 
 
-def preview_approval(store: Store, request_data: bytes, *, fingerprint: str, worker: str | None = None,
-                     replaces: str | None = None) -> ApprovalPlan:
+def preview_approval(
+    store: Store, request_data: bytes, *, fingerprint: str, worker: str | None = None, replaces: str | None = None
+) -> ApprovalPlan:
     """What approving this request would do (worker, fingerprint, replaced laptop); writes nothing."""
     _require_role(store, Role.COORDINATOR, "approving an enrollment")
     request = read_request(request_data)
@@ -355,8 +412,15 @@ def preview_approval(store: Store, request_data: bytes, *, fingerprint: str, wor
         return _plan_approval(conn, state, state.enrolled_roster(), request, worker, replaces)
 
 
-def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint: str, worker: str | None = None,
-                   replaces: str | None = None) -> EnrollmentFile:
+def enroll_approve(
+    store: Store,
+    request_data: bytes,
+    out: Path,
+    *,
+    fingerprint: str,
+    worker: str | None = None,
+    replaces: str | None = None,
+) -> EnrollmentFile:
     """On the coordinator: after comparing fingerprints in person, bind the device to a worker the
     coordinator chooses (`worker`: an id or a name; a new name creates the worker) and add it to the
     roster. `replaces` revokes that worker's old laptop in the same roster version."""
@@ -387,9 +451,14 @@ def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint:
             now = documents.utc_now_iso()
             if plan.replaces:
                 roster = roster.revoke(plan.replaces, now)
-            entry = rosters.RosterEntry(device_id=request.device_id, worker_id=worker_id, role="worker",
-                                      signing_public=request.signing_public, age_recipient=request.age_recipient,
-                                      enrolled_at=now)
+            entry = rosters.RosterEntry(
+                device_id=request.device_id,
+                worker_id=worker_id,
+                role="worker",
+                signing_public=request.signing_public,
+                age_recipient=request.age_recipient,
+                enrolled_at=now,
+            )
             try:
                 roster = roster.with_entry(entry)
             except ValueError as exc:
@@ -397,18 +466,25 @@ def enroll_approve(store: Store, request_data: bytes, out: Path, *, fingerprint:
             blob = rosters.sign_roster(roster, state.root_keys)
             _save_trust(conn, roster=blob, roster_version=roster.version)
         device = state.device_keys
-        grant = enrollment.EnrollmentGrant(roster_blob=blob, coordinator_device_id=store.device_id,
-                                      coordinator_age_recipient=device.age_recipient,
-                                      coordinator_signing_public=device.signing_public,
-                                      program_id=store.identity.program_id,
-                                      worker_name=plan.worker_name[:120])
+        grant = enrollment.EnrollmentGrant(
+            roster_blob=blob,
+            coordinator_device_id=store.device_id,
+            coordinator_age_recipient=device.age_recipient,
+            coordinator_signing_public=device.signing_public,
+            program_id=store.identity.program_id,
+            worker_name=plan.worker_name[:120],
+        )
         write_atomically(path, grant.to_bytes())
         from vipterm.services.audit import record_audit
 
-        record_audit(store, domain.AuditAction.ENROLL, None,
-                     f"{'re-issued the grant of' if plan.reissue else 'enrolled'} laptop {request.device_id} "
-                     f"for {plan.worker_name[:120]}" + (f", replacing {plan.replaces}" if plan.replaces else ""),
-                     session=session)
+        record_audit(
+            store,
+            domain.AuditAction.ENROLL,
+            None,
+            f"{'re-issued the grant of' if plan.reissue else 'enrolled'} laptop {request.device_id} "
+            f"for {plan.worker_name[:120]}" + (f", replacing {plan.replaces}" if plan.replaces else ""),
+            session=session,
+        )
     return EnrollmentFile(path, trust.fingerprint(roster.root_public), request.device_id, plan)
 
 
@@ -428,8 +504,11 @@ def enroll_accept(store: Store, grant_data: bytes) -> str:
         if state.device_keys is None:
             raise NotEnrolled("this laptop has made no enrollment request: run `vipterm enroll request` first")
         try:
-            roster = grant.open(own_signing_public=state.device_keys.signing_public,
-                                pinned_root_public=state.pinned_root, held_version=state.roster_version or None)
+            roster = grant.open(
+                own_signing_public=state.device_keys.signing_public,
+                pinned_root_public=state.pinned_root,
+                held_version=state.roster_version or None,
+            )
         except BundleError as exc:
             raise SyncRefused(str(exc), exc.code) from None
         own = roster.entry_for_device(store.device_id)
@@ -441,8 +520,11 @@ def enroll_accept(store: Store, grant_data: bytes) -> str:
             # itself at `vipterm init` is replaced everywhere. Only before the first enrollment:
             # nothing has left this laptop yet, so its change log can still be rewritten.
             if state.roster_blob is not None:
-                raise SyncRefused("this laptop is already enrolled for another worker; a laptop changes hands "
-                                  "with a new database and `--replaces` on the coordinator", "enrollment-invalid")
+                raise SyncRefused(
+                    "this laptop is already enrolled for another worker; a laptop changes hands "
+                    "with a new database and `--replaces` on the coordinator",
+                    "enrollment-invalid",
+                )
             _adopt_worker(conn, store, own.worker_id, grant.worker_name)
             worker_id = own.worker_id
         _save_trust(conn, roster=grant.roster_blob, roster_version=roster.version, pinned_root=roster.root_public)
@@ -454,8 +536,7 @@ def enroll_accept(store: Store, grant_data: bytes) -> str:
 def worker_name(store: Store) -> str:
     """The display name of the worker this database serves."""
     with store.database.engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?",
-                                    (store.worker_id,)).scalar() or ""
+        return conn.exec_driver_sql("SELECT display_name FROM worker WHERE id = ?", (store.worker_id,)).scalar() or ""
 
 
 def _adopt_worker(conn: Connection, store: Store, new_id: str, name: str) -> None:
@@ -470,18 +551,25 @@ def _adopt_worker(conn: Connection, store: Store, new_id: str, name: str) -> Non
         conn.exec_driver_sql(
             "INSERT INTO worker (id, display_name, role, active, created_at, deleted_at) "
             "SELECT ?, ?, 'worker', 1, created_at, NULL FROM worker WHERE id = ?",
-            (new_id, (name or old_name or "Peer support worker"), old_id))
+            (new_id, (name or old_name or "Peer support worker"), old_id),
+        )
     packed_old, packed_new = pack(old_id), pack(new_id)
-    tables = [r[0] for r in conn.exec_driver_sql(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    tables = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
     for tbl in tables:
         for fk in conn.exec_driver_sql(f'PRAGMA foreign_key_list("{tbl}")').all():
             if fk[2] != "worker":
                 continue
             col = fk[3]
             conn.exec_driver_sql(f'UPDATE "{tbl}" SET "{col}" = ? WHERE "{col}" = ?', (new_id, old_id))
-            conn.exec_driver_sql("UPDATE change_log SET value = ? WHERE device = ? AND tbl = ? AND col = ? "
-                                 "AND value = ?", (packed_new, me, tbl, col, packed_old))
+            conn.exec_driver_sql(
+                "UPDATE change_log SET value = ? WHERE device = ? AND tbl = ? AND col = ? AND value = ?",
+                (packed_new, me, tbl, col, packed_old),
+            )
     conn.exec_driver_sql("DELETE FROM change_log WHERE device = ? AND tbl = 'worker' AND row_id = ?", (me, old_id))
     conn.exec_driver_sql("DELETE FROM field_version WHERE tbl = 'worker' AND row_id = ?", (old_id,))
     conn.exec_driver_sql("DELETE FROM worker WHERE id = ?", (old_id,))
@@ -490,10 +578,15 @@ def _adopt_worker(conn: Connection, store: Store, new_id: str, name: str) -> Non
     # Keyed by the change's id: the UPDATE below looks each row up (without the key, a scan per
     # row: hours for a laptop enrolled with a million pending changes).
     conn.exec_driver_sql("CREATE TEMP TABLE vip_renumber (id INTEGER PRIMARY KEY, rn INTEGER NOT NULL)")
-    conn.exec_driver_sql("INSERT INTO temp.vip_renumber (id, rn) SELECT id, ROW_NUMBER() OVER (ORDER BY seq) "
-                         "FROM change_log WHERE device = ?", (me,))
-    conn.exec_driver_sql("UPDATE change_log SET seq = -(SELECT rn FROM temp.vip_renumber r WHERE r.id = change_log.id) "
-                         "WHERE device = ?", (me,))
+    conn.exec_driver_sql(
+        "INSERT INTO temp.vip_renumber (id, rn) SELECT id, ROW_NUMBER() OVER (ORDER BY seq) "
+        "FROM change_log WHERE device = ?",
+        (me,),
+    )
+    conn.exec_driver_sql(
+        "UPDATE change_log SET seq = -(SELECT rn FROM temp.vip_renumber r WHERE r.id = change_log.id) WHERE device = ?",
+        (me,),
+    )
     conn.exec_driver_sql("UPDATE change_log SET seq = -seq WHERE device = ? AND seq < 0", (me,))
     count = conn.exec_driver_sql("SELECT count(*) FROM temp.vip_renumber").scalar_one()
     conn.exec_driver_sql("DROP TABLE temp.vip_renumber")
@@ -520,7 +613,9 @@ def revoke(store: Store, device_id: str) -> int:
         _save_trust(conn, roster=rosters.sign_roster(roster, state.root_keys), roster_version=roster.version)
     from vipterm.services.audit import record_audit
 
-    record_audit(store, domain.AuditAction.REVOKE, None, f"revoked laptop {device_id} (roster version {roster.version})")
+    record_audit(
+        store, domain.AuditAction.REVOKE, None, f"revoked laptop {device_id} (roster version {roster.version})"
+    )
     return roster.version
 
 
@@ -549,26 +644,41 @@ def export_keys(store: Store, out: Path, *, include_age_identity: bool = False) 
         planned.append(f"age-identity-{store.device_id}.txt")
     existing = [name for name in planned if (out / name).exists()]
     if existing:
-        raise ValidationError(f"{out / existing[0]} already exists; nothing was written (use an empty folder)",
-                              field="out")
+        raise ValidationError(
+            f"{out / existing[0]} already exists; nothing was written (use an empty folder)", field="out"
+        )
     files = []
     root_path = out / "root.pub"
     trust.write_minisign_public_key(root_path, roster.root_public)
     files.append(root_path)
     devices: list[dict[str, Any]] = []
-    index = {"program_id": roster.program_id, "roster_version": roster.version,
-             "root": {"file": "root.pub", "fingerprint": roster.root_fingerprint,
-                      "key_id": trust.key_id_hex(roster.root_public[2:10])},
-             "devices": devices}
+    index = {
+        "program_id": roster.program_id,
+        "roster_version": roster.version,
+        "root": {
+            "file": "root.pub",
+            "fingerprint": roster.root_fingerprint,
+            "key_id": trust.key_id_hex(roster.root_public[2:10]),
+        },
+        "devices": devices,
+    }
     for entry in roster.entries:
         path = out / f"device-{entry.device_id}.pub"
         trust.write_minisign_public_key(path, entry.signing_public)
         files.append(path)
-        devices.append({"file": path.name, "device_id": entry.device_id, "role": entry.role,
-                                 "worker_id": entry.worker_id, "fingerprint": entry.fingerprint,
-                                 "key_id": trust.key_id_hex(entry.key_id),
-                                 "age_recipient": entry.age_recipient, "enrolled_at": entry.enrolled_at,
-                                 "revoked_at": entry.revoked_at})
+        devices.append(
+            {
+                "file": path.name,
+                "device_id": entry.device_id,
+                "role": entry.role,
+                "worker_id": entry.worker_id,
+                "fingerprint": entry.fingerprint,
+                "key_id": trust.key_id_hex(entry.key_id),
+                "age_recipient": entry.age_recipient,
+                "enrolled_at": entry.enrolled_at,
+                "revoked_at": entry.revoked_at,
+            }
+        )
     index_path = out / "keys.json"
     index_path.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     files.append(index_path)
@@ -616,12 +726,14 @@ def _written_id(path: Path) -> str:
     return bundle_id
 
 
-def _record_out(conn: Connection, bundle_id: str | None, kind: str, peer: str, first: int | None, last: int | None,
-                count: int) -> None:
+def _record_out(
+    conn: Connection, bundle_id: str | None, kind: str, peer: str, first: int | None, last: int | None, count: int
+) -> None:
     conn.exec_driver_sql(
         "INSERT INTO sync_bundle (bundle_id, direction, kind, peer_device, seq_first, seq_last, change_count, at, summary) "
         "VALUES (?, 'out', ?, ?, ?, ?, ?, ?, '{}')",
-        (bundle_id, kind, peer, first, last, count, utcnow().isoformat(sep=" ")))
+        (bundle_id, kind, peer, first, last, count, utcnow().isoformat(sep=" ")),
+    )
 
 
 class ClockAhead(VipError):
@@ -662,11 +774,10 @@ def rebase(store: Store) -> RebaseResult:
         days = max(0.0, (hlc_clock.physical_ms(last) - now_ms) / hlc_clock.DAY_MS)
         acked = outbox.peer_cursors(conn, coordinator.device_id)["acked_upto"]
         pending = conn.exec_driver_sql(
-            "SELECT id, hlc, base_hlc FROM change_log WHERE device = ? AND seq > ?", (store.device_id, acked)).all()
-        fields = conn.exec_driver_sql("SELECT hlc FROM field_version WHERE hlc > ?",
-                                      (hlc_clock.pack(now_ms, 0),)).all()
-        mapping = _restamp([last] + [r[1] for r in pending] + [r[2] for r in pending] + [r[0] for r in fields],
-                           now_ms)
+            "SELECT id, hlc, base_hlc FROM change_log WHERE device = ? AND seq > ?", (store.device_id, acked)
+        ).all()
+        fields = conn.exec_driver_sql("SELECT hlc FROM field_version WHERE hlc > ?", (hlc_clock.pack(now_ms, 0),)).all()
+        mapping = _restamp([last] + [r[1] for r in pending] + [r[2] for r in pending] + [r[0] for r in fields], now_ms)
         if not mapping:
             return RebaseResult(days, 0, 0)
         conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS vip_restamp (old INTEGER PRIMARY KEY, new INTEGER)")
@@ -675,18 +786,23 @@ def rebase(store: Store) -> RebaseResult:
         changed = conn.exec_driver_sql(
             "UPDATE change_log SET hlc = (SELECT new FROM temp.vip_restamp WHERE old = change_log.hlc) "
             "WHERE device = ? AND seq > ? AND hlc IN (SELECT old FROM temp.vip_restamp)",
-            (store.device_id, acked)).rowcount
+            (store.device_id, acked),
+        ).rowcount
         conn.exec_driver_sql(
             "UPDATE change_log SET base_hlc = (SELECT new FROM temp.vip_restamp WHERE old = change_log.base_hlc) "
             "WHERE device = ? AND seq > ? AND base_hlc IN (SELECT old FROM temp.vip_restamp)",
-            (store.device_id, acked))
+            (store.device_id, acked),
+        )
         field_count = conn.exec_driver_sql(
             "UPDATE field_version SET hlc = (SELECT new FROM temp.vip_restamp WHERE old = field_version.hlc) "
-            "WHERE hlc IN (SELECT old FROM temp.vip_restamp)").rowcount
+            "WHERE hlc IN (SELECT old FROM temp.vip_restamp)"
+        ).rowcount
         conn.exec_driver_sql("DELETE FROM temp.vip_restamp")
         conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ? WHERE id = 1", (max(mapping.values()),))
-        conn.exec_driver_sql("UPDATE sync_peer SET exported_upto = ? WHERE device_id = ? AND exported_upto > ?",
-                             (acked, coordinator.device_id, acked))
+        conn.exec_driver_sql(
+            "UPDATE sync_peer SET exported_upto = ? WHERE device_id = ? AND exported_upto > ?",
+            (acked, coordinator.device_id, acked),
+        )
     return RebaseResult(days, int(changed), int(field_count))
 
 
@@ -697,9 +813,16 @@ class ExportFailed(VipError):
     exit_code = ExitCode.ERROR
 
 
-def export(store: Store, to_dir: Path, *, only_new: bool = False, device: str | None = None,
-           rebase_clock: bool = False, limits: bundle_format.Limits = bundle_format.Limits(),
-           progress: Progress = NO_PROGRESS) -> list[ExportResult]:
+def export(
+    store: Store,
+    to_dir: Path,
+    *,
+    only_new: bool = False,
+    device: str | None = None,
+    rebase_clock: bool = False,
+    limits: bundle_format.Limits = bundle_format.Limits(),
+    progress: Progress = NO_PROGRESS,
+) -> list[ExportResult]:
     """A laptop writes its next bundle(s); a coordinator writes one return bundle per laptop.
 
     A laptop's outbox larger than one bundle (`limits.bundle_changes` changes or
@@ -719,8 +842,10 @@ def export(store: Store, to_dir: Path, *, only_new: bool = False, device: str | 
         days = clock_ahead_days(store)
         if days > 1:
             if not rebase_clock:
-                raise ClockAhead(f"this laptop's sync clock is {days:.0f} day(s) ahead of its date and time (was the "
-                                 "date wrong?): run `vipterm sync rebase` first, or `vipterm sync export --rebase`")
+                raise ClockAhead(
+                    f"this laptop's sync clock is {days:.0f} day(s) ahead of its date and time (was the "
+                    "date wrong?): run `vipterm sync rebase` first, or `vipterm sync export --rebase`"
+                )
             rebase(store)
     # Bundles written in a transaction that did not commit: removed, since the ledger does not
     # know them (the next export sends their changes again).
@@ -745,16 +870,19 @@ def _write_bundle(to_dir: Path, what: str, **kwargs: Any) -> Path:
     except ValueError as exc:
         raise ExportFailed(f"{what} could not be written ({exc}); it was not exported") from None
     except OSError as exc:
-        raise ExportFailed(f"{what} could not be written in {to_dir} ({exc.strerror or exc}); "
-                           "it was not exported") from None
+        raise ExportFailed(
+            f"{what} could not be written in {to_dir} ({exc.strerror or exc}); "
+            "nothing was exported: choose another folder or free some space and try again"
+        ) from None
 
 
 def _pack(limits: bundle_format.Limits) -> bundle_format.PackedChanges:
     return bundle_format.PackedChanges(limits)
 
 
-def _next_bundle_starts(part: bundle_format.PackedChanges, previous: tuple[Any, ...], row: tuple[Any, ...],
-                        limits: bundle_format.Limits) -> bool:
+def _next_bundle_starts(
+    part: bundle_format.PackedChanges, previous: tuple[Any, ...], row: tuple[Any, ...], limits: bundle_format.Limits
+) -> bool:
     """Whether a full bundle ends before `row` (outbox rows: device, seq, hlc, tbl, row id, ...).
 
     A bundle ends between two writes (two clocks): what one save wrote — a new record's fields, an
@@ -772,8 +900,16 @@ def _next_bundle_starts(part: bundle_format.PackedChanges, previous: tuple[Any, 
     return part.count >= limits.max_changes or part.size >= limits.max_plaintext_bytes // 2
 
 
-def _export_worker(store: Store, state: TrustState, roster: rosters.Roster, to_dir: Path, only_new: bool,
-                   limits: bundle_format.Limits, progress: Progress, uncommitted: list[Path]) -> list[ExportResult]:
+def _export_worker(
+    store: Store,
+    state: TrustState,
+    roster: rosters.Roster,
+    to_dir: Path,
+    only_new: bool,
+    limits: bundle_format.Limits,
+    progress: Progress,
+    uncommitted: list[Path],
+) -> list[ExportResult]:
     coordinator = _coordinator_entry(roster)
     recipients = _recipients(state, roster.coordinator_recipients())
     with _writer(store) as conn:
@@ -786,12 +922,23 @@ def _export_worker(store: Store, state: TrustState, roster: rosters.Roster, to_d
 
         def write_part(part: bundle_format.PackedChanges, clock: int, first: int | None, last: int | None) -> None:
             path = _write_bundle(
-                to_dir, "the bundle",
-                header_fields={"program_id": store.identity.program_id, "schema_version": SCHEMA_VERSION,
-                               "kind": "worker", "source_device": store.device_id, "created_hlc": clock,
-                               "seq_first": first, "seq_last": last},
-                payload={"ack": cur["received_upto"]}, changes=part,
-                signer=state.device_keys, recipients=recipients, limits=limits)
+                to_dir,
+                "the bundle",
+                header_fields={
+                    "program_id": store.identity.program_id,
+                    "schema_version": SCHEMA_VERSION,
+                    "kind": "worker",
+                    "source_device": store.device_id,
+                    "created_hlc": clock,
+                    "seq_first": first,
+                    "seq_last": last,
+                },
+                payload={"ack": cur["received_upto"]},
+                changes=part,
+                signer=state.device_keys,
+                recipients=recipients,
+                limits=limits,
+            )
             uncommitted.append(path)
             bundle_id = _written_id(path)
             _record_out(conn, bundle_id, "worker", coordinator.device_id, first, last, part.count)
@@ -821,8 +968,16 @@ def _export_worker(store: Store, state: TrustState, roster: rosters.Roster, to_d
     return results
 
 
-def _export_returns(store: Store, state: TrustState, roster: rosters.Roster, to_dir: Path, device: str | None,
-                    limits: bundle_format.Limits, progress: Progress, uncommitted: list[Path]) -> list[ExportResult]:
+def _export_returns(
+    store: Store,
+    state: TrustState,
+    roster: rosters.Roster,
+    to_dir: Path,
+    device: str | None,
+    limits: bundle_format.Limits,
+    progress: Progress,
+    uncommitted: list[Path],
+) -> list[ExportResult]:
     targets = [e for e in roster.active_entries() if e.role == "worker"]
     if device is not None:
         targets = [e for e in targets if e.device_id == device]
@@ -837,26 +992,45 @@ def _export_returns(store: Store, state: TrustState, roster: rosters.Roster, to_
                 watermark = hlc_clock.tick(int(last), hlc_clock.wall_ms())
                 conn.exec_driver_sql("UPDATE sync_state SET last_hlc = ? WHERE id = 1", (watermark,))
                 since = cur["acked_upto"]
-                erase = outbox.erase_notices(conn, for_device=entry.device_id, since=since, watermark=watermark,
-                                             caseload=outbox.caseload_client_ids(conn, entry.worker_id))
-                changes, whole = outbox.return_changes(conn, for_device=entry.device_id, worker_id=entry.worker_id,
-                                                       since=since, coordinator_device=store.device_id)
+                erase = outbox.erase_notices(
+                    conn,
+                    for_device=entry.device_id,
+                    since=since,
+                    watermark=watermark,
+                    caseload=outbox.caseload_client_ids(conn, entry.worker_id),
+                )
+                changes, whole = outbox.return_changes(
+                    conn,
+                    for_device=entry.device_id,
+                    worker_id=entry.worker_id,
+                    since=since,
+                    coordinator_device=store.device_id,
+                )
                 packed = _pack(limits)
                 for change in changes:
                     packed.add(change)
                 # A return bundle is one snapshot ranged by the coordinator's clock (since, upto]: it
                 # is never split (a second part with the same range would be taken for a replay).
                 path = _write_bundle(
-                    to_dir, f"the return bundle for device {entry.device_id}",
-                    header_fields={"program_id": store.identity.program_id, "schema_version": SCHEMA_VERSION,
-                                   "kind": "return", "source_device": store.device_id, "created_hlc": watermark,
-                                   "extra": {"for_device": entry.device_id, "since": since, "upto": watermark}},
+                    to_dir,
+                    f"the return bundle for device {entry.device_id}",
+                    header_fields={
+                        "program_id": store.identity.program_id,
+                        "schema_version": SCHEMA_VERSION,
+                        "kind": "return",
+                        "source_device": store.device_id,
+                        "created_hlc": watermark,
+                        "extra": {"for_device": entry.device_id, "since": since, "upto": watermark},
+                    },
                     # Program settings travel with every return bundle: the laptop cuts days and
                     # months in the coordinator's time zone.
-                    payload={"ack": cur["received_upto"],
-                             "program": {"time_zone": store.time_zone}, "erase": erase,
-                             # Which device made each record (provenance: the laptop shows it too).
-                             "origins": origin.origins_for(conn, {(c.tbl, c.row_id) for c in changes})},
+                    payload={
+                        "ack": cur["received_upto"],
+                        "program": {"time_zone": store.time_zone},
+                        "erase": erase,
+                        # Which device made each record (provenance: the laptop shows it too).
+                        "origins": origin.origins_for(conn, {(c.tbl, c.row_id) for c in changes}),
+                    },
                     changes=packed,
                     signer=state.device_keys,
                     recipients=_recipients(state, [entry.age_recipient]),
@@ -880,13 +1054,15 @@ def _export_returns(store: Store, state: TrustState, roster: rosters.Roster, to_
 @dataclass
 class ImportResult:
     source: str  # the file name as given (bundle ids only, never a person's name)
-    status: str  # applied | would apply | already imported | nothing new | waiting (gap) | refused | quarantined | skipped
+    status: (
+        str  # applied | would apply | already imported | nothing new | waiting (gap) | refused | quarantined | skipped
+    )
     message: str
     bundle_id: str | None = None
     source_device: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     code: str | None = None
-    released: list["ImportResult"] = field(default_factory=list)  # inbox bundles applied after it
+    released: list[ImportResult] = field(default_factory=list)  # inbox bundles applied after it
 
     @property
     def refused(self) -> bool:
@@ -894,9 +1070,16 @@ class ImportResult:
         return self.status in ("refused", "quarantined")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.source, "status": self.status, "message": self.message, "bundle_id": self.bundle_id,
-                "source_device": self.source_device, "summary": self.summary, "code": self.code,
-                "released": [r.as_dict() for r in self.released]}
+        return {
+            "file": self.source,
+            "status": self.status,
+            "message": self.message,
+            "bundle_id": self.bundle_id,
+            "source_device": self.source_device,
+            "summary": self.summary,
+            "code": self.code,
+            "released": [r.as_dict() for r in self.released],
+        }
 
 
 def _pause() -> None:
@@ -930,8 +1113,16 @@ def _restamp(stamps: Iterable[int | None], now_ms: int) -> dict[int, int]:
     return mapping
 
 
-def _open(store: Store, raw: bytes, state: TrustState, roster: rosters.Roster,
-          limits: bundle_format.Limits, *, allow_revoked: bool = False, rebase_clock: bool = False) -> _Opened:
+def _open(
+    store: Store,
+    raw: bytes,
+    state: TrustState,
+    roster: rosters.Roster,
+    limits: bundle_format.Limits,
+    *,
+    allow_revoked: bool = False,
+    rebase_clock: bool = False,
+) -> _Opened:
     """Everything that can refuse a bundle, in memory, writing nothing.
 
     `allow_revoked` and `rebase_clock` are the coordinator's decisions on a held bundle (accepted
@@ -940,9 +1131,14 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: rosters.Roster,
     if state.device_keys is None:  # callers come through _enrolled(), which refuses this
         raise NotEnrolled("this database has no keys yet: it cannot open bundles")
     try:
-        opened = bundle_format.read_bundle(raw, identity=state.device_keys, key_lookup=roster.key_status,
-                                           limits=limits, expected_program_id=store.identity.program_id,
-                                           allow_revoked=allow_revoked)
+        opened = bundle_format.read_bundle(
+            raw,
+            identity=state.device_keys,
+            key_lookup=roster.key_status,
+            limits=limits,
+            expected_program_id=store.identity.program_id,
+            allow_revoked=allow_revoked,
+        )
         bundle_format.check_schema_version(opened.header, SCHEMA_VERSION)
     except BundleError as exc:
         raise SyncRefused(str(exc), exc.code) from None
@@ -964,8 +1160,11 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: rosters.Roster,
     try:
         if kind == "worker":
             first, last = header["seq_first"], header["seq_last"]
-            changes = merge_engine.parse_changes(payload.get("changes", []), source_device=header["source_device"],
-                                                 seq_range=(first, last) if first is not None else None)
+            changes = merge_engine.parse_changes(
+                payload.get("changes", []),
+                source_device=header["source_device"],
+                seq_range=(first, last) if first is not None else None,
+            )
         else:
             changes = merge_engine.parse_changes(payload.get("changes", []))
     except InvalidChanges as exc:
@@ -977,13 +1176,18 @@ def _open(store: Store, raw: bytes, state: TrustState, roster: rosters.Roster,
         if not rebase_clock:
             raise SyncRefused(
                 "the bundle's clock is more than a day ahead of this computer's: not imported "
-                "(check the date and time on both computers; `vipterm help sync`: a clock that ran ahead)", "clock-ahead")
+                "(check the date and time on both computers; `vipterm help sync`: a clock that ran ahead)",
+                "clock-ahead",
+            )
         now_ms = hlc_clock.wall_ms()
-        mapping = _restamp([header["created_hlc"]] + [c.hlc for c in changes] + [c.base_hlc for c in changes],
-                           now_ms)
-        changes = [c._replace(hlc=mapping.get(c.hlc, c.hlc),
-                              base_hlc=mapping.get(c.base_hlc, c.base_hlc) if c.base_hlc is not None else None)
-                   for c in changes]
+        mapping = _restamp([header["created_hlc"]] + [c.hlc for c in changes] + [c.base_hlc for c in changes], now_ms)
+        changes = [
+            c._replace(
+                hlc=mapping.get(c.hlc, c.hlc),
+                base_hlc=mapping.get(c.base_hlc, c.base_hlc) if c.base_hlc is not None else None,
+            )
+            for c in changes
+        ]
         header = {**header, "created_hlc": mapping.get(header["created_hlc"], header["created_hlc"])}
     erase = payload.get("erase", [])
     if kind == "return" and (type(erase) is not list or any(type(c) is not str for c in erase)):
@@ -1022,8 +1226,10 @@ def _sequence(store: Store, conn: Connection, opened: _Opened) -> tuple[str, str
 
 
 def _already(conn: Connection, bundle_id: str) -> bool:
-    return conn.exec_driver_sql(
-        "SELECT 1 FROM sync_bundle WHERE bundle_id = ? AND direction = 'in'", (bundle_id,)).first() is not None
+    return (
+        conn.exec_driver_sql("SELECT 1 FROM sync_bundle WHERE bundle_id = ? AND direction = 'in'", (bundle_id,)).first()
+        is not None
+    )
 
 
 def _options(store: Store, opened: _Opened) -> merge_engine.MergeOptions:
@@ -1033,15 +1239,24 @@ def _options(store: Store, opened: _Opened) -> merge_engine.MergeOptions:
     # changes of clients and their identities are kept there: they are each field's history
     # (services.field_history), and few (intake and edits).
     keep = frozenset({"client", "client_identity"}) if coordinator else False
-    return merge_engine.MergeOptions(from_worker=coordinator, record_conflicts=coordinator, keep_log=keep,
-                                     allow_purge=not coordinator, bundle_id=opened.header["bundle_id"],
-                                     touch=coordinator, scope=opened.scope,
-                                     made_at_least_ms=hlc_clock.physical_ms(opened.header["created_hlc"]))
+    return merge_engine.MergeOptions(
+        from_worker=coordinator,
+        record_conflicts=coordinator,
+        keep_log=keep,
+        allow_purge=not coordinator,
+        bundle_id=opened.header["bundle_id"],
+        touch=coordinator,
+        scope=opened.scope,
+        made_at_least_ms=hlc_clock.physical_ms(opened.header["created_hlc"]),
+    )
 
 
 SKIPPED = "skipped"
-_SKIP_WORDS = {"skipped-other": "addressed to other devices", "skipped-own": "this device's own outgoing bundle(s)",
-               "skipped-not-file": "not regular files"}
+_SKIP_WORDS = {
+    "skipped-other": "addressed to other devices",
+    "skipped-own": "this device's own outgoing bundle(s)",
+    "skipped-not-file": "not regular files",
+}
 
 
 def _regular_file(path: Path) -> bool:
@@ -1072,7 +1287,7 @@ def _not_addressed_here(path: Path, me: str, my_recipient: str, limits: bundle_f
     return None
 
 
-def skipped_line(results: list["ImportResult"]) -> str:
+def skipped_line(results: list[ImportResult]) -> str:
     """One line counting the files a folder import skipped ("" when none)."""
     counts: dict[str, int] = {}
     for r in results:
@@ -1085,10 +1300,16 @@ def skipped_line(results: list["ImportResult"]) -> str:
     return f"skipped {total} file(s) not for this device: " + ", ".join(parts)
 
 
-def import_bundles(store: Store, sources: list[Path], *, dry_run: bool = False,
-                   limits: bundle_format.Limits = bundle_format.Limits(),
-                   archive_dir: Path | None = None, accept_revoked: bool = False,
-                   progress: Progress = NO_PROGRESS) -> list[ImportResult]:
+def import_bundles(
+    store: Store,
+    sources: list[Path],
+    *,
+    dry_run: bool = False,
+    limits: bundle_format.Limits = bundle_format.Limits(),
+    archive_dir: Path | None = None,
+    accept_revoked: bool = False,
+    progress: Progress = NO_PROGRESS,
+) -> list[ImportResult]:
     """Import bundle files (folders: every *.vipb in them, oldest first). One result per file.
 
     `progress` counts the change records of the bundles as each one is done (from their headers).
@@ -1111,8 +1332,18 @@ def import_bundles(store: Store, sources: list[Path], *, dry_run: bool = False,
     results = []
     with progress.task("importing changes", total=sum(counts.values())) as task:
         for path, from_folder in files:
-            results.append(_import_file(store, path, from_folder, me_recipient, dry_run=dry_run, limits=limits,
-                                        archive_dir=archive_dir, accept_revoked=accept_revoked))
+            results.append(
+                _import_file(
+                    store,
+                    path,
+                    from_folder,
+                    me_recipient,
+                    dry_run=dry_run,
+                    limits=limits,
+                    archive_dir=archive_dir,
+                    accept_revoked=accept_revoked,
+                )
+            )
             task.advance(counts[path])
     return results
 
@@ -1127,8 +1358,17 @@ def _declared_changes(path: Path, limits: bundle_format.Limits) -> int:
         return 0
 
 
-def _import_file(store: Store, path: Path, from_folder: bool, me_recipient: str | None, *, dry_run: bool,
-                 limits: bundle_format.Limits, archive_dir: Path | None, accept_revoked: bool) -> ImportResult:
+def _import_file(
+    store: Store,
+    path: Path,
+    from_folder: bool,
+    me_recipient: str | None,
+    *,
+    dry_run: bool,
+    limits: bundle_format.Limits,
+    archive_dir: Path | None,
+    accept_revoked: bool,
+) -> ImportResult:
     if not _regular_file(path):
         if from_folder:
             return ImportResult(path.name, SKIPPED, "not a regular file", code="skipped-not-file")
@@ -1142,8 +1382,7 @@ def _import_file(store: Store, path: Path, from_folder: bool, me_recipient: str 
     except OSError as exc:
         return ImportResult(path.name, "refused", f"cannot read the file ({exc.strerror})", code="unreadable")
     try:
-        result = import_bytes(store, raw, name=path.name, dry_run=dry_run, limits=limits,
-                              accept_revoked=accept_revoked)
+        result = import_bytes(store, raw, name=path.name, dry_run=dry_run, limits=limits, accept_revoked=accept_revoked)
     except SyncRefused as exc:
         result = ImportResult(path.name, "refused", exc.message, code=exc.code)
     if archive_dir is not None and result.status in ("applied", "waiting (gap)", "already imported", "nothing new"):
@@ -1153,10 +1392,18 @@ def _import_file(store: Store, path: Path, from_folder: bool, me_recipient: str 
     return result
 
 
-def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: bool = False,
-                 limits: bundle_format.Limits = bundle_format.Limits(), from_inbox: bool = False,
-                 accept_revoked: bool = False, allow_revoked: bool = False,
-                 rebase_clock: bool = False) -> ImportResult:
+def import_bytes(
+    store: Store,
+    raw: bytes,
+    *,
+    name: str = "bundle",
+    dry_run: bool = False,
+    limits: bundle_format.Limits = bundle_format.Limits(),
+    from_inbox: bool = False,
+    accept_revoked: bool = False,
+    allow_revoked: bool = False,
+    rebase_clock: bool = False,
+) -> ImportResult:
     """Import one bundle. `accept_revoked` (the coordinator's `--accept-revoked`) holds a revoked
     device's bundle in the quarantine for review instead of refusing it; `allow_revoked` and
     `rebase_clock` apply a held bundle the coordinator accepted from the quarantine."""
@@ -1173,14 +1420,26 @@ def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: boo
             # hashes verify is the bundle we imported. A revoked signer's key still identifies
             # a copy of what it sent before its revocation.
             try:
-                bundle_format.verify_bundle(raw, key_lookup=roster.key_status, limits=limits,
-                                            expected_program_id=store.identity.program_id, allow_revoked=True)
+                bundle_format.verify_bundle(
+                    raw,
+                    key_lookup=roster.key_status,
+                    limits=limits,
+                    expected_program_id=store.identity.program_id,
+                    allow_revoked=True,
+                )
             except BundleError as exc:
-                raise SyncRefused(f"tampered: this file claims to be bundle {peeked['bundle_id']}, imported already, "
-                                  f"but it does not verify ({exc}); it was not imported or archived",
-                                  "tampered") from None
-            return ImportResult(source=name, bundle_id=peeked["bundle_id"], source_device=peeked["source_device"],
-                                status="already imported", message="already imported; nothing changed")
+                raise SyncRefused(
+                    f"tampered: this file claims to be bundle {peeked['bundle_id']}, imported already, "
+                    f"but it does not verify ({exc}); it was not imported or archived",
+                    "tampered",
+                ) from None
+            return ImportResult(
+                source=name,
+                bundle_id=peeked["bundle_id"],
+                source_device=peeked["source_device"],
+                status="already imported",
+                message="already imported; nothing changed",
+            )
     try:
         opened = _open(store, raw, state, roster, limits, allow_revoked=allow_revoked, rebase_clock=rebase_clock)
     except SyncRefused as exc:
@@ -1196,7 +1455,9 @@ def import_bytes(store: Store, raw: bytes, *, name: str = "bundle", dry_run: boo
         if dry_run:
             verdict, _peer, held, first, _last = _sequence(store, conn, opened)
             if verdict == "gap":
-                return ImportResult(status="would wait (gap)", message=_gap_message(opened.header["kind"], held, first), **base)
+                return ImportResult(
+                    status="would wait (gap)", message=_gap_message(opened.header["kind"], held, first), **base
+                )
             fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
             try:
                 plan = merge_engine.plan_merge(conn, fresh, _options(store, opened))
@@ -1221,16 +1482,27 @@ def _quarantine_service() -> Any:
     return quarantine
 
 
-def _hold_bundle(store: Store, raw: bytes, exc: SyncRefused, state: TrustState, roster: rosters.Roster,
-                 limits: bundle_format.Limits, *, name: str, accept_revoked: bool) -> ImportResult:
+def _hold_bundle(
+    store: Store,
+    raw: bytes,
+    exc: SyncRefused,
+    state: TrustState,
+    roster: rosters.Roster,
+    limits: bundle_format.Limits,
+    *,
+    name: str,
+    accept_revoked: bool,
+) -> ImportResult:
     """A laptop bundle whose clock is ahead, or (with --accept-revoked) one from a revoked device:
     fully verified, then held whole (still encrypted) in the quarantine for the coordinator's
     review — neither applied nor lost. Without the decision a revoked device's bundle is refused."""
     quarantine = _quarantine_service()
     if exc.code == "revoked" and not accept_revoked:
-        raise SyncRefused(f"{exc.message}; to review what it sent before its revocation, import this file "
-                          "with `vipterm sync import FILE --accept-revoked` (it is held for review, not applied)",
-                          exc.code) from None
+        raise SyncRefused(
+            f"{exc.message}; to review what it sent before its revocation, import this file "
+            "with `vipterm sync import FILE --accept-revoked` (it is held for review, not applied)",
+            exc.code,
+        ) from None
     if quarantine is None:
         if exc.code == "revoked":
             raise SyncRefused(f"{exc.message}; this vipterm cannot hold it for review", exc.code) from None
@@ -1242,27 +1514,44 @@ def _hold_bundle(store: Store, raw: bytes, exc: SyncRefused, state: TrustState, 
     if exc.code == "revoked":
         made = _when(header["created_hlc"])
         revoked_at = entry.revoked_at if entry else "?"
-        reason = (f"from device {header['source_device']}, revoked {revoked_at}; the bundle says it was made "
-                  f"{made:%Y-%m-%d %H:%M} UTC (the device's own clock: check it against when the laptop was lost)")
+        reason = (
+            f"from device {header['source_device']}, revoked {revoked_at}; the bundle says it was made "
+            f"{made:%Y-%m-%d %H:%M} UTC (the device's own clock: check it against when the laptop was lost)"
+        )
     else:
         # The header as signed (the opened one is re-stamped); export sets created_hlc to the
         # bundle's highest clock.
         ahead = hlc_clock.physical_ms(bundle_format.peek_header(raw, limits)["created_hlc"])
         days = max(1, round((ahead - hlc_clock.wall_ms()) / hlc_clock.DAY_MS))
-        reason = (f"the laptop's clock was about {days} day(s) ahead; accepting it applies its changes dated now "
-                  "(or ask the laptop to run `vipterm sync rebase` and export again)")
-    entry_id = quarantine.quarantine_bundle(store, raw, code=exc.code, reason=reason, bundle_id=header["bundle_id"],
-                                            device=header["source_device"], worker_id=entry.worker_id if entry else "")
-    return ImportResult(source=name, status="quarantined", bundle_id=header["bundle_id"],
-                        source_device=header["source_device"], code=exc.code,
-                        message=f"held for review ({exc.code}): {reason}; `vipterm sync quarantine show {entry_id}`")
+        reason = (
+            f"the laptop's clock was about {days} day(s) ahead; accepting it applies its changes dated now "
+            "(or ask the laptop to run `vipterm sync rebase` and export again)"
+        )
+    entry_id = quarantine.quarantine_bundle(
+        store,
+        raw,
+        code=exc.code,
+        reason=reason,
+        bundle_id=header["bundle_id"],
+        device=header["source_device"],
+        worker_id=entry.worker_id if entry else "",
+    )
+    return ImportResult(
+        source=name,
+        status="quarantined",
+        bundle_id=header["bundle_id"],
+        source_device=header["source_device"],
+        code=exc.code,
+        message=f"held for review ({exc.code}): {reason}; `vipterm sync quarantine show {entry_id}`",
+    )
 
 
 def _accept_held_bundle(store: Store, data: bytes, view: Any) -> str:
     """The coordinator accepted a held bundle (quarantine accept): apply it now, a revoked signer
     allowed and clocks ahead of now re-stamped to now."""
-    result = import_bytes(store, data, name=f"{view.bundle_id} (quarantine)", allow_revoked=view.code == "revoked",
-                          rebase_clock=True)
+    result = import_bytes(
+        store, data, name=f"{view.bundle_id} (quarantine)", allow_revoked=view.code == "revoked", rebase_clock=True
+    )
     lines = [f"{result.status}: {result.message}"] + [f"{r.source}: {r.status}: {r.message}" for r in result.released]
     return "; ".join(lines)
 
@@ -1277,18 +1566,26 @@ def _register_bundle_acceptors() -> None:
 def _gap_message(kind: str, held: int, first: int | None) -> str:
     if kind != "worker":
         # Return bundles are ranged by the coordinator's clock, not by a count: no numbers to show.
-        return ("waits in the inbox: an earlier return bundle from the coordinator has not been imported yet; "
-                "it is applied when it is")
-    return (f"waits in the inbox: changes seq {held + 1}..{(first or 1) - 1} from this device have not arrived yet; "
-            "it is applied when they do")
+        return (
+            "waits in the inbox: an earlier return bundle from the coordinator has not been imported yet; "
+            "it is applied when it is"
+        )
+    return (
+        f"waits in the inbox: changes seq {held + 1}..{(first or 1) - 1} from this device have not arrived yet; "
+        "it is applied when they do"
+    )
 
 
 def _summary_line(summary: dict[str, Any], dry: bool = False) -> str:
     verb = "would add" if dry else "added"
     new = sum(summary.get("new_rows", {}).values())
     updated = sum(summary.get("updated_rows", {}).values())
-    parts = [f"{verb} {new} record(s)", f"updated {updated}", f"{summary.get('new_clients', 0)} new client(s)",
-             f"{summary.get('conflicts', 0)} conflict(s) for review"]
+    parts = [
+        f"{verb} {new} record(s)",
+        f"updated {updated}",
+        f"{summary.get('new_clients', 0)} new client(s)",
+        f"{summary.get('conflicts', 0)} conflict(s) for review",
+    ]
     refused = sum(summary.get("refused_fields", {}).values())
     if refused:
         parts.append(f"{refused} change(s) outside the laptop's write scope refused")
@@ -1297,8 +1594,9 @@ def _summary_line(summary: dict[str, Any], dry: bool = False) -> str:
     if summary.get("refused_purges"):
         parts.append(f"{summary['refused_purges']} purge(s) from a laptop refused")
     if summary.get("quarantined"):
-        parts.append(f"{summary['quarantined']} change(s) {'would be ' if dry else ''}held in the quarantine "
-                     "for review")
+        parts.append(
+            f"{summary['quarantined']} change(s) {'would be ' if dry else ''}held in the quarantine for review"
+        )
     if summary.get("deletes_for_review"):
         parts.append(f"{summary['deletes_for_review']} delete(s) from a laptop to confirm or restore")
     if summary.get("left_caseload"):
@@ -1324,9 +1622,20 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict[str, Any
             conn.exec_driver_sql(
                 "INSERT OR IGNORE INTO sync_inbox (bundle_id, source_device, kind, needs_upto, seq_first, seq_last, "
                 "received_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (bundle_id, peer, header["kind"], (first or 1) - 1, first, last,
-                 utcnow().isoformat(sep=" "), opened.raw))
-            return ImportResult(status="waiting (gap)", message=_gap_message(opened.header["kind"], held, first), **base)
+                (
+                    bundle_id,
+                    peer,
+                    header["kind"],
+                    (first or 1) - 1,
+                    first,
+                    last,
+                    utcnow().isoformat(sep=" "),
+                    opened.raw,
+                ),
+            )
+            return ImportResult(
+                status="waiting (gap)", message=_gap_message(opened.header["kind"], held, first), **base
+            )
         _pause()
         fresh = [c for c in opened.changes if header["kind"] != "worker" or c.seq > held]
         stale = header["kind"] == "return" and verdict == "replay"
@@ -1341,8 +1650,14 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict[str, Any
         clock_now = merge_engine.observe_clock(conn, max(plan.max_hlc, header["created_hlc"]))
         _pause()
         merge_engine.apply_plan(conn, plan, tick=clock_now)
-        origin.record_arrivals(conn, plan.inserts, peer, bundle_id, store.clock.utcnow(),
-                               opened.payload.get("origins") if header["kind"] == "return" else None)
+        origin.record_arrivals(
+            conn,
+            plan.inserts,
+            peer,
+            bundle_id,
+            store.clock.utcnow(),
+            opened.payload.get("origins") if header["kind"] == "return" else None,
+        )
         _pause()
         summary = plan.summary()
         if store.role is Role.COORDINATOR:
@@ -1356,19 +1671,30 @@ def _apply(store: Store, opened: _Opened, state: TrustState, base: dict[str, Any
                 first_bundle_taken(conn, peer)  # sequenced from here on (after a recovery)
             outbox.update_peer(conn, peer, acked_upto=opened.payload.get("ack", 0), imported_at=utcnow())
         else:
-            outbox.update_peer(conn, peer, received_upto=last, acked_upto=opened.payload.get("ack", 0),
-                               imported_at=utcnow())
+            outbox.update_peer(
+                conn, peer, received_upto=last, acked_upto=opened.payload.get("ack", 0), imported_at=utcnow()
+            )
             acked = outbox.peer_cursors(conn, peer)["acked_upto"]
             summary["outbox_pruned"] = outbox.prune_outbox(conn, store.device_id, acked)
             summary["left_caseload"] = merge_engine.erase_clients(
-                conn, [] if stale else opened.payload.get("erase", []), keep_log_of=store.device_id)
+                conn, [] if stale else opened.payload.get("erase", []), keep_log_of=store.device_id
+            )
             summary["roster"] = _take_roster(conn, state, opened.roster_blob)
             summary["time_zone"] = _take_program_settings(store, conn, opened)
         conn.exec_driver_sql(
             "INSERT INTO sync_bundle (bundle_id, direction, kind, peer_device, seq_first, seq_last, change_count, at, "
             "summary) VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?)",
-            (bundle_id, header["kind"], peer, first, last, len(opened.changes), utcnow().isoformat(sep=" "),
-             json.dumps(summary)))
+            (
+                bundle_id,
+                header["kind"],
+                peer,
+                first,
+                last,
+                len(opened.changes),
+                utcnow().isoformat(sep=" "),
+                json.dumps(summary),
+            ),
+        )
         if from_inbox:
             conn.exec_driver_sql("DELETE FROM sync_inbox WHERE bundle_id = ?", (bundle_id,))
         _pause()
@@ -1389,8 +1715,10 @@ def _take_program_settings(store: Store, conn: Connection, opened: _Opened) -> s
         zone = check_time_zone(zone)
     except ValidationError:
         return ""
-    conn.exec_driver_sql("INSERT INTO meta (key, value) VALUES ('time_zone', ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (zone,))
+    conn.exec_driver_sql(
+        "INSERT INTO meta (key, value) VALUES ('time_zone', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (zone,),
+    )
     store.clock = store.clock.with_zone(zone)
     return f"program time zone is now {zone}"
 
@@ -1418,12 +1746,15 @@ def _drain_inbox(store: Store, device: str, limits: bundle_format.Limits) -> lis
             held = outbox.peer_cursors(conn, device)["received_upto"]
             row = conn.exec_driver_sql(
                 "SELECT bundle_id, data FROM sync_inbox WHERE source_device = ? AND needs_upto <= ? "
-                "ORDER BY needs_upto LIMIT 1", (device, held)).first()
+                "ORDER BY needs_upto LIMIT 1",
+                (device, held),
+            ).first()
         if row is None:
             return released
         try:
-            result = import_bytes(store, row[1], name=f"{row[0]}{bundle_format.SUFFIX} (inbox)", limits=limits,
-                                  from_inbox=True)
+            result = import_bytes(
+                store, row[1], name=f"{row[0]}{bundle_format.SUFFIX} (inbox)", limits=limits, from_inbox=True
+            )
         except SyncRefused as exc:
             result = ImportResult(f"{row[0]} (inbox)", "refused", exc.message, bundle_id=row[0], code=exc.code)
         if result.status != "applied":
@@ -1478,8 +1809,8 @@ def _record_label(conn: Connection, tbl: str, row_id: str) -> str:
             client_id = conn.exec_driver_sql(f'SELECT "{col}" FROM "{tbl}" WHERE "{pk}" = ?', (row_id,)).scalar()
         else:
             client_id = conn.exec_driver_sql(
-                f'SELECT p.client_id FROM "{tbl}" t JOIN "{via}" p ON p.id = t."{col}" WHERE t."{pk}" = ?',
-                (row_id,)).scalar()
+                f'SELECT p.client_id FROM "{tbl}" t JOIN "{via}" p ON p.id = t."{col}" WHERE t."{pk}" = ?', (row_id,)
+            ).scalar()
     if client_id:
         pseudonym = conn.exec_driver_sql("SELECT pseudonym FROM client WHERE id = ?", (client_id,)).scalar()
         what = tbl.replace("_", " ")
@@ -1495,16 +1826,29 @@ def list_conflicts(store: Store, *, include_resolved: bool = False) -> list[Conf
     with store.database.engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT id, tbl, row_id, col, kept_value, kept_hlc, kept_device, lost_value, lost_hlc, lost_device, "
-            f"status, detected_at FROM sync_conflict {where} ORDER BY detected_at, id").all()
+            f"status, detected_at FROM sync_conflict {where} ORDER BY detected_at, id"
+        ).all()
         for r in rows:
             current = conn.exec_driver_sql(
-                f'SELECT "{r[3]}" FROM "{r[1]}" WHERE "{merge_engine.tables()[r[1]].pk}" = ?', (r[2],)).first()
-            out.append(ConflictView(
-                id=r[0], tbl=r[1], row_id=r[2], col=r[3], record=_record_label(conn, r[1], r[2]),
-                current_value=current[0] if current else unpack(r[4]),
-                current_by=_who(conn, roster, r[6]), current_at=_when(r[5]),
-                other_value=unpack(r[7]), other_by=_who(conn, roster, r[9]), other_at=_when(r[8]),
-                status=r[10], detected_at=r[11]))
+                f'SELECT "{r[3]}" FROM "{r[1]}" WHERE "{merge_engine.tables()[r[1]].pk}" = ?', (r[2],)
+            ).first()
+            out.append(
+                ConflictView(
+                    id=r[0],
+                    tbl=r[1],
+                    row_id=r[2],
+                    col=r[3],
+                    record=_record_label(conn, r[1], r[2]),
+                    current_value=current[0] if current else unpack(r[4]),
+                    current_by=_who(conn, roster, r[6]),
+                    current_at=_when(r[5]),
+                    other_value=unpack(r[7]),
+                    other_by=_who(conn, roster, r[9]),
+                    other_at=_when(r[8]),
+                    status=r[10],
+                    detected_at=r[11],
+                )
+            )
     return out
 
 
@@ -1526,8 +1870,16 @@ def _parse_for_column(tbl: str, col: str, raw: Any) -> Any:
     except ValueError:
         raise ValidationError(f"{raw!r} is not a valid value for {col.replace('_', ' ')}", field=col) from None
     value = str(raw).strip()
-    enums = {"status": domain.ClientStatus, "area_command": domain.AreaCommand, "age_group": domain.AgeGroup,
-             "referral_source": domain.ReferralSource} if tbl == "client" else {}
+    enums = (
+        {
+            "status": domain.ClientStatus,
+            "area_command": domain.AreaCommand,
+            "age_group": domain.AgeGroup,
+            "referral_source": domain.ReferralSource,
+        }
+        if tbl == "client"
+        else {}
+    )
     if col in enums:
         try:
             value = enums[col].parse(value).value
@@ -1548,7 +1900,8 @@ def resolve_conflict(store: Store, conflict_id: str, choice: str, value: Any = N
     with store.write() as session:
         conn = session.connection()
         row = conn.exec_driver_sql(
-            "SELECT tbl, row_id, col, lost_value, status FROM sync_conflict WHERE id = ?", (conflict_id,)).first()
+            "SELECT tbl, row_id, col, lost_value, status FROM sync_conflict WHERE id = ?", (conflict_id,)
+        ).first()
         if row is None:
             raise NotFound(f"no conflict with id {conflict_id}")
         tbl, row_id, col, lost, status = row
@@ -1573,8 +1926,14 @@ def resolve_conflict(store: Store, conflict_id: str, choice: str, value: Any = N
         conn.exec_driver_sql(
             "UPDATE sync_conflict SET status = 'resolved', resolution = ?, resolved_at = ? "
             "WHERE tbl = ? AND row_id = ? AND col = ? AND status = 'open'",
-            ({"current": "kept", "other": "theirs", "edit": "edited"}[choice], utcnow().isoformat(sep=" "),
-             tbl, row_id, col))
+            (
+                {"current": "kept", "other": "theirs", "edit": "edited"}[choice],
+                utcnow().isoformat(sep=" "),
+                tbl,
+                row_id,
+                col,
+            ),
+        )
     return new
 
 
@@ -1674,12 +2033,20 @@ def sync_status(store: Store) -> SyncStatus:
         except BundleError:
             roster = None
     with store.database.engine.connect() as conn:
-        peers = [PeerCursors(*r) for r in conn.exec_driver_sql(
-            "SELECT device_id, received_upto, acked_upto, exported_upto, last_import_at, last_export_at "
-            "FROM sync_peer ORDER BY device_id")]
-        inbox = [InboxBundle(*r) for r in conn.exec_driver_sql(
-            "SELECT bundle_id, source_device, seq_first, seq_last, received_at, kind FROM sync_inbox "
-            "ORDER BY received_at")]
+        peers = [
+            PeerCursors(*r)
+            for r in conn.exec_driver_sql(
+                "SELECT device_id, received_upto, acked_upto, exported_upto, last_import_at, last_export_at "
+                "FROM sync_peer ORDER BY device_id"
+            )
+        ]
+        inbox = [
+            InboxBundle(*r)
+            for r in conn.exec_driver_sql(
+                "SELECT bundle_id, source_device, seq_first, seq_last, received_at, kind FROM sync_inbox "
+                "ORDER BY received_at"
+            )
+        ]
         open_conflicts = conn.exec_driver_sql("SELECT count(*) FROM sync_conflict WHERE status = 'open'").scalar_one()
         held = conn.exec_driver_sql("SELECT count(*) FROM sync_quarantine WHERE status = 'open'").scalar_one()
         staff: dict[str, str] = dict(conn.exec_driver_sql("SELECT id, display_name FROM worker").all())
@@ -1695,8 +2062,17 @@ def sync_status(store: Store) -> SyncStatus:
     if roster is not None:
         last_bundle = {p.device_id: p.last_import_at for p in peers}
         for e in roster.entries:
-            devices.append(DeviceStatus(e.device_id, e.role, e.worker_id, staff.get(e.worker_id), e.fingerprint,
-                                        e.revoked_at, last_bundle.get(e.device_id)))
+            devices.append(
+                DeviceStatus(
+                    e.device_id,
+                    e.role,
+                    e.worker_id,
+                    staff.get(e.worker_id),
+                    e.fingerprint,
+                    e.revoked_at,
+                    last_bundle.get(e.device_id),
+                )
+            )
     return SyncStatus(
         role=store.role.value,
         device_id=store.device_id,
@@ -1735,15 +2111,18 @@ def record_sync_states(store: Store, tbl: str, row_ids: list[str]) -> dict[str, 
         for chunk in merge_engine._chunks(list(row_ids)):
             marks = ",".join("?" * len(chunk))
             for row_id, top in conn.exec_driver_sql(
-                    f"SELECT row_id, max(seq) FROM change_log WHERE device = ? AND tbl = ? AND row_id IN ({marks}) "
-                    "GROUP BY row_id", (store.device_id, tbl, *chunk)):
+                f"SELECT row_id, max(seq) FROM change_log WHERE device = ? AND tbl = ? AND row_id IN ({marks}) "
+                "GROUP BY row_id",
+                (store.device_id, tbl, *chunk),
+            ):
                 if top > max(exported, acked):
                     out[row_id] = "pending"
                 elif top > acked:
                     out[row_id] = "exported"
             for (row_id,) in conn.exec_driver_sql(
-                    f"SELECT DISTINCT row_id FROM sync_conflict WHERE status = 'open' AND tbl = ? AND row_id IN ({marks})",
-                    (tbl, *chunk)):
+                f"SELECT DISTINCT row_id FROM sync_conflict WHERE status = 'open' AND tbl = ? AND row_id IN ({marks})",
+                (tbl, *chunk),
+            ):
                 out[row_id] = "conflict"
     return out
 

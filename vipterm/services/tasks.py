@@ -100,8 +100,23 @@ def open_tasks(store: Store, *, worker_id: str | None = "mine", today: date | No
             later += 1
             continue
         kind = domain.FollowUpKind.label_of(r[11])
-        tasks.append(Task("follow_up", r[0], r[1], r[2], display_name(r[3] or "", r[4] or "", r[5] or ""), r[6],
-                          r[7], r[8], due, r[10], kind, r[12] or "", group))
+        tasks.append(
+            Task(
+                "follow_up",
+                r[0],
+                r[1],
+                r[2],
+                display_name(r[3] or "", r[4] or "", r[5] or ""),
+                r[6],
+                r[7],
+                r[8],
+                due,
+                r[10],
+                kind,
+                r[12] or "",
+                group,
+            )
+        )
     for plan in _open_plans(store, worker):
         group = _group(plan.planned_on, today)
         if group is None:
@@ -109,14 +124,35 @@ def open_tasks(store: Store, *, worker_id: str | None = "mine", today: date | No
             continue
         roles = ", ".join(domain.TeamRole(x).label for x in plan.team_roles if x in domain.TeamRole._value2member_map_)
         setting = domain.NotificationSetting.label_of(plan.setting)
-        tasks.append(Task("planned_notification", plan.id, plan.client_id, plan.pseudonym,
-                          _name(store, plan.client_id), "", plan.worker_id, plan.worker_name, plan.planned_on,
-                          plan.planned_time or None, "custom notification (planned)",
-                          f"{setting} · {roles}" if roles else setting, group))
+        tasks.append(
+            Task(
+                "planned_notification",
+                plan.id,
+                plan.client_id,
+                plan.pseudonym,
+                _name(store, plan.client_id),
+                "",
+                plan.worker_id,
+                plan.worker_name,
+                plan.planned_on,
+                plan.planned_time or None,
+                "custom notification (planned)",
+                f"{setting} · {roles}" if roles else setting,
+                group,
+            )
+        )
     tasks.extend(_safety_reviews(store, worker, today))
     order = {g: n for n, g in enumerate(GROUPS)}
-    tasks.sort(key=lambda t: (order[t.group], t.due_on, t.due_time or "99:99", t.kind != "planned_notification",
-                              t.pseudonym, t.id))
+    tasks.sort(
+        key=lambda t: (
+            order[t.group],
+            t.due_on,
+            t.due_time or "99:99",
+            t.kind != "planned_notification",
+            t.pseudonym,
+            t.id,
+        )
+    )
     return TaskList(tuple(tasks), later, today)
 
 
@@ -147,21 +183,41 @@ def _safety_reviews(store: Store, worker: str | None, today: date) -> list[Task]
         return []
     with store.read() as session:
         marks = ", ".join(f":c{n}" for n in range(len(due)))
-        rows = {r[0]: r for r in session.execute(text(_CLIENTS.format(marks=marks)),
-                                                 {f"c{n}": d.client_id for n, d in enumerate(due)}).all()}
+        rows = {
+            r[0]: r
+            for r in session.execute(
+                text(_CLIENTS.format(marks=marks)), {f"c{n}": d.client_id for n, d in enumerate(due)}
+            ).all()
+        }
     out = []
     for d in due:
         r = rows.get(d.client_id)
         group = _group(d.review_on, today) if d.review_on is not None else None
         if r is None or d.review_on is None or group is None:  # due reviews fall within the week
             continue
-        out.append(Task("safety_plan", d.plan_id, d.client_id, r[1], display_name(r[2] or "", r[3] or "", r[4] or ""),
-                        r[5], r[6], r[7], d.review_on, None, "safety plan review", "", group))
+        out.append(
+            Task(
+                "safety_plan",
+                d.plan_id,
+                d.client_id,
+                r[1],
+                display_name(r[2] or "", r[3] or "", r[4] or ""),
+                r[5],
+                r[6],
+                r[7],
+                d.review_on,
+                None,
+                "safety plan review",
+                "",
+                group,
+            )
+        )
     return out
 
 
 def _name(store: Store, client_id: str) -> str:
     with store.read() as session:
-        row = session.execute(text("SELECT first_name, last_name, aka FROM client_identity WHERE client_id = :c"),
-                              {"c": client_id}).first()
+        row = session.execute(
+            text("SELECT first_name, last_name, aka FROM client_identity WHERE client_id = :c"), {"c": client_id}
+        ).first()
     return display_name(*(v or "" for v in row)) if row else ""

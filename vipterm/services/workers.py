@@ -27,8 +27,15 @@ from vipterm.services.assignment import open_clients_of, require_coordinator
 from vipterm.services.database import Store
 from vipterm.store.models import Worker
 
-__all__ = ["require_coordinator", "worker_summaries", "summary_as_dict", "add_worker", "rename_worker",
-           "deactivate_worker", "device_workers"]
+__all__ = [
+    "require_coordinator",
+    "worker_summaries",
+    "summary_as_dict",
+    "add_worker",
+    "rename_worker",
+    "deactivate_worker",
+    "device_workers",
+]
 
 MAX_NAME = 120
 
@@ -100,30 +107,46 @@ def worker_summaries(store: Store, *, include_inactive: bool = False) -> list[Wo
     start_utc, end_utc = store.clock.to_utc(month_start_local), store.clock.to_utc(next_month)
     entries = roster_entries(store)
     with store.read() as session:
-        rows = session.execute(text(
-            "SELECT w.id, w.display_name, w.role, w.active, "
-            " (SELECT count(*) FROM client c WHERE c.assigned_worker_id = w.id AND c.deleted_at IS NULL "
-            "   AND c.status NOT IN ('closed', 'inactive')), "
-            " (SELECT count(DISTINCT f.client_id) FROM follow_up f JOIN client c ON c.id = f.client_id "
-            "   WHERE c.assigned_worker_id = w.id AND c.deleted_at IS NULL AND c.status NOT IN ('closed', 'inactive') "
-            "   AND f.done_at IS NULL AND f.deleted_at IS NULL AND f.due_on < :today), "
-            " (SELECT count(*) FROM contact k WHERE k.worker_id = w.id AND k.deleted_at IS NULL "
-            "   AND k.occurred_at >= :start AND k.occurred_at < :end) "
-            "FROM worker w WHERE w.deleted_at IS NULL"),
-            {"today": today.isoformat(), "start": start_utc.isoformat(sep=" "),
-             "end": end_utc.isoformat(sep=" ")}).all()
+        rows = session.execute(
+            text(
+                "SELECT w.id, w.display_name, w.role, w.active, "
+                " (SELECT count(*) FROM client c WHERE c.assigned_worker_id = w.id AND c.deleted_at IS NULL "
+                "   AND c.status NOT IN ('closed', 'inactive')), "
+                " (SELECT count(DISTINCT f.client_id) FROM follow_up f JOIN client c ON c.id = f.client_id "
+                "   WHERE c.assigned_worker_id = w.id AND c.deleted_at IS NULL AND c.status NOT IN ('closed', 'inactive') "
+                "   AND f.done_at IS NULL AND f.deleted_at IS NULL AND f.due_on < :today), "
+                " (SELECT count(*) FROM contact k WHERE k.worker_id = w.id AND k.deleted_at IS NULL "
+                "   AND k.occurred_at >= :start AND k.occurred_at < :end) "
+                "FROM worker w WHERE w.deleted_at IS NULL"
+            ),
+            {"today": today.isoformat(), "start": start_utc.isoformat(sep=" "), "end": end_utc.isoformat(sep=" ")},
+        ).all()
         peers = {r[0]: _dt(r[1]) for r in session.execute(text("SELECT device_id, last_import_at FROM sync_peer"))}
-        waiting = dict(session.execute(text(
-            "SELECT source_device, count(*) FROM sync_inbox GROUP BY source_device")).all())
-        held = dict(session.execute(text(
-            "SELECT device, count(*) FROM sync_quarantine WHERE status = 'open' GROUP BY device")).all())
+        waiting = dict(
+            session.execute(text("SELECT source_device, count(*) FROM sync_inbox GROUP BY source_device")).all()
+        )
+        held = dict(
+            session.execute(
+                text("SELECT device, count(*) FROM sync_quarantine WHERE status = 'open' GROUP BY device")
+            ).all()
+        )
     by_worker: dict[str, list[DeviceLine]] = {}
     for e in entries:
-        by_worker.setdefault(e.worker_id, []).append(DeviceLine(
-            e.device_id, e.role, e.enrolled_at, e.revoked_at, peers.get(e.device_id),
-            int(waiting.get(e.device_id, 0)), int(held.get(e.device_id, 0))))
-    out = [WorkerSummary(r[0], r[1], r[2], bool(r[3]), int(r[4]), int(r[5]), int(r[6]),
-                         tuple(by_worker.get(r[0], ()))) for r in rows]
+        by_worker.setdefault(e.worker_id, []).append(
+            DeviceLine(
+                e.device_id,
+                e.role,
+                e.enrolled_at,
+                e.revoked_at,
+                peers.get(e.device_id),
+                int(waiting.get(e.device_id, 0)),
+                int(held.get(e.device_id, 0)),
+            )
+        )
+    out = [
+        WorkerSummary(r[0], r[1], r[2], bool(r[3]), int(r[4]), int(r[5]), int(r[6]), tuple(by_worker.get(r[0], ())))
+        for r in rows
+    ]
     if not include_inactive:
         out = [w for w in out if w.active]
     out.sort(key=lambda w: (w.role != "worker", w.name.casefold(), w.id))
@@ -133,15 +156,26 @@ def worker_summaries(store: Store, *, include_inactive: bool = False) -> list[Wo
 def summary_as_dict(w: WorkerSummary) -> dict[str, Any]:
     """The JSON shape of `vipterm workers list --json`."""
     return {
-        "id": w.id, "name": w.name, "role": w.role, "active": w.active,
-        "open_clients": w.open_clients, "overdue_follow_ups": w.overdue_follow_ups,
+        "id": w.id,
+        "name": w.name,
+        "role": w.role,
+        "active": w.active,
+        "open_clients": w.open_clients,
+        "overdue_follow_ups": w.overdue_follow_ups,
         "contacts_this_month": w.contacts_this_month,
         "last_bundle_at": last.isoformat() if (last := w.last_bundle()) else None,
-        "devices": [{"device_id": d.device_id, "role": d.role, "enrolled_at": d.enrolled_at,
-                     "revoked_at": d.revoked_at,
-                     "last_bundle_at": d.last_bundle_at.isoformat() if d.last_bundle_at else None,
-                     "waiting_bundles": d.waiting_bundles, "held_changes": d.held_changes}
-                    for d in w.devices],
+        "devices": [
+            {
+                "device_id": d.device_id,
+                "role": d.role,
+                "enrolled_at": d.enrolled_at,
+                "revoked_at": d.revoked_at,
+                "last_bundle_at": d.last_bundle_at.isoformat() if d.last_bundle_at else None,
+                "waiting_bundles": d.waiting_bundles,
+                "held_changes": d.held_changes,
+            }
+            for d in w.devices
+        ],
     }
 
 
@@ -169,8 +203,9 @@ def add_worker(store: Store, name: str) -> Worker:
     name = _clean_name(name)
     with store.write() as session:
         if _name_taken(session, name):
-            raise ValidationError(f"a staff member is already named {name!r}: choose a distinguishing name",
-                                  field="name")
+            raise ValidationError(
+                f"a staff member is already named {name!r}: choose a distinguishing name", field="name"
+            )
         worker = Worker(display_name=name, role="worker")
         session.add(worker)
     return worker
@@ -210,8 +245,9 @@ def deactivate_worker(store: Store, worker_id: str) -> DeactivateResult:
     if worker is None or worker.deleted_at is not None:
         raise NotFound(f"no worker with id {worker_id}")
     if worker.role != "worker":
-        raise ValidationError(f"{worker.display_name!r} is the {worker.role}'s staff row, not a peer support worker",
-                              field="worker")
+        raise ValidationError(
+            f"{worker.display_name!r} is the {worker.role}'s staff row, not a peer support worker", field="worker"
+        )
     if not worker.active:
         raise ValidationError(f"{worker.display_name!r} is already inactive", field="worker")
     still = open_clients_of(store, worker_id)
@@ -219,7 +255,8 @@ def deactivate_worker(store: Store, worker_id: str) -> DeactivateResult:
         raise ValidationError(
             f"{worker.display_name!r} has {len(still)} open client(s): hand them over first "
             f"(`vipterm workers deactivate WORKER --to OTHER`, or `vipterm clients assign --from WORKER --to OTHER`)",
-            field="worker")
+            field="worker",
+        )
     with store.write() as session:
         row = session.get(Worker, worker_id)
         assert row is not None  # found above; staff rows are never removed

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import sqlcipher3.dbapi2 as sqlcipher
 from argon2.low_level import Type, hash_secret_raw
@@ -68,7 +69,7 @@ class KdfParams:
     parallelism: int
 
     @classmethod
-    def current(cls) -> "KdfParams":
+    def current(cls) -> KdfParams:
         return cls(ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM)
 
 

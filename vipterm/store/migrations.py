@@ -9,8 +9,8 @@ refused before anything is read or written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
-from typing import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
@@ -38,9 +38,17 @@ MIGRATIONS: list[Migration] = [
     # The contact form's default mode is the worker's latest one; without an index that query
     # sorts every contact of the worker (~0.2 s at 150k contacts) while the caseload opens.
     # The monthly report reads contacts by date.
-    (3, "index contacts by worker and time (replacing by worker alone), and by date", _sql_file("0003_contact_indexes.sql")),
+    (
+        3,
+        "index contacts by worker and time (replacing by worker alone), and by date",
+        _sql_file("0003_contact_indexes.sql"),
+    ),
     # Field work: automatic follow-ups replace each other; referral events keep the order entered.
-    (4, "field work: automatic follow-ups, how a follow-up closed, referral event order", _sql_file("0004_field_work.sql")),
+    (
+        4,
+        "field work: automatic follow-ups, how a follow-up closed, referral event order",
+        _sql_file("0004_field_work.sql"),
+    ),
     # Sync trust (enrollment binding, clock rebase, secrets at rest) needed no schema: the worker a
     # device serves is in the signed roster, the Argon2id parameters in the file's salt. The number
     # stays taken so versions remain one step apart.
@@ -49,8 +57,11 @@ MIGRATIONS: list[Migration] = [
     # for the coordinator instead of being applied or dropped.
     (6, "sync quarantine: changes held for the coordinator's review", _sql_file("0006_quarantine.sql")),
     # The coordinator's program work: closing reasons, follow-up times, corrections of facts, …
-    (7, "coordinator's program work: closing reasons, follow-up times, fact corrections, weekly review",
-     _sql_file("0007_program_work.sql")),
+    (
+        7,
+        "coordinator's program work: closing reasons, follow-up times, fact corrections, weekly review",
+        _sql_file("0007_program_work.sql"),
+    ),
     # Accountable records (issue 12): consents, safety plans, … (one shared file for the issue).
     (8, "accountable records: consents, safety plans", _sql_file("0008_accountable_records.sql")),
 ]

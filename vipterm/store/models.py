@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from pydantic import NaiveDatetime as datetime  # naive UTC by design; see the module docstring
-
 import uuid6
+from pydantic import NaiveDatetime as datetime  # naive UTC by design; see the module docstring
 from sqlalchemy import Index, LargeBinary, Table, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
@@ -453,7 +452,7 @@ class TablePolicy:
 
 def table_of(model: SQLModel | type[SQLModel]) -> Table:
     """The SQLAlchemy table of a table model class or instance."""
-    table: Table = getattr(model, "__table__")
+    table: Table = getattr(model, "__table__")  # noqa: B009  (SQLModel does not declare __table__)
     return table
 
 

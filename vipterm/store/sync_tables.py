@@ -25,7 +25,6 @@ The frozen SQL is `schema/0002_sync.sql`; `tests/test_migrations.py` checks they
 from __future__ import annotations
 
 from pydantic import NaiveDatetime as datetime
-
 from sqlalchemy import Index, LargeBinary
 from sqlmodel import Column, Field, SQLModel
 

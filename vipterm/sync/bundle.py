@@ -245,9 +245,7 @@ def _validate_header(header: Any) -> dict[str, Any]:
     if not _is_int(version) or version < 1:
         raise BadFormat("bundle header is invalid: format_version")
     if version > FORMAT_VERSION:
-        raise NewerFormat(
-            f"bundle format version {version} is newer than this vipterm supports; update vipterm"
-        )
+        raise NewerFormat(f"bundle format version {version} is newer than this vipterm supports; update vipterm")
 
     def bad(name: str) -> BadFormat:
         return BadFormat(f"bundle header is invalid: {name}")
@@ -369,9 +367,7 @@ def _unpack_payload(plaintext: bytes, limits: Limits) -> dict[str, Any]:
     if not isinstance(changes, list):
         raise BadFormat("bundle content is not valid vipterm data (changes)")
     if len(changes) > limits.max_changes:
-        raise TooLarge(
-            f"bundle holds {len(changes)} changes, more than the limit of {limits.max_changes}"
-        )
+        raise TooLarge(f"bundle holds {len(changes)} changes, more than the limit of {limits.max_changes}")
     return payload
 
 
@@ -415,8 +411,9 @@ class PackedChanges:
     def full(self) -> bool:
         """Whether this bundle should take no more changes (the writer's per-bundle budget)."""
         limits = self._limits
-        return (self.count >= min(limits.bundle_changes, limits.max_changes)
-                or self.size >= min(limits.bundle_plaintext_bytes, limits.max_plaintext_bytes))
+        return self.count >= min(limits.bundle_changes, limits.max_changes) or self.size >= min(
+            limits.bundle_plaintext_bytes, limits.max_plaintext_bytes
+        )
 
     def _seal(self) -> None:
         if not self._open:
@@ -439,8 +436,7 @@ class PackedChanges:
         return self._chunks
 
 
-def _plaintext(payload: dict[str, Any], changes: PackedChanges | None, limits: Limits
-               ) -> tuple[list[bytes], int]:
+def _plaintext(payload: dict[str, Any], changes: PackedChanges | None, limits: Limits) -> tuple[list[bytes], int]:
     """The msgpack plaintext as pieces (never joined), and the change count.
 
     With ``changes``, the plaintext is exactly ``msgpack.packb({"changes": [...], **payload})``:
@@ -470,7 +466,7 @@ def _plaintext(payload: dict[str, Any], changes: PackedChanges | None, limits: L
     packer = msgpack.Packer(use_bin_type=True, datetime=False)
     head = packer.pack_map_header(len(payload) + 1) + packer.pack("changes") + packer.pack_array_header(changes.count)
     # `rest` is a map header followed by the entries: keep the entries only.
-    entries = rest[len(packer.pack_map_header(len(payload))):]
+    entries = rest[len(packer.pack_map_header(len(payload))) :]
     pieces = [head, *changes.chunks(), entries]
     if sum(len(p) for p in pieces) > limits.max_plaintext_bytes:
         raise ValueError("payload is larger than Limits.max_plaintext_bytes; split it into several bundles")
@@ -581,9 +577,15 @@ def build_bundle(
     ``"changes"`` key).  Raises ValueError/TypeError on bad input or if the
     result would exceed ``limits``.
     """
-    bundle_id, members = _seal_bundle(header_fields=header_fields, payload=payload, signer=signer,
-                                      recipients=recipients, roster_blob=roster_blob, limits=limits,
-                                      changes=changes)
+    bundle_id, members = _seal_bundle(
+        header_fields=header_fields,
+        payload=payload,
+        signer=signer,
+        recipients=recipients,
+        roster_blob=roster_blob,
+        limits=limits,
+        changes=changes,
+    )
     data = pack_members(members)
     if len(data) > limits.max_bundle_bytes:
         raise ValueError("bundle is larger than Limits.max_bundle_bytes; split it")
@@ -609,9 +611,15 @@ def write_bundle(
     The tar is written straight into the temp file (no copy in memory).
     """
     out_dir = Path(out_dir)
-    bundle_id, members = _seal_bundle(header_fields=header_fields, payload=payload, signer=signer,
-                                      recipients=recipients, roster_blob=roster_blob, limits=limits,
-                                      changes=changes)
+    bundle_id, members = _seal_bundle(
+        header_fields=header_fields,
+        payload=payload,
+        signer=signer,
+        recipients=recipients,
+        roster_blob=roster_blob,
+        limits=limits,
+        changes=changes,
+    )
     final = out_dir / f"{bundle_id}{SUFFIX}"
     with atomic_file(final) as f:
         _write_members(f, members)
@@ -876,8 +884,15 @@ def verify_bundle(
     ``allow_revoked`` accepts a revoked signer's key (to recognise a copy of a bundle imported
     before the revocation, or for a coordinator's explicit decision to review one).
     """
-    return verify_content(verify_signer(source, key_lookup=key_lookup, limits=limits,
-                                        expected_program_id=expected_program_id, allow_revoked=allow_revoked))
+    return verify_content(
+        verify_signer(
+            source,
+            key_lookup=key_lookup,
+            limits=limits,
+            expected_program_id=expected_program_id,
+            allow_revoked=allow_revoked,
+        )
+    )
 
 
 def decrypt_payload(verified: VerifiedBundle, *, identity: DeviceKeys, limits: Limits = Limits()) -> OpenedBundle:
@@ -893,13 +908,10 @@ def decrypt_payload(verified: VerifiedBundle, *, identity: DeviceKeys, limits: L
         raise NotForUs("this bundle is encrypted for another coordinator or device")
     if header["plaintext_size"] > limits.max_plaintext_bytes:
         raise TooLarge(
-            f"bundle content is {header['plaintext_size']} bytes, more than the limit of "
-            f"{limits.max_plaintext_bytes}"
+            f"bundle content is {header['plaintext_size']} bytes, more than the limit of {limits.max_plaintext_bytes}"
         )
     if header["change_count"] > limits.max_changes:
-        raise TooLarge(
-            f"bundle holds {header['change_count']} changes, more than the limit of {limits.max_changes}"
-        )
+        raise TooLarge(f"bundle holds {header['change_count']} changes, more than the limit of {limits.max_changes}")
 
     try:
         compressed = pyrage.decrypt(payload_age, [identity.age_identity_obj()])
@@ -947,6 +959,11 @@ def read_bundle(
     limits, decryption, capped decompression, plaintext hash, msgpack, change count).  The
     schema version is the caller's to check: :func:`check_schema_version`.
     """
-    verified = verify_bundle(source, key_lookup=key_lookup, limits=limits,
-                             expected_program_id=expected_program_id, allow_revoked=allow_revoked)
+    verified = verify_bundle(
+        source,
+        key_lookup=key_lookup,
+        limits=limits,
+        expected_program_id=expected_program_id,
+        allow_revoked=allow_revoked,
+    )
     return decrypt_payload(verified, identity=identity, limits=limits)

@@ -13,9 +13,10 @@ A rolled-back transaction takes its change rows and counter bump with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Column, Connection, Dialect, event, inspect, select, text
 from sqlalchemy.orm import Session
@@ -126,15 +127,21 @@ def _versioned(table: str, row_id: str, col: str, created: AbstractSet[tuple[str
     return col == "deleted_at" and (table, row_id) not in created
 
 
-def record_changes(session: Session, capture: Capture, changes: list[tuple[str, str, str, Any]],
-                   created: AbstractSet[tuple[str, str]] = frozenset()) -> int:
+def record_changes(
+    session: Session,
+    capture: Capture,
+    changes: list[tuple[str, str, str, Any]],
+    created: AbstractSet[tuple[str, str]] = frozenset(),
+) -> int:
     """Append `changes` (table, row id, column, db value) to the change log; returns their hlc.
 
     Also used by writers that bypass the ORM (bulk imports), so capture rules stay in one place.
     `created`: the (table, row id) of records new in this flush.
     """
     conn = session.connection()
-    state = conn.execute(select(column(SyncState.next_seq), column(SyncState.last_hlc)).where(column(SyncState.id) == 1)).one()
+    state = conn.execute(
+        select(column(SyncState.next_seq), column(SyncState.last_hlc)).where(column(SyncState.id) == 1)
+    ).one()
     stamp = hlc.tick(state.last_hlc, capture.wall())
     seq = state.next_seq
 
@@ -152,14 +159,17 @@ def record_changes(session: Session, capture: Capture, changes: list[tuple[str, 
         blob = packed.get((type(value), value))
         if blob is None:
             blob = packed[(type(value), value)] = pack(value)
-        rows.append((device, seq, stamp, table, row_id, "set", col, blob,
-                     base[0] if base else None, base[1] if base else None))
+        rows.append(
+            (device, seq, stamp, table, row_id, "set", col, blob, base[0] if base else None, base[1] if base else None)
+        )
         seq += 1
         if _versioned(table, row_id, col, created):
             versions.append((table, row_id, col, stamp, device))
     conn.exec_driver_sql(
         "INSERT INTO change_log (device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     if created:
         # Provenance: a record made here was made on this device and came in no bundle.
         made_at = hlc.physical_ms(stamp)

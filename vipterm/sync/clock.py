@@ -7,7 +7,7 @@ it moves forward past any clock it has seen from another device, so causally lat
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 COUNTER_BITS = 16
 COUNTER_MASK = (1 << COUNTER_BITS) - 1

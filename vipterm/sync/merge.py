@@ -34,8 +34,9 @@ Rules (docs/sync.md "Merge rules"; why: docs/architecture.md):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import uuid6
 from sqlalchemy.engine import Connection
@@ -51,6 +52,7 @@ from vipterm.sync.values import InvalidChanges, pack, unpack
 T = TypeVar("T")
 
 CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
+
 
 class Change(NamedTuple):
     """One field change as logged and as carried in bundles (a 10-item list on the wire)."""
@@ -91,8 +93,9 @@ def _table_info() -> dict[str, TableInfo]:
                 parent = fk.column.table.name
                 if parent in PURGE_CASCADE_ROOTS:
                     parents.append((c.name, parent))
-        info[name] = TableInfo(name, pk, tuple(cols), required, tuple(parents), policy.add_only,
-                               policy.coordinator_fields)
+        info[name] = TableInfo(
+            name, pk, tuple(cols), required, tuple(parents), policy.add_only, policy.coordinator_fields
+        )
     return info
 
 
@@ -100,11 +103,24 @@ def _table_info() -> dict[str, TableInfo]:
 PURGE_CASCADE_ROOTS = {"client", "assessment", "referral"}
 TABLES: dict[str, TableInfo] = {}
 # Dependants, parents before children (purge deletes in reverse).
-CASCADE_ORDER = ["client", "client_identity", "notification_attempt", "contact", "assessment",
-                 "assessment_item", "referral", "referral_event", "outcome", "follow_up", "fact_correction",
-                 "consent", "safety_plan",
-                 # a client's planned notifications and review candidacies go with it (erase, purge)
-                 "planned_notification", "review_candidate"]
+CASCADE_ORDER = [
+    "client",
+    "client_identity",
+    "notification_attempt",
+    "contact",
+    "assessment",
+    "assessment_item",
+    "referral",
+    "referral_event",
+    "outcome",
+    "follow_up",
+    "fact_correction",
+    "consent",
+    "safety_plan",
+    # a client's planned notifications and review candidacies go with it (erase, purge)
+    "planned_notification",
+    "review_candidate",
+]
 PURGEABLE = frozenset(CASCADE_ORDER)
 
 
@@ -118,13 +134,12 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-
-
 # --- reading changes from the wire ------------------------------------------------------------
 
 
-def parse_changes(items: Iterable[Any], *, source_device: str | None = None,
-                  seq_range: tuple[int, int] | None = None) -> list[Change]:
+def parse_changes(
+    items: Iterable[Any], *, source_device: str | None = None, seq_range: tuple[int, int] | None = None
+) -> list[Change]:
     """Check wire records (lists of 10) and make them `Change`s; raises InvalidChanges.
 
     With `source_device`/`seq_range` (a worker's bundle) every record must be that device's own
@@ -139,8 +154,15 @@ def parse_changes(items: Iterable[Any], *, source_device: str | None = None,
         if type(item) is not list or len(item) != 10:
             raise InvalidChanges("a change record is malformed")
         device, seq, stamp, tbl, row_id, op, col, value, base_hlc, base_device = item
-        if type(device) is not str or type(row_id) is not str or type(seq) is not int or type(stamp) is not int \
-                or stamp < 0 or not device or not row_id:
+        if (
+            type(device) is not str
+            or type(row_id) is not str
+            or type(seq) is not int
+            or type(stamp) is not int
+            or stamp < 0
+            or not device
+            or not row_id
+        ):
             raise InvalidChanges("a change record is malformed")
         cols = columns.get(tbl)
         if cols is None:
@@ -155,11 +177,13 @@ def parse_changes(items: Iterable[Any], *, source_device: str | None = None,
                 raise InvalidChanges("a purge names a table that cannot be purged")
         else:
             raise InvalidChanges("a change has an unknown operation")
-        if (base_hlc is not None and type(base_hlc) is not int) or \
-                (base_device is not None and type(base_device) is not str):
+        if (base_hlc is not None and type(base_hlc) is not int) or (
+            base_device is not None and type(base_device) is not str
+        ):
             raise InvalidChanges("a change record is malformed")
-        if source_device is not None and (device != source_device or op != "set" or lo is None
-                                          or hi is None or not lo <= seq <= hi):
+        if source_device is not None and (
+            device != source_device or op != "set" or lo is None or hi is None or not lo <= seq <= hi
+        ):
             raise InvalidChanges("bundle content does not match its header (devices or sequence numbers)")
         append(make(item))
     return out
@@ -261,7 +285,7 @@ class MergePlan:
 
 def _chunks(seq: list[T], n: int = CHUNK) -> Iterator[list[T]]:
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]
 
 
 def _existing_ids(conn: Connection, tbl: str, ids: list[str]) -> set[str]:
@@ -269,8 +293,10 @@ def _existing_ids(conn: Connection, tbl: str, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(ids):
         marks = ",".join("?" * len(chunk))
-        found.update(r[0] for r in conn.exec_driver_sql(
-            f"SELECT {_q(pk)} FROM {_q(tbl)} WHERE {_q(pk)} IN ({marks})", tuple(chunk)))
+        found.update(
+            r[0]
+            for r in conn.exec_driver_sql(f"SELECT {_q(pk)} FROM {_q(tbl)} WHERE {_q(pk)} IN ({marks})", tuple(chunk))
+        )
     return found
 
 
@@ -290,8 +316,12 @@ def _purged_ids(conn: Connection, tbl: str, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(ids):
         marks = ",".join("?" * len(chunk))
-        found.update(r[0] for r in conn.exec_driver_sql(
-            f"SELECT row_id FROM sync_purged WHERE tbl = ? AND row_id IN ({marks})", (tbl, *chunk)))
+        found.update(
+            r[0]
+            for r in conn.exec_driver_sql(
+                f"SELECT row_id FROM sync_purged WHERE tbl = ? AND row_id IN ({marks})", (tbl, *chunk)
+            )
+        )
     return found
 
 
@@ -301,9 +331,7 @@ def _current_rows(conn: Connection, tbl: str, ids: list[str]) -> dict[str, dict[
     cols = ", ".join(_q(c) for c in info.columns)
     for chunk in _chunks(ids):
         marks = ",".join("?" * len(chunk))
-        for row in conn.exec_driver_sql(
-            f"SELECT {cols} FROM {_q(tbl)} WHERE {_q(info.pk)} IN ({marks})", tuple(chunk)
-        ):
+        for row in conn.exec_driver_sql(f"SELECT {cols} FROM {_q(tbl)} WHERE {_q(info.pk)} IN ({marks})", tuple(chunk)):
             out[row[0]] = dict(zip(info.columns, row))
     return out
 
@@ -313,8 +341,10 @@ def _children(conn: Connection, tbl: str, col: str, parent_ids: list[str]) -> li
     out: list[str] = []
     for chunk in _chunks(parent_ids):
         marks = ",".join("?" * len(chunk))
-        out.extend(r[0] for r in conn.exec_driver_sql(
-            f"SELECT {_q(pk)} FROM {_q(tbl)} WHERE {_q(col)} IN ({marks})", tuple(chunk)))
+        out.extend(
+            r[0]
+            for r in conn.exec_driver_sql(f"SELECT {_q(pk)} FROM {_q(tbl)} WHERE {_q(col)} IN ({marks})", tuple(chunk))
+        )
     return out
 
 
@@ -339,8 +369,7 @@ def _references(tbl: str) -> tuple[tuple[str, str], ...]:
     """(column, parent table) of every foreign key of `tbl`."""
     if not _REFS:
         for name, policy in SYNC_POLICY.items():
-            _REFS[name] = tuple((c.name, fk.column.table.name)
-                                for c in policy.table.columns for fk in c.foreign_keys)
+            _REFS[name] = tuple((c.name, fk.column.table.name) for c in policy.table.columns for fk in c.foreign_keys)
     return _REFS[tbl]
 
 
@@ -351,8 +380,9 @@ def _lookup(conn: Connection, tbl: str, cols: tuple[str, ...], ids: Iterable[str
     for chunk in _chunks(ids):
         marks = ",".join("?" * len(chunk))
         for row in conn.exec_driver_sql(
-                f"SELECT {_q(pk)}{''.join(', ' + _q(c) for c in cols)} FROM {_q(tbl)} WHERE {_q(pk)} IN ({marks})",
-                tuple(chunk)):
+            f"SELECT {_q(pk)}{''.join(', ' + _q(c) for c in cols)} FROM {_q(tbl)} WHERE {_q(pk)} IN ({marks})",
+            tuple(chunk),
+        ):
             out[row[0]] = tuple(row[1:])
     return out
 
@@ -361,8 +391,13 @@ def _made_ms(changes: Iterable[Change]) -> int:
     return hlc_clock.physical_ms(max(c.hlc for c in changes))
 
 
-def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list[Change]],
-           existing: dict[str, set[str]], dropped: dict[str, set[str]]) -> None:
+def _admit(
+    conn: Connection,
+    plan: MergePlan,
+    by_row: dict[tuple[str, str], list[Change]],
+    existing: dict[str, set[str]],
+    dropped: dict[str, set[str]],
+) -> None:
     """Hold back every change that fails the rules or the sender's scope (see the module docstring).
 
     Mutates `by_row`: held new records leave it whole, held field changes leave their group.
@@ -376,9 +411,19 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
     worker = scope.worker_id if scope else ""
 
     def hold(kind: str, code: str, reason: str, tbl: str, row_id: str, col: str, changes: list[Change]) -> None:
-        plan.held.append(held_store.Held(kind, code, reason, tbl, row_id, col, list(changes),
-                                         device=device or (changes[0].device if changes else ""),
-                                         worker_id=worker))
+        plan.held.append(
+            held_store.Held(
+                kind,
+                code,
+                reason,
+                tbl,
+                row_id,
+                col,
+                list(changes),
+                device=device or (changes[0].device if changes else ""),
+                worker_id=worker,
+            )
+        )
 
     # New records: their latest values, whole.
     new_rows: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
@@ -396,8 +441,15 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
         new_rows[tbl][row_id] = values
         plan.prepared[(tbl, row_id)] = (latest, values)
     for tbl, row_id in incomplete:
-        hold("change", "missing-reference", f"a change to a {tbl.replace('_', ' ')} record that does not exist here",
-             tbl, row_id, "", by_row.pop((tbl, row_id)))
+        hold(
+            "change",
+            "missing-reference",
+            f"a change to a {tbl.replace('_', ' ')} record that does not exist here",
+            tbl,
+            row_id,
+            "",
+            by_row.pop((tbl, row_id)),
+        )
 
     # What the checks read from the database, in a few set-based queries.
     want: dict[str, set[str]] = defaultdict(set)  # parent table -> ids referenced
@@ -431,12 +483,25 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
                 parent_ids[via].add(values.get(link))
             for (value,) in link_here.get(child, {}).values():
                 parent_ids[via].add(value)
-        parent_client = {via: {k: v[0] for k, v in _lookup(conn, via, ("client_id",),
-                                                             [i for i in ids if isinstance(i, str)]).items()}
-                         for via, ids in parent_ids.items()}
+        parent_client = {
+            via: {
+                k: v[0] for k, v in _lookup(conn, via, ("client_id",), [i for i in ids if isinstance(i, str)]).items()
+            }
+            for via, ids in parent_ids.items()
+        }
         client_ids: set[Any] = {r for (t, r) in by_row if t == "client"}  # None is discarded below
-        for tbl in ("client_identity", "notification_attempt", "contact", "assessment", "referral", "outcome",
-                    "follow_up", "fact_correction", "consent", "safety_plan"):
+        for tbl in (
+            "client_identity",
+            "notification_attempt",
+            "contact",
+            "assessment",
+            "referral",
+            "outcome",
+            "follow_up",
+            "fact_correction",
+            "consent",
+            "safety_plan",
+        ):
             for values in new_rows.get(tbl, {}).values():
                 client_ids.add(values.get("client_id"))
             for (value,) in link_here.get(tbl, {}).values():
@@ -476,8 +541,12 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
     def pseudonym_taken(value: Any, row_id: str) -> bool:
         if new_pseudonyms.get(value, row_id) != row_id:
             return True
-        return conn.exec_driver_sql("SELECT 1 FROM client WHERE pseudonym = ? AND id != ? LIMIT 1",
-                                    (value, row_id)).first() is not None
+        return (
+            conn.exec_driver_sql(
+                "SELECT 1 FROM client WHERE pseudonym = ? AND id != ? LIMIT 1", (value, row_id)
+            ).first()
+            is not None
+        )
 
     for tbl in SYNC_POLICY:
         # New records, whole.
@@ -485,14 +554,20 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
             group = by_row[(tbl, row_id)]
             made = max(_made_ms(group), plan.options.made_at_least_ms)
             problem = rules.check_row_id(row_id) or rules.check_row(
-                tbl, {c: v for c, v in values.items() if c != info[tbl].pk}, made)
+                tbl, {c: v for c, v in values.items() if c != info[tbl].pk}, made
+            )
             code, reason = (problem.code, problem.reason) if problem else ("", "")
             if not problem:
                 for col, parent in _references(tbl):
                     ref = values.get(col)
                     if ref is not None and ref not in have.get(parent, ()) and ref not in admitted[parent]:
-                        code, reason = "missing-reference", (f"{tbl}.{col} refers to a {parent.replace('_', ' ')} "
-                                                             "that does not exist here (or is held for review)")
+                        code, reason = (
+                            "missing-reference",
+                            (
+                                f"{tbl}.{col} refers to a {parent.replace('_', ' ')} "
+                                "that does not exist here (or is held for review)"
+                            ),
+                        )
                         break
             if not code and tbl == "client" and pseudonym_taken(values.get("pseudonym"), row_id):
                 code, reason = "duplicate", "client.pseudonym is already another client's"
@@ -526,13 +601,21 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
                     keep.append(ch)  # ignored and counted by the merge
                     continue
                 value = unpack(ch.value)
-                problem = rules.check_value(tbl, ch.col, value, max(hlc_clock.physical_ms(ch.hlc),
-                                                                     plan.options.made_at_least_ms))
+                problem = rules.check_value(
+                    tbl, ch.col, value, max(hlc_clock.physical_ms(ch.hlc), plan.options.made_at_least_ms)
+                )
                 code, reason = (problem.code, problem.reason) if problem else ("", "")
-                if not code and ch.col in refs and value is not None and value not in have.get(refs[ch.col], ()) \
-                        and value not in admitted[refs[ch.col]]:
-                    code, reason = "missing-reference", (f"{tbl}.{ch.col} refers to a "
-                                                         f"{refs[ch.col].replace('_', ' ')} that does not exist here")
+                if (
+                    not code
+                    and ch.col in refs
+                    and value is not None
+                    and value not in have.get(refs[ch.col], ())
+                    and value not in admitted[refs[ch.col]]
+                ):
+                    code, reason = (
+                        "missing-reference",
+                        (f"{tbl}.{ch.col} refers to a {refs[ch.col].replace('_', ' ')} that does not exist here"),
+                    )
                 if not code and (tbl, ch.col) == ("client", "pseudonym") and pseudonym_taken(value, row_id):
                     code, reason = "duplicate", "client.pseudonym is already another client's"
                 if not code and worker_scope:
@@ -540,8 +623,9 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
                     why = write_scope.field_problem(scope, tbl, ch.col, value, assigned, ti.add_only, row_id)
                     if why:
                         if here is None:
-                            here = _current_rows(conn, tbl, [k[1] for k in by_row if k[0] == tbl
-                                                             and k[1] in existing[tbl]])
+                            here = _current_rows(
+                                conn, tbl, [k[1] for k in by_row if k[0] == tbl and k[1] in existing[tbl]]
+                            )
                         if here.get(row_id, {}).get(ch.col) == value:
                             continue  # the value the coordinator holds anyway: nothing to refuse or apply
                         code, reason = "scope", why
@@ -558,11 +642,21 @@ def _admit(conn: Connection, plan: MergePlan, by_row: dict[tuple[str, str], list
                 if (tbl, row_id, col) not in plan.reassert:
                     plan.reassert.append((tbl, row_id, col))  # the coordinator's value goes back to the laptop
             if worker_scope:
-                deletes = [ch for ch in keep if ch.col == "deleted_at" and ch.value is not None
-                           and unpack(ch.value) is not None]
+                deletes = [
+                    ch
+                    for ch in keep
+                    if ch.col == "deleted_at" and ch.value is not None and unpack(ch.value) is not None
+                ]
                 if deletes:
-                    hold("delete", "delete", "a worker deleted this record: confirm the delete or restore the record",
-                         tbl, row_id, "deleted_at", deletes)
+                    hold(
+                        "delete",
+                        "delete",
+                        "a worker deleted this record: confirm the delete or restore the record",
+                        tbl,
+                        row_id,
+                        "deleted_at",
+                        deletes,
+                    )
             if keep:
                 by_row[key] = keep
             else:
@@ -627,8 +721,12 @@ def plan_merge(conn: Connection, changes: list[Change], options: MergeOptions) -
                 if value is None:
                     continue
                 if purged_parents is None:
-                    purged_parents = {tuple(r) for r in conn.exec_driver_sql(
-                        "SELECT tbl, row_id FROM sync_purged WHERE tbl IN ('client', 'assessment', 'referral')")}
+                    purged_parents = {
+                        tuple(r)
+                        for r in conn.exec_driver_sql(
+                            "SELECT tbl, row_id FROM sync_purged WHERE tbl IN ('client', 'assessment', 'referral')"
+                        )
+                    }
                 if value in dropped[parent] or (parent, value) in purged_parents:
                     dropped[tbl].add(row_id)
                     break
@@ -683,7 +781,9 @@ def _plan_new_row(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Chang
     if plan.options.record_conflicts and not ti.add_only:
         # Concurrent edits of a row both made elsewhere: replay them against each other.
         for col in latest:
-            _replay_field(plan, ti, row_id, col, sorted((c for c in group if c.col == col), key=lambda c: (c.hlc, c.device)))
+            _replay_field(
+                plan, ti, row_id, col, sorted((c for c in group if c.col == col), key=lambda c: (c.hlc, c.device))
+            )
     plan.inserts[ti.name].append(row)
     if not ti.add_only:
         for col, (version, _value, _ch) in latest.items():
@@ -698,15 +798,26 @@ def _replay_field(plan: MergePlan, ti: TableInfo, row_id: str, col: str, ordered
     cur_value: bytes | None = None
     for ch in ordered:
         v = (ch.hlc, ch.device)
-        if cur_version is not None and v != cur_version and (ch.base_hlc, ch.base_device) != cur_version \
-                and unpack(ch.value) != unpack(cur_value):
-            plan.conflicts.append(Conflict(ti.name, row_id, col, ch.value, ch.hlc, ch.device,
-                                           cur_value, cur_version[0], cur_version[1]))
+        if (
+            cur_version is not None
+            and v != cur_version
+            and (ch.base_hlc, ch.base_device) != cur_version
+            and unpack(ch.value) != unpack(cur_value)
+        ):
+            plan.conflicts.append(
+                Conflict(ti.name, row_id, col, ch.value, ch.hlc, ch.device, cur_value, cur_version[0], cur_version[1])
+            )
         cur_version, cur_value = v, ch.value
 
 
-def _plan_fact_edit(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change], row: dict[str, Any],
-                    versions: dict[tuple[str, str], tuple[int, str]]) -> None:
+def _plan_fact_edit(
+    plan: MergePlan,
+    ti: TableInfo,
+    row_id: str,
+    group: list[Change],
+    row: dict[str, Any],
+    versions: dict[tuple[str, str], tuple[int, str]],
+) -> None:
     """Facts are never edited; only their tombstone moves, by the per-field rule (a restore wins too)."""
     tombstones = [ch for ch in group if ch.col == "deleted_at"]
     plan.ignored_add_only += len(group) - len(tombstones)
@@ -725,8 +836,14 @@ def _plan_fact_edit(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Cha
         plan.versions.append((ti.name, row_id, "deleted_at", best.hlc, best.device))
 
 
-def _plan_fields(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change],
-                 versions: dict[tuple[str, str], tuple[int, str]], row: dict[str, Any]) -> None:
+def _plan_fields(
+    plan: MergePlan,
+    ti: TableInfo,
+    row_id: str,
+    group: list[Change],
+    versions: dict[tuple[str, str], tuple[int, str]],
+    row: dict[str, Any],
+) -> None:
     opts = plan.options
     by_col: dict[str, list[Change]] = defaultdict(list)
     for ch in group:
@@ -749,15 +866,25 @@ def _plan_fields(plan: MergePlan, ti: TableInfo, row_id: str, group: list[Change
                 cur_value = pack(row.get(col))
             new_value = unpack(ch.value)
             if cur_version is None or v > cur_version:
-                if opts.record_conflicts and cur_version is not None \
-                        and (ch.base_hlc, ch.base_device) != cur_version and new_value != unpack(cur_value):
-                    plan.conflicts.append(Conflict(ti.name, row_id, col, ch.value, ch.hlc, ch.device,
-                                                   cur_value, cur_version[0], cur_version[1]))
+                if (
+                    opts.record_conflicts
+                    and cur_version is not None
+                    and (ch.base_hlc, ch.base_device) != cur_version
+                    and new_value != unpack(cur_value)
+                ):
+                    plan.conflicts.append(
+                        Conflict(
+                            ti.name, row_id, col, ch.value, ch.hlc, ch.device, cur_value, cur_version[0], cur_version[1]
+                        )
+                    )
                 cur_version, cur_value, won = v, ch.value, ch
             elif opts.record_conflicts and new_value != unpack(cur_value):
                 # A change we never held loses to the value here: concurrent, keep it for review.
-                plan.conflicts.append(Conflict(ti.name, row_id, col, cur_value, cur_version[0], cur_version[1],
-                                               ch.value, ch.hlc, ch.device))
+                plan.conflicts.append(
+                    Conflict(
+                        ti.name, row_id, col, cur_value, cur_version[0], cur_version[1], ch.value, ch.hlc, ch.device
+                    )
+                )
         if won is not None:
             old = row.get(col)
             new = unpack(won.value)
@@ -800,8 +927,23 @@ def apply_plan(conn: Connection, plan: MergePlan, *, tick: int | None = None) ->
             "INSERT INTO sync_conflict (id, tbl, row_id, col, kept_value, kept_hlc, kept_device, lost_value, "
             "lost_hlc, lost_device, bundle_id, detected_at, status, resolution) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', '')",
-            [(str(uuid6.uuid7()), c.tbl, c.row_id, c.col, c.kept_value, c.kept_hlc, c.kept_device,
-              c.lost_value, c.lost_hlc, c.lost_device, plan.options.bundle_id, now) for c in plan.conflicts],
+            [
+                (
+                    str(uuid6.uuid7()),
+                    c.tbl,
+                    c.row_id,
+                    c.col,
+                    c.kept_value,
+                    c.kept_hlc,
+                    c.kept_device,
+                    c.lost_value,
+                    c.lost_hlc,
+                    c.lost_device,
+                    plan.options.bundle_id,
+                    now,
+                )
+                for c in plan.conflicts
+            ],
         )
     if plan.held:
         held_store.hold(conn, plan.held, bundle_id=plan.options.bundle_id, now=now)
@@ -844,7 +986,8 @@ def _forget_held(conn: Connection, client_ids: set[str]) -> None:
         return
     doomed = []
     for entry, _tbl, row_id, blob in conn.exec_driver_sql(
-            "SELECT id, tbl, row_id, changes FROM sync_quarantine WHERE kind != 'bundle'"):
+        "SELECT id, tbl, row_id, changes FROM sync_quarantine WHERE kind != 'bundle'"
+    ):
         if row_id in client_ids:
             doomed.append(entry)
             continue
@@ -881,14 +1024,21 @@ def _delete_rows(conn: Connection, by_table: dict[str, list[str]], *, keep_log_o
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             conn.exec_driver_sql(f"DELETE FROM {_q(tbl)} WHERE {_q(pk)} IN ({marks})", tuple(chunk))
-            for side in ("field_version", "change_log", "sync_conflict", "sync_touch", "sync_quarantine",
-                         "sync_origin"):
+            for side in (
+                "field_version",
+                "change_log",
+                "sync_conflict",
+                "sync_touch",
+                "sync_quarantine",
+                "sync_origin",
+            ):
                 # The log and the review queue hold the erased values too: they go with the row
                 # (and so does where it came from).
                 if side == "change_log" and keep_log_of is not None:
                     conn.exec_driver_sql(
                         f"DELETE FROM change_log WHERE tbl = ? AND row_id IN ({marks}) AND device != ?",
-                        (tbl, *chunk, keep_log_of))
+                        (tbl, *chunk, keep_log_of),
+                    )
                     continue
                 conn.exec_driver_sql(
                     f"DELETE FROM {side} WHERE tbl = ? AND row_id IN ({marks}) "
@@ -940,8 +1090,7 @@ def reassert_fields(conn: Connection, plan: MergePlan, device_id: str, wall: Cal
     info = tables()
     values = []
     for tbl, row_id, col in plan.reassert:
-        row = conn.exec_driver_sql(
-            f"SELECT {_q(col)} FROM {_q(tbl)} WHERE {_q(info[tbl].pk)} = ?", (row_id,)).first()
+        row = conn.exec_driver_sql(f"SELECT {_q(col)} FROM {_q(tbl)} WHERE {_q(info[tbl].pk)} = ?", (row_id,)).first()
         if row is not None:
             values.append((tbl, row_id, col, row[0]))
     if values:
@@ -950,8 +1099,9 @@ def reassert_fields(conn: Connection, plan: MergePlan, device_id: str, wall: Cal
     return len(values)
 
 
-def purge_rows(conn: Connection, device_id: str, tbl: str, row_ids: list[str],
-               wall: Callable[[], int] | None = None) -> MergePlan:
+def purge_rows(
+    conn: Connection, device_id: str, tbl: str, row_ids: list[str], wall: Callable[[], int] | None = None
+) -> MergePlan:
     """A retention purge made here (coordinator): terminal, forwarded to the laptops."""
     if tbl not in PURGEABLE:
         raise InvalidChanges("this kind of record cannot be purged")

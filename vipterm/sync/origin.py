@@ -12,9 +12,10 @@ and `origins_of` (read back: (tbl, row id) → `Origin`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -31,16 +32,26 @@ class Origin:
     at: datetime | None  # when it was made here, or when its bundle brought it
 
 
-def record_arrivals(conn: Connection, inserts: dict[str, list[dict[str, Any]]], sender: str, bundle_id: str,
-                    now: datetime, origins: Any = None) -> int:
+def record_arrivals(
+    conn: Connection,
+    inserts: dict[str, list[dict[str, Any]]],
+    sender: str,
+    bundle_id: str,
+    now: datetime,
+    origins: Any = None,
+) -> int:
     """Note where each record an import inserted came from. `sender`: the bundle's source device
     (the maker of everything in a laptop's bundle); `origins`: a return bundle's list of
     [table, row id, device] naming the device that made each record (others: the sender)."""
     told: dict[tuple[str, str], str] = {}
     if isinstance(origins, list):
         for item in origins:
-            if (isinstance(item, (list, tuple)) and len(item) == 3 and all(isinstance(x, str) for x in item)
-                    and 0 < len(item[2]) <= _MAX_ID):
+            if (
+                isinstance(item, (list, tuple))
+                and len(item) == 3
+                and all(isinstance(x, str) for x in item)
+                and 0 < len(item[2]) <= _MAX_ID
+            ):
                 told[(item[0], item[1])] = item[2]
     rows = []
     for tbl, items in inserts.items():
@@ -52,8 +63,9 @@ def record_arrivals(conn: Connection, inserts: dict[str, list[dict[str, Any]]], 
             if isinstance(row_id, str):
                 rows.append((tbl, row_id, told.get((tbl, row_id), sender), bundle_id, now.isoformat(sep=" ")))
     if rows:
-        conn.exec_driver_sql("INSERT OR IGNORE INTO sync_origin (tbl, row_id, device, bundle_id, at) "
-                             "VALUES (?, ?, ?, ?, ?)", rows)
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO sync_origin (tbl, row_id, device, bundle_id, at) VALUES (?, ?, ?, ?, ?)", rows
+        )
     return len(rows)
 
 
@@ -66,10 +78,14 @@ def origins_for(conn: Connection, keys: Iterable[tuple[str, str]]) -> list[list[
     for tbl, ids in sorted(by_table.items()):
         ordered = sorted(ids)
         for i in range(0, len(ordered), CHUNK):
-            chunk = ordered[i:i + CHUNK]
+            chunk = ordered[i : i + CHUNK]
             marks = ",".join("?" * len(chunk))
-            out.extend([tbl, r, d] for r, d in conn.exec_driver_sql(
-                f"SELECT row_id, device FROM sync_origin WHERE tbl = ? AND row_id IN ({marks})", (tbl, *chunk)))
+            out.extend(
+                [tbl, r, d]
+                for r, d in conn.exec_driver_sql(
+                    f"SELECT row_id, device FROM sync_origin WHERE tbl = ? AND row_id IN ({marks})", (tbl, *chunk)
+                )
+            )
     return out
 
 
@@ -82,11 +98,12 @@ def origins_of(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     for tbl, ids in by_table.items():
         ordered = sorted(ids)
         for i in range(0, len(ordered), CHUNK):
-            chunk = ordered[i:i + CHUNK]
+            chunk = ordered[i : i + CHUNK]
             marks = ",".join("?" * len(chunk))
             for r, d, b, at in conn.exec_driver_sql(
-                    f"SELECT row_id, device, bundle_id, at FROM sync_origin WHERE tbl = ? AND row_id IN ({marks})",
-                    (tbl, *chunk)):
+                f"SELECT row_id, device, bundle_id, at FROM sync_origin WHERE tbl = ? AND row_id IN ({marks})",
+                (tbl, *chunk),
+            ):
                 out[(tbl, r)] = Origin(d, b, _parse(at))
     return out
 

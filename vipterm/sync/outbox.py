@@ -20,8 +20,9 @@ Provides:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from sqlalchemy.engine import Connection
 
@@ -54,8 +55,10 @@ ALWAYS_SENT = ("worker", "provider")  # the staff list and the service directory
 # --- the worker's outbox -----------------------------------------------------------------------
 
 
-_OUTBOX_SQL = ("SELECT device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device FROM change_log "
-               "WHERE device = ? AND seq > ? ORDER BY seq")
+_OUTBOX_SQL = (
+    "SELECT device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device FROM change_log "
+    "WHERE device = ? AND seq > ? ORDER BY seq"
+)
 OUTBOX_CHUNK = 5_000  # rows read at a time when streaming the outbox into bundles
 
 
@@ -63,8 +66,9 @@ def pending_changes(conn: Connection, device_id: str, after_seq: int) -> list[Ch
     return [Change(*r) for r in conn.exec_driver_sql(_OUTBOX_SQL, (device_id, after_seq))]
 
 
-def iter_pending(conn: Connection, device_id: str, after_seq: int, chunk: int = OUTBOX_CHUNK
-                 ) -> Iterator[list[tuple[Any, ...]]]:
+def iter_pending(
+    conn: Connection, device_id: str, after_seq: int, chunk: int = OUTBOX_CHUNK
+) -> Iterator[list[tuple[Any, ...]]]:
     """The outbox in sequence order, `chunk` rows at a time (rows in `Change` order): an export
     of a million changes never holds them all."""
     result = conn.exec_driver_sql(_OUTBOX_SQL, (device_id, after_seq))
@@ -81,8 +85,11 @@ def prune_outbox(conn: Connection, device_id: str, upto_seq: int) -> int:
 
 
 def count_pending(conn: Connection, device_id: str, after_seq: int) -> int:
-    return int(conn.exec_driver_sql(
-        "SELECT count(*) FROM change_log WHERE device = ? AND seq > ?", (device_id, after_seq)).scalar_one())
+    return int(
+        conn.exec_driver_sql(
+            "SELECT count(*) FROM change_log WHERE device = ? AND seq > ?", (device_id, after_seq)
+        ).scalar_one()
+    )
 
 
 # --- cursors ---------------------------------------------------------------------------------------
@@ -91,25 +98,39 @@ def count_pending(conn: Connection, device_id: str, after_seq: int) -> int:
 def peer_cursors(conn: Connection, device_id: str) -> dict[str, Any]:
     row = conn.exec_driver_sql(
         "SELECT received_upto, acked_upto, exported_upto, last_import_at, last_export_at FROM sync_peer "
-        "WHERE device_id = ?", (device_id,)).first()
+        "WHERE device_id = ?",
+        (device_id,),
+    ).first()
     if row is None:
         return {"received_upto": 0, "acked_upto": 0, "exported_upto": 0, "last_import_at": None, "last_export_at": None}
     return dict(zip(("received_upto", "acked_upto", "exported_upto", "last_import_at", "last_export_at"), row))
 
 
-def update_peer(conn: Connection, device_id: str, *, received_upto: int | None = None, acked_upto: int | None = None,
-                exported_upto: int | None = None, imported_at: datetime | None = None,
-                exported_at: datetime | None = None) -> None:
+def update_peer(
+    conn: Connection,
+    device_id: str,
+    *,
+    received_upto: int | None = None,
+    acked_upto: int | None = None,
+    exported_upto: int | None = None,
+    imported_at: datetime | None = None,
+    exported_at: datetime | None = None,
+) -> None:
     """Move cursors forward only (a late, older bundle never moves them back)."""
-    conn.exec_driver_sql("INSERT OR IGNORE INTO sync_peer (device_id, received_upto, acked_upto, exported_upto) "
-                         "VALUES (?, 0, 0, 0)", (device_id,))
+    conn.exec_driver_sql(
+        "INSERT OR IGNORE INTO sync_peer (device_id, received_upto, acked_upto, exported_upto) VALUES (?, 0, 0, 0)",
+        (device_id,),
+    )
     for col, value in (("received_upto", received_upto), ("acked_upto", acked_upto), ("exported_upto", exported_upto)):
         if value is not None:
-            conn.exec_driver_sql(f"UPDATE sync_peer SET {col} = max({col}, ?) WHERE device_id = ?", (int(value), device_id))
+            conn.exec_driver_sql(
+                f"UPDATE sync_peer SET {col} = max({col}, ?) WHERE device_id = ?", (int(value), device_id)
+            )
     for col, when in (("last_import_at", imported_at), ("last_export_at", exported_at)):
         if when is not None:
-            conn.exec_driver_sql(f"UPDATE sync_peer SET {col} = ? WHERE device_id = ?",
-                                 (when.isoformat(sep=" "), device_id))
+            conn.exec_driver_sql(
+                f"UPDATE sync_peer SET {col} = ? WHERE device_id = ?", (when.isoformat(sep=" "), device_id)
+            )
 
 
 def sequence_verdict(held_upto: int, first: int | None, last: int | None) -> Verdict:
@@ -140,28 +161,40 @@ def erase_notices(conn: Connection, *, for_device: str, caseload: set[str], sinc
     note stays in every return bundle until the laptop acknowledges one made after it.
     """
     conn.exec_driver_sql("DELETE FROM sync_erase WHERE device_id = ? AND sent_wm <= ?", (for_device, since))
-    sent = {r[0] for r in conn.exec_driver_sql(
-        "SELECT client_id FROM sync_sent_client WHERE device_id = ?", (for_device,))}
+    sent = {
+        r[0] for r in conn.exec_driver_sql("SELECT client_id FROM sync_sent_client WHERE device_id = ?", (for_device,))
+    }
     left = sorted(sent - caseload)
     if left:
-        conn.exec_driver_sql("INSERT OR IGNORE INTO sync_erase (device_id, client_id, sent_wm) VALUES (?, ?, ?)",
-                             [(for_device, c, watermark) for c in left])
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO sync_erase (device_id, client_id, sent_wm) VALUES (?, ?, ?)",
+            [(for_device, c, watermark) for c in left],
+        )
         for chunk in _chunks(left):
             marks = ",".join("?" * len(chunk))
-            conn.exec_driver_sql(f"DELETE FROM sync_sent_client WHERE device_id = ? AND client_id IN ({marks})",
-                                 (for_device, *chunk))
-    erase = [r[0] for r in conn.exec_driver_sql(
-        "SELECT client_id FROM sync_erase WHERE device_id = ? ORDER BY client_id", (for_device,))]
+            conn.exec_driver_sql(
+                f"DELETE FROM sync_sent_client WHERE device_id = ? AND client_id IN ({marks})", (for_device, *chunk)
+            )
+    erase = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT client_id FROM sync_erase WHERE device_id = ? ORDER BY client_id", (for_device,)
+        )
+    ]
     back = [c for c in erase if c in caseload]  # reassigned back: sent whole again instead
     if back:
-        conn.exec_driver_sql("DELETE FROM sync_erase WHERE device_id = ? AND client_id = ?",
-                             [(for_device, c) for c in back])
+        conn.exec_driver_sql(
+            "DELETE FROM sync_erase WHERE device_id = ? AND client_id = ?", [(for_device, c) for c in back]
+        )
     return [c for c in erase if c not in caseload]
 
 
 def _touched(conn: Connection, coordinator_device: str, since: int) -> set[tuple[str, str]]:
-    rows = set(conn.exec_driver_sql(
-        "SELECT DISTINCT tbl, row_id FROM change_log WHERE device = ? AND hlc > ?", (coordinator_device, since)))
+    rows = set(
+        conn.exec_driver_sql(
+            "SELECT DISTINCT tbl, row_id FROM change_log WHERE device = ? AND hlc > ?", (coordinator_device, since)
+        )
+    )
     rows.update(conn.exec_driver_sql("SELECT tbl, row_id FROM sync_touch WHERE tick > ?", (since,)))
     return {tuple(r) for r in rows}
 
@@ -171,8 +204,8 @@ def _versions_for(conn: Connection, tbl: str, ids: list[str]) -> dict[tuple[str,
     for chunk in _chunks(ids):
         marks = ",".join("?" * len(chunk))
         for row_id, col, stamp, device in conn.exec_driver_sql(
-                f"SELECT row_id, col, hlc, device FROM field_version WHERE tbl = ? AND row_id IN ({marks})",
-                (tbl, *chunk)):
+            f"SELECT row_id, col, hlc, device FROM field_version WHERE tbl = ? AND row_id IN ({marks})", (tbl, *chunk)
+        ):
             out[(row_id, col)] = (stamp, device)
     return out
 
@@ -202,37 +235,54 @@ def _client_rows(conn: Connection, tbl: str, client_ids: list[str]) -> list[tupl
         if via is None:
             sql = f"SELECT t.{_q(link)}, {cols} FROM {_q(tbl)} t WHERE t.{_q(link)} IN ({marks})"
         else:
-            sql = (f"SELECT p.client_id, {cols} FROM {_q(tbl)} t JOIN {_q(via)} p ON p.id = t.{_q(link)} "
-                   f"WHERE p.client_id IN ({marks})")
+            sql = (
+                f"SELECT p.client_id, {cols} FROM {_q(tbl)} t JOIN {_q(via)} p ON p.id = t.{_q(link)} "
+                f"WHERE p.client_id IN ({marks})"
+            )
         out.extend((r[0], tuple(r[1:])) for r in conn.exec_driver_sql(sql, tuple(chunk)))
     return out
 
 
-def return_changes(conn: Connection, *, for_device: str, worker_id: str, since: int,
-                   coordinator_device: str) -> tuple[list[Change], list[str]]:
+def return_changes(
+    conn: Connection, *, for_device: str, worker_id: str, since: int, coordinator_device: str
+) -> tuple[list[Change], list[str]]:
     """The records for one worker's return bundle, and the clients sent whole for the first time."""
     caseload = sorted(caseload_client_ids(conn, worker_id))
-    confirmed = {r[0] for r in conn.exec_driver_sql(
-        "SELECT client_id FROM sync_sent_client WHERE device_id = ? AND first_wm <= ?", (for_device, since))}
-    known = {r[0] for r in conn.exec_driver_sql(
-        "SELECT client_id FROM sync_sent_client WHERE device_id = ?", (for_device,))}
+    confirmed = {
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT client_id FROM sync_sent_client WHERE device_id = ? AND first_wm <= ?", (for_device, since)
+        )
+    }
+    known = {
+        r[0] for r in conn.exec_driver_sql("SELECT client_id FROM sync_sent_client WHERE device_id = ?", (for_device,))
+    }
     whole = {c for c in caseload if c not in confirmed}
     touched = _touched(conn, coordinator_device, since)
     changes: list[Change] = []
     for tbl in ALWAYS_SENT:
         ti = tables()[tbl]
-        rows = [tuple(r) for r in conn.exec_driver_sql(
-            f"SELECT {', '.join(_q(c) for c in ti.columns)} FROM {_q(tbl)} ORDER BY {_q(ti.pk)}")]
+        rows = [
+            tuple(r)
+            for r in conn.exec_driver_sql(
+                f"SELECT {', '.join(_q(c) for c in ti.columns)} FROM {_q(tbl)} ORDER BY {_q(ti.pk)}"
+            )
+        ]
         changes.extend(_rows_as_changes(conn, tbl, rows, coordinator_device))
     if caseload:
         for tbl in CLIENT_LINK:
-            picked = [row for client_id, row in _client_rows(conn, tbl, caseload)
-                      if client_id in whole or (tbl, row[0]) in touched]
+            picked = [
+                row
+                for client_id, row in _client_rows(conn, tbl, caseload)
+                if client_id in whole or (tbl, row[0]) in touched
+            ]
             changes.extend(_rows_as_changes(conn, tbl, picked, coordinator_device))
     purged = conn.exec_driver_sql(
-        "SELECT row_id, hlc, device FROM sync_purged WHERE tbl = 'client' AND hlc > ? ORDER BY row_id", (since,))
-    changes.extend(Change(device, 0, stamp, "client", row_id, "purge", "", None, None, None)
-                   for row_id, stamp, device in purged)
+        "SELECT row_id, hlc, device FROM sync_purged WHERE tbl = 'client' AND hlc > ? ORDER BY row_id", (since,)
+    )
+    changes.extend(
+        Change(device, 0, stamp, "client", row_id, "purge", "", None, None, None) for row_id, stamp, device in purged
+    )
     new_whole = sorted(c for c in whole if c not in known)
     return changes, new_whole
 

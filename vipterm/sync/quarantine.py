@@ -11,8 +11,9 @@ database, in `changes`, for `show`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import uuid6
 from sqlalchemy.engine import Connection
@@ -48,18 +49,19 @@ class Held:
     worker_id: str = ""
 
 
-def pack_changes(changes: Iterable["Change"]) -> bytes:
+def pack_changes(changes: Iterable[Change]) -> bytes:
     return pack([list(c) for c in changes])
 
 
-def unpack_changes(blob: bytes | None) -> list["Change"]:
+def unpack_changes(blob: bytes | None) -> list[Change]:
     from vipterm.sync.merge import Change  # merge imports this module
 
     return [Change(*item) for item in unpack_records(blob)]
 
 
-def hold(conn: Connection, items: list[Held], *, bundle_id: str, now: str,
-         device: str = "", worker_id: str = "") -> list[str]:
+def hold(
+    conn: Connection, items: list[Held], *, bundle_id: str, now: str, device: str = "", worker_id: str = ""
+) -> list[str]:
     """Write `items` as open quarantine entries; returns their ids."""
     ids = [str(uuid6.uuid7()) for _ in items]
     if items:
@@ -67,14 +69,30 @@ def hold(conn: Connection, items: list[Held], *, bundle_id: str, now: str,
             "INSERT INTO sync_quarantine (id, kind, code, reason, bundle_id, device, worker_id, tbl, row_id, col, "
             "changes, data, detected_at, status, decision, decided_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 'open', '', NULL)",
-            [(i, h.kind, h.code, h.reason[:300], bundle_id, h.device or device, h.worker_id or worker_id, h.tbl,
-              h.row_id, h.col, pack_changes(h.changes), now) for i, h in zip(ids, items)],
+            [
+                (
+                    i,
+                    h.kind,
+                    h.code,
+                    h.reason[:300],
+                    bundle_id,
+                    h.device or device,
+                    h.worker_id or worker_id,
+                    h.tbl,
+                    h.row_id,
+                    h.col,
+                    pack_changes(h.changes),
+                    now,
+                )
+                for i, h in zip(ids, items)
+            ],
         )
     return ids
 
 
-def hold_bundle(conn: Connection, raw: bytes, *, code: str, reason: str, bundle_id: str, device: str,
-                worker_id: str = "", now: str) -> str:
+def hold_bundle(
+    conn: Connection, raw: bytes, *, code: str, reason: str, bundle_id: str, device: str, worker_id: str = "", now: str
+) -> str:
     """Keep a whole bundle file (still encrypted) for review; returns the entry id."""
     entry = str(uuid6.uuid7())
     conn.exec_driver_sql(

@@ -85,8 +85,9 @@ class Scope:
     coordinator: bool = False
 
 
-def row_problem(scope: Scope, tbl: str, row: dict[str, Any], client_owner: str | None,
-                client_exists: bool) -> str | None:
+def row_problem(
+    scope: Scope, tbl: str, row: dict[str, Any], client_owner: str | None, client_exists: bool
+) -> str | None:
     """Why a new record from this device is out of scope, or None.
 
     `client_owner`: the worker the record's client is assigned to (None: unassigned);
@@ -128,8 +129,9 @@ def row_problem(scope: Scope, tbl: str, row: dict[str, Any], client_owner: str |
     return f"a laptop may not write {tbl.replace('_', ' ')} records"
 
 
-def field_problem(scope: Scope, tbl: str, col: str, value: Any, client_owner: str | None,
-                  add_only: bool, row_id: str) -> str | None:
+def field_problem(
+    scope: Scope, tbl: str, col: str, value: Any, client_owner: str | None, add_only: bool, row_id: str
+) -> str | None:
     """Why a change to `tbl.col` of a record the coordinator has is out of scope, or None."""
     if scope.coordinator:
         return None

@@ -32,9 +32,22 @@ from vipterm.store.models import SYNC_POLICY
 MAX_NOTE_LENGTH = 4000  # = services.records.MAX_NOTE_LENGTH
 MAX_SHORT_TEXT = 200  # names, phones, pseudonyms and other one-line fields
 MAX_ID_LENGTH = 64  # UUIDs are 36 characters
-LONG_TEXT = frozenset({"note", "feedback", "reason", "detail", "address", "team",
-                       # a safety plan's parts (schema 8)
-                       "threats", "safe_contacts", "safe_places", "places_to_avoid", "check_in_plan"})
+LONG_TEXT = frozenset(
+    {
+        "note",
+        "feedback",
+        "reason",
+        "detail",
+        "address",
+        "team",
+        # a safety plan's parts (schema 8)
+        "threats",
+        "safe_contacts",
+        "safe_places",
+        "places_to_avoid",
+        "check_in_plan",
+    }
+)
 
 ENUMS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
     ("worker", "role"): domain.Role,
@@ -78,20 +91,36 @@ ENUM_LISTS: dict[tuple[str, str], type[domain.LabelledEnum]] = {
     ("planned_notification", "team_roles"): domain.TeamRole,
 }
 # Dates and times of events: never after the change that records them.
-NOT_FUTURE = frozenset({
-    ("client", "identified_on"), ("client_identity", "date_of_birth"), ("notification_attempt", "attempted_on"),
-    ("contact", "occurred_at"), ("assessment", "assessed_on"), ("referral", "status_changed_at"),
-    ("referral", "first_service_on"), ("referral_event", "at"), ("outcome", "occurred_on"),
-    ("follow_up", "done_at"), ("client", "closed_on"), ("fact_correction", "at"),
-    ("review", "held_on"), ("review_incident", "occurred_on"), ("review_candidate", "identified_on"),
-    ("planned_notification", "identified_on"), ("consent", "given_on"), ("consent", "withdrawn_on"),
-})
+NOT_FUTURE = frozenset(
+    {
+        ("client", "identified_on"),
+        ("client_identity", "date_of_birth"),
+        ("notification_attempt", "attempted_on"),
+        ("contact", "occurred_at"),
+        ("assessment", "assessed_on"),
+        ("referral", "status_changed_at"),
+        ("referral", "first_service_on"),
+        ("referral_event", "at"),
+        ("outcome", "occurred_on"),
+        ("follow_up", "done_at"),
+        ("client", "closed_on"),
+        ("fact_correction", "at"),
+        ("review", "held_on"),
+        ("review_incident", "occurred_on"),
+        ("review_candidate", "identified_on"),
+        ("planned_notification", "identified_on"),
+        ("consent", "given_on"),
+        ("consent", "withdrawn_on"),
+    }
+)
 # A time of day, "HH:MM" (a follow-up's optional time).
 TIME_OF_DAY = frozenset({("follow_up", "due_time"), ("planned_notification", "planned_time")})
 _TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d\Z")
 NOT_EMPTY = frozenset({("client", "pseudonym"), ("worker", "display_name"), ("provider", "name")})
-INT_RANGES = {("assessment_item", "level"): (min(domain.NEED_LEVELS), max(domain.NEED_LEVELS)),
-              ("contact", "duration_min"): (0, 24 * 60)}
+INT_RANGES = {
+    ("assessment_item", "level"): (min(domain.NEED_LEVELS), max(domain.NEED_LEVELS)),
+    ("contact", "duration_min"): (0, 24 * 60),
+}
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?\Z")
@@ -124,16 +153,26 @@ def _columns() -> dict[tuple[str, str], _Spec]:
         for column in policy.table.columns:
             col = column.name
             key = (tbl, col)
-            limit = MAX_NOTE_LENGTH if col in LONG_TEXT else (
-                MAX_ID_LENGTH if col.endswith(("_id", "_by")) or col == "by_worker" else MAX_SHORT_TEXT)
+            limit = (
+                MAX_NOTE_LENGTH
+                if col in LONG_TEXT
+                else (MAX_ID_LENGTH if col.endswith(("_id", "_by")) or col == "by_worker" else MAX_SHORT_TEXT)
+            )
             enum_cls, list_cls = ENUMS.get(key), ENUM_LISTS.get(key)
             low, high = INT_RANGES.get(key, (-(2**63), 2**63 - 1))
             # Text columns are SQLModel's AutoString, whose python_type is `object`.
             pytype = str if isinstance(getattr(column.type, "impl", column.type), String) else column.type.python_type
-            out[key] = _Spec(pytype, bool(column.nullable), limit,
-                             frozenset(m.value for m in enum_cls) if enum_cls else None,
-                             frozenset(m.value for m in list_cls) if list_cls else None,
-                             key in NOT_FUTURE, key in NOT_EMPTY, low, high)
+            out[key] = _Spec(
+                pytype,
+                bool(column.nullable),
+                limit,
+                frozenset(m.value for m in enum_cls) if enum_cls else None,
+                frozenset(m.value for m in list_cls) if list_cls else None,
+                key in NOT_FUTURE,
+                key in NOT_EMPTY,
+                low,
+                high,
+            )
     return out
 
 
@@ -158,10 +197,17 @@ def check_value(tbl: str, col: str, value: Any, made_ms: int) -> Problem | None:
     pytype = spec.pytype
     if value is None:
         return None if spec.nullable else Problem("invalid", f"{_label(tbl, col)} cannot be empty")
-    if pytype is str and type(value) is str and len(value) <= spec.limit and spec.enum is None \
-            and spec.enum_list is None and not spec.not_empty and (tbl, col) != ("notification_attempt", "team") \
-            and (tbl, col) not in TIME_OF_DAY \
-            and (value.isprintable() if col not in LONG_TEXT else not _CONTROL.search(value)):
+    if (
+        pytype is str
+        and type(value) is str
+        and len(value) <= spec.limit
+        and spec.enum is None
+        and spec.enum_list is None
+        and not spec.not_empty
+        and (tbl, col) != ("notification_attempt", "team")
+        and (tbl, col) not in TIME_OF_DAY
+        and (value.isprintable() if col not in LONG_TEXT else not _CONTROL.search(value))
+    ):
         return None  # the common case: plain text within its length
     if pytype is str and spec.enum is not None and value in spec.enum:
         return None
@@ -218,8 +264,9 @@ def check_value(tbl: str, col: str, value: Any, made_ms: int) -> Problem | None:
     list_cls = ENUM_LISTS.get((tbl, col))
     if list_cls is not None and value:
         if any(v not in list_cls._value2member_map_ for v in value.split(",")):
-            return Problem("invalid", f"{name} holds a value that is not one of: "
-                                      f"{', '.join(m.value for m in list_cls)}")
+            return Problem(
+                "invalid", f"{name} holds a value that is not one of: {', '.join(m.value for m in list_cls)}"
+            )
     if (tbl, col) == ("notification_attempt", "team"):
         return _check_team(value)
     if (tbl, col) in TIME_OF_DAY and not _TIME.match(value):
@@ -236,8 +283,12 @@ def _check_team(text: str) -> Problem | None:
     if not isinstance(team, list):
         return bad
     for member in team:
-        if not isinstance(member, dict) or set(member) != {"name", "role"} or not isinstance(member["name"], str) \
-                or member.get("role") not in domain.TeamRole._value2member_map_:
+        if (
+            not isinstance(member, dict)
+            or set(member) != {"name", "role"}
+            or not isinstance(member["name"], str)
+            or member.get("role") not in domain.TeamRole._value2member_map_
+        ):
             return bad
     return None
 
@@ -270,12 +321,22 @@ def stored_problems(conn: Connection) -> dict[str, int]:
             marks = ",".join("?" * len(spec.enum))
             cond, params = f"{q} IS NOT NULL AND ({q} NOT IN ({marks}) OR typeof({q}) != 'text')", tuple(spec.enum)
         elif spec.pytype is date:
-            cond, params = (f"{q} IS NOT NULL AND (typeof({q}) != 'text' OR {q} NOT GLOB "
-                            f"'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' OR date({q}) IS NULL)"), ()
+            cond, params = (
+                (
+                    f"{q} IS NOT NULL AND (typeof({q}) != 'text' OR {q} NOT GLOB "
+                    f"'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' OR date({q}) IS NULL)"
+                ),
+                (),
+            )
         elif spec.pytype is datetime:
-            cond, params = (f"{q} IS NOT NULL AND (typeof({q}) != 'text' OR {q} NOT GLOB "
-                            "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*' "
-                            f"OR datetime({q}) IS NULL)"), ()
+            cond, params = (
+                (
+                    f"{q} IS NOT NULL AND (typeof({q}) != 'text' OR {q} NOT GLOB "
+                    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*' "
+                    f"OR datetime({q}) IS NULL)"
+                ),
+                (),
+            )
         elif spec.pytype in (int, bool):
             cond, params = f"{q} IS NOT NULL AND typeof({q}) != 'integer'", ()
         else:  # text
@@ -290,7 +351,8 @@ def stored_problems(conn: Connection) -> dict[str, int]:
             spec = _COLUMNS[(tbl, col)]
             if spec.enum_list is not None:
                 for value, k in conn.exec_driver_sql(
-                        f'SELECT "{col}", count(*) FROM "{tbl}" WHERE "{col}" != \'\' GROUP BY "{col}"'):
+                    f'SELECT "{col}", count(*) FROM "{tbl}" WHERE "{col}" != \'\' GROUP BY "{col}"'
+                ):
                     if not isinstance(value, str) or any(v not in spec.enum_list for v in value.split(",")):
                         n += k
             if n:

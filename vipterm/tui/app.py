@@ -15,9 +15,9 @@ import importlib
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 from textual import events, work
 from textual.app import App, SystemCommand
@@ -29,11 +29,11 @@ from textual.worker import Worker, WorkerState
 
 from vipterm import domain
 from vipterm.errors import ValidationError
+from vipterm.timekeeping import ProgramClock
 from vipterm.tui.base import ScreenHooks, describe_error
 from vipterm.tui.commands import ClientCommands
 from vipterm.tui.config import TuiConfig, load_config
 from vipterm.tui.messages import ClientRef
-from vipterm.timekeeping import ProgramClock
 from vipterm.tui.themes import HIGH_CONTRAST, THEME_CYCLE
 
 DEMO_PASSPHRASE = "vipterm-demo"
@@ -207,8 +207,9 @@ class VipApp(App[int]):
         if self.store is None:
             return
         # Pickers, help and questions are transient and may show names: close them.
-        while isinstance(self.screen, CommandPalette) or (isinstance(self.screen, ScreenHooks)
-                                                           and self.screen.CLOSE_ON_LOCK):
+        while isinstance(self.screen, CommandPalette) or (
+            isinstance(self.screen, ScreenHooks) and self.screen.CLOSE_ON_LOCK
+        ):
             self.pop_screen()
         for screen in self._vip_screens():
             screen.clear_for_lock()
@@ -374,8 +375,9 @@ class VipApp(App[int]):
 
         if self.store is None:
             return
-        while isinstance(self.screen, ClientFileScreen) or (isinstance(self.screen, ScreenHooks)
-                                                             and self.screen.CLOSE_ON_LOCK):
+        while isinstance(self.screen, ClientFileScreen) or (
+            isinstance(self.screen, ScreenHooks) and self.screen.CLOSE_ON_LOCK
+        ):
             self.pop_screen()
         self.push_screen(ClientFileScreen(client_id))
 
@@ -393,7 +395,11 @@ class VipApp(App[int]):
         shown_in_place = False
         if isinstance(origin, ScreenHooks):
             shown_in_place = origin.worker_failed(error, message)
-            if isinstance(error, ValidationError) and error.field and origin.show_field_error(error.field, error.message):
+            if (
+                isinstance(error, ValidationError)
+                and error.field
+                and origin.show_field_error(error.field, error.message)
+            ):
                 return
         if not shown_in_place:
             self.notify(message, severity="error", timeout=8)
@@ -471,8 +477,15 @@ class VipApp(App[int]):
 
     # --- forms the screens open -------------------------------------------------------------------
 
-    def open_form(self, kind: str, ref: ClientRef, done: Callable[[object], None] | None = None, *,
-                  draft: dict | None = None, **extra) -> None:
+    def open_form(
+        self,
+        kind: str,
+        ref: ClientRef,
+        done: Callable[[object], None] | None = None,
+        *,
+        draft: dict | None = None,
+        **extra,
+    ) -> None:
         """Open the `kind` form about `ref`; `draft`: fields of a kept draft to put back in it."""
         from vipterm.tui import forms
 
@@ -498,6 +511,7 @@ class VipApp(App[int]):
                 if inner is not None:
                     inner(result)
                 after_record(self, ref, result)
+
         self.push_screen(form, done)
 
 

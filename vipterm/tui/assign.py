@@ -83,9 +83,13 @@ class AssignFlow:
                 if yes and self.store is not None:
                     self._assign_in_thread(self.store, ids, choice.id)
 
-            self.app.push_screen(ConfirmModal(f"Assign {clients_phrase(len(ids))} ({what}) to {choice.name}?\n"
-                                              "Their laptops receive the change at the next sync export."),
-                                 answered)
+            self.app.push_screen(
+                ConfirmModal(
+                    f"Assign {clients_phrase(len(ids))} ({what}) to {choice.name}?\n"
+                    "Their laptops receive the change at the next sync export."
+                ),
+                answered,
+            )
 
         self.app.push_screen(WorkerPickerModal(f"Assign {clients_phrase(len(ids))} to…"), picked)
 
@@ -103,4 +107,3 @@ class AssignFlow:
 
     def after_assign(self, result: AssignResult) -> None:  # pragma: no cover - screens override
         pass
-

@@ -30,8 +30,11 @@ class AuditLoaded(Message):
 
 
 def _matches(row, words: list[str]) -> bool:
-    hay = domain.fold(" ".join((row.at, row.worker, row.device, row.action, row.action_label, row.client,
-                                row.client_id or "", row.detail)))
+    hay = domain.fold(
+        " ".join(
+            (row.at, row.worker, row.device, row.action, row.action_label, row.client, row.client_id or "", row.detail)
+        )
+    )
     return all(w in hay for w in words)
 
 
@@ -109,12 +112,14 @@ class AuditScreen(VipScreen):
             by = f"{r.worker or 'unknown worker'} · {r.device}"
             detail = " · ".join(x for x in (r.client, r.detail) if x)
             table.add_row(when, by, r.action_label, detail, key=str(n))
-        scope = "every device" if self.store is not None and self.store.role is domain.Role.COORDINATOR \
-            else "this device"
+        scope = (
+            "every device" if self.store is not None and self.store.role is domain.Role.COORDINATOR else "this device"
+        )
         capped = f" (the newest {LIMIT:,}; `vipterm audit` lists all)" if len(entries) >= LIMIT else ""
         matching = f" · {len(self.shown):,} match" if words else ""
         self.query_one("#audit-title", Static).update(
-            f"Audit log · {scope} · {len(entries):,} entr{'y' if len(entries) == 1 else 'ies'}{capped}{matching}")
+            f"Audit log · {scope} · {len(entries):,} entr{'y' if len(entries) == 1 else 'ies'}{capped}{matching}"
+        )
 
     # --- keys --------------------------------------------------------------------------------------
 
@@ -176,9 +181,15 @@ class AuditEntryModal(VipModal[None]):
 
     def compose(self) -> ComposeResult:
         r = self.row
-        lines = [("when (UTC)", r.at.replace("T", " ")), ("what", r.action_label), ("by", r.worker or "unknown worker"),
-                 ("device", f"{r.device} ({r.device_id})"), ("client", " ".join(x for x in (r.client, r.client_id or "") if x) or "—"),
-                 ("detail", r.detail or "—"), ("entry", r.id)]
+        lines = [
+            ("when (UTC)", r.at.replace("T", " ")),
+            ("what", r.action_label),
+            ("by", r.worker or "unknown worker"),
+            ("device", f"{r.device} ({r.device_id})"),
+            ("client", " ".join(x for x in (r.client, r.client_id or "") if x) or "—"),
+            ("detail", r.detail or "—"),
+            ("entry", r.id),
+        ]
         width = max(len(k) for k, _ in lines)
         with Vertical():
             yield Static("Audit entry", markup=False)

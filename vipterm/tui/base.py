@@ -35,8 +35,10 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, VipError):
         return error.message
     if isinstance(error, OSError):
-        return (f"{os_reason(error)} ({type(error).__name__}); check the folder or disk and try again — "
-                "nothing was lost from the screen")
+        return (
+            f"{os_reason(error)} ({type(error).__name__}); check the folder or disk and try again — "
+            "nothing was lost from the screen"
+        )
     return f"that did not work ({type(error).__name__}); nothing was lost from the screen — try again"
 
 

@@ -19,17 +19,17 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from vipterm.services import caseload as caseload_service
 from vipterm import domain
 from vipterm.domain import Role
+from vipterm.services import caseload as caseload_service
 from vipterm.services.caseload import DUE_TODAY, OVERDUE, CaseloadIndex, CaseloadRow
 from vipterm.tui import display
+from vipterm.tui.assign import AssignFlow
+from vipterm.tui.base import VipScreen
 from vipterm.tui.caseload_table import CaseloadTable, Column
 from vipterm.tui.field_work import FieldWorkActions
 from vipterm.tui.key_bar import SteadyFooter
 from vipterm.tui.messages import CaseloadLoaded, ClientRef
-from vipterm.tui.assign import AssignFlow
-from vipterm.tui.base import VipScreen
 from vipterm.tui.widgets import ClientFormActions
 
 __all__ = ["CaseloadScreen", "CaseloadTable", "row_mark", "ref_for"]
@@ -193,8 +193,11 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         owners = self._owner_columns = self.shows_owner
         # At 80 columns the all-clients view trades `area` and `last` for the worker's name.
         brief = owners and not wide
-        columns = [Column("urgency", "", 3 if owners else 2), Column("id", "id", 10),
-                   Column("name", "name", 22 if wide else 16)]
+        columns = [
+            Column("urgency", "", 3 if owners else 2),
+            Column("id", "id", 10),
+            Column("name", "name", 22 if wide else 16),
+        ]
         if owners:
             columns.append(Column("worker", "worker", 14 if wide else 12))
         if wide:
@@ -230,8 +233,10 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             cells.append(display.ago(row.last_contact, today))
         cells += [
             display.due_in(row.next_due, today),
-            Text(f"{row.open_referrals}{' !' if row.stale_referrals else ''}",
-                 style="bold yellow" if row.stale_referrals else ""),
+            Text(
+                f"{row.open_referrals}{' !' if row.stale_referrals else ''}",
+                style="bold yellow" if row.stale_referrals else "",
+            ),
         ]
         if wide:
             cells.append(display.flag_codes(row.risk_flags))
@@ -312,7 +317,9 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
     @work(thread=True, exit_on_error=False, group="caseload-rows")
     def _load_clients(self, store, scope: str, client_ids: list[str], generation: int, read: int) -> None:
         rows = caseload_service.caseload(
-            store, worker_id="mine" if scope == "mine" else None, client_ids=client_ids,
+            store,
+            worker_id="mine" if scope == "mine" else None,
+            client_ids=client_ids,
         )
         self.post_message(CaseloadRowsLoaded(client_ids, rows, scope, generation, read))
 
@@ -328,9 +335,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="caseload")
     def _load(self, store, scope: str, generation: int) -> None:
-        rows = caseload_service.caseload(
-            store, worker_id="mine" if scope == "mine" else None
-        )
+        rows = caseload_service.caseload(store, worker_id="mine" if scope == "mine" else None)
         self.post_message(CaseloadLoaded(rows, scope, generation))
 
     def on_caseload_loaded(self, message: CaseloadLoaded) -> None:
@@ -371,8 +376,9 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             # The client under the cursor stays there if it is among the first matches on screen.
             kept = table.current
             page = max(1, table.scrollable_content_region.height - 1)
-            cursor = next((i for i, row in enumerate(matching[:page])
-                           if kept is not None and row.client_id == kept.client_id), 0)
+            cursor = next(
+                (i for i, row in enumerate(matching[:page]) if kept is not None and row.client_id == kept.client_id), 0
+            )
             table.set_rows(matching, cursor=cursor, top=True)
         else:
             table.set_rows(matching)
@@ -382,8 +388,11 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
     def _update_title(self) -> None:
         rows = self.rows
         if self._counted is None or self._counted[0] is not rows:
-            self._counted = (rows, sum(1 for r in rows if r.urgency == OVERDUE),
-                             sum(1 for r in rows if r.urgency == DUE_TODAY))
+            self._counted = (
+                rows,
+                sum(1 for r in rows if r.urgency == OVERDUE),
+                sum(1 for r in rows if r.urgency == DUE_TODAY),
+            )
         _, overdue, today = self._counted
         scope = "my clients" if self.scope == "mine" else "all clients"
         count = f"{self.matching:,}"
@@ -403,9 +412,15 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
     def _update_preview(self) -> None:
         row = self.current_row()
         if row is None:
-            empty = "no clients match the filter" if self.rows else (
-                "no clients assigned to you — m shows all clients, n adds one" if self.scope == "mine"
-                else "no clients yet — n adds one")
+            empty = (
+                "no clients match the filter"
+                if self.rows
+                else (
+                    "no clients assigned to you — m shows all clients, n adds one"
+                    if self.scope == "mine"
+                    else "no clients yet — n adds one"
+                )
+            )
             self._set_text("#caseload-preview", empty if self.loaded else "loading…")
             return
         parts = [row.pseudonym, domain.AgeGroup.label_of(row.age_group), display.status_label(row.status)]
@@ -452,8 +467,13 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
     def on_key(self, event) -> None:
         filter_input = self.query_one("#filter", Input)
         table = self.query_one(CaseloadTable)
-        if (table.has_focus and event.character and event.character.isalpha() and event.is_printable
-                and event.key not in self._own_keys()):
+        if (
+            table.has_focus
+            and event.character
+            and event.character.isalpha()
+            and event.is_printable
+            and event.key not in self._own_keys()
+        ):
             # A letter that is no key of the caseload starts the filter: typing a name without
             # `/` first finds the client instead of falling on the record keys.
             filter_input.select_on_focus = False  # `/` selects what is there; a typed name starts afresh

@@ -212,7 +212,9 @@ class CaseloadTable(ScrollView, can_focus=True):
             self.refresh()
         else:
             self._refresh_changed(old_rows, old_cursor)
-        if old_cursor != self._cursor or (self.current is not (old_rows[old_cursor] if old_cursor < len(old_rows) else None)):
+        if old_cursor != self._cursor or (
+            self.current is not (old_rows[old_cursor] if old_cursor < len(old_rows) else None)
+        ):
             self.post_message(self.RowHighlighted(self, self._cursor))
 
     def index_of_in(self, rows: Sequence[Any], key: Hashable) -> int | None:
@@ -382,4 +384,3 @@ class CaseloadTable(ScrollView, can_focus=True):
             return Strip(segments, line.cell_length)
         component = "caseload-table--odd-row" if index % 2 else "caseload-table--even-row"
         return line.apply_style(self._style(component))
-

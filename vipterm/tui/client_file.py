@@ -16,9 +16,9 @@ from textual.widgets import DataTable, Footer, Static
 from vipterm import domain
 from vipterm.services import caseload as caseload_service
 from vipterm.tui import display
+from vipterm.tui.base import VipScreen
 from vipterm.tui.field_work import FieldWorkActions, follow_up_label
 from vipterm.tui.messages import ClientFileLoaded, ClientRef
-from vipterm.tui.base import VipScreen
 from vipterm.tui.widgets import ClientFormActions
 
 
@@ -37,8 +37,11 @@ class FollowUpTable(DataTable):
 class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
     # The referrals take the focus first, as before the follow-up list above them existed.
     AUTO_FOCUS = "#cf-referrals, #cf-timeline"
-    HELP_KEYS = (("tab", "referrals ⇄ timeline"), ("enter (referral)", "change the referral's status"),
-                 ("enter (timeline)", "the whole entry: note, who, when, fields"))
+    HELP_KEYS = (
+        ("tab", "referrals ⇄ timeline"),
+        ("enter (referral)", "change the referral's status"),
+        ("enter (timeline)", "the whole entry: note, who, when, fields"),
+    )
     BINDINGS = [
         Binding("escape", "back", "back", id="back", show=False),
         Binding("l", "log_contact", "log", id="log_contact"),
@@ -129,7 +132,6 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="client-file")
     def _load(self, store, generation: int, audit: bool) -> None:
         from vipterm.services import records
-
         from vipterm.tui.consent_forms import load_consents
 
         cf = caseload_service.client_file(store, self.client_id)
@@ -165,8 +167,11 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         flags = [f for f in c.risk_flags.split(",") if f]
         status = display.status_label(c.status)
         if c.status == domain.ClientStatus.CLOSED.value and c.closed_reason:
-            status += f": {domain.ClosedReason(c.closed_reason).label}" if c.closed_reason in \
-                domain.ClosedReason._value2member_map_ else ""
+            status += (
+                f": {domain.ClosedReason(c.closed_reason).label}"
+                if c.closed_reason in domain.ClosedReason._value2member_map_
+                else ""
+            )
             status += f" on {c.closed_on.isoformat()}" if c.closed_on else ""
         lines = [
             f"{c.pseudonym}  {self.app.shown_name(cf.name, c.pseudonym)}   [{status}]",
@@ -179,7 +184,9 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         nxt = cf.next_follow_up
         follow = "next follow-up: none scheduled (f adds one)"
         if nxt is not None:
-            kind = domain.FollowUpKind(nxt.kind).label if nxt.kind in domain.FollowUpKind._value2member_map_ else nxt.kind
+            kind = (
+                domain.FollowUpKind(nxt.kind).label if nxt.kind in domain.FollowUpKind._value2member_map_ else nxt.kind
+            )
             follow = f"next follow-up: {nxt.due_on.isoformat()} {kind} ({display.due_in(nxt.due_on, today)})"
             if nxt.overdue:
                 follow += " OVERDUE"
@@ -210,8 +217,11 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             if r.stale:
                 status.append(" · stale", style="bold yellow")
             referrals.add_row(
-                domain.NeedDomain(r.need_domain).label, r.provider_name, status,
-                display.ago(self.app.to_local(r.status_changed_at), today), key=r.id,
+                domain.NeedDomain(r.need_domain).label,
+                r.provider_name,
+                status,
+                display.ago(self.app.to_local(r.status_changed_at), today),
+                key=r.id,
             )
         if referrals.row_count:
             referrals.move_cursor(row=min(keep, referrals.row_count - 1))
@@ -229,7 +239,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             summary = entry.summary
             for prefix in ("contact ", "referral ", "outcome "):
                 if entry.kind == prefix.strip() and summary.startswith(prefix):
-                    summary = summary[len(prefix):]  # the "what" column already says it
+                    summary = summary[len(prefix) :]  # the "what" column already says it
             if entry.note:
                 # One line here (enter shows the whole note): its line breaks become ↵.
                 summary += " — " + " ↵ ".join(self.app.shown_note(entry.note).splitlines())
@@ -292,8 +302,12 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         if self.client_file is None or not (0 <= table.cursor_row < len(self.timeline_rows)):
             return
         cf = self.client_file
-        self.app.push_screen(EntryDetailModal(self.timeline_rows[table.cursor_row],
-                                              f"{cf.client.pseudonym} {self.app.shown_name(cf.name, cf.client.pseudonym)}"))
+        self.app.push_screen(
+            EntryDetailModal(
+                self.timeline_rows[table.cursor_row],
+                f"{cf.client.pseudonym} {self.app.shown_name(cf.name, cf.client.pseudonym)}",
+            )
+        )
 
     @on(DataTable.RowSelected, "#cf-referrals")
     def _referral_selected(self, event: DataTable.RowSelected) -> None:
@@ -311,8 +325,9 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         index = table.cursor_row if 0 <= table.cursor_row < len(self.referral_rows) else 0
         referral = self.referral_rows[index]
         if not domain.REFERRAL_TRANSITIONS[domain.ReferralStatus(referral.status)]:
-            self.notify(f"this referral is {domain.ReferralStatus(referral.status).label}; it cannot change",
-                        severity="warning")
+            self.notify(
+                f"this referral is {domain.ReferralStatus(referral.status).label}; it cannot change", severity="warning"
+            )
             return
         self._form("referral_status", referral=referral)
 
@@ -361,8 +376,9 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             return
         if cf.client.status in (domain.ClientStatus.CLOSED.value, domain.ClientStatus.INACTIVE.value):
             question = f"Reopen {ref.pseudonym}? They come back to the caseload."
-            self.app.push_screen(ConfirmModal(question),
-                                 lambda yes: self._close_client_in_thread(self.store, ref, None) if yes else None)
+            self.app.push_screen(
+                ConfirmModal(question), lambda yes: self._close_client_in_thread(self.store, ref, None) if yes else None
+            )
             return
 
         def reason_chosen(reason: str | None) -> None:
@@ -370,8 +386,10 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
                 return
             label = domain.ClosedReason(reason).label
             question = f"Close {ref.pseudonym} ({label})? They leave the caseload and stay in the report."
-            self.app.push_screen(ConfirmModal(question),
-                                 lambda yes: self._close_client_in_thread(self.store, ref, reason) if yes else None)
+            self.app.push_screen(
+                ConfirmModal(question),
+                lambda yes: self._close_client_in_thread(self.store, ref, reason) if yes else None,
+            )
 
         self.app.push_screen(CloseReasonModal(ref.pseudonym), reason_chosen)
 
@@ -395,8 +413,12 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
 
     # --- c: correct, x: void the timeline entry under the cursor ------------------------------------
 
-    CORRECTABLE = {"contact": "contact", "notification": "notification_attempt", "outcome": "outcome",
-                   "referral": "referral"}
+    CORRECTABLE = {
+        "contact": "contact",
+        "notification": "notification_attempt",
+        "outcome": "outcome",
+        "referral": "referral",
+    }
 
     def _selected_entry(self):
         """The timeline entry under the timeline's cursor, or None (with the reason said)."""
@@ -414,8 +436,11 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
             self.notify("this entry was already corrected or voided", severity="warning")
             return None
         if kind not in self.CORRECTABLE:
-            self.notify(f"a {kind.replace('_', ' ')} is not corrected here: contacts, notifications, outcomes "
-                        "and referral status changes are", severity="warning")
+            self.notify(
+                f"a {kind.replace('_', ' ')} is not corrected here: contacts, notifications, outcomes "
+                "and referral status changes are",
+                severity="warning",
+            )
             return None
         return entry
 
@@ -424,8 +449,7 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         if entry is None or ref is None or self.store is None:
             return
         if entry.kind == "referral":
-            self.notify("a referral's status: x voids its latest change, then t sets the right one",
-                        severity="warning")
+            self.notify("a referral's status: x voids its latest change, then t sets the right one", severity="warning")
             return
         self._load_fact(self.store, ref, entry.kind, entry.record_id)
 
@@ -454,16 +478,20 @@ class ClientFileScreen(FieldWorkActions, ClientFormActions, VipScreen):
         if entry is None or ref is None:
             return
         what = "the referral's latest status change" if entry.kind == "referral" else f"this {entry.kind}"
-        when = (self.app.to_local(entry.when).strftime("%Y-%m-%d %H:%M") if entry.timed
-                else entry.when.strftime("%Y-%m-%d"))
+        when = (
+            self.app.to_local(entry.when).strftime("%Y-%m-%d %H:%M") if entry.timed else entry.when.strftime("%Y-%m-%d")
+        )
 
         def reason_given(reason: str | None) -> None:
             if not reason:
                 return
-            question = (f"Void {what} of {ref.pseudonym} ({when})? It stays in the history, marked voided, "
-                        "and counts nowhere.")
-            self.app.push_screen(ConfirmModal(question), lambda yes: self._void_in_thread(
-                self.store, ref, entry.kind, entry.record_id, reason) if yes else None)
+            question = (
+                f"Void {what} of {ref.pseudonym} ({when})? It stays in the history, marked voided, and counts nowhere."
+            )
+            self.app.push_screen(
+                ConfirmModal(question),
+                lambda yes: self._void_in_thread(self.store, ref, entry.kind, entry.record_id, reason) if yes else None,
+            )
 
         self.app.push_screen(VoidReasonForm(f"Void {what} · {ref.pseudonym} · {when}"), reason_given)
 

@@ -60,18 +60,27 @@ class ClientEditForm(FormModal):
         yield FormRow("first name", FieldInput(self._start("first_name"), id="first_name"), "first_name")
         yield FormRow("last name", FieldInput(self._start("last_name"), id="last_name"), "last_name")
         yield FormRow("alias (aka)", FieldInput(self._start("aka"), id="aka"), "aka")
-        yield FormRow("date of birth", FieldInput(self._start("date_of_birth"), placeholder="YYYY-MM-DD, optional",
-                                             id="date_of_birth"), "date_of_birth")
+        yield FormRow(
+            "date of birth",
+            FieldInput(self._start("date_of_birth"), placeholder="YYYY-MM-DD, optional", id="date_of_birth"),
+            "date_of_birth",
+        )
         yield FormRow("phone", FieldInput(self._start("phone"), placeholder="optional", id="phone"), "phone")
-        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), self._start("area_command"),
-                                          id="area_command"), "area_command")
-        yield FormRow("age group", ChoiceInput(domain.AgeGroup.choices(), self._start("age_group"),
-                                               id="age_group"), "age_group")
-        yield FormRow("came from", ChoiceInput(domain.ReferralSource.choices(), self._start("referral_source"),
-                                               id="referral_source"), "referral_source")
+        yield FormRow(
+            "area",
+            ChoiceInput(domain.AreaCommand.choices(), self._start("area_command"), id="area_command"),
+            "area_command",
+        )
+        yield FormRow(
+            "age group", ChoiceInput(domain.AgeGroup.choices(), self._start("age_group"), id="age_group"), "age_group"
+        )
+        yield FormRow(
+            "came from",
+            ChoiceInput(domain.ReferralSource.choices(), self._start("referral_source"), id="referral_source"),
+            "referral_source",
+        )
         current = {f for f in (self.client.risk_flags or "").split(",") if f}
-        flags = TickList(*[(f.label, f.value, f.value in current) for f in domain.RiskFlag],
-                                   id="risk_flags")
+        flags = TickList(*[(f.label, f.value, f.value in current) for f in domain.RiskFlag], id="risk_flags")
         yield FormRow("risk flags", flags, "risk_flags", hint="space ticks a flag")
 
     def on_mount(self) -> None:
@@ -90,19 +99,23 @@ class ClientEditForm(FormModal):
         if dob is not None and dob > today:
             raise ValidationError("the date of birth is in the future", field="date_of_birth")
         values["date_of_birth"] = dob
-        values["area_command"] = match_choice(self.value("area_command"), domain.AreaCommand.choices(),
-                                              "area_command")
+        values["area_command"] = match_choice(self.value("area_command"), domain.AreaCommand.choices(), "area_command")
         values["age_group"] = match_choice(self.value("age_group"), domain.AgeGroup.choices(), "age_group")
-        values["referral_source"] = match_choice(self.value("referral_source"), domain.ReferralSource.choices(),
-                                                 "referral_source")
+        values["referral_source"] = match_choice(
+            self.value("referral_source"), domain.ReferralSource.choices(), "referral_source"
+        )
         chosen = set(self.query_one("#risk_flags", SelectionList).selected)
         values["risk_flags"] = [f.value for f in domain.RiskFlag if f.value in chosen]  # the stored order
         i, c = self.identity, self.client
         before = {
-            "first_name": i.first_name if i else "", "last_name": i.last_name if i else "",
-            "aka": i.aka if i else "", "phone": i.phone if i else "",
-            "date_of_birth": i.date_of_birth if i else None, "area_command": c.area_command,
-            "age_group": c.age_group, "referral_source": c.referral_source,
+            "first_name": i.first_name if i else "",
+            "last_name": i.last_name if i else "",
+            "aka": i.aka if i else "",
+            "phone": i.phone if i else "",
+            "date_of_birth": i.date_of_birth if i else None,
+            "area_command": c.area_command,
+            "age_group": c.age_group,
+            "referral_source": c.referral_source,
             "risk_flags": [f for f in (c.risk_flags or "").split(",") if f],
         }
         changes = {k: v for k, v in values.items() if v != before[k]}
@@ -135,10 +148,15 @@ class CloseReasonModal(ArmedModal):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(f"Close {self.pseudonym}: why?", classes="question-title", markup=False)
-            yield OptionList(*[Option(f"{n}  {r.label}", id=r.value)
-                               for n, r in enumerate(domain.ClosedReason, start=1)], id="close-reasons")
-            yield Static("↑↓ enter or 1–6 · esc: nothing · the client leaves the caseload and stays in the report",
-                         classes="question-help", markup=False)
+            yield OptionList(
+                *[Option(f"{n}  {r.label}", id=r.value) for n, r in enumerate(domain.ClosedReason, start=1)],
+                id="close-reasons",
+            )
+            yield Static(
+                "↑↓ enter or 1–6 · esc: nothing · the client leaves the caseload and stays in the report",
+                classes="question-help",
+                markup=False,
+            )
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -208,8 +226,11 @@ class CorrectionForm:
 
     def fields(self):
         yield from super().fields()
-        yield FormRow("why correct", NoteArea(placeholder="what was wrong (kept in the history)",
-                                              id="correction_reason"), "reason")
+        yield FormRow(
+            "why correct",
+            NoteArea(placeholder="what was wrong (kept in the history)", id="correction_reason"),
+            "reason",
+        )
 
     def prefill(self) -> None:  # pragma: no cover - each form defines it
         raise NotImplementedError
@@ -257,8 +278,19 @@ def _contact_form():
             from vipterm.services import corrections
 
             contact, reason = draft
-            fields = {name: getattr(contact, name) for name in (
-                "occurred_at", "mode", "purpose", "outcome", "duration_min", "area_command", "note", "next_follow_up")}
+            fields = {
+                name: getattr(contact, name)
+                for name in (
+                    "occurred_at",
+                    "mode",
+                    "purpose",
+                    "outcome",
+                    "duration_min",
+                    "area_command",
+                    "note",
+                    "next_follow_up",
+                )
+            }
             return corrections.correct_contact(store, self.fact.id, reason, **fields)
 
     return CorrectContactForm
@@ -323,8 +355,10 @@ def _notification_form():
             attempt, reason = draft
             if attempt.attempted_on > self.app.today():
                 raise ValidationError("the attempt date is in the future", field="attempted_on")
-            fields = {name: getattr(attempt, name) for name in (
-                "attempted_on", "outcome", "setting", "area_command", "team", "messages", "note")}
+            fields = {
+                name: getattr(attempt, name)
+                for name in ("attempted_on", "outcome", "setting", "area_command", "team", "messages", "note")
+            }
             return corrections.correct_notification(store, self.fact.id, reason, **fields)
 
     return CorrectNotificationForm
@@ -401,13 +435,19 @@ class FieldHistoryModal(VipModal):
                 value = domain.MASK
             who = f"{c.worker} · {c.device_name}" if c.worker else c.device_name
             conflict = (c.conflict + ("*" if c.conflict_open else "")) if c.conflict else ""  # *: to review
-            table.add_row(self.app.to_local(c.at).strftime("%Y-%m-%d %H:%M"), c.field.replace("_", " "), value, who,
-                          conflict)
+            table.add_row(
+                self.app.to_local(c.at).strftime("%Y-%m-%d %H:%M"), c.field.replace("_", " "), value, who, conflict
+            )
         count = len(self.changes or [])
         self.query_one("#history-title", Static).update(
             f"Field history · {self.ref.pseudonym} · {count} change{'s' if count != 1 else ''}"
-            + (" · confl: won/lost a concurrent edit, * to review" if any(c.conflict for c in self.changes or [])
-               else "") + " · esc back")
+            + (
+                " · confl: won/lost a concurrent edit, * to review"
+                if any(c.conflict for c in self.changes or [])
+                else ""
+            )
+            + " · esc back"
+        )
 
     def refresh_names(self) -> None:
         if self.changes is not None:

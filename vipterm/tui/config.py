@@ -82,13 +82,13 @@ def load_config(path: Path | None = None) -> TuiConfig:
         config.problems.append(f"{path.name}: theme must be a theme name")
     keys = data.get("keys", {})
     if not isinstance(keys, dict):
-        config.problems.append(f"{path.name}: [keys] must be a table of binding id = \"key\"")
+        config.problems.append(f'{path.name}: [keys] must be a table of binding id = "key"')
         keys = {}
     for binding_id, value in keys.items():
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             value = ",".join(value)
         if not isinstance(value, str) or not value.strip():
-            config.problems.append(f"{path.name}: the key for {binding_id} must be a string like \"ctrl+l\"")
+            config.problems.append(f'{path.name}: the key for {binding_id} must be a string like "ctrl+l"')
             continue
         config.keys[str(binding_id)] = value.replace(" ", "")
     return config

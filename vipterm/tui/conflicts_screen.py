@@ -51,8 +51,11 @@ class ConflictResolved(Message):
 class ConflictsScreen(VipScreen):
     """Review and resolve concurrent edits, from the keyboard."""
 
-    HELP_KEYS = (("↑ ↓", "move between conflicts or held changes"), ("tab", "conflicts ⇄ quarantine"),
-                 ("enter (edit)", "save the edited value"))
+    HELP_KEYS = (
+        ("↑ ↓", "move between conflicts or held changes"),
+        ("tab", "conflicts ⇄ quarantine"),
+        ("enter (edit)", "save the edited value"),
+    )
 
     DEFAULT_CSS = """
     ConflictsScreen { layout: vertical; }
@@ -128,12 +131,14 @@ class ConflictsScreen(VipScreen):
         row = table.cursor_row
         table.clear()
         for c in self.items:
-            table.add_row(c.record, c.col.replace("_", " "), self._value(c.current_value), self._value(c.other_value),
-                          key=c.id)
+            table.add_row(
+                c.record, c.col.replace("_", " "), self._value(c.current_value), self._value(c.other_value), key=c.id
+            )
         if self.items:
             table.move_cursor(row=min(row, len(self.items) - 1))
         self.query_one("#conflicts-title", Static).update(
-            f"Conflicts for review: {len(self.items)} open" if self.items else "Conflicts for review: none open")
+            f"Conflicts for review: {len(self.items)} open" if self.items else "Conflicts for review: none open"
+        )
         self._show_sides()
 
     @on(DataTable.RowHighlighted, "#conflicts-table")
@@ -152,7 +157,8 @@ class ConflictsScreen(VipScreen):
         if held:
             table.move_cursor(row=min(max(row, 0), len(held) - 1))
         self.query_one("#quarantine-title", Static).update(
-            f"Quarantine: {len(held)} held for review (a accept, d discard)" if held else "Quarantine: nothing held")
+            f"Quarantine: {len(held)} held for review (a accept, d discard)" if held else "Quarantine: nothing held"
+        )
         self._show_held_detail()
 
     @on(DataTable.RowHighlighted, "#quarantine-table")
@@ -172,8 +178,10 @@ class ConflictsScreen(VipScreen):
         if q is None:
             detail.update("")
             return
-        what = {"delete": "a accepts (confirms) the delete, d restores the record",
-                "bundle": "a imports the held bundle, d drops it"}.get(q.kind, "a applies it, d leaves the records as they are")
+        what = {
+            "delete": "a accepts (confirms) the delete, d restores the record",
+            "bundle": "a imports the held bundle, d drops it",
+        }.get(q.kind, "a applies it, d leaves the records as they are")
         detail.update(f"{q.record}: {q.reason}\nsent by {q.sent_by}, device {q.device}, bundle {q.bundle_id}\n{what}")
 
     def action_accept_held(self) -> None:
@@ -186,8 +194,11 @@ class ConflictsScreen(VipScreen):
         q = self.selected_held()
         if q is None or self.busy or self.store is None:
             return
-        question = (f"Accept the held {q.kind} of {q.record}?" if choice == "accept"
-                    else f"Discard the held {q.kind} of {q.record}?")
+        question = (
+            f"Accept the held {q.kind} of {q.record}?"
+            if choice == "accept"
+            else f"Discard the held {q.kind} of {q.record}?"
+        )
 
         def answered(yes: bool | None) -> None:  # a decision changes records: asked first, default no
             if yes and not self.busy and self.store is not None:
@@ -215,10 +226,13 @@ class ConflictsScreen(VipScreen):
             current.update("")
             other.update("")
             return
-        current.update(f"current (k keeps it)\n{self._value(c.current_value, full=True)}\n"
-                       f"by {c.current_by}, {c.current_at:%Y-%m-%d %H:%M}")
-        other.update(f"other (t takes it)\n{self._value(c.other_value, full=True)}\n"
-                     f"by {c.other_by}, {c.other_at:%Y-%m-%d %H:%M}")
+        current.update(
+            f"current (k keeps it)\n{self._value(c.current_value, full=True)}\n"
+            f"by {c.current_by}, {c.current_at:%Y-%m-%d %H:%M}"
+        )
+        other.update(
+            f"other (t takes it)\n{self._value(c.other_value, full=True)}\nby {c.other_by}, {c.other_at:%Y-%m-%d %H:%M}"
+        )
 
     def _value(self, value, full: bool = False) -> str:
         # A conflicting value may be a name, an alias, a phone or a note: the privacy mask hides
@@ -282,8 +296,11 @@ class ConflictsScreen(VipScreen):
     @work(thread=True, exit_on_error=False, group="conflict-resolve")
     def _resolve_worker(self, store, conflict_id: str, record: str, col: str, choice: str, value) -> None:
         held = sync_service.resolve_conflict(store, conflict_id, choice, value)
-        self.post_message(ConflictResolved(f"{record}: {col.replace('_', ' ')} is now {self._value(held)}; "
-                                           "it reaches the laptops at the next sync"))
+        self.post_message(
+            ConflictResolved(
+                f"{record}: {col.replace('_', ' ')} is now {self._value(held)}; it reaches the laptops at the next sync"
+            )
+        )
 
     def on_conflict_resolved(self, message: ConflictResolved) -> None:
         self.busy = False
@@ -291,7 +308,6 @@ class ConflictsScreen(VipScreen):
         if message.ok:
             self._close_edit()
         self.action_refresh()
-
 
     def worker_failed(self, error: BaseException, message: str) -> bool:
         # A refused value keeps the edit field open with what was typed; the keys work again.

@@ -34,13 +34,20 @@ class ConsentForm(FormModal):
     def fields(self):
         shown = [r.summary for r in self.consents[:4]] or ["no consents recorded yet"]
         more = len(self.consents) - 4
-        yield Static("\n".join(shown) + (f"\n… {more} more (vipterm clients consent ID list)" if more > 0 else ""),
-                     id="consent-current", markup=False)
+        yield Static(
+            "\n".join(shown) + (f"\n… {more} more (vipterm clients consent ID list)" if more > 0 else ""),
+            id="consent-current",
+            markup=False,
+        )
         yield FormRow("consent to", ChoiceInput(domain.ConsentKind.choices(), "", id="kind"), "kind")
-        yield FormRow("provider", FieldInput(placeholder="sharing only: the provider's name", id="provider"),
-                      "provider_id")
-        yield FormRow("how", ChoiceInput(domain.ConsentMethod.choices(), domain.ConsentMethod.WRITTEN.label,
-                                         id="method"), "method")
+        yield FormRow(
+            "provider", FieldInput(placeholder="sharing only: the provider's name", id="provider"), "provider_id"
+        )
+        yield FormRow(
+            "how",
+            ChoiceInput(domain.ConsentMethod.choices(), domain.ConsentMethod.WRITTEN.label, id="method"),
+            "method",
+        )
         yield FormRow("given on", FieldInput("today", placeholder="YYYY-MM-DD or today", id="given_on"), "given_on")
         yield FormRow("expires", FieldInput(placeholder="YYYY-MM-DD, optional", id="expires_on"), "expires_on")
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
@@ -54,8 +61,9 @@ class ConsentForm(FormModal):
         provider = self.value("provider").strip()
         if kind == domain.ConsentKind.SHARE_PROVIDER.value and not provider:
             raise ValidationError("consent to share names the provider it is shared with", field="provider_id")
-        return dict(kind=kind, method=method, given_on=given, expires_on=expires, provider=provider,
-                    note=self.value("note"))
+        return dict(
+            kind=kind, method=method, given_on=given, expires_on=expires, provider=provider, note=self.value("note")
+        )
 
     def save_record(self, store, draft):
         from vipterm.services import records
@@ -63,15 +71,27 @@ class ConsentForm(FormModal):
         provider_id = None
         if draft["provider"]:
             text = draft["provider"].lower()
-            found = [p for p in records.search_providers(store, "", limit=10_000) if p.name.lower() == text] or \
-                records.search_providers(store, draft["provider"], limit=2)
+            found = [
+                p for p in records.search_providers(store, "", limit=10_000) if p.name.lower() == text
+            ] or records.search_providers(store, draft["provider"], limit=2)
             if len(found) != 1:
-                raise ValidationError("no single provider in the directory has that name" if not found else
-                                      "several providers match: type more of the name", field="provider_id")
+                raise ValidationError(
+                    "no single provider in the directory has that name"
+                    if not found
+                    else "several providers match: type more of the name",
+                    field="provider_id",
+                )
             provider_id = found[0].id
-        return consent_service.add_consent(store, self.ref.client_id, draft["kind"], method=draft["method"],
-                                           given_on=draft["given_on"], expires_on=draft["expires_on"],
-                                           provider_id=provider_id, note=draft["note"])
+        return consent_service.add_consent(
+            store,
+            self.ref.client_id,
+            draft["kind"],
+            method=draft["method"],
+            given_on=draft["given_on"],
+            expires_on=draft["expires_on"],
+            provider_id=provider_id,
+            note=draft["note"],
+        )
 
     def _saved(self, result) -> None:
         self.notify(f"consent recorded for {self.ref.pseudonym}")
@@ -95,14 +115,27 @@ class SafetyPlanForm(FormModal):
     def fields(self):
         plan = self.plan
         for name in consent_service.PLAN_PARTS:
-            label = {"threats": "threats", "safe_contacts": "safe contacts", "safe_places": "safe places",
-                     "places_to_avoid": "avoid", "check_in_plan": "check-in"}[name]
-            area = NoteArea(getattr(plan, name) or "" if plan is not None else "",
-                            placeholder=consent_service.PLAN_LABELS[name], id=name)
+            label = {
+                "threats": "threats",
+                "safe_contacts": "safe contacts",
+                "safe_places": "safe places",
+                "places_to_avoid": "avoid",
+                "check_in_plan": "check-in",
+            }[name]
+            area = NoteArea(
+                getattr(plan, name) or "" if plan is not None else "",
+                placeholder=consent_service.PLAN_LABELS[name],
+                id=name,
+            )
             yield FormRow(label, area, name)
         review = plan.review_on.isoformat() if plan is not None and plan.review_on else ""
-        yield FormRow("review on", FieldInput(review, placeholder=f"YYYY-MM-DD (default: in "
-                                              f"{domain.SAFETY_PLAN_REVIEW_DAYS} days)", id="review_on"), "review_on")
+        yield FormRow(
+            "review on",
+            FieldInput(
+                review, placeholder=f"YYYY-MM-DD (default: in {domain.SAFETY_PLAN_REVIEW_DAYS} days)", id="review_on"
+            ),
+            "review_on",
+        )
 
     def collect(self) -> dict:
         review = parse_date(self.value("review_on"), today=self.app.today(), field="review_on", required=False)
@@ -140,8 +173,9 @@ def after_record(screen, ref: ClientRef | None, result) -> None:
 
         with store.read() as session:
             items = session.exec(select(AssessmentItem).where(AssessmentItem.assessment_id == assessment_id)).all()
-        if consent_service.urgent_safety({i.domain: i.level for i in items}) \
-                and consent_service.safety_plan_prompt(store, ref.client_id):
+        if consent_service.urgent_safety({i.domain: i.level for i in items}) and consent_service.safety_plan_prompt(
+            store, ref.client_id
+        ):
             screen.app.call_from_thread(_ask, screen, ref, "an urgent safety / retaliation need is recorded")
 
     screen.run_worker(run, thread=True, exit_on_error=False, group="safety-offer")
@@ -193,16 +227,19 @@ class ConsentsLoaded(Message):
 
 
 def load_consents(store, client_id: str, generation: int) -> ConsentsLoaded:
-    return ConsentsLoaded(consent_service.list_consents(store, client_id),
-                          consent_service.safety_plan(store, client_id), generation)
+    return ConsentsLoaded(
+        consent_service.list_consents(store, client_id), consent_service.safety_plan(store, client_id), generation
+    )
 
 
 def header_line(consents: list, plan, today) -> str:
     """One line of the client file's header: current consents, and the safety plan's review."""
     current = [r for r in consents if r.current]
     if current:
-        what = "; ".join((r.kind_label + (f" {r.provider}" if r.provider else "")
-                          + (" (verbal)" if r.method == "verbal" else "")) for r in current[:3])
+        what = "; ".join(
+            (r.kind_label + (f" {r.provider}" if r.provider else "") + (" (verbal)" if r.method == "verbal" else ""))
+            for r in current[:3]
+        )
         if len(current) > 3:
             what += f"; +{len(current) - 3}"
     else:

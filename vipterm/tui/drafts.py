@@ -49,8 +49,7 @@ def offer_drafts(app) -> None:
     store = app.store
     if store is None:
         return
-    app.run_worker(partial(_load_offers, app, store), thread=True, group="drafts", name="drafts",
-                   exit_on_error=False)
+    app.run_worker(partial(_load_offers, app, store), thread=True, group="drafts", name="drafts", exit_on_error=False)
 
 
 def _load_offers(app, store) -> None:
@@ -96,8 +95,13 @@ def _answered(app, store, offer: DraftOffer, rest: list[DraftOffer], answer: str
         _restore(app, offer, lambda: _offer_next(app, store, rest))
         return
     if answer == "discard":
-        app.run_worker(partial(_discard, store, offer.draft.key), thread=True, group="drafts",
-                       name="discard draft", exit_on_error=False)
+        app.run_worker(
+            partial(_discard, store, offer.draft.key),
+            thread=True,
+            group="drafts",
+            name="discard draft",
+            exit_on_error=False,
+        )
         app.notify("draft discarded", timeout=3)
     _offer_next(app, store, rest)
 
@@ -200,8 +204,9 @@ class DraftOfferModal(VipModal[str]):
             return "(no note; the other fields are kept)"
         text = "\n\n".join(notes)
         lines = text.split("\n")
-        shown = "\n".join(lines[:PREVIEW_LINES]) + (f"\n… {len(lines) - PREVIEW_LINES} more lines"
-                                                     if len(lines) > PREVIEW_LINES else "")
+        shown = "\n".join(lines[:PREVIEW_LINES]) + (
+            f"\n… {len(lines) - PREVIEW_LINES} more lines" if len(lines) > PREVIEW_LINES else ""
+        )
         shown_note = getattr(self.app, "shown_note", None)
         return shown_note(shown) if shown_note is not None else shown
 

@@ -17,7 +17,7 @@ burst (a name typed without `/` first on the caseload) must not answer it.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -99,11 +99,16 @@ class FollowUpDoneModal(ArmedModal):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"Close a follow-up of {self.ref.pseudonym}: what happened?", classes="question-title",
-                         markup=False)
+            yield Static(
+                f"Close a follow-up of {self.ref.pseudonym}: what happened?", classes="question-title", markup=False
+            )
             yield OptionList(Option("loading…", disabled=True), id="follow-up-choices")
-            yield Static("↑↓ which one · l log a contact now (it closes if the contact reached them) · "
-                         "y done without a contact · n or esc: nothing", classes="question-help", markup=False)
+            yield Static(
+                "↑↓ which one · l log a contact now (it closes if the contact reached them) · "
+                "y done without a contact · n or esc: nothing",
+                classes="question-help",
+                markup=False,
+            )
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -164,8 +169,12 @@ ATTEMPT_KEYS = {
     domain.ContactOutcome.WRONG_NUMBER: "w",
     domain.ContactOutcome.REFUSED: "x",
 }
-ATTEMPT_MODES = (domain.ContactMode.PHONE, domain.ContactMode.TEXT, domain.ContactMode.IN_PERSON,
-                 domain.ContactMode.VIA_FAMILY)
+ATTEMPT_MODES = (
+    domain.ContactMode.PHONE,
+    domain.ContactMode.TEXT,
+    domain.ContactMode.IN_PERSON,
+    domain.ContactMode.VIA_FAMILY,
+)
 
 
 class AttemptModal(ArmedModal):
@@ -173,8 +182,10 @@ class AttemptModal(ArmedModal):
     mode (phone first). Dismisses with (outcome, mode) or None."""
 
     BINDINGS = [
-        *[Binding(key, f"answer('{outcome.value}')", outcome.label, id=f"attempt_{outcome.value}")
-          for outcome, key in ATTEMPT_KEYS.items()],
+        *[
+            Binding(key, f"answer('{outcome.value}')", outcome.label, id=f"attempt_{outcome.value}")
+            for outcome, key in ATTEMPT_KEYS.items()
+        ],
         Binding("m", "next_mode", "mode", id="attempt_mode"),
         Binding("escape", "cancel", "nothing", id="attempt_cancel"),
     ]
@@ -186,11 +197,16 @@ class AttemptModal(ArmedModal):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"Attempt to reach {self.pseudonym} (not reached: no follow-up is closed)",
-                         classes="question-title", markup=False)
+            yield Static(
+                f"Attempt to reach {self.pseudonym} (not reached: no follow-up is closed)",
+                classes="question-title",
+                markup=False,
+            )
             yield Static(self._mode_line(), id="attempt-mode", markup=False)
-            yield OptionList(*[Option(f"[{key}] {outcome.label}", id=outcome.value)
-                               for outcome, key in ATTEMPT_KEYS.items()], id="attempt-choices")
+            yield OptionList(
+                *[Option(f"[{key}] {outcome.label}", id=outcome.value) for outcome, key in ATTEMPT_KEYS.items()],
+                id="attempt-choices",
+            )
             yield Static("n v w x log it · m mode · esc nothing", classes="question-help", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
@@ -235,19 +251,27 @@ class DuplicateModal(ArmedModal):
     def compose(self) -> ComposeResult:
         n = len(self.matches)
         with Vertical():
-            yield Static(f"Possible duplicate: {n} existing client{'s' if n != 1 else ''} may be this person",
-                         classes="question-title", markup=False)
+            yield Static(
+                f"Possible duplicate: {n} existing client{'s' if n != 1 else ''} may be this person",
+                classes="question-title",
+                markup=False,
+            )
             yield OptionList(*self._options(), id="duplicate-matches")
-            yield Static("y create a new client anyway · n or esc back to the form", classes="question-help",
-                         markup=False)
+            yield Static(
+                "y create a new client anyway · n or esc back to the form", classes="question-help", markup=False
+            )
         yield Footer(compact=True, show_command_palette=False)
 
     def _options(self) -> list[Option]:
         options = []
         for m in self.matches:
             born = f" · born {m.date_of_birth.isoformat()}" if m.date_of_birth else ""
-            options.append(Option(f"{m.pseudonym}  {self.shown_name(m.name, m.pseudonym)}{born}"
-                                  f" · same {', '.join(m.reasons)}", id=m.client_id))
+            options.append(
+                Option(
+                    f"{m.pseudonym}  {self.shown_name(m.name, m.pseudonym)}{born} · same {', '.join(m.reasons)}",
+                    id=m.client_id,
+                )
+            )
         return options
 
     def on_mount(self) -> None:
@@ -363,7 +387,8 @@ class FieldWorkActions:
         from vipterm.services import records
 
         follow_up = records.complete_follow_up(
-            store, follow_up_id, closed_as="contact" if contact_id else "no_contact", contact_id=contact_id)
+            store, follow_up_id, closed_as="contact" if contact_id else "no_contact", contact_id=contact_id
+        )
         how = "closed by the contact" if contact_id else "done without a contact"
         self.app.call_from_thread(self._follow_up_closed, ref, follow_up, how)
 

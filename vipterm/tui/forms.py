@@ -19,7 +19,6 @@ from datetime import timedelta
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
@@ -80,21 +79,44 @@ class ContactForm(ClientRecordForm):
     def fields(self):
         app = self.app
         yield FormRow("when", FieldInput(app.now().strftime("%Y-%m-%d %H:%M"), id="occurred_at"), "occurred_at")
-        yield FormRow("mode", ChoiceInput(domain.ContactMode.choices(), domain.ContactMode.label_of(app.last_mode, ""),
-                                          id="mode"), "mode")
-        yield FormRow("purpose", ChoiceInput(domain.ContactPurpose.choices(), domain.ContactPurpose.CHECK_IN.label,
-                                             id="purpose"), "purpose")
+        yield FormRow(
+            "mode",
+            ChoiceInput(domain.ContactMode.choices(), domain.ContactMode.label_of(app.last_mode, ""), id="mode"),
+            "mode",
+        )
+        yield FormRow(
+            "purpose",
+            ChoiceInput(domain.ContactPurpose.choices(), domain.ContactPurpose.CHECK_IN.label, id="purpose"),
+            "purpose",
+        )
         yield FormRow("minutes", FieldInput(placeholder="optional, e.g. 20 or 1h30", id="duration_min"), "duration_min")
-        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), domain.AreaCommand.label_of(self.ref.area_command, ""),
-                                          id="area_command"), "area_command")
+        yield FormRow(
+            "area",
+            ChoiceInput(
+                domain.AreaCommand.choices(), domain.AreaCommand.label_of(self.ref.area_command, ""), id="area_command"
+            ),
+            "area_command",
+        )
         # No default: "reached" is chosen, never assumed (an unanswered call saved as reached
         # used to close the overdue follow-up). r + enter picks it; A logs an attempt faster.
-        yield FormRow("outcome", ChoiceInput(domain.ContactOutcome.choices(), "", id="outcome",
-                                             placeholder="r reached · n no answer · v voicemail · w wrong number"),
-                      "outcome")
+        yield FormRow(
+            "outcome",
+            ChoiceInput(
+                domain.ContactOutcome.choices(),
+                "",
+                id="outcome",
+                placeholder="r reached · n no answer · v voicemail · w wrong number",
+            ),
+            "outcome",
+        )
         yield FormRow("note", NoteArea(placeholder="what happened, what is next", id="note"), "note")
-        yield FormRow("next follow-up", FieldInput((app.today() + timedelta(days=7)).isoformat(), id="next_follow_up",
-                                              placeholder="empty for none"), "next_follow_up")
+        yield FormRow(
+            "next follow-up",
+            FieldInput(
+                (app.today() + timedelta(days=7)).isoformat(), id="next_follow_up", placeholder="empty for none"
+            ),
+            "next_follow_up",
+        )
 
     def first_focus(self):
         return self.query_one("#outcome", ChoiceInput)
@@ -102,8 +124,9 @@ class ContactForm(ClientRecordForm):
     def collect(self) -> records.ContactDraft:
         now = self.app.now()
         occurred = parse_when(self.value("occurred_at"), now=now, field="occurred_at")
-        follow = parse_date(self.value("next_follow_up"), today=self.app.today(), field="next_follow_up",
-                            required=False)
+        follow = parse_date(
+            self.value("next_follow_up"), today=self.app.today(), field="next_follow_up", required=False
+        )
         return records.ContactDraft(
             client_id=self.ref.client_id,
             occurred_at=self.app.to_utc(occurred),
@@ -126,8 +149,10 @@ class ContactForm(ClientRecordForm):
         if result.outcome == domain.ContactOutcome.REACHED.value:
             self.notify(f"contact with {self.ref.pseudonym} logged")
         else:
-            self.notify(f"attempt to reach {self.ref.pseudonym} logged "
-                        f"({domain.ContactOutcome(result.outcome).label}); any due follow-up stays open")
+            self.notify(
+                f"attempt to reach {self.ref.pseudonym} logged "
+                f"({domain.ContactOutcome(result.outcome).label}); any due follow-up stays open"
+            )
         super()._saved(result)
 
 
@@ -135,8 +160,11 @@ class ContactForm(ClientRecordForm):
 
 TEAM_ROWS = 3
 DEFAULT_TEAM_ROLES = (domain.TeamRole.PEER_SUPPORT, domain.TeamRole.POLICE, domain.TeamRole.COMMUNITY_LEADER)
-DEFAULT_MESSAGES = {domain.NotificationMessage.COMMUNITY_CARES, domain.NotificationMessage.OFFER_OF_HELP,
-                    domain.NotificationMessage.PEER_CONTACT}
+DEFAULT_MESSAGES = {
+    domain.NotificationMessage.COMMUNITY_CARES,
+    domain.NotificationMessage.OFFER_OF_HELP,
+    domain.NotificationMessage.PEER_CONTACT,
+}
 
 
 class NotificationForm(ConfirmingSave, ClientRecordForm):
@@ -152,25 +180,41 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
 
     def fields(self):
         yield FormRow("attempt date", FieldInput(self.app.today().isoformat(), id="attempted_on"), "attempted_on")
-        yield FormRow("setting", ChoiceInput(domain.NotificationSetting.choices(), domain.NotificationSetting.HOME.label,
-                                             id="setting"), "setting")
-        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), domain.AreaCommand.label_of(self.ref.area_command, ""),
-                                          id="area_command"), "area_command")
-        yield FormRow("outcome", ChoiceInput(domain.NotificationOutcome.choices(),
-                                             domain.NotificationOutcome.DELIVERED.label, id="outcome"), "outcome")
+        yield FormRow(
+            "setting",
+            ChoiceInput(domain.NotificationSetting.choices(), domain.NotificationSetting.HOME.label, id="setting"),
+            "setting",
+        )
+        yield FormRow(
+            "area",
+            ChoiceInput(
+                domain.AreaCommand.choices(), domain.AreaCommand.label_of(self.ref.area_command, ""), id="area_command"
+            ),
+            "area_command",
+        )
+        yield FormRow(
+            "outcome",
+            ChoiceInput(domain.NotificationOutcome.choices(), domain.NotificationOutcome.DELIVERED.label, id="outcome"),
+            "outcome",
+        )
         for n in range(TEAM_ROWS):
             team = Horizontal(
                 FieldInput(placeholder="name (empty: not there)", id=f"team-name-{n}", classes="team-name"),
-                ChoiceInput(domain.TeamRole.choices(), DEFAULT_TEAM_ROLES[n].label, id=f"team-role-{n}",
-                            classes="team-role"),
+                ChoiceInput(
+                    domain.TeamRole.choices(), DEFAULT_TEAM_ROLES[n].label, id=f"team-role-{n}", classes="team-role"
+                ),
                 classes="team-row",
             )
             yield FormRow(f"team {n + 1}", team, "team" if n == 0 else f"team-{n}")
         messages = TickList(
             *[(m.label, m.value, m in DEFAULT_MESSAGES) for m in domain.NotificationMessage], id="messages"
         )
-        yield FormRow("messages", messages, "messages",
-                      hint="space ticks a message · team and messages: a delivered notification only")
+        yield FormRow(
+            "messages",
+            messages,
+            "messages",
+            hint="space ticks a message · team and messages: a delivered notification only",
+        )
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
 
     def first_focus(self):
@@ -189,8 +233,7 @@ class NotificationForm(ConfirmingSave, ClientRecordForm):
         if outcome != domain.NotificationOutcome.DELIVERED.value and set(messages.selected) == defaults:
             messages.deselect_all()
             self._defaults_cleared = True
-        elif outcome == domain.NotificationOutcome.DELIVERED.value and self._defaults_cleared \
-                and not messages.selected:
+        elif outcome == domain.NotificationOutcome.DELIVERED.value and self._defaults_cleared and not messages.selected:
             for value in defaults:
                 messages.select(value)
             self._defaults_cleared = False
@@ -235,11 +278,17 @@ class OutcomeForm(ClientRecordForm):
     draft_form = "outcome"
 
     def fields(self):
-        yield FormRow("what", ChoiceInput(domain.OutcomeKind.choices(), "", id="kind",
-                                          placeholder="re-arrest, job, housing, …"), "kind")
+        yield FormRow(
+            "what",
+            ChoiceInput(domain.OutcomeKind.choices(), "", id="kind", placeholder="re-arrest, job, housing, …"),
+            "kind",
+        )
         yield FormRow("date", FieldInput(self.app.today().isoformat(), id="occurred_on"), "occurred_on")
-        yield FormRow("source", ChoiceInput(domain.OutcomeSource.choices(), domain.OutcomeSource.WORKER.label,
-                                            id="source"), "source")
+        yield FormRow(
+            "source",
+            ChoiceInput(domain.OutcomeSource.choices(), domain.OutcomeSource.WORKER.label, id="source"),
+            "source",
+        )
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
 
     def collect(self):
@@ -261,18 +310,25 @@ class FollowUpForm(ClientRecordForm):
     draft_form = "follow_up"
 
     def fields(self):
-        yield FormRow("due", FieldInput((self.app.today() + timedelta(days=7)).isoformat(), id="due_on"), "due_on",
-                      hint=DATE_HELP)
+        yield FormRow(
+            "due", FieldInput((self.app.today() + timedelta(days=7)).isoformat(), id="due_on"), "due_on", hint=DATE_HELP
+        )
         yield FormRow("time", FieldInput(placeholder="optional, e.g. 9:00 (court at nine)", id="due_time"), "due_time")
-        yield FormRow("kind", ChoiceInput(domain.FollowUpKind.choices(), domain.FollowUpKind.CONTACT.label,
-                                          id="kind"), "kind")
+        yield FormRow(
+            "kind", ChoiceInput(domain.FollowUpKind.choices(), domain.FollowUpKind.CONTACT.label, id="kind"), "kind"
+        )
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
 
     def collect(self):
         due = parse_date(self.value("due_on"), today=self.app.today(), field="due_on")
         kind = match_choice(self.value("kind"), domain.FollowUpKind.choices(), "kind")
-        return dict(client_id=self.ref.client_id, due_on=due, kind=kind, note=self.value("note"),
-                    due_time=records.time_of_day(self.value("due_time")))
+        return dict(
+            client_id=self.ref.client_id,
+            due_on=due,
+            kind=kind,
+            note=self.value("note"),
+            due_time=records.time_of_day(self.value("due_time")),
+        )
 
     def save_record(self, store, draft):
         return records.schedule_follow_up(store, **draft)
@@ -303,15 +359,29 @@ class ClientForm(ConfirmingSave, FormModal):
         yield FormRow("first name", FieldInput(id="first_name"), "first_name")
         yield FormRow("last name", FieldInput(id="last_name"), "last_name")
         yield FormRow("alias (aka)", FieldInput(id="aka"), "aka")
-        yield FormRow("date of birth", FieldInput(placeholder="YYYY-MM-DD, optional", id="date_of_birth"), "date_of_birth")
+        yield FormRow(
+            "date of birth", FieldInput(placeholder="YYYY-MM-DD, optional", id="date_of_birth"), "date_of_birth"
+        )
         yield FormRow("phone", FieldInput(placeholder="optional", id="phone"), "phone")
-        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), "", id="area_command",
-                                          placeholder="Southeast, Valley, … (N/A if unknown)"), "area_command")
-        yield FormRow("came from", ChoiceInput(domain.ReferralSource.choices(),
-                                               domain.ReferralSource.SHOOTING_REVIEW.label, id="referral_source"),
-                      "referral_source")
-        yield FormRow("age group", ChoiceInput(domain.AgeGroup.choices(), "", id="age_group",
-                                               placeholder="from the date of birth when empty"), "age_group")
+        yield FormRow(
+            "area",
+            ChoiceInput(
+                domain.AreaCommand.choices(), "", id="area_command", placeholder="Southeast, Valley, … (N/A if unknown)"
+            ),
+            "area_command",
+        )
+        yield FormRow(
+            "came from",
+            ChoiceInput(
+                domain.ReferralSource.choices(), domain.ReferralSource.SHOOTING_REVIEW.label, id="referral_source"
+            ),
+            "referral_source",
+        )
+        yield FormRow(
+            "age group",
+            ChoiceInput(domain.AgeGroup.choices(), "", id="age_group", placeholder="from the date of birth when empty"),
+            "age_group",
+        )
         yield FormRow("identified on", FieldInput(self.app.today().isoformat(), id="identified_on"), "identified_on")
         flags = TickList(*[(f.label, f.value, False) for f in domain.RiskFlag], id="risk_flags")
         yield FormRow("risk flags", flags, "risk_flags", hint="space ticks a flag")
@@ -332,8 +402,9 @@ class ClientForm(ConfirmingSave, FormModal):
             date_of_birth=dob,
             phone=self.value("phone"),
             area_command=match_choice(self.value("area_command"), domain.AreaCommand.choices(), "area_command"),
-            referral_source=match_choice(self.value("referral_source"), domain.ReferralSource.choices(),
-                                         "referral_source"),
+            referral_source=match_choice(
+                self.value("referral_source"), domain.ReferralSource.choices(), "referral_source"
+            ),
             age_group=match_choice(self.value("age_group"), domain.AgeGroup.choices(), "age_group", required=False),
             risk_flags=list(self.query_one("#risk_flags", SelectionList).selected),
             identified_on=identified,
@@ -433,11 +504,13 @@ class AssessmentForm(ClientRecordForm):
     draft_form = "assessment"
 
     def fields(self):
-        yield FormRow("kind", ChoiceInput(domain.AssessmentKind.choices(), domain.AssessmentKind.INTAKE.label,
-                                          id="kind"), "kind")
+        yield FormRow(
+            "kind", ChoiceInput(domain.AssessmentKind.choices(), domain.AssessmentKind.INTAKE.label, id="kind"), "kind"
+        )
         yield FormRow("date", FieldInput(self.app.today().isoformat(), id="assessed_on"), "assessed_on")
-        yield FormRow("needs", NeedsGrid(id="needs-grid"), "levels",
-                      hint="0 none 1 low 2 moderate 3 urgent · p priority · ↑↓")
+        yield FormRow(
+            "needs", NeedsGrid(id="needs-grid"), "levels", hint="0 none 1 low 2 moderate 3 urgent · p priority · ↑↓"
+        )
         yield FormRow("note", NoteArea(placeholder="optional", id="note"), "note")
 
     def first_focus(self):
@@ -542,15 +615,26 @@ class ReferralForm(ClientRecordForm):
     def fields(self):
         need = domain.NeedDomain.label_of(self.need, "") if self.need else domain.NeedDomain.HOUSING.label
         yield FormRow("need", ChoiceInput(domain.NeedDomain.choices(), need, id="need_domain"), "need_domain")
-        yield FormRow("search", FieldInput(placeholder="type to search the service directory", id="provider_search"),
-                      "provider_search")
-        yield FormRow("provider", OptionList(id="provider_id"), "provider_id",
-                      hint="↓ from the search, ↑↓ pick · providers for the need come first")
+        yield FormRow(
+            "search",
+            FieldInput(placeholder="type to search the service directory", id="provider_search"),
+            "provider_search",
+        )
+        yield FormRow(
+            "provider",
+            OptionList(id="provider_id"),
+            "provider_id",
+            hint="↓ from the search, ↑↓ pick · providers for the need come first",
+        )
         yield Static(NO_PROVIDER, id="provider-chosen", markup=False)
         # The consent to share with the chosen provider: on file (and until when), or what is missing.
         yield Static("", id="consent-line", markup=False)
-        yield FormRow("shares info", ChoiceInput(SHARE_CHOICES, SHARE_CHOICES[0][0], id="shares_info"), "shares_info",
-                      hint="identifying information needs written consent to share")
+        yield FormRow(
+            "shares info",
+            ChoiceInput(SHARE_CHOICES, SHARE_CHOICES[0][0], id="shares_info"),
+            "shares_info",
+            hint="identifying information needs written consent to share",
+        )
         yield FormRow("send now", ChoiceInput(SEND_CHOICES, SEND_CHOICES[0][0], id="send_now"), "send_now")
         yield FormRow("note", NoteArea(placeholder="optional reason or note", id="reason"), "reason")
 
@@ -591,8 +675,9 @@ class ReferralForm(ClientRecordForm):
 
     def _need_value(self) -> str | None:
         try:
-            return match_choice(self.query_one("#need_domain", ChoiceInput).value, domain.NeedDomain.choices(),
-                                "need_domain")
+            return match_choice(
+                self.query_one("#need_domain", ChoiceInput).value, domain.NeedDomain.choices(), "need_domain"
+            )
         except ValidationError:
             return None
 
@@ -603,13 +688,23 @@ class ReferralForm(ClientRecordForm):
 
     def on_providers_found(self, message: ProvidersFound) -> None:
         # Dropped when the search text or the need changed while this search ran.
-        if message.query != self.query_one("#provider_search", Input).value or message.need != (self._need_value() or ""):
+        if message.query != self.query_one("#provider_search", Input).value or message.need != (
+            self._need_value() or ""
+        ):
             return
         options = self.query_one("#provider_id", OptionList)
-        serving = {c.value for c in domain.CATEGORIES_FOR_NEED.get(domain.NeedDomain(message.need), ())} \
-            if message.need else set()
-        if self.chosen is not None and message.need and message.need != self._need_shown \
-                and self._need_shown is not None and self.chosen.category not in serving:
+        serving = (
+            {c.value for c in domain.CATEGORIES_FOR_NEED.get(domain.NeedDomain(message.need), ())}
+            if message.need
+            else set()
+        )
+        if (
+            self.chosen is not None
+            and message.need
+            and message.need != self._need_shown
+            and self._need_shown is not None
+            and self.chosen.category not in serving
+        ):
             # The need changed under a chosen provider that does not serve it.
             name = self.chosen.name
             self._choose(None)
@@ -623,7 +718,9 @@ class ReferralForm(ClientRecordForm):
         options.clear_options()
         for p in message.providers:
             label = Text(p.name)
-            label.append(f"  {domain.ServiceCategory(p.category).label}", style="bold" if p.category in serving else "dim")
+            label.append(
+                f"  {domain.ServiceCategory(p.category).label}", style="bold" if p.category in serving else "dim"
+            )
             options.add_option(Option(label, id=p.id))
         # Never a default: only the chosen provider is highlighted, and only if it is listed.
         if self._restore_provider and self._restore_provider in self._listed:
@@ -714,8 +811,14 @@ class ReferralForm(ClientRecordForm):
         provider_id = self.chosen.id if self.chosen is not None else None
         send = match_choice(self.value("send_now"), SEND_CHOICES, "send_now") == "yes"
         shares = match_choice(self.value("shares_info"), SHARE_CHOICES, "shares_info") == "yes"
-        return records.ReferralDraft(client_id=self.ref.client_id, need_domain=need, provider_id=provider_id,
-                                     send_now=send, reason=self.value("reason"), shares_info=shares)
+        return records.ReferralDraft(
+            client_id=self.ref.client_id,
+            need_domain=need,
+            provider_id=provider_id,
+            send_now=send,
+            reason=self.value("reason"),
+            shares_info=shares,
+        )
 
     def save_record(self, store, draft):
         return records.create_referral(store, draft)
@@ -748,22 +851,34 @@ class ReferralStatusForm(ClientRecordForm):
             summary += f" · no change in {domain.STALE_REFERRAL_DAYS}+ days"
         yield Static(summary, id="referral-summary", markup=False)
         choices = [(s.label, s.value) for s in self.allowed]
-        yield FormRow("new status", ChoiceInput(choices, choices[0][0] if choices else "", id="status"), "status",
-                      hint="allowed: " + ", ".join(label for label, _ in choices))
-        yield FormRow("reason", NoteArea(placeholder="why (needed for rejected, failed, cancelled)", id="reason"),
-                      "reason")
-        yield FormRow("first service", FieldInput(placeholder="YYYY-MM-DD, optional", id="first_service_on"),
-                      "first_service_on")
-        yield FormRow("feedback", NoteArea(placeholder="what the provider said, optional", id="feedback"),
-                      "feedback")
+        yield FormRow(
+            "new status",
+            ChoiceInput(choices, choices[0][0] if choices else "", id="status"),
+            "status",
+            hint="allowed: " + ", ".join(label for label, _ in choices),
+        )
+        yield FormRow(
+            "reason", NoteArea(placeholder="why (needed for rejected, failed, cancelled)", id="reason"), "reason"
+        )
+        yield FormRow(
+            "first service", FieldInput(placeholder="YYYY-MM-DD, optional", id="first_service_on"), "first_service_on"
+        )
+        yield FormRow("feedback", NoteArea(placeholder="what the provider said, optional", id="feedback"), "feedback")
 
     def collect(self):
         status = match_choice(self.value("status"), [(s.label, s.value) for s in self.allowed], "status")
-        first = parse_date(self.value("first_service_on"), today=self.app.today(), field="first_service_on",
-                           required=False)
+        first = parse_date(
+            self.value("first_service_on"), today=self.app.today(), field="first_service_on", required=False
+        )
         feedback = self.value("feedback").strip() or None
-        return dict(referral_id=self.referral.id, status=status, reason=self.value("reason"),
-                    first_service_on=first, feedback=feedback, at=None)
+        return dict(
+            referral_id=self.referral.id,
+            status=status,
+            reason=self.value("reason"),
+            first_service_on=first,
+            feedback=feedback,
+            at=None,
+        )
 
     def save_record(self, store, draft):
         return records.set_referral_status(store, **draft)

@@ -23,8 +23,11 @@ class SteadyFooter(Footer):
 
     @staticmethod
     def _keys_of(screen) -> tuple:
-        return tuple((key, binding.key, binding.description, binding.action, enabled, tooltip)
-                     for key, (_node, binding, enabled, tooltip) in screen.active_bindings.items() if binding.show)
+        return tuple(
+            (key, binding.key, binding.description, binding.action, enabled, tooltip)
+            for key, (_node, binding, enabled, tooltip) in screen.active_bindings.items()
+            if binding.show
+        )
 
     def compose(self):
         self._shown = self._keys_of(self.screen)

@@ -117,9 +117,7 @@ def match_choice(text: str, choices: list[tuple[str, str]], field: str, *, requi
     starts = [stored for label, stored in choices if label.casefold().startswith(value)]
     if len(starts) == 1:
         return starts[0]
-    raise ValidationError(
-        f"{text.strip()!r} is not one of: " + ", ".join(label for label, _ in choices), field=field
-    )
+    raise ValidationError(f"{text.strip()!r} is not one of: " + ", ".join(label for label, _ in choices), field=field)
 
 
 def complete_choice(text: str, labels: list[str]) -> str | None:

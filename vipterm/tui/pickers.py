@@ -78,15 +78,17 @@ class ListPicker(VipModal):
             self._fill()
 
     def _fill(self) -> None:
-        self.shown = self.matching(self.query_one("#picker-filter", Input).value)[:self.MAX_SHOWN]
+        self.shown = self.matching(self.query_one("#picker-filter", Input).value)[: self.MAX_SHOWN]
         options = self.query_one("#picker-list", OptionList)
         options.clear_options()
         options.add_options([Option(self.label(item), id=self.option_id(item)) for item in self.shown])
         if self.shown:
             options.highlighted = 0
         self.query_one("#picker-help", Static).update(
-            self.empty_text if not self.items else (self.no_match_text if not self.shown
-                                                    else "enter picks · ↑↓ move · esc cancels"))
+            self.empty_text
+            if not self.items
+            else (self.no_match_text if not self.shown else "enter picks · ↑↓ move · esc cancels")
+        )
 
     def action_move(self, step: int) -> None:
         options = self.query_one("#picker-list", OptionList)

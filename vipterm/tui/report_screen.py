@@ -114,8 +114,11 @@ class DrillDownScreen(VipModal[None]):
 class ReportScreen(VipScreen):
     """The monthly informational report for one month, computed as of its last day."""
 
-    HELP_KEYS = (("enter", "list the clients behind a count"), ("tab / shift+tab", "next / previous section"),
-                 ("↑ ↓ ← →", "move between counts"))
+    HELP_KEYS = (
+        ("enter", "list the clients behind a count"),
+        ("tab / shift+tab", "next / previous section"),
+        ("↑ ↓ ← →", "move between counts"),
+    )
 
     BINDINGS = [
         Binding("escape", "back", "back", id="report_back"),
@@ -141,8 +144,9 @@ class ReportScreen(VipScreen):
     def __init__(self, month: date | str | None = None) -> None:
         super().__init__()
         # None: the last whole month, decided at mount by the program clock.
-        self.month: date | None = (parse_month(month) if isinstance(month, str)
-                                   else month.replace(day=1) if month is not None else None)
+        self.month: date | None = (
+            parse_month(month) if isinstance(month, str) else month.replace(day=1) if month is not None else None
+        )
         self.report: MonthlyReport | None = None
 
     def _today(self) -> date:
@@ -171,8 +175,10 @@ class ReportScreen(VipScreen):
         self.load()
 
     def _show_title(self, status: str = "computing…", report: MonthlyReport | None = None) -> None:
-        title = Text(f"Monthly report — {month_label(self.month)} "
-                     f"(as of {add_months(self.month, 1) - timedelta(days=1):%Y-%m-%d})")
+        title = Text(
+            f"Monthly report — {month_label(self.month)} "
+            f"(as of {add_months(self.month, 1) - timedelta(days=1):%Y-%m-%d})"
+        )
         if report is not None and report.partial:
             # This month or a later one: the numbers count only up to today and will change.
             title.append(f" · {report.partial_note}", style="bold reverse")
@@ -202,7 +208,8 @@ class ReportScreen(VipScreen):
         self._draw_chart(report)
         self.query_one("#report-status", Static).update(
             f"fiscal year from {report.fiscal_year_start:%Y-%m-%d} · age summary for "
-            f"{month_label(report.age_summary_month)} · Enter on a count lists its clients")
+            f"{month_label(report.age_summary_month)} · Enter on a count lists its clients"
+        )
         self._show_definition()
 
     def worker_failed(self, error: BaseException, message: str) -> bool:
@@ -339,4 +346,3 @@ class ReportScreen(VipScreen):
 
     def after_unlock(self) -> None:
         self.load()
-

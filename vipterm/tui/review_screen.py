@@ -33,12 +33,14 @@ from vipterm.services import records, review
 from vipterm.tui import display
 from vipterm.tui.base import VipScreen
 from vipterm.tui.forms import ClientForm
-from vipterm.tui.parsing import parse_date, match_choice
+from vipterm.tui.parsing import match_choice, parse_date
 from vipterm.tui.pickers import ListPicker
 from vipterm.tui.widgets import ChoiceInput, ConfirmModal, FormModal, FormRow, TickList
 
-NOT_THE_COORDINATOR = ("the weekly review is kept on the coordinator's database; this laptop receives its "
-                       "clients' planned notifications in its next return bundle")
+NOT_THE_COORDINATOR = (
+    "the weekly review is kept on the coordinator's database; this laptop receives its "
+    "clients' planned notifications in its next return bundle"
+)
 STATE_STYLE = {"planned": "bold magenta", "attempted": "green", "cancelled": "dim"}
 
 
@@ -81,8 +83,11 @@ class ReviewScreen(VipScreen):
         yield Static("Weekly review", id="review-title", markup=False)
         yield Static("Incidents considered (i adds one)", classes="review-heading", markup=False)
         yield DataTable(id="review-incidents", cursor_type="row", zebra_stripes=True)
-        yield Static("Candidates and planned notifications (n new client · e existing client)",
-                     classes="review-heading", markup=False)
+        yield Static(
+            "Candidates and planned notifications (n new client · e existing client)",
+            classes="review-heading",
+            markup=False,
+        )
         yield DataTable(id="review-candidates", cursor_type="row", zebra_stripes=True)
         yield Static("", id="review-status", markup=False)
         yield Footer(compact=True, show_command_palette=False)
@@ -131,7 +136,8 @@ class ReviewScreen(VipScreen):
         end = week + timedelta(days=6)
         held = f" · held by {self.view.held_by_name}" if self.view and self.view.held_by_name else ""
         self.query_one("#review-title", Static).update(
-            f"Weekly review · week of {week.isoformat()} to {end.isoformat()}{held}   [ ] other weeks")
+            f"Weekly review · week of {week.isoformat()} to {end.isoformat()}{held}   [ ] other weeks"
+        )
         incidents = self.query_one("#review-incidents", DataTable)
         candidates = self.query_one("#review-candidates", DataTable)
         keep_incident = incidents.cursor_row
@@ -141,21 +147,34 @@ class ReviewScreen(VipScreen):
         view = self.view
         if view is None:
             self.query_one("#review-status", Static).update(
-                "no review of this week yet: i adds the first incident, n or e the first candidate")
+                "no review of this week yet: i adds the first incident, n or e the first candidate"
+            )
             return
         per_incident: dict[str | None, int] = {}
         for c in view.candidates:
             per_incident[c.incident_id] = per_incident.get(c.incident_id, 0) + 1
         for inc in view.incidents:
-            incidents.add_row(inc.occurred_on.isoformat(), domain.AreaCommand.label_of(inc.area_command),
-                              domain.IncidentSource(inc.source).label, str(per_incident.get(inc.id, 0)), key=inc.id)
+            incidents.add_row(
+                inc.occurred_on.isoformat(),
+                domain.AreaCommand.label_of(inc.area_command),
+                domain.IncidentSource(inc.source).label,
+                str(per_incident.get(inc.id, 0)),
+                key=inc.id,
+            )
         for c in view.candidates:
             plan = c.plan
             when = plan.when if plan else "—"
             team = ",".join(_role_code(r) for r in plan.team_roles) if plan else ""
             state = Text(plan.state, style=STATE_STYLE.get(plan.state, "")) if plan else Text("")
-            candidates.add_row(c.pseudonym, self.app.shown_name(c.name, c.pseudonym), when, team,
-                               (plan.serving_name or plan.worker_name) if plan else "", state, key=c.id)
+            candidates.add_row(
+                c.pseudonym,
+                self.app.shown_name(c.name, c.pseudonym),
+                when,
+                team,
+                (plan.serving_name or plan.worker_name) if plan else "",
+                state,
+                key=c.id,
+            )
         if view.incidents:
             incidents.move_cursor(row=min(keep_incident, len(view.incidents) - 1))
         if view.candidates:
@@ -164,7 +183,8 @@ class ReviewScreen(VipScreen):
         self.query_one("#review-status", Static).update(
             f"{len(view.incidents)} incident{'s' if len(view.incidents) != 1 else ''} · "
             f"{len(view.candidates)} candidate{'s' if len(view.candidates) != 1 else ''} · {planned} to notify · "
-            "team: P peer support · O officer · L community leader · C clergy · S provider")
+            "team: P peer support · O officer · L community leader · C clergy · S provider"
+        )
 
     def refresh_names(self) -> None:
         if self.view is not None:
@@ -213,8 +233,11 @@ class ReviewScreen(VipScreen):
             return
         if isinstance(result, review.CandidateResult):
             who = "new client " if result.new_client else ""
-            self.notify(f"{who}{result.pseudonym}: notification planned, follow-up by {result.worker_name} "
-                        "(their laptop receives it at its next sync)", timeout=6)
+            self.notify(
+                f"{who}{result.pseudonym}: notification planned, follow-up by {result.worker_name} "
+                "(their laptop receives it at its next sync)",
+                timeout=6,
+            )
         self.reload()
 
     def action_add_incident(self) -> None:
@@ -249,8 +272,7 @@ class ReviewScreen(VipScreen):
             if yes and self.store is not None:
                 self._cancel(self.store, plan_id)
 
-        self.app.push_screen(ConfirmModal(f"Call off the notification planned for {candidate.pseudonym}?"),
-                             answered)
+        self.app.push_screen(ConfirmModal(f"Call off the notification planned for {candidate.pseudonym}?"), answered)
 
     @work(thread=True, exit_on_error=False, group="review-write")
     def _cancel(self, store, plan_id: str) -> None:
@@ -265,8 +287,9 @@ class ReviewScreen(VipScreen):
 
 
 def _role_code(role: str) -> str:
-    return {"peer_support": "P", "police": "O", "community_leader": "L", "clergy": "C",
-            "service_provider": "S"}.get(role, "?")
+    return {"peer_support": "P", "police": "O", "community_leader": "L", "clergy": "C", "service_provider": "S"}.get(
+        role, "?"
+    )
 
 
 # --- forms ----------------------------------------------------------------------------------------
@@ -283,10 +306,18 @@ class IncidentForm(FormModal):
 
     def fields(self):
         yield FormRow("day", Input(self.app.today().isoformat(), id="occurred_on"), "occurred_on")
-        yield FormRow("area", ChoiceInput(domain.AreaCommand.choices(), "", id="area_command",
-                                          placeholder="Southeast, Valley, … (N/A if unknown)"), "area_command")
-        yield FormRow("source", ChoiceInput(domain.IncidentSource.choices(), domain.IncidentSource.SHOOTING_REVIEW.label,
-                                            id="source"), "source")
+        yield FormRow(
+            "area",
+            ChoiceInput(
+                domain.AreaCommand.choices(), "", id="area_command", placeholder="Southeast, Valley, … (N/A if unknown)"
+            ),
+            "area_command",
+        )
+        yield FormRow(
+            "source",
+            ChoiceInput(domain.IncidentSource.choices(), domain.IncidentSource.SHOOTING_REVIEW.label, id="source"),
+            "source",
+        )
 
     def collect(self) -> review.IncidentDraft:
         today = self.app.today()
@@ -295,8 +326,10 @@ class IncidentForm(FormModal):
             raise ValidationError("the incident's day is in the future", field="occurred_on")
         return review.IncidentDraft(
             occurred_on=day,
-            area_command=match_choice(self.value("area_command"), domain.AreaCommand.choices(), "area_command",
-                                      required=False) or "na",
+            area_command=match_choice(
+                self.value("area_command"), domain.AreaCommand.choices(), "area_command", required=False
+            )
+            or "na",
             source=match_choice(self.value("source"), domain.IncidentSource.choices(), "source"),
         )
 
@@ -315,13 +348,23 @@ class PlanFields:
     def plan_fields(self):
         yield FormRow("notify on", Input(self.app.today().isoformat(), id="planned_on"), "planned_on")
         yield FormRow("time", Input(placeholder="HH:MM, optional", id="planned_time"), "planned_time")
-        yield FormRow("setting", ChoiceInput(domain.NotificationSetting.choices(),
-                                             domain.NotificationSetting.HOME.label, id="setting"), "setting")
-        roles = TickList(*[(r.label, r.value, r is domain.TeamRole.PEER_SUPPORT) for r in domain.TeamRole
-                                     if r is not domain.TeamRole.OTHER], id="team_roles")
+        yield FormRow(
+            "setting",
+            ChoiceInput(domain.NotificationSetting.choices(), domain.NotificationSetting.HOME.label, id="setting"),
+            "setting",
+        )
+        roles = TickList(
+            *[
+                (r.label, r.value, r is domain.TeamRole.PEER_SUPPORT)
+                for r in domain.TeamRole
+                if r is not domain.TeamRole.OTHER
+            ],
+            id="team_roles",
+        )
         yield FormRow("team going", roles, "team_roles", hint="space ticks a role")
-        yield FormRow("follow-up by", Input(placeholder="worker: type a name, enter chooses", id="worker_id"),
-                      "worker_id")
+        yield FormRow(
+            "follow-up by", Input(placeholder="worker: type a name, enter chooses", id="worker_id"), "worker_id"
+        )
 
     def collect_plan(self) -> review.PlanDraft:
         today = self.app.today()
@@ -402,10 +445,13 @@ class CandidateForm(PlanFields, ClientForm):
             aka=self.value("aka"),
             date_of_birth=dob,
             phone=self.value("phone"),
-            area_command=match_choice(self.value("area_command"), domain.AreaCommand.choices(), "area_command",
-                                      required=False) or "na",
-            referral_source=match_choice(self.value("referral_source"), domain.ReferralSource.choices(),
-                                         "referral_source"),
+            area_command=match_choice(
+                self.value("area_command"), domain.AreaCommand.choices(), "area_command", required=False
+            )
+            or "na",
+            referral_source=match_choice(
+                self.value("referral_source"), domain.ReferralSource.choices(), "referral_source"
+            ),
             age_group=match_choice(self.value("age_group"), domain.AgeGroup.choices(), "age_group", required=False),
             risk_flags=list(self.query_one("#risk_flags", SelectionList).selected),
             confirm_duplicate=self.take_confirmation(),
@@ -435,9 +481,13 @@ class PlanForm(PlanFields, FormModal):
         yield from self.plan_fields()
 
     def collect(self) -> review.CandidateDraft:
-        return review.CandidateDraft(review_id="", plan=self.collect_plan(), incident_id=self.incident_id,
-                                     client_id=self.row.client_id,
-                                     risk_flags=list(self.query_one("#risk_flags", SelectionList).selected))
+        return review.CandidateDraft(
+            review_id="",
+            plan=self.collect_plan(),
+            incident_id=self.incident_id,
+            client_id=self.row.client_id,
+            risk_flags=list(self.query_one("#risk_flags", SelectionList).selected),
+        )
 
     def save_record(self, store, draft):
         draft.review_id = review.open_review(store, self.week).id
@@ -479,4 +529,6 @@ class ClientPicker(ListPicker):
         return caseload_service.filter_rows(self.items, query)
 
     def label(self, item: caseload_service.CaseloadRow) -> str:
-        return f"{item.pseudonym}  {self.app.shown_name(item.name, item.pseudonym)} · {display.status_label(item.status)}"
+        return (
+            f"{item.pseudonym}  {self.app.shown_name(item.name, item.pseudonym)} · {display.status_label(item.status)}"
+        )

@@ -108,22 +108,24 @@ class SyncScreen(VipScreen):
         self.status = s = message.status
         lines = [f"device {s.device_id}  ({s.role})"]
         if s.enrolled:
-            lines.append(f"fingerprint {s.device_fingerprint}   program root {s.root_fingerprint} "
-                         f"(roster v{s.roster_version})")
+            lines.append(
+                f"fingerprint {s.device_fingerprint}   program root {s.root_fingerprint} (roster v{s.roster_version})"
+            )
         elif s.role == "worker":
             lines.append("not enrolled: run `vipterm enroll request` and take the file to the coordinator")
         else:
             lines.append("no keys yet: run `vipterm coordinator init --existing`")
         lines.append(f"last export {_when(s.last_export_at)}   last import {_when(s.last_import_at)}")
         if s.role == "worker":
-            lines.append(f"pending changes {s.pending_changes:,}   "
-                         f"exported, not yet acknowledged {s.exported_unacknowledged:,}")
+            lines.append(
+                f"pending changes {s.pending_changes:,}   exported, not yet acknowledged {s.exported_unacknowledged:,}"
+            )
         else:
             laptops = sum(1 for d in s.devices if d.role == "worker" and not d.revoked_at)
-            lines.append(f"enrolled laptops {laptops}   open conflicts {s.open_conflicts}   "
-                         f"held for review {s.quarantine_open}")
-        lines.append(f"inbox: {len(s.inbox)} bundle(s) waiting for an earlier one" if s.inbox
-                     else "inbox: empty")
+            lines.append(
+                f"enrolled laptops {laptops}   open conflicts {s.open_conflicts}   held for review {s.quarantine_open}"
+            )
+        lines.append(f"inbox: {len(s.inbox)} bundle(s) waiting for an earlier one" if s.inbox else "inbox: empty")
         self.query_one("#sync-summary", Static).update("\n".join(lines))
         table = self.query_one("#sync-inbox", DataTable)
         table.clear()
@@ -131,16 +133,26 @@ class SyncScreen(VipScreen):
         for b in s.inbox:
             seqs = f"seq {b.seq_first}..{b.seq_last}" if b.kind == "worker" else "return"
             who = names.get(b.source_device, "")
-            table.add_row(b.bundle_id, b.source_device[:13] + (f" {who}" if who else ""), seqs,
-                          _when(b.received_at), key=b.bundle_id)
+            table.add_row(
+                b.bundle_id,
+                b.source_device[:13] + (f" {who}" if who else ""),
+                seqs,
+                _when(b.received_at),
+                key=b.bundle_id,
+            )
         devices = self.query_one("#sync-devices", DataTable)
         devices.clear()
-        for d in sorted(s.devices, key=lambda d: (d.revoked_at is not None, d.role != "coordinator",
-                                                  (d.worker or "").casefold())):
-            devices.add_row(d.device_id[:13], d.worker or "—", d.role,
-                            _when(d.last_bundle_at) if d.last_bundle_at else "—",
-                            "revoked" if d.revoked_at else ("this device" if d.device_id == s.device_id else ""),
-                            key=d.device_id)
+        for d in sorted(
+            s.devices, key=lambda d: (d.revoked_at is not None, d.role != "coordinator", (d.worker or "").casefold())
+        ):
+            devices.add_row(
+                d.device_id[:13],
+                d.worker or "—",
+                d.role,
+                _when(d.last_bundle_at) if d.last_bundle_at else "—",
+                "revoked" if d.revoked_at else ("this device" if d.device_id == s.device_id else ""),
+                key=d.device_id,
+            )
 
     # --- actions ---------------------------------------------------------------------------------
 

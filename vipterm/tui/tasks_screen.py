@@ -159,8 +159,11 @@ class TasksScreen(FieldWorkActions, VipScreen):
             table.move_cursor(row=min(max(keep, 0), table.row_count - 1))
             if self.current_task() is None and table.row_count > 1 and table.cursor_row == 0:
                 table.move_cursor(row=1)  # past the first group's title
-        scope = "every worker" if self._coordinator() and self.worker_filter is None else (
-            self.worker_filter[1] if self.worker_filter else "mine")
+        scope = (
+            "every worker"
+            if self._coordinator() and self.worker_filter is None
+            else (self.worker_filter[1] if self.worker_filter else "mine")
+        )
         counts = " · ".join(f"{tasks.count(g)} {g}" for g in ("overdue", "today", "this week"))
         later = f" · {tasks.later} later" if tasks.later else ""
         self.query_one("#tasks-title", Static).update(f"Tasks · {scope} · {counts}{later}")
@@ -229,8 +232,10 @@ class TasksScreen(FieldWorkActions, VipScreen):
         def run() -> None:
             plan = safety_plan(store, ref.client_id)
             self.app.call_from_thread(
-                lambda: self.app.push_screen(SafetyPlanForm(ref, plan),
-                                             lambda result: self.reload() if result is not None else None))
+                lambda: self.app.push_screen(
+                    SafetyPlanForm(ref, plan), lambda result: self.reload() if result is not None else None
+                )
+            )
 
         self.run_worker(run, thread=True, exit_on_error=False, group="safety-plan")
 
@@ -306,8 +311,9 @@ class RescheduleForm(FormModal):
 
     def fields(self):
         yield FormRow("new date", Input(self.item.due_on.isoformat(), id="due_on"), "due_on", hint=DATE_HELP)
-        yield FormRow("time", Input(self.item.due_time or "", placeholder="optional, e.g. 9:00", id="due_time"),
-                      "due_time")
+        yield FormRow(
+            "time", Input(self.item.due_time or "", placeholder="optional, e.g. 9:00", id="due_time"), "due_time"
+        )
 
     def on_mount(self) -> None:
         for field in self.query(Input):

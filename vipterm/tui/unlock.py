@@ -55,8 +55,9 @@ class UnlockScreen(VipScreen):
                 yield field
                 yield Static("", id="unlock-message", markup=False)
                 if self.demo:
-                    yield Static(f"Demo (throwaway copy): the passphrase is {DEMO_PASSPHRASE}",
-                                 id="unlock-demo", markup=False)
+                    yield Static(
+                        f"Demo (throwaway copy): the passphrase is {DEMO_PASSPHRASE}", id="unlock-demo", markup=False
+                    )
                 yield Static(f"database: {self.path.name} · ctrl+q quits", id="unlock-path", markup=False)
         yield SteadyFooter(compact=True, show_command_palette=False)
 

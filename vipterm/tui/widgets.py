@@ -10,19 +10,19 @@ toast; a form is never closed by a failure, so no draft is lost.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from functools import partial
-from typing import Iterable
 
+from rich.segment import Segment
+from rich.style import Style as RichStyle
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.content import Content
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.strip import Strip
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from rich.segment import Segment
-from rich.style import Style as RichStyle
-from textual.strip import Strip
 from textual.widgets import Button, Footer, Input, Label, OptionList, SelectionList, Static, TextArea
 from textual.widgets.option_list import OptionDoesNotExist
 
@@ -170,8 +170,15 @@ class NoteArea(TextArea):
     """
 
     def __init__(self, text: str = "", *, placeholder: str = "", **kwargs) -> None:
-        super().__init__(text, tab_behavior="focus", soft_wrap=True, compact=True, highlight_cursor_line=False,
-                         placeholder=placeholder, **kwargs)
+        super().__init__(
+            text,
+            tab_behavior="focus",
+            soft_wrap=True,
+            compact=True,
+            highlight_cursor_line=False,
+            placeholder=placeholder,
+            **kwargs,
+        )
 
     @property
     def value(self) -> str:
@@ -439,8 +446,9 @@ class FormModal(VipModal[object]):
             self.notify("unlock first; your draft is kept", severity="warning")
             return
         self.saving = True
-        self.run_worker(lambda: self._save_in_thread(store, draft), thread=True, exit_on_error=False,
-                        group="form-save", name="save")
+        self.run_worker(
+            lambda: self._save_in_thread(store, draft), thread=True, exit_on_error=False, group="form-save", name="save"
+        )
 
     def _save_in_thread(self, store, draft) -> None:
         key = self.draft_key()
@@ -514,8 +522,10 @@ class FormModal(VipModal[object]):
 
     def draft_fields(self) -> dict:
         """What the draft keeps: every field, as JSON holds it."""
-        return {key: [list(v) if isinstance(v, tuple) else v for v in value] if isinstance(value, tuple) else value
-                for key, value in self.snapshot_values().items()}
+        return {
+            key: [list(v) if isinstance(v, tuple) else v for v in value] if isinstance(value, tuple) else value
+            for key, value in self.snapshot_values().items()
+        }
 
     def restore_draft(self, fields: dict) -> None:
         """Put a kept draft back into the fields; it stays unsaved (the form is dirty)."""
@@ -571,8 +581,13 @@ class FormModal(VipModal[object]):
         if fields is None and not self._draft_stored and self._draft_written == self._draft_seq:
             return  # nothing kept and nothing on its way: nothing to delete
         self._draft_seq += 1
-        self.run_worker(partial(self._write_draft_in_thread, store, self._draft_seq, fields), thread=True,
-                        group="draft", name="draft", exit_on_error=False)
+        self.run_worker(
+            partial(self._write_draft_in_thread, store, self._draft_seq, fields),
+            thread=True,
+            group="draft",
+            name="draft",
+            exit_on_error=False,
+        )
 
     def _write_draft_in_thread(self, store, seq: int, fields: dict | None) -> None:
         from vipterm.errors import DatabaseBusy, VipError
@@ -621,5 +636,10 @@ class FormModal(VipModal[object]):
         if wait:
             self._forget_draft(store)
         else:
-            self.run_worker(partial(self._forget_draft, store), thread=True, group="draft", name="discard draft",
-                            exit_on_error=False)
+            self.run_worker(
+                partial(self._forget_draft, store),
+                thread=True,
+                group="draft",
+                name="discard draft",
+                exit_on_error=False,
+            )

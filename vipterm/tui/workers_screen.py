@@ -142,10 +142,15 @@ class WorkersScreen(VipScreen):
         for r in self.rows:
             live = len(r.enrolled_devices)
             pending = sum(d.pending for d in r.enrolled_devices)
-            table.add_row(r.name + ("" if r.active else " (inactive)"),
-                          f"{live}" + (f" ({pending}…)" if pending else ""),
-                          r.last_bundle_line(message.today), str(r.open_clients), str(r.overdue_follow_ups),
-                          str(r.contacts_this_month), key=r.id)
+            table.add_row(
+                r.name + ("" if r.active else " (inactive)"),
+                f"{live}" + (f" ({pending}…)" if pending else ""),
+                r.last_bundle_line(message.today),
+                str(r.open_clients),
+                str(r.overdue_follow_ups),
+                str(r.contacts_this_month),
+                key=r.id,
+            )
         if keep is not None:
             for index, r in enumerate(self.rows):
                 if r.id == keep.id:
@@ -153,7 +158,8 @@ class WorkersScreen(VipScreen):
         active = sum(1 for r in self.rows if r.active)
         self.query_one("#workers-title", Static).update(
             f"Workers · {active} active · {sum(r.open_clients for r in self.rows)} open clients · "
-            f"contacts this month {sum(r.contacts_this_month for r in self.rows)}")
+            f"contacts this month {sum(r.contacts_this_month for r in self.rows)}"
+        )
         self._show_detail()
 
     @on(DataTable.RowHighlighted)
@@ -177,8 +183,10 @@ class WorkersScreen(VipScreen):
             if d.held_changes:
                 pending.append(f"{d.held_changes} held for review")
             last = d.last_bundle_at.strftime("%Y-%m-%d %H:%M") if d.last_bundle_at else "no bundle yet"
-            lines.append(f"laptop {d.device_id[:13]} · {state} · last bundle {last}"
-                         + (" · " + ", ".join(pending) if pending else ""))
+            lines.append(
+                f"laptop {d.device_id[:13]} · {state} · last bundle {last}"
+                + (" · " + ", ".join(pending) if pending else "")
+            )
         detail.update("\n".join(lines))
 
     def current(self) -> WorkerSummary | None:
@@ -236,8 +244,9 @@ class WorkersScreen(VipScreen):
             if yes and self.store is not None:
                 self._run(self.store, "deactivate", r.id)
 
-        self.app.push_screen(ConfirmModal(f"Deactivate {r.name}? They take no new clients; their history stays."),
-                             answered)
+        self.app.push_screen(
+            ConfirmModal(f"Deactivate {r.name}? They take no new clients; their history stays."), answered
+        )
 
     def action_handover(self) -> None:
         r = self.current()
@@ -258,12 +267,15 @@ class WorkersScreen(VipScreen):
                 if yes and self.store is not None:
                     self._run(self.store, "handover", r.id, choice.id)
 
-            self.app.push_screen(ConfirmModal(
-                f"Hand over {r.name}'s {clients_phrase(r.open_clients)} to {choice.name}?\n"
-                "Their laptops receive the change at the next sync export."), answered)
+            self.app.push_screen(
+                ConfirmModal(
+                    f"Hand over {r.name}'s {clients_phrase(r.open_clients)} to {choice.name}?\n"
+                    "Their laptops receive the change at the next sync export."
+                ),
+                answered,
+            )
 
-        self.app.push_screen(WorkerPickerModal(f"Hand over {r.name}'s {clients_phrase(r.open_clients)} to…"),
-                             picked)
+        self.app.push_screen(WorkerPickerModal(f"Hand over {r.name}'s {clients_phrase(r.open_clients)} to…"), picked)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="workers-change")
     def _run(self, store, what: str, *args) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from tests.tui_support import FROZEN_NOW, make_app, screen_text, settle, table_keys, tui_path, tui_store, tui_template  # noqa: F401
+from tests.tui_support import FROZEN_NOW, make_app, screen_text, settle, table_keys, wait_armed
 from vipterm import domain
 from vipterm.services import caseload as caseload_service
 from vipterm.store.models import AuditEntry, FollowUp
@@ -24,8 +24,7 @@ def _painted(table) -> str:
 
 
 def _expected(store, scope="mine"):
-    return caseload_service.caseload(store, worker_id="mine" if scope == "mine" else None, today=TODAY,
-                                     now=FROZEN_NOW)
+    return caseload_service.caseload(store, worker_id="mine" if scope == "mine" else None, today=TODAY, now=FROZEN_NOW)
 
 
 async def test_caseload_lists_my_clients_most_urgent_first(tui_path, tui_store):
@@ -128,7 +127,7 @@ async def test_the_all_clients_view_holds_every_client_and_scrolls_to_the_last(t
 
 
 async def test_follow_up_done_from_the_caseload_asks_first(tui_path, tui_store):
-    from vipterm.tui.field_work import ARM_SECONDS, FollowUpDoneModal
+    from vipterm.tui.field_work import FollowUpDoneModal
 
     expected = _expected(tui_store)
     first = expected[0]
@@ -139,12 +138,13 @@ async def test_follow_up_done_from_the_caseload_asks_first(tui_path, tui_store):
         await pilot.press("d")
         await settle(pilot)
         assert isinstance(app.screen, FollowUpDoneModal)  # d alone changes nothing
-        await pilot.pause(ARM_SECONDS + 0.1)
+        await wait_armed(pilot)
         await pilot.press("y")  # done without a contact
         await settle(pilot)
     with tui_store.read() as session:
-        done = session.exec(select(FollowUp).where(FollowUp.client_id == first.client_id,
-                                                   FollowUp.due_on == first.next_due)).all()
+        done = session.exec(
+            select(FollowUp).where(FollowUp.client_id == first.client_id, FollowUp.due_on == first.next_due)
+        ).all()
     assert any(f.done_at is not None and f.done_by == tui_store.worker_id for f in done)
     after = {r.client_id: r for r in _expected(tui_store)}
     assert after[first.client_id].next_due != first.next_due or len(done) > 1
@@ -226,12 +226,12 @@ async def test_stale_depends_on_the_apps_clock(tui_path, tui_store):
 def test_caseload_of_given_clients_equals_their_rows_in_the_full_caseload(tui_store):
     for scope in ("mine", None):
         full = caseload_service.caseload(tui_store, worker_id=scope, today=TODAY, now=FROZEN_NOW)
-        everyone = caseload_service.caseload(tui_store, worker_id=None, include_closed=True, today=TODAY,
-                                             now=FROZEN_NOW)
+        everyone = caseload_service.caseload(
+            tui_store, worker_id=None, include_closed=True, today=TODAY, now=FROZEN_NOW
+        )
         outside = [r.client_id for r in everyone if r.client_id not in {f.client_id for f in full}]
         picked = [full[0].client_id, full[len(full) // 2].client_id, full[-1].client_id] + outside[:2]
-        some = caseload_service.caseload(tui_store, worker_id=scope, today=TODAY, now=FROZEN_NOW,
-                                         client_ids=picked)
+        some = caseload_service.caseload(tui_store, worker_id=scope, today=TODAY, now=FROZEN_NOW, client_ids=picked)
         assert some == [r for r in full if r.client_id in set(picked)]
         assert [r.search_text for r in some] == [r.search_text for r in full if r.client_id in set(picked)]
     assert caseload_service.caseload(tui_store, today=TODAY, now=FROZEN_NOW, client_ids=[]) == []
@@ -243,8 +243,11 @@ async def test_a_saved_contact_updates_only_that_clients_row(tui_path, tui_store
 
     before = _expected(tui_store)
     # One with no follow-up due behind another such: a contact schedules one, so it moves up.
-    index = next(i for i, r in enumerate(before) if i > 0 and all(
-        x.urgency == caseload_service.UPCOMING and x.next_due is None for x in (r, before[i - 1])))
+    index = next(
+        i
+        for i, r in enumerate(before)
+        if i > 0 and all(x.urgency == caseload_service.UPCOMING and x.next_due is None for x in (r, before[i - 1]))
+    )
     target = before[index]
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -278,7 +281,8 @@ async def test_a_saved_contact_updates_only_that_clients_row(tui_path, tui_store
         # Only the saved client's line was drawn again; every other line came from the cache.
         assert table.lines_built[target.client_id] == built.get(target.client_id, 0) + 1
         assert {k: n for k, n in table.lines_built.items() if k != target.client_id} == {
-            k: n for k, n in built.items() if k != target.client_id}
+            k: n for k, n in built.items() if k != target.client_id
+        }
         assert display.ago(saved.last_contact, TODAY) in _painted(table)
         # Unchanged rows are the same objects: nothing else was re-read.
         untouched = {r.client_id: r for r in old_rows if r.client_id != target.client_id}

@@ -111,4 +111,5 @@ async def test_new_rows_redraw_only_the_changed_row():
         await pilot.pause()
         assert painted(table)[2].split()[0] == rows[0].key
         assert {k: n for k, n in table.lines_built.items() if k in before} == {
-            k: n for k, n in before.items() if k in table.lines_built}
+            k: n for k, n in before.items() if k in table.lines_built
+        }
