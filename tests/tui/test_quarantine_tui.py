@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from tests.test_sync_malicious_worker import STAMP, World, field, forge, held
-from tests.test_sync_tui import Host, text_of, until
+from tests.tui.test_sync_tui import Host, text_of, until
 from vipterm.services import records
 from vipterm.tui.conflicts_screen import ConflictsScreen
 
