@@ -141,6 +141,22 @@ async def test_a_save_that_fails_in_the_database_keeps_the_draft(tui_path, tui_s
         assert session.execute(text("SELECT count(*) FROM contact")).scalar_one() == contacts
 
 
+async def test_a_lock_right_after_typing_keeps_every_word(tui_path, tui_store):
+    """Locked before typing paused (no draft written yet): the lock writes it, so a terminal
+    killed while locked loses nothing typed."""
+    app = make_app(tui_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await unlock(pilot, DEMO_PASSPHRASE)
+        await pilot.press("o")
+        await settle(pilot)
+        assert isinstance(app.screen, FormModal)
+        app.screen.query_one("#note", NoteArea).focus()
+        await pilot.press(*"typed just before the lock", "ctrl+l")
+        await settle(pilot)
+        assert isinstance(app.screen, UnlockScreen)
+        assert [d.fields["note"] for d in drafts.list_drafts(tui_store)] == ["typed just before the lock"]
+
+
 async def test_discarding_the_form_discards_the_draft_and_a_lock_keeps_it(tui_path, tui_store):
     app = make_app(tui_path)
     async with app.run_test(size=(80, 24)) as pilot:

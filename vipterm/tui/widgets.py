@@ -500,9 +500,32 @@ class FormModal(VipModal[object]):
 
     def clear_for_lock(self) -> None:
         self.query_one("#form-title", Static).update("locked")
-        if self._draft_timer is not None:  # the store closes now; the draft is written after unlock
+        if self._draft_timer is not None:  # the store closes next: keep what was typed since the last write
             self._draft_timer.stop()
             self._draft_timer = None
+            self._write_draft_before_lock()
+
+    def _write_draft_before_lock(self) -> None:
+        """Write the pending draft now, on the UI thread (one small write), so that a terminal
+        killed while locked loses nothing typed; if it cannot be written now, it is after unlock."""
+        from vipterm.services import drafts
+
+        store = self.app.store
+        if store is None or self._draft_done or self.draft_key() is None:
+            return
+        fields = self.draft_fields() if self.is_dirty() else None
+        self._draft_seq += 1
+        with self._draft_lock:
+            try:
+                if fields is not None:
+                    drafts.save_draft(store, self.draft_key(), self.draft_form, self.draft_client_id(), fields)
+                    self._draft_stored = True
+                elif self._draft_stored:
+                    drafts.delete_draft(store, self.draft_key())
+                    self._draft_stored = False
+                self._draft_written = self._draft_seq
+            except Exception:
+                pass  # after_unlock schedules the write again; the form still holds every word
 
     def after_unlock(self) -> None:
         self.query_one("#form-title", Static).update(self.title_line())
