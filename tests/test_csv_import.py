@@ -702,3 +702,13 @@ def test_the_import_gives_its_connection_back_with_the_usual_page_cache(store, t
     assert import_csv(store, "clients", EXAMPLES / "clients.csv").written == 4
     with store.write() as session:  # the pool hands back the connection the import wrote with
         assert session.execute(text("PRAGMA cache_size")).scalar_one() == usual
+
+
+def test_control_characters_from_the_file_are_printed_escaped(store, tmp_path):
+    """A header (or value) carrying a terminal escape sequence is reported, never sent raw to the terminal."""
+    path = tmp_path / "clients.csv"
+    path.write_text("identified_on,first_name,last_name,\x1b]0;owned\x07evil\n2026-11-01,Ana,Ruiz,x\n", "utf-8")
+    result = import_csv(store, "clients", path)
+    shown = "\n".join(str(e) for e in result.errors)
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "\\x1b]0;owned\\x07evil" in shown and "is not a column" in shown
