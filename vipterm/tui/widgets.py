@@ -508,8 +508,6 @@ class FormModal(VipModal[object]):
     def _write_draft_before_lock(self) -> None:
         """Write the pending draft now, on the UI thread (one small write), so that a terminal
         killed while locked loses nothing typed; if it cannot be written now, it is after unlock."""
-        from vipterm.services import drafts
-
         store = self.app.store
         if store is None or self._draft_done or self.draft_key() is None:
             return
@@ -517,13 +515,7 @@ class FormModal(VipModal[object]):
         self._draft_seq += 1
         with self._draft_lock:
             try:
-                if fields is not None:
-                    drafts.save_draft(store, self.draft_key(), self.draft_form, self.draft_client_id(), fields)
-                    self._draft_stored = True
-                elif self._draft_stored:
-                    drafts.delete_draft(store, self.draft_key())
-                    self._draft_stored = False
-                self._draft_written = self._draft_seq
+                self._store_draft(store, self._draft_seq, fields)
             except Exception:
                 pass  # after_unlock schedules the write again; the form still holds every word
 
@@ -614,19 +606,12 @@ class FormModal(VipModal[object]):
 
     def _write_draft_in_thread(self, store, seq: int, fields: dict | None) -> None:
         from vipterm.errors import DatabaseBusy, VipError
-        from vipterm.services import drafts
 
         with self._draft_lock:
             if self._draft_done or seq <= self._draft_written:
                 return
             try:
-                if fields is not None:
-                    drafts.save_draft(store, self.draft_key(), self.draft_form, self.draft_client_id(), fields)
-                    self._draft_stored = True
-                elif self._draft_stored:
-                    drafts.delete_draft(store, self.draft_key())
-                    self._draft_stored = False
-                self._draft_written = seq
+                self._store_draft(store, seq, fields)
             except DatabaseBusy:
                 # Another writer holds the lock: try again shortly; the form still holds every word.
                 self.app.call_from_thread(self.schedule_draft)
@@ -635,6 +620,19 @@ class FormModal(VipModal[object]):
             except Exception:
                 # A closing database: try again shortly; the form still holds every word.
                 self.app.call_from_thread(self.schedule_draft)
+
+    def _store_draft(self, store, seq: int, fields: dict | None) -> None:
+        """Keep `fields` as the draft, or delete the kept one when there is nothing to keep
+        (the caller holds `_draft_lock`)."""
+        from vipterm.services import drafts
+
+        if fields is not None:
+            drafts.save_draft(store, self.draft_key(), self.draft_form, self.draft_client_id(), fields)
+            self._draft_stored = True
+        elif self._draft_stored:
+            drafts.delete_draft(store, self.draft_key())
+            self._draft_stored = False
+        self._draft_written = seq
 
     def _forget_draft(self, store) -> None:
         """The record was saved or the draft discarded: delete it, and drop any write still to come."""
