@@ -298,22 +298,3 @@ class RootKeys(_Signer):
         doc = unpack_doc(data, FMT_ROOT_KEYS)
         with damaged(label):
             return cls(signing_secret=doc_field(doc, "minisign_secret", bytes, label))
-
-
-# Names that moved to vipterm.sync.roster, .enrollment and .documents when this module was split;
-# resolved on first use, so code written against the old module keeps working.
-_MOVED = {
-    "roster": ("ROLES", "Role", "KeyStatus", "RosterEntry", "Roster", "sign_roster", "open_roster", "peek_roster"),
-    "enrollment": ("EnrollmentRequest", "EnrollmentGrant"),
-    "documents": ("utc_now_iso", "check_recipient"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    wanted = "check_recipient" if name == "_check_recipient" else name
-    for module, names in _MOVED.items():
-        if wanted in names:
-            return getattr(importlib.import_module(f"{__package__}.{module}"), wanted)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
