@@ -11,6 +11,7 @@ from sqlalchemy import text
 from vipterm.services import records
 from vipterm.store.models import SYNC_POLICY, Client, Contact
 from vipterm.sync.capture import PhysicalDelete, UncapturedWrite
+from vipterm.sync.field_clocks import WHOLE_RECORD, clocks_of
 
 
 def _changes(store):
@@ -56,13 +57,32 @@ def test_an_update_captures_only_the_changed_fields_with_their_base_clock(store)
         assert row.base_hlc == created[row.col].hlc and row.base_device == store.device_id
         assert row.hlc > row.base_hlc
     with store.read() as s:
-        versions = dict(
-            s.execute(
-                text("SELECT col, hlc FROM field_version WHERE row_id = :r AND tbl = 'client'"), {"r": client.id}
-            ).all()
-        )
+        versions = {col: stamp for (_r, col), (stamp, _d) in clocks_of(s.connection(), "client", [client.id]).items()}
     assert versions["area_command"] == new[0].hlc
     assert versions["age_group"] == created["age_group"].hlc
+
+
+def test_a_new_record_keeps_one_clock_for_all_its_fields_until_a_field_changes(store):
+    client = records.create_client(store, records.ClientDraft(aka="Whole"))
+
+    def stored_clocks() -> dict[str, int]:
+        with store.read() as s:
+            return dict(
+                s.execute(
+                    text("SELECT col, hlc FROM field_version WHERE row_id = :r AND tbl = 'client'"), {"r": client.id}
+                ).all()
+            )
+
+    created = {r.col: r.hlc for r in _changes(store) if r.tbl == "client" and r.row_id == client.id}
+    [stamp] = set(created.values())
+    assert stored_clocks() == {WHOLE_RECORD: stamp}  # one row, not one per field
+    records.update_client(store, client.id, area_command="foothills")
+    [edit] = [r for r in _changes(store) if r.row_id == client.id and r.hlc != stamp]
+    assert edit.base_hlc == stamp  # the edit is based on the record's whole clock
+    assert stored_clocks() == {WHOLE_RECORD: stamp, "area_command": edit.hlc}
+    with store.read() as s:
+        read = {col: clock[0] for (_r, col), clock in clocks_of(s.connection(), "client", [client.id]).items()}
+    assert read == {**dict.fromkeys(created, stamp), "area_command": edit.hlc}
 
 
 def test_add_only_facts_keep_no_field_versions(store):

@@ -665,6 +665,7 @@ def test_imported_clients_are_captured_field_by_field_like_typed_ones(store, tmp
     path = write(tmp_path, "c.csv", "client,first_name,date_of_birth,identified_on\nVIP-1,Ana,1990-05-06,2021-01-04\n")
     assert import_csv(store, "clients", path).written == 1
     typed = records.create_client(store, records.ClientDraft(first_name="Ben"))
+    from vipterm.sync.field_clocks import clocks_of
     from vipterm.sync.values import unpack as unpack_value
 
     with store.read() as session:
@@ -683,11 +684,14 @@ def test_imported_clients_are_captured_field_by_field_like_typed_ones(store, tmp
                 )
                 stored.pop(key)
                 assert logged == stored
-                clocks = session.execute(
-                    text("SELECT count(*) FROM field_version WHERE tbl = :t AND row_id = :r"),
+                # One clock for the new record, standing for each of its fields.
+                clocks = clocks_of(session.connection(), table, [client_id])
+                assert {col for _r, col in clocks} == set(stored)
+                [stamp] = session.execute(
+                    text("SELECT DISTINCT hlc FROM change_log WHERE tbl = :t AND row_id = :r"),
                     {"t": table, "r": client_id},
-                ).scalar_one()
-                assert clocks == len(stored)
+                ).scalars()
+                assert set(clocks.values()) == {(stamp, store.device_id)}
             assert (
                 session.execute(
                     text("SELECT count(*) FROM sync_origin WHERE row_id = :r"), {"r": client_id}

@@ -28,6 +28,7 @@ from vipterm.store.models import Client, ClientIdentity
 from vipterm.sync import clock, outbox, validate
 from vipterm.sync import merge as merge_engine
 from vipterm.sync.capture import Capture, record_changes
+from vipterm.sync.field_clocks import clocks_of
 from vipterm.sync.merge import Change, MergeOptions
 from vipterm.sync.scope import Scope
 
@@ -460,10 +461,9 @@ def check_world(world: World) -> None:
     lost = {(t, r, c, lh, ld) for t, r, c, _kv, _kh, _kd, _lv, lh, ld in conflicts}
     held_back = quarantined(coord)
     with coord.engine.connect() as conn:
-        versions = {
-            (t, r, c): (h, d)
-            for t, r, c, h, d in conn.exec_driver_sql("SELECT tbl, row_id, col, hlc, device FROM field_version")
-        }
+        versions = {}
+        for t, r in {tuple(k) for k in conn.exec_driver_sql("SELECT DISTINCT tbl, row_id FROM field_version")}:
+            versions.update({(t, r, c): clock for (_r, c), clock in clocks_of(conn, t, [r]).items()})
         current = {}
         for t, r, c in versions:
             pk = "client_id" if t == "client_identity" else "id"

@@ -25,6 +25,7 @@ from sqlmodel import col as column
 
 from vipterm.store.models import PRIMARY_KEY, SYNC_POLICY, SyncState, table_of
 from vipterm.sync import clock as hlc
+from vipterm.sync.field_clocks import WHOLE_RECORD, Clock, clocks_of
 from vipterm.sync.values import pack
 
 _SYNCED_BY_CLASS = {policy.model: name for name, policy in SYNC_POLICY.items()}
@@ -163,8 +164,17 @@ def record_changes(
             (device, seq, stamp, table, row_id, "set", col, blob, base[0] if base else None, base[1] if base else None)
         )
         seq += 1
+        if (table, row_id) in created:
+            continue  # a new record's fields share the one clock written below
         if _versioned(table, row_id, col, created):
             versions.append((table, row_id, col, stamp, device))
+    # A new record's values all carry this flush's clock: one `*` clock stands for every field
+    # (both writers log every column of a new record). Facts are inserted once and need none.
+    versions.extend(
+        (table, row_id, WHOLE_RECORD, stamp, device)
+        for table, row_id in sorted(created)
+        if not SYNC_POLICY[table].add_only
+    )
     conn.exec_driver_sql(
         "INSERT INTO change_log (device, seq, hlc, tbl, row_id, op, col, value, base_hlc, base_device) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -191,17 +201,12 @@ def record_changes(
     return stamp
 
 
-def _field_versions(conn: Connection, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[int, str]]:
-    if not keys:
-        return {}
-    rows: dict[tuple[str, str, str], tuple[int, str]] = {}
-    by_row: dict[tuple[str, str], set[str]] = {}
-    for t, r, c in keys:
-        by_row.setdefault((t, r), set()).add(c)
-    for (t, r), cols in by_row.items():
-        for col, stamp, device in conn.execute(
-            text("SELECT col, hlc, device FROM field_version WHERE tbl = :t AND row_id = :r"), {"t": t, "r": r}
-        ):
-            if col in cols:
-                rows[(t, r, col)] = (stamp, device)
-    return rows
+def _field_versions(conn: Connection, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Clock]:
+    rows_by_table: dict[str, set[str]] = {}
+    for t, r, _c in keys:
+        rows_by_table.setdefault(t, set()).add(r)
+    found: dict[tuple[str, str, str], Clock] = {}
+    for t, row_ids in rows_by_table.items():
+        for (r, c), clock in clocks_of(conn, t, sorted(row_ids)).items():
+            found[(t, r, c)] = clock
+    return {key: found[key] for key in keys if key in found}

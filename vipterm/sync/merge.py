@@ -47,6 +47,7 @@ from vipterm.sync import clock as hlc_clock
 from vipterm.sync import quarantine as held_store
 from vipterm.sync import scope as write_scope
 from vipterm.sync import validate as rules
+from vipterm.sync.field_clocks import clocks_of
 from vipterm.sync.values import InvalidChanges, pack, unpack
 
 T = TypeVar("T")
@@ -298,18 +299,6 @@ def _existing_ids(conn: Connection, tbl: str, ids: list[str]) -> set[str]:
             for r in conn.exec_driver_sql(f"SELECT {_q(pk)} FROM {_q(tbl)} WHERE {_q(pk)} IN ({marks})", tuple(chunk))
         )
     return found
-
-
-def _field_versions(conn: Connection, tbl: str, ids: list[str]) -> dict[tuple[str, str], tuple[int, str]]:
-    out = {}
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
-        for row_id, col, stamp, device in conn.exec_driver_sql(
-            f"SELECT row_id, col, hlc, device FROM field_version WHERE tbl = ? AND row_id IN ({marks})",
-            (tbl, *chunk),
-        ):
-            out[(row_id, col)] = (stamp, device)
-    return out
 
 
 def _purged_ids(conn: Connection, tbl: str, ids: list[str]) -> set[str]:
@@ -737,7 +726,7 @@ def plan_merge(conn: Connection, changes: list[Change], options: MergeOptions) -
     for tbl, row_ids in ids_by_table.items():
         ti = info[tbl]
         present = [r for r in dict.fromkeys(row_ids) if r in existing[tbl] and (tbl, r) in by_row]
-        versions = _field_versions(conn, tbl, present)
+        versions = clocks_of(conn, tbl, present)
         rows_here = _current_rows(conn, tbl, present)
 
         for row_id in dict.fromkeys(row_ids):

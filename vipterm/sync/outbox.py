@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import Connection
 
+from vipterm.sync.field_clocks import clocks_of
 from vipterm.sync.merge import CHUNK, Change, _chunks, _q, tables
 from vipterm.sync.values import pack
 
@@ -199,21 +200,10 @@ def _touched(conn: Connection, coordinator_device: str, since: int) -> set[tuple
     return {tuple(r) for r in rows}
 
 
-def _versions_for(conn: Connection, tbl: str, ids: list[str]) -> dict[tuple[str, str], tuple[int, str]]:
-    out = {}
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
-        for row_id, col, stamp, device in conn.exec_driver_sql(
-            f"SELECT row_id, col, hlc, device FROM field_version WHERE tbl = ? AND row_id IN ({marks})", (tbl, *chunk)
-        ):
-            out[(row_id, col)] = (stamp, device)
-    return out
-
-
 def _rows_as_changes(conn: Connection, tbl: str, rows: list[tuple[Any, ...]], coordinator_device: str) -> list[Change]:
     ti = tables()[tbl]
     # Facts carry a clock only on their tombstone (set or reset after creation).
-    versions = _versions_for(conn, tbl, [r[0] for r in rows])
+    versions = clocks_of(conn, tbl, [r[0] for r in rows])
     out = []
     for row in rows:
         row_id = row[0]
