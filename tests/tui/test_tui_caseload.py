@@ -64,6 +64,57 @@ async def test_filter_narrows_as_you_type_and_enter_opens_the_match(tui_path, tu
         assert app.screen.client_id == target.client_id
 
 
+def _burst(app, keys) -> None:
+    """Post keys the way a paste or tmux send-keys delivers them: all at once, before the app
+    handles the first (Textual then queues them all at the widget focused on arrival)."""
+    from bench.tui_driver import send_key
+
+    for key in keys:
+        send_key(app, key)
+
+
+async def test_slash_and_a_name_in_one_burst_fill_the_filter_and_press_no_key(tui_path, tui_store):
+    # "/samuel" typed fast: `s` would open the sync screen, `a` the assessment form, had the focus
+    # reached the filter only when `/`'s binding ran; and the filter read "/samuel".
+    expected = _expected(tui_store)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        keys = app.active_bindings
+        target = next(r for r in expected if r.name[0].lower() in keys)
+        word = target.name.split()[0].lower()
+        assert word[0] in keys and keys[word[0]].node is screen  # its first letter is a caseload key
+        _burst(app, ["slash", *word])
+        await settle(pilot, rounds=8)
+        assert app.screen is screen, "no form or screen opened"
+        assert app.focused.id == "filter"
+        assert screen.query_one("#filter").value == word
+        assert target.client_id in table_keys(screen.query_one(CaseloadTable))
+
+
+async def test_a_name_typed_without_slash_in_one_burst_lands_whole_in_the_filter(tui_path, tui_store):
+    # The first letter (no key of the caseload) starts the filter; the rest of the burst, keys of
+    # the caseload among them, follows it there instead of being lost or pressing those keys.
+    expected = _expected(tui_store)
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        keys = app.active_bindings
+        target = next(r for r in expected if r.name[0].lower() not in keys and set(r.name.lower()) & set(keys))
+        word = target.name.split()[0].lower()
+        _burst(app, [*word, "backspace", word[-1]])  # a slip mended in the same burst
+        await settle(pilot, rounds=8)
+        assert app.screen is screen
+        assert screen.query_one("#filter").value == word
+        assert target.client_id in table_keys(screen.query_one(CaseloadTable))
+        _burst(app, ["escape", "slash", *word[:3]])  # Escape empties the filter; `/` then a fresh start
+        await settle(pilot, rounds=8)
+        assert app.screen is screen
+        assert screen.query_one("#filter").value == word[:3]
+
+
 async def test_filter_matches_area_and_status_words(tui_path, tui_store):
     expected = _expected(tui_store)
     area = domain.AreaCommand(expected[0].area_command).label

@@ -40,6 +40,32 @@ async def test_wrong_passphrase_says_so_lets_retry_and_touches_nothing(demo_path
         assert isinstance(app.screen, CaseloadScreen)
 
 
+def _burst(app, keys) -> None:
+    """Post keys all at once, before the app handles the first (a fast typist, a paste)."""
+    from bench.tui_driver import send_key
+
+    for key in keys:
+        send_key(app, key)
+
+
+async def test_editing_keys_in_a_burst_act_where_they_were_typed(demo_path):
+    # ctrl+u's binding ran only after the keys typed after it had been put in the field: it then
+    # cleared them too. Escape (empty the field) and Enter the same.
+    app = make_app(demo_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: bool(app.screen.query("#passphrase")))
+        field = app.screen.query_one("#passphrase", Input)
+        _burst(app, [*"abc", "ctrl+u", *"wxyz"])
+        await settle(pilot)
+        assert field.value == "wxyz"
+        _burst(app, ["backspace", *"ab", "escape", *"pq", "left", "backspace", "r"])
+        await settle(pilot)
+        assert field.value == "rq"
+        _burst(app, ["end", "ctrl+u", *DEMO_PASSPHRASE, "enter", *"later"])  # typed on while it unlocks
+        await wait_for(pilot, lambda: app.store is not None or "wrong" in screen_text(app.screen))
+        assert app.store is not None, "the passphrase was checked as typed, before the keys after Enter"
+
+
 async def test_first_unlock_shows_the_caseload_read_beside_the_passphrase_check(demo_path):
     """The caseload screen is built while the passphrase is checked and comes with its rows: the
     same rows as the caseload query, loaded once (no second read when it is first shown), with

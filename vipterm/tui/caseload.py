@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -29,6 +29,7 @@ from vipterm.tui.base import VipScreen
 from vipterm.tui.caseload_table import CaseloadTable, Column
 from vipterm.tui.field_work import FieldWorkActions
 from vipterm.tui.key_bar import SteadyFooter
+from vipterm.tui.key_order import EditsInOrder, HandsOnKeys
 from vipterm.tui.messages import CaseloadLoaded, ClientRef
 from vipterm.tui.widgets import ClientFormActions
 
@@ -49,8 +50,11 @@ def ref_for(row: CaseloadRow) -> ClientRef:
     return ClientRef(row.client_id, row.pseudonym, row.name, row.area_command)
 
 
-class FilterInput(Input):
-    """The caseload's filter field: an Input whose typing does not lay the whole screen out again.
+class FilterInput(HandsOnKeys, EditsInOrder, Input):
+    """The caseload's filter field: an Input whose typing does not lay the whole screen out again,
+    whose editing keys act in the order typed (`tui.key_order.EditsInOrder`), and whose Escape
+    (empty the filter) and Down go back to the table at once, the keys typed after them following
+    (`tui.key_order.HandsOnKeys`: "esc /kar" typed fast filters "kar").
 
     Input sizes its scrollable width to its text on every key, and a changed size is a layout of
     the screen (every widget placed and repainted: a third of a key's time). Here that width is
@@ -60,6 +64,20 @@ class FilterInput(Input):
     @property
     def content_width(self) -> int:
         return max(super().content_width, self.scrollable_content_region.width)
+
+    async def _on_key(self, event: events.Key) -> None:
+        # No super() call: Textual calls EditsInOrder's and Input's `_on_key` next, unless stopped here.
+        if self.pass_on(event):
+            return
+        if event.key in ("escape", "down"):
+            if event.key == "escape":
+                self.value = ""
+            event.stop()
+            event.prevent_default()
+            self.hand_over(self.screen.query_one(CaseloadTable))
+
+    def _on_paste(self, event: events.Paste) -> None:
+        self.pass_on(event)  # else Textual calls `Input._on_paste` next
 
 
 @dataclass
@@ -137,7 +155,7 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
         field = FilterInput(placeholder="/ filter: name, alias, id, area, status · !overdue !today", id="filter")
         field.cursor_blink = self.app.cursor_blink
         yield field
-        yield CaseloadTable(self._cells, lambda row: row.client_id, id="caseload-table")
+        yield CaseloadTable(self._cells, lambda row: row.client_id, moves_focus=self._to_filter, id="caseload-table")
         yield Static("", id="caseload-preview", markup=False)
         yield SteadyFooter(compact=True, show_command_palette=False)
 
@@ -464,40 +482,32 @@ class CaseloadScreen(AssignFlow, FieldWorkActions, ClientFormActions, VipScreen)
             self.query_one(CaseloadTable).focus()
             self.action_open_client()
 
-    def on_key(self, event) -> None:
-        filter_input = self.query_one("#filter", Input)
-        table = self.query_one(CaseloadTable)
-        if (
-            table.has_focus
-            and event.character
-            and event.character.isalpha()
-            and event.is_printable
-            and event.key not in self._own_keys()
-        ):
+    def _to_filter(self, event: events.Key) -> Input | None:
+        """The filter, if this key typed at the table goes to it: the table moves the focus there in
+        its own key handler, and the keys typed with it in one burst follow (`/oscar` fast puts
+        "oscar" in the filter; had `/` waited for its binding, `o` would open the outcome form)."""
+        if not event.is_printable:
+            return None  # the table's and the screen's keys (a filter key moved to ctrl+… acts by its binding)
+        field = self.query_one("#filter", Input)
+        bound = self.app.active_bindings.get(event.key)  # the keys in effect here, the settings file's included
+        if bound is not None:
+            if bound.binding.action != "focus_filter" or not bound.enabled:
+                return None  # a key of the caseload or the app
+            field.select_on_focus = True  # `/` selects what is there
+            return field
+        if event.character and event.character.isalpha():
             # A letter that is no key of the caseload starts the filter: typing a name without
             # `/` first finds the client instead of falling on the record keys.
-            filter_input.select_on_focus = False  # `/` selects what is there; a typed name starts afresh
-            filter_input.value = event.character
-            filter_input.cursor_position = 1
-            self.set_focus(filter_input)
-            event.stop()
-            event.prevent_default()
-        elif filter_input.has_focus and event.key == "down":
-            self.query_one(CaseloadTable).focus()
-            event.stop()
-        elif filter_input.has_focus and event.key == "escape":
-            filter_input.value = ""
-            self.query_one(CaseloadTable).focus()
-            event.stop()
+            field.select_on_focus = False  # a typed name starts afresh
+            field.value = event.character
+            field.cursor_position = 1
+            return field
+        return None
 
     @on(CaseloadTable.RowSelected)
     def _row_selected(self, event: CaseloadTable.RowSelected) -> None:
         event.stop()
         self.action_open_client()
-
-    def _own_keys(self) -> set[str]:
-        # The keys in effect here (the settings file may have moved them), the app's included.
-        return set(self.app.active_bindings)
 
     def action_open_client(self) -> None:
         row = self.current_row()

@@ -30,6 +30,9 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
+
+from vipterm.tui.key_order import HandsOnKeys
 
 CELL_PADDING = 1  # blank cells on each side of a column, as DataTable draws them
 CACHE_ROWS = 4096  # rows whose drawn line is kept: a caseload, or many screenfuls of all clients
@@ -41,8 +44,13 @@ class Column(NamedTuple):
     width: int
 
 
-class CaseloadTable(ScrollView, can_focus=True):
-    """Rows of one line each under a header line; a row cursor; Enter or a click selects."""
+class CaseloadTable(HandsOnKeys, ScrollView, can_focus=True):
+    """Rows of one line each under a header line; a row cursor; Enter or a click selects.
+
+    `moves_focus(event)`, if given, names the widget a key typed here moves the focus to (the
+    caseload's filter, for `/` or a letter); the table moves it in its own key handler and hands
+    it the keys of the same burst still queued here (`tui.key_order.HandsOnKeys`).
+    """
 
     ALLOW_SELECT = False
     HELP_LISTS_BINDINGS = False  # its keys are navigation, which the screen's help describes (tui/help.py)
@@ -132,11 +140,13 @@ class CaseloadTable(ScrollView, can_focus=True):
         cells: Callable[[Any], Sequence[Text | str]],
         key: Callable[[Any], Hashable],
         *,
+        moves_focus: Callable[[events.Key], Widget | None] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self._moves_focus = moves_focus
         self._cells = cells
         self._key = key
         self.columns: list[Column] = []
@@ -283,6 +293,18 @@ class CaseloadTable(ScrollView, can_focus=True):
     def action_select_cursor(self) -> None:
         if self._rows:
             self.post_message(self.RowSelected(self, self._cursor))
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.pass_on(event):
+            return
+        target = self._moves_focus(event) if self._moves_focus is not None else None
+        if target is not None:
+            event.stop()
+            event.prevent_default()
+            self.hand_over(target)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        self.pass_on(event)
 
     async def _on_click(self, event: events.Click) -> None:
         index = self.scroll_offset.y + event.y - 1

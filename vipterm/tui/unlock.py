@@ -20,7 +20,20 @@ from textual.widgets import Input, Static
 from vipterm.errors import DatabaseBusy, DatabaseMissing, NewerSchema, NotADatabase, VipError, WrongPassphrase
 from vipterm.tui.base import VipScreen
 from vipterm.tui.key_bar import SteadyFooter
+from vipterm.tui.key_order import EditsInOrder
 from vipterm.tui.messages import Unlocked, UnlockFailed
+
+
+class PassphraseField(EditsInOrder, Input):
+    """The passphrase field. Its editing keys act in the order typed (`tui.key_order.EditsInOrder`):
+    "abc ctrl+u wxyz" typed fast leaves "wxyz", not an empty field cleared by a ctrl+u run late.
+    Escape empties it, as a key of its own for the same reason."""
+
+    BINDINGS = [Binding("escape", "clear", "clear", show=False)]
+    ACTIONS_IN_ORDER = EditsInOrder.ACTIONS_IN_ORDER | {"clear"}
+
+    def action_clear(self) -> None:
+        self.value = ""
 
 
 class PrepareSession(Message):
@@ -30,7 +43,7 @@ class PrepareSession(Message):
 class UnlockScreen(VipScreen):
     """Ask for the passphrase; on success hand the store to the app."""
 
-    BINDINGS = [Binding("escape", "clear", "clear", show=False), Binding("ctrl+q", "app.quit", "quit", id="quit")]
+    BINDINGS = [Binding("ctrl+q", "app.quit", "quit", id="quit")]
     AUTO_FOCUS = "#passphrase"
 
     def __init__(self, path: Path, *, relock: bool = False, demo: bool = False) -> None:
@@ -50,7 +63,7 @@ class UnlockScreen(VipScreen):
                     yield Static("Locked. Type the passphrase to continue where you were.", id="unlock-lead")
                 else:
                     yield Static("Type the passphrase of this laptop's database.", id="unlock-lead")
-                field = Input(placeholder="passphrase", password=True, id="passphrase")
+                field = PassphraseField(placeholder="passphrase", password=True, id="passphrase")
                 field.cursor_blink = self.app.cursor_blink
                 yield field
                 yield Static("", id="unlock-message", markup=False)
@@ -60,9 +73,6 @@ class UnlockScreen(VipScreen):
                     )
                 yield Static(f"database: {self.path.name} · ctrl+q quits", id="unlock-path", markup=False)
         yield SteadyFooter(compact=True, show_command_palette=False)
-
-    def action_clear(self) -> None:
-        self.query_one("#passphrase", Input).value = ""
 
     @on(Input.Submitted, "#passphrase")
     def _submit(self, event: Input.Submitted) -> None:

@@ -27,6 +27,7 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, SelectionL
 from textual.widgets.option_list import OptionDoesNotExist
 
 from vipterm.tui.base import VipModal
+from vipterm.tui.key_order import HandsOnKeys
 from vipterm.tui.parsing import complete_choice
 
 
@@ -58,17 +59,16 @@ class ClientFormActions:
         self._form("follow_up")
 
 
-class FieldInput(Input):
+class FieldInput(HandsOnKeys, Input):
     """A form's one-line field. Enter moves to the next field at once, in the key handler, and
     keys already on their way to this field (typed right after Enter, faster than the screen
-    redraws) are handed on to the field that now has the focus, in the order they were typed.
+    redraws) are handed on to the field that now has the focus, in the order they were typed
+    (`tui.key_order.HandsOnKeys`).
 
     Why: Textual queues a burst of keys at the focused field before it handles the first; had
     Enter moved the focus through a message, "r ⏎ note" would put "note" in this field.
     On the form's last field Enter submits as usual (the form saves).
     """
-
-    _handed_to: Widget | None = None
 
     def _next_field(self) -> Widget | None:
         form = self.screen
@@ -78,15 +78,8 @@ class FieldInput(Input):
         return fields[fields.index(self) + 1]
 
     async def _on_key(self, event: events.Key) -> None:
-        target = self._handed_to
-        if target is not None:
-            if self.screen.focused is self:
-                self._handed_to = None  # back here by shift+tab: keys are this field's again
-            else:
-                event.stop()
-                event.prevent_default()
-                target.post_message(events.Key(event.key, event.character))
-                return
+        if self.pass_on(event):
+            return
         if event.key == "enter":
             following = self._next_field()
             if following is not None:
@@ -94,23 +87,14 @@ class FieldInput(Input):
                 event.prevent_default()
                 if isinstance(self, ChoiceInput):
                     self.complete()
-                self._handed_to = following
-                self.screen.set_focus(following)
+                self.hand_over(following)
                 return
         await super()._on_key(event)
 
     def _on_paste(self, event: events.Paste) -> None:
-        target = self._handed_to
-        if target is not None and self.screen.focused is not self:
-            event.stop()
-            event.prevent_default()
-            target.post_message(events.Paste(event.text))  # a paste right after Enter: the next field's
-            return
-        super()._on_paste(event)
-
-    def _on_focus(self, event) -> None:
-        self._handed_to = None
-        super()._on_focus(event)
+        # A paste right after Enter: the next field's. Otherwise Textual calls `Input._on_paste`
+        # next, as it does each class's handler: calling it here too pasted the text twice.
+        self.pass_on(event)
 
 
 class ChoiceInput(FieldInput):
