@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from tests.conftest import PASSPHRASE, REPO_ROOT
@@ -218,6 +220,41 @@ def test_spreadsheet_exports_are_read_as_saved(store, tmp_path):
 )
 def test_dates_in_spreadsheet_formats(value, expected):
     assert parse_date(value).isoformat() == expected
+
+
+def _by_formats(value: str):
+    """How the listed formats read a date, one strptime after another: what the shortcuts must match."""
+    from datetime import datetime
+
+    from vipterm.services.csv_import import DATE_FORMATS
+
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+@given(
+    st.one_of(
+        st.from_regex(r"\A[0-9]{1,3}/[0-9]{1,3}/[0-9]{2,5}\Z"),
+        st.from_regex(r"\A\d{1,2}/\d{1,2}/\d{4}\Z"),  # any script's digits
+        st.from_regex(r"\A[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\Z"),
+        st.text(alphabet="0123456789/-٣ ", max_size=12),
+    )
+)
+def test_the_quick_date_readings_agree_with_the_listed_formats(value):
+    expected = _by_formats(" ".join(value.split()))
+    try:
+        got = parse_date(value)
+    except ValueError:
+        got = None
+    if expected is not None:
+        assert got == expected
+    elif got is not None:
+        # Read by a later rule (a datetime at midnight), never by a shortcut the formats refuse.
+        assert " " in value.strip() or ":" in value
 
 
 def test_datetimes_in_spreadsheet_formats():

@@ -274,6 +274,19 @@ def parse_date(text_value: str) -> date:
             return date(int(value[:4]), int(value[5:7]), int(value[8:]))
         except ValueError:
             pass
+    month, _, rest = value.partition("/")
+    day_text, _, year = rest.partition("/")
+    if (
+        len(year) == 4
+        and 0 < len(month) <= 2
+        and 0 < len(day_text) <= 2
+        and (digits := month + day_text + year).isascii()
+        and digits.isdigit()
+    ):
+        try:  # US spreadsheets' M/D/YYYY, as strptime's %m/%d/%Y reads it
+            return date(int(year), int(month), int(day_text))
+        except ValueError:
+            pass
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(value, fmt).date()
