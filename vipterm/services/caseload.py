@@ -154,43 +154,65 @@ def caseload(
         sql += " AND c.id IN (" + ", ".join(f":id{n}" for n in range(len(ids))) + ")"
         params.update({f"id{n}": value for n, value in enumerate(ids)})
     with store.read() as session:
-        raw = session.execute(text(sql), params).all()
+        raw = session.execute(text(sql), params).tuples().all()
     # On the coordinator the filter also finds clients by their worker's name ("unassigned" too):
     # filter by a worker, mark, assign. A laptop's rows are all its own worker's.
     by_worker = store.role is domain.Role.COORDINATOR
+    # Labels looked up once per value, not per row: this loop runs inside the unlock's budget.
+    area_labels = {a.value: a.label for a in domain.AreaCommand}
+    status_labels = {s.value: s.label for s in domain.ClientStatus}
     rows = []
-    for r in raw:
-        next_due = _date(r.next_due)
-        if next_due is not None and next_due < today:
+    for (
+        client_id,
+        pseudonym,
+        first_name,
+        last_name,
+        aka,
+        age_group,
+        area_command,
+        status,
+        risk_flags,
+        assigned_worker_id,
+        planned,
+        last_contact,
+        next_due_text,
+        open_referrals,
+        stale_referrals,
+        worker_name,
+    ) in raw:
+        next_due = _date(next_due_text)
+        if next_due is None:
+            urgency = UPCOMING
+        elif next_due < today:
             urgency = OVERDUE
         elif next_due == today:
             urgency = DUE_TODAY
         else:
             urgency = UPCOMING
-        name = display_name(r.first_name or "", r.last_name or "", r.aka or "")
-        area = domain.AreaCommand(r.area_command).label
-        status = domain.ClientStatus(r.status).label
+        name = display_name(first_name or "", last_name or "", aka or "")
+        area = area_labels.get(area_command) or domain.AreaCommand(area_command).label
+        status_label = status_labels.get(status) or domain.ClientStatus(status).label
         rows.append(
             CaseloadRow(
-                client_id=r.id,
-                pseudonym=r.pseudonym,
+                client_id=client_id,
+                pseudonym=pseudonym,
                 name=name,
-                age_group=r.age_group,
-                area_command=r.area_command,
-                status=r.status,
-                risk_flags=tuple(f for f in (r.risk_flags or "").split(",") if f),
-                assigned_worker_id=r.assigned_worker_id,
-                last_contact=_datetime(r.last_contact),
+                age_group=age_group,
+                area_command=area_command,
+                status=status,
+                risk_flags=tuple(f for f in risk_flags.split(",") if f) if risk_flags else (),
+                assigned_worker_id=assigned_worker_id,
+                last_contact=_datetime(last_contact),
                 next_due=next_due,
-                open_referrals=r.open_referrals,
-                stale_referrals=r.stale_referrals,
+                open_referrals=open_referrals,
+                stale_referrals=stale_referrals,
                 urgency=urgency,
-                **_planned(r.planned),
+                **(_planned(planned) if planned else {}),
                 search_text=domain.fold(
-                    f"{name} {r.pseudonym} {r.id} {area} {status}"
-                    + (f" {r.worker_name or 'unassigned'}" if by_worker else "")
+                    f"{name} {pseudonym} {client_id} {area} {status_label}"
+                    + (f" {worker_name or 'unassigned'}" if by_worker else "")
                 ),
-                worker_name=r.worker_name or "",
+                worker_name=worker_name or "",
             )
         )
     rows.sort(key=sort_key)
