@@ -21,9 +21,18 @@ from vipterm.services.demo_data import DemoSize, generate
 
 
 def _generator_fingerprint() -> str:
-    """A short hash of the generator's source: a changed generator must not reuse stale files."""
-    source = Path(demo_data.__file__).read_bytes()
-    return hashlib.sha256(source).hexdigest()[:8]
+    """A short hash of what shapes a generated file: the generator's source, the change capture's
+    (what the change log and field clocks hold) and the schema version. A file made before any of
+    them changed must not be reused: one from an older schema would be migrated inside a timed
+    unlock, on every copy."""
+    from vipterm.store.migrations import SCHEMA_VERSION
+    from vipterm.sync import capture
+
+    digest = hashlib.sha256()
+    for module in (demo_data, capture):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(str(SCHEMA_VERSION).encode())
+    return digest.hexdigest()[:8]
 
 
 class Datasets:

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from vipterm import domain
 from vipterm.domain import OPEN_REFERRAL_STATUSES, STALE_REFERRAL_DAYS
 from vipterm.errors import NotFound
-from vipterm.services.corrections import corrections_of, live_sql
+from vipterm.services.corrections import any_live_correction, corrections_of, live_sql
 from vipterm.services.database import Store
 from vipterm.services.review import OPEN_PLAN_SQL
 from vipterm.store.models import (
@@ -94,6 +94,7 @@ class CaseloadRow:
 
 
 _OPEN = ", ".join(f"'{s.value}'" for s in OPEN_REFERRAL_STATUSES)
+_LIVE_CONTACT = live_sql("contact", "k")
 _CASELOAD_SQL = f"""
 SELECT c.id, c.pseudonym, i.first_name, i.last_name, i.aka, c.age_group, c.area_command, c.status,
        c.risk_flags, c.assigned_worker_id,
@@ -102,7 +103,7 @@ SELECT c.id, c.pseudonym, i.first_name, i.last_name, i.aka, c.age_group, c.area_
          WHERE p.client_id = c.id AND {OPEN_PLAN_SQL}
          ORDER BY p.planned_on LIMIT 1) AS planned,
        (SELECT max(k.occurred_at) FROM contact k
-         WHERE k.client_id = c.id AND k.deleted_at IS NULL AND {live_sql("contact", "k")}) AS last_contact,
+         WHERE k.client_id = c.id AND k.deleted_at IS NULL AND {_LIVE_CONTACT}) AS last_contact,
        (SELECT min(f.due_on) FROM follow_up f
          WHERE f.client_id = c.id AND f.done_at IS NULL AND f.deleted_at IS NULL) AS next_due,
        (SELECT count(*) FROM referral r
@@ -154,7 +155,10 @@ def caseload(
         sql += " AND c.id IN (" + ", ".join(f":id{n}" for n in range(len(ids))) + ")"
         params.update({f"id{n}": value for n, value in enumerate(ids)})
     with store.read() as session:
-        raw = session.execute(text(sql), params).tuples().all()
+        if not any_live_correction(session):
+            # Every contact counts: the last one is then read from the contact index alone.
+            sql = sql.replace(_LIVE_CONTACT, "1")
+        raw = session.execute(text(sql), params).all()
     # On the coordinator the filter also finds clients by their worker's name ("unassigned" too):
     # filter by a worker, mark, assign. A laptop's rows are all its own worker's.
     by_worker = store.role is domain.Role.COORDINATOR

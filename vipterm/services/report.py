@@ -44,7 +44,7 @@ from vipterm import domain
 from vipterm.domain import AgeGroup, AreaCommand, ServiceCategory
 from vipterm.errors import NotFound, ValidationError
 from vipterm.progress import NO_PROGRESS, Progress
-from vipterm.services.corrections import live_sql
+from vipterm.services.corrections import any_live_correction, live_sql
 from vipterm.services.database import Store
 from vipterm.timekeeping import ProgramClock
 
@@ -597,16 +597,10 @@ _LIVE_CHECKS = tuple(
 )
 
 
-def _any_live_correction(session: Session) -> bool:
-    return bool(
-        session.execute(text("SELECT EXISTS (SELECT 1 FROM fact_correction WHERE deleted_at IS NULL)")).scalar()
-    )
-
-
 def _statement(session: Session, ctes: list[str], final: str) -> str:
     """WITH <the facts>, <ctes> <final>."""
     sql = "WITH " + ",".join([_FACTS, *(c for c in ctes if c)]) + "\n" + final
-    if not _any_live_correction(session):
+    if not any_live_correction(session):
         for check in _LIVE_CHECKS:
             sql = sql.replace(check, "1")
     return sql

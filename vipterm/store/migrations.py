@@ -64,6 +64,8 @@ MIGRATIONS: list[Migration] = [
     ),
     # Accountable records (issue 12): consents, safety plans, … (one shared file for the issue).
     (8, "accountable records: consents, safety plans", _sql_file("0008_accountable_records.sql")),
+    # The caseload's last-contact column read from the index alone, within the unlock's budget.
+    (9, "contacts indexed by client, time and tombstone", _sql_file("0009_contact_last.sql")),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
