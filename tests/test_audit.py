@@ -258,6 +258,33 @@ async def test_the_audit_screen_U_lists_every_device_on_the_coordinator_and_filt
         assert not isinstance(app.screen, AuditScreen)
 
 
+async def test_a_filter_typed_in_one_burst_after_slash_lands_in_the_filter(store):
+    # "/csv" then Enter twice sent at once (a paste, a fast typist, tmux send-keys): `/`'s binding
+    # moved the focus only after the table had taken the letters (lost: an empty filter), and the
+    # first Enter went back to the log only after the second had been typed into the filter.
+    from bench.tui_driver import send_key
+    from tests.tui_support import make_app, screen_text, settle, wait_for
+    from vipterm.tui.audit_screen import AuditEntryModal, AuditScreen
+
+    records.record_audit(store, domain.AuditAction.EXPORT, None, "report csv")
+    records.record_audit(store, domain.AuditAction.UNMASK)  # the newest: first in the log
+    app = make_app(store.path, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("U")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AuditScreen)
+        await wait_for(pilot, lambda: screen.entries is not None and len(screen.entries) == 2)
+        for key in ["slash", *"csv", "enter", "enter"]:
+            send_key(app, key)
+        await settle(pilot)
+        assert screen.query_one("#audit-filter").value == "csv"
+        assert len(screen.shown) == 1
+        assert isinstance(app.screen, AuditEntryModal)
+        assert "report csv" in screen_text(app.screen)
+
+
 async def test_the_audit_screen_on_a_laptop_shows_only_its_own_device(world):
     from textual.widgets import DataTable
 

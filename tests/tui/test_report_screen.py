@@ -72,6 +72,37 @@ async def test_month_picker_keys_and_typed_month(tui_path, tui_store):
         assert "YYYY-MM" in screen_text(screen) and screen.report.month_key == "2025-07"
 
 
+def _burst(app, keys) -> None:
+    """Post keys all at once, before the app handles the first (a paste, a fast typist, tmux
+    send-keys): Textual queues them all at the widget focused on arrival."""
+    from bench.tui_driver import send_key
+
+    for key in keys:
+        send_key(app, key)
+
+
+async def test_a_month_typed_in_one_burst_after_g_opens_that_month(tui_path, tui_store):
+    # "g2025-07⏎]" sent at once: `g`'s binding moved the focus to the month field only after the
+    # table had taken the digits and drilled into a count on Enter. And Escape hid the field but
+    # left the focus in it: `]` after it was typed there instead of moving a month on.
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_report(pilot)
+        field = screen.query_one("#month-input")
+        _burst(app, ["g", *"2025-07", "enter", "right_square_bracket"])
+        await settle(pilot)
+        assert app.screen is screen, "no drill-down opened"
+        assert screen.report.month_key == "2025-08"
+        assert not field.has_class("editing") and isinstance(app.focused, SectionTable)
+        await pilot.press("g")
+        await settle(pilot)
+        assert field.has_focus
+        _burst(app, ["escape", "right_square_bracket"])
+        await settle(pilot)
+        assert screen.report.month_key == "2025-09"
+        assert not field.has_class("editing") and isinstance(app.focused, SectionTable)
+
+
 async def test_drill_down_lists_the_clients_behind_a_count_by_pseudonym_only(tui_path, tui_store):
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -141,3 +141,81 @@ async def test_conflict_screen_side_by_side_and_resolution_from_the_keyboard(tmp
     finally:
         coord.close()
         laptop.close()
+
+
+def _burst(app, keys) -> None:
+    """Post keys all at once, before the app handles the first (a paste, a fast typist, tmux
+    send-keys): Textual queues them all at the widget focused on arrival."""
+    from bench.tui_driver import send_key
+
+    for key in keys:
+        send_key(app, key)
+
+
+async def test_conflict_edit_typed_in_one_burst_saves_the_value_typed(tmp_path):
+    # "e ctrl+u southwest ⏎" sent at once: `e`'s binding moved the focus to the edit field only
+    # after the list had taken the rest as keys of the screen: its `t` took the other value of the
+    # conflict, its `e` filled the field again. And a key typed right after Escape went into the
+    # hidden field instead of acting on the list.
+    from vipterm.tui.widgets import ConfirmModal
+
+    coord = new_coordinator(tmp_path / "c.db")
+    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Worker One")
+    try:
+        a = records.create_client(laptop, records.ClientDraft(aka="First", area_command="valley"))
+        exchange(coord, [laptop], tmp_path / "r1")
+        records.update_client(laptop, a.id, area_command="foothills")
+        records.update_client(coord, a.id, area_command="northeast")
+        exchange(coord, [laptop], tmp_path / "r2")
+        assert len(sync_service.list_conflicts(coord)) == 1
+
+        screen = ConflictsScreen()
+        app = Host(coord, screen)
+        async with app.run_test(size=(110, 30)) as pilot:
+            table = screen.query_one("#conflicts-table", DataTable)
+            edit = screen.query_one("#conflict-edit", Input)
+            await until(pilot, lambda: table.row_count == 1)
+            _burst(app, ["e", *"xy", "escape", "k"])  # Escape closes the field; `k` asks to keep the current
+            await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            assert not edit.has_class("-editing") and "k" not in edit.value
+            await pilot.press("n")
+            await until(pilot, lambda: app.screen is screen)
+            _burst(app, ["e", "ctrl+u", *"southwest", "enter"])
+            await until(pilot, lambda: table.row_count == 0)
+            assert "is now southwest" in text_of(screen, "#conflicts-message")
+        with coord.read() as s:
+            assert s.execute(text("SELECT area_command FROM client")).scalar_one() == "southwest"
+    finally:
+        coord.close()
+        laptop.close()
+
+
+async def test_a_folder_typed_in_one_burst_after_f_is_the_folder_exported_to(tmp_path):
+    # "f/tmp/…/stick⏎e" sent at once: `f`'s binding moved the focus to the folder field only after
+    # the list had taken the path's letters as keys of the screen (`e` exported, `i` imported, `r`
+    # refreshed), and `e` after Enter or Escape was typed into the folder instead of exporting.
+    coord = new_coordinator(tmp_path / "c.db")
+    laptop = new_enrolled_worker(coord, tmp_path / "w.db", "Worker One")
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    try:
+        records.create_client(laptop, records.ClientDraft(aka="First", area_command="valley"))
+        screen = SyncScreen()
+        app = Host(laptop, screen)
+        async with app.run_test(size=(100, 30)) as pilot:
+            folder = screen.query_one("#sync-folder", Input)
+            await until(pilot, lambda: "pending changes" in text_of(screen, "#sync-summary"))
+            assert set(str(stick)) & {"e", "i"}  # keys of the screen among the path's letters
+            _burst(app, ["f", *str(stick), "enter", "e"])
+            await until(pilot, lambda: "exported 1 bundle" in text_of(screen, "#sync-result"))
+            assert folder.value == str(stick) and isinstance(app.screen, SyncScreen)
+            assert len(list(stick.glob("*.vipb"))) == 1
+            await pilot.press("f")
+            await until(pilot, lambda: folder.has_focus and not screen.busy)
+            screen.query_one("#sync-result", Static).update("")
+            _burst(app, ["escape", "e"])
+            await until(pilot, lambda: "exported" in text_of(screen, "#sync-result"))
+            assert folder.value == str(stick)
+    finally:
+        coord.close()
+        laptop.close()

@@ -9,15 +9,17 @@ It shows pseudonyms and staff names, never a client's name, so it is not itself 
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vipterm import domain
 from vipterm.tui.base import VipModal, VipScreen
+from vipterm.tui.widgets import HandsOnField, HandsOnTable
 
 LIMIT = 2000  # the newest entries drawn; `vipterm audit` lists them all
 
@@ -61,8 +63,12 @@ class AuditScreen(VipScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("Audit log · loading…", id="audit-title", markup=False)
-        yield Input(placeholder="filter: worker, device, action, client, detail", id="audit-filter")
-        yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+        # `/` at the table and Enter or Escape in the filter move the focus at once, and the keys
+        # typed with them follow ("/unmask" typed fast filters "unmask"): `tui.key_order`.
+        yield HandsOnField(
+            placeholder="filter: worker, device, action, client, detail", id="audit-filter", leave=self._leave_filter
+        )
+        yield HandsOnTable(id="audit-table", cursor_type="row", zebra_stripes=True, focus_actions={"filter"})
         yield Static("/ filter · enter the whole entry · esc back", id="audit-help", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
@@ -126,15 +132,21 @@ class AuditScreen(VipScreen):
     def action_filter(self) -> None:
         box = self.query_one("#audit-filter", Input)
         box.add_class("shown")
-        box.focus()
+        self.set_focus(box)  # at once: the table hands it the rest of the burst
 
     @on(Input.Changed, "#audit-filter")
     def _filter_changed(self) -> None:
         self._show()
 
-    @on(Input.Submitted, "#audit-filter")
-    def _filter_done(self) -> None:
-        self.query_one(DataTable).focus()
+    def _leave_filter(self, event: events.Key) -> Widget | None:
+        """Enter keeps the filter and goes back to the log; Escape empties and hides it."""
+        if event.key == "escape":
+            box = self.query_one("#audit-filter", Input)
+            box.value = ""
+            box.remove_class("shown")
+        elif event.key != "enter":
+            return None
+        return self.query_one(DataTable)
 
     @on(DataTable.RowSelected, "#audit-table")
     def _row_selected(self) -> None:

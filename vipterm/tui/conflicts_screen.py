@@ -19,11 +19,12 @@ handler, and the keys work again.
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vipterm import domain
@@ -31,7 +32,7 @@ from vipterm.services import quarantine as quarantine_service
 from vipterm.services import sync as sync_service
 from vipterm.services.sync import ConflictView, value_text
 from vipterm.tui.base import VipScreen
-from vipterm.tui.widgets import ConfirmModal
+from vipterm.tui.widgets import ConfirmModal, HandsOnField, HandsOnTable
 
 
 class ConflictsLoaded(Message):
@@ -89,13 +90,18 @@ class ConflictsScreen(VipScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("Conflicts for review", id="conflicts-title", markup=False)
-        yield DataTable(id="conflicts-table", cursor_type="row", zebra_stripes=True)
+        # `e` at a list and Escape in the edit field move the focus at once, and the keys typed with
+        # them follow (`tui.key_order`): "e" then a value typed fast is the value, where its letters
+        # used to be keys of the screen (a `t` in it took the other value).
+        yield HandsOnTable(id="conflicts-table", cursor_type="row", zebra_stripes=True, focus_actions={"edit"})
         with Horizontal(id="conflict-sides"):
             yield Static("", id="conflict-current", classes="conflict-side", markup=False)
             yield Static("", id="conflict-other", classes="conflict-side", markup=False)
-        yield Input(placeholder="new value, Enter to save, Esc to cancel", id="conflict-edit")
+        yield HandsOnField(
+            placeholder="new value, Enter to save, Esc to cancel", id="conflict-edit", leave=self._leave_edit
+        )
         yield Static("Quarantine", id="quarantine-title", markup=False)
-        yield DataTable(id="quarantine-table", cursor_type="row", zebra_stripes=True)
+        yield HandsOnTable(id="quarantine-table", cursor_type="row", zebra_stripes=True, focus_actions={"edit"})
         yield Static("", id="quarantine-detail", markup=False)
         yield Static("", id="conflicts-message", markup=False)
         yield Footer(compact=True, show_command_palette=False)
@@ -269,7 +275,7 @@ class ConflictsScreen(VipScreen):
         field = self.query_one("#conflict-edit", Input)
         field.value = "" if c.current_value is None else str(c.current_value)
         field.add_class("-editing")
-        field.focus()
+        self.set_focus(field)  # at once: the list hands it the rest of the burst
 
     @on(Input.Submitted, "#conflict-edit")
     def _edit_submitted(self, event: Input.Submitted) -> None:
@@ -279,6 +285,14 @@ class ConflictsScreen(VipScreen):
         field = self.query_one("#conflict-edit", Input)
         field.remove_class("-editing")
         self.query_one("#conflicts-table", DataTable).focus()
+
+    def _leave_edit(self, event: events.Key) -> Widget | None:
+        """Escape closes the edit field, the keys typed after it going to the list. (Enter saves
+        and keeps the field until the value is taken: a refused one stays there to correct.)"""
+        if event.key != "escape":
+            return None
+        self.query_one("#conflict-edit", Input).remove_class("-editing")
+        return self.query_one("#conflicts-table", DataTable)
 
     def action_back(self) -> None:
         if self.query_one("#conflict-edit", Input).has_class("-editing"):

@@ -3,9 +3,12 @@ were typed, on the widget they were meant for.
 
 - `HandsOnKeys`: a widget that moves the focus in its own key handler hands the keys still queued
   at it to the widget that now has the focus, in order (the form fields on Enter, `widgets.FieldInput`;
-  the caseload's table on `/` or a letter, `tui.caseload`).
+  the caseload's table on `/` or a letter, `tui.caseload`; the tables of the audit, conflicts,
+  report and sync screens on the key that opens their field, and that field on Enter or Escape,
+  `widgets.HandsOnTable` and `widgets.HandsOnField`).
 - `EditsInOrder`: an input field whose own editing keys (ctrl+u, backspace, Enter, …) act when the
-  field reaches them, between the letters around them (the unlock field, the caseload's filter).
+  field reaches them, between the letters around them (the unlock field, the caseload's filter,
+  `widgets.HandsOnField`).
 
 Why: Textual queues a burst's keys at the widget focused when they arrived, before it handles the
 first; and a key's binding runs only once the key has bubbled from that widget up to the app,

@@ -16,11 +16,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
@@ -40,6 +41,7 @@ from vipterm.services.report import (
 )
 from vipterm.services.report_render import format_value
 from vipterm.tui.base import VipModal, VipScreen
+from vipterm.tui.widgets import HandsOnField, HandsOnTable
 
 # (tab id, tab title, table key) in the order of the printed report.
 SECTIONS = (
@@ -69,8 +71,13 @@ class DrillLoaded(Message):
         self.clients = clients
 
 
-class SectionTable(DataTable):
-    """One report table; Enter on a count lists the clients behind it."""
+class SectionTable(HandsOnTable):
+    """One report table; Enter on a count lists the clients behind it. `g` moves the focus to the
+    month field at once, the keys typed with it following (`widgets.HandsOnTable`): "g2025-03⏎"
+    typed fast opens March 2025, where the table took the digits and Enter drilled into a count."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(focus_actions={"goto_month"}, **kwargs)
 
 
 class DrillDownScreen(VipModal[None]):
@@ -158,7 +165,7 @@ class ReportScreen(VipScreen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="report-head"):
             yield Static("", id="report-title")
-            yield Input(placeholder="YYYY-MM", id="month-input", max_length=7)
+            yield HandsOnField(placeholder="YYYY-MM", id="month-input", max_length=7, leave=self._leave_month)
         yield Static("", id="report-status")
         with TabbedContent(id="report-tabs"):
             for tab_id, title, key in SECTIONS:
@@ -262,20 +269,27 @@ class ReportScreen(VipScreen):
         field = self.query_one("#month-input", Input)
         field.value = month_key(self.month)
         field.add_class("editing")
-        field.focus()
+        self.set_focus(field)  # at once: the table hands it the rest of the burst
 
-    @on(Input.Submitted, "#month-input")
-    def _month_entered(self, event: Input.Submitted) -> None:
-        field = event.input
-        try:
-            month = parse_month(event.value)
-        except VipError as exc:
-            self.query_one("#report-status", Static).update(Text(exc.message, style="bold red"))
-            return
+    def _leave_month(self, event: events.Key) -> Widget | None:
+        """Enter opens the month typed (a mistyped one is said and stays to correct); Escape
+        closes the field. Either goes back to the table, in the field's key handler, so the keys
+        typed after it (`]`, arrows) act on the report (`widgets.HandsOnField`)."""
+        field = self.query_one("#month-input", Input)
+        if event.key == "enter":
+            try:
+                month = parse_month(field.value)
+            except VipError as exc:
+                self.query_one("#report-status", Static).update(Text(exc.message, style="bold red"))
+                event.stop()
+                event.prevent_default()
+                return None
+            self.month = month
+            self.load()
+        elif event.key != "escape":
+            return None
         field.remove_class("editing")
-        self.month = month
-        self.query_one(TabbedContent).active_pane.query_one(SectionTable).focus()
-        self.load()
+        return self.query_one(TabbedContent).active_pane.query_one(SectionTable)
 
     def action_back(self) -> None:
         field = self.query_one("#month-input", Input)

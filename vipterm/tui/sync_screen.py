@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on, work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vipterm.services import sync as sync_service
 from vipterm.tui.base import VipScreen
-from vipterm.tui.widgets import ConfirmModal
+from vipterm.tui.widgets import ConfirmModal, HandsOnField, HandsOnTable
 
 DEFAULT_FOLDER_HINT = "folder for bundles (a USB stick, a shared folder)"
 
@@ -72,11 +73,18 @@ class SyncScreen(VipScreen):
     def compose(self) -> ComposeResult:
         yield Static("Sync", id="sync-title", markup=False)
         yield Static("loading…", id="sync-summary", markup=False)
-        folder = Input(value=str(self.folder) if self.folder else "", placeholder=DEFAULT_FOLDER_HINT, id="sync-folder")
-        yield folder
+        # `f` at a list and Enter or Escape in the folder field move the focus at once, and the keys
+        # typed with them follow (`tui.key_order`): "f/media/usb" typed fast is the folder, where its
+        # letters used to be keys of the screen (`e` exported, `i` imported).
+        yield HandsOnField(
+            value=str(self.folder) if self.folder else "",
+            placeholder=DEFAULT_FOLDER_HINT,
+            id="sync-folder",
+            leave=self._leave_folder,
+        )
         yield Static("", id="sync-result", markup=False)
-        yield DataTable(id="sync-inbox", cursor_type="row", zebra_stripes=True)
-        yield DataTable(id="sync-devices", cursor_type="row", zebra_stripes=True)
+        yield HandsOnTable(id="sync-inbox", cursor_type="row", zebra_stripes=True, focus_actions={"focus_folder"})
+        yield HandsOnTable(id="sync-devices", cursor_type="row", zebra_stripes=True, focus_actions={"focus_folder"})
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -157,12 +165,14 @@ class SyncScreen(VipScreen):
     # --- actions ---------------------------------------------------------------------------------
 
     def action_focus_folder(self) -> None:
-        self.query_one("#sync-folder", Input).focus()
+        self.set_focus(self.query_one("#sync-folder", Input))  # at once: a list hands it the rest of the burst
+
+    def _leave_folder(self, event: events.Key) -> Widget | None:
+        """Enter keeps the folder, Escape too; either goes back to the list, and the keys typed
+        after it (`e`, `i`) act there."""
+        return self.query_one("#sync-inbox", DataTable) if event.key in ("enter", "escape") else None
 
     def action_back(self) -> None:
-        if self.focused is self.query_one("#sync-folder", Input):
-            self.query_one("#sync-inbox", DataTable).focus()
-            return
         self.app.pop_screen()
 
     def _chosen_folder(self) -> Path | None:
@@ -172,10 +182,6 @@ class SyncScreen(VipScreen):
             self.action_focus_folder()
             return None
         return Path(text).expanduser()
-
-    @on(Input.Submitted, "#sync-folder")
-    def _folder_entered(self) -> None:
-        self.query_one("#sync-inbox", DataTable).focus()
 
     def action_export(self) -> None:
         folder = self._chosen_folder()

@@ -1,6 +1,7 @@
 """Reusable widgets: the choice field with completion, the multi-line note editor, a labelled form
-row with its own error line, the y/n confirmation modal, and the base classes every screen and form
-share.
+row with its own error line, the y/n confirmation modal, a screen's table and the one-line field it
+opens (`HandsOnTable`, `HandsOnField`: keys typed in one burst land where they were meant), and the
+base classes every screen and form share.
 
 Forms and questions derive from `tui.base.VipModal`, which sends their failed workers to the app's
 one error handler: a `ValidationError` becomes a message beside its field and anything else a
@@ -10,7 +11,7 @@ toast; a form is never closed by a failure, so no draft is lost.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from functools import partial
 
 from rich.segment import Segment
@@ -23,11 +24,11 @@ from textual.content import Content
 from textual.strip import Strip
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, OptionList, SelectionList, Static, TextArea
+from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList, SelectionList, Static, TextArea
 from textual.widgets.option_list import OptionDoesNotExist
 
 from vipterm.tui.base import VipModal
-from vipterm.tui.key_order import HandsOnKeys
+from vipterm.tui.key_order import EditsInOrder, HandsOnKeys
 from vipterm.tui.parsing import complete_choice
 
 
@@ -57,6 +58,73 @@ class ClientFormActions:
 
     def action_follow_up(self) -> None:
         self._form("follow_up")
+
+
+class HandsOnTable(HandsOnKeys, DataTable):
+    """A screen's table whose screen keys that open a field (`focus_actions`: `/` for a filter, `e`
+    to edit a value, `g` for a month, `f` for a folder) run in the table's own key handler, and the
+    keys typed with them in one burst follow the focus to that field (`tui.key_order.HandsOnKeys`):
+    "/unmask" typed fast filters "unmask", where the table used to take the letters as keys of its
+    own or of the screen (`e` then a value containing `t` took the other side of a conflict).
+
+    The action moves the focus with `Screen.set_focus`, at once. The key is looked up with the keys
+    in effect, the settings file's included; a key not among `focus_actions` acts as usual.
+    """
+
+    def __init__(self, *args, focus_actions: Collection[str] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.focus_actions = frozenset(focus_actions)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.pass_on(event):
+            return
+        bound = self.screen.active_bindings.get(event.key)
+        if (
+            bound is None
+            or bound.node is not self.screen
+            or not bound.enabled
+            or bound.binding.priority
+            or bound.binding.action not in self.focus_actions
+        ):
+            return
+        event.stop()  # run here: bubbling to the app would run the binding a second time
+        event.prevent_default()
+        await self.app.run_action(bound.binding.action, self.screen)
+        focused = self.screen.focused
+        if focused is not None and focused is not self:
+            self.hand_over(focused)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        self.pass_on(event)
+
+
+class HandsOnField(HandsOnKeys, EditsInOrder, Input):
+    """A one-line field over a screen's table (a filter, a value, a folder). Its editing keys act in
+    the order typed (`tui.key_order.EditsInOrder`: "e ctrl+u valley" fast leaves "valley"), and a
+    key that leaves it (`leave(event)` names the widget it goes to: Enter or Escape back to the
+    table) moves the focus in the field's own key handler, the keys typed after it following
+    (`tui.key_order.HandsOnKeys`: a folder, Enter, then `e` exports instead of typing "e" into it).
+
+    `leave(event)` may do what the key means first (hide the field, keep a value); when it returns
+    None the key is the field's as usual.
+    """
+
+    def __init__(self, *args, leave: Callable[[events.Key], Widget | None] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._leave = leave
+
+    async def _on_key(self, event: events.Key) -> None:
+        # No super() call: Textual calls EditsInOrder's and Input's `_on_key` next, unless stopped here.
+        if self.pass_on(event):
+            return
+        target = self._leave(event) if self._leave is not None else None
+        if target is not None:
+            event.stop()
+            event.prevent_default()
+            self.hand_over(target)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        self.pass_on(event)  # else Textual calls `Input._on_paste` next
 
 
 class FieldInput(HandsOnKeys, Input):
@@ -168,6 +236,15 @@ class NoteArea(TextArea):
     def value(self) -> str:
         """The note as typed (the same name as `Input.value`, so forms read every field alike)."""
         return self.text
+
+    def on_unmount(self) -> None:
+        # Textual's TextArea watches `app.theme` from its mount and nothing removes the watcher when
+        # it goes (Textualize/textual#6666): every closed form's note, with its text and rendered
+        # lines, stayed reachable from the app until the theme changed, and every full garbage
+        # collection walked all of them. The watcher goes with the note.
+        watchers = getattr(self.app, "__watchers", {}).get("theme")
+        if watchers:
+            watchers[:] = [(node, callback) for node, callback in watchers if node is not self]
 
     @value.setter
     def value(self, text: str) -> None:
