@@ -57,6 +57,7 @@ from vipterm.store.models import (
     Client,
     ClientIdentity,
     Contact,
+    FollowUp,
     NotificationAttempt,
     Outcome,
     Provider,
@@ -595,6 +596,8 @@ class _Context:
                 select(Provider.id, Provider.name, Provider.category).where(col(Provider.deleted_at).is_(None))
             ):
                 self.providers.setdefault(name.strip().lower(), (pid, category))
+        # The open contact follow-ups of the batch being written, by client (read once per batch).
+        self.open_contact: dict[str, list[FollowUp]] = {}
         self.planned_providers: dict[str, tuple[None, str]] = {}
         self.new_providers: dict[str, Provider] = {}
         self.file_pseudonyms: dict[str, IdentityKey] = {}  # clients kind: case id -> identity key in this file
@@ -732,6 +735,7 @@ def _build_notification(ctx: _Context, row: _Row) -> _Planned | None:
                 as_recorded=True,
             ),
             session=session,
+            open_contact=ctx.open_contact.get(client_id, []),
         )
 
     return _Planned(row, key, client_id, write)
@@ -781,6 +785,7 @@ def _build_contact(ctx: _Context, row: _Row) -> _Planned | None:
                 worker_id=worker_id,
             ),
             session=session,
+            open_contact=ctx.open_contact.get(client_id, []),
         )
 
     return _Planned(row, key, client_id, write)
@@ -1125,7 +1130,7 @@ def import_csv(
                         if kind == "clients":
                             _insert_clients(session, batch)
                         else:
-                            _write_through_services(session, kind, batch, result)
+                            _write_through_services(session, ctx, kind, batch, result)
                         task.advance(len(batch))
             finally:
                 # Back to the usual size before the connection returns to the pool (the pages
@@ -1223,11 +1228,16 @@ def _insert_clients(session: Session, batch: list[_Planned]) -> None:
     record_changes(session, capture, changes, created=created)
 
 
-def _write_through_services(session: Session, kind: str, batch: list[_Planned], result: ImportResult) -> None:
+def _write_through_services(
+    session: Session, ctx: _Context, kind: str, batch: list[_Planned], result: ImportResult
+) -> None:
     """One batch through the services, flushed once: no row of the batch shares a client with
     another, so none needs to see another's unflushed records."""
-    # The batch's clients in the session at once (one query), so the services find them there.
-    held = session.exec(select(Client).where(col(Client.id).in_([item.client_id for item in batch]))).all()
+    # The batch's clients in the session at once (one query), so the services find them there,
+    # and their open contact follow-ups (one query, not one per row), which the services take.
+    client_ids = [item.client_id for item in batch if item.client_id]
+    held = session.exec(select(Client).where(col(Client.id).in_(client_ids))).all()
+    ctx.open_contact = records.open_contact_follow_ups(session, client_ids) if kind in _FOLLOW_UP_KINDS else {}
     with session.no_autoflush:
         for item in batch:
             if item.write is None:
@@ -1237,7 +1247,12 @@ def _write_through_services(session: Session, kind: str, batch: list[_Planned], 
             except (ValidationError, NotFound) as exc:
                 result.errors.append(RowError(item.row.number, _column_of(kind, getattr(exc, "field", None)), str(exc)))
     session.flush()
+    ctx.open_contact = {}
     del held
+
+
+# The kinds whose service reads the client's open contact follow-ups.
+_FOLLOW_UP_KINDS = frozenset({"notifications", "contacts"})
 
 
 class _UndoImport(Exception):

@@ -431,13 +431,18 @@ class NotificationDraft:
 
 
 def record_notification(
-    store: Store, draft: NotificationDraft, *, session: Session | None = None
+    store: Store,
+    draft: NotificationDraft,
+    *,
+    session: Session | None = None,
+    open_contact: list[FollowUp] | None = None,
 ) -> NotificationAttempt:
     """Record a custom notification attempt.
 
     Messages and team members belong to a delivered notification only, and a delivered one names
     at least one team member. A delivered notification schedules the first follow-up (an automatic
     contact follow-up `FIRST_FOLLOW_UP_DAYS` later), replacing an open automatic one.
+    `open_contact`: as for `log_contact`.
     """
     outcome = _enum(NotificationOutcome, draft.outcome, "outcome")
     setting = _enum(domain.NotificationSetting, draft.setting, "setting")
@@ -508,7 +513,13 @@ def record_notification(
             if not draft.as_recorded:
                 due = max(due, store.clock.today())
             _schedule_automatic(
-                session, store, client.id, due, replace=True, note="first contact after the custom notification"
+                session,
+                store,
+                client.id,
+                due,
+                replace=True,
+                note="first contact after the custom notification",
+                open_contact=open_contact,
             )
     return attempt
 
@@ -530,13 +541,22 @@ class ContactDraft:
     worker_id: str | None = None  # who made it: this device's worker unless given (imported history)
 
 
-def log_contact(store: Store, draft: ContactDraft, *, session: Session | None = None) -> Contact:
+def log_contact(
+    store: Store,
+    draft: ContactDraft,
+    *,
+    session: Session | None = None,
+    open_contact: list[FollowUp] | None = None,
+) -> Contact:
     """Log a contact or an attempt at one.
 
     The outcome must be given. Only a contact that reached the client closes its due contact
     follow-ups; its next follow-up (automatic) replaces the open automatic one. An attempt that
     did not reach the client closes nothing and moves nothing: its next follow-up is added only
     when no contact follow-up is open at all.
+
+    `open_contact`: the client's open contact follow-ups, when the caller has just read them
+    in `session` (`open_contact_follow_ups`: an import reads a whole batch's at once).
     """
     if not (draft.outcome or "").strip():
         raise ValidationError(
@@ -573,14 +593,9 @@ def log_contact(store: Store, draft: ContactDraft, *, session: Session | None = 
         # one pass of change capture. Reached closes those due by the contact's day; the rest
         # decide the next automatic follow-up.
         still_open: list[FollowUp] = []
-        for open_follow_up in session.exec(
-            select(FollowUp).where(
-                FollowUp.client_id == client.id,
-                FollowUp.kind == domain.FollowUpKind.CONTACT.value,
-                col(FollowUp.done_at).is_(None),
-                col(FollowUp.deleted_at).is_(None),
-            )
-        ).all():
+        if open_contact is None:
+            open_contact = open_contact_follow_ups(session, [client.id]).get(client.id, [])
+        for open_follow_up in open_contact:
             if outcome is domain.ContactOutcome.REACHED and open_follow_up.due_on <= contact_day:
                 open_follow_up.done_at = occurred_at
                 open_follow_up.done_by = worker_id
@@ -600,6 +615,23 @@ def log_contact(store: Store, draft: ContactDraft, *, session: Session | None = 
     return contact
 
 
+def open_contact_follow_ups(session: Session, client_ids: list[str]) -> dict[str, list[FollowUp]]:
+    """The open contact follow-ups of these clients, by client, in one query (a client with none
+    is absent). The objects are the session's own: what a service changes on them is saved."""
+    found: dict[str, list[FollowUp]] = {}
+    for start in range(0, len(client_ids), 500):  # below SQLite's limit on bound parameters
+        for follow_up in session.exec(
+            select(FollowUp).where(
+                col(FollowUp.client_id).in_(client_ids[start : start + 500]),
+                FollowUp.kind == domain.FollowUpKind.CONTACT.value,
+                col(FollowUp.done_at).is_(None),
+                col(FollowUp.deleted_at).is_(None),
+            )
+        ).all():
+            found.setdefault(follow_up.client_id, []).append(follow_up)
+    return found
+
+
 def _schedule_automatic(
     session: Session,
     store: Store,
@@ -615,16 +647,7 @@ def _schedule_automatic(
     follow-up is open (an unanswered call never pushes a due follow-up later). `open_contact`: the
     client's open contact follow-ups when the caller has just read them (else they are read here)."""
     if open_contact is None:
-        open_contact = list(
-            session.exec(
-                select(FollowUp).where(
-                    FollowUp.client_id == client_id,
-                    FollowUp.kind == domain.FollowUpKind.CONTACT.value,
-                    col(FollowUp.done_at).is_(None),
-                    col(FollowUp.deleted_at).is_(None),
-                )
-            ).all()
-        )
+        open_contact = open_contact_follow_ups(session, [client_id]).get(client_id, [])
     if not replace and open_contact:
         return None
     now = store.clock.utcnow()
