@@ -131,11 +131,11 @@ def backup_reminder(store: Store, days: float = DEFAULT_REMINDER_DAYS) -> str | 
         return None
     last = last_backup_at(store)
     if last is None:
-        return "no backup of this database has been taken yet: run `vipterm backup --to DIR` (docs/recovery.md)"
+        return "no backup of this database has been taken yet: run `vipterm backup --to DIR` (`vipterm help recovery`)"
     age = (store.clock.utcnow() - last).total_seconds() / 86400
     if age < days:
         return None
-    return f"the last backup was taken {int(age)} day(s) ago: run `vipterm backup --to DIR` (docs/recovery.md)"
+    return f"the last backup was taken {int(age)} day(s) ago: run `vipterm backup --to DIR` (`vipterm help recovery`)"
 
 
 # --- checking and restoring ---------------------------------------------------------------------

@@ -129,7 +129,7 @@ def export_root(store: Store, out: Path, recovery_passphrase: str, *, kept_at: s
             f"  vipterm coordinator init --db NEW.db --from-root {out.name} [--backup LATEST.backup]",
             "then import the laptops' next bundles as usual (vipterm sync import). Laptops are not",
             "re-enrolled: the new coordinator shows the same root key fingerprint as above.",
-            "See docs/recovery.md.",
+            "See `vipterm help recovery`.",
             "",
         ]
     )

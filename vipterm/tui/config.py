@@ -8,7 +8,7 @@
     backup_reminder_days = 7   # remind after unlocking when the last backup is older; 0: never
     theme = "textual-dark"     # textual-light, vipterm-high-contrast, or any Textual theme
 
-    [keys]                     # binding id = "key[,key...]"  (see docs/keys.md)
+    [keys]                     # binding id = "key[,key...]"  (see `vipterm help keys`)
     log_contact = "l"
     lock = "ctrl+l,f12"
 

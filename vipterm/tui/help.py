@@ -90,7 +90,7 @@ class HelpScreen(VipModal[None]):
                 f"Keys · {type(self.origin).__name__.replace('Screen', '').replace('Form', ' form')}", id="help-title"
             )
             yield DataTable(id="help-keys", cursor_type="row", show_header=False)
-            yield Static("Rebind keys in config.toml [keys] (see docs/keys.md) · esc closes", id="help-foot")
+            yield Static("Rebind keys in config.toml [keys] (vipterm help keys) · esc closes", id="help-foot")
 
     def on_mount(self) -> None:
         table = self.query_one("#help-keys", DataTable)
