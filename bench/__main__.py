@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -84,15 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     names = args.scenarios or list(scenarios)
     profile = PROFILES[args.profile]
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    work = args.cache / "work"
-    shutil.rmtree(work, ignore_errors=True)
+    # A scratch folder of this run's own: two runs sharing a cache (its generated databases) must
+    # not delete each other's copies half-way.
+    args.cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=args.cache))
     ctx = Context(profile, cache_dir=args.cache, work_dir=work, log=log)
     machine = describe()
     log(
         f"profile {profile.name}; {machine['cores']} cores, {machine['memory']}; load {machine['load average at start']}"
     )
-    figures_by_scenario = run_scenarios(names, ctx, scenarios)
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        figures_by_scenario = run_scenarios(names, ctx, scenarios)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     machine["load average at end"] = f"{os.getloadavg()[0]:.2f}"  # others' work on a shared machine shows here
     figures = [f for fs in figures_by_scenario.values() for f in fs]
     print("\n".join(results.table_lines(figures)))
