@@ -106,6 +106,26 @@ async def test_keys_typed_right_after_enter_land_in_the_next_field(tui_path, tui
     assert contacts[0].outcome == "reached" and contacts[0].note == "fast note, all of it"
 
 
+async def test_editing_keys_in_a_burst_act_where_they_were_typed_in_a_form_field(tui_path, tui_store):
+    # "voice ctrl+u reacx ⌫ hed": ctrl+u and backspace ran by their bindings, once the key had
+    # bubbled up to the app, after the letters typed after them (an empty field, or "reacxhe").
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        form = await _open(pilot, "l", ContactForm)
+        outcome = form.query_one("#outcome", Input)
+        assert app.focused is outcome
+        _burst(app, [*"voice", "ctrl+u", *"reacx", "backspace", *"hed"])
+        await settle(pilot)
+        assert outcome.value == "reached"
+        _burst(app, ["home", "delete", "R", "end", "backspace", "backspace", *"ed"])  # the cursor keys too
+        await settle(pilot)
+        assert outcome.value == "Reached"
+        _burst(app, ["enter", *"note"])  # Enter still hands the rest on to the next field
+        await settle(pilot)
+        assert outcome.value == "reached" and form.query_one("#note", NoteArea).text == "note"
+
+
 async def test_log_contact_in_a_handful_of_keys(tui_path, tui_store):
     row = _first_row(tui_store)
     before = len(_contacts(tui_store, row.client_id))

@@ -127,11 +127,13 @@ class HandsOnField(HandsOnKeys, EditsInOrder, Input):
         self.pass_on(event)  # else Textual calls `Input._on_paste` next
 
 
-class FieldInput(HandsOnKeys, Input):
+class FieldInput(HandsOnKeys, EditsInOrder, Input):
     """A form's one-line field. Enter moves to the next field at once, in the key handler, and
     keys already on their way to this field (typed right after Enter, faster than the screen
     redraws) are handed on to the field that now has the focus, in the order they were typed
-    (`tui.key_order.HandsOnKeys`).
+    (`tui.key_order.HandsOnKeys`). Its editing keys (backspace, ctrl+u, the cursor keys, …) act
+    in the order typed too (`tui.key_order.EditsInOrder`): "reacx ⌫ hed" typed fast is "reached",
+    where the backspace used to run after "hed" ("reacxhe").
 
     Why: Textual queues a burst of keys at the focused field before it handles the first; had
     Enter moved the focus through a message, "r ⏎ note" would put "note" in this field.
@@ -157,7 +159,8 @@ class FieldInput(HandsOnKeys, Input):
                     self.complete()
                 self.hand_over(following)
                 return
-        await super()._on_key(event)
+        # No super() call: Textual calls EditsInOrder's and Input's `_on_key` next (calling them
+        # here too would run an editing key twice).
 
     def _on_paste(self, event: events.Paste) -> None:
         # A paste right after Enter: the next field's. Otherwise Textual calls `Input._on_paste`
