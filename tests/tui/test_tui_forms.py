@@ -126,6 +126,19 @@ async def test_editing_keys_in_a_burst_act_where_they_were_typed_in_a_form_field
         assert outcome.value == "reached" and form.query_one("#note", NoteArea).text == "note"
 
 
+async def test_editing_keys_in_a_burst_act_where_they_were_typed_in_a_note(tui_path, tui_store):
+    # The note (a TextArea) the same: its backspace and ctrl+u ran after the letters typed after them.
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        form = await _open(pilot, "l", ContactForm)
+        note = form.query_one("#note", NoteArea)
+        _burst(app, ["r", "enter", *"wrong", "ctrl+u", *"called bakc", "backspace", "backspace", *"ck"])
+        await settle(pilot)
+        assert app.focused is note
+        assert note.text == "called back"
+
+
 async def test_log_contact_in_a_handful_of_keys(tui_path, tui_store):
     row = _first_row(tui_store)
     before = len(_contacts(tui_store, row.client_id))

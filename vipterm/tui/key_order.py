@@ -8,7 +8,7 @@ were typed, on the widget they were meant for.
   `widgets.HandsOnTable` and `widgets.HandsOnField`).
 - `EditsInOrder`: an input field whose own editing keys (ctrl+u, backspace, Enter, …) act when the
   field reaches them, between the letters around them (the unlock field, the caseload's filter,
-  `widgets.HandsOnField`).
+  `widgets.HandsOnField`, a form's fields and note: `widgets.FieldInput`, `widgets.NoteArea`).
 
 Why: Textual queues a burst's keys at the widget focused when they arrived, before it handles the
 first; and a key's binding runs only once the key has bubbled from that widget up to the app,
@@ -24,7 +24,7 @@ from typing import ClassVar
 from textual import events
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 
 class HandsOnKeys:
@@ -66,12 +66,14 @@ class HandsOnKeys:
 # for scrolling: Down, say, is left to the field's other handlers (the caseload's filter goes back
 # to the table on it).
 INPUT_EDIT_ACTIONS = frozenset(binding.action for binding in Input.BINDINGS if isinstance(binding, Binding))
+# The same for a TextArea's own keys (a form's note, `widgets.NoteArea`).
+TEXT_AREA_EDIT_ACTIONS = frozenset(binding.action for binding in TextArea.BINDINGS if isinstance(binding, Binding))
 
 
 class EditsInOrder:
     """Mixin for an `Input`: a key bound to one of the field's editing actions (`ACTIONS_IN_ORDER`)
     runs the action in the field's key handler, so in the order the keys were typed (see the
-    module docstring).
+    module docstring). A `TextArea` takes it too, with `ACTIONS_IN_ORDER = TEXT_AREA_EDIT_ACTIONS`.
 
     Other keys are left to the widget's other handlers, the screen and the app as usual. The
     binding is looked up with the keys in effect, the settings file's included.
@@ -80,9 +82,9 @@ class EditsInOrder:
     ACTIONS_IN_ORDER: ClassVar[frozenset[str]] = INPUT_EDIT_ACTIONS
 
     async def _on_key(self, event: events.Key) -> None:
-        # No super() call: Textual calls `Input._on_key` next (it restarts the cursor blink).
+        # No super() call: Textual calls `Input._on_key` (or `TextArea._on_key`) next.
         if event.is_printable:
-            return  # a character: the Input types it
+            return  # a character: the field types it
         bound = self.screen.active_bindings.get(event.key)
         if (
             bound is None

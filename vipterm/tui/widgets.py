@@ -28,7 +28,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList,
 from textual.widgets.option_list import OptionDoesNotExist
 
 from vipterm.tui.base import VipModal
-from vipterm.tui.key_order import EditsInOrder, HandsOnKeys
+from vipterm.tui.key_order import TEXT_AREA_EDIT_ACTIONS, EditsInOrder, HandsOnKeys
 from vipterm.tui.parsing import complete_choice
 
 
@@ -214,11 +214,17 @@ class ChoiceInput(FieldInput):
                 return
 
 
-class NoteArea(TextArea):
+class NoteArea(EditsInOrder, TextArea):
     """A note: several lines, wrapped as typed. Enter makes a new line, Tab moves on, ctrl+s (the
     form's key) saves. A paste goes in whole, every line of it (a one-line field keeps only the
     first, silently). It starts one line high and grows with the text, up to a few lines.
+
+    Its editing keys (backspace, ctrl+u, the cursor keys, …) act in the order typed
+    (`tui.key_order.EditsInOrder`): "bakc ⌫⌫ ck" typed fast is "back", where the backspaces used to
+    run after "ck" and left "bakc".
     """
+
+    ACTIONS_IN_ORDER = TEXT_AREA_EDIT_ACTIONS
 
     DEFAULT_CSS = """
     NoteArea { width: 1fr; height: auto; min-height: 1; max-height: 6; }
