@@ -17,10 +17,12 @@ What they give every screen, so no screen has to remember it:
 
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar, Generic, TypeVar
 
+from textual._styles_cache import StylesCache
 from textual.screen import ModalScreen, Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, active_worker
 
 from vipterm.errors import DatabaseBusy, VipError, os_reason
 
@@ -61,6 +63,8 @@ class ScreenHooks:
     def run_worker(self, work, *args, **kwargs) -> Worker:
         # A failed worker is reported by `on_worker_state_changed`, never by closing the app.
         kwargs["exit_on_error"] = False
+        if kwargs.get("thread") and _plain_callable(work):
+            work = _letting_go(work)
         return super().run_worker(work, *args, **kwargs)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -94,6 +98,63 @@ class ScreenHooks:
     def is_dirty(self) -> bool:
         """True when leaving now would lose something typed (quit asks first)."""
         return False
+
+    # --- closing -----------------------------------------------------------------------------------
+
+    def on_unmount(self) -> None:
+        # The screen's widgets have closed; two of Textual's caches still held them, and with them
+        # what they showed (a closed form's client, its note), for as long as the app ran: memory
+        # that grew with every form opened, walked by every full garbage collection (the slowest
+        # contact saves, bench/FINDINGS.md).
+        _drop_closed_watchers(self.app)
+        # Textual memoises background colours with `lru_cache` on an instance method
+        # (Textualize/textual#6665): it keeps up to 1,024 widgets' style caches, and in them every
+        # line those widgets last drew. Emptied when a screen closes; the widgets still shown work
+        # their colours out again on their next paint.
+        clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
+        if clear is not None:
+            clear()
+
+
+def _drop_closed_watchers(app) -> None:
+    """Forget the watchers that closed widgets set on the app's reactives.
+
+    A widget that watches the app (Textual's TextArea watches `app.theme`: every note of every
+    form) stays in the app's list of watchers when it closes (Textualize/textual#6666); Textual only
+    drops closed ones when the value next changes, so a closed form's note was kept until the theme
+    changed. The same test as Textual's own (`_closing`), sooner.
+    """
+    for watchers in getattr(app, "__watchers", {}).values():
+        if any(node._closing for node, _ in watchers):
+            watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
+
+
+def _plain_callable(work) -> bool:
+    return (
+        callable(work)
+        and not inspect.isawaitable(work)
+        and not inspect.iscoroutinefunction(work)
+        and not inspect.iscoroutinefunction(getattr(work, "func", None))
+    )
+
+
+def _letting_go(work):
+    """`work`, run in a thread that does not name its worker.
+
+    Textual marks the pool thread's own context with the worker it runs (`active_worker`) and never
+    unmarks it, and every callback the work sends to the app (`call_from_thread`) runs in a copy of
+    that context, as does whatever the callback starts (timers, the caseload's reload). An idle
+    thread so kept the last worker it ran, and a save's callback kept the save's worker, and through
+    the worker the screen that started it (a closed form, what was typed in it, every line it drew)
+    until the thread or the task went on to something else. vipterm's work never asks which worker
+    runs it (`get_current_worker`), so the mark is taken off before the work starts.
+    """
+
+    def run():
+        active_worker.set(None)  # type: ignore[arg-type]
+        return work()
+
+    return run
 
 
 Result = TypeVar("Result")
