@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from vipterm import domain
@@ -61,7 +62,7 @@ def live_sql(table: str, alias: str) -> str:
     )
 
 
-def any_live_correction(session: Session) -> bool:
+def any_live_correction(session: OrmSession) -> bool:
     """Whether any correction is live. With none (the usual case) every `live_sql` condition is
     true, and a reader may leave them out: the same rows, without two index probes per fact."""
     return bool(
