@@ -15,6 +15,7 @@ from tests.tui_support import (  # noqa: F401
     settle,
     table_keys,
     unlock,
+    wait_for,
     wait_for_palette_hits,
 )
 from vipterm import domain
@@ -40,8 +41,7 @@ async def test_palette_finds_any_client_by_name_and_opens_them(tui_path, tui_sto
     last_name = target.name.split()[1] if len(target.name.split()) > 1 else target.name
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        assert app.client_index, "the palette's index loads after unlock"
+        await wait_for(pilot, lambda: app.client_index)  # the palette's index loads after the first paint
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
@@ -52,6 +52,20 @@ async def test_palette_finds_any_client_by_name_and_opens_them(tui_path, tui_sto
         assert isinstance(app.screen, ClientFileScreen)
         assert app.screen.client_id == target.client_id
         assert last_name in screen_text(app.screen)
+
+
+async def test_a_palette_opened_before_the_index_is_read_waits_for_it(tui_path, tui_store, monkeypatch):
+    # The index is read a moment after the first paint; a worker quick on ctrl+p still finds a client.
+    monkeypatch.setattr("vipterm.tui.app.BACKGROUND_AFTER_FIRST_PAINT_S", 600.0)
+    target = _rows(tui_store)[0]
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert not app.client_index  # not read yet: the palette asks for it
+        await pilot.press("ctrl+p", *target.pseudonym)
+        await wait_for_palette_hits(pilot)
+        shown = " ".join(str(option.prompt) for option in app.screen.query_one("CommandList").options)
+        assert target.pseudonym in shown
 
 
 async def test_palette_runs_actions_by_name(tui_path, tui_store):

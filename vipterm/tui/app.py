@@ -10,6 +10,7 @@ screen module is imported when it is first opened, so start-up stays light.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import os
@@ -55,6 +56,13 @@ WARM_MODULES = (
 )
 
 
+# Seconds between a session's first paint and the reads that can wait (palette index, backup
+# reminder, warm-up): see `VipApp._after_first_paint`.
+BACKGROUND_AFTER_FIRST_PAINT_S = 0.25
+# Seconds the palette waits for the client index it asked for before showing what it has.
+CLIENT_INDEX_WAIT_S = 10.0
+
+
 class VipApp(App[int]):
     """vipterm: the peer support worker's caseload, contacts, referrals and follow-ups."""
 
@@ -92,9 +100,12 @@ class VipApp(App[int]):
         self.cursor_blink = cursor_blink
         self.last_mode = domain.ContactMode.IN_PERSON.value
         self.client_index: list = []  # every client (CaseloadRow), for the palette
+        self._client_index_loading = False
+        self._client_index_ready = asyncio.Event()
         self._last_activity = time.monotonic()
         self._unlocked_once = store is not None
         self._session_work_started = False  # drafts, reminder, warm-up: once, after the first paint
+        self._drafts_offered = False
         self._remind_after_paint = False
         self._prepared = None  # the caseload screen, built while the first passphrase is checked
         self._frozen = False  # the session's long-lived objects are out of the full collections
@@ -215,6 +226,8 @@ class VipApp(App[int]):
             screen.clear_for_lock()
         store, self.store = self.store, None
         self.client_index = []
+        self._client_index_loading = False
+        self._client_index_ready.clear()
         store.close()
         self.clear_notifications()
         self.push_screen(UnlockScreen(self.path, relock=True))
@@ -290,11 +303,32 @@ class VipApp(App[int]):
         it shows now (the caseload calls this when its rows are in: 10,000 rows read beside its
         first paint would delay it). The first time, the rest of what can wait for that paint
         starts then too: drafts to offer, the backup reminder, the warm-up."""
-        self.call_after_refresh(self._after_paint)
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        if self._session_work_started:
+            self._after_paint()  # a later reload: nothing left settling
+            return
+        # What a crash left unsaved is offered at once, before anything new is typed (a form
+        # opened meanwhile would have its own fresh draft offered back over it).
+        self._offer_drafts_once()
+        # The first paint of a session is followed by a few more (the key bar, the preview):
+        # the index read (10,000 rows turned into Python objects) holds the interpreter long
+        # enough to stretch those, and the first keys typed, by tens of milliseconds. It
+        # starts once they are done; a palette opened sooner asks for it (`ready_client_index`).
+        self.set_timer(BACKGROUND_AFTER_FIRST_PAINT_S, self._after_paint)
+
+    def _offer_drafts_once(self) -> None:
+        if self._drafts_offered or self.store is None:
+            return
+        self._drafts_offered = True
+        from vipterm.tui.drafts import offer_drafts
+
+        offer_drafts(self)  # what a crash left unsaved in a form, offered back
 
     def _after_paint(self) -> None:
-        if self.store is None:
-            return
+        if self.store is None or not self.screen_stack:
+            return  # locked meanwhile, or the app is closing (quit right after the unlock)
         self._load_client_index()
         self._start_session_work()
 
@@ -303,14 +337,14 @@ class VipApp(App[int]):
         if store is None or self._session_work_started:
             return
         self._session_work_started = True
-        from vipterm.tui.drafts import offer_drafts
-
-        offer_drafts(self)  # what a crash left unsaved in a form, offered back
+        self._offer_drafts_once()
         if self._remind_after_paint:
             self._remind_backup(store)
         self._warm_up(store, self._client_in_focus())
 
     def _client_in_focus(self) -> str | None:
+        if not self.screen_stack:
+            return None
         row = getattr(self.screen, "current_row", lambda: None)()
         return getattr(row, "client_id", None)
 
@@ -338,20 +372,48 @@ class VipApp(App[int]):
         finally:
             self.warmed.set()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="client-index")
     def _load_client_index(self) -> None:
+        self._client_index_loading = True
+        if not self.client_index:
+            self._client_index_ready.clear()
+        self._read_client_index()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="client-index")
+    def _read_client_index(self) -> None:
         from vipterm.services import caseload
 
         store = self.store
         if store is None:
             return
-        rows = caseload.caseload(store, worker_id=None, include_closed=True)
+        try:
+            rows = caseload.caseload(store, worker_id=None, include_closed=True)
+        except BaseException:
+            self.call_from_thread(self._client_index_failed)  # a palette waiting for it stops waiting
+            raise  # reported by the worker-error handler
         self.call_from_thread(self._set_client_index, store, rows)
+
+    def _client_index_failed(self) -> None:
+        self._client_index_loading = False
+        self._client_index_ready.set()
 
     def _set_client_index(self, store, rows) -> None:
         if store is self.store:  # a lock in between drops the answer
             self.client_index = rows
+            self._client_index_loading = False
+            self._client_index_ready.set()
             self._freeze_long_lived()
+
+    async def ready_client_index(self) -> list:
+        """The palette's index of every client; read now and waited for when it has not been yet
+        (a palette opened in the moment after the unlock, before the index is read)."""
+        if self.store is not None and not self.client_index:
+            if not self._client_index_loading:
+                self._load_client_index()
+            try:
+                await asyncio.wait_for(self._client_index_ready.wait(), CLIENT_INDEX_WAIT_S)
+            except TimeoutError:
+                pass  # a lock dropped the answer, or the read failed (reported): no client hits
+        return self.client_index
 
     def _freeze_long_lived(self) -> None:
         """Once the caseload and the palette's index are in, most of what exists lives as long as

@@ -35,7 +35,8 @@ class ClientCommands(Provider):
         # Ranked on folded text too, so "nunez" ranks "Núñez" as high as "Nunez" would.
         matcher = self.matcher(fold(query))
         # A coordinator's index holds 20k+ clients: filter off the event loop so typing stays smooth.
-        candidates = (await asyncio.to_thread(filter_rows, app.client_index, query))[: MAX_CLIENT_HITS * 5]
+        index = await app.ready_client_index()
+        candidates = (await asyncio.to_thread(filter_rows, index, query))[: MAX_CLIENT_HITS * 5]
         scored = []
         for row in candidates:
             shown = f"{row.pseudonym} {app.shown_name(row.name, row.pseudonym)}"
