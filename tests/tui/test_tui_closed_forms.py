@@ -1,8 +1,9 @@
-"""A closed form lets go of what it held: the form, its note (the text typed about a client) and the
-lines its widgets drew are freed once it closes, not kept reachable from the app. Three retentions
-kept them (see `ScreenHooks.on_unmount` and `_letting_go` in vipterm/tui/base.py): memory that grew
-with the forms opened, all of it walked by every full garbage collection (the slow contact saves in
-bench/FINDINGS.md)."""
+"""A closed form lets go of what it held: the form, its note (the text typed about a client) and
+the lines its widgets drew are freed once it closes, not kept reachable from the app. Three
+retentions kept them (see `ScreenHooks.on_unmount` and `_letting_go` in vipterm/tui/base.py):
+memory that grew with the forms opened, all of it walked by every full garbage collection (the
+slow contact saves in bench/FINDINGS.md). The outcome form stands for every form here: the contact
+form is kept and opened again (tests/tui/test_tui_contact_form_reopened.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import weakref
 from collections.abc import Callable
 
 import pytest
+from textual.worker import active_worker
 
 from tests.tui_support import make_app, settle
+from vipterm import domain
 from vipterm.tui.caseload import CaseloadScreen
-from vipterm.tui.forms import ContactForm
+from vipterm.tui.forms import OutcomeForm
 from vipterm.tui.widgets import FormModal, NoteArea
 
 SAVES = 6
@@ -27,19 +30,19 @@ def quick_drafts(monkeypatch):
     monkeypatch.setattr(FormModal, "DRAFT_DELAY", 0.05)
 
 
-async def _log_contacts(pilot, keep: Callable[[ContactForm], list]) -> list:
-    """Log SAVES contacts through the form (open, type a note, ctrl+s); what `keep` took from each
-    form while it was open, once the forms are closed and a full collection has run."""
+async def _record_outcomes(pilot, keep: Callable[[OutcomeForm], list]) -> list:
+    """Record SAVES outcomes through the form (open, type a note, ctrl+s); what `keep` took from
+    each form while it was open, once the forms are closed and a full collection has run."""
     app = pilot.app
     kept = []
     for n in range(SAVES):
-        await pilot.press("l")
+        await pilot.press("o")
         await settle(pilot)
         form = app.screen
-        assert isinstance(form, ContactForm)
-        form.query_one("#outcome").value = "reached"
+        assert isinstance(form, OutcomeForm)
+        form.query_one("#kind").value = domain.OutcomeKind.choices()[0][0]
         form.query_one("#note", NoteArea).focus()
-        await pilot.press(*f"check-in {n}")
+        await pilot.press(*f"outcome {n}")
         kept += keep(form)
         del form
         await pilot.press("ctrl+s")
@@ -60,7 +63,7 @@ async def test_a_saved_form_its_note_and_the_lines_it_drew_are_freed(tui_path, t
     app = make_app(tui_path, tui_store)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        kept = await _log_contacts(
+        kept = await _record_outcomes(
             pilot,
             lambda form: [
                 (
@@ -80,3 +83,15 @@ async def test_a_saved_form_its_note_and_the_lines_it_drew_are_freed(tui_path, t
         assert _held(notes) <= 1
         # Textual's colour memo (`lru_cache` on a method) kept the style caches of 1,024 widgets.
         assert _held([lambda form=form: any(cache() is not None for cache in form) or None for form in caches]) <= 1
+
+
+async def test_a_screens_thread_work_runs_without_naming_its_worker(tui_path, tui_store):
+    # Textual names the worker in the pool thread's own context and never takes the name off: the
+    # idle thread, and every callback its work sends to the app, kept the worker and its screen.
+    app = make_app(tui_path, tui_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        named = []
+        worker = app.screen.run_worker(lambda: named.append(active_worker.get(None)), thread=True)
+        await worker.wait()
+        assert named == [None]

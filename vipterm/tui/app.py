@@ -562,8 +562,11 @@ class VipApp(App[int]):
             "referral": forms.ReferralForm,
             "referral_status": forms.ReferralStatusForm,
         }[kind]
-        form = factory(ref, **extra)
-        form.pending_draft = draft
+        if kind == "contact" and not extra:
+            form = self._contact_form_about(ref, draft)
+        else:
+            form = factory(ref, **extra)
+            form.pending_draft = draft
         if kind == "assessment":  # an urgent safety/retaliation need offers the safety plan
             inner = done
 
@@ -575,6 +578,24 @@ class VipApp(App[int]):
                 after_record(self, ref, result)
 
         self.push_screen(form, done)
+
+    _contact_form = None  # the contact form, once built: opened again for each contact
+
+    def _contact_form_about(self, ref: ClientRef, draft: dict | None):
+        """The contact form about `ref`: the app's one, opened again (`ContactForm.reopen` says
+        why), unless it is still busy with its last contact (then a new one, dropped after)."""
+        from vipterm.tui import forms
+
+        kept = self._contact_form
+        if kept is not None and kept.can_reopen():
+            kept.reopen(ref, draft)
+            return kept
+        form = forms.ContactForm(ref)
+        form.pending_draft = draft
+        if kept is None:
+            self._contact_form = form
+            self.install_screen(form, "contact-form")  # an installed screen stays mounted when closed
+        return form
 
 
 def run_app(path: Path, *, demo: bool = False) -> int:

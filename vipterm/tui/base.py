@@ -102,31 +102,40 @@ class ScreenHooks:
     # --- closing -----------------------------------------------------------------------------------
 
     def on_unmount(self) -> None:
-        # The screen's widgets have closed; two of Textual's caches still held them, and with them
-        # what they showed (a closed form's client, its note), for as long as the app ran: memory
-        # that grew with every form opened, walked by every full garbage collection (the slowest
-        # contact saves, bench/FINDINGS.md).
-        _drop_closed_watchers(self.app)
-        # Textual memoises background colours with `lru_cache` on an instance method
-        # (Textualize/textual#6665): it keeps up to 1,024 widgets' style caches, and in them every
-        # line those widgets last drew. Emptied when a screen closes; the widgets still shown work
-        # their colours out again on their next paint.
-        clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
-        if clear is not None:
-            clear()
+        # The screen's widgets have closed: see `let_go_of_closed_widgets`.
+        let_go_of_closed_widgets(self.app)
 
 
-def _drop_closed_watchers(app) -> None:
-    """Forget the watchers that closed widgets set on the app's reactives.
-
-    A widget that watches the app (Textual's TextArea watches `app.theme`: every note of every
-    form) stays in the app's list of watchers when it closes (Textualize/textual#6666); Textual only
-    drops closed ones when the value next changes, so a closed form's note was kept until the theme
-    changed. The same test as Textual's own (`_closing`), sooner.
+def let_go_of_closed_widgets(*watched) -> None:
+    """Let go of closed widgets that two of Textual's caches still hold, and with them what they
+    showed (a closed form's client, its note), for as long as the app runs: memory that grew with
+    every form opened, walked by every full garbage collection (the slowest contact saves,
+    bench/FINDINGS.md). Called when a screen closes (`watched`: the app), and when a kept form
+    opens again (its own widgets, whose key bar is rebuilt on every change of focus).
     """
-    for watchers in getattr(app, "__watchers", {}).values():
-        if any(node._closing for node, _ in watchers):
-            watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
+    drop_closed_watchers(*watched)
+    # Textual memoises background colours with `lru_cache` on an instance method
+    # (Textualize/textual#6665): it keeps up to 1,024 widgets' style caches, and in them every line
+    # those widgets last drew. Emptied; the widgets still shown work their colours out again on
+    # their next paint.
+    clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
+    if clear is not None:
+        clear()
+
+
+def drop_closed_watchers(*watched) -> None:
+    """Forget the watchers that closed widgets set on the reactives of `watched`.
+
+    A widget that watches another (Textual's TextArea watches `app.theme`: every note of every
+    form; a key of the key bar is bound to the bar's `compact`) stays in the watched one's list of
+    watchers when it closes (Textualize/textual#6666); Textual only drops closed ones when the
+    value next changes, so a closed form's note was kept until the theme changed. The same test as
+    Textual's own (`_closing`), sooner.
+    """
+    for node in watched:
+        for watchers in getattr(node, "__watchers", {}).values():
+            if any(watcher._closing for watcher, _ in watchers):
+                watchers[:] = [(watcher, callback) for watcher, callback in watchers if not watcher._closing]
 
 
 def _plain_callable(work) -> bool:

@@ -20,7 +20,7 @@ from datetime import timedelta
 from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Input, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
@@ -28,6 +28,7 @@ from textual.widgets.option_list import Option
 from vipterm import domain
 from vipterm.errors import ValidationError
 from vipterm.services import records
+from vipterm.tui.base import let_go_of_closed_widgets
 from vipterm.tui.field_work import ConfirmingSave
 from vipterm.tui.messages import ClientRef, PreviousLevels, ProvidersFound
 from vipterm.tui.parsing import (
@@ -76,34 +77,40 @@ class ContactForm(ClientRecordForm):
     form_title = "Log contact"
     draft_form = "contact"
 
-    def fields(self):
+    def defaults(self) -> dict[str, str]:
+        """What each field holds when the form opens, by field id (`fields` and `reopen`)."""
         app = self.app
-        yield FormRow("when", FieldInput(app.now().strftime("%Y-%m-%d %H:%M"), id="occurred_at"), "occurred_at")
+        return {
+            "occurred_at": app.now().strftime("%Y-%m-%d %H:%M"),
+            "mode": domain.ContactMode.label_of(app.last_mode, ""),
+            "purpose": domain.ContactPurpose.CHECK_IN.label,
+            "duration_min": "",
+            "area_command": domain.AreaCommand.label_of(self.ref.area_command, ""),
+            # No default: "reached" is chosen, never assumed (an unanswered call saved as reached
+            # used to close the overdue follow-up). r + enter picks it; A logs an attempt faster.
+            "outcome": "",
+            "note": "",
+            "next_follow_up": (app.today() + timedelta(days=7)).isoformat(),
+        }
+
+    def fields(self):
+        given = self.defaults()
+        yield FormRow("when", FieldInput(given["occurred_at"], id="occurred_at"), "occurred_at")
+        yield FormRow("mode", ChoiceInput(domain.ContactMode.choices(), given["mode"], id="mode"), "mode")
         yield FormRow(
-            "mode",
-            ChoiceInput(domain.ContactMode.choices(), domain.ContactMode.label_of(app.last_mode, ""), id="mode"),
-            "mode",
-        )
-        yield FormRow(
-            "purpose",
-            ChoiceInput(domain.ContactPurpose.choices(), domain.ContactPurpose.CHECK_IN.label, id="purpose"),
-            "purpose",
+            "purpose", ChoiceInput(domain.ContactPurpose.choices(), given["purpose"], id="purpose"), "purpose"
         )
         yield FormRow("minutes", FieldInput(placeholder="optional, e.g. 20 or 1h30", id="duration_min"), "duration_min")
         yield FormRow(
             "area",
-            ChoiceInput(
-                domain.AreaCommand.choices(), domain.AreaCommand.label_of(self.ref.area_command, ""), id="area_command"
-            ),
+            ChoiceInput(domain.AreaCommand.choices(), given["area_command"], id="area_command"),
             "area_command",
         )
-        # No default: "reached" is chosen, never assumed (an unanswered call saved as reached
-        # used to close the overdue follow-up). r + enter picks it; A logs an attempt faster.
         yield FormRow(
             "outcome",
             ChoiceInput(
                 domain.ContactOutcome.choices(),
-                "",
+                given["outcome"],
                 id="outcome",
                 placeholder="r reached · n no answer · v voicemail · w wrong number",
             ),
@@ -112,14 +119,65 @@ class ContactForm(ClientRecordForm):
         yield FormRow("note", NoteArea(placeholder="what happened, what is next", id="note"), "note")
         yield FormRow(
             "next follow-up",
-            FieldInput(
-                (app.today() + timedelta(days=7)).isoformat(), id="next_follow_up", placeholder="empty for none"
-            ),
+            FieldInput(given["next_follow_up"], id="next_follow_up", placeholder="empty for none"),
             "next_follow_up",
         )
 
     def first_focus(self):
         return self.query_one("#outcome", ChoiceInput)
+
+    # --- opened again ------------------------------------------------------------------------------
+    # The app keeps one contact form and opens it again for each contact (`VipApp.open_form`): a
+    # form built for every contact and dropped after it left 20,000 objects in reference cycles
+    # that only Python's full garbage collections free, one of 30-40 ms every second or third save,
+    # landing on somebody's ctrl+s (bench/FINDINGS.md). Opened again, it is as if new: the defaults
+    # for the client (or the kept draft), no message, nothing of the last contact, undo included.
+
+    def can_reopen(self) -> bool:
+        """Closed (on no screen stack) and idle: nothing of its last opening still running."""
+        app = self.app
+        return (
+            self.is_mounted
+            and not self._closing
+            and not self.saving
+            and all(self not in stack for stack in app._screen_stacks.values())
+            and not any(worker.node is self and not worker.is_finished for worker in app.workers)
+        )
+
+    def reopen(self, ref: ClientRef, draft: dict | None = None) -> None:
+        """Make the closed form a new one about `ref` (with `draft`'s fields, when given)."""
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+        self.ref = ref
+        self.saving = False
+        self._draft_stored = False
+        self._draft_done = False  # `_draft_seq` and `_draft_written` go on: a late write stays dropped
+        for field_id, value in self.defaults().items():
+            field = self.query_one(f"#{field_id}", (Input, NoteArea))
+            field.value = value  # a note's undo history goes with its text
+            field.cursor_blink = self.app.cursor_blink
+            if isinstance(field, Input):
+                field.cursor_position = len(value)
+            if isinstance(field, FieldInput):
+                field._handed_to = None
+        # What Textual still holds of the widgets the form closed while open (the key bar's keys are
+        # rebuilt on every change of focus): a form built anew took it along when it went.
+        let_go_of_closed_widgets(*self.walk_children(with_self=True))
+        self.clear_errors()
+        self.query_one("#form-title", Static).update(self.title_line())
+        self.query_one("#form", VerticalScroll).scroll_home(animate=False)
+        self._initial = self.snapshot_values()
+        if draft is not None:
+            self.restore_draft(draft)
+        self.set_focus(self.first_focus())
+
+    def on_screen_suspend(self) -> None:
+        # Closed (not just covered by a question or the lock): what was typed about the client
+        # does not stay in the hidden form until its next opening.
+        if all(self not in stack for stack in self.app._screen_stacks.values()):
+            self.query_one("#note", NoteArea).value = ""
+            self.query_one("#form-title", Static).update(self.form_title)
 
     def collect(self) -> records.ContactDraft:
         now = self.app.now()
