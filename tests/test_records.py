@@ -154,3 +154,42 @@ def test_provider_search_puts_providers_for_the_need_first(store):
     found = records.search_providers(store, "", need="housing")
     assert [p.name for p in found] == ["Zeta Shelter", "Alpha Legal"]
     assert [p.name for p in records.search_providers(store, "legal")] == ["Alpha Legal"]
+
+
+def test_a_new_pseudonym_is_never_one_a_client_here_already_has(store):
+    first = records.create_client(store, records.ClientDraft(aka="First"))
+    client_id = "019fb80b-aa00-70c2-9599-eec752e9e20f"
+    assert records.new_pseudonym(client_id) == "VIP-E9E20F"  # the id's random tail
+    with store.read() as session:
+        assert records.pseudonym_in_use(session, first.pseudonym)
+        assert not records.pseudonym_in_use(session, "VIP-E9E20F")
+        # The tail repeats another client's (one pair in about 6,000 clients): another is drawn.
+        taken = {"VIP-E9E20F", first.pseudonym}
+        drawn = records.new_pseudonym(client_id, lambda p: p in taken or records.pseudonym_in_use(session, p))
+    assert drawn not in taken and drawn.startswith("VIP-") and len(drawn) == len("VIP-E9E20F")
+    int(drawn[4:], 16)  # still six hex digits
+
+
+def test_an_import_never_gives_two_clients_one_made_pseudonym(store, tmp_path):
+    from vipterm.services.csv_import import import_csv
+
+    existing = records.create_client(store, records.ClientDraft(aka="Here"))
+    rows = "".join(f"Person{n},Test,2021-01-0{n % 9 + 1}\n" for n in range(40))
+    path = tmp_path / "no-case-ids.csv"
+    path.write_text("first_name,last_name,identified_on\n" + rows, encoding="utf-8")
+    assert import_csv(store, "clients", path).written == 40
+    with store.read() as session:
+        pseudonyms = [p for (p,) in session.execute(text("SELECT pseudonym FROM client"))]
+    assert len(pseudonyms) == len(set(pseudonyms)) == 41 and existing.pseudonym in pseudonyms
+
+
+def test_the_import_counts_a_pseudonym_taken_by_a_client_here_or_one_it_made(store):
+    from vipterm.services.csv_import import _Context
+
+    existing = records.create_client(store, records.ClientDraft(aka="Here"))
+    ctx = _Context(store, "clients")
+    assert ctx.pseudonym_taken(existing.pseudonym)
+    assert not ctx.pseudonym_taken("VIP-ABC123")  # free: now this import's
+    assert ctx.pseudonym_taken("VIP-ABC123")
+    made = records.new_pseudonym("019fb80b-aa00-70c2-9599-eec752abc123", ctx.pseudonym_taken)
+    assert made not in ("VIP-ABC123", existing.pseudonym)

@@ -50,8 +50,8 @@ from vipterm.services.records import (
     MAX_NOTE_LENGTH,
     _advance_status,
     _client,
-    _pseudonym,
     clean_note,
+    new_pseudonym,
 )
 from vipterm.store.models import (
     Client,
@@ -601,6 +601,16 @@ class _Context:
         self.planned_providers: dict[str, tuple[None, str]] = {}
         self.new_providers: dict[str, Provider] = {}
         self.file_pseudonyms: dict[str, IdentityKey] = {}  # clients kind: case id -> identity key in this file
+        self.made_pseudonyms: set[str] = set()  # pseudonyms this import gave clients without a case id
+
+    def pseudonym_taken(self, candidate: str) -> bool:
+        """Whether a pseudonym made for a client without a case id is another's (here or in the file);
+        one that is not is kept as taken from now on."""
+        key = candidate.upper()
+        if key in self.clients or key in self.file_pseudonyms or key in self.made_pseudonyms:
+            return True
+        self.made_pseudonyms.add(key)
+        return False
 
     def client(self, row: _Row) -> tuple[str, str] | None:
         key = row.text("client", required=True)
@@ -663,7 +673,7 @@ def _build_client(ctx: _Context, row: _Row) -> _Planned | None:
     created_at = _at(ctx, identified_on)
     client = {
         "id": client_id,
-        "pseudonym": pseudonym or _pseudonym(client_id),
+        "pseudonym": pseudonym or new_pseudonym(client_id, ctx.pseudonym_taken),
         "age_group": age_group.value,
         "area_command": area.value,
         "referral_source": source.value,

@@ -33,6 +33,7 @@ from sqlmodel import Session
 
 from vipterm.domain import Role
 from vipterm.errors import NotFound, ValidationError
+from vipterm.services import records
 from vipterm.services.database import Store
 from vipterm.store.models import SYNC_POLICY
 from vipterm.sync import clock as hlc_clock
@@ -354,10 +355,12 @@ def _accept(store: Store, entry_id: str) -> str:
 
 
 def _fresh_pseudonym(conn: Connection) -> str:
-    while True:
-        candidate = "VIP-" + uuid6.uuid7().hex[-6:].upper()
-        if conn.exec_driver_sql("SELECT 1 FROM client WHERE pseudonym = ?", (candidate,)).first() is None:
-            return candidate
+    return records.new_pseudonym(
+        str(uuid6.uuid7()),
+        lambda candidate: (
+            conn.exec_driver_sql("SELECT 1 FROM client WHERE pseudonym = ?", (candidate,)).first() is not None
+        ),
+    )
 
 
 def _discard(store: Store, entry_id: str) -> str:

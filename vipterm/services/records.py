@@ -9,7 +9,8 @@ nothing written), then writes in one captured transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -197,9 +198,19 @@ def possible_duplicates(store: Store, draft: ClientDraft, limit: int = 20) -> li
     return found[:limit]
 
 
-def _pseudonym(client_id: str) -> str:
-    # The random tail of a UUIDv7 (its head is a timestamp shared by rows made together).
-    return "VIP-" + client_id.replace("-", "")[-6:].upper()
+def new_pseudonym(client_id: str, taken: Callable[[str], bool] = lambda candidate: False) -> str:
+    """A new client's pseudonym: the random tail of its UUIDv7 (the head is a timestamp shared by
+    records made together), or another random one while `taken` says it is a client's already.
+    Six hex digits repeat by chance (about one pair per 6,000 clients): a second client under the
+    same pseudonym would make it name two people here."""
+    candidate = "VIP-" + client_id.replace("-", "")[-6:].upper()
+    while taken(candidate):
+        candidate = "VIP-" + secrets.token_hex(3).upper()
+    return candidate
+
+
+def pseudonym_in_use(session: Session, pseudonym: str) -> bool:
+    return session.exec(select(Client.id).where(Client.pseudonym == pseudonym)).first() is not None
 
 
 def create_client(store: Store, draft: ClientDraft) -> Client:
@@ -243,7 +254,7 @@ def create_client(store: Store, draft: ClientDraft) -> Client:
             identified_on=identified_on,
             pseudonym="",
         )
-        client.pseudonym = draft.pseudonym or _pseudonym(client.id)
+        client.pseudonym = draft.pseudonym or new_pseudonym(client.id, lambda p: pseudonym_in_use(session, p))
         session.add(client)
         session.add(
             ClientIdentity(
