@@ -59,6 +59,8 @@ WARM_MODULES = (
 # Seconds between a session's first paint and the reads that can wait (palette index, backup
 # reminder, warm-up): see `VipApp._after_first_paint`.
 BACKGROUND_AFTER_FIRST_PAINT_S = 0.25
+# Allocations between two young garbage collections once the session's data is in (Python: 700).
+YOUNG_GC_THRESHOLD = 20_000
 # Seconds the palette waits for the client index it asked for before showing what it has.
 CLIENT_INDEX_WAIT_S = 10.0
 
@@ -426,11 +428,19 @@ class VipApp(App[int]):
         self._frozen = True
         gc.collect()
         gc.freeze()
+        # A screen opened and closed allocates tens of thousands of objects: with Python's
+        # default of a young collection per 700, every tenth of those is an older-generation
+        # one and the full collections that follow come every few saves. Fewer, larger young
+        # collections (a few milliseconds each) leave most of those objects freed by reference
+        # count before any collection sees them.
+        self._usual_gc_thresholds = gc.get_threshold()
+        gc.set_threshold(YOUNG_GC_THRESHOLD, *self._usual_gc_thresholds[1:])
 
     def on_unmount(self) -> None:
         if self._frozen:
             self._frozen = False
             gc.unfreeze()  # what the app held can be collected again once it is gone
+            gc.set_threshold(*self._usual_gc_thresholds)
 
     def open_client(self, client_id: str) -> None:
         from vipterm.tui.client_file import ClientFileScreen
