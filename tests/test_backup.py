@@ -169,7 +169,7 @@ def test_reminder_after_the_set_number_of_days(store, tmp_path, monkeypatch):
 
 
 async def test_app_reminds_after_unlock(store, db_path, tmp_path):
-    from tests.tui_support import make_app, settle, unlock
+    from tests.tui_support import make_app, unlock, wait_for
     from vipterm.tui.config import load_config
 
     config_file = tmp_path / "config.toml"
@@ -180,8 +180,8 @@ async def test_app_reminds_after_unlock(store, db_path, tmp_path):
     app = make_app(db_path, config=config)
     async with app.run_test(size=(80, 24)) as pilot:
         await unlock(pilot, PASSPHRASE)
-        await settle(pilot)
-        assert any("no backup" in str(n.message) for n in app._notifications)
+        # Shown once the caseload has settled after its first paint.
+        await wait_for(pilot, lambda: any("no backup" in str(n.message) for n in app._notifications))
 
 
 def test_reminder_setting_refuses_nonsense(tmp_path):
