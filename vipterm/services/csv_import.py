@@ -602,6 +602,7 @@ class _Context:
         self.new_providers: dict[str, Provider] = {}
         self.file_pseudonyms: dict[str, IdentityKey] = {}  # clients kind: case id -> identity key in this file
         self.made_pseudonyms: set[str] = set()  # pseudonyms this import gave clients without a case id
+        self.noons: dict[date, datetime] = {}  # `_at`'s answers
 
     def pseudonym_taken(self, candidate: str) -> bool:
         """Whether a pseudonym made for a client without a case id is another's (here or in the file);
@@ -634,7 +635,10 @@ class _Context:
 
 def _at(ctx: _Context, day: date) -> datetime:
     """A row that gives only a day happened at noon, program time (stored UTC)."""
-    return ctx.clock.to_utc(datetime.combine(day, NOON))
+    at = ctx.noons.get(day)
+    if at is None:  # a history's rows share a few thousand days: each converted once
+        at = ctx.noons[day] = ctx.clock.to_utc(datetime.combine(day, NOON))
+    return at
 
 
 def _build_client(ctx: _Context, row: _Row) -> _Planned | None:

@@ -152,20 +152,29 @@ def record_changes(
     bases = _field_versions(conn, mutable_keys)
     # Plain tuples through the driver's executemany: a bulk import logs about a million of these.
     device = capture.device_id
-    rows = []
+    rows: list[tuple[str, int, int, str, str, str, str, bytes, int | None, str | None]] = []
     versions = []
     packed: dict[tuple[type, Any], bytes] = {}  # values repeat (None, areas, days): packed once
+    record: tuple[str, str] | None = None  # a record's changes come together: looked up once
+    new_record = False
     for table, row_id, col, value in changes:
-        base = bases.get((table, row_id, col))
-        blob = packed.get((type(value), value))
+        key = (type(value), value)
+        blob = packed.get(key)
         if blob is None:
-            blob = packed[(type(value), value)] = pack(value)
+            blob = packed[key] = pack(value)
+        if record != (table, row_id):
+            record = (table, row_id)
+            new_record = record in created
+        if new_record:
+            # A new record has no clocks to base on; its fields share the one clock written below.
+            rows.append((device, seq, stamp, table, row_id, "set", col, blob, None, None))
+            seq += 1
+            continue
+        base = bases.get((table, row_id, col))
         rows.append(
             (device, seq, stamp, table, row_id, "set", col, blob, base[0] if base else None, base[1] if base else None)
         )
         seq += 1
-        if (table, row_id) in created:
-            continue  # a new record's fields share the one clock written below
         if _versioned(table, row_id, col, created):
             versions.append((table, row_id, col, stamp, device))
     # A new record's values all carry this flush's clock: one `*` clock stands for every field
