@@ -314,7 +314,7 @@ def run(ctx: Context) -> list[Figure]:
             "B",
             per_row,
             size=size,
-            note="client + identity rows, one change-log entry and one field clock per field, provenance, "
+            note="client + identity rows, one change-log entry per field, one field clock per record, provenance, "
             "and their indexes; file checkpointed, less the empty database",
         ),
         Figure(
