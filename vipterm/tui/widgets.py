@@ -246,15 +246,6 @@ class NoteArea(EditsInOrder, TextArea):
         """The note as typed (the same name as `Input.value`, so forms read every field alike)."""
         return self.text
 
-    def on_unmount(self) -> None:
-        # Textual's TextArea watches `app.theme` from its mount and nothing removes the watcher when
-        # it goes (Textualize/textual#6666): every closed form's note, with its text and rendered
-        # lines, stayed reachable from the app until the theme changed, and every full garbage
-        # collection walked all of them. The watcher goes with the note.
-        watchers = getattr(self.app, "__watchers", {}).get("theme")
-        if watchers:
-            watchers[:] = [(node, callback) for node, callback in watchers if node is not self]
-
     @value.setter
     def value(self, text: str) -> None:
         self.load_text(text)
