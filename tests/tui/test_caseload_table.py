@@ -113,3 +113,40 @@ async def test_new_rows_redraw_only_the_changed_row():
         assert {k: n for k, n in table.lines_built.items() if k in before} == {
             k: n for k, n in before.items() if k in table.lines_built
         }
+
+
+def _tracked_objects_under(root: object) -> int:
+    """Objects the garbage collector tracks (and walks at each full collection) reachable from
+    `root`, the rows themselves and styles left out."""
+    import gc
+
+    from rich.style import Style
+
+    seen: set[int] = set()
+    stack = [root]
+    count = 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, (type, Row, Style)):
+            continue
+        seen.add(id(obj))
+        if gc.is_tracked(obj):
+            count += 1
+            stack.extend(gc.get_referents(obj))
+    return count
+
+
+async def test_a_drawn_row_is_kept_in_a_few_objects_not_a_strip_and_its_caches():
+    # Every full garbage collection walks what the table keeps: a worker who pages through
+    # thousands of clients must not leave dozens of objects per row behind.
+    app = TableApp(_rows(600))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        table = app.query_one(CaseloadTable)
+        for _ in range(40):  # page through every row: each is drawn (and striped, cropped) once
+            await pilot.press("pagedown")
+        await pilot.pause()
+        kept = table._lines
+        assert len(kept) == 600
+        per_row = _tracked_objects_under(kept) / 600
+    assert per_row < 8, per_row

@@ -152,7 +152,11 @@ class CaseloadTable(HandsOnKeys, ScrollView, can_focus=True):
         self.columns: list[Column] = []
         self._rows: Sequence[Any] = []
         self._cursor = 0
-        self._lines: LRUCache[Hashable, tuple[Any, Strip]] = LRUCache(CACHE_ROWS)
+        # Per row: the row object, its drawn segments and their width. Segments, not a Strip: a
+        # Strip carries seven caches and keeps the lines derived from it (cropped, striped), some
+        # 35 objects per row that every full garbage collection walks; the per-paint Strips
+        # built from the segments are freed as soon as they are painted.
+        self._lines: LRUCache[Hashable, tuple[Any, tuple[Segment, ...], int]] = LRUCache(CACHE_ROWS)
         self._header: Strip | None = None
         self._styles: dict[str, Style] = {}  # line styles by component, until the styles change
         # How often each row's line was built: a row drawn once and kept is built once (tests
@@ -365,14 +369,14 @@ class CaseloadTable(HandsOnKeys, ScrollView, can_focus=True):
         key = self._key(row)
         cached = self._lines.get(key)
         if cached is not None and cached[0] is row:
-            return cached[1]
+            return Strip(cached[1], cached[2])
         self.lines_built[key] += 1
         text = self._line_text(self._cells(row))
-        strip = Strip(list(text.render(self.app.console)), text.cell_len)
+        segments = tuple(text.render(self.app.console))
         if cached is not None:
             self._lines.discard(key)  # Textual's LRUCache keeps the first value set for a key
-        self._lines[key] = (row, strip)
-        return strip
+        self._lines[key] = (row, segments, text.cell_len)
+        return Strip(segments, text.cell_len)
 
     def _header_line(self) -> Strip:
         if self._header is None:
