@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from tests.sync_support import PASSPHRASE, enrolled_program, exchange
 from vipterm import cli
@@ -23,6 +24,7 @@ from vipterm.services import quarantine, records
 from vipterm.services import sync as sync_service
 from vipterm.sync import merge as merge_engine
 from vipterm.sync.capture import Capture, record_changes
+from vipterm.sync.field_clocks import clocks_of
 
 STAMP = "2026-11-20 10:00:00.000000"
 
@@ -812,3 +814,32 @@ def test_a_laptop_cannot_pose_as_the_coordinator_to_another_laptop(world):
     assert result.refused and "coordinator" in result.message
     assert world.b.time_zone == zone_before
     assert count(world.b, "SELECT count(*) FROM client WHERE id = ?", world.cb.id) == 1
+
+
+def test_a_forged_whole_record_clock_is_refused_and_every_field_keeps_its_clock(world):
+    # A record made on the coordinator keeps one clock for all its fields (column `*`). A modified
+    # laptop that sent a change to that column, stamped late, would make every field of the record
+    # look newer than any honest edit to come: the bundle is refused whole, and nothing moves.
+    coord, a = world.coord, world.a
+    made = records.create_client(
+        coord, records.ClientDraft(first_name="Cruz", last_name="Chavez", assigned_worker_id=a.worker_id)
+    )
+    world.round()
+    assert field(a, "client", made.id, "pseudonym") == made.pseudonym  # the laptop holds the record
+    with coord.read() as s:
+        before = clocks_of(s.connection(), "client", [made.id])
+    assert {col for _r, col in before} >= {"status", "area_command"}
+    forge(a, [("client", made.id, "*", 99)], rows=False)
+    up = world.tmp / "forged-clock"
+    up.mkdir()
+    sync_service.export(a, up)
+    [result] = sync_service.import_bundles(coord, [up])
+    assert result.refused and "unknown column" in result.message
+    with coord.read() as s:
+        assert clocks_of(s.connection(), "client", [made.id]) == before
+        assert (
+            s.execute(
+                text("SELECT count(*) FROM field_version WHERE col = '*' AND device = :d"), {"d": a.device_id}
+            ).scalar_one()
+            == 0
+        )
