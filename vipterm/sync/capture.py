@@ -165,17 +165,13 @@ def record_changes(
         if record != (table, row_id):
             record = (table, row_id)
             new_record = record in created
-        if new_record:
-            # A new record has no clocks to base on; its fields share the one clock written below.
-            rows.append((device, seq, stamp, table, row_id, "set", col, blob, None, None))
-            seq += 1
-            continue
-        base = bases.get((table, row_id, col))
+        # A new record has no clocks to base on; its fields share the one clock written below.
+        base = None if new_record else bases.get((table, row_id, col))
         rows.append(
             (device, seq, stamp, table, row_id, "set", col, blob, base[0] if base else None, base[1] if base else None)
         )
         seq += 1
-        if _versioned(table, row_id, col, created):
+        if not new_record and _versioned(table, row_id, col, created):
             versions.append((table, row_id, col, stamp, device))
     # A new record's values all carry this flush's clock: one `*` clock stands for every field
     # (both writers log every column of a new record). Facts are inserted once and need none.
