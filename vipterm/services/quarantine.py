@@ -311,7 +311,7 @@ def _accept(store: Store, entry_id: str) -> str:
         if not col and tbl == "client" and code == "duplicate":
             # Two laptops drew the same pseudonym: the new client gets another one, which reaches
             # its laptop as the coordinator's change.
-            fresh = _fresh_pseudonym(conn)
+            fresh = records.new_pseudonym(str(uuid6.uuid7()), lambda p: records.pseudonym_in_use(session, p))
             changes = [c._replace(value=pack(fresh)) if c.col == "pseudonym" else c for c in changes]
         if not col:  # a whole new record: the merge checks it again (values, references, pseudonym)
             plan = merge_engine.plan_merge(
@@ -352,15 +352,6 @@ def _accept(store: Store, entry_id: str) -> str:
         _set_field(session, store, tbl, row_id, col, value)
         _decide(conn, store, entry_id, "accepted", "value applied")
     return f"accepted: {tbl}.{col} now holds the laptop's value; it reaches the laptops at the next sync"
-
-
-def _fresh_pseudonym(conn: Connection) -> str:
-    return records.new_pseudonym(
-        str(uuid6.uuid7()),
-        lambda candidate: (
-            conn.exec_driver_sql("SELECT 1 FROM client WHERE pseudonym = ?", (candidate,)).first() is not None
-        ),
-    )
 
 
 def _discard(store: Store, entry_id: str) -> str:
