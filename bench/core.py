@@ -57,7 +57,9 @@ PROFILES: dict[str, Profile] = {
         caseload=DemoSize(workers=1, clients=40),
         pending=DemoSize(workers=1, clients=6),
         startup_rounds=1,
-        unlock_rounds=1,
+        # "The rest" is a difference (the unlock less Argon2id alone): from one round each, a
+        # busy test machine can make the KDF alone the slower and the figure negative.
+        unlock_rounds=3,
         filter_keys=4,
         saves=2,
         sync_rounds=1,
