@@ -145,7 +145,7 @@ async def test_a_drawn_row_is_kept_in_a_few_objects_not_a_strip_and_its_caches()
         table = app.query_one(CaseloadTable)
         for _ in range(40):  # page through every row: each is drawn (and striped, cropped) once
             await pilot.press("pagedown")
-        await pilot.pause()
+            painted(table)  # each page drawn, even when a busy machine coalesces the paints
         kept = table._lines
         assert len(kept) == 600
         per_row = _tracked_objects_under(kept) / 600
